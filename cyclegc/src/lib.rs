@@ -1,0 +1,1 @@
+//! ouro-cyclegc: the cycle collector engine behind ouro's handles.

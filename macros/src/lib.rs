@@ -1,0 +1,1 @@
+//! ouro-macros: `#[derive(Trace)]` and `#[derive(DeepCopy)]` for ouro (to come).

@@ -1,0 +1,1 @@
+//! ouro: CPython's memory-management model for Rust graphs.
