@@ -1,1 +1,5 @@
 //! ouro-cyclegc: the cycle collector engine behind ouro's handles.
+
+mod visitor;
+
+pub use visitor::Visitor;

@@ -1,0 +1,61 @@
+//! The `Trace` and `Finalize` traits.
+
+use ouro_cyclegc::Visitor;
+
+/// Reports the handles a value owns to the cycle collector.
+///
+/// `Trace` is a **safe** trait: a wrong implementation (a missing edge, an
+/// extra edge, an edge reported twice, a wrong `NEEDS_TRACE`) can make the
+/// collector leak or make a later dereference panic, but it can never cause
+/// undefined behaviour.
+///
+/// Implement it with `#[derive(Trace)]`, or by hand by calling `trace` on
+/// every field that may hold a handle:
+///
+/// ```
+/// use ouro::{Gc, Trace, Visitor};
+/// use std::cell::RefCell;
+///
+/// struct Node {
+///     label: String,
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+///
+/// impl Trace for Node {
+///     fn trace(&self, visitor: &mut Visitor<'_>) {
+///         self.next.trace(visitor);
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `ouro::Trace`",
+    label = "this type must implement `Trace` to be traced by the cycle collector",
+    note = "derive it with `#[derive(Trace)]`, implement it by hand, or mark the field `#[trace(skip)]` if it never holds a `Gc`"
+)]
+pub trait Trace {
+    /// `false` for types that can never hold a handle (numbers, strings,
+    /// byte buffers…). Objects of such types are never tracked by the
+    /// collector and cost nothing at collection time.
+    ///
+    /// Setting it to `false` on a type that does hold handles is not unsound:
+    /// the handles inside act as roots, so cycles through them leak.
+    const NEEDS_TRACE: bool = true;
+
+    /// Visits every handle this value owns, by calling `trace` on each field
+    /// that may hold one.
+    fn trace(&self, visitor: &mut Visitor<'_>);
+
+    /// The finalizer: called at most once, by the cycle collector, before a
+    /// cycle this object belongs to is dropped, while every object of the
+    /// cycle is still intact (PEP 442). It may resurrect objects by storing
+    /// handles somewhere reachable. An object freed by its reference count
+    /// reaching zero just has its `Drop` run.
+    fn finalize(&self) {}
+}
+
+/// A finalizer that `#[derive(Trace)]` forwards `Trace::finalize` to when the
+/// type carries `#[trace(finalize)]`.
+pub trait Finalize {
+    /// See [`Trace::finalize`].
+    fn finalize(&self);
+}
