@@ -1,5 +1,357 @@
-//! `cargo xtask`: ouro's project automation (std only).
-fn main() {
-    eprintln!("xtask: not implemented yet");
-    std::process::exit(2);
+//! `cargo xtask`: ouro's project automation, std only so it builds in
+//! seconds. Run `cargo xtask help` for the commands.
+//!
+//! Every command runs from the workspace root, prints each cargo call before
+//! running it (`==> cargo clippy ...`), stops at the first failure with the
+//! name of the step, and ends with a summary of the time each step took.
+//! Packages are discovered through `cargo metadata`, so crates, loom tests
+//! and benches added later are picked up without editing xtask.
+
+mod bench;
+mod ci;
+mod json;
+mod session;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, SystemTime};
+
+use ci::Step;
+use session::{Error, Result, Session};
+use workspace::Workspace;
+
+const USAGE: &str = "\
+cargo xtask <command> [options]
+
+commands:
+  ci [--skip <step>]...   fmt, clippy, test, loom, miri, bench (build only), in
+                          that order, stopping at the first failure; --skip
+                          (repeatable, or comma-separated) leaves steps out
+  miri [-- <test args>]   Miri (nightly) over the unit tests of the crates with
+                          unsafe code: Stacked Borrows and Tree Borrows passes
+                          with strict provenance, plus a pass for `epoch` tests;
+                          installs the miri and rust-src components if missing
+  loom [-- <test args>]   the loom models (tests/loom.rs of every package),
+                          release, RUSTFLAGS=\"--cfg loom\", LOOM_MAX_PREEMPTIONS=2
+  bench [--json] [--no-run | --report-only] [-- <criterion args>]
+                          cargo bench --workspace, then a table per criterion
+                          group with each function's time and its ratio to the
+                          group's baseline (the `ouro*` function, else the
+                          fastest); --json prints the same data as JSON;
+                          e.g. `cargo xtask bench -- --quick` or `-- alloc`
+  demo [-- <args>]        cargo run --release --example tour
+  help                    this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if matches!(command.as_str(), "help" | "-h" | "--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let mut session = Session::new(workspace_root());
+    let result = match parse(command, rest) {
+        Ok(command) => run(&mut session, command),
+        Err(err) => {
+            eprint!("xtask: {err}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    eprint!("{}", session.summary());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of xtask's own manifest directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
+
+/// A parsed command line.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Ci {
+        skip: Vec<Step>,
+    },
+    Miri {
+        test_args: Vec<String>,
+    },
+    Loom {
+        test_args: Vec<String>,
+    },
+    Bench {
+        json: bool,
+        mode: BenchMode,
+        args: Vec<String>,
+    },
+    Demo {
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BenchMode {
+    /// Run the benches, then report what this run measured.
+    Run,
+    /// Only build them (the CI step).
+    NoRun,
+    /// Report what criterion has on disk, without running anything.
+    ReportOnly,
+}
+
+/// Splits `args` at `--`: flags before, pass-through after. Bare words
+/// before `--` (a filter) are passed through too.
+fn split_passthrough(args: &[String]) -> (Vec<&str>, Vec<String>) {
+    let (ours, theirs) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    let mut flags = Vec::new();
+    let mut passthrough = Vec::new();
+    for arg in ours {
+        if arg.starts_with('-') {
+            flags.push(arg.as_str());
+        } else {
+            passthrough.push(arg.clone());
+        }
+    }
+    passthrough.extend(theirs);
+    (flags, passthrough)
+}
+
+fn parse(command: &str, rest: &[String]) -> Result<Command> {
+    match command {
+        "ci" => {
+            let mut skip = Vec::new();
+            let mut iter = rest.iter();
+            while let Some(arg) = iter.next() {
+                let names = match arg.strip_prefix("--skip=") {
+                    Some(names) => names,
+                    None if arg == "--skip" => iter.next().ok_or("--skip needs a step name")?,
+                    None => return Err(format!("ci: unexpected argument `{arg}`").into()),
+                };
+                for name in names.split(',') {
+                    let step = Step::from_name(name).ok_or_else(|| {
+                        let known: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+                        format!("ci: unknown step `{name}` (steps: {})", known.join(", "))
+                    })?;
+                    skip.push(step);
+                }
+            }
+            Ok(Command::Ci { skip })
+        }
+        "miri" | "loom" => {
+            let (flags, test_args) = split_passthrough(rest);
+            if let Some(flag) = flags.first() {
+                return Err(format!("{command}: unknown option `{flag}`").into());
+            }
+            Ok(if command == "miri" {
+                Command::Miri { test_args }
+            } else {
+                Command::Loom { test_args }
+            })
+        }
+        "bench" => {
+            let (flags, args) = split_passthrough(rest);
+            let mut json = false;
+            let mut mode = BenchMode::Run;
+            for flag in flags {
+                match flag {
+                    "--json" => json = true,
+                    "--no-run" if mode == BenchMode::Run => mode = BenchMode::NoRun,
+                    "--report-only" if mode == BenchMode::Run => mode = BenchMode::ReportOnly,
+                    "--no-run" | "--report-only" => {
+                        return Err("bench: --no-run and --report-only exclude each other".into());
+                    }
+                    other => return Err(format!("bench: unknown option `{other}`").into()),
+                }
+            }
+            Ok(Command::Bench { json, mode, args })
+        }
+        "demo" => {
+            let (flags, args) = split_passthrough(rest);
+            if let Some(flag) = flags.first() {
+                return Err(format!(
+                    "demo: unknown option `{flag}` (put the tour's own options after `--`)"
+                )
+                .into());
+            }
+            Ok(Command::Demo { args })
+        }
+        other => Err(format!("unknown command `{other}`").into()),
+    }
+}
+
+fn run(session: &mut Session, command: Command) -> Result<()> {
+    match command {
+        Command::Ci { skip } => {
+            for step in Step::ALL {
+                if skip.contains(&step) {
+                    session.skip(step.name(), "--skip");
+                } else {
+                    ci::run_step(session, step, &[])?;
+                }
+            }
+            eprintln!("\nxtask: ci passed");
+            Ok(())
+        }
+        Command::Miri { test_args } => ci::run_step(session, Step::Miri, &test_args),
+        Command::Loom { test_args } => ci::run_step(session, Step::Loom, &test_args),
+        Command::Bench { json, mode, args } => bench(session, json, mode, &args),
+        Command::Demo { args } => {
+            let mut cmd = session.cargo();
+            cmd.args(["run", "--release", "--example", "tour"]);
+            if !args.is_empty() {
+                cmd.arg("--").args(args);
+            }
+            session.step("demo", &mut cmd)
+        }
+    }
+}
+
+fn bench(session: &mut Session, json: bool, mode: BenchMode, args: &[String]) -> Result<()> {
+    let started = SystemTime::now();
+    match mode {
+        BenchMode::NoRun => {
+            if !args.is_empty() {
+                return Err(Error("bench --no-run takes no criterion arguments".into()));
+            }
+            return ci::run_step(session, Step::Bench, &[]);
+        }
+        BenchMode::Run => {
+            let mut cmd = session.cargo();
+            cmd.args(["bench", "--workspace"]);
+            if !args.is_empty() {
+                cmd.arg("--").args(args);
+            }
+            if json {
+                // Keep stdout for the JSON document alone.
+                cmd.stdout(Stdio::from(std::io::stderr()));
+            }
+            session.step("bench", &mut cmd)?;
+        }
+        BenchMode::ReportOnly => {
+            if !args.is_empty() {
+                return Err(Error(
+                    "bench --report-only takes no criterion arguments".into(),
+                ));
+            }
+        }
+    }
+    let workspace = Workspace::load(session)?;
+    let criterion_dir = workspace.target_dir.join("criterion");
+    // Report only what this run measured (file times can lag the clock by
+    // a little, hence the margin); --report-only shows everything on disk.
+    let since = match mode {
+        BenchMode::Run => Some(started - Duration::from_secs(2)),
+        _ => None,
+    };
+    let measurements = bench::collect(&criterion_dir, since)?;
+    if measurements.is_empty() {
+        eprintln!(
+            "xtask: no criterion results under {}",
+            criterion_dir.display()
+        );
+    }
+    let tables = bench::tables(&measurements);
+    if json {
+        print!("{}", bench::to_json(&tables));
+    } else {
+        print!("{}", bench::markdown(&tables));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Command> {
+        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        parse(&words[0], &words[1..])
+    }
+
+    #[test]
+    fn parses_ci_skips() {
+        assert_eq!(parse_line("ci").unwrap(), Command::Ci { skip: vec![] });
+        assert_eq!(
+            parse_line("ci --skip test --skip=miri,loom").unwrap(),
+            Command::Ci {
+                skip: vec![Step::Test, Step::Miri, Step::Loom]
+            }
+        );
+        assert!(parse_line("ci --skip").is_err());
+        assert!(
+            parse_line("ci --skip tests")
+                .unwrap_err()
+                .0
+                .contains("steps: fmt, clippy")
+        );
+        assert!(parse_line("ci --fast").is_err());
+    }
+
+    #[test]
+    fn parses_bench_flags_and_passthrough() {
+        assert_eq!(
+            parse_line("bench --json -- --quick alloc").unwrap(),
+            Command::Bench {
+                json: true,
+                mode: BenchMode::Run,
+                args: vec!["--quick".into(), "alloc".into()]
+            }
+        );
+        assert_eq!(
+            parse_line("bench alloc").unwrap(),
+            Command::Bench {
+                json: false,
+                mode: BenchMode::Run,
+                args: vec!["alloc".into()]
+            }
+        );
+        assert_eq!(
+            parse_line("bench --report-only").unwrap(),
+            Command::Bench {
+                json: false,
+                mode: BenchMode::ReportOnly,
+                args: vec![]
+            }
+        );
+        assert!(parse_line("bench --no-run --report-only").is_err());
+        assert!(parse_line("bench --quick").is_err());
+    }
+
+    #[test]
+    fn parses_test_args_and_rejects_unknown_commands() {
+        assert_eq!(
+            parse_line("loom -- --nocapture pool").unwrap(),
+            Command::Loom {
+                test_args: vec!["--nocapture".into(), "pool".into()]
+            }
+        );
+        assert_eq!(
+            parse_line("miri arena").unwrap(),
+            Command::Miri {
+                test_args: vec!["arena".into()]
+            }
+        );
+        assert!(parse_line("miri --fast").is_err());
+        assert_eq!(parse_line("demo").unwrap(), Command::Demo { args: vec![] });
+        assert!(parse_line("deploy").is_err());
+    }
 }

@@ -1,0 +1,307 @@
+//! The CI steps: fmt, clippy, tests, loom, Miri and the bench build.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::session::{Result, Session};
+use crate::workspace::{Package, Workspace};
+
+/// The steps of `cargo xtask ci`, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Fmt,
+    Clippy,
+    Test,
+    Loom,
+    Miri,
+    Bench,
+}
+
+impl Step {
+    pub(crate) const ALL: [Step; 6] = [
+        Step::Fmt,
+        Step::Clippy,
+        Step::Test,
+        Step::Loom,
+        Step::Miri,
+        Step::Bench,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::Fmt => "fmt",
+            Step::Clippy => "clippy",
+            Step::Test => "test",
+            Step::Loom => "loom",
+            Step::Miri => "miri",
+            Step::Bench => "bench",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The crates with `unsafe` code, whose unit tests run under Miri. Kept in
+/// this one place; a crate missing from the workspace, or without a lib
+/// target yet, is skipped rather than failing the run.
+pub(crate) const MIRI_PACKAGES: [&str; 3] = ["ouro-pool", "ouro-cyclegc", "ouro-refobj"];
+
+/// Tests whose names contain this touch crossbeam-epoch, which is not clean
+/// under strict provenance or Stacked Borrows and leaks its global collector
+/// by design (shared/TOOLCHAIN.md): they run in a pass of their own with
+/// Tree Borrows and leak checking off.
+const EPOCH_FILTER: &str = "epoch";
+
+/// The Miri flags of the strict passes (STYLE.md, "Tests").
+const MIRI_STRICT: &str = "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check";
+
+/// The nightly pinned by shared/TOOLCHAIN.md as the fallback that has Miri.
+const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
+
+/// Runs `step` as part of `cargo xtask ci` (or alone, for `miri`, `loom`,
+/// `bench --no-run`). `test_args` go to the test harness (loom and Miri).
+pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) -> Result<()> {
+    match step {
+        Step::Fmt => session.step("fmt", session.cargo().args(["fmt", "--all", "--check"])),
+        Step::Clippy => session.step(
+            "clippy",
+            session.cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        ),
+        Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
+        Step::Loom => loom(session, test_args),
+        Step::Miri => miri(session, test_args),
+        Step::Bench => session.step(
+            "bench build",
+            session.cargo().args(["bench", "--workspace", "--no-run"]),
+        ),
+    }
+}
+
+/// A directory beside the main target dir (`target/loom`, `target/miri`):
+/// different flags would otherwise rebuild the main one from scratch.
+fn side_target_dir(workspace: &Workspace, name: &str) -> PathBuf {
+    workspace.target_dir.join(name)
+}
+
+/// Packages with a `tests/loom.rs` (a test target named `loom`).
+pub(crate) fn loom_packages(workspace: &Workspace) -> Vec<&Package> {
+    workspace
+        .packages
+        .iter()
+        .filter(|p| p.has_target("test", Some("loom")))
+        .collect()
+}
+
+fn loom(session: &mut Session, test_args: &[String]) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let packages = loom_packages(&workspace);
+    if packages.is_empty() {
+        session.skip("loom", "no workspace package has tests/loom.rs yet");
+        return Ok(());
+    }
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".to_owned());
+    let mut cmd = session.cargo();
+    cmd.env("RUSTFLAGS", "--cfg loom")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("LOOM_MAX_PREEMPTIONS", preemptions)
+        .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "loom"))
+        .args(["test", "--release"]);
+    for package in &packages {
+        cmd.args(["-p", &package.name]);
+    }
+    cmd.args(["--test", "loom"]);
+    if !test_args.is_empty() {
+        cmd.arg("--").args(test_args);
+    }
+    session.step("loom", &mut cmd)
+}
+
+/// Whether any source file of the package mentions `needle`, in its path or
+/// its text (test names include the module path, so `epoch.rs` counts).
+fn sources_mention(dir: &Path, needle: &str) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|entry| {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            name != "target" && !name.starts_with('.') && sources_mention(&path, needle)
+        } else {
+            name.ends_with(".rs")
+                && (name.contains(needle)
+                    || fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)))
+        }
+    })
+}
+
+/// Finds a toolchain with Miri, installing the components (or the pinned
+/// nightly) when missing; see shared/TOOLCHAIN.md.
+fn miri_toolchain(session: &mut Session) -> Result<String> {
+    if let Ok(toolchain) = std::env::var("XTASK_MIRI_TOOLCHAIN") {
+        return Ok(toolchain);
+    }
+    let has_miri = |session: &Session, toolchain: &str| {
+        session.probe(
+            session
+                .cargo_toolchain(toolchain)
+                .args(["miri", "--version"]),
+        )
+    };
+    if has_miri(session, "nightly") {
+        return Ok("nightly".to_owned());
+    }
+    if has_miri(session, PINNED_NIGHTLY) {
+        return Ok(PINNED_NIGHTLY.to_owned());
+    }
+    let added = session.attempt(
+        "miri: add components",
+        session.rustup().args([
+            "component",
+            "add",
+            "--toolchain",
+            "nightly",
+            "miri",
+            "rust-src",
+        ]),
+    );
+    if added && has_miri(session, "nightly") {
+        return Ok("nightly".to_owned());
+    }
+    // Never a plain `nightly` install: the newest nightly may lack Miri.
+    session.step(
+        "miri: install toolchain",
+        session.rustup().args([
+            "toolchain",
+            "install",
+            PINNED_NIGHTLY,
+            "--profile",
+            "minimal",
+            "-c",
+            "miri,rust-src",
+            "--no-self-update",
+        ]),
+    )?;
+    Ok(PINNED_NIGHTLY.to_owned())
+}
+
+fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let mut packages = Vec::new();
+    for name in MIRI_PACKAGES {
+        match workspace.package(name) {
+            Some(p) if p.has_target("lib", None) => packages.push(p),
+            Some(_) => eprintln!("xtask: miri: {name} has no lib target yet; leaving it out"),
+            None => eprintln!("xtask: miri: {name} is not in the workspace; leaving it out"),
+        }
+    }
+    if packages.is_empty() {
+        session.skip("miri", "none of the Miri crates has a lib target yet");
+        return Ok(());
+    }
+    let toolchain = miri_toolchain(session)?;
+    let target_dir = side_target_dir(&workspace, "miri");
+    session.step(
+        "miri: setup",
+        session
+            .cargo_toolchain(&toolchain)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["miri", "setup"]),
+    )?;
+
+    // A user's own MIRIFLAGS (a seed, say) come after ours.
+    let extra = std::env::var("MIRIFLAGS").unwrap_or_default();
+    let flags = |ours: &str| {
+        if extra.is_empty() {
+            ours.to_owned()
+        } else {
+            format!("{ours} {extra}")
+        }
+    };
+    let run =
+        |session: &mut Session, name: &str, pkgs: &[&Package], flags: String, filter: &[&str]| {
+            let mut cmd = session.cargo_toolchain(&toolchain);
+            cmd.env("MIRIFLAGS", flags)
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .args(["miri", "test"]);
+            for package in pkgs {
+                cmd.args(["-p", &package.name]);
+            }
+            cmd.args(["--lib", "--"]).args(filter).args(test_args);
+            session.step(name, &mut cmd)
+        };
+
+    let skip_epoch = ["--skip", EPOCH_FILTER];
+    run(
+        session,
+        "miri: stacked borrows",
+        &packages,
+        flags(MIRI_STRICT),
+        &skip_epoch,
+    )?;
+    run(
+        session,
+        "miri: tree borrows",
+        &packages,
+        flags(&format!("-Zmiri-tree-borrows {MIRI_STRICT}")),
+        &skip_epoch,
+    )?;
+    let epoch_packages: Vec<&Package> = packages
+        .iter()
+        .copied()
+        .filter(|p| sources_mention(&p.dir.join("src"), EPOCH_FILTER))
+        .collect();
+    if epoch_packages.is_empty() {
+        session.skip("miri: epoch", "no Miri crate's sources mention `epoch`");
+        Ok(())
+    } else {
+        // Exception to the strict flags, see EPOCH_FILTER.
+        let epoch_flags = flags("-Zmiri-tree-borrows -Zmiri-ignore-leaks");
+        run(
+            session,
+            "miri: epoch",
+            &epoch_packages,
+            epoch_flags,
+            &[EPOCH_FILTER],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_round_trip() {
+        for step in Step::ALL {
+            assert_eq!(Step::from_name(step.name()), Some(step));
+        }
+        assert_eq!(Step::from_name("lint"), None);
+    }
+
+    #[test]
+    fn finds_epoch_in_file_names_and_text() {
+        let root = std::env::temp_dir().join(format!("xtask-epoch-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("a/sub")).unwrap();
+        fs::write(root.join("a/lib.rs"), "fn main() {}").unwrap();
+        assert!(!sources_mention(&root.join("a"), "epoch"));
+        fs::write(root.join("a/sub/epoch.rs"), "").unwrap();
+        assert!(sources_mention(&root.join("a"), "epoch"));
+        fs::create_dir_all(root.join("b")).unwrap();
+        fs::write(root.join("b/x.rs"), "#[test] fn epoch_pin() {}").unwrap();
+        fs::write(root.join("b/notes.txt"), "").unwrap();
+        assert!(sources_mention(&root.join("b"), "epoch"));
+        assert!(!sources_mention(&root.join("missing"), "epoch"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
