@@ -1,1 +1,182 @@
-//! ouro-macros: `#[derive(Trace)]` and `#[derive(DeepCopy)]` for ouro (to come).
+//! ouro-macros: `#[derive(Trace)]` and `#[derive(DeepCopy)]` for ouro.
+//!
+//! CPython's types tell the cycle collector what they hold with a
+//! `tp_traverse` slot written by hand in C; these derives write the Rust
+//! equivalent, `Trace::trace`, from the fields of a type, and compute at
+//! compile time whether the type can hold a handle at all (CPython only
+//! finds out at run time, when it untracks tuples of atomics).
+//!
+//! Use them through the `ouro` crate, which re-exports each derive next to
+//! its trait (`ouro::Trace` is both):
+//!
+//! ```
+//! use ouro::Trace;
+//!
+//! #[derive(Trace)]
+//! struct Point {
+//!     x: i64,
+//!     y: i64,
+//! }
+//!
+//! // Nothing in a `Point` can ever hold a handle: it is never tracked.
+//! assert!(!<Point as Trace>::NEEDS_TRACE);
+//! ```
+//!
+//! This crate only holds the entry points; `expand` builds the impls and
+//! `attr` parses the helper attributes.
+
+mod attr;
+mod expand;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives `ouro::Trace`: the type reports every handle its fields hold to
+/// the cycle collector.
+///
+/// Works on structs (named, tuple and unit), and on enums with any mix of
+/// variant shapes. Each type parameter gets a `T: Trace` bound; lifetimes,
+/// const parameters and the type's own `where` clause pass through
+/// unchanged. Unions and `#[repr(packed)]` types are rejected.
+///
+/// The generated impl:
+/// - `trace` calls `Trace::trace` on every field, except skipped ones and
+///   those whose type has `NEEDS_TRACE == false`;
+/// - `NEEDS_TRACE` is the OR of `<FieldType as Trace>::NEEDS_TRACE` over the
+///   fields that are not skipped, and `false` when there are none, so a type
+///   made only of numbers, strings and skipped fields is never tracked by the
+///   collector and costs nothing at collection time;
+/// - `finalize` is the default no-op, or forwards to `ouro::Finalize` with
+///   `#[trace(finalize)]`.
+///
+/// ```
+/// use ouro::{Gc, Trace, Weak};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     name: String,
+///     parent: RefCell<Option<Weak<Node>>>,
+///     children: RefCell<Vec<Gc<Node>>>,
+/// }
+///
+/// #[derive(Trace)]
+/// enum Value<T> {
+///     Nil,
+///     Leaf(T),
+///     Pair { car: Gc<Value<T>>, cdr: Gc<Value<T>> },
+/// }
+///
+/// assert!(<Node as Trace>::NEEDS_TRACE);
+/// assert!(<Value<u32> as Trace>::NEEDS_TRACE);
+/// ```
+///
+/// # Attributes
+///
+/// On a field:
+/// - `#[trace(skip)]`: the field is neither traced nor counted in
+///   `NEEDS_TRACE`, and its type need not implement `Trace` (a file, a
+///   foreign type). A field whose type names `Gc` or `Weak` cannot be
+///   skipped: that would hide an edge from the collector and leak every
+///   cycle through it. (std's `Weak` written as `std::rc::Weak`,
+///   `rc::Weak` or `std::sync::Weak` is not taken for a handle.)
+///
+/// On the type:
+/// - `#[trace(finalize)]`: `Trace::finalize` calls the type's own
+///   `ouro::Finalize` impl, which must exist.
+/// - `#[trace(needs_trace = true)]` or `false`: sets `NEEDS_TRACE` instead
+///   of computing it from the fields (see the limitation below).
+/// - `#[trace(crate = "path")]`: where the ouro items are found, for crates
+///   that re-export ouro under another name (default `::ouro`; e.g.
+///   `crate = "ouro_refobj"`).
+///
+/// ```
+/// use ouro::{Finalize, Trace};
+///
+/// #[derive(Trace)]
+/// #[trace(finalize)]
+/// struct Connection {
+///     #[trace(skip)]
+///     socket: std::net::UdpSocket,
+///     sent: u64,
+/// }
+///
+/// impl Finalize for Connection {
+///     fn finalize(&self) {
+///         // Runs before a cycle holding this connection is dropped.
+///     }
+/// }
+/// # assert!(!<Connection as Trace>::NEEDS_TRACE);
+/// ```
+///
+/// # Recursive types and `NEEDS_TRACE`
+///
+/// `Gc<T>` and `Weak<T>` report `NEEDS_TRACE == true` without looking at
+/// `T`, so types that are recursive through handles need nothing special.
+/// A type that is recursive through an owning pointer (`Option<Box<Self>>`)
+/// would make its `NEEDS_TRACE` depend on itself, which rustc rejects as a
+/// cycle in constant evaluation. The derive avoids this for direct recursion:
+/// a field whose type mentions the type's own name (or `Self`) counts as
+/// `true`, which is always correct but keeps the type tracked even when it
+/// holds only plain data. Recursion the derive cannot see (through a type
+/// alias, or two types that contain each other) still makes rustc report the
+/// cycle. In both cases write the answer down with
+/// `#[trace(needs_trace = false)]` (or `true`):
+///
+/// ```
+/// use ouro::Trace;
+///
+/// #[derive(Trace)]
+/// #[trace(needs_trace = false)]
+/// struct List {
+///     value: u32,
+///     next: Option<Box<List>>,
+/// }
+///
+/// assert!(!<List as Trace>::NEEDS_TRACE);
+/// ```
+///
+/// A wrong `needs_trace = false` is not unsound: the handles inside act as
+/// roots, so the cycles through them leak.
+///
+/// # Errors
+///
+/// Misuse is reported as compile errors on the offending attribute or
+/// field, all of an item's errors at once: an unknown or misplaced
+/// attribute, `#[trace(skip)]` on a field that holds a handle, a union, and
+/// (from rustc, with a hint to use `#[trace(skip)]`) a field whose type does
+/// not implement `Trace`.
+#[proc_macro_derive(Trace, attributes(trace))]
+pub fn derive_trace(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::trace(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Derives `ouro::DeepCopy`: `deep_copy` copies every field with
+/// `DeepCopy::deep_copy`, so that `ouro::deep_copy` copies a whole graph
+/// (shared nodes stay shared, cycles stay cycles, like Python's
+/// `copy.deepcopy`).
+///
+/// Works on structs (named, tuple and unit) and enums; each type parameter
+/// gets a `T: DeepCopy` bound, and `where` clauses are kept. Unions and
+/// `#[repr(packed)]` types are rejected.
+///
+/// # Attributes
+///
+/// - `#[deep_copy(shallow)]` on a field: the field is cloned with `Clone`
+///   instead of deep-copied, so the copy shares it (e.g. the same `Rc`, or a
+///   `Gc` that should keep pointing at the original).
+/// - `#[deep_copy(crate = "path")]` on the type: where the ouro items are
+///   found (default `::ouro`).
+///
+/// Misuse (an unknown or misplaced attribute, a union) is a compile error on
+/// the offending attribute, all of an item's errors at once.
+#[proc_macro_derive(DeepCopy, attributes(deep_copy))]
+pub fn derive_deep_copy(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::deep_copy(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1,0 +1,410 @@
+//! The expansions of `#[derive(Trace)]` and `#[derive(DeepCopy)]`.
+//!
+//! Both derives read the input into the same small model ([`Input`]: the
+//! variants of the type and the fields of each, with their attributes), then
+//! build one `impl` from it. Every error found on the way is collected and
+//! reported together.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Data, DeriveInput, Fields, Ident, Member, Type};
+
+use crate::attr::{self, ContainerAttrs, Derive, Errors};
+
+/// One field of a struct or variant.
+struct Field<'a> {
+    /// `name` or `0`.
+    member: Member,
+    /// The field's declared type.
+    ty: &'a Type,
+    /// `#[trace(skip)]` / `#[deep_copy(shallow)]`, with its span.
+    flag: Option<Span>,
+    /// The local the field is bound to in generated `match` arms.
+    binding: Ident,
+}
+
+impl Field<'_> {
+    /// How the field is named in an error message.
+    fn describe(&self) -> String {
+        match &self.member {
+            Member::Named(ident) => format!("`{ident}`"),
+            Member::Unnamed(index) => format!("`{}`", index.index),
+        }
+    }
+}
+
+/// The struct itself, or one enum variant.
+struct Variant<'a> {
+    /// The variant's name; `None` for a struct.
+    ident: Option<&'a Ident>,
+    fields: Vec<Field<'a>>,
+}
+
+impl Variant<'_> {
+    /// The path used in patterns and constructors: `Self` or `Self::Variant`.
+    fn path(&self) -> TokenStream {
+        match self.ident {
+            Some(ident) => quote!(Self::#ident),
+            None => quote!(Self),
+        }
+    }
+}
+
+/// The derive input, read into the model both derives work from.
+struct Input<'a> {
+    attrs: ContainerAttrs,
+    variants: Vec<Variant<'a>>,
+    /// `true` for an enum (an enum without variants has no value to visit).
+    is_enum: bool,
+}
+
+/// Reads `input` into the model, recording misuse in `errors`.
+fn read<'a>(input: &'a DeriveInput, derive: Derive, errors: &mut Errors) -> Input<'a> {
+    let attrs = attr::container(&input.attrs, derive, errors);
+    check_not_packed(input, derive, errors);
+    let fields_of = |fields: &'a Fields, errors: &mut Errors| -> Vec<Field<'a>> {
+        fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| Field {
+                member: match &field.ident {
+                    Some(ident) => Member::Named(ident.clone()),
+                    None => Member::Unnamed(syn::Index {
+                        index: i as u32,
+                        span: field.ty.span(),
+                    }),
+                },
+                ty: &field.ty,
+                flag: attr::field(&field.attrs, derive, errors).flag,
+                binding: format_ident!("__ouro_field_{}", i),
+            })
+            .collect()
+    };
+    let (variants, is_enum) = match &input.data {
+        Data::Struct(data) => (
+            vec![Variant {
+                ident: None,
+                fields: fields_of(&data.fields, errors),
+            }],
+            false,
+        ),
+        Data::Enum(data) => {
+            let variants = data
+                .variants
+                .iter()
+                .map(|variant| {
+                    attr::variant(&variant.attrs, derive, errors);
+                    Variant {
+                        ident: Some(&variant.ident),
+                        fields: fields_of(&variant.fields, errors),
+                    }
+                })
+                .collect();
+            (variants, true)
+        }
+        Data::Union(data) => {
+            let what = match derive {
+                Derive::Trace => {
+                    "`#[derive(Trace)]` does not support unions: the collector cannot know which field holds a value; \
+                     implement `Trace` by hand, or use an enum"
+                }
+                Derive::DeepCopy => {
+                    "`#[derive(DeepCopy)]` does not support unions: it cannot know which field holds a value; \
+                     implement `DeepCopy` by hand, or use an enum"
+                }
+            };
+            errors.push_at(data.union_token.span, what);
+            (Vec::new(), false)
+        }
+    };
+    Input {
+        attrs,
+        variants,
+        is_enum,
+    }
+}
+
+/// Rejects `#[repr(packed)]`: the generated code borrows every field, and a
+/// field of a packed struct may be unaligned.
+fn check_not_packed(input: &DeriveInput, derive: Derive, errors: &mut Errors) {
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("repr"))
+    {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("packed") {
+                let name = match derive {
+                    Derive::Trace => "Trace",
+                    Derive::DeepCopy => "DeepCopy",
+                };
+                errors.push_spanned(
+                    &meta.path,
+                    format!(
+                        "`#[derive({name})]` does not support `#[repr(packed)]` types: their fields may be unaligned and \
+                         cannot be borrowed; implement `{name}` by hand"
+                    ),
+                );
+            }
+            // Skip any arguments, e.g. `packed(2)` or `align(8)`.
+            if meta.input.peek(syn::token::Paren) {
+                let _ = meta.parse_nested_meta(|_| Ok(()));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The path to the ouro crate: `#[trace(crate = "...")]` or `::ouro`.
+fn krate(attrs: &ContainerAttrs) -> TokenStream {
+    match &attrs.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::ouro),
+    }
+}
+
+/// `input`'s generics with `T: <bound>` added for every type parameter
+/// (lifetimes and const parameters pass through; `where` clauses are kept).
+fn bounded_generics(input: &DeriveInput, bound: &TokenStream) -> syn::Generics {
+    let mut generics = input.generics.clone();
+    let params: Vec<Ident> = generics
+        .type_params()
+        .map(|param| param.ident.clone())
+        .collect();
+    let where_clause = generics.make_where_clause();
+    for ident in params {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#ident: #bound));
+    }
+    generics
+}
+
+/// Finds the path segments of a type: whether it mentions a handle
+/// (`Gc`/`Weak`) or a given name (the type being derived, or `Self`).
+struct Mentions<'a> {
+    /// The derived type's name.
+    self_name: &'a Ident,
+    /// A `Gc`/`Weak` path segment, if any.
+    handle: Option<String>,
+    /// Whether the derived type's own name or `Self` appears.
+    recursive: bool,
+}
+
+impl<'a> Mentions<'a> {
+    fn of(ty: &Type, self_name: &'a Ident) -> Self {
+        let mut mentions = Mentions {
+            self_name,
+            handle: None,
+            recursive: false,
+        };
+        mentions.visit_type(ty);
+        mentions
+    }
+}
+
+impl<'ast> Visit<'ast> for Mentions<'_> {
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        // `std::rc::Weak`, `alloc::sync::Weak`, `rc::Weak`: std's weak
+        // pointers, which are not collector handles.
+        let std_path = path.segments.first().is_some_and(|first| {
+            first.ident == "std" || first.ident == "alloc" || first.ident == "core"
+        });
+        let mut previous: Option<&Ident> = None;
+        for segment in &path.segments {
+            let ident = &segment.ident;
+            if ident == self.self_name || ident == "Self" {
+                self.recursive = true;
+            }
+            let std_weak = std_path || previous.is_some_and(|p| p == "rc");
+            if (ident == "Gc" || ident == "Weak") && !std_weak && self.handle.is_none() {
+                self.handle = Some(ident.to_string());
+            }
+            previous = Some(ident);
+        }
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_macro(&mut self, _: &'ast syn::Macro) {
+        // A type written by a macro is opaque.
+    }
+}
+
+/// `ty` as written, with the spaces `to_string` puts between tokens removed
+/// where a person would not write them (`Vec<Gc<Node>>`, `a::B`).
+fn tidy(ty: &Type) -> String {
+    let mut s = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" ;", ";"),
+        ("& ", "&"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
+/// Expands `#[derive(Trace)]`.
+pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let model = read(input, Derive::Trace, &mut errors);
+
+    // `#[trace(skip)]` on a field whose type names a handle would hide an
+    // edge from the collector: every cycle through it would leak.
+    for variant in &model.variants {
+        for field in &variant.fields {
+            let Some(skip) = field.flag else { continue };
+            if let Some(handle) = Mentions::of(field.ty, &input.ident).handle {
+                let hint = if handle == "Weak" {
+                    " (if this is std's `Weak`, write its full path: `std::rc::Weak` or `std::sync::Weak`)"
+                } else {
+                    ""
+                };
+                errors.push_at(
+                    skip,
+                    format!(
+                        "field {} holds a `{handle}` (its type is `{}`), so it cannot be skipped: the collector must \
+                         see every handle, or the cycles through it leak; remove `#[trace(skip)]`{hint}",
+                        field.describe(),
+                        tidy(field.ty),
+                    ),
+                );
+            }
+        }
+    }
+    errors.finish()?;
+
+    let krate = krate(&model.attrs);
+    let trace_trait = quote!(#krate::Trace);
+    let generics = bounded_generics(input, &trace_trait);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let name = &input.ident;
+
+    // NEEDS_TRACE: the OR over the fields that are traced. A field whose type
+    // names the derived type itself (`Option<Box<Self>>`) counts as `true`:
+    // asking the field type would make the constant depend on itself.
+    let needs_trace = match &model.attrs.needs_trace {
+        Some(value) => value.to_token_stream(),
+        None => {
+            let terms = model
+                .variants
+                .iter()
+                .flat_map(|v| &v.fields)
+                .filter(|f| f.flag.is_none())
+                .map(|field| {
+                    let ty = field.ty;
+                    if Mentions::of(ty, name).recursive {
+                        quote_spanned!(ty.span()=> true)
+                    } else {
+                        quote_spanned!(ty.span()=> <#ty as #trace_trait>::NEEDS_TRACE)
+                    }
+                });
+            quote!(false #(|| #terms)*)
+        }
+    };
+
+    let arms = model.variants.iter().map(|variant| {
+        let path = variant.path();
+        let traced: Vec<&Field<'_>> = variant.fields.iter().filter(|f| f.flag.is_none()).collect();
+        let members = traced.iter().map(|f| &f.member);
+        let bindings = traced.iter().map(|f| &f.binding);
+        let calls = traced.iter().map(|field| {
+            let (ty, binding) = (field.ty, &field.binding);
+            // `visitor` keeps the call-site span so it resolves to the
+            // parameter even when the field type comes from a macro.
+            let visitor = quote!(visitor);
+            quote_spanned! {ty.span()=>
+                if <#ty as #trace_trait>::NEEDS_TRACE {
+                    <#ty as #trace_trait>::trace(#binding, #visitor);
+                }
+            }
+        });
+        quote! {
+            #path { #(#members: #bindings,)* .. } => { #(#calls)* }
+        }
+    });
+    let body = if model.is_enum && model.variants.is_empty() {
+        quote!(match *self {})
+    } else {
+        quote!(match self { #(#arms)* })
+    };
+
+    let finalize = model.attrs.finalize.map(|span| {
+        let finalize_trait = quote_spanned!(span=> #krate::Finalize);
+        quote_spanned! {span=>
+            #[inline]
+            fn finalize(&self) {
+                <Self as #finalize_trait>::finalize(self)
+            }
+        }
+    });
+
+    Ok(quote! {
+        #[automatically_derived]
+        impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
+            const NEEDS_TRACE: bool = #needs_trace;
+
+            #[inline]
+            #[allow(unused_variables)]
+            fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
+                #body
+            }
+
+            #finalize
+        }
+    })
+}
+
+/// Expands `#[derive(DeepCopy)]`.
+pub(crate) fn deep_copy(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let model = read(input, Derive::DeepCopy, &mut errors);
+    errors.finish()?;
+
+    let krate = krate(&model.attrs);
+    let copy_trait = quote!(#krate::DeepCopy);
+    let generics = bounded_generics(input, &copy_trait);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let name = &input.ident;
+
+    let arms = model.variants.iter().map(|variant| {
+        let path = variant.path();
+        let members: Vec<&Member> = variant.fields.iter().map(|f| &f.member).collect();
+        let bindings = variant.fields.iter().map(|f| &f.binding);
+        let copies = variant.fields.iter().map(|field| {
+            let (ty, binding) = (field.ty, &field.binding);
+            let copier = quote!(copier);
+            match field.flag {
+                Some(span) => quote_spanned!(span=> <#ty as ::core::clone::Clone>::clone(#binding)),
+                None => {
+                    quote_spanned!(ty.span()=> <#ty as #copy_trait>::deep_copy(#binding, #copier))
+                }
+            }
+        });
+        quote! {
+            #path { #(#members: #bindings,)* } => #path { #(#members: #copies,)* },
+        }
+    });
+    let body = if model.is_enum && model.variants.is_empty() {
+        quote!(match *self {})
+    } else {
+        quote!(match self { #(#arms)* })
+    };
+
+    Ok(quote! {
+        #[automatically_derived]
+        impl #impl_generics #copy_trait for #name #ty_generics #where_clause {
+            #[allow(unused_variables)]
+            fn deep_copy(&self, copier: &mut #krate::DeepCopier<'_>) -> Self {
+                #body
+            }
+        }
+    })
+}

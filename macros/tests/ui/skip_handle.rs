@@ -1,0 +1,32 @@
+// `#[trace(skip)]` is refused on any field whose type names `Gc` or `Weak`,
+// however deeply nested; std's `Weak` under its full path is fine.
+use ouro::Trace;
+use std::cell::RefCell;
+
+mod fake {
+    pub struct Gc<T>(pub Box<T>);
+    pub struct Weak<T>(pub Box<T>);
+}
+use fake::{Gc, Weak};
+
+#[derive(Trace)]
+struct Node {
+    #[trace(skip)]
+    parent: RefCell<Option<Weak<Node>>>,
+    #[trace(skip)]
+    children: RefCell<Vec<(u32, fake::Gc<Node>)>>,
+    #[trace(skip)]
+    boxed: Box<[Gc<Node>; 2]>,
+    #[trace(skip)]
+    fine: std::rc::Weak<u32>,
+    #[trace(skip)]
+    also_fine: std::sync::Weak<u32>,
+}
+
+#[derive(Trace)]
+enum Link {
+    Strong(#[trace(skip)] Gc<Link>),
+    Plain(#[trace(skip)] String),
+}
+
+fn main() {}
