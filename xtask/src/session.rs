@@ -190,13 +190,15 @@ impl Session {
             } else {
                 format!("  ({})", step.note)
             };
-            out.push_str(&format!(
-                "  {:<width$}  {:>8}  {:<7}{}\n",
+            let line = format!(
+                "  {:<width$}  {:>8}  {:<7}{}",
                 step.name,
                 format_duration(step.elapsed),
                 outcome,
                 note
-            ));
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         out.push_str(&format!(
             "  {:<width$}  {:>8}\n",
