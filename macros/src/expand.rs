@@ -408,3 +408,244 @@ pub(crate) fn deep_copy(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expansion tests: the exact impl generated for representative shapes.
+
+    use super::*;
+    use syn::parse_quote;
+
+    /// Token streams as text without whitespace: `quote!` prints `>>` where
+    /// a parsed type prints `> >`.
+    fn text(tokens: impl ToTokens) -> String {
+        tokens
+            .to_token_stream()
+            .to_string()
+            .split_whitespace()
+            .collect()
+    }
+
+    fn trace_of(input: DeriveInput) -> String {
+        text(trace(&input).unwrap())
+    }
+
+    fn deep_copy_of(input: DeriveInput) -> String {
+        text(deep_copy(&input).unwrap())
+    }
+
+    fn errors_of(result: syn::Result<TokenStream>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn generic_enum() {
+        let got = trace_of(parse_quote! {
+            enum Tree<'a, T: Clone, const N: usize> where T: Default {
+                Empty,
+                Leaf(T, #[trace(skip)] &'a str),
+                Node { kids: [Gc<Tree<'a, T, N>>; N], label: String },
+            }
+        });
+        let want = quote! {
+            #[automatically_derived]
+            impl<'a, T: Clone, const N: usize> ::ouro::Trace for Tree<'a, T, N>
+            where T: Default, T: ::ouro::Trace
+            {
+                const NEEDS_TRACE: bool = false
+                    || <T as ::ouro::Trace>::NEEDS_TRACE
+                    || true
+                    || <String as ::ouro::Trace>::NEEDS_TRACE;
+
+                #[inline]
+                #[allow(unused_variables)]
+                fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                    match self {
+                        Self::Empty { .. } => {}
+                        Self::Leaf { 0: __ouro_field_0, .. } => {
+                            if <T as ::ouro::Trace>::NEEDS_TRACE {
+                                <T as ::ouro::Trace>::trace(__ouro_field_0, visitor);
+                            }
+                        }
+                        Self::Node { kids: __ouro_field_0, label: __ouro_field_1, .. } => {
+                            if <[Gc<Tree<'a, T, N>>; N] as ::ouro::Trace>::NEEDS_TRACE {
+                                <[Gc<Tree<'a, T, N>>; N] as ::ouro::Trace>::trace(__ouro_field_0, visitor);
+                            }
+                            if <String as ::ouro::Trace>::NEEDS_TRACE {
+                                <String as ::ouro::Trace>::trace(__ouro_field_1, visitor);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        assert_eq!(got, text(want));
+    }
+
+    #[test]
+    fn tuple_struct_with_crate_and_finalize() {
+        let got = trace_of(parse_quote! {
+            #[trace(finalize, crate = "ouro_refobj")]
+            struct Pair(Vec<u8>, #[trace(skip)] std::fs::File);
+        });
+        let want = quote! {
+            #[automatically_derived]
+            impl ouro_refobj::Trace for Pair {
+                const NEEDS_TRACE: bool = false || <Vec<u8> as ouro_refobj::Trace>::NEEDS_TRACE;
+
+                #[inline]
+                #[allow(unused_variables)]
+                fn trace(&self, visitor: &mut ouro_refobj::Visitor<'_>) {
+                    match self {
+                        Self { 0: __ouro_field_0, .. } => {
+                            if <Vec<u8> as ouro_refobj::Trace>::NEEDS_TRACE {
+                                <Vec<u8> as ouro_refobj::Trace>::trace(__ouro_field_0, visitor);
+                            }
+                        }
+                    }
+                }
+
+                #[inline]
+                fn finalize(&self) {
+                    <Self as ouro_refobj::Finalize>::finalize(self)
+                }
+            }
+        };
+        assert_eq!(got, text(want));
+    }
+
+    #[test]
+    fn nested_containers_and_recursion() {
+        let got = trace_of(parse_quote! {
+            struct Doc {
+                nodes: RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>>,
+                next: Option<Box<Self>>,
+            }
+        });
+        let want = quote! {
+            #[automatically_derived]
+            impl ::ouro::Trace for Doc {
+                const NEEDS_TRACE: bool = false || true || true;
+
+                #[inline]
+                #[allow(unused_variables)]
+                fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                    match self {
+                        Self { nodes: __ouro_field_0, next: __ouro_field_1, .. } => {
+                            if <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as ::ouro::Trace>::NEEDS_TRACE {
+                                <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as ::ouro::Trace>::trace(
+                                    __ouro_field_0, visitor
+                                );
+                            }
+                            if <Option<Box<Self>> as ::ouro::Trace>::NEEDS_TRACE {
+                                <Option<Box<Self>> as ::ouro::Trace>::trace(__ouro_field_1, visitor);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        assert_eq!(got, text(want));
+    }
+
+    #[test]
+    fn unit_struct_empty_enum_and_override() {
+        let unit = trace_of(parse_quote!(
+            struct Unit;
+        ));
+        assert!(unit.contains("constNEEDS_TRACE:bool=false;"), "{unit}");
+        assert!(unit.contains("matchself{Self{..}=>{}}"), "{unit}");
+
+        let never = trace_of(parse_quote!(
+            enum Never {}
+        ));
+        assert!(never.contains("match*self{}"), "{never}");
+
+        let list = trace_of(parse_quote! {
+            #[trace(needs_trace = false)]
+            struct List { value: u32, next: Option<Box<List>> }
+        });
+        assert!(list.contains("constNEEDS_TRACE:bool=false;"), "{list}");
+        assert!(
+            list.contains("<Option<Box<List>>as::ouro::Trace>::trace"),
+            "{list}"
+        );
+    }
+
+    #[test]
+    fn deep_copy_shapes() {
+        let got = deep_copy_of(parse_quote! {
+            enum Value<T> {
+                Nil,
+                Pair(T, #[deep_copy(shallow)] Rc<str>),
+                Named { head: Gc<Value<T>> },
+            }
+        });
+        let want = quote! {
+            #[automatically_derived]
+            impl<T> ::ouro::DeepCopy for Value<T> where T: ::ouro::DeepCopy {
+                #[allow(unused_variables)]
+                fn deep_copy(&self, copier: &mut ::ouro::DeepCopier<'_>) -> Self {
+                    match self {
+                        Self::Nil {} => Self::Nil {},
+                        Self::Pair { 0: __ouro_field_0, 1: __ouro_field_1, } => Self::Pair {
+                            0: <T as ::ouro::DeepCopy>::deep_copy(__ouro_field_0, copier),
+                            1: <Rc<str> as ::core::clone::Clone>::clone(__ouro_field_1),
+                        },
+                        Self::Named { head: __ouro_field_0, } => Self::Named {
+                            head: <Gc<Value<T>> as ::ouro::DeepCopy>::deep_copy(__ouro_field_0, copier),
+                        },
+                    }
+                }
+            }
+        };
+        assert_eq!(got, text(want));
+    }
+
+    #[test]
+    fn errors_are_collected() {
+        let errors = errors_of(trace(&parse_quote! {
+            #[trace(bogus)]
+            struct S {
+                #[trace(skip)]
+                a: Option<Gc<S>>,
+                #[trace(skip, finalize)]
+                b: u8,
+            }
+        }));
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("unknown attribute `bogus`"));
+        assert!(errors[1].starts_with("`finalize` goes on the type"));
+        assert!(errors[2].starts_with("field `a` holds a `Gc`"));
+    }
+
+    #[test]
+    fn handle_detection() {
+        let name: Ident = parse_quote!(Node);
+        let handle = |ty: Type| Mentions::of(&ty, &name).handle;
+        assert_eq!(
+            handle(parse_quote!(Vec<(u8, [Option<ouro::Gc<u8>>; 3])>)),
+            Some("Gc".into())
+        );
+        assert_eq!(
+            handle(parse_quote!(Box<dyn Fn(Weak<u8>) -> u8>)),
+            Some("Weak".into())
+        );
+        assert_eq!(
+            handle(parse_quote!(ouro::sync::Weak<u8>)),
+            Some("Weak".into())
+        );
+        assert_eq!(handle(parse_quote!(std::rc::Weak<u8>)), None);
+        assert_eq!(handle(parse_quote!(rc::Weak<u8>)), None);
+        assert_eq!(handle(parse_quote!(alloc::sync::Weak<u8>)), None);
+        assert_eq!(handle(parse_quote!(String)), None);
+        let recursive = |ty: Type| Mentions::of(&ty, &name).recursive;
+        assert!(recursive(parse_quote!(Option<Box<Node>>)));
+        assert!(recursive(parse_quote!(Vec<Self>)));
+        assert!(!recursive(parse_quote!(Vec<Nodes>)));
+    }
+}
