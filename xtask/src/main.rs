@@ -64,7 +64,10 @@ fn main() -> ExitCode {
     };
     eprint!("{}", session.summary());
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            eprintln!("xtask: {command} passed");
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("xtask: error: {err}");
             ExitCode::FAILURE
@@ -208,7 +211,6 @@ fn run(session: &mut Session, command: Command) -> Result<()> {
                     ci::run_step(session, step, &[])?;
                 }
             }
-            eprintln!("\nxtask: ci passed");
             Ok(())
         }
         Command::Miri { test_args } => ci::run_step(session, Step::Miri, &test_args),
