@@ -150,10 +150,13 @@ fn miri_toolchain(session: &mut Session) -> Result<String> {
     if let Ok(toolchain) = std::env::var("XTASK_MIRI_TOOLCHAIN") {
         return Ok(toolchain);
     }
+    // RUSTUP_AUTO_INSTALL=0: asking about a missing toolchain must not
+    // download it.
     let has_miri = |session: &Session, toolchain: &str| {
         session.probe(
             session
                 .cargo_toolchain(toolchain)
+                .env("RUSTUP_AUTO_INSTALL", "0")
                 .args(["miri", "--version"]),
         )
     };
@@ -163,19 +166,28 @@ fn miri_toolchain(session: &mut Session) -> Result<String> {
     if has_miri(session, PINNED_NIGHTLY) {
         return Ok(PINNED_NIGHTLY.to_owned());
     }
-    let added = session.attempt(
-        "miri: add components",
-        session.rustup().args([
-            "component",
-            "add",
-            "--toolchain",
-            "nightly",
-            "miri",
-            "rust-src",
-        ]),
-    );
-    if added && has_miri(session, "nightly") {
-        return Ok("nightly".to_owned());
+    // Add the components only to a `nightly` that is already there: with
+    // no `nightly` installed, rustup could fetch the newest one instead.
+    let listed = session.rustup().args(["toolchain", "list"]).output();
+    let nightly_installed =
+        listed.is_ok_and(|out| has_plain_nightly(&String::from_utf8_lossy(&out.stdout)));
+    if nightly_installed {
+        let added = session.attempt(
+            "miri: add components",
+            session.rustup().args([
+                "component",
+                "add",
+                "--toolchain",
+                "nightly",
+                "miri",
+                "rust-src",
+            ]),
+        );
+        if added && has_miri(session, "nightly") {
+            return Ok("nightly".to_owned());
+        }
+    } else {
+        eprintln!("xtask: miri: no `nightly` toolchain installed");
     }
     // Never a plain `nightly` install: the newest nightly may lack Miri.
     session.step(
@@ -192,6 +204,18 @@ fn miri_toolchain(session: &mut Session) -> Result<String> {
         ]),
     )?;
     Ok(PINNED_NIGHTLY.to_owned())
+}
+
+/// Whether `rustup toolchain list` shows an undated `nightly`
+/// (`nightly-x86_64-unknown-linux-gnu`, not `nightly-2026-05-20-...`).
+fn has_plain_nightly(toolchain_list: &str) -> bool {
+    toolchain_list.lines().any(|line| {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        name == "nightly"
+            || name
+                .strip_prefix("nightly-")
+                .is_some_and(|host| !host.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
@@ -286,6 +310,21 @@ mod tests {
             assert_eq!(Step::from_name(step.name()), Some(step));
         }
         assert_eq!(Step::from_name("lint"), None);
+    }
+
+    #[test]
+    fn tells_a_plain_nightly_from_a_dated_one() {
+        let list = "stable-x86_64-unknown-linux-gnu (active, default)\n\
+                    nightly-x86_64-unknown-linux-gnu\n1.95.0-x86_64-unknown-linux-gnu\n";
+        assert!(has_plain_nightly(list));
+        assert!(!has_plain_nightly(
+            "stable-x86_64-unknown-linux-gnu (default)\n"
+        ));
+        assert!(!has_plain_nightly(
+            "nightly-2026-05-20-x86_64-unknown-linux-gnu\n"
+        ));
+        assert!(has_plain_nightly("nightly (default)\n"));
+        assert!(!has_plain_nightly(""));
     }
 
     #[test]
