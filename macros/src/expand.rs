@@ -251,6 +251,12 @@ fn tidy(ty: &Type) -> String {
     s
 }
 
+/// A path as a person writes it: `ouro`, `crate::reexport`.
+fn tidy_path(path: &TokenStream) -> String {
+    let s: String = path.to_string().split_whitespace().collect();
+    s.trim_start_matches("::").to_owned()
+}
+
 /// Expands `#[derive(Trace)]`.
 pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
@@ -287,78 +293,130 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = &input.ident;
 
-    // NEEDS_TRACE: the OR over the fields that are traced. A field whose type
-    // names the derived type itself (`Option<Box<Self>>`) counts as `true`:
-    // asking the field type would make the constant depend on itself.
-    let needs_trace = match &model.attrs.needs_trace {
-        Some(value) => value.to_token_stream(),
-        None => {
-            let terms = model
-                .variants
-                .iter()
-                .flat_map(|v| &v.fields)
-                .filter(|f| f.flag.is_none())
-                .map(|field| {
-                    let ty = field.ty;
-                    if Mentions::of(ty, name).recursive {
-                        quote_spanned!(ty.span()=> true)
-                    } else {
-                        quote_spanned!(ty.span()=> <#ty as #trace_trait>::NEEDS_TRACE)
-                    }
-                });
-            quote!(false #(|| #terms)*)
-        }
-    };
-
-    let arms = model.variants.iter().map(|variant| {
-        let path = variant.path();
+    // Every traced field goes through a helper trait of its own, implemented
+    // for every `Trace` type, so that a field type without `Trace` is
+    // reported once, on the field's type, with a message naming the field.
+    //
+    // NEEDS_TRACE is the OR over the traced fields. A field whose type names
+    // the derived type itself (`Option<Box<Self>>`) counts as `true`: asking
+    // the field type would make the constant depend on itself.
+    let mut helpers = Vec::new();
+    let mut needs_trace_terms = Vec::new();
+    let mut arms = Vec::new();
+    for variant in &model.variants {
+        let owner = match variant.ident {
+            Some(v) => format!("{name}::{v}"),
+            None => name.to_string(),
+        };
         let traced: Vec<&Field<'_>> = variant.fields.iter().filter(|f| f.flag.is_none()).collect();
-        let members = traced.iter().map(|f| &f.member);
-        let bindings = traced.iter().map(|f| &f.binding);
-        let calls = traced.iter().map(|field| {
+        let mut calls = Vec::new();
+        for field in &traced {
             let (ty, binding) = (field.ty, &field.binding);
+            let helper = format_ident!("__OuroTraceField{}", helpers.len());
+            let message = format!(
+                "field {} of `{owner}` has type `{{Self}}`, which does not implement `{}::Trace`",
+                field.describe(),
+                tidy_path(&krate),
+            );
+            helpers.push(quote! {
+                #[diagnostic::on_unimplemented(
+                    message = #message,
+                    label = "the type of a traced field must implement `Trace`",
+                    note = "derive or implement `Trace` for `{Self}`, or mark the field `#[trace(skip)]` if it never holds a `Gc`",
+                )]
+                trait #helper {
+                    const NEEDS_TRACE: bool;
+                    fn trace(&self, visitor: &mut #krate::Visitor<'_>);
+                }
+
+                impl<__OuroT: #trace_trait + ?::core::marker::Sized> #helper for __OuroT {
+                    const NEEDS_TRACE: bool = <__OuroT as #trace_trait>::NEEDS_TRACE;
+                    #[inline]
+                    fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
+                        <__OuroT as #trace_trait>::trace(self, visitor)
+                    }
+                }
+            });
+            needs_trace_terms.push(if Mentions::of(ty, name).recursive {
+                quote_spanned!(ty.span()=> true)
+            } else {
+                quote_spanned!(ty.span()=> <#ty as #helper>::NEEDS_TRACE)
+            });
             // `visitor` keeps the call-site span so it resolves to the
             // parameter even when the field type comes from a macro.
             let visitor = quote!(visitor);
-            quote_spanned! {ty.span()=>
-                if <#ty as #trace_trait>::NEEDS_TRACE {
-                    <#ty as #trace_trait>::trace(#binding, #visitor);
+            calls.push(quote_spanned! {ty.span()=>
+                if <#ty as #helper>::NEEDS_TRACE {
+                    <#ty as #helper>::trace(#binding, #visitor);
                 }
-            }
-        });
-        quote! {
-            #path { #(#members: #bindings,)* .. } => { #(#calls)* }
+            });
         }
-    });
+        let path = variant.path();
+        let members = traced.iter().map(|f| &f.member);
+        let bindings = traced.iter().map(|f| &f.binding);
+        arms.push(quote! {
+            #path { #(#members: #bindings,)* .. } => { #(#calls)* }
+        });
+    }
+    let needs_trace = match &model.attrs.needs_trace {
+        Some(value) => value.to_token_stream(),
+        None => quote!(false #(|| #needs_trace_terms)*),
+    };
     let body = if model.is_enum && model.variants.is_empty() {
         quote!(match *self {})
     } else {
         quote!(match self { #(#arms)* })
     };
 
+    // `#[trace(finalize)]` also goes through a helper, for the message.
     let finalize = model.attrs.finalize.map(|span| {
-        let finalize_trait = quote_spanned!(span=> #krate::Finalize);
+        let message = format!(
+            "`{{Self}}` has `#[trace(finalize)]` but does not implement `{}::Finalize`",
+            tidy_path(&krate)
+        );
+        helpers.push(quote! {
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "this makes `Trace::finalize` call `Finalize::finalize`",
+                note = "implement `Finalize` for `{Self}`, or remove `#[trace(finalize)]` to keep the default no-op finalizer",
+            )]
+            trait __OuroFinalize {
+                fn finalize(&self);
+            }
+
+            impl<__OuroT: #krate::Finalize + ?::core::marker::Sized> __OuroFinalize for __OuroT {
+                #[inline]
+                fn finalize(&self) {
+                    <__OuroT as #krate::Finalize>::finalize(self)
+                }
+            }
+        });
+        let helper = quote_spanned!(span=> __OuroFinalize);
         quote_spanned! {span=>
             #[inline]
             fn finalize(&self) {
-                <Self as #finalize_trait>::finalize(self)
+                <Self as #helper>::finalize(self)
             }
         }
     });
 
     Ok(quote! {
-        #[automatically_derived]
-        impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
-            const NEEDS_TRACE: bool = #needs_trace;
+        const _: () = {
+            #(#helpers)*
 
-            #[inline]
-            #[allow(unused_variables)]
-            fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
-                #body
+            #[automatically_derived]
+            impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
+                const NEEDS_TRACE: bool = #needs_trace;
+
+                #[inline]
+                #[allow(unused_variables)]
+                fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
+                    #body
+                }
+
+                #finalize
             }
-
-            #finalize
-        }
+        };
     })
 }
 
@@ -442,6 +500,30 @@ mod tests {
             .collect()
     }
 
+    /// The helper trait generated for one traced field.
+    fn helper(index: usize, message: &str, krate: TokenStream) -> TokenStream {
+        let helper = format_ident!("__OuroTraceField{}", index);
+        quote! {
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "the type of a traced field must implement `Trace`",
+                note = "derive or implement `Trace` for `{Self}`, or mark the field `#[trace(skip)]` if it never holds a `Gc`",
+            )]
+            trait #helper {
+                const NEEDS_TRACE: bool;
+                fn trace(&self, visitor: &mut #krate::Visitor<'_>);
+            }
+
+            impl<__OuroT: #krate::Trace + ?::core::marker::Sized> #helper for __OuroT {
+                const NEEDS_TRACE: bool = <__OuroT as #krate::Trace>::NEEDS_TRACE;
+                #[inline]
+                fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
+                    <__OuroT as #krate::Trace>::trace(self, visitor)
+                }
+            }
+        }
+    }
+
     #[test]
     fn generic_enum() {
         let got = trace_of(parse_quote! {
@@ -451,37 +533,57 @@ mod tests {
                 Node { kids: [Gc<Tree<'a, T, N>>; N], label: String },
             }
         });
+        let ouro = quote!(::ouro);
+        let h0 = helper(
+            0,
+            "field `0` of `Tree::Leaf` has type `{Self}`, which does not implement `ouro::Trace`",
+            ouro.clone(),
+        );
+        let h1 = helper(
+            1,
+            "field `kids` of `Tree::Node` has type `{Self}`, which does not implement `ouro::Trace`",
+            ouro.clone(),
+        );
+        let h2 = helper(
+            2,
+            "field `label` of `Tree::Node` has type `{Self}`, which does not implement `ouro::Trace`",
+            ouro,
+        );
         let want = quote! {
-            #[automatically_derived]
-            impl<'a, T: Clone, const N: usize> ::ouro::Trace for Tree<'a, T, N>
-            where T: Default, T: ::ouro::Trace
-            {
-                const NEEDS_TRACE: bool = false
-                    || <T as ::ouro::Trace>::NEEDS_TRACE
-                    || true
-                    || <String as ::ouro::Trace>::NEEDS_TRACE;
+            const _: () = {
+                #h0 #h1 #h2
 
-                #[inline]
-                #[allow(unused_variables)]
-                fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
-                    match self {
-                        Self::Empty { .. } => {}
-                        Self::Leaf { 0: __ouro_field_0, .. } => {
-                            if <T as ::ouro::Trace>::NEEDS_TRACE {
-                                <T as ::ouro::Trace>::trace(__ouro_field_0, visitor);
+                #[automatically_derived]
+                impl<'a, T: Clone, const N: usize> ::ouro::Trace for Tree<'a, T, N>
+                where T: Default, T: ::ouro::Trace
+                {
+                    const NEEDS_TRACE: bool = false
+                        || <T as __OuroTraceField0>::NEEDS_TRACE
+                        || true
+                        || <String as __OuroTraceField2>::NEEDS_TRACE;
+
+                    #[inline]
+                    #[allow(unused_variables)]
+                    fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                        match self {
+                            Self::Empty { .. } => {}
+                            Self::Leaf { 0: __ouro_field_0, .. } => {
+                                if <T as __OuroTraceField0>::NEEDS_TRACE {
+                                    <T as __OuroTraceField0>::trace(__ouro_field_0, visitor);
+                                }
                             }
-                        }
-                        Self::Node { kids: __ouro_field_0, label: __ouro_field_1, .. } => {
-                            if <[Gc<Tree<'a, T, N>>; N] as ::ouro::Trace>::NEEDS_TRACE {
-                                <[Gc<Tree<'a, T, N>>; N] as ::ouro::Trace>::trace(__ouro_field_0, visitor);
-                            }
-                            if <String as ::ouro::Trace>::NEEDS_TRACE {
-                                <String as ::ouro::Trace>::trace(__ouro_field_1, visitor);
+                            Self::Node { kids: __ouro_field_0, label: __ouro_field_1, .. } => {
+                                if <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::NEEDS_TRACE {
+                                    <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::trace(__ouro_field_0, visitor);
+                                }
+                                if <String as __OuroTraceField2>::NEEDS_TRACE {
+                                    <String as __OuroTraceField2>::trace(__ouro_field_1, visitor);
+                                }
                             }
                         }
                     }
                 }
-            }
+            };
         };
         assert_eq!(got, text(want));
     }
@@ -492,28 +594,55 @@ mod tests {
             #[trace(finalize, crate = "ouro_refobj")]
             struct Pair(Vec<u8>, #[trace(skip)] std::fs::File);
         });
-        let want = quote! {
-            #[automatically_derived]
-            impl ouro_refobj::Trace for Pair {
-                const NEEDS_TRACE: bool = false || <Vec<u8> as ouro_refobj::Trace>::NEEDS_TRACE;
+        let h0 = helper(
+            0,
+            "field `0` of `Pair` has type `{Self}`, which does not implement `ouro_refobj::Trace`",
+            quote!(ouro_refobj),
+        );
+        let finalize = quote! {
+            #[diagnostic::on_unimplemented(
+                message = "`{Self}` has `#[trace(finalize)]` but does not implement `ouro_refobj::Finalize`",
+                label = "this makes `Trace::finalize` call `Finalize::finalize`",
+                note = "implement `Finalize` for `{Self}`, or remove `#[trace(finalize)]` to keep the default no-op finalizer",
+            )]
+            trait __OuroFinalize {
+                fn finalize(&self);
+            }
 
+            impl<__OuroT: ouro_refobj::Finalize + ?::core::marker::Sized> __OuroFinalize for __OuroT {
                 #[inline]
-                #[allow(unused_variables)]
-                fn trace(&self, visitor: &mut ouro_refobj::Visitor<'_>) {
-                    match self {
-                        Self { 0: __ouro_field_0, .. } => {
-                            if <Vec<u8> as ouro_refobj::Trace>::NEEDS_TRACE {
-                                <Vec<u8> as ouro_refobj::Trace>::trace(__ouro_field_0, visitor);
+                fn finalize(&self) {
+                    <__OuroT as ouro_refobj::Finalize>::finalize(self)
+                }
+            }
+        };
+        let want = quote! {
+            const _: () = {
+                #h0
+                #finalize
+
+                #[automatically_derived]
+                impl ouro_refobj::Trace for Pair {
+                    const NEEDS_TRACE: bool = false || <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE;
+
+                    #[inline]
+                    #[allow(unused_variables)]
+                    fn trace(&self, visitor: &mut ouro_refobj::Visitor<'_>) {
+                        match self {
+                            Self { 0: __ouro_field_0, .. } => {
+                                if <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE {
+                                    <Vec<u8> as __OuroTraceField0>::trace(__ouro_field_0, visitor);
+                                }
                             }
                         }
                     }
-                }
 
-                #[inline]
-                fn finalize(&self) {
-                    <Self as ouro_refobj::Finalize>::finalize(self)
+                    #[inline]
+                    fn finalize(&self) {
+                        <Self as __OuroFinalize>::finalize(self)
+                    }
                 }
-            }
+            };
         };
         assert_eq!(got, text(want));
     }
@@ -526,28 +655,43 @@ mod tests {
                 next: Option<Box<Self>>,
             }
         });
+        let ouro = quote!(::ouro);
+        let h0 = helper(
+            0,
+            "field `nodes` of `Doc` has type `{Self}`, which does not implement `ouro::Trace`",
+            ouro.clone(),
+        );
+        let h1 = helper(
+            1,
+            "field `next` of `Doc` has type `{Self}`, which does not implement `ouro::Trace`",
+            ouro,
+        );
         let want = quote! {
-            #[automatically_derived]
-            impl ::ouro::Trace for Doc {
-                const NEEDS_TRACE: bool = false || true || true;
+            const _: () = {
+                #h0 #h1
 
-                #[inline]
-                #[allow(unused_variables)]
-                fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
-                    match self {
-                        Self { nodes: __ouro_field_0, next: __ouro_field_1, .. } => {
-                            if <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as ::ouro::Trace>::NEEDS_TRACE {
-                                <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as ::ouro::Trace>::trace(
-                                    __ouro_field_0, visitor
-                                );
-                            }
-                            if <Option<Box<Self>> as ::ouro::Trace>::NEEDS_TRACE {
-                                <Option<Box<Self>> as ::ouro::Trace>::trace(__ouro_field_1, visitor);
+                #[automatically_derived]
+                impl ::ouro::Trace for Doc {
+                    const NEEDS_TRACE: bool = false || true || true;
+
+                    #[inline]
+                    #[allow(unused_variables)]
+                    fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                        match self {
+                            Self { nodes: __ouro_field_0, next: __ouro_field_1, .. } => {
+                                if <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::NEEDS_TRACE {
+                                    <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::trace(
+                                        __ouro_field_0, visitor
+                                    );
+                                }
+                                if <Option<Box<Self>> as __OuroTraceField1>::NEEDS_TRACE {
+                                    <Option<Box<Self>> as __OuroTraceField1>::trace(__ouro_field_1, visitor);
+                                }
                             }
                         }
                     }
                 }
-            }
+            };
         };
         assert_eq!(got, text(want));
     }
@@ -559,6 +703,7 @@ mod tests {
         ));
         assert!(unit.contains("constNEEDS_TRACE:bool=false;"), "{unit}");
         assert!(unit.contains("matchself{Self{..}=>{}}"), "{unit}");
+        assert!(!unit.contains("__OuroTraceField"), "{unit}");
 
         let never = trace_of(parse_quote!(
             enum Never {}
@@ -571,7 +716,7 @@ mod tests {
         });
         assert!(list.contains("constNEEDS_TRACE:bool=false;"), "{list}");
         assert!(
-            list.contains("<Option<Box<List>>as::ouro::Trace>::trace"),
+            list.contains("<Option<Box<List>>as__OuroTraceField1>::trace"),
             "{list}"
         );
     }

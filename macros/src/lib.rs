@@ -141,11 +141,23 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// # Errors
 ///
-/// Misuse is reported as compile errors on the offending attribute or
-/// field, all of an item's errors at once: an unknown or misplaced
-/// attribute, `#[trace(skip)]` on a field that holds a handle, a union, and
-/// (from rustc, with a hint to use `#[trace(skip)]`) a field whose type does
-/// not implement `Trace`.
+/// Misuse is a compile error on the offending attribute or field, and all
+/// the errors of an item are reported at once:
+/// - an unknown, misplaced, malformed or repeated attribute;
+/// - `#[trace(skip)]` on a field whose type names `Gc` or `Weak`;
+/// - a union, or a `#[repr(packed)]` type;
+/// - a traced field whose type does not implement `Trace`: rustc reports
+///   ``field `file` of `Conn` has type `File`, which does not implement
+///   `ouro::Trace` `` on the field's type, and suggests `#[trace(skip)]`;
+/// - `#[trace(finalize)]` on a type without a `Finalize` impl.
+///
+/// # Generated code
+///
+/// The impl lives in a `const _: () = { ... };` block together with one
+/// small private helper trait per traced field (implemented for every
+/// `Trace` type), which exists only to give rustc the field's name for the
+/// error above; the field's `NEEDS_TRACE` and `trace` are reached through it
+/// and inline to direct calls.
 #[proc_macro_derive(Trace, attributes(trace))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
