@@ -1,5 +1,31 @@
 //! ouro-cyclegc: the cycle collector engine behind ouro's handles.
+//!
+//! CPython frees most objects by reference counting and finds the cycles that
+//! counting cannot free with a generational collector based on trial
+//! deletion. This crate is that engine: object headers with counts and
+//! generation links, three generations with CPython's thresholds, and the
+//! collection algorithm, over type-erased objects described by a [`VTable`].
+//! The typed handles (`Gc<T>`, `Weak<T>`) and the `Trace` trait live in
+//! `ouro-refobj`; most users want the facade crate `ouro`.
+//!
+//! ```
+//! // The control functions work on the calling thread's heap.
+//! use ouro_cyclegc::control;
+//! control::set_threshold([1000, 10, 10]);
+//! assert_eq!(control::get_threshold(), [1000, 10, 10]);
+//! assert_eq!(control::collect(), 0);
+//! ```
 
+mod collect;
+pub mod control;
+mod header;
+mod heap;
+mod list;
+pub mod raw;
+mod stats;
 mod visitor;
 
+pub use header::{NO_DEREF, ObjHeader, VTable};
+pub use heap::{DEFAULT_THRESHOLDS, GENERATIONS};
+pub use stats::GenerationStats;
 pub use visitor::Visitor;

@@ -1,11 +1,206 @@
-//! The visitor handed to `Trace::trace`.
+//! The visitor handed to `Trace::trace`, and how it refuses edges it cannot
+//! prove.
+//!
+//! `Trace` is a safe trait, so the collector does not believe a reported
+//! edge just because `trace` reported it. An edge counts only if the handle
+//! that reports it lives in memory the traced object owns:
+//!
+//! - the object's own value (the base *frame*), or
+//! - memory owned by a container that itself lives in owned memory (a `Vec`'s
+//!   buffer, a `Box`'s pointee, a map's entries). Only ouro's own container
+//!   impls open such frames (through `unsafe` hooks), one per element.
+//!
+//! Within a frame every handle counts once: the frame keeps a bitmap of the
+//! words already reported, so visiting the same field twice counts it once.
+//! A handle in a global, on the stack, or inside memory shared with other
+//! owners (`Rc`) is ignored: the object it points to then looks referenced
+//! from outside, which at worst leaks. Counting too few edges is the safe
+//! direction; counting too many could make the collector drop a value that is
+//! still borrowed, so the rules exist to make that impossible.
 
-use core::marker::PhantomData;
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::collect;
+use crate::header::ObjHeader;
+
+/// How deeply containers may nest inside one object before the visitor stops
+/// accepting edges (further edges are ignored, which is conservative).
+const MAX_FRAMES: usize = 48;
+/// Frames up to this many bytes use the inline bitmap (one bit per word).
+const INLINE_BITS_BYTES: usize = 64 * 8;
+
+#[derive(Clone, Copy)]
+struct Frame {
+    start: usize,
+    end: usize,
+    bits: u64,
+    /// Bitmap for frames larger than `INLINE_BITS_BYTES`, from the scratch
+    /// arena (null when not needed, or when it could not be had).
+    big: *mut u64,
+}
+
+impl Frame {
+    const EMPTY: Frame = Frame { start: 0, end: 0, bits: 0, big: core::ptr::null_mut() };
+}
+
+/// What a traversal does with each accepted edge.
+pub(crate) enum Mode<'a> {
+    /// Count the edge against the target's `gc_refs` (trial deletion).
+    Subtract,
+    /// Mark the target reachable (and move it back from the unreachable list).
+    Reachable(&'a collect::Scan),
+    /// Hand the target to a callback (introspection).
+    Collect(&'a mut dyn FnMut(NonNull<ObjHeader>)),
+}
 
 /// Receives the edges of an object graph from `Trace::trace`.
 ///
-/// Users never build one; they pass it on to the `trace` of each field.
-#[derive(Debug)]
+/// Users never build one; they pass it on to the `trace` of each field. See
+/// the module documentation of `ouro_cyclegc::visitor` for why some reported
+/// edges are ignored.
 pub struct Visitor<'a> {
-    _marker: PhantomData<&'a mut ()>,
+    mode: Mode<'a>,
+    scratch: Option<&'a bumpalo::Bump>,
+    depth: usize,
+    frames: [Frame; MAX_FRAMES],
+}
+
+impl fmt::Debug for Visitor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.mode {
+            Mode::Subtract => "subtract",
+            Mode::Reachable(_) => "reachable",
+            Mode::Collect(_) => "collect",
+        };
+        f.debug_struct("Visitor").field("mode", &mode).field("depth", &self.depth).finish()
+    }
+}
+
+impl<'a> Visitor<'a> {
+    pub(crate) fn new(mode: Mode<'a>, scratch: Option<&'a bumpalo::Bump>) -> Self {
+        Visitor { mode, scratch, depth: 0, frames: [Frame::EMPTY; MAX_FRAMES] }
+    }
+
+    /// Runs `f` with the value of `obj` as the only owned memory.
+    pub(crate) fn with_object(&mut self, obj: NonNull<ObjHeader>, f: impl FnOnce(&mut Self)) {
+        // SAFETY: callers pass live headers (objects the collector protects or
+        // a handle keeps alive).
+        let vt = unsafe { obj.as_ref() }.vtable();
+        let start = obj.as_ptr().addr() + vt.value_offset;
+        let end = obj.as_ptr().addr() + vt.layout.size();
+        self.depth = 0;
+        self.push(start, end);
+        f(self);
+        self.depth = 0;
+    }
+
+    fn push(&mut self, start: usize, end: usize) -> bool {
+        if self.depth >= MAX_FRAMES {
+            return false;
+        }
+        let mut big = core::ptr::null_mut();
+        let len = end - start;
+        if len > INLINE_BITS_BYTES {
+            let words = len.div_ceil(8).div_ceil(64);
+            match self.scratch {
+                Some(bump) => match bump.try_alloc_slice_fill_copy(words, 0u64) {
+                    Ok(s) => big = s.as_mut_ptr(),
+                    Err(_) => return false,
+                },
+                // No scratch memory: accept only the first 64 words.
+                None => {}
+            }
+        }
+        self.frames[self.depth] = Frame { start, end, bits: 0, big };
+        self.depth += 1;
+        true
+    }
+
+    /// Marks the word at `addr` as reported in the innermost frame; `false`
+    /// when it is outside that frame or was reported already.
+    fn claim_addr(&mut self, addr: usize) -> bool {
+        if self.depth == 0 {
+            return false;
+        }
+        let f = &mut self.frames[self.depth - 1];
+        if addr < f.start || addr >= f.end || (addr - f.start) % 8 != 0 {
+            return false;
+        }
+        let word = (addr - f.start) / 8;
+        if f.big.is_null() {
+            if word >= 64 {
+                return false;
+            }
+            let bit = 1u64 << word;
+            if f.bits & bit != 0 {
+                return false;
+            }
+            f.bits |= bit;
+            true
+        } else {
+            // SAFETY: `big` holds `ceil(len / 8 / 64)` words (see `push`), and
+            // `word < len / 8` because `addr < end`.
+            let slot = unsafe { &mut *f.big.add(word / 64) };
+            let bit = 1u64 << (word % 64);
+            if *slot & bit != 0 {
+                return false;
+            }
+            *slot |= bit;
+            true
+        }
+    }
+
+    /// Claims a container that lives at `addr` inside the innermost owned
+    /// frame; returns `false` if it is not in owned memory or was claimed
+    /// already in this traversal of the object. ouro's container impls call
+    /// this before opening frames for their elements.
+    #[doc(hidden)]
+    pub fn claim_container<T: ?Sized>(&mut self, container: &T) -> bool {
+        self.claim_addr((container as *const T).cast::<u8>().addr())
+    }
+
+    /// Traces `elem` with its memory as the innermost owned frame.
+    ///
+    /// # Safety
+    /// `elem` lives in memory uniquely owned by a container that
+    /// [`claim_container`](Self::claim_container) accepted during this same
+    /// `trace` call (its buffer, pointee or entry), and stays there for the
+    /// duration of the call.
+    #[doc(hidden)]
+    pub unsafe fn trace_owned<T: ?Sized>(&mut self, elem: &T, trace: impl FnOnce(&T, &mut Self)) {
+        let start = (elem as *const T).cast::<u8>().addr();
+        let end = start + core::mem::size_of_val(elem);
+        if end == start {
+            return;
+        }
+        let saved = self.depth;
+        if self.push(start, end) {
+            trace(elem, self);
+        }
+        self.depth = saved;
+    }
+
+    /// Reports the handle at `handle` pointing to `target`.
+    ///
+    /// # Safety
+    /// `handle` is the address of a live handle and `target` the header it
+    /// points to (kept alive by that handle for the duration of the call).
+    #[doc(hidden)]
+    #[inline]
+    pub unsafe fn visit_handle(&mut self, handle: *const (), target: NonNull<ObjHeader>) {
+        if !self.claim_addr(handle.addr()) {
+            return;
+        }
+        match &mut self.mode {
+            Mode::Subtract => collect::subtract_edge(target),
+            Mode::Reachable(scan) => collect::reach_edge(scan, target),
+            Mode::Collect(f) => {
+                // SAFETY: forwarded from the caller.
+                if unsafe { target.as_ref() }.is_tracked() {
+                    f(target)
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,31 @@
-//! ouro-refobj: the typed handles `Gc<T>` and `Weak<T>` and the `Trace` trait.
+//! ouro-refobj: the typed handles `Gc<T>` and `Weak<T>`, the `Trace` trait
+//! and its impls for std types.
+//!
+//! This is the layer that knows `T`: it builds a vtable per type for the
+//! collector engine in `ouro-cyclegc` and puts values in pool memory behind a
+//! header. Like a CPython object reference, a `Gc<T>` frees its value as soon
+//! as the last handle goes; the cycle collector frees what counting cannot.
+//! Most users want the facade crate `ouro`, which re-exports all of this.
+//!
+//! ```
+//! use ouro_refobj::{Gc, gc};
+//! let a = Gc::new(String::from("hello"));
+//! let b = a.clone();
+//! assert!(Gc::ptr_eq(&a, &b));
+//! assert!(!Gc::is_tracked(&a)); // a String cannot hold handles
+//! assert_eq!(gc::collect(), 0);
+//! ```
 
+pub mod gc;
+mod handle;
+mod impls;
 mod trace;
+mod weak;
 
+pub use handle::Gc;
 pub use ouro_cyclegc::Visitor;
 pub use trace::{Finalize, Trace};
+pub use weak::Weak;
+
+static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);
+static_assertions::assert_eq_size!(Gc<u64>, usize);

@@ -13,7 +13,7 @@ use ouro_cyclegc::Visitor;
 /// every field that may hold a handle:
 ///
 /// ```
-/// use ouro::{Gc, Trace, Visitor};
+/// use ouro_refobj::{Gc, Trace, Visitor};
 /// use std::cell::RefCell;
 ///
 /// struct Node {

@@ -1,0 +1,460 @@
+//! The collection: CPython's trial deletion, in the order of
+//! `Modules/gcmodule.c` (3.9+), over ouro's headers.
+//!
+//! Collecting generation `g`:
+//! 1. the lists of generations `0..=g` are moved onto the `young` list;
+//! 2. `update_refs`: every young object is marked `SCANNING` and its edge
+//!    count (kept in the `prev` link, which is not needed while scanning:
+//!    the list is walked through `next` only) is set to zero;
+//! 3. `subtract_refs`: `trace` is called on each young object and every
+//!    accepted edge to a young object adds one to the target's edge count;
+//! 4. `move_unreachable`: an object whose strong count is above its edge
+//!    count is referenced from outside the young set; it and everything it
+//!    reaches (found by tracing again) survive, the rest is moved to the
+//!    `unreachable` list. The walk restores the `prev` links as it goes;
+//! 5. survivors move to generation `g + 1`;
+//! 6. weak references to the unreachable objects are cleared, their
+//!    finalizers run (once per object), and the set is checked again: if a
+//!    finalizer made any of it reachable, all of it survives this time;
+//! 7. otherwise every value is marked dead and dropped, which drops the
+//!    handles inside and breaks the cycles, and the memory is freed where no
+//!    handle is left.
+//!
+//! The edge count is compared against the strong count *at the time of the
+//! check*, not a snapshot: a handle cloned by user code while the scan runs
+//! adds to both sides.
+//!
+//! User code (`trace`, `finalize`, `Drop`) runs at several points. None of it
+//! can unlink or free an object of the working set: a decref to zero leaves
+//! `SCANNING`/`UNREACHABLE` objects alone, and the collector looks at their
+//! counts when it lets go of them. A panic in user code is caught, the heap is
+//! put back in order, and the first panic is resumed when the collection is
+//! over. A panic from `trace` aborts the collection (everything survives).
+
+use core::ptr::{self, NonNull};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+use bumpalo::collections::Vec as BumpVec;
+
+use crate::header::{
+    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
+};
+use crate::heap::{GENERATIONS, Heap};
+use crate::list::{self, Link};
+use crate::visitor::{Mode, Visitor};
+
+/// Bit 0 of the scan word: reached from a surviving object.
+const REACHED: usize = 1;
+
+/// State shared with the visitor during `move_unreachable`.
+pub(crate) struct Scan {
+    young: Link,
+}
+
+#[inline(always)]
+fn scan_word(l: Link) -> usize {
+    // SAFETY: `l` is the links of a live object in the working set.
+    unsafe { l.as_ref() }.prev.get().addr()
+}
+
+#[inline(always)]
+fn set_scan_word(l: Link, v: usize) {
+    // SAFETY: as in `scan_word`. The word is a count, not a pointer: it is
+    // stored without provenance and replaced by a real pointer before the
+    // link is used as one again.
+    unsafe { l.as_ref() }.prev.set(ptr::without_provenance_mut(v))
+}
+
+/// Visitor callback in `subtract_refs`.
+#[inline]
+pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
+    // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
+    let h = unsafe { target.as_ref() };
+    if h.flags() & SCANNING == 0 {
+        return;
+    }
+    // SAFETY: working-set objects are tracked, so they have links.
+    let l = unsafe { ObjHeader::links(target) };
+    set_scan_word(l, scan_word(l) + 2);
+}
+
+/// Visitor callback in `move_unreachable`.
+#[inline]
+pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
+    // SAFETY: as in `subtract_edge`.
+    let h = unsafe { target.as_ref() };
+    let f = h.flags();
+    if f & SCANNING == 0 {
+        return;
+    }
+    // SAFETY: as in `subtract_edge`.
+    let l = unsafe { ObjHeader::links(target) };
+    if f & UNREACHABLE != 0 {
+        // Tentatively unreachable, but reached after all: back to the tail of
+        // `young`, so the walk reaches it again and traces it. Objects on the
+        // unreachable list have real `prev` pointers; the young head's `prev`
+        // is its current tail (see `move_unreachable`).
+        // SAFETY: both lists are well formed at this point.
+        unsafe {
+            list::unlink(l);
+            list::push_back(scan.young, l);
+        }
+        h.clear(UNREACHABLE);
+        set_scan_word(l, REACHED);
+    } else {
+        let v = scan_word(l);
+        if v & REACHED == 0 {
+            set_scan_word(l, v | REACHED);
+        }
+    }
+}
+
+/// Calls the object's `trace` with a visitor in `mode`.
+fn trace_object<'a>(obj: NonNull<ObjHeader>, mode: Mode<'a>, scratch: &'a bumpalo::Bump) {
+    // SAFETY: callers pass live objects of the working set.
+    let vt = unsafe { obj.as_ref() }.vtable();
+    let mut v = Visitor::new(mode, Some(scratch));
+    // SAFETY: `obj` is live and its value is initialised (not DEAD: dead
+    // objects are never on a list).
+    v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
+}
+
+/// Iterates a list through `next`, reading the next node before `f` runs.
+/// The caller guarantees no node is unlinked during the walk except by `f`
+/// on the current node.
+unsafe fn for_each(head: Link, mut f: impl FnMut(NonNull<ObjHeader>)) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let mut cur = list::next(head);
+        while cur != head {
+            let nx = list::next(cur);
+            f(GcLinks::header(cur));
+            cur = nx;
+        }
+    }
+}
+
+fn update_refs(young: Link) {
+    // SAFETY: `young` is a well-formed list of tracked objects.
+    unsafe {
+        for_each(young, |obj| {
+            let h = obj.as_ref();
+            let l = ObjHeader::links(obj);
+            h.set(SCANNING);
+            if h.has(EXCLUSIVE) {
+                if h.strong() == 1 && h.weak() == 0 {
+                    // `&mut T` from `Gc::get_mut` may be alive: do not trace it,
+                    // treat it as reachable.
+                    set_scan_word(l, REACHED);
+                    return;
+                }
+                h.clear(EXCLUSIVE);
+            }
+            set_scan_word(l, 0);
+        })
+    }
+}
+
+type Panic = Box<dyn Any + Send + 'static>;
+
+/// Runs `f`, catching a panic; returns the payload.
+fn catch(f: impl FnOnce()) -> Option<Panic> {
+    panic::catch_unwind(AssertUnwindSafe(f)).err()
+}
+
+fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
+    if slot.is_none() {
+        *slot = p;
+    }
+}
+
+fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
+    catch(|| {
+        // SAFETY: `young` is a list of working-set objects; `trace` cannot
+        // unlink them (they are `SCANNING`).
+        unsafe {
+            for_each(young, |obj| {
+                if !obj.as_ref().has(EXCLUSIVE) {
+                    trace_object(obj, Mode::Subtract, scratch);
+                }
+            })
+        }
+    })
+}
+
+/// Splits `young` into survivors (left on `young`, `prev` links restored,
+/// `SCANNING` cleared) and the unreachable set. Returns the number of
+/// survivors. `abort` makes every object survive without tracing.
+fn move_unreachable<'b>(
+    heap: &Heap,
+    scratch: &'b bumpalo::Bump,
+    pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
+    panic: &mut Option<Panic>,
+) -> usize {
+    let young = list::node(&heap.young);
+    let unreachable = list::node(&heap.unreachable);
+    let scan = Scan { young };
+    let mut aborted = panic.is_some();
+    let mut survivors = 0;
+    let mut prev = young;
+    // SAFETY: `young` holds working-set objects linked through `next`; the
+    // `prev` words hold scan words except on the heads and on nodes already
+    // walked (restored below) or moved to `unreachable` (real pointers).
+    unsafe {
+        let mut gc = list::next(young);
+        while gc != young {
+            let obj = GcLinks::header(gc);
+            let h = obj.as_ref();
+            let w = scan_word(gc);
+            let reachable = aborted || w & REACHED != 0 || h.strong() > (w >> 1);
+            if reachable {
+                if !aborted && !h.has(EXCLUSIVE) {
+                    let p = catch(|| trace_object(obj, Mode::Reachable(&scan), scratch));
+                    if p.is_some() {
+                        keep_first(panic, p);
+                        aborted = true;
+                        // Everything tentatively unreachable survives too.
+                        list::set_prev(young, gc_tail_after(gc, young));
+                        list::splice(unreachable, young);
+                        for_each(young, |o| o.as_ref().clear(UNREACHABLE));
+                    }
+                }
+                list::set_prev(gc, prev);
+                h.clear(SCANNING);
+                if h.strong() == 0 {
+                    pending.push(obj);
+                }
+                survivors += 1;
+                prev = gc;
+            } else {
+                list::set_next(prev, list::next(gc));
+                list::push_back(unreachable, gc);
+                h.set(UNREACHABLE);
+            }
+            gc = list::next(prev);
+        }
+        list::set_prev(young, prev);
+    }
+    survivors
+}
+
+/// The tail of `young` when the walk is at `gc`: the last node reachable
+/// through `next` (the head's `prev` is kept equal to it, see `reach_edge`).
+unsafe fn gc_tail_after(gc: Link, young: Link) -> Link {
+    // SAFETY: forwarded contract; walking `next` from a live node of `young`.
+    unsafe {
+        let mut cur = gc;
+        while list::next(cur) != young {
+            cur = list::next(cur);
+        }
+        cur
+    }
+}
+
+/// Checks whether finalizers made any unreachable object reachable again:
+/// recounts the edges inside the set; an object with more strong references
+/// than edges from the set is referenced from outside.
+fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) -> bool {
+    let unreachable = list::node(&heap.unreachable);
+    // SAFETY: the unreachable list is well formed and protected; the walk
+    // uses `next` only while the `prev` words hold counts, and restores them.
+    unsafe {
+        for_each(unreachable, |obj| {
+            obj.as_ref().set(SCANNING);
+            set_scan_word(ObjHeader::links(obj), 0);
+        });
+        let p = catch(|| {
+            for_each(unreachable, |obj| trace_object(obj, Mode::Subtract, scratch));
+        });
+        let mut any = p.is_some();
+        keep_first(panic, p);
+        let mut prev = unreachable;
+        let mut cur = list::next(unreachable);
+        while cur != unreachable {
+            let obj = GcLinks::header(cur);
+            let h = obj.as_ref();
+            if h.strong() > scan_word(cur) >> 1 {
+                any = true;
+            }
+            h.clear(SCANNING);
+            list::set_prev(cur, prev);
+            prev = cur;
+            cur = list::next(cur);
+        }
+        list::set_prev(unreachable, prev);
+        any
+    }
+}
+
+/// What one collection did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Outcome {
+    /// Objects found unreachable.
+    pub(crate) unreachable: usize,
+    /// Objects whose values were dropped.
+    pub(crate) collected: usize,
+}
+
+/// Collects generation `generation` (and the younger ones). Returns `None`
+/// when a collection is already running on this thread.
+pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
+    assert!(generation < GENERATIONS, "ouro: generation {generation} out of range 0..{GENERATIONS}");
+    if heap.collecting.get() {
+        return None;
+    }
+    heap.collecting.set(true);
+    let mut scratch = heap.scratch.borrow_mut();
+    let mut panic: Option<Panic> = None;
+    let outcome = run(heap, generation, &scratch, &mut panic);
+    scratch.reset();
+    drop(scratch);
+    heap.collecting.set(false);
+    let g = &heap.gens[generation];
+    let mut s = g.stats.get();
+    s.collections += 1;
+    s.collected += outcome.collected;
+    g.stats.set(s);
+    heap.drain_trash();
+    if let Some(p) = panic {
+        panic::resume_unwind(p);
+    }
+    Some(outcome)
+}
+
+fn run(heap: &Heap, generation: usize, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) -> Outcome {
+    let young = list::node(&heap.young);
+    let unreachable = list::node(&heap.unreachable);
+    let old = if generation + 1 < GENERATIONS { generation + 1 } else { generation };
+
+    // Counters, as CPython: the next generation counts this collection.
+    if generation + 1 < GENERATIONS {
+        let c = &heap.gens[generation + 1].count;
+        c.set(c.get() + 1);
+    }
+    for g in &heap.gens[..=generation] {
+        g.count.set(0);
+    }
+
+    // SAFETY: the generation lists are well formed; nothing else touches
+    // `young` while the collection runs.
+    unsafe {
+        for g in 0..=generation {
+            list::splice(heap.gen_head(g), young);
+        }
+    }
+    update_refs(young);
+    let p = subtract_refs(young, scratch);
+    keep_first(panic, p);
+
+    let mut pending = BumpVec::new_in(scratch);
+    let survivors = move_unreachable(heap, scratch, &mut pending, panic);
+    // SAFETY: `young` is a well-formed list again after `move_unreachable`.
+    unsafe { list::splice(young, heap.gen_head(old)) };
+    if generation == GENERATIONS - 1 {
+        heap.long_lived_pending.set(0);
+        heap.long_lived_total.set(survivors);
+    } else if generation == GENERATIONS - 2 {
+        heap.long_lived_pending.set(heap.long_lived_pending.get() + survivors);
+    }
+
+    let mut outcome = Outcome::default();
+    // SAFETY: the unreachable list is well formed and all its objects are
+    // protected (`UNREACHABLE`) until `release_unreachable`.
+    unsafe {
+        outcome.unreachable = list::len(unreachable);
+        if outcome.unreachable > 0 {
+            // Weak references die first, then finalizers run.
+            for_each(unreachable, |o| o.as_ref().set(WEAK_CLEARED));
+            for_each(unreachable, |o| {
+                let h = o.as_ref();
+                if !h.has(FINALIZED) {
+                    h.set(FINALIZED);
+                    let p = catch(|| (h.vtable().finalize)(o));
+                    keep_first(panic, p);
+                }
+            });
+            if resurrected(heap, scratch, panic) {
+                for_each(unreachable, |o| {
+                    o.as_ref().clear(UNREACHABLE);
+                    if o.as_ref().strong() == 0 {
+                        pending.push(o);
+                    }
+                });
+                list::splice(unreachable, heap.gen_head(old));
+            } else {
+                outcome.collected = outcome.unreachable;
+                destroy_unreachable(heap, panic);
+            }
+        }
+    }
+
+    // Objects whose last handle went away while they were protected.
+    for &obj in pending.iter() {
+        // SAFETY: pending objects are tracked, unprotected objects whose
+        // count reached zero while the collector held them; nothing can free
+        // them meanwhile (no handle; weak handles do not free live values).
+        unsafe {
+            let h = obj.as_ref();
+            if h.strong() == 0 && h.flags() & (DEAD | TRACKED) == TRACKED {
+                let vt = h.vtable();
+                let p = catch(|| heap.release(obj, vt.layout, || (vt.drop_value)(obj)));
+                keep_first(panic, p);
+            }
+        }
+    }
+    outcome
+}
+
+/// Drops the values of the unreachable set and frees what no handle holds.
+///
+/// # Safety
+/// The unreachable list is well formed, its objects protected and alive.
+unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
+    let unreachable = list::node(&heap.unreachable);
+    // SAFETY: caller contract; values are dropped once (DEAD is set first and
+    // nothing else drops a protected object's value).
+    unsafe {
+        // Every value of the set is dead before any is dropped: a `Drop` that
+        // dereferences another object of the garbage panics instead of
+        // reading a dropped value.
+        for_each(unreachable, |o| o.as_ref().set(DEAD));
+        for_each(unreachable, |o| {
+            let vt = o.as_ref().vtable();
+            let p = catch(|| heap.drop_nested(|| (vt.drop_value)(o)));
+            keep_first(panic, p);
+        });
+        // Let go: unlink each object; free those no handle refers to. Others
+        // stay allocated (dead) until their last handle goes.
+        while !list::is_empty(unreachable) {
+            let l = list::next(unreachable);
+            list::unlink(l);
+            let obj = GcLinks::header(l);
+            let h = obj.as_ref();
+            h.clear(UNREACHABLE | TRACKED);
+            if h.strong() == 0 && h.weak() == 0 {
+                heap.free(obj, h.vtable().layout);
+            }
+        }
+    }
+}
+
+/// Automatic collection: collects the oldest generation whose count passed
+/// its threshold (CPython's `gc_collect_generations`).
+pub(crate) fn collect_generations(heap: &Heap) {
+    for g in (0..GENERATIONS).rev() {
+        let generation = &heap.gens[g];
+        if generation.count.get() > generation.threshold.get() {
+            // Avoid quadratic behaviour: a full collection waits until the
+            // objects that survived young collections since the last full
+            // one exceed 25% of the long-lived ones.
+            if g == GENERATIONS - 1
+                && heap.long_lived_pending.get() < heap.long_lived_total.get() / 4
+            {
+                continue;
+            }
+            collect(heap, g);
+            break;
+        }
+    }
+}

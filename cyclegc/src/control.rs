@@ -1,0 +1,82 @@
+//! The control half of the `gc` module: run collections and tune them.
+//! Everything here acts on the calling thread's heap only.
+
+use crate::heap::{GENERATIONS, with_heap};
+use crate::stats::GenerationStats;
+
+/// Runs a full collection (all generations) and returns the number of
+/// unreachable objects it found.
+///
+/// Returns 0 without doing anything when called while a collection is
+/// already running on this thread (from a finalizer, a `Drop` or a `trace`).
+///
+/// # Panics
+/// If user code (`Drop`, `finalize`, `trace`) panics during the collection,
+/// the collection completes, leaves the heap consistent, and then the first
+/// panic is resumed here.
+///
+/// # Examples
+/// ```
+/// use ouro_cyclegc::control::collect;
+/// assert_eq!(collect(), 0); // nothing to collect on a fresh thread
+/// ```
+pub fn collect() -> usize {
+    collect_generation(GENERATIONS - 1)
+}
+
+/// Collects generation `generation` and all younger ones (Python's
+/// `gc.collect(generation)`); returns the number of unreachable objects
+/// found.
+///
+/// # Panics
+/// If `generation > 2`; and as [`collect`] for panics from user code.
+pub fn collect_generation(generation: usize) -> usize {
+    assert!(
+        generation < GENERATIONS,
+        "ouro::gc::collect_generation: generation must be 0, 1 or 2, got {generation}"
+    );
+    with_heap(|h| crate::collect::collect(h, generation).map_or(0, |o| o.unreachable))
+}
+
+/// Turns automatic collection on.
+pub fn enable() {
+    with_heap(|h| h.enabled.set(true))
+}
+
+/// Turns automatic collection off; explicit `collect()` still works.
+pub fn disable() {
+    with_heap(|h| h.enabled.set(false))
+}
+
+/// Whether automatic collection is on.
+pub fn is_enabled() -> bool {
+    with_heap(|h| h.enabled.get())
+}
+
+/// The collection counters (Python's `gc.get_count()`): for generation 0,
+/// tracked allocations minus deallocations since its last collection; for
+/// generations 1 and 2, collections of the next younger generation since
+/// their own last collection.
+pub fn get_count() -> [usize; 3] {
+    with_heap(|h| core::array::from_fn(|g| h.gens[g].count.get()))
+}
+
+/// The collection thresholds (default `[700, 10, 10]`).
+pub fn get_threshold() -> [usize; 3] {
+    with_heap(|h| core::array::from_fn(|g| h.gens[g].threshold.get()))
+}
+
+/// Sets the collection thresholds. A `threshold0` of 0 disables automatic
+/// collection, as in Python.
+pub fn set_threshold(thresholds: [usize; 3]) {
+    with_heap(|h| {
+        for (g, t) in thresholds.into_iter().enumerate() {
+            h.gens[g].threshold.set(t);
+        }
+    })
+}
+
+/// Per-generation statistics since the thread's heap was created.
+pub fn get_stats() -> [GenerationStats; 3] {
+    with_heap(|h| core::array::from_fn(|g| h.gens[g].stats.get()))
+}

@@ -1,0 +1,353 @@
+//! The thread-local heap: object memory, the generations, the settings, and
+//! what happens when a reference count reaches zero.
+
+use core::alloc::Layout;
+use core::cell::{Cell, RefCell};
+use core::ptr::{self, NonNull};
+
+use ouro_pool::Pool;
+
+use crate::header::{self, DEAD, GcLinks, HAS_LINKS, ObjHeader, TRACKED, UNINIT, VTable};
+use crate::list;
+use crate::stats::GenerationStats;
+
+/// Number of generations.
+pub const GENERATIONS: usize = 3;
+/// CPython's default thresholds.
+pub const DEFAULT_THRESHOLDS: [usize; GENERATIONS] = [700, 10, 10];
+/// Nested drops deeper than this are deferred to the trash list (CPython's
+/// trashcan uses 50 levels as well).
+const TRASH_DEPTH: usize = 50;
+
+/// A generation: its list of objects and its counter.
+pub(crate) struct Generation {
+    pub(crate) head: GcLinks,
+    /// Gen 0: tracked allocations minus deallocations since the last
+    /// collection; gen n > 0: collections of gen n-1 since the last
+    /// collection of gen n (CPython's meaning).
+    pub(crate) count: Cell<usize>,
+    pub(crate) threshold: Cell<usize>,
+    pub(crate) stats: Cell<GenerationStats>,
+}
+
+/// The per-thread heap behind `Gc<T>`.
+pub(crate) struct Heap {
+    pub(crate) pool: Pool,
+    pub(crate) gens: [Generation; GENERATIONS],
+    /// Frozen objects (`gc::freeze`): never scanned.
+    pub(crate) permanent: GcLinks,
+    /// The collector's working lists (a collection never re-enters).
+    pub(crate) young: GcLinks,
+    pub(crate) unreachable: GcLinks,
+    pub(crate) enabled: Cell<bool>,
+    pub(crate) collecting: Cell<bool>,
+    pub(crate) long_lived_total: Cell<usize>,
+    pub(crate) long_lived_pending: Cell<usize>,
+    /// Scratch memory for collections, reset (not freed) after each one.
+    pub(crate) scratch: RefCell<bumpalo::Bump>,
+    /// Depth of nested value drops, for the trashcan.
+    pub(crate) drop_depth: Cell<usize>,
+    /// Objects whose drop was deferred, linked through `GcLinks::next`.
+    pub(crate) trash: Cell<*mut GcLinks>,
+    /// Objects allocated and not yet freed.
+    pub(crate) live: Cell<usize>,
+}
+
+impl Heap {
+    fn new() -> Box<Heap> {
+        let new_gen = |t| Generation {
+            head: GcLinks { next: Cell::new(ptr::null_mut()), prev: Cell::new(ptr::null_mut()) },
+            count: Cell::new(0),
+            threshold: Cell::new(t),
+            stats: Cell::new(GenerationStats::default()),
+        };
+        let links = || GcLinks { next: Cell::new(ptr::null_mut()), prev: Cell::new(ptr::null_mut()) };
+        let h = Box::new(Heap {
+            pool: Pool::new(),
+            gens: DEFAULT_THRESHOLDS.map(new_gen),
+            permanent: links(),
+            young: links(),
+            unreachable: links(),
+            enabled: Cell::new(true),
+            collecting: Cell::new(false),
+            long_lived_total: Cell::new(0),
+            long_lived_pending: Cell::new(0),
+            scratch: RefCell::new(bumpalo::Bump::new()),
+            drop_depth: Cell::new(0),
+            trash: Cell::new(ptr::null_mut()),
+            live: Cell::new(0),
+        });
+        // The heads are initialised in place: they point at themselves, so
+        // the heap must not move again (it is boxed and never moved).
+        for g in &h.gens {
+            list::init(&g.head);
+        }
+        list::init(&h.permanent);
+        list::init(&h.young);
+        list::init(&h.unreachable);
+        h
+    }
+
+    /// The list head of generation `g`.
+    #[inline(always)]
+    pub(crate) fn gen_head(&self, g: usize) -> list::Link {
+        list::node(&self.gens[g].head)
+    }
+
+    /// Allocation layout of an object whose header + value is `boxed`.
+    #[inline(always)]
+    pub(crate) fn alloc_layout(boxed: Layout, tracked: bool) -> (Layout, usize) {
+        if tracked {
+            let prefix = header::prefix_size(boxed.align());
+            let size = prefix + boxed.size();
+            // SAFETY-free arithmetic: `boxed` is a valid layout and the prefix
+            // is a multiple of its alignment, so the sum cannot overflow
+            // `isize` in practice; a failure here is a bug, not user input.
+            let layout = Layout::from_size_align(size, boxed.align().max(8))
+                .expect("ouro: object too large");
+            (layout, prefix)
+        } else {
+            (boxed, 0)
+        }
+    }
+
+    /// Frees the memory of an object whose value is gone.
+    ///
+    /// # Safety
+    /// `obj` was allocated by this heap with header+value layout `boxed`, is
+    /// on no list, its value is dropped or was never written, and no handle
+    /// or weak handle to it remains.
+    pub(crate) unsafe fn free(&self, obj: NonNull<ObjHeader>, boxed: Layout) {
+        // SAFETY: caller guarantees `obj` is still allocated.
+        let tracked = unsafe { obj.as_ref() }.has(HAS_LINKS);
+        let (layout, prefix) = Self::alloc_layout(boxed, tracked);
+        // SAFETY: the allocation starts `prefix` bytes before the header
+        // (`alloc_object`), in the same allocation.
+        let start = unsafe { obj.cast::<u8>().byte_sub(prefix) };
+        self.live.set(self.live.get() - 1);
+        // SAFETY: `start` came from `self.pool.alloc(layout)` with this layout
+        // and is freed once (caller contract).
+        unsafe { self.pool.dealloc(start, layout) };
+    }
+
+    /// Allocates an object with header + value layout `boxed`: the header is
+    /// written with `strong` references and the given flags (`UNINIT | DEAD`
+    /// are added: the value is not written yet); the object is on no list.
+    pub(crate) fn alloc_object(
+        &self,
+        boxed: Layout,
+        vtable: &'static VTable,
+        tracked: bool,
+        strong: u32,
+    ) -> NonNull<ObjHeader> {
+        let (layout, prefix) = Self::alloc_layout(boxed, tracked);
+        let Some(start) = self.pool.alloc(layout) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `prefix < layout.size()` and the header is aligned because
+        // `prefix` is a multiple of `boxed.align()`.
+        let obj = unsafe { start.byte_add(prefix) }.cast::<ObjHeader>();
+        let flags = DEAD | UNINIT | if tracked { HAS_LINKS } else { 0 };
+        // SAFETY: `obj` is in bounds, aligned, and not yet shared.
+        unsafe { obj.write(ObjHeader::new(vtable, flags, strong)) };
+        self.live.set(self.live.get() + 1);
+        obj
+    }
+
+    /// Links a freshly initialised tracked object into generation 0 and runs
+    /// an automatic collection if the threshold is passed.
+    ///
+    /// # Safety
+    /// `obj` is a live object with `HAS_LINKS`, on no list, value written.
+    #[inline]
+    pub(crate) unsafe fn track(&self, obj: NonNull<ObjHeader>) {
+        // SAFETY: caller contract.
+        unsafe {
+            obj.as_ref().set(TRACKED);
+            list::push_back(self.gen_head(0), ObjHeader::links(obj));
+        }
+        let g0 = &self.gens[0];
+        let c = g0.count.get() + 1;
+        g0.count.set(c);
+        if c > g0.threshold.get() {
+            self.maybe_collect();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn maybe_collect(&self) {
+        if self.enabled.get() && self.gens[0].threshold.get() > 0 && !self.collecting.get() {
+            crate::collect::collect_generations(self);
+        }
+    }
+
+    /// Handles a strong count that just reached zero: drops the value now
+    /// (through `drop_value`), leaves it to the collector, or defers it to
+    /// the trash list.
+    ///
+    /// # Safety
+    /// `obj` is a live object of this heap with a zero strong count and
+    /// header+value layout `boxed`; `drop_value` drops its value in place.
+    pub(crate) unsafe fn release(
+        &self,
+        obj: NonNull<ObjHeader>,
+        boxed: Layout,
+        drop_value: impl FnOnce(),
+    ) {
+        // SAFETY: caller contract: `obj` is still allocated.
+        let h = unsafe { obj.as_ref() };
+        let f = h.flags();
+        if f & (header::SCANNING | header::UNREACHABLE) != 0 {
+            // The running collection owns it and checks the count when it lets go.
+            return;
+        }
+        if f & DEAD != 0 {
+            // The value is gone (collected, or never written).
+            if h.weak() == 0 {
+                // SAFETY: no handles, no weak handles, value gone, on no list
+                // (dead objects are unlinked when they die).
+                unsafe { self.free(obj, boxed) };
+            }
+            return;
+        }
+        if f & TRACKED != 0 {
+            // SAFETY: tracked objects are on a well-formed generation list
+            // (not in a collection: checked above).
+            unsafe { list::unlink(ObjHeader::links(obj)) };
+            h.clear(TRACKED);
+            let c = &self.gens[0].count;
+            c.set(c.get().saturating_sub(1));
+            if self.drop_depth.get() >= TRASH_DEPTH {
+                self.push_trash(obj);
+                return;
+            }
+        }
+        h.set(DEAD);
+        // Hold a weak reference while the value drops, so that a `Weak` to
+        // this object inside the value does not free the memory under us.
+        h.inc_weak();
+        self.drop_nested(drop_value);
+        if h.dec_weak() == 0 {
+            // SAFETY: value dropped, no handles or weak handles, unlinked.
+            unsafe { self.free(obj, boxed) };
+        }
+        if self.drop_depth.get() == 0 {
+            self.drain_trash();
+        }
+    }
+
+    /// Runs `f` (a value drop) one level deeper; the depth is restored even
+    /// if `f` panics.
+    #[inline]
+    pub(crate) fn drop_nested(&self, f: impl FnOnce()) {
+        struct Depth<'a>(&'a Cell<usize>);
+        impl Drop for Depth<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        self.drop_depth.set(self.drop_depth.get() + 1);
+        let _guard = Depth(&self.drop_depth);
+        f();
+    }
+
+    fn push_trash(&self, obj: NonNull<ObjHeader>) {
+        // SAFETY: `obj` has links (it was tracked) and is on no list now, so
+        // its `next` field is free to use as the trash stack's link.
+        let links = unsafe { ObjHeader::links(obj) };
+        // SAFETY: as above.
+        unsafe { links.as_ref() }.next.set(self.trash.get());
+        self.trash.set(links.as_ptr());
+    }
+
+    /// Drops the values deferred by deep nesting, iteratively.
+    #[cold]
+    pub(crate) fn drain_trash(&self) {
+        while let Some(links) = NonNull::new(self.trash.get()) {
+            // SAFETY: trash nodes are unlinked tracked objects with a zero
+            // count whose value is still there (`push_trash`).
+            unsafe {
+                self.trash.set(links.as_ref().next.get());
+                let obj = GcLinks::header(links);
+                let h = obj.as_ref();
+                let vt = h.vtable();
+                h.set(DEAD);
+                h.inc_weak(); // as in `release`
+                self.drop_nested(|| (vt.drop_value)(obj));
+                if h.dec_weak() == 0 {
+                    self.free(obj, vt.layout);
+                }
+            }
+        }
+    }
+
+    /// Frees the memory of an object whose last weak handle went away.
+    ///
+    /// # Safety
+    /// `obj` is a live object of this heap whose weak count just reached 0.
+    pub(crate) unsafe fn release_weak(&self, obj: NonNull<ObjHeader>, boxed: Layout) {
+        // SAFETY: caller contract.
+        let h = unsafe { obj.as_ref() };
+        let f = h.flags();
+        if h.strong() == 0
+            && f & DEAD != 0
+            && f & (header::SCANNING | header::UNREACHABLE | TRACKED) == 0
+        {
+            // SAFETY: no handles remain, the value is gone, it is on no list
+            // and the collector does not hold it.
+            unsafe { self.free(obj, boxed) };
+        }
+    }
+}
+
+thread_local! {
+    static HEAP: Cell<*const Heap> = const { Cell::new(ptr::null()) };
+    static GUARD: HeapGuard = const { HeapGuard };
+}
+
+/// Frees the thread's heap when the thread exits, if no object is left;
+/// otherwise the heap is leaked so that objects still held (by other
+/// thread-local destructors, or cycles never collected) stay valid.
+struct HeapGuard;
+
+impl Drop for HeapGuard {
+    fn drop(&mut self) {
+        let p = HEAP.with(|h| h.get());
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: `p` came from `Box::into_raw` in `init_heap` and is only
+        // freed here, once.
+        let heap = unsafe { &*p };
+        if heap.live.get() == 0 && !heap.collecting.get() {
+            HEAP.with(|h| h.set(ptr::null()));
+            // SAFETY: as above; no object refers to the heap (live == 0), and
+            // the pointer was cleared first so nothing can reach it.
+            drop(unsafe { Box::from_raw(p.cast_mut()) });
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_heap() -> *const Heap {
+    let p = Box::into_raw(Heap::new());
+    HEAP.with(|h| h.set(p));
+    // Register the exit hook; during thread teardown it may be gone already,
+    // and then the heap is simply leaked.
+    let _ = GUARD.try_with(|_| ());
+    p
+}
+
+/// Runs `f` with this thread's heap.
+#[inline(always)]
+pub(crate) fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
+    let mut p = HEAP.with(|h| h.get());
+    if p.is_null() {
+        p = init_heap();
+    }
+    // SAFETY: `p` points to a live boxed heap: it is freed only by
+    // `HeapGuard` when no object is left, after clearing `HEAP`.
+    f(unsafe { &*p })
+}

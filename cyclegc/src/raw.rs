@@ -1,0 +1,174 @@
+//! The low-level object API the typed layer (`ouro-refobj`) is built on.
+//!
+//! These functions work on type-erased headers; the caller supplies the
+//! layout and a vtable that match the value, which is why they are `unsafe`.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use crate::header::{EXCLUSIVE, HAS_LINKS, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable};
+use crate::heap::{Heap, with_heap};
+use crate::list;
+
+/// Allocates an object with one strong reference, lets `write` initialise the
+/// value, and tracks the object if `tracked`. May run an automatic
+/// collection.
+///
+/// # Safety
+/// `boxed` is the layout of the header followed by the value (value at
+/// `vtable.value_offset`); `vtable` describes the value (for tracked objects
+/// it must be a sized type whose `layout` is `boxed`); `write` initialises
+/// the value completely and does not panic.
+#[inline]
+pub unsafe fn new_object(
+    boxed: Layout,
+    vtable: &'static VTable,
+    tracked: bool,
+    write: impl FnOnce(NonNull<ObjHeader>),
+) -> NonNull<ObjHeader> {
+    with_heap(|heap| {
+        let obj = heap.alloc_object(boxed, vtable, tracked, 1);
+        write(obj);
+        // SAFETY: freshly allocated, not shared yet.
+        unsafe { obj.as_ref() }.mark_init();
+        if tracked {
+            // SAFETY: `obj` has links (allocated tracked), is on no list, and
+            // its value was just written.
+            unsafe { heap.track(obj) };
+        }
+        obj
+    })
+}
+
+/// Allocates an object whose value is not written yet, with `strong` strong
+/// and `weak` weak references. Dereferencing it panics until
+/// [`init_object`] is called.
+///
+/// # Safety
+/// As [`new_object`] for `boxed` and `vtable`.
+pub unsafe fn new_uninit(
+    boxed: Layout,
+    vtable: &'static VTable,
+    tracked: bool,
+    strong: u32,
+    weak: u32,
+) -> NonNull<ObjHeader> {
+    with_heap(|heap| {
+        let obj = heap.alloc_object(boxed, vtable, tracked, strong);
+        // SAFETY: freshly allocated, not shared yet.
+        let h = unsafe { obj.as_ref() };
+        for _ in 0..weak {
+            h.inc_weak();
+        }
+        obj
+    })
+}
+
+/// Marks the value of an object from [`new_uninit`] as written and tracks it.
+///
+/// # Safety
+/// `obj` came from [`new_uninit`] with the same `tracked`, its value is now
+/// completely written, and `init_object` was not called on it before.
+pub unsafe fn init_object(obj: NonNull<ObjHeader>) {
+    with_heap(|heap| {
+        // SAFETY: caller contract.
+        let h = unsafe { obj.as_ref() };
+        h.mark_init();
+        if h.has(HAS_LINKS) {
+            // SAFETY: caller contract: has links, value written, not tracked.
+            unsafe { heap.track(obj) };
+        }
+    })
+}
+
+/// Sets the strong count of an object whose value is not written yet.
+///
+/// # Safety
+/// `obj` is live; the caller accounts for the handles it creates or destroys.
+pub unsafe fn set_strong(obj: NonNull<ObjHeader>, n: usize) {
+    // SAFETY: caller contract.
+    let h = unsafe { obj.as_ref() };
+    while h.strong() < n {
+        h.inc_strong();
+    }
+    while h.strong() > n {
+        h.dec_strong();
+    }
+}
+
+/// Called when a strong count reached zero.
+///
+/// # Safety
+/// `obj` is a live object whose strong count is zero, `boxed` its header +
+/// value layout, and `drop_value` drops its value in place.
+pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl FnOnce()) {
+    // SAFETY: forwarded contract.
+    with_heap(|heap| unsafe { heap.release(obj, boxed, drop_value) })
+}
+
+/// Called when a weak count reached zero.
+///
+/// # Safety
+/// `obj` is a live object whose weak count is zero, `boxed` its layout.
+pub unsafe fn release_weak(obj: NonNull<ObjHeader>, boxed: Layout) {
+    // SAFETY: forwarded contract.
+    with_heap(|heap| unsafe { heap.release_weak(obj, boxed) })
+}
+
+/// Marks that `&mut` access to the value was handed out (`Gc::get_mut`): the
+/// collector will not trace it while the handle stays unique.
+///
+/// # Safety
+/// `obj` is live.
+pub unsafe fn mark_exclusive(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.set(EXCLUSIVE)
+}
+
+/// Whether the collector currently holds the object (it must not be taken
+/// apart by `try_unwrap`).
+///
+/// # Safety
+/// `obj` is live.
+pub unsafe fn is_held_by_collector(obj: NonNull<ObjHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.flags() & (SCANNING | UNREACHABLE) != 0
+}
+
+/// Takes a live object with a single strong reference apart for
+/// `try_unwrap`: unlinks it and marks its value dead, so the caller can move
+/// the value out. The caller then calls [`finish_unwrap`].
+///
+/// # Safety
+/// `obj` is live, its value is live, the strong count is 1 and the collector
+/// does not hold it ([`is_held_by_collector`] is false).
+pub unsafe fn begin_unwrap(obj: NonNull<ObjHeader>) {
+    with_heap(|heap: &Heap| {
+        // SAFETY: caller contract.
+        let h = unsafe { obj.as_ref() };
+        if h.has(TRACKED) {
+            // SAFETY: tracked, not in a collection: on a well-formed list.
+            unsafe { list::unlink(ObjHeader::links(obj)) };
+            h.clear(TRACKED);
+            let c = &heap.gens[0].count;
+            c.set(c.get().saturating_sub(1));
+        }
+        h.dec_strong();
+        h.set(crate::header::DEAD);
+    })
+}
+
+/// Frees an object taken apart by [`begin_unwrap`] once its value has been
+/// moved out, unless weak handles remain (the last one frees it).
+///
+/// # Safety
+/// As [`begin_unwrap`], called once after it.
+pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
+    with_heap(|heap| {
+        // SAFETY: caller contract: no handle, value moved out, on no list.
+        if unsafe { obj.as_ref() }.weak() == 0 {
+            // SAFETY: as above.
+            unsafe { heap.free(obj, boxed) };
+        }
+    })
+}

@@ -1,0 +1,418 @@
+//! `Gc<T>`: the single-threaded reference-counted handle.
+
+use core::alloc::Layout;
+use core::any::TypeId;
+use core::borrow::Borrow;
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::marker::PhantomData;
+use core::mem::{self, ManuallyDrop};
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+
+use ouro_cyclegc::{ObjHeader, VTable, Visitor, raw};
+
+use crate::Trace;
+use crate::weak::Weak;
+
+/// One allocation: the header, then the value.
+#[repr(C)]
+pub(crate) struct GcBox<T: ?Sized> {
+    pub(crate) header: ObjHeader,
+    pub(crate) value: T,
+}
+
+/// The vtable of `GcBox<T>`, one static per type.
+pub(crate) struct VTableOf<T>(PhantomData<T>);
+
+impl<T: Trace + 'static> VTableOf<T> {
+    pub(crate) const VTABLE: VTable = VTable {
+        trace: trace_value::<T>,
+        finalize: finalize_value::<T>,
+        drop_value: drop_value::<T>,
+        layout: Layout::new::<GcBox<T>>(),
+        value_offset: mem::offset_of!(GcBox<T>, value),
+        type_name: core::any::type_name::<T>,
+        type_id: TypeId::of::<T>,
+    };
+}
+
+/// # Safety
+/// `obj` is the header of a live `GcBox<T>` with an initialised value.
+unsafe fn trace_value<T: Trace>(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
+    // SAFETY: caller contract.
+    unsafe { (*obj.cast::<GcBox<T>>().as_ptr()).value.trace(v) }
+}
+
+/// # Safety
+/// As `trace_value`.
+unsafe fn finalize_value<T: Trace>(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { (*obj.cast::<GcBox<T>>().as_ptr()).value.finalize() }
+}
+
+/// # Safety
+/// As `trace_value`; the value is dropped once and never used again.
+unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { ptr::drop_in_place(&raw mut (*obj.cast::<GcBox<T>>().as_ptr()).value) }
+}
+
+/// A single-threaded reference-counted handle with cycle collection: the
+/// counterpart of a Python object reference (`Py<T>`), and of `Rc<T>`.
+///
+/// Cloning a `Gc` adds a reference; dropping the last one drops the value and
+/// frees its memory at once, as in CPython. Values that take part in
+/// reference cycles (a tree with parent pointers, a doubly linked list) are
+/// freed by the cycle collector: automatically after enough allocations, or
+/// by [`gc::collect()`](crate::gc::collect).
+///
+/// Memory comes from the thread's pool allocator; `Gc` is `!Send` and
+/// `!Sync`, like `Rc`. Objects whose type has `Trace::NEEDS_TRACE == false`
+/// are never tracked and cost the collector nothing.
+///
+/// # Examples
+///
+/// ```
+/// use ouro_refobj::{Gc, Trace, Visitor, gc};
+/// use std::cell::RefCell;
+///
+/// struct Node {
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+/// impl Trace for Node {
+///     fn trace(&self, v: &mut Visitor<'_>) {
+///         self.next.trace(v);
+///     }
+/// }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone()); // a cycle
+/// assert_eq!(Gc::strong_count(&a), 2);
+/// drop(a); // unreachable now, but the count is still 1
+/// assert_eq!(gc::collect(), 1);
+/// ```
+///
+/// # Panics
+/// Dereferencing panics if the value is not available: when the collector
+/// already dropped it (possible only with a `Trace` impl that reports edges
+/// the value does not own, or from the `Drop` of another object of the same
+/// garbage), while it is still being built (`Gc::new_cyclic`, `deep_copy`),
+/// or from inside `Trace::trace` during a collection.
+pub struct Gc<T: ?Sized> {
+    ptr: NonNull<GcBox<T>>,
+    _owns: PhantomData<GcBox<T>>,
+}
+
+impl<T: ?Sized> Gc<T> {
+    #[inline(always)]
+    pub(crate) fn header(&self) -> &ObjHeader {
+        // SAFETY: a handle keeps its allocation alive; the header is at
+        // offset 0 of the `repr(C)` box and is always initialised.
+        unsafe { &*self.ptr.as_ptr().cast::<ObjHeader>() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn obj(&self) -> NonNull<ObjHeader> {
+        self.ptr.cast()
+    }
+
+    pub(crate) fn box_ptr(&self) -> NonNull<GcBox<T>> {
+        self.ptr
+    }
+
+    /// Builds a handle that takes over one strong reference.
+    ///
+    /// # Safety
+    /// `ptr` is a live `GcBox<T>` and the caller gives up one counted
+    /// strong reference to it.
+    #[inline(always)]
+    pub(crate) unsafe fn from_box(ptr: NonNull<GcBox<T>>) -> Self {
+        Gc { ptr, _owns: PhantomData }
+    }
+
+    /// Whether both handles point to the same object (Python's `is`).
+    #[inline]
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+    }
+
+    /// The address of the value (Python's `id()`). It stays valid as long as
+    /// a handle exists, but is only dereferenceable while the value is alive.
+    #[inline]
+    pub fn as_ptr(this: &Self) -> *const T {
+        // SAFETY: the box is allocated; no reference to the value is made.
+        unsafe { &raw const (*this.ptr.as_ptr()).value }
+    }
+
+    /// The number of strong handles (`sys.getrefcount` without the temporary).
+    #[inline]
+    pub fn strong_count(this: &Self) -> usize {
+        this.header().strong()
+    }
+
+    /// The number of weak handles.
+    #[inline]
+    pub fn weak_count(this: &Self) -> usize {
+        this.header().weak()
+    }
+
+    /// Makes a weak handle to this object.
+    pub fn downgrade(this: &Self) -> Weak<T> {
+        this.header().inc_weak();
+        // SAFETY: one weak reference was just counted for it.
+        unsafe { Weak::from_box(this.ptr) }
+    }
+
+    /// Whether the collector tracks the object (it is on a generation list):
+    /// false for types with `NEEDS_TRACE == false` and for dead objects.
+    pub fn is_tracked(this: &Self) -> bool {
+        this.header().is_tracked()
+    }
+
+    /// Whether the object's finalizer has run (it runs at most once).
+    pub fn is_finalized(this: &Self) -> bool {
+        this.header().is_finalized()
+    }
+
+    /// Mutable access if this is the only handle (no other strong or weak
+    /// handles), as `Rc::get_mut`.
+    ///
+    /// While the `&mut T` lives, the collector does not trace the value.
+    pub fn get_mut(this: &mut Self) -> Option<&mut T> {
+        let h = this.header();
+        // SAFETY: `obj` is live.
+        if h.strong() != 1 || h.weak() != 0 || !h.is_live() || unsafe {
+            raw::is_held_by_collector(this.obj())
+        } {
+            return None;
+        }
+        // SAFETY: live object.
+        unsafe { raw::mark_exclusive(this.obj()) };
+        // SAFETY: this is the only handle, there are no weak handles, the
+        // value is initialised and alive, and the collector will not read it
+        // while the handle stays unique (EXCLUSIVE); `&mut self` keeps the
+        // handle unique for the lifetime of the result.
+        Some(unsafe { &mut (*this.ptr.as_ptr()).value })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: the box is allocated (its count just reached zero but
+        // memory is only freed by `release`); reading the layout only needs
+        // the pointer metadata.
+        let layout = Layout::for_value(unsafe { &*ptr.as_ptr() });
+        // SAFETY: strong count is zero, `layout` is the box's, and the
+        // closure drops the value in place exactly once.
+        unsafe {
+            raw::release(ptr.cast(), layout, || ptr::drop_in_place(&raw mut (*ptr.as_ptr()).value))
+        }
+    }
+}
+
+impl<T: Trace + 'static> Gc<T> {
+    /// Puts `value` in a new object with one handle.
+    ///
+    /// Tracked objects (types with `NEEDS_TRACE`) join generation 0; this may
+    /// run an automatic collection first (see [`gc`](crate::gc)).
+    ///
+    /// ```
+    /// let five = ouro_refobj::Gc::new(5);
+    /// assert_eq!(*five, 5);
+    /// ```
+    #[inline]
+    pub fn new(value: T) -> Gc<T> {
+        // SAFETY: the layout and vtable are `GcBox<T>`'s; the closure writes
+        // the whole value and cannot panic.
+        let obj = unsafe {
+            raw::new_object(
+                Layout::new::<GcBox<T>>(),
+                &VTableOf::<T>::VTABLE,
+                T::NEEDS_TRACE,
+                |obj| (&raw mut (*obj.cast::<GcBox<T>>().as_ptr()).value).write(value),
+            )
+        };
+        // SAFETY: `new_object` returned a live box with one strong reference.
+        unsafe { Gc::from_box(obj.cast()) }
+    }
+
+    /// Builds a value that holds a weak handle to itself, as
+    /// `Rc::new_cyclic`. Upgrading the weak handle inside `data_fn` returns
+    /// `None`: the value does not exist yet.
+    ///
+    /// ```
+    /// use ouro_refobj::{Gc, Weak};
+    /// struct Me { me: Weak<Me> }
+    /// impl ouro_refobj::Trace for Me { fn trace(&self, _: &mut ouro_refobj::Visitor<'_>) {} }
+    /// let a = Gc::new_cyclic(|w| Me { me: w.clone() });
+    /// assert!(Gc::ptr_eq(&a.me.upgrade().unwrap(), &a));
+    /// ```
+    pub fn new_cyclic(data_fn: impl FnOnce(&Weak<T>) -> T) -> Gc<T> {
+        // SAFETY: layout and vtable are `GcBox<T>`'s; one weak reference is
+        // counted for `weak` below.
+        let obj = unsafe {
+            raw::new_uninit(
+                Layout::new::<GcBox<T>>(),
+                &VTableOf::<T>::VTABLE,
+                T::NEEDS_TRACE,
+                0,
+                1,
+            )
+        };
+        // SAFETY: the weak reference counted above.
+        let weak = unsafe { Weak::from_box(obj.cast::<GcBox<T>>()) };
+        let value = data_fn(&weak);
+        // SAFETY: the value is written once, completely; then the object gets
+        // its first strong handle and is tracked.
+        unsafe {
+            (&raw mut (*obj.cast::<GcBox<T>>().as_ptr()).value).write(value);
+            raw::set_strong(obj, 1);
+            raw::init_object(obj);
+        }
+        drop(weak);
+        // SAFETY: one strong reference was set above.
+        unsafe { Gc::from_box(obj.cast()) }
+    }
+
+    /// Returns the value if this is the only strong handle, as
+    /// `Rc::try_unwrap`; otherwise gives the handle back. Weak handles stop
+    /// upgrading.
+    pub fn try_unwrap(this: Self) -> Result<T, Self> {
+        let h = this.header();
+        // SAFETY: live object.
+        if h.strong() != 1 || !h.is_live() || unsafe { raw::is_held_by_collector(this.obj()) } {
+            return Err(this);
+        }
+        let this = ManuallyDrop::new(this);
+        // SAFETY: single strong handle, live value, not held by the
+        // collector; the value is moved out once, then the memory released;
+        // the handle is forgotten so it is not dropped again.
+        unsafe {
+            raw::begin_unwrap(this.obj());
+            let value = ptr::read(&raw const (*this.ptr.as_ptr()).value);
+            raw::finish_unwrap(this.obj(), Layout::new::<GcBox<T>>());
+            Ok(value)
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for Gc<T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        let h = self.header();
+        if !h.is_live() {
+            h.deref_failed()
+        }
+        // SAFETY: the value is initialised and not dropped (checked above),
+        // and it cannot be dropped while this borrow of the handle lives: the
+        // handle counts as a reference the collector can see (it only drops
+        // values of objects whose every strong reference it found inside the
+        // garbage, see `ouro_cyclegc::visitor`).
+        unsafe { &(*self.ptr.as_ptr()).value }
+    }
+}
+
+impl<T: ?Sized> Clone for Gc<T> {
+    #[inline(always)]
+    fn clone(&self) -> Self {
+        self.header().inc_strong();
+        Gc { ptr: self.ptr, _owns: PhantomData }
+    }
+}
+
+impl<T: ?Sized> Drop for Gc<T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.header().dec_strong() == 0 {
+            self.drop_slow();
+        }
+    }
+}
+
+impl<T: ?Sized> Trace for Gc<T> {
+    // A handle is an edge whatever `T` is, so recursive types do not make
+    // this constant recursive.
+    const NEEDS_TRACE: bool = true;
+
+    #[inline]
+    fn trace(&self, visitor: &mut Visitor<'_>) {
+        // SAFETY: `self` is a live handle at this address; it keeps the
+        // target alive for the duration of the call.
+        unsafe { visitor.visit_handle(ptr::from_ref(self).cast(), self.obj()) }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> fmt::Pointer for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Gc::as_ptr(self), f)
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq> Eq for Gc<T> {}
+
+impl<T: ?Sized + PartialOrd> PartialOrd for Gc<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord> Ord for Gc<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Hash> Hash for Gc<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl<T: Default + Trace + 'static> Default for Gc<T> {
+    fn default() -> Self {
+        Gc::new(T::default())
+    }
+}
+
+impl<T: Trace + 'static> From<T> for Gc<T> {
+    fn from(value: T) -> Self {
+        Gc::new(value)
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Gc<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> AsRef<T> for Gc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Unpin for Gc<T> {}

@@ -1,0 +1,129 @@
+//! `Weak<T>`: a handle that does not keep the value alive.
+
+use core::alloc::Layout;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+
+use ouro_cyclegc::{ObjHeader, Visitor, raw};
+
+use crate::Trace;
+use crate::handle::{Gc, GcBox};
+
+/// A weak handle, as `std::rc::Weak` and Python's `weakref.ref`.
+///
+/// It does not keep the value alive: [`upgrade`](Weak::upgrade) returns
+/// `None` once the value was dropped. When the collector finds an object
+/// unreachable, it clears the weak handles to it *before* running
+/// finalizers, so `upgrade` returns `None` from then on even if a finalizer
+/// resurrects the object (as in CPython). The memory of the object stays
+/// until the last weak handle goes.
+///
+/// ```
+/// use ouro_refobj::Gc;
+/// let a = Gc::new(7);
+/// let w = Gc::downgrade(&a);
+/// assert_eq!(*w.upgrade().unwrap(), 7);
+/// drop(a);
+/// assert!(w.upgrade().is_none());
+/// ```
+pub struct Weak<T: ?Sized> {
+    /// `None` for `Weak::new()`, which points to nothing.
+    ptr: Option<NonNull<GcBox<T>>>,
+    _owns: PhantomData<GcBox<T>>,
+}
+
+impl<T: ?Sized> Weak<T> {
+    /// # Safety
+    /// `ptr` is a live box and the caller gives up one counted weak reference.
+    pub(crate) unsafe fn from_box(ptr: NonNull<GcBox<T>>) -> Self {
+        Weak { ptr: Some(ptr), _owns: PhantomData }
+    }
+
+    fn header(&self) -> Option<&ObjHeader> {
+        // SAFETY: a weak handle keeps the allocation (not the value) alive;
+        // the header is at offset 0 and always initialised.
+        self.ptr.map(|p| unsafe { &*p.as_ptr().cast::<ObjHeader>() })
+    }
+
+    /// A strong handle if the value is still alive.
+    pub fn upgrade(&self) -> Option<Gc<T>> {
+        let h = self.header()?;
+        if !h.can_upgrade() {
+            return None;
+        }
+        h.inc_strong();
+        // SAFETY: one strong reference was just counted; the box is live.
+        Some(unsafe { Gc::from_box(self.ptr?) })
+    }
+
+    /// The number of strong handles (0 once the value is gone).
+    pub fn strong_count(&self) -> usize {
+        match self.header() {
+            Some(h) if h.can_upgrade() => h.strong(),
+            _ => 0,
+        }
+    }
+
+    /// The number of weak handles (0 for `Weak::new()`).
+    pub fn weak_count(&self) -> usize {
+        self.header().map_or(0, |h| h.weak())
+    }
+
+    /// Whether both point to the same object (or both to none).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        match (self.ptr, other.ptr) {
+            (Some(a), Some(b)) => ptr::addr_eq(a.as_ptr(), b.as_ptr()),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<T> Weak<T> {
+    /// A weak handle to nothing: `upgrade` always returns `None`.
+    pub const fn new() -> Self {
+        Weak { ptr: None, _owns: PhantomData }
+    }
+}
+
+impl<T> Default for Weak<T> {
+    fn default() -> Self {
+        Weak::new()
+    }
+}
+
+impl<T: ?Sized> Clone for Weak<T> {
+    fn clone(&self) -> Self {
+        if let Some(h) = self.header() {
+            h.inc_weak();
+        }
+        Weak { ptr: self.ptr, _owns: PhantomData }
+    }
+}
+
+impl<T: ?Sized> Drop for Weak<T> {
+    fn drop(&mut self) {
+        let Some(ptr) = self.ptr else { return };
+        let Some(h) = self.header() else { return };
+        if h.dec_weak() == 0 {
+            // SAFETY: the allocation is live; the layout only needs metadata.
+            let layout = Layout::for_value(unsafe { &*ptr.as_ptr() });
+            // SAFETY: weak count is zero, `layout` is the box's.
+            unsafe { raw::release_weak(ptr.cast(), layout) };
+        }
+    }
+}
+
+impl<T: ?Sized> Trace for Weak<T> {
+    const NEEDS_TRACE: bool = true;
+
+    /// A weak handle is not an edge: it does not keep anything alive.
+    fn trace(&self, _: &mut Visitor<'_>) {}
+}
+
+impl<T: ?Sized> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
