@@ -63,7 +63,9 @@ fn set_scan_word(l: Link, v: usize) {
     // SAFETY: as in `scan_word`. The word is a count, not a pointer: it is
     // stored without provenance and replaced by a real pointer before the
     // link is used as one again.
-    unsafe { l.as_ref() }.prev.set(ptr::without_provenance_mut(v))
+    unsafe { l.as_ref() }
+        .prev
+        .set(ptr::without_provenance_mut(v))
 }
 
 /// Visitor callback in `subtract_refs`.
@@ -142,13 +144,9 @@ fn update_refs(young: Link) {
             let h = obj.as_ref();
             let l = ObjHeader::links(obj);
             h.set(SCANNING);
-            if h.has(EXCLUSIVE) {
-                if h.strong() == 1 && h.weak() == 0 {
-                    // `&mut T` from `Gc::get_mut` may be alive: do not trace it,
-                    // treat it as reachable.
-                    set_scan_word(l, REACHED);
-                    return;
-                }
+            // `&mut T` from `Gc::get_mut` can only still be alive while the
+            // handle is the only reference of any kind.
+            if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
                 h.clear(EXCLUSIVE);
             }
             set_scan_word(l, 0);
@@ -169,16 +167,43 @@ fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
     }
 }
 
+/// Counts the edges inside the young set.
+///
+/// Objects marked `EXCLUSIVE` (a `&mut T` from `Gc::get_mut` may be alive)
+/// are not traced at first. While such a borrow is alive, the one handle is
+/// in memory the collector cannot trace (a local, or a mutably borrowed
+/// `RefCell`/`Mutex`, or the value of another exclusive object), so its
+/// strong count stays above its edge count. Once the edges explain the whole
+/// count, the borrow must be over: the flag is cleared and the object traced,
+/// which can prove the same for objects it points to.
 fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
     catch(|| {
+        let mut skipped = BumpVec::new_in(scratch);
         // SAFETY: `young` is a list of working-set objects; `trace` cannot
         // unlink them (they are `SCANNING`).
         unsafe {
             for_each(young, |obj| {
-                if !obj.as_ref().has(EXCLUSIVE) {
+                if obj.as_ref().has(EXCLUSIVE) {
+                    skipped.push(obj);
+                } else {
                     trace_object(obj, Mode::Subtract, scratch);
                 }
             })
+        }
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &obj in skipped.iter() {
+                // SAFETY: working-set objects stay alive during the collection.
+                let h = unsafe { obj.as_ref() };
+                // SAFETY: as above; tracked objects have links.
+                let edges = scan_word(unsafe { ObjHeader::links(obj) }) >> 1;
+                if h.has(EXCLUSIVE) && h.strong() <= edges {
+                    h.clear(EXCLUSIVE);
+                    trace_object(obj, Mode::Subtract, scratch);
+                    changed = true;
+                }
+            }
         }
     })
 }
@@ -265,7 +290,9 @@ fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) 
             set_scan_word(ObjHeader::links(obj), 0);
         });
         let p = catch(|| {
-            for_each(unreachable, |obj| trace_object(obj, Mode::Subtract, scratch));
+            for_each(unreachable, |obj| {
+                trace_object(obj, Mode::Subtract, scratch)
+            });
         });
         let mut any = p.is_some();
         keep_first(panic, p);
@@ -299,7 +326,10 @@ pub(crate) struct Outcome {
 /// Collects generation `generation` (and the younger ones). Returns `None`
 /// when a collection is already running on this thread.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
-    assert!(generation < GENERATIONS, "ouro: generation {generation} out of range 0..{GENERATIONS}");
+    assert!(
+        generation < GENERATIONS,
+        "ouro: generation {generation} out of range 0..{GENERATIONS}"
+    );
     if heap.collecting.get() {
         return None;
     }
@@ -322,10 +352,19 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     Some(outcome)
 }
 
-fn run(heap: &Heap, generation: usize, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) -> Outcome {
+fn run(
+    heap: &Heap,
+    generation: usize,
+    scratch: &bumpalo::Bump,
+    panic: &mut Option<Panic>,
+) -> Outcome {
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
-    let old = if generation + 1 < GENERATIONS { generation + 1 } else { generation };
+    let old = if generation + 1 < GENERATIONS {
+        generation + 1
+    } else {
+        generation
+    };
 
     // Counters, as CPython: the next generation counts this collection.
     if generation + 1 < GENERATIONS {
@@ -355,7 +394,8 @@ fn run(heap: &Heap, generation: usize, scratch: &bumpalo::Bump, panic: &mut Opti
         heap.long_lived_pending.set(0);
         heap.long_lived_total.set(survivors);
     } else if generation == GENERATIONS - 2 {
-        heap.long_lived_pending.set(heap.long_lived_pending.get() + survivors);
+        heap.long_lived_pending
+            .set(heap.long_lived_pending.get() + survivors);
     }
 
     let mut outcome = Outcome::default();

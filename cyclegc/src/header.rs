@@ -155,6 +155,17 @@ impl ObjHeader {
         self.strong.set(n);
     }
 
+    /// Adds one strong reference for a new handle cloned from an existing
+    /// one: a `&mut T` from `Gc::get_mut` cannot be alive any more.
+    #[inline(always)]
+    pub fn inc_strong_clone(&self) {
+        self.inc_strong();
+        let v = self.vtable.get();
+        if v.addr() & EXCLUSIVE != 0 {
+            self.vtable.set(v.map_addr(|a| a & !EXCLUSIVE));
+        }
+    }
+
     /// Removes one strong reference and returns the new count.
     #[inline(always)]
     pub fn dec_strong(&self) -> usize {
@@ -163,9 +174,10 @@ impl ObjHeader {
         n as usize
     }
 
-    /// Adds one weak reference.
+    /// Adds one weak reference (which also ends any `Gc::get_mut` borrow).
     #[inline]
     pub fn inc_weak(&self) {
+        self.clear(EXCLUSIVE);
         let n = self.weak.get().wrapping_add(1);
         if n == 0 {
             count_overflow();

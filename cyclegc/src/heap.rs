@@ -56,12 +56,18 @@ pub(crate) struct Heap {
 impl Heap {
     fn new() -> Box<Heap> {
         let new_gen = |t| Generation {
-            head: GcLinks { next: Cell::new(ptr::null_mut()), prev: Cell::new(ptr::null_mut()) },
+            head: GcLinks {
+                next: Cell::new(ptr::null_mut()),
+                prev: Cell::new(ptr::null_mut()),
+            },
             count: Cell::new(0),
             threshold: Cell::new(t),
             stats: Cell::new(GenerationStats::default()),
         };
-        let links = || GcLinks { next: Cell::new(ptr::null_mut()), prev: Cell::new(ptr::null_mut()) };
+        let links = || GcLinks {
+            next: Cell::new(ptr::null_mut()),
+            prev: Cell::new(ptr::null_mut()),
+        };
         let h = Box::new(Heap {
             pool: Pool::new(),
             gens: DEFAULT_THRESHOLDS.map(new_gen),

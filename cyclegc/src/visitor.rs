@@ -41,7 +41,12 @@ struct Frame {
 }
 
 impl Frame {
-    const EMPTY: Frame = Frame { start: 0, end: 0, bits: 0, big: core::ptr::null_mut() };
+    const EMPTY: Frame = Frame {
+        start: 0,
+        end: 0,
+        bits: 0,
+        big: core::ptr::null_mut(),
+    };
 }
 
 /// What a traversal does with each accepted edge.
@@ -73,13 +78,21 @@ impl fmt::Debug for Visitor<'_> {
             Mode::Reachable(_) => "reachable",
             Mode::Collect(_) => "collect",
         };
-        f.debug_struct("Visitor").field("mode", &mode).field("depth", &self.depth).finish()
+        f.debug_struct("Visitor")
+            .field("mode", &mode)
+            .field("depth", &self.depth)
+            .finish()
     }
 }
 
 impl<'a> Visitor<'a> {
     pub(crate) fn new(mode: Mode<'a>, scratch: Option<&'a bumpalo::Bump>) -> Self {
-        Visitor { mode, scratch, depth: 0, frames: [Frame::EMPTY; MAX_FRAMES] }
+        Visitor {
+            mode,
+            scratch,
+            depth: 0,
+            frames: [Frame::EMPTY; MAX_FRAMES],
+        }
     }
 
     /// Runs `f` with the value of `obj` as the only owned memory.
@@ -112,7 +125,12 @@ impl<'a> Visitor<'a> {
                 None => {}
             }
         }
-        self.frames[self.depth] = Frame { start, end, bits: 0, big };
+        self.frames[self.depth] = Frame {
+            start,
+            end,
+            bits: 0,
+            big,
+        };
         self.depth += 1;
         true
     }

@@ -5,6 +5,6 @@
 
 pub use ouro_cyclegc::GenerationStats;
 pub use ouro_cyclegc::control::{
-    collect, collect_generation, disable, enable, get_count, get_stats, get_threshold,
-    is_enabled, set_threshold,
+    collect, collect_generation, disable, enable, get_count, get_stats, get_threshold, is_enabled,
+    set_threshold,
 };

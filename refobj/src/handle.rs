@@ -129,7 +129,10 @@ impl<T: ?Sized> Gc<T> {
     /// strong reference to it.
     #[inline(always)]
     pub(crate) unsafe fn from_box(ptr: NonNull<GcBox<T>>) -> Self {
-        Gc { ptr, _owns: PhantomData }
+        Gc {
+            ptr,
+            _owns: PhantomData,
+        }
     }
 
     /// Whether both handles point to the same object (Python's `is`).
@@ -183,9 +186,11 @@ impl<T: ?Sized> Gc<T> {
     pub fn get_mut(this: &mut Self) -> Option<&mut T> {
         let h = this.header();
         // SAFETY: `obj` is live.
-        if h.strong() != 1 || h.weak() != 0 || !h.is_live() || unsafe {
-            raw::is_held_by_collector(this.obj())
-        } {
+        if h.strong() != 1
+            || h.weak() != 0
+            || !h.is_live()
+            || unsafe { raw::is_held_by_collector(this.obj()) }
+        {
             return None;
         }
         // SAFETY: live object.
@@ -208,7 +213,9 @@ impl<T: ?Sized> Gc<T> {
         // SAFETY: strong count is zero, `layout` is the box's, and the
         // closure drops the value in place exactly once.
         unsafe {
-            raw::release(ptr.cast(), layout, || ptr::drop_in_place(&raw mut (*ptr.as_ptr()).value))
+            raw::release(ptr.cast(), layout, || {
+                ptr::drop_in_place(&raw mut (*ptr.as_ptr()).value)
+            })
         }
     }
 }
@@ -320,8 +327,11 @@ impl<T: ?Sized> Deref for Gc<T> {
 impl<T: ?Sized> Clone for Gc<T> {
     #[inline(always)]
     fn clone(&self) -> Self {
-        self.header().inc_strong();
-        Gc { ptr: self.ptr, _owns: PhantomData }
+        self.header().inc_strong_clone();
+        Gc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
     }
 }
 

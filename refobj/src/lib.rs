@@ -29,3 +29,6 @@ pub use weak::Weak;
 
 static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);
 static_assertions::assert_eq_size!(Gc<u64>, usize);
+
+#[cfg(test)]
+mod tests;

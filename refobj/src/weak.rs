@@ -37,13 +37,17 @@ impl<T: ?Sized> Weak<T> {
     /// # Safety
     /// `ptr` is a live box and the caller gives up one counted weak reference.
     pub(crate) unsafe fn from_box(ptr: NonNull<GcBox<T>>) -> Self {
-        Weak { ptr: Some(ptr), _owns: PhantomData }
+        Weak {
+            ptr: Some(ptr),
+            _owns: PhantomData,
+        }
     }
 
     fn header(&self) -> Option<&ObjHeader> {
         // SAFETY: a weak handle keeps the allocation (not the value) alive;
         // the header is at offset 0 and always initialised.
-        self.ptr.map(|p| unsafe { &*p.as_ptr().cast::<ObjHeader>() })
+        self.ptr
+            .map(|p| unsafe { &*p.as_ptr().cast::<ObjHeader>() })
     }
 
     /// A strong handle if the value is still alive.
@@ -83,7 +87,10 @@ impl<T: ?Sized> Weak<T> {
 impl<T> Weak<T> {
     /// A weak handle to nothing: `upgrade` always returns `None`.
     pub const fn new() -> Self {
-        Weak { ptr: None, _owns: PhantomData }
+        Weak {
+            ptr: None,
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -98,7 +105,10 @@ impl<T: ?Sized> Clone for Weak<T> {
         if let Some(h) = self.header() {
             h.inc_weak();
         }
-        Weak { ptr: self.ptr, _owns: PhantomData }
+        Weak {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
     }
 }
 
