@@ -241,3 +241,409 @@ fn derive_inside_macro_rules() {
     assert!(needs_trace::<FromMacro>());
     let _ = FromMacro { visitor: Edge }.visitor;
 }
+
+/// An unsized last field, behind a `?Sized` parameter.
+#[derive(Trace)]
+struct Tail<T: ?Sized> {
+    _plain: Plain,
+    _rest: T,
+}
+
+/// DESIGN.md's example: a `'static` bound and recursion through `Gc`.
+#[derive(Trace)]
+struct W<T: 'static> {
+    _next: std::cell::RefCell<Option<ouro::Gc<W<T>>>>,
+    _v: T,
+}
+
+#[test]
+fn unsized_and_bounded_parameters() {
+    assert!(!needs_trace::<Tail<[Plain]>>());
+    assert!(needs_trace::<Tail<[Edge]>>());
+    assert!(!needs_trace::<Tail<[Plain; 4]>>());
+    assert!(needs_trace::<W<u8>>());
+}
+
+/// Derived types in real graphs: cycles through every field shape are
+/// reclaimed by the collector, plain types are never tracked.
+mod collector {
+    use ouro::{Finalize, Gc, Trace, Weak, gc};
+    use std::cell::{Cell, RefCell};
+
+    thread_local! {
+        static DROPS: Cell<usize> = const { Cell::new(0) };
+        static FINALIZED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Counts its drops; not `Trace`, so it is always a skipped field.
+    struct Tally;
+
+    impl Drop for Tally {
+        fn drop(&mut self) {
+            DROPS.with(|d| d.set(d.get() + 1));
+        }
+    }
+
+    fn drops() -> usize {
+        DROPS.with(Cell::get)
+    }
+
+    /// Starts a test on an empty heap with zeroed counters; automatic
+    /// collections are off so the counts below are exact.
+    fn fresh() {
+        gc::disable();
+        gc::collect();
+        DROPS.with(|d| d.set(0));
+        FINALIZED.with(|f| f.set(0));
+    }
+
+    #[derive(Trace)]
+    struct TreeNode {
+        name: String,
+        #[trace(skip)]
+        _tally: Tally,
+        parent: RefCell<Option<Weak<TreeNode>>>,
+        children: RefCell<Vec<Gc<TreeNode>>>,
+    }
+
+    impl TreeNode {
+        fn new(name: &str) -> Gc<TreeNode> {
+            Gc::new(TreeNode {
+                name: name.to_owned(),
+                _tally: Tally,
+                parent: RefCell::new(None),
+                children: RefCell::new(Vec::new()),
+            })
+        }
+
+        fn adopt(parent: &Gc<TreeNode>, child: Gc<TreeNode>) {
+            *child.parent.borrow_mut() = Some(Gc::downgrade(parent));
+            parent.children.borrow_mut().push(child);
+        }
+    }
+
+    #[test]
+    fn tree_with_weak_parents_is_freed_by_counting() {
+        fresh();
+        let root = TreeNode::new("root");
+        for i in 0..3 {
+            let child = TreeNode::new(&format!("child {i}"));
+            TreeNode::adopt(&child, TreeNode::new("grandchild"));
+            TreeNode::adopt(&root, child);
+        }
+        let grandchild = root.children.borrow()[1].children.borrow()[0].clone();
+        let parent = grandchild.parent.borrow().as_ref().and_then(Weak::upgrade);
+        assert_eq!(parent.map(|p| p.name.clone()).as_deref(), Some("child 1"));
+        assert!(Gc::is_tracked(&root));
+        drop(grandchild);
+        drop(root);
+        assert_eq!(drops(), 7);
+        assert_eq!(gc::collect(), 0);
+    }
+
+    /// The same tree with strong parent pointers: every edge is a cycle.
+    #[derive(Trace)]
+    struct StrongNode {
+        #[trace(skip)]
+        _tally: Tally,
+        parent: RefCell<Option<Gc<StrongNode>>>,
+        children: RefCell<Vec<Gc<StrongNode>>>,
+    }
+
+    #[test]
+    fn tree_with_strong_parents_is_collected() {
+        fresh();
+        let new = || {
+            Gc::new(StrongNode {
+                _tally: Tally,
+                parent: RefCell::new(None),
+                children: RefCell::new(Vec::new()),
+            })
+        };
+        let root = new();
+        for _ in 0..4 {
+            let child = new();
+            *child.parent.borrow_mut() = Some(root.clone());
+            root.children.borrow_mut().push(child);
+        }
+        let weak = Gc::downgrade(&root);
+        drop(root);
+        assert_eq!(
+            drops(),
+            0,
+            "the cycles keep the tree alive until a collection"
+        );
+        assert_eq!(gc::collect(), 5);
+        assert_eq!(drops(), 5);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[derive(Trace)]
+    struct ListNode {
+        value: u32,
+        #[trace(skip)]
+        _tally: Tally,
+        prev: RefCell<Option<Gc<ListNode>>>,
+        next: RefCell<Option<Gc<ListNode>>>,
+    }
+
+    #[test]
+    fn doubly_linked_ring_is_collected() {
+        fresh();
+        let nodes: Vec<Gc<ListNode>> = (0..10)
+            .map(|value| {
+                Gc::new(ListNode {
+                    value,
+                    _tally: Tally,
+                    prev: RefCell::new(None),
+                    next: RefCell::new(None),
+                })
+            })
+            .collect();
+        for (i, node) in nodes.iter().enumerate() {
+            let next = &nodes[(i + 1) % nodes.len()];
+            *node.next.borrow_mut() = Some(next.clone());
+            *next.prev.borrow_mut() = Some(node.clone());
+        }
+        let third = nodes[2].next.borrow().as_ref().map(|n| n.value);
+        assert_eq!(third, Some(3));
+        drop(nodes);
+        assert_eq!(drops(), 0);
+        assert_eq!(gc::collect(), 10);
+        assert_eq!(drops(), 10);
+    }
+
+    #[derive(Trace)]
+    struct SelfLoop {
+        #[trace(skip)]
+        _tally: Tally,
+        me: RefCell<Option<Gc<Self>>>,
+    }
+
+    #[test]
+    fn self_loop_is_collected() {
+        fresh();
+        let node = Gc::new(SelfLoop {
+            _tally: Tally,
+            me: RefCell::new(None),
+        });
+        *node.me.borrow_mut() = Some(node.clone());
+        assert_eq!(Gc::strong_count(&node), 2);
+        drop(node);
+        assert_eq!(drops(), 0);
+        assert_eq!(gc::collect(), 1);
+        assert_eq!(drops(), 1);
+    }
+
+    /// A payload that counts its drops and holds no handle.
+    #[derive(Trace)]
+    struct Payload {
+        id: u64,
+        #[trace(skip)]
+        _tally: Tally,
+    }
+
+    /// A generic enum with every variant shape; cycles go through the tuple
+    /// and the named variant.
+    #[derive(Trace)]
+    enum Cons<T> {
+        Nil,
+        Pair(T, RefCell<Option<Gc<Cons<T>>>>),
+        Named {
+            head: T,
+            tail: RefCell<Option<Gc<Cons<T>>>>,
+        },
+    }
+
+    impl<T> Cons<T> {
+        fn tail(&self) -> Option<&RefCell<Option<Gc<Cons<T>>>>> {
+            match self {
+                Cons::Nil => None,
+                Cons::Pair(_, tail) | Cons::Named { tail, .. } => Some(tail),
+            }
+        }
+    }
+
+    #[test]
+    fn generic_enum_cycle_is_collected() {
+        fresh();
+        let payload = |id| Payload { id, _tally: Tally };
+        let a = Gc::new(Cons::Pair(payload(1), RefCell::new(None)));
+        let b = Gc::new(Cons::Named {
+            head: payload(2),
+            tail: RefCell::new(Some(a.clone())),
+        });
+        let nil = Gc::new(Cons::<Payload>::Nil);
+        *a.tail().unwrap().borrow_mut() = Some(b.clone());
+        assert!(Gc::is_tracked(&a));
+        if let Cons::Named { head, .. } = &*b {
+            assert_eq!(head.id, 2);
+        }
+        drop((a, b));
+        assert_eq!(drops(), 0);
+        assert_eq!(gc::collect(), 2);
+        assert_eq!(drops(), 2);
+        assert!(matches!(*nil, Cons::Nil));
+    }
+
+    /// A tuple struct in a cycle of two.
+    #[derive(Trace)]
+    struct Link(RefCell<Option<Gc<Link>>>, #[trace(skip)] Tally);
+
+    #[test]
+    fn tuple_struct_cycle_is_collected() {
+        fresh();
+        let a = Gc::new(Link(RefCell::new(None), Tally));
+        let b = Gc::new(Link(RefCell::new(Some(a.clone())), Tally));
+        *a.0.borrow_mut() = Some(b);
+        drop(a);
+        assert_eq!(drops(), 0);
+        assert_eq!(gc::collect(), 2);
+        assert_eq!(drops(), 2);
+    }
+
+    /// Containers nested several levels deep still expose their handles.
+    #[derive(Trace)]
+    #[allow(clippy::type_complexity)] // the nesting is the point
+    struct Nested {
+        #[trace(skip)]
+        _tally: Tally,
+        edges: RefCell<Vec<(u8, Option<Box<[Gc<Nested>; 1]>>)>>,
+        by_name: RefCell<std::collections::BTreeMap<String, Vec<Gc<Nested>>>>,
+    }
+
+    #[test]
+    fn nested_containers_cycle_is_collected() {
+        fresh();
+        let new = || {
+            Gc::new(Nested {
+                _tally: Tally,
+                edges: RefCell::new(Vec::new()),
+                by_name: RefCell::new(Default::default()),
+            })
+        };
+        let (a, b) = (new(), new());
+        a.edges.borrow_mut().push((0, Some(Box::new([b.clone()]))));
+        b.by_name.borrow_mut().insert("a".into(), vec![a.clone()]);
+        drop((a, b));
+        assert_eq!(drops(), 0);
+        assert_eq!(gc::collect(), 2);
+        assert_eq!(drops(), 2);
+    }
+
+    #[derive(Trace)]
+    #[trace(finalize)]
+    struct Finalized {
+        #[trace(skip)]
+        _tally: Tally,
+        me: RefCell<Option<Gc<Finalized>>>,
+    }
+
+    impl Finalize for Finalized {
+        fn finalize(&self) {
+            // The whole cycle is still intact while finalizers run.
+            assert!(self.me.borrow().is_some());
+            FINALIZED.with(|f| f.set(f.get() + 1));
+        }
+    }
+
+    #[test]
+    fn finalize_runs_once_before_the_cycle_is_dropped() {
+        fresh();
+        let node = Gc::new(Finalized {
+            _tally: Tally,
+            me: RefCell::new(None),
+        });
+        *node.me.borrow_mut() = Some(node.clone());
+        drop(node);
+        assert_eq!(gc::collect(), 1);
+        assert_eq!(FINALIZED.with(Cell::get), 1);
+        assert_eq!(drops(), 1);
+        assert_eq!(gc::collect(), 0);
+        assert_eq!(FINALIZED.with(Cell::get), 1);
+    }
+
+    #[derive(Trace)]
+    struct Record {
+        id: u64,
+        name: String,
+        tags: Vec<String>,
+        scores: std::collections::HashMap<String, f64>,
+        extra: Option<Box<(i32, char)>>,
+        #[trace(skip)]
+        _tally: Tally,
+    }
+
+    #[derive(Trace)]
+    struct Wrapper<T>(T, u8);
+
+    /// Recursive through `Box`: the derive keeps it tracked...
+    #[derive(Trace)]
+    struct BoxList {
+        value: u32,
+        next: Option<Box<BoxList>>,
+    }
+
+    /// ...unless told that it holds no handle.
+    #[derive(Trace)]
+    #[trace(needs_trace = false)]
+    struct PlainBoxList {
+        value: u32,
+        next: Option<Box<PlainBoxList>>,
+    }
+
+    #[test]
+    fn plain_types_are_never_tracked() {
+        fresh();
+        const { assert!(!<Record as Trace>::NEEDS_TRACE) };
+        let record = Gc::new(Record {
+            id: 1,
+            name: "r".into(),
+            tags: vec!["a".into()],
+            scores: Default::default(),
+            extra: Some(Box::new((1, 'x'))),
+            _tally: Tally,
+        });
+        assert!(!Gc::is_tracked(&record));
+        assert_eq!(
+            (record.id, record.name.as_str(), record.tags.len()),
+            (1, "r", 1)
+        );
+        assert!(record.scores.is_empty() && record.extra.is_some());
+
+        let plain = Gc::new(Wrapper(
+            Payload {
+                id: 7,
+                _tally: Tally,
+            },
+            0,
+        ));
+        assert!(!Gc::is_tracked(&plain));
+        assert_eq!((plain.0.id, plain.1), (7, 0));
+        let with_handle = Gc::new(Wrapper(Some(plain.clone()), 1));
+        assert!(Gc::is_tracked(&with_handle));
+
+        let boxed = Gc::new(BoxList {
+            value: 1,
+            next: Some(Box::new(BoxList {
+                value: 2,
+                next: None,
+            })),
+        });
+        assert!(Gc::is_tracked(&boxed));
+        let plain_boxed = Gc::new(PlainBoxList {
+            value: 1,
+            next: None,
+        });
+        assert!(!Gc::is_tracked(&plain_boxed));
+        assert_eq!(boxed.next.as_ref().map(|n| n.value), Some(2));
+        assert_eq!(
+            (boxed.value, plain_boxed.value, plain_boxed.next.is_none()),
+            (1, 1, true)
+        );
+
+        drop((record, plain, with_handle, boxed, plain_boxed));
+        assert_eq!(drops(), 2);
+        assert_eq!(gc::collect(), 0);
+    }
+}

@@ -9,7 +9,7 @@
 //! Use them through the `ouro` crate, which re-exports each derive next to
 //! its trait (`ouro::Trace` is both):
 //!
-//! ```ignore
+//! ```
 //! use ouro::Trace;
 //!
 //! #[derive(Trace)]
@@ -49,7 +49,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// - `finalize` is the default no-op, or forwards to `ouro::Finalize` with
 ///   `#[trace(finalize)]`.
 ///
-/// ```ignore
+/// ```
 /// use ouro::{Gc, Trace, Weak};
 /// use std::cell::RefCell;
 ///
@@ -90,7 +90,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///   that re-export ouro under another name (default `::ouro`; e.g.
 ///   `crate = "ouro_refobj"`).
 ///
-/// ```ignore
+/// ```
 /// use ouro::{Finalize, Trace};
 ///
 /// #[derive(Trace)]
@@ -123,7 +123,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// cycle. In both cases write the answer down with
 /// `#[trace(needs_trace = false)]` (or `true`):
 ///
-/// ```ignore
+/// ```
 /// use ouro::Trace;
 ///
 /// #[derive(Trace)]

@@ -1,20 +1,14 @@
 // `#[trace(skip)]` is refused on any field whose type names `Gc` or `Weak`,
 // however deeply nested; std's `Weak` under its full path is fine.
-use ouro::Trace;
+use ouro::{Gc, Trace, Weak};
 use std::cell::RefCell;
-
-mod fake {
-    pub struct Gc<T>(pub Box<T>);
-    pub struct Weak<T>(pub Box<T>);
-}
-use fake::{Gc, Weak};
 
 #[derive(Trace)]
 struct Node {
     #[trace(skip)]
     parent: RefCell<Option<Weak<Node>>>,
     #[trace(skip)]
-    children: RefCell<Vec<(u32, fake::Gc<Node>)>>,
+    children: RefCell<Vec<(u32, ouro::Gc<Node>)>>,
     #[trace(skip)]
     boxed: Box<[Gc<Node>; 2]>,
     #[trace(skip)]
