@@ -432,24 +432,56 @@ pub(crate) fn deep_copy(input: &DeriveInput) -> syn::Result<TokenStream> {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = &input.ident;
 
-    let arms = model.variants.iter().map(|variant| {
+    // As for `Trace`: each deep-copied field goes through a helper trait
+    // whose only purpose is an error message that names the field.
+    let mut helpers = Vec::new();
+    let mut arms = Vec::new();
+    for variant in &model.variants {
+        let owner = match variant.ident {
+            Some(v) => format!("{name}::{v}"),
+            None => name.to_string(),
+        };
+        let mut copies = Vec::new();
+        for field in &variant.fields {
+            let (ty, binding) = (field.ty, &field.binding);
+            let copier = quote!(copier);
+            copies.push(match field.flag {
+                Some(span) => quote_spanned!(span=> <#ty as ::core::clone::Clone>::clone(#binding)),
+                None => {
+                    let helper = format_ident!("__OuroCopyField{}", helpers.len());
+                    let message = format!(
+                        "field {} of `{owner}` has type `{{Self}}`, which does not implement `{}::DeepCopy`",
+                        field.describe(),
+                        tidy_path(&krate),
+                    );
+                    helpers.push(quote! {
+                        #[diagnostic::on_unimplemented(
+                            message = #message,
+                            label = "the type of a deep-copied field must implement `DeepCopy`",
+                            note = "derive or implement `DeepCopy` for `{Self}`, or mark the field `#[deep_copy(shallow)]` to clone it instead",
+                        )]
+                        trait #helper {
+                            fn deep_copy(&self, copier: &mut #krate::DeepCopier<'_>) -> Self;
+                        }
+
+                        impl<__OuroT: #copy_trait> #helper for __OuroT {
+                            #[inline]
+                            fn deep_copy(&self, copier: &mut #krate::DeepCopier<'_>) -> Self {
+                                <__OuroT as #copy_trait>::deep_copy(self, copier)
+                            }
+                        }
+                    });
+                    quote_spanned!(ty.span()=> <#ty as #helper>::deep_copy(#binding, #copier))
+                }
+            });
+        }
         let path = variant.path();
         let members: Vec<&Member> = variant.fields.iter().map(|f| &f.member).collect();
         let bindings = variant.fields.iter().map(|f| &f.binding);
-        let copies = variant.fields.iter().map(|field| {
-            let (ty, binding) = (field.ty, &field.binding);
-            let copier = quote!(copier);
-            match field.flag {
-                Some(span) => quote_spanned!(span=> <#ty as ::core::clone::Clone>::clone(#binding)),
-                None => {
-                    quote_spanned!(ty.span()=> <#ty as #copy_trait>::deep_copy(#binding, #copier))
-                }
-            }
-        });
-        quote! {
+        arms.push(quote! {
             #path { #(#members: #bindings,)* } => #path { #(#members: #copies,)* },
-        }
-    });
+        });
+    }
     let body = if model.is_enum && model.variants.is_empty() {
         quote!(match *self {})
     } else {
@@ -457,13 +489,17 @@ pub(crate) fn deep_copy(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
 
     Ok(quote! {
-        #[automatically_derived]
-        impl #impl_generics #copy_trait for #name #ty_generics #where_clause {
-            #[allow(unused_variables)]
-            fn deep_copy(&self, copier: &mut #krate::DeepCopier<'_>) -> Self {
-                #body
+        const _: () = {
+            #(#helpers)*
+
+            #[automatically_derived]
+            impl #impl_generics #copy_trait for #name #ty_generics #where_clause {
+                #[allow(unused_variables)]
+                fn deep_copy(&self, copier: &mut #krate::DeepCopier<'_>) -> Self {
+                    #body
+                }
             }
-        }
+        };
     })
 }
 
@@ -730,23 +766,55 @@ mod tests {
                 Named { head: Gc<Value<T>> },
             }
         });
-        let want = quote! {
-            #[automatically_derived]
-            impl<T> ::ouro::DeepCopy for Value<T> where T: ::ouro::DeepCopy {
-                #[allow(unused_variables)]
-                fn deep_copy(&self, copier: &mut ::ouro::DeepCopier<'_>) -> Self {
-                    match self {
-                        Self::Nil {} => Self::Nil {},
-                        Self::Pair { 0: __ouro_field_0, 1: __ouro_field_1, } => Self::Pair {
-                            0: <T as ::ouro::DeepCopy>::deep_copy(__ouro_field_0, copier),
-                            1: <Rc<str> as ::core::clone::Clone>::clone(__ouro_field_1),
-                        },
-                        Self::Named { head: __ouro_field_0, } => Self::Named {
-                            head: <Gc<Value<T>> as ::ouro::DeepCopy>::deep_copy(__ouro_field_0, copier),
-                        },
+        let helper = |index: usize, message: &str| {
+            let helper = format_ident!("__OuroCopyField{}", index);
+            quote! {
+                #[diagnostic::on_unimplemented(
+                    message = #message,
+                    label = "the type of a deep-copied field must implement `DeepCopy`",
+                    note = "derive or implement `DeepCopy` for `{Self}`, or mark the field `#[deep_copy(shallow)]` to clone it instead",
+                )]
+                trait #helper {
+                    fn deep_copy(&self, copier: &mut ::ouro::DeepCopier<'_>) -> Self;
+                }
+
+                impl<__OuroT: ::ouro::DeepCopy> #helper for __OuroT {
+                    #[inline]
+                    fn deep_copy(&self, copier: &mut ::ouro::DeepCopier<'_>) -> Self {
+                        <__OuroT as ::ouro::DeepCopy>::deep_copy(self, copier)
                     }
                 }
             }
+        };
+        let h0 = helper(
+            0,
+            "field `0` of `Value::Pair` has type `{Self}`, which does not implement `ouro::DeepCopy`",
+        );
+        let h1 = helper(
+            1,
+            "field `head` of `Value::Named` has type `{Self}`, which does not implement `ouro::DeepCopy`",
+        );
+        let want = quote! {
+            const _: () = {
+                #h0 #h1
+
+                #[automatically_derived]
+                impl<T> ::ouro::DeepCopy for Value<T> where T: ::ouro::DeepCopy {
+                    #[allow(unused_variables)]
+                    fn deep_copy(&self, copier: &mut ::ouro::DeepCopier<'_>) -> Self {
+                        match self {
+                            Self::Nil {} => Self::Nil {},
+                            Self::Pair { 0: __ouro_field_0, 1: __ouro_field_1, } => Self::Pair {
+                                0: <T as __OuroCopyField0>::deep_copy(__ouro_field_0, copier),
+                                1: <Rc<str> as ::core::clone::Clone>::clone(__ouro_field_1),
+                            },
+                            Self::Named { head: __ouro_field_0, } => Self::Named {
+                                head: <Gc<Value<T>> as __OuroCopyField1>::deep_copy(__ouro_field_0, copier),
+                            },
+                        }
+                    }
+                }
+            };
         };
         assert_eq!(got, text(want));
     }

@@ -39,6 +39,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// const parameters and the type's own `where` clause pass through
 /// unchanged. Unions and `#[repr(packed)]` types are rejected.
 ///
+/// The bound is added for every type parameter, even one that appears only
+/// in skipped fields or in a `PhantomData`; implement `Trace` by hand when
+/// such a parameter must accept types without `Trace`.
+///
 /// The generated impl:
 /// - `trace` calls `Trace::trace` on every field, except skipped ones and
 ///   those whose type has `NEEDS_TRACE == false`;
