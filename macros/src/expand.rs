@@ -445,10 +445,33 @@ pub(crate) fn deep_copy(input: &DeriveInput) -> syn::Result<TokenStream> {
         for field in &variant.fields {
             let (ty, binding) = (field.ty, &field.binding);
             let copier = quote!(copier);
+            let helper = format_ident!("__OuroCopyField{}", helpers.len());
             copies.push(match field.flag {
-                Some(span) => quote_spanned!(span=> <#ty as ::core::clone::Clone>::clone(#binding)),
+                Some(_) => {
+                    let message = format!(
+                        "field {} of `{owner}` is `#[deep_copy(shallow)]`, but its type `{{Self}}` does not implement `Clone`",
+                        field.describe(),
+                    );
+                    helpers.push(quote! {
+                        #[diagnostic::on_unimplemented(
+                            message = #message,
+                            label = "a shallow field is copied with `Clone::clone`",
+                            note = "implement `Clone` for `{Self}`, or remove `#[deep_copy(shallow)]` to deep-copy the field",
+                        )]
+                        trait #helper {
+                            fn clone(&self) -> Self;
+                        }
+
+                        impl<__OuroT: ::core::clone::Clone> #helper for __OuroT {
+                            #[inline]
+                            fn clone(&self) -> Self {
+                                <__OuroT as ::core::clone::Clone>::clone(self)
+                            }
+                        }
+                    });
+                    quote_spanned!(ty.span()=> <#ty as #helper>::clone(#binding))
+                }
                 None => {
-                    let helper = format_ident!("__OuroCopyField{}", helpers.len());
                     let message = format!(
                         "field {} of `{owner}` has type `{{Self}}`, which does not implement `{}::DeepCopy`",
                         field.describe(),
@@ -790,13 +813,30 @@ mod tests {
             0,
             "field `0` of `Value::Pair` has type `{Self}`, which does not implement `ouro::DeepCopy`",
         );
-        let h1 = helper(
-            1,
+        let h1 = quote! {
+            #[diagnostic::on_unimplemented(
+                message = "field `1` of `Value::Pair` is `#[deep_copy(shallow)]`, but its type `{Self}` does not implement `Clone`",
+                label = "a shallow field is copied with `Clone::clone`",
+                note = "implement `Clone` for `{Self}`, or remove `#[deep_copy(shallow)]` to deep-copy the field",
+            )]
+            trait __OuroCopyField1 {
+                fn clone(&self) -> Self;
+            }
+
+            impl<__OuroT: ::core::clone::Clone> __OuroCopyField1 for __OuroT {
+                #[inline]
+                fn clone(&self) -> Self {
+                    <__OuroT as ::core::clone::Clone>::clone(self)
+                }
+            }
+        };
+        let h2 = helper(
+            2,
             "field `head` of `Value::Named` has type `{Self}`, which does not implement `ouro::DeepCopy`",
         );
         let want = quote! {
             const _: () = {
-                #h0 #h1
+                #h0 #h1 #h2
 
                 #[automatically_derived]
                 impl<T> ::ouro::DeepCopy for Value<T> where T: ::ouro::DeepCopy {
@@ -806,10 +846,10 @@ mod tests {
                             Self::Nil {} => Self::Nil {},
                             Self::Pair { 0: __ouro_field_0, 1: __ouro_field_1, } => Self::Pair {
                                 0: <T as __OuroCopyField0>::deep_copy(__ouro_field_0, copier),
-                                1: <Rc<str> as ::core::clone::Clone>::clone(__ouro_field_1),
+                                1: <Rc<str> as __OuroCopyField1>::clone(__ouro_field_1),
                             },
                             Self::Named { head: __ouro_field_0, } => Self::Named {
-                                head: <Gc<Value<T>> as __OuroCopyField1>::deep_copy(__ouro_field_0, copier),
+                                head: <Gc<Value<T>> as __OuroCopyField2>::deep_copy(__ouro_field_0, copier),
                             },
                         }
                     }

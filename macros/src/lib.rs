@@ -187,8 +187,13 @@ pub fn derive_trace(input: TokenStream) -> TokenStream {
 /// - `#[deep_copy(crate = "path")]` on the type: where the ouro items are
 ///   found (default `::ouro`).
 ///
-/// Misuse (an unknown or misplaced attribute, a union) is a compile error on
-/// the offending attribute, all of an item's errors at once.
+/// # Errors
+///
+/// Misuse is a compile error on the offending attribute or field, all of an
+/// item's errors at once: an unknown, misplaced or malformed attribute, a
+/// union or `#[repr(packed)]` type, a field whose type does not implement
+/// `DeepCopy` (the message names the field and suggests
+/// `#[deep_copy(shallow)]`), and a shallow field whose type is not `Clone`.
 #[proc_macro_derive(DeepCopy, attributes(deep_copy))]
 pub fn derive_deep_copy(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
