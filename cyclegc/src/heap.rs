@@ -83,15 +83,19 @@ impl Heap {
             trash: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
         });
-        // The heads are initialised in place: they point at themselves, so
-        // the heap must not move again (it is boxed and never moved).
-        for g in &h.gens {
+        h
+    }
+
+    /// Makes every list head an empty list. The heads point at themselves,
+    /// so this runs once the heap is at its final address (see `init_heap`:
+    /// after `Box::into_raw`, so the pointers keep a valid provenance).
+    fn init_lists(&self) {
+        for g in &self.gens {
             list::init(&g.head);
         }
-        list::init(&h.permanent);
-        list::init(&h.young);
-        list::init(&h.unreachable);
-        h
+        list::init(&self.permanent);
+        list::init(&self.young);
+        list::init(&self.unreachable);
     }
 
     /// The list head of generation `g`.
@@ -339,6 +343,8 @@ impl Drop for HeapGuard {
 #[inline(never)]
 fn init_heap() -> *const Heap {
     let p = Box::into_raw(Heap::new());
+    // SAFETY: `p` is a fresh, valid heap; nothing else refers to it yet.
+    unsafe { (*p).init_lists() };
     HEAP.with(|h| h.set(p));
     // Register the exit hook; during thread teardown it may be gone already,
     // and then the heap is simply leaked.
