@@ -37,8 +37,8 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 use std::alloc::{GlobalAlloc, System};
 
+use crate::size_class::class_size;
 use crate::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_MASK, POOL_SIZE, POOLS_PER_ARENA};
-use crate::size_class::{class_of, class_size};
 use crate::stats::PoolStats;
 
 /// `PoolHeader::class` of a pool that serves no class (on its arena's free list).
@@ -187,7 +187,7 @@ pub(crate) unsafe fn debug_check_layout(block: NonNull<u8>, layout: Layout) {
         magic == POOL_MAGIC,
         "ouro-pool: dealloc of {block:p}, which no pool allocated (layout {layout:?})"
     );
-    let expected = class_of(layout).unwrap_or(usize::MAX);
+    let expected = crate::size_class::class_of(layout).unwrap_or(usize::MAX);
     assert!(
         class as usize == expected,
         "ouro-pool: dealloc of {block:p} with layout {layout:?}, but it is a {}-byte block \
@@ -806,7 +806,7 @@ mod tests {
 
     #[test]
     fn header_is_small() {
-        assert!(HEADER_SIZE <= if cfg!(debug_assertions) { 192 } else { 64 });
+        const { assert!(HEADER_SIZE <= if cfg!(debug_assertions) { 192 } else { 64 }) };
         assert_eq!(pool_capacity(0), (POOL_SIZE - HEADER_SIZE) / 16);
         assert!(pool_capacity(NUM_CLASSES - 1) >= 30);
     }

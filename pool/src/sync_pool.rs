@@ -222,14 +222,17 @@ impl Drop for Locked<'_> {
 ///
 /// let pool = SyncPool::new();
 /// let layout = Layout::new::<[u8; 24]>();
-/// let block = pool.alloc(layout).unwrap();
-/// let address = block.as_ptr() as usize;
+/// struct Block(std::ptr::NonNull<u8>);
+/// // SAFETY: the block is handed over whole; nothing else points to it.
+/// unsafe impl Send for Block {}
+///
+/// let block = Block(pool.alloc(layout).unwrap());
 /// std::thread::scope(|s| {
 ///     s.spawn(|| {
-///         let block = std::ptr::NonNull::new(address as *mut u8).unwrap();
+///         let block = block;
 ///         // SAFETY: the block came from `pool.alloc(layout)` and the main
 ///         // thread no longer uses it.
-///         unsafe { pool.dealloc(block, layout) };
+///         unsafe { pool.dealloc(block.0, layout) };
 ///     });
 /// });
 /// assert_eq!(pool.stats().blocks_in_use(), 0);
@@ -473,6 +476,12 @@ mod tests {
         Layout::from_size_align(size, 8).unwrap()
     }
 
+    /// A block handed from one thread to another.
+    struct Handoff(NonNull<u8>, usize);
+
+    // SAFETY: the sending thread gives the block up entirely.
+    unsafe impl Send for Handoff {}
+
     #[test]
     fn alloc_free_same_thread() {
         let pool = SyncPool::new();
@@ -503,12 +512,11 @@ mod tests {
         let n = if cfg!(miri) { 50 } else { 20_000 };
         let threads = if cfg!(miri) { 2 } else { 4 };
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::channel::<Vec<(usize, usize)>>();
+            let (tx, rx) = std::sync::mpsc::channel::<Vec<Handoff>>();
             let pool = &pool;
             s.spawn(move || {
                 for batch in rx {
-                    for (addr, size) in batch {
-                        let p = NonNull::new(addr as *mut u8).unwrap();
+                    for Handoff(p, size) in batch {
                         // SAFETY: allocated by a producer with `layout(size)`,
                         // filled with `size as u8`, handed over exclusively.
                         unsafe {
@@ -527,7 +535,7 @@ mod tests {
                         let p = pool.alloc(layout(size)).unwrap();
                         // SAFETY: fresh block of `size` bytes.
                         unsafe { p.as_ptr().write_bytes(size as u8, size) };
-                        batch.push((p.as_ptr() as usize, size));
+                        batch.push(Handoff(p, size));
                         if batch.len() == 64 {
                             tx.send(std::mem::take(&mut batch)).unwrap();
                         }
