@@ -230,6 +230,13 @@ impl ObjHeader {
         self.flags() & NO_DEREF == 0
     }
 
+    /// The object was allocated with generation-list links (its type can
+    /// hold handles); its vtable's `layout` is then its layout.
+    #[inline]
+    pub fn has_links(&self) -> bool {
+        self.has(HAS_LINKS)
+    }
+
     /// The object is on a generation list.
     pub fn is_tracked(&self) -> bool {
         self.has(TRACKED)

@@ -43,16 +43,20 @@ pub(crate) unsafe fn prev(n: Link) -> Link {
     unsafe { NonNull::new_unchecked(n.as_ref().prev.get()) }
 }
 
+// The setters write without reading the old value (`Cell::set` would read
+// it), because a new object's links are uninitialised until it is linked.
+
 #[inline(always)]
 pub(crate) unsafe fn set_next(n: Link, to: Link) {
-    // SAFETY: caller guarantees `n` is live.
-    unsafe { n.as_ref().next.set(to.as_ptr()) }
+    // SAFETY: caller guarantees `n` is live; the write goes through the
+    // cell's `UnsafeCell`.
+    unsafe { n.as_ref().next.as_ptr().write(to.as_ptr()) }
 }
 
 #[inline(always)]
 pub(crate) unsafe fn set_prev(n: Link, to: Link) {
-    // SAFETY: caller guarantees `n` is live.
-    unsafe { n.as_ref().prev.set(to.as_ptr()) }
+    // SAFETY: as for `set_next`.
+    unsafe { n.as_ref().prev.as_ptr().write(to.as_ptr()) }
 }
 
 /// `true` when the list is empty.

@@ -202,14 +202,35 @@ impl<T: ?Sized> Gc<T> {
         Some(unsafe { &mut (*this.ptr.as_ptr()).value })
     }
 
+    /// The layout of the box, read without making a reference to the value:
+    /// the value may be in the middle of being dropped (the collector drops a
+    /// value that holds a handle or weak handle to its own object), and a
+    /// shared reference to it would alias the `&mut` of `drop_in_place`.
+    ///
+    /// # Safety
+    /// `ptr` is an allocated box (its memory not freed).
+    pub(crate) unsafe fn box_layout(ptr: NonNull<GcBox<T>>) -> Layout {
+        // SAFETY: caller contract; the header is disjoint from the value.
+        let h = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() };
+        if h.has_links() {
+            // Tracked objects are always sized and their vtable says so.
+            h.vtable().layout
+        } else {
+            // Untracked values never hold a handle to their own object (that
+            // handle would keep the count above zero), so nothing else is
+            // borrowing the value mutably here.
+            // SAFETY: caller contract.
+            Layout::for_value(unsafe { &*ptr.as_ptr() })
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn drop_slow(&mut self) {
         let ptr = self.ptr;
         // SAFETY: the box is allocated (its count just reached zero but
-        // memory is only freed by `release`); reading the layout only needs
-        // the pointer metadata.
-        let layout = Layout::for_value(unsafe { &*ptr.as_ptr() });
+        // memory is only freed by `release`).
+        let layout = unsafe { Self::box_layout(ptr) };
         // SAFETY: strong count is zero, `layout` is the box's, and the
         // closure drops the value in place exactly once.
         unsafe {

@@ -16,12 +16,14 @@
 //! assert_eq!(gc::collect(), 0);
 //! ```
 
+mod deep_copy;
 pub mod gc;
 mod handle;
 mod impls;
 mod trace;
 mod weak;
 
+pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
 pub use handle::Gc;
 pub use ouro_cyclegc::Visitor;
 pub use trace::{Finalize, Trace};

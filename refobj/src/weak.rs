@@ -1,6 +1,5 @@
 //! `Weak<T>`: a handle that does not keep the value alive.
 
-use core::alloc::Layout;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
@@ -117,8 +116,8 @@ impl<T: ?Sized> Drop for Weak<T> {
         let Some(ptr) = self.ptr else { return };
         let Some(h) = self.header() else { return };
         if h.dec_weak() == 0 {
-            // SAFETY: the allocation is live; the layout only needs metadata.
-            let layout = Layout::for_value(unsafe { &*ptr.as_ptr() });
+            // SAFETY: the allocation is live.
+            let layout = unsafe { Gc::box_layout(ptr) };
             // SAFETY: weak count is zero, `layout` is the box's.
             unsafe { raw::release_weak(ptr.cast(), layout) };
         }
