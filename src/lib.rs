@@ -26,7 +26,7 @@
 //! assert_eq!(gc::collect(), 0);
 //! ```
 
-pub use ouro_refobj::{Finalize, Gc, Trace, Visitor, Weak, gc};
+pub use ouro_refobj::{DeepCopier, DeepCopy, Finalize, Gc, Trace, Visitor, Weak, deep_copy, gc};
 // The derives share their traits' names (different namespaces, like serde's).
 pub use ouro_macros::{DeepCopy, Trace};
 pub use ouro_pool as pool;
