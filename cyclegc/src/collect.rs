@@ -34,9 +34,11 @@
 use core::ptr::{self, NonNull};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
 
+use crate::debug::{CallbackInfo, DebugFlags, Phase};
 use crate::header::{
     DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
 };
@@ -137,10 +139,12 @@ unsafe fn for_each(head: Link, mut f: impl FnMut(NonNull<ObjHeader>)) {
     }
 }
 
-fn update_refs(young: Link) {
+fn update_refs(young: Link) -> usize {
+    let mut n = 0;
     // SAFETY: `young` is a well-formed list of tracked objects.
     unsafe {
         for_each(young, |obj| {
+            n += 1;
             let h = obj.as_ref();
             let l = ObjHeader::links(obj);
             h.set(SCANNING);
@@ -152,6 +156,7 @@ fn update_refs(young: Link) {
             set_scan_word(l, 0);
         })
     }
+    n
 }
 
 type Panic = Box<dyn Any + Send + 'static>;
@@ -317,10 +322,14 @@ fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) 
 /// What one collection did.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Outcome {
+    /// Objects scanned (the young set).
+    pub(crate) scanned: usize,
     /// Objects found unreachable.
     pub(crate) unreachable: usize,
     /// Objects whose values were dropped.
     pub(crate) collected: usize,
+    /// Unreachable objects kept in `garbage` (`DebugFlags::SAVEALL`).
+    pub(crate) saved: usize,
 }
 
 /// Collects generation `generation` (and the younger ones). Returns `None`
@@ -334,17 +343,57 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         return None;
     }
     heap.collecting.set(true);
-    let mut scratch = heap.scratch.borrow_mut();
     let mut panic: Option<Panic> = None;
+    // Nothing below costs anything unless callbacks or STATS are in use.
+    let callbacks = !heap.callbacks.is_empty();
+    let stats = heap.debug.get().contains(DebugFlags::STATS);
+    let started = (callbacks || stats).then(Instant::now);
+    if callbacks {
+        let info = CallbackInfo {
+            phase: Phase::Start,
+            generation,
+            collected: 0,
+            uncollectable: 0,
+            duration: Duration::ZERO,
+        };
+        keep_first(&mut panic, heap.callbacks.invoke(&info));
+    }
+    let mut scratch = heap.scratch.borrow_mut();
     let outcome = run(heap, generation, &scratch, &mut panic);
     scratch.reset();
     drop(scratch);
-    heap.collecting.set(false);
     let g = &heap.gens[generation];
     let mut s = g.stats.get();
     s.collections += 1;
     s.collected += outcome.collected;
+    s.uncollectable += outcome.saved;
     g.stats.set(s);
+    if let Some(t) = started {
+        let duration = t.elapsed();
+        if stats {
+            log::info!(
+                target: "ouro::gc",
+                "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
+                 uncollectable {}, {:.3} ms",
+                outcome.scanned,
+                outcome.unreachable,
+                outcome.collected,
+                outcome.saved,
+                duration.as_secs_f64() * 1e3,
+            );
+        }
+        if callbacks {
+            let info = CallbackInfo {
+                phase: Phase::Stop,
+                generation,
+                collected: outcome.collected,
+                uncollectable: outcome.saved,
+                duration,
+            };
+            keep_first(&mut panic, heap.callbacks.invoke(&info));
+        }
+    }
+    heap.collecting.set(false);
     heap.drain_trash();
     if let Some(p) = panic {
         panic::resume_unwind(p);
@@ -382,7 +431,7 @@ fn run(
             list::splice(heap.gen_head(g), young);
         }
     }
-    update_refs(young);
+    let scanned = update_refs(young);
     let p = subtract_refs(young, scratch);
     keep_first(panic, p);
 
@@ -398,7 +447,10 @@ fn run(
             .set(heap.long_lived_pending.get() + survivors);
     }
 
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        scanned,
+        ..Outcome::default()
+    };
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until `release_unreachable`.
     unsafe {
@@ -422,6 +474,17 @@ fn run(
                     }
                 });
                 list::splice(unreachable, heap.gen_head(old));
+            } else if heap.debug.get().contains(DebugFlags::SAVEALL) {
+                // Keep them, alive and tracked, in `garbage`.
+                let mut garbage = heap.garbage.borrow_mut();
+                for_each(unreachable, |o| {
+                    let h = o.as_ref();
+                    h.clear(UNREACHABLE);
+                    h.inc_strong();
+                    garbage.push(o);
+                });
+                list::splice(unreachable, heap.gen_head(old));
+                outcome.saved = outcome.unreachable;
             } else {
                 outcome.collected = outcome.unreachable;
                 destroy_unreachable(heap, panic);

@@ -80,3 +80,77 @@ pub fn set_threshold(thresholds: [usize; 3]) {
 pub fn get_stats() -> [GenerationStats; 3] {
     with_heap(|h| core::array::from_fn(|g| h.gens[g].stats.get()))
 }
+
+/// Moves every tracked object to the permanent generation: frozen objects
+/// are never scanned (CPython's answer to copy-on-write after `fork`, and a
+/// way to make collections skip a large long-lived heap).
+///
+/// ```
+/// use ouro_cyclegc::control;
+/// control::freeze();
+/// assert_eq!(control::get_freeze_count(), 0); // nothing tracked yet
+/// control::unfreeze();
+/// ```
+pub fn freeze() {
+    with_heap(|h| {
+        let perm = crate::list::node(&h.permanent);
+        for g in 0..GENERATIONS {
+            // SAFETY: the generation lists and the permanent list are well
+            // formed; the running collection (if any) owns only its own lists.
+            unsafe { crate::list::splice(h.gen_head(g), perm) };
+        }
+        h.gens[0].count.set(0);
+    })
+}
+
+/// Moves the frozen objects back into the oldest generation.
+pub fn unfreeze() {
+    with_heap(|h| {
+        // SAFETY: as in `freeze`.
+        unsafe {
+            crate::list::splice(crate::list::node(&h.permanent), h.gen_head(GENERATIONS - 1))
+        };
+    })
+}
+
+/// Number of frozen objects.
+pub fn get_freeze_count() -> usize {
+    // SAFETY: the permanent list is well formed.
+    with_heap(|h| unsafe { crate::list::len(crate::list::node(&h.permanent)) })
+}
+
+/// Sets the debugging flags.
+pub fn set_debug(flags: crate::DebugFlags) {
+    with_heap(|h| h.debug.set(flags))
+}
+
+/// The debugging flags.
+pub fn get_debug() -> crate::DebugFlags {
+    with_heap(|h| h.debug.get())
+}
+
+/// Registers `f` to be called at the start and the end of every collection
+/// of this thread's heap, automatic ones included.
+///
+/// Inside a callback, `collect()` returns 0 at once (a collection is
+/// running), `add_callback` registers for later collections and
+/// `remove_callback` takes effect at once. A panic in a callback is resumed
+/// after the collection is complete.
+pub fn add_callback(f: impl FnMut(&crate::CallbackInfo) + 'static) -> crate::CallbackId {
+    with_heap(|h| h.callbacks.add(Box::new(f)))
+}
+
+/// Unregisters a callback; `false` if it was not registered.
+pub fn remove_callback(id: crate::CallbackId) -> bool {
+    with_heap(|h| h.callbacks.remove(id))
+}
+
+/// Releases the objects kept by `DebugFlags::SAVEALL`. Those still in
+/// cycles are freed by the next collection (if `SAVEALL` is off by then).
+pub fn clear_garbage() {
+    let saved = with_heap(|h| core::mem::take(&mut *h.garbage.borrow_mut()));
+    for obj in saved {
+        // SAFETY: each entry holds one strong reference (taken when saved).
+        unsafe { crate::raw::release_ref(obj) };
+    }
+}

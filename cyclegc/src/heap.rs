@@ -7,6 +7,7 @@ use core::ptr::{self, NonNull};
 
 use ouro_pool::Pool;
 
+use crate::debug::{Callbacks, DebugFlags};
 use crate::header::{self, DEAD, GcLinks, HAS_LINKS, ObjHeader, TRACKED, UNINIT, VTable};
 use crate::list;
 use crate::stats::GenerationStats;
@@ -51,6 +52,11 @@ pub(crate) struct Heap {
     pub(crate) trash: Cell<*mut GcLinks>,
     /// Objects allocated and not yet freed.
     pub(crate) live: Cell<usize>,
+    pub(crate) debug: Cell<DebugFlags>,
+    pub(crate) callbacks: Callbacks,
+    /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
+    /// strong reference.
+    pub(crate) garbage: RefCell<Vec<NonNull<ObjHeader>>>,
 }
 
 impl Heap {
@@ -82,6 +88,9 @@ impl Heap {
             drop_depth: Cell::new(0),
             trash: Cell::new(ptr::null_mut()),
             live: Cell::new(0),
+            debug: Cell::new(DebugFlags::empty()),
+            callbacks: Callbacks::default(),
+            garbage: RefCell::new(Vec::new()),
         });
         h
     }

@@ -18,13 +18,15 @@
 
 mod collect;
 pub mod control;
+mod debug;
 mod header;
 mod heap;
 mod list;
 pub mod raw;
 mod stats;
-mod visitor;
+pub(crate) mod visitor;
 
+pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
 pub use header::{NO_DEREF, ObjHeader, VTable};
 pub use heap::{DEFAULT_THRESHOLDS, GENERATIONS};
 pub use stats::GenerationStats;

@@ -172,3 +172,133 @@ pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
         }
     })
 }
+
+/// Drops one strong reference to a tracked object, freeing it through its
+/// vtable if it was the last.
+///
+/// # Safety
+/// `obj` is a live tracked object and the caller owns one counted strong
+/// reference to it.
+pub unsafe fn release_ref(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    let h = unsafe { obj.as_ref() };
+    if h.dec_strong() == 0 {
+        let vt = h.vtable();
+        // SAFETY: tracked objects are sized with the vtable's layout; the
+        // closure drops the value once.
+        unsafe { release(obj, vt.layout, || (vt.drop_value)(obj)) }
+    }
+}
+
+/// Takes one strong reference to each tracked object of generation `g` (all
+/// generations for `None`; the frozen ones with `frozen`), with the
+/// generation it is in (`None` for frozen objects). Runs no user code.
+pub fn snapshot(g: Option<usize>, frozen: bool) -> Vec<(NonNull<ObjHeader>, Option<usize>)> {
+    with_heap(|heap| {
+        let mut out = Vec::new();
+        let mut take = |head: list::Link, g: Option<usize>| {
+            // SAFETY: generation lists are well formed; taking a reference
+            // runs no user code, so the list does not change during the walk.
+            unsafe {
+                let mut cur = list::next(head);
+                while cur != head {
+                    let obj = crate::header::GcLinks::header(cur);
+                    // Never a new reference to an object whose `&mut` from
+                    // `Gc::get_mut` may be alive: the collector relies on
+                    // such objects having exactly one handle.
+                    if !obj.as_ref().has(EXCLUSIVE) {
+                        obj.as_ref().inc_strong();
+                        out.push((obj, g));
+                    }
+                    cur = list::next(cur);
+                }
+            }
+        };
+        match g {
+            Some(g) => {
+                assert!(
+                    g < crate::GENERATIONS,
+                    "ouro: generation {g} out of range 0..3"
+                );
+                take(heap.gen_head(g), Some(g))
+            }
+            None => (0..crate::GENERATIONS).for_each(|g| take(heap.gen_head(g), Some(g))),
+        }
+        if frozen {
+            take(list::node(&heap.permanent), None);
+        }
+        out
+    })
+}
+
+/// The objects kept by `DebugFlags::SAVEALL`, each with a new strong
+/// reference.
+pub fn garbage() -> Vec<NonNull<ObjHeader>> {
+    with_heap(|heap| {
+        let g = heap.garbage.borrow();
+        for o in g.iter() {
+            // SAFETY: saved objects are live (the list holds a reference).
+            unsafe { o.as_ref() }.inc_strong();
+        }
+        g.clone()
+    })
+}
+
+/// The generation `obj` is in (`None` if frozen or not tracked). Walks the
+/// lists: a debugging aid.
+///
+/// # Safety
+/// `obj` is live.
+pub unsafe fn generation_of(obj: NonNull<ObjHeader>) -> Option<usize> {
+    // SAFETY: caller contract.
+    if !unsafe { obj.as_ref() }.is_tracked() {
+        return None;
+    }
+    // SAFETY: tracked objects have links.
+    let target = unsafe { ObjHeader::links(obj) };
+    with_heap(|heap| {
+        (0..crate::GENERATIONS).find(|&g| {
+            let head = heap.gen_head(g);
+            // SAFETY: the generation lists are well formed.
+            unsafe {
+                let mut cur = list::next(head);
+                while cur != head {
+                    if cur == target {
+                        return true;
+                    }
+                    cur = list::next(cur);
+                }
+            }
+            false
+        })
+    })
+}
+
+/// Calls `f` with each tracked object `obj`'s `trace` reports (the edges the
+/// collector would count). Automatic collections are held off meanwhile.
+///
+/// # Safety
+/// `obj` is a live tracked object kept alive by the caller.
+pub unsafe fn referents(obj: NonNull<ObjHeader>, f: &mut dyn FnMut(NonNull<ObjHeader>)) {
+    // SAFETY: caller contract.
+    let h = unsafe { obj.as_ref() };
+    if !h.is_live() || h.has(EXCLUSIVE) {
+        // Not initialised, dead, being scanned, or possibly `&mut` borrowed
+        // through `Gc::get_mut`.
+        return;
+    }
+    let held_off = with_heap(|heap| heap.collecting.replace(true));
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let v = self.0;
+            with_heap(|heap| heap.collecting.set(v));
+        }
+    }
+    let _restore = Restore(held_off);
+    let scratch = bumpalo::Bump::new();
+    let mut v = crate::Visitor::new(crate::visitor::Mode::Collect(f), Some(&scratch));
+    let vt = h.vtable();
+    // SAFETY: live, initialised tracked object.
+    v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
+}

@@ -215,7 +215,9 @@ impl<'a> Visitor<'a> {
             Mode::Reachable(scan) => collect::reach_edge(scan, target),
             Mode::Collect(f) => {
                 // SAFETY: forwarded from the caller.
-                if unsafe { target.as_ref() }.is_tracked() {
+                let h = unsafe { target.as_ref() };
+                // Exclusive objects are left out: see `raw::snapshot`.
+                if h.is_tracked() && !h.has(crate::header::EXCLUSIVE) {
                     f(target)
                 }
             }

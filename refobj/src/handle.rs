@@ -118,10 +118,6 @@ impl<T: ?Sized> Gc<T> {
         self.ptr.cast()
     }
 
-    pub(crate) fn box_ptr(&self) -> NonNull<GcBox<T>> {
-        self.ptr
-    }
-
     /// Builds a handle that takes over one strong reference.
     ///
     /// # Safety

@@ -33,4 +33,6 @@ static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);
 static_assertions::assert_eq_size!(Gc<u64>, usize);
 
 #[cfg(test)]
+mod gc_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,200 @@
+//! Debug flags and collection callbacks (Python's `gc.set_debug` and
+//! `gc.callbacks`).
+
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::ops::{BitOr, BitOrAssign};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+/// Debugging options of the collector, combinable with `|`
+/// (Python's `gc.DEBUG_*`).
+///
+/// ```
+/// use ouro_cyclegc::DebugFlags;
+/// let f = DebugFlags::STATS | DebugFlags::SAVEALL;
+/// assert!(f.contains(DebugFlags::SAVEALL));
+/// assert!(DebugFlags::empty().is_empty());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DebugFlags(u32);
+
+impl DebugFlags {
+    /// Log a summary of every collection through the `log` facade (target
+    /// `ouro::gc`, level `info`): generation, objects scanned, unreachable,
+    /// collected, time.
+    pub const STATS: DebugFlags = DebugFlags(1);
+    /// Keep unreachable objects in `garbage()` instead of freeing them.
+    pub const SAVEALL: DebugFlags = DebugFlags(32);
+
+    /// No flags.
+    pub const fn empty() -> DebugFlags {
+        DebugFlags(0)
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: DebugFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for DebugFlags {
+    type Output = DebugFlags;
+    fn bitor(self, rhs: DebugFlags) -> DebugFlags {
+        DebugFlags(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for DebugFlags {
+    fn bitor_assign(&mut self, rhs: DebugFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Debug for DebugFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names = Vec::new();
+        if self.contains(DebugFlags::STATS) {
+            names.push("STATS");
+        }
+        if self.contains(DebugFlags::SAVEALL) {
+            names.push("SAVEALL");
+        }
+        if names.is_empty() {
+            f.write_str("DebugFlags(empty)")
+        } else {
+            write!(f, "DebugFlags({})", names.join(" | "))
+        }
+    }
+}
+
+/// When a callback is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Before a collection.
+    Start,
+    /// After a collection.
+    Stop,
+}
+
+/// What a callback is told (Python's callback `info` dict).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackInfo {
+    /// Start or stop.
+    pub phase: Phase,
+    /// The oldest generation collected.
+    pub generation: usize,
+    /// Objects collected (0 at `Start`).
+    pub collected: usize,
+    /// Objects found unreachable but kept (0 at `Start`).
+    pub uncollectable: usize,
+    /// Time the collection took (zero at `Start`).
+    pub duration: Duration,
+}
+
+/// Identifies a registered callback, for `remove_callback`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallbackId(u64);
+
+type Callback = Box<dyn FnMut(&CallbackInfo)>;
+
+struct Entry {
+    id: CallbackId,
+    /// `None` while the callback runs.
+    f: Option<Callback>,
+    removed: bool,
+}
+
+/// The registered callbacks of one heap.
+///
+/// Rules, so that callbacks can use the `gc` module freely: callbacks run
+/// while the collection is marked as running, so a `collect()` inside one
+/// returns 0 at once; `add_callback` inside a callback registers for the
+/// next collection; `remove_callback` inside a callback (of itself or
+/// another) takes effect at once; a panicking callback does not stop the
+/// others, and the first panic is resumed when the collection is over.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    entries: RefCell<Vec<Entry>>,
+    next_id: Cell<u64>,
+    /// While callbacks run, removed entries are only marked (indices stay).
+    invoking: Cell<bool>,
+}
+
+impl Callbacks {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
+    }
+
+    pub(crate) fn add(&self, f: Callback) -> CallbackId {
+        let id = CallbackId(self.next_id.get());
+        self.next_id.set(self.next_id.get() + 1);
+        self.entries.borrow_mut().push(Entry {
+            id,
+            f: Some(f),
+            removed: false,
+        });
+        id
+    }
+
+    pub(crate) fn remove(&self, id: CallbackId) -> bool {
+        let mut dropped = None;
+        let found = {
+            let mut entries = self.entries.borrow_mut();
+            match entries.iter_mut().find(|e| e.id == id && !e.removed) {
+                Some(e) => {
+                    e.removed = true;
+                    dropped = e.f.take();
+                    true
+                }
+                None => false,
+            }
+        };
+        // Dropped outside the borrow: its `Drop` may call into `gc` again.
+        drop(dropped);
+        if !self.invoking.get() {
+            self.entries.borrow_mut().retain(|e| !e.removed);
+        }
+        found
+    }
+
+    /// Calls every callback registered before this call; returns the first
+    /// panic.
+    pub(crate) fn invoke(&self, info: &CallbackInfo) -> Option<Box<dyn std::any::Any + Send>> {
+        let n = self.entries.borrow().len();
+        let mut first = None;
+        let outer = self.invoking.replace(true);
+        for i in 0..n {
+            let (id, f) = {
+                let mut entries = self.entries.borrow_mut();
+                let e = &mut entries[i];
+                (e.id, if e.removed { None } else { e.f.take() })
+            };
+            if let Some(mut f) = f {
+                let r = panic::catch_unwind(AssertUnwindSafe(|| f(info)));
+                if let Err(p) = r {
+                    first.get_or_insert(p);
+                }
+                let mut entries = self.entries.borrow_mut();
+                let e = &mut entries[i];
+                debug_assert_eq!(e.id, id);
+                if e.removed {
+                    drop(entries);
+                    drop(f);
+                } else {
+                    e.f = Some(f);
+                }
+            }
+        }
+        self.invoking.set(outer);
+        if !outer {
+            self.entries.borrow_mut().retain(|e| !e.removed);
+        }
+        first
+    }
+}
