@@ -72,7 +72,10 @@ struct PoolHeader {
     /// `SyncPool` shard owning the arena (0 for `Pool`). Set before the first
     /// block of the pool is handed out and constant while any block is live,
     /// so any thread holding a live block may read it.
-    shard: u32,
+    shard: u16,
+    /// Empty, but kept on its class list to avoid thrashing (counted in
+    /// `Arena::nkept`).
+    kept: bool,
     #[cfg(debug_assertions)]
     magic: u32,
     /// Debug builds: one bit per 16-byte granule, set for the first granule
@@ -102,6 +105,8 @@ struct Arena {
     nfreepools: usize,
     /// Index of the first never-used pool.
     pool_bump: usize,
+    /// Pools of this arena that are empty but kept on their class list.
+    nkept: usize,
     /// Links on `usable_arenas` (only while `nfreepools > 0`).
     next: *mut Arena,
     prev: *mut Arena,
@@ -109,7 +114,7 @@ struct Arena {
     all_next: *mut Arena,
     all_prev: *mut Arena,
     /// Shard of the owning `SyncPool` heap.
-    shard: u32,
+    shard: u16,
 }
 
 const ARENA_LAYOUT: Layout = match Layout::from_size_align(ARENA_SIZE, POOL_SIZE) {
@@ -264,7 +269,11 @@ impl Heap {
             debug_assert!(!block.is_null(), "ouro-pool: full pool on a class list");
             let next = block.cast::<*mut u8>().read();
             (*pool).freeblock = next;
-            (*pool).count += 1;
+            let count = (*pool).count;
+            (*pool).count = count + 1;
+            if count == 0 {
+                self.unkeep(pool);
+            }
             if next.is_null() {
                 self.extend_or_unlink(pool, class);
             }
@@ -278,6 +287,21 @@ impl Heap {
                 (*pool).live[word] |= bit;
             }
             Some(NonNull::new_unchecked(block))
+        }
+    }
+
+    /// `pool` handed out its first block (after being fresh or kept empty).
+    ///
+    /// # Safety
+    /// `pool` is an initialised pool of this heap.
+    #[inline(never)]
+    unsafe fn unkeep(&mut self, pool: *mut PoolHeader) {
+        // SAFETY: by the caller; its arena is live.
+        unsafe {
+            if (*pool).kept {
+                (*pool).kept = false;
+                (*(*pool).arena).nkept -= 1;
+            }
         }
     }
 
@@ -384,6 +408,7 @@ impl Heap {
                 arena,
                 owner: self.id,
                 shard: (*arena).shard,
+                kept: false,
                 #[cfg(debug_assertions)]
                 magic: POOL_MAGIC,
                 #[cfg(debug_assertions)]
@@ -418,11 +443,12 @@ impl Heap {
                 freepools: ptr::null_mut(),
                 nfreepools: POOLS_PER_ARENA,
                 pool_bump: 0,
+                nkept: 0,
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 all_next: self.all_arenas,
                 all_prev: ptr::null_mut(),
-                shard: shard as u32,
+                shard: shard as u16,
             });
             if !self.all_arenas.is_null() {
                 (*self.all_arenas).all_prev = arena;
@@ -526,8 +552,13 @@ impl Heap {
                 self.usedpools[class] = pool;
                 return;
             }
-            // Empty. Keep it if it is the only pool of its class.
+            // Empty. Keep it if it is the only pool of its class, unless
+            // that would pin an otherwise empty arena.
             if (*pool).prev.is_null() && (*pool).next.is_null() {
+                let arena = (*pool).arena;
+                (*pool).kept = true;
+                (*arena).nkept += 1;
+                self.release_if_only_kept(arena);
                 return;
             }
             self.unlink_used(pool, class);
@@ -587,12 +618,54 @@ impl Heap {
                 return;
             }
             self.regroup(arena, nf);
+            if (*arena).nkept > 0 {
+                self.release_if_only_kept(arena);
+                return;
+            }
             if nf == POOLS_PER_ARENA {
                 if self.empty_arenas == 0 {
                     self.empty_arenas = 1;
                 } else {
                     self.remove_usable(arena);
                     self.free_arena(arena);
+                }
+            }
+        }
+    }
+
+    /// If every used pool of `arena` is an empty pool kept for hysteresis and
+    /// other arenas are in use (so the kept pools are not what an alloc/free
+    /// loop runs on), releases the kept pools, and with them the arena.
+    ///
+    /// # Safety
+    /// `arena` is a live arena of this heap; no pointer into it is held
+    /// across the call (it may be freed).
+    unsafe fn release_if_only_kept(&mut self, arena: *mut Arena) {
+        // SAFETY: by the caller; pools below `pool_bump` are initialised;
+        // the arena is not touched after the last `release_pool`, which may
+        // free it.
+        unsafe {
+            let kept = (*arena).nkept;
+            if kept == 0
+                || kept + (*arena).nfreepools != POOLS_PER_ARENA
+                || self.narenas - self.empty_arenas <= 1
+            {
+                return;
+            }
+            (*arena).nkept = 0;
+            let base = (*arena).base.as_ptr();
+            let mut remaining = kept;
+            for index in 0..(*arena).pool_bump {
+                let pool = base.add(index * POOL_SIZE).cast::<PoolHeader>();
+                if (*pool).class != FREE_POOL && (*pool).kept {
+                    debug_assert_eq!((*pool).count, 0);
+                    (*pool).kept = false;
+                    self.unlink_used(pool, (*pool).class as usize);
+                    remaining -= 1;
+                    self.release_pool(pool);
+                    if remaining == 0 {
+                        return;
+                    }
                 }
             }
         }
@@ -712,6 +785,10 @@ impl Heap {
                 unsafe {
                     let next = (*pool).next;
                     if (*pool).count == 0 {
+                        if (*pool).kept {
+                            (*pool).kept = false;
+                            (*(*pool).arena).nkept -= 1;
+                        }
                         self.unlink_used(pool, class);
                         self.release_pool(pool);
                     }
@@ -826,6 +903,17 @@ mod tests {
                     assert!((*prev).nfreepools <= nf, "usable arenas out of order");
                 }
                 last_of[nf] = arena;
+                let kept = (0..(*arena).pool_bump)
+                    .map(|i| {
+                        (*arena)
+                            .base
+                            .as_ptr()
+                            .add(i * POOL_SIZE)
+                            .cast::<PoolHeader>()
+                    })
+                    .filter(|&p| (*p).class != FREE_POOL && (*p).kept)
+                    .count();
+                assert_eq!(kept, (*arena).nkept);
                 prev = arena;
                 arena = (*arena).next;
             }

@@ -1,0 +1,123 @@
+//! A tour of ouro: `cargo run --release --example tour`.
+//!
+//! Each part of the library has its own function; `main` runs them in turn.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use ouro::pool::Pool;
+
+fn main() {
+    pool_tour();
+}
+
+/// Block sizes of the tour's workload: mostly small, like a Python heap
+/// (a fixed xorshift sequence, so every allocator sees the same program).
+fn sizes(n: usize) -> Vec<usize> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 8 {
+                0..=3 => 16 + (x >> 8) as usize % 49,  // 16..64
+                4..=6 => 64 + (x >> 8) as usize % 193, // 64..256
+                _ => 256 + (x >> 8) as usize % 257,    // 256..512
+            }
+        })
+        .collect()
+}
+
+/// Runs the workload: `sizes.len()` allocations into a ring of `window` live
+/// blocks (each allocation frees the block it replaces), then frees the rest.
+/// `peak` is called once, with every slot of the ring live.
+fn workload(
+    sizes: &[usize],
+    window: usize,
+    mut alloc: impl FnMut(Layout) -> NonNull<u8>,
+    mut dealloc: impl FnMut(NonNull<u8>, Layout),
+    mut peak: impl FnMut(),
+) -> Duration {
+    let mut ring: Vec<Option<(NonNull<u8>, Layout)>> = vec![None; window];
+    let start = Instant::now();
+    for (i, &size) in sizes.iter().enumerate() {
+        let slot = &mut ring[i % window];
+        if let Some((ptr, layout)) = slot.take() {
+            dealloc(ptr, layout);
+        }
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        let ptr = alloc(layout);
+        // SAFETY: a fresh block of at least 16 bytes.
+        unsafe { ptr.as_ptr().write_bytes(i as u8, 16) };
+        *slot = Some((black_box(ptr), layout));
+        if i + 1 == sizes.len() / 2 {
+            peak();
+        }
+    }
+    for (ptr, layout) in ring.into_iter().flatten() {
+        dealloc(ptr, layout);
+    }
+    start.elapsed()
+}
+
+/// ouro-pool: allocate and free a few million blocks of mixed sizes, show
+/// the pool's statistics and its speed against the system allocator.
+fn pool_tour() {
+    const ALLOCATIONS: usize = 4_000_000;
+    const WINDOW: usize = 100_000;
+    println!("== ouro::pool — pymalloc's arenas, pools and size classes ==\n");
+    let sizes = sizes(ALLOCATIONS);
+
+    let pool = Pool::new();
+    let pool_time = workload(
+        &sizes,
+        WINDOW,
+        |layout| pool.alloc(layout).expect("out of memory"),
+        // SAFETY: `workload` frees each block once, with its layout.
+        |ptr, layout| unsafe { pool.dealloc(ptr, layout) },
+        || {
+            println!(
+                "Pool statistics with {WINDOW} blocks live:\n{}\n",
+                pool.stats()
+            )
+        },
+    );
+    let after = pool.stats();
+    println!(
+        "After freeing everything: {} blocks in use, {} arena(s) ({} KiB) still reserved",
+        after.blocks_in_use(),
+        after.arenas,
+        after.bytes_reserved / 1024
+    );
+    pool.trim();
+    println!("After trim(): {} arenas reserved\n", pool.stats().arenas);
+
+    let system_time = workload(
+        &sizes,
+        WINDOW,
+        // SAFETY: nonzero sizes.
+        |layout| NonNull::new(unsafe { System.alloc(layout) }).expect("out of memory"),
+        // SAFETY: `workload` frees each block once, with its layout.
+        |ptr, layout| unsafe { System.dealloc(ptr.as_ptr(), layout) },
+        || {},
+    );
+    let per_op = |t: Duration| t.as_nanos() as f64 / ALLOCATIONS as f64;
+    println!("{ALLOCATIONS} allocations and frees of 16..512 bytes, {WINDOW} live at a time:");
+    println!(
+        "  ouro::pool::Pool      {:>8.1} ms  ({:.1} ns per alloc+free)",
+        pool_time.as_secs_f64() * 1e3,
+        per_op(pool_time)
+    );
+    println!(
+        "  std::alloc::System    {:>8.1} ms  ({:.1} ns per alloc+free)",
+        system_time.as_secs_f64() * 1e3,
+        per_op(system_time)
+    );
+    println!(
+        "  Pool is {:.2}x the speed of the system allocator",
+        system_time.as_secs_f64() / pool_time.as_secs_f64()
+    );
+}
