@@ -484,6 +484,10 @@ impl DeepCopier<'_> {
                 })
             }
         };
+        // SAFETY: `new_uninit` counted a strong reference for this handle.
+        // It is made before the value is copied so that, if the copy panics,
+        // unwinding drops it and gives that reference back.
+        let handle = unsafe { Gc::from_box(slot.copy.cast::<GcBox<T>>()) };
         self.memo.unfilled += 1;
         if self.memo.depth < MAX_DEPTH {
             // SAFETY: the slot was just made for `T` and is not filled or
@@ -492,8 +496,7 @@ impl DeepCopier<'_> {
         } else {
             self.memo.pending.push(slot);
         }
-        // SAFETY: `new_uninit` counted a strong reference for this handle.
-        unsafe { Gc::from_box(slot.copy.cast::<GcBox<T>>()) }
+        handle
     }
 
     /// The copy of a weak handle (see [`deep_copy`] for the rules).
@@ -1146,12 +1149,15 @@ mod tests {
                 self.me.trace(v);
             }
         }
-        thread_local!(static SEEN: RefCell<Option<Weak<Peek>>> = const { RefCell::new(None) });
+        // A weak handle keeps the placeholder's memory, so its header can be
+        // read after the copy is abandoned.
+        type Seen = Option<(Weak<Peek>, NonNull<ObjHeader>)>;
+        thread_local!(static SEEN: RefCell<Seen> = const { RefCell::new(None) });
         impl DeepCopy for Peek {
             fn deep_copy(&self, c: &mut DeepCopier<'_>) -> Self {
                 let me = self.me.deep_copy(c);
                 let h = me.borrow().clone().unwrap();
-                SEEN.with(|s| *s.borrow_mut() = Some(Gc::downgrade(&h)));
+                SEEN.with(|s| *s.borrow_mut() = Some((Gc::downgrade(&h), h.obj())));
                 assert!(Gc::downgrade(&h).upgrade().is_none());
                 assert!(Gc::try_unwrap(h.clone()).is_err());
                 let _ = &h.me; // panics: the value is not there yet
@@ -1165,8 +1171,16 @@ mod tests {
         let err = panic::catch_unwind(AssertUnwindSafe(|| drop(deep_copy(&p)))).unwrap_err();
         let msg = err.downcast_ref::<String>().unwrap();
         assert!(msg.contains("not initialised yet"), "{msg}");
-        let w = SEEN.with(|s| s.borrow_mut().take()).unwrap();
-        assert_eq!(w.strong_count(), 0, "the placeholder was released");
+        let (w, obj) = SEEN.with(|s| s.borrow_mut().take()).unwrap();
+        // SAFETY: `w` keeps the allocation and its header alive.
+        let h = unsafe { obj.as_ref() };
+        assert_eq!(
+            h.strong(),
+            0,
+            "a strong reference to the placeholder leaked"
+        );
+        assert!(!h.is_live());
+        assert_eq!(w.strong_count(), 0);
         drop(w);
         *p.me.borrow_mut() = None;
         assert_eq!(gc::collect(), 0);
