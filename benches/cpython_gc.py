@@ -8,7 +8,9 @@ Nodes are `__slots__ = ("next", "value")` objects: a link and a word, like
 the Rust `Node` (RefCell<Option<Gc<Node>>> + u64, 24 bytes). Automatic
 collection is off (`gc.disable()`) while heaps are built, as in the Rust
 bench; only the collection is timed for the collector shapes. Each shape is
-repeated and the median is printed.
+repeated and the median is printed. Times are this thread's CPU time
+(`time.thread_time_ns`), as in benches/gc.rs; `OURO_BENCH_WALL=1` switches
+both to the wall clock.
 
 Equivalents, and what has none:
 - clone_drop: no honest equivalent. `b = a; del b` runs one INCREF/DECREF
@@ -29,6 +31,7 @@ Equivalents, and what has none:
 """
 
 import gc
+import os
 import statistics
 import subprocess
 import sys
@@ -37,6 +40,13 @@ import time
 MILLION = 1_000_000
 YOUNG_LIVE = 500
 YOUNG_PAIRS = 250
+
+if os.environ.get("OURO_BENCH_WALL", "0") != "0":
+    clock_ns = time.perf_counter_ns
+    CLOCK = "wall clock"
+else:
+    clock_ns = time.thread_time_ns
+    CLOCK = "thread CPU time"
 
 
 class Node:
@@ -49,9 +59,9 @@ class Node:
 
 def timed(f):
     """Runs f() and returns its duration in ns."""
-    start = time.perf_counter_ns()
+    start = clock_ns()
     f()
-    return time.perf_counter_ns() - start
+    return clock_ns() - start
 
 
 def median_ns(samples):
@@ -77,9 +87,9 @@ def bench_cycles(repeat=5):
     samples = []
     for _ in range(repeat):
         make_pairs(MILLION // 2)
-        start = time.perf_counter_ns()
+        start = clock_ns()
         found = gc.collect()
-        samples.append(time.perf_counter_ns() - start)
+        samples.append(clock_ns() - start)
         assert found == MILLION, found
     return median_ns(samples), MILLION
 
@@ -100,9 +110,9 @@ def bench_ring(repeat=5):
     for _ in range(repeat):
         ring = make_ring(MILLION)
         del ring
-        start = time.perf_counter_ns()
+        start = clock_ns()
         found = gc.collect()
-        samples.append(time.perf_counter_ns() - start)
+        samples.append(clock_ns() - start)
         assert found == MILLION, found
     return median_ns(samples), MILLION
 
@@ -121,9 +131,9 @@ def bench_full_live(shape, repeat=7):
         heap = [Node(None, i) for i in range(MILLION)]
     samples = []
     for _ in range(repeat):
-        start = time.perf_counter_ns()
+        start = clock_ns()
         found = gc.collect()
-        samples.append(time.perf_counter_ns() - start)
+        samples.append(clock_ns() - start)
         assert found == 0, found
     del heap
     return median_ns(samples), MILLION
@@ -142,9 +152,9 @@ def bench_gen0(old_count, repeat=300):
             j = i * stride
             young.append(Node(old[j] if j < old_count else None, i))
         make_pairs(YOUNG_PAIRS)
-        start = time.perf_counter_ns()
+        start = clock_ns()
         found = gc.collect(0)
-        samples.append(time.perf_counter_ns() - start)
+        samples.append(clock_ns() - start)
         assert found == 2 * YOUNG_PAIRS, found
         young.clear()
     del old
@@ -188,7 +198,7 @@ def main():
         return
     gc.disable()
     gc.collect()
-    print(f"CPython {sys.version.split()[0]} gc, same shapes as benches/gc.rs\n")
+    print(f"CPython {sys.version.split()[0]} gc, same shapes as benches/gc.rs ({CLOCK})\n")
     rows = [("clone_drop", "n/a (interpreter dispatch dominates)", None, None)]
     shapes = [
         ("new_drop", bench_new_drop),
