@@ -114,11 +114,10 @@ pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
     }
 }
 
-/// Calls the object's `trace` with a visitor in `mode`.
-fn trace_object<'a>(obj: NonNull<ObjHeader>, mode: Mode<'a>, scratch: &'a bumpalo::Bump) {
+/// Calls the object's `trace` with `v` (one visitor serves a whole pass).
+fn trace_object(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
     // SAFETY: callers pass live objects of the working set.
     let vt = unsafe { obj.as_ref() }.vtable();
-    let mut v = Visitor::new(mode, Some(scratch));
     // SAFETY: `obj` is live and its value is initialised (not DEAD: dead
     // objects are never on a list).
     v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
@@ -183,6 +182,7 @@ fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
 /// which can prove the same for objects it points to.
 fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
     catch(|| {
+        let mut v = Visitor::new(Mode::Subtract, Some(scratch));
         let mut skipped = BumpVec::new_in(scratch);
         // SAFETY: `young` is a list of working-set objects; `trace` cannot
         // unlink them (they are `SCANNING`).
@@ -191,7 +191,7 @@ fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
                 if obj.as_ref().has(EXCLUSIVE) {
                     skipped.push(obj);
                 } else {
-                    trace_object(obj, Mode::Subtract, scratch);
+                    trace_object(obj, &mut v);
                 }
             })
         }
@@ -205,7 +205,7 @@ fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
                 let edges = scan_word(unsafe { ObjHeader::links(obj) }) >> 1;
                 if h.has(EXCLUSIVE) && h.strong() <= edges {
                     h.clear(EXCLUSIVE);
-                    trace_object(obj, Mode::Subtract, scratch);
+                    trace_object(obj, &mut v);
                     changed = true;
                 }
             }
@@ -225,48 +225,91 @@ fn move_unreachable<'b>(
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
     let scan = Scan { young };
-    let mut aborted = panic.is_some();
-    let mut survivors = 0;
-    let mut prev = young;
-    // SAFETY: `young` holds working-set objects linked through `next`; the
-    // `prev` words hold scan words except on the heads and on nodes already
-    // walked (restored below) or moved to `unreachable` (real pointers).
-    unsafe {
-        let mut gc = list::next(young);
-        while gc != young {
-            let obj = GcLinks::header(gc);
-            let h = obj.as_ref();
-            let w = scan_word(gc);
-            let reachable = aborted || w & REACHED != 0 || h.strong() > (w >> 1);
-            if reachable {
-                if !aborted && !h.has(EXCLUSIVE) {
-                    let p = catch(|| trace_object(obj, Mode::Reachable(&scan), scratch));
-                    if p.is_some() {
-                        keep_first(panic, p);
-                        aborted = true;
-                        // Everything tentatively unreachable survives too.
-                        list::set_prev(young, gc_tail_after(gc, young));
-                        list::splice(unreachable, young);
-                        for_each(young, |o| o.as_ref().clear(UNREACHABLE));
-                    }
+    let mut v = Visitor::new(Mode::Reachable(&scan), Some(scratch));
+    let mut walk = Walk {
+        prev: young,
+        survivors: 0,
+        aborted: panic.is_some(),
+    };
+    // One `catch_unwind` for the whole walk (not one per object): if a
+    // `trace` panics, the walk resumes at the same object with `aborted`
+    // set, and everything survives.
+    loop {
+        let p = catch(|| {
+            // SAFETY: `young` holds working-set objects linked through
+            // `next`; `walk.prev` is the last node walked (or the head).
+            unsafe { walk.run(young, unreachable, &mut v, pending) }
+        });
+        match p {
+            None => break,
+            Some(p) => {
+                keep_first(panic, Some(p));
+                walk.aborted = true;
+                // SAFETY: the lists are consistent between two steps of the
+                // walk: a panic can only come from `trace`, which runs
+                // before the current node is moved.
+                unsafe {
+                    // Everything tentatively unreachable survives too.
+                    list::set_prev(young, gc_tail_after(walk.prev, young));
+                    list::splice(unreachable, young);
+                    for_each(young, |o| o.as_ref().clear(UNREACHABLE));
                 }
-                list::set_prev(gc, prev);
-                h.clear(SCANNING);
-                if h.strong() == 0 {
-                    pending.push(obj);
-                }
-                survivors += 1;
-                prev = gc;
-            } else {
-                list::set_next(prev, list::next(gc));
-                list::push_back(unreachable, gc);
-                h.set(UNREACHABLE);
             }
-            gc = list::next(prev);
         }
-        list::set_prev(young, prev);
     }
-    survivors
+    walk.survivors
+}
+
+/// The state of `move_unreachable`'s walk, kept outside `catch_unwind`.
+struct Walk {
+    /// The last node kept on `young` (its `prev` is restored).
+    prev: Link,
+    survivors: usize,
+    /// A `trace` panicked: every remaining object survives, untraced.
+    aborted: bool,
+}
+
+impl Walk {
+    /// # Safety
+    /// As `move_unreachable`: the `prev` words of the nodes after
+    /// `self.prev` hold scan words, or real pointers for nodes that came
+    /// back from `unreachable`.
+    unsafe fn run<'b>(
+        &mut self,
+        young: Link,
+        unreachable: Link,
+        v: &mut Visitor<'_>,
+        pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            let mut gc = list::next(self.prev);
+            while gc != young {
+                let obj = GcLinks::header(gc);
+                let h = obj.as_ref();
+                let w = scan_word(gc);
+                let reachable = self.aborted || w & REACHED != 0 || h.strong() > (w >> 1);
+                if reachable {
+                    if !self.aborted && !h.has(EXCLUSIVE) {
+                        trace_object(obj, v);
+                    }
+                    list::set_prev(gc, self.prev);
+                    h.clear(SCANNING);
+                    if h.strong() == 0 {
+                        pending.push(obj);
+                    }
+                    self.survivors += 1;
+                    self.prev = gc;
+                } else {
+                    list::set_next(self.prev, list::next(gc));
+                    list::push_back(unreachable, gc);
+                    h.set(UNREACHABLE);
+                }
+                gc = list::next(self.prev);
+            }
+            list::set_prev(young, self.prev);
+        }
+    }
 }
 
 /// The tail of `young` when the walk is at `gc`: the last node reachable
@@ -295,9 +338,8 @@ fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) 
             set_scan_word(ObjHeader::links(obj), 0);
         });
         let p = catch(|| {
-            for_each(unreachable, |obj| {
-                trace_object(obj, Mode::Subtract, scratch)
-            });
+            let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+            for_each(unreachable, |obj| trace_object(obj, &mut v));
         });
         let mut any = p.is_some();
         keep_first(panic, p);

@@ -19,6 +19,7 @@
 //! still borrowed, so the rules exist to make that impossible.
 
 use core::fmt;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::collect;
@@ -40,15 +41,6 @@ struct Frame {
     big: *mut u64,
 }
 
-impl Frame {
-    const EMPTY: Frame = Frame {
-        start: 0,
-        end: 0,
-        bits: 0,
-        big: core::ptr::null_mut(),
-    };
-}
-
 /// What a traversal does with each accepted edge.
 pub(crate) enum Mode<'a> {
     /// Count the edge against the target's `gc_refs` (trial deletion).
@@ -67,8 +59,9 @@ pub(crate) enum Mode<'a> {
 pub struct Visitor<'a> {
     mode: Mode<'a>,
     scratch: Option<&'a bumpalo::Bump>,
+    /// Frames `0..depth` are initialised; the rest are never read.
     depth: usize,
-    frames: [Frame; MAX_FRAMES],
+    frames: [MaybeUninit<Frame>; MAX_FRAMES],
 }
 
 impl fmt::Debug for Visitor<'_> {
@@ -91,7 +84,7 @@ impl<'a> Visitor<'a> {
             mode,
             scratch,
             depth: 0,
-            frames: [Frame::EMPTY; MAX_FRAMES],
+            frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
         }
     }
 
@@ -125,12 +118,12 @@ impl<'a> Visitor<'a> {
                 None => {}
             }
         }
-        self.frames[self.depth] = Frame {
+        self.frames[self.depth].write(Frame {
             start,
             end,
             bits: 0,
             big,
-        };
+        });
         self.depth += 1;
         true
     }
@@ -141,11 +134,13 @@ impl<'a> Visitor<'a> {
         if self.depth == 0 {
             return false;
         }
-        let f = &mut self.frames[self.depth - 1];
-        if addr < f.start || addr >= f.end || (addr - f.start) % 8 != 0 {
+        // SAFETY: frames below `depth` were written by `push`.
+        let f = unsafe { self.frames[self.depth - 1].assume_init_mut() };
+        let off = addr.wrapping_sub(f.start);
+        if off >= f.end - f.start || off % 8 != 0 {
             return false;
         }
-        let word = (addr - f.start) / 8;
+        let word = off / 8;
         if f.big.is_null() {
             if word >= 64 {
                 return false;
