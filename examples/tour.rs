@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use ouro::pool::Pool;
 
+#[path = "tour_parts/gc_tour.rs"]
+mod gc_tour;
+
 fn main() {
     pool_tour();
+    gc_tour::gc_tour();
 }
 
 /// Block sizes of the tour's workload: mostly small, like a Python heap
