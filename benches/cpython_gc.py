@@ -27,7 +27,10 @@ Equivalents, and what has none:
   1M old nodes (moved to the oldest generation by a full collection first).
 - peak RSS: a fresh interpreter builds a 1M-node chain and reads VmHWM;
   `value=i` stores a distinct int per node (what holding a u64 costs in
-  Python: an int object each), `value=0` shares one cached small int.
+  Python: an int object each), `value=0` shares one cached small int. The
+  ouro and Rc rows come from examples/rss.rs when it is built in release
+  (`$CARGO_TARGET_DIR` or target/), since `cargo xtask bench` cannot show
+  memory.
 """
 
 import gc
@@ -222,18 +225,45 @@ def main():
         else:
             print(f"| {name:<32} | {t:>13} | {objects:>9} | {per:>9.1f} |")
 
-    print("\npeak RSS, 1M-node chain, __slots__ = ('next', 'value'), fresh interpreter:\n")
-    print(f"| {'variant':<8} | {'before':>8} | {'peak':>8} | {'growth':>8} |")
-    print(f"| {'-' * 8} | {'-' * 7}: | {'-' * 7}: | {'-' * 7}: |")
-    for variant in ("value=i", "value=0"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--rss", variant],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        before, peak = float(out[0]), float(out[1])
-        print(f"| {variant:<8} | {before:>4.1f} MiB | {peak:>4.1f} MiB | {peak - before:>4.1f} MiB |")
+    print("\npeak RSS (VmHWM) of a 1M-node chain, each run in a fresh process:\n")
+    print(f"| {'library':<28} | {'before':>8} | {'peak':>8} | {'growth':>8} |")
+    print(f"| {'-' * 28} | {'-' * 7}: | {'-' * 7}: | {'-' * 7}: |")
+    runs = [
+        (f"CPython __slots__, {variant}", [sys.executable, __file__, "--rss", variant], parse_python_rss)
+        for variant in ("value=i", "value=0")
+    ]
+    rss = rss_example()
+    if rss:
+        runs += [(f"{lib} (examples/rss.rs)", [rss, lib], parse_rust_rss) for lib in ("ouro", "rc")]
+    for name, cmd, parse in runs:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        before, peak = parse(out)
+        print(f"| {name:<28} | {before:>4.1f} MiB | {peak:>4.1f} MiB | {peak - before:>4.1f} MiB |")
+    if not rss:
+        print("\n(ouro and Rc rows: build `cargo build --release --example rss` first)")
+
+
+def rss_example():
+    """The built examples/rss.rs binary, if there is one."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    path = os.path.join(target, "release", "examples", "rss")
+    return path if os.access(path, os.X_OK) else None
+
+
+def parse_python_rss(out):
+    before, peak = out.split()
+    return float(before), float(peak)
+
+
+def parse_rust_rss(out):
+    values = {}
+    for line in out.splitlines():
+        if line.startswith("peak before build:"):
+            values["before"] = float(line.split()[3])
+        elif line.startswith("peak after build:"):
+            values["peak"] = float(line.split()[3])
+    return values["before"], values["peak"]
 
 
 if __name__ == "__main__":
