@@ -74,7 +74,7 @@ impl Heap {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
         };
-        let h = Box::new(Heap {
+        Box::new(Heap {
             pool: Pool::new(),
             gens: DEFAULT_THRESHOLDS.map(new_gen),
             permanent: links(),
@@ -91,8 +91,7 @@ impl Heap {
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
-        });
-        h
+        })
     }
 
     /// Makes every list head an empty list. The heads point at themselves,
@@ -325,9 +324,10 @@ thread_local! {
     static GUARD: HeapGuard = const { HeapGuard };
 }
 
-/// Frees the thread's heap when the thread exits, if no object is left;
-/// otherwise the heap is leaked so that objects still held (by other
-/// thread-local destructors, or cycles never collected) stay valid.
+/// At thread exit: collects the thread's garbage cycles one last time, then
+/// frees the heap if no object is left. Otherwise the heap is leaked, so
+/// that objects still held (by other thread-local destructors that run
+/// later) stay valid.
 struct HeapGuard;
 
 impl Drop for HeapGuard {
@@ -339,6 +339,14 @@ impl Drop for HeapGuard {
         // SAFETY: `p` came from `Box::into_raw` in `init_heap` and is only
         // freed here, once.
         let heap = unsafe { &*p };
+        if heap.live.get() > 0 && !heap.collecting.get() {
+            // A panic cannot leave a thread-local destructor (it would
+            // abort): user code that fails here (for example by touching a
+            // thread-local that is already gone) is ignored.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::collect::collect(heap, GENERATIONS - 1)
+            }));
+        }
         if heap.live.get() == 0 && !heap.collecting.get() {
             HEAP.with(|h| h.set(ptr::null()));
             // SAFETY: as above; no object refers to the heap (live == 0), and

@@ -109,13 +109,12 @@ impl<'a> Visitor<'a> {
         let len = end - start;
         if len > INLINE_BITS_BYTES {
             let words = len.div_ceil(8).div_ceil(64);
-            match self.scratch {
-                Some(bump) => match bump.try_alloc_slice_fill_copy(words, 0u64) {
+            // Without scratch memory, only the first 64 words are accepted.
+            if let Some(bump) = self.scratch {
+                match bump.try_alloc_slice_fill_copy(words, 0u64) {
                     Ok(s) => big = s.as_mut_ptr(),
                     Err(_) => return false,
-                },
-                // No scratch memory: accept only the first 64 words.
-                None => {}
+                }
             }
         }
         self.frames[self.depth].write(Frame {

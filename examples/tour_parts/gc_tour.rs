@@ -21,7 +21,7 @@ impl Drop for Noisy {
 #[derive(Trace)]
 struct TreeNode {
     #[trace(skip)]
-    name: Noisy,
+    _name: Noisy,
     parent: RefCell<Option<Gc<TreeNode>>>,
     children: RefCell<Vec<Gc<TreeNode>>>,
 }
@@ -30,7 +30,7 @@ struct TreeNode {
 #[derive(Trace)]
 struct WeakTreeNode {
     #[trace(skip)]
-    name: Noisy,
+    _name: Noisy,
     parent: RefCell<Weak<WeakTreeNode>>,
     children: RefCell<Vec<Gc<WeakTreeNode>>>,
 }
@@ -39,7 +39,7 @@ struct WeakTreeNode {
 #[derive(Trace)]
 struct ListNode {
     #[trace(skip)]
-    name: Noisy,
+    _name: Noisy,
     prev: RefCell<Option<Gc<ListNode>>>,
     next: RefCell<Option<Gc<ListNode>>>,
 }
@@ -67,14 +67,14 @@ impl Finalize for Subject {
 #[derive(Trace)]
 struct Observer {
     #[trace(skip)]
-    name: Noisy,
+    _name: Noisy,
     subject: RefCell<Option<Gc<Subject>>>,
 }
 
 fn tree_with_strong_parents() -> Gc<TreeNode> {
     let node = |name| {
         Gc::new(TreeNode {
-            name: Noisy(name),
+            _name: Noisy(name),
             parent: RefCell::new(None),
             children: RefCell::new(vec![]),
         })
@@ -91,7 +91,7 @@ fn tree_with_strong_parents() -> Gc<TreeNode> {
 fn tree_with_weak_parents() -> Gc<WeakTreeNode> {
     let node = |name| {
         Gc::new(WeakTreeNode {
-            name: Noisy(name),
+            _name: Noisy(name),
             parent: RefCell::new(Weak::new()),
             children: RefCell::new(vec![]),
         })
@@ -109,7 +109,7 @@ fn doubly_linked_list() -> Gc<ListNode> {
         .iter()
         .map(|&n| {
             Gc::new(ListNode {
-                name: Noisy(n),
+                _name: Noisy(n),
                 prev: RefCell::new(None),
                 next: RefCell::new(None),
             })
@@ -129,7 +129,7 @@ fn observer_cycle() -> Gc<Subject> {
     });
     for name in ["observer x", "observer y"] {
         let o = Gc::new(Observer {
-            name: Noisy(name),
+            _name: Noisy(name),
             subject: RefCell::new(Some(subject.clone())),
         });
         subject.observers.borrow_mut().push(o);
@@ -156,7 +156,7 @@ fn draw_heap() {
     let path = "tour.dot";
     match File::create(path)
         .map(BufWriter::new)
-        .and_then(|w| gc::write_dot(w))
+        .and_then(gc::write_dot)
     {
         Ok(()) => println!("  wrote {path} (roots green, garbage red)"),
         Err(e) => {
@@ -176,7 +176,7 @@ fn draw_heap() {
 }
 
 /// Runs the collector tour.
-pub fn gc_tour() {
+pub(crate) fn gc_tour() {
     println!("\n== ouro::Gc and the cycle collector ==");
     // Collections are explicit in the tour, so the output is the same
     // every run.

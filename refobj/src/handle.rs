@@ -181,12 +181,9 @@ impl<T: ?Sized> Gc<T> {
     /// While the `&mut T` lives, the collector does not trace the value.
     pub fn get_mut(this: &mut Self) -> Option<&mut T> {
         let h = this.header();
-        // SAFETY: `obj` is live.
-        if h.strong() != 1
-            || h.weak() != 0
-            || !h.is_live()
-            || unsafe { raw::is_held_by_collector(this.obj()) }
-        {
+        // SAFETY: a handle keeps its object live.
+        let held = unsafe { raw::is_held_by_collector(this.obj()) };
+        if h.strong() != 1 || h.weak() != 0 || !h.is_live() || held {
             return None;
         }
         // SAFETY: live object.
@@ -306,8 +303,9 @@ impl<T: Trace + 'static> Gc<T> {
     /// upgrading.
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
         let h = this.header();
-        // SAFETY: live object.
-        if h.strong() != 1 || !h.is_live() || unsafe { raw::is_held_by_collector(this.obj()) } {
+        // SAFETY: a handle keeps its object live.
+        let held = unsafe { raw::is_held_by_collector(this.obj()) };
+        if h.strong() != 1 || !h.is_live() || held {
             return Err(this);
         }
         let this = ManuallyDrop::new(this);
@@ -443,3 +441,103 @@ impl<T: ?Sized> AsRef<T> for Gc<T> {
 }
 
 impl<T: ?Sized> Unpin for Gc<T> {}
+
+/// Vtable of an untracked unsized value: the collector never calls the
+/// function pointers (untracked objects are never traced, finalized or
+/// dropped by it), they only give the type's name and id.
+struct UnsizedVTable<T: ?Sized>(PhantomData<T>);
+
+/// # Safety
+/// Never called: untracked objects are not on any generation list.
+unsafe fn unreachable_trace(_: NonNull<ObjHeader>, _: &mut Visitor<'_>) {}
+/// # Safety
+/// Never called, as above.
+unsafe fn unreachable_op(_: NonNull<ObjHeader>) {}
+
+impl<T: ?Sized + 'static> UnsizedVTable<T> {
+    const VTABLE: VTable = VTable {
+        trace: unreachable_trace,
+        finalize: unreachable_op,
+        drop_value: unreachable_op,
+        // Only meaningful for sized, tracked values; unsized boxes are
+        // measured with `Layout::for_value`.
+        layout: Layout::new::<ObjHeader>(),
+        value_offset: mem::size_of::<ObjHeader>(),
+        type_name: core::any::type_name::<T>,
+        type_id: TypeId::of::<T>,
+    };
+}
+
+impl<T: 'static> Gc<[T]> {
+    /// Moves the elements of `v` into a new, untracked `Gc<[T]>`.
+    ///
+    /// Slices are never tracked by the collector (it needs the length of a
+    /// tracked value at collection time, and a slice's length lives in the
+    /// handle): handles inside a `Gc<[T]>` act as roots, so cycles through
+    /// one are not collected. Use `Gc<Vec<T>>` for a collected sequence.
+    fn from_vec(v: Vec<T>) -> Gc<[T]> {
+        let len = v.len();
+        let (boxed, offset) = Layout::new::<ObjHeader>()
+            .extend(Layout::array::<T>(len).expect("ouro: slice too large"))
+            .expect("ouro: slice too large");
+        let boxed = boxed.pad_to_align();
+        debug_assert_eq!(offset, mem::offset_of!(GcBox<[T; 0]>, value));
+        let mut v = mem::ManuallyDrop::new(v);
+        // SAFETY: `boxed` is the layout of `GcBox<[T]>` with `len` elements
+        // (header, then the array at `offset`, as `repr(C)` places it); the
+        // closure moves all `len` elements in and cannot panic; the object
+        // is untracked, so the vtable's function pointers are never called.
+        let obj = unsafe {
+            raw::new_object(boxed, &UnsizedVTable::<[T]>::VTABLE, false, |obj| {
+                let dst = obj.cast::<u8>().add(offset).cast::<T>();
+                ptr::copy_nonoverlapping(v.as_ptr(), dst.as_ptr(), len);
+                v.set_len(0);
+            })
+        };
+        // The elements now belong to the object; free the old buffer only.
+        // SAFETY: `v` has length 0 and owns its buffer.
+        unsafe { mem::ManuallyDrop::drop(&mut v) };
+        let fat = ptr::slice_from_raw_parts_mut(obj.as_ptr().cast::<T>(), len) as *mut GcBox<[T]>;
+        // SAFETY: `obj` is a live box with one strong reference holding
+        // `len` initialised elements; the fat pointer carries that length.
+        unsafe { Gc::from_box(NonNull::new_unchecked(fat)) }
+    }
+}
+
+impl<T: 'static> From<Vec<T>> for Gc<[T]> {
+    /// ```
+    /// let s: ouro::Gc<[u32]> = vec![1, 2, 3].into();
+    /// assert_eq!(&*s, &[1, 2, 3]);
+    /// ```
+    fn from(v: Vec<T>) -> Self {
+        Gc::from_vec(v)
+    }
+}
+
+impl<T: Clone + 'static> From<&[T]> for Gc<[T]> {
+    fn from(s: &[T]) -> Self {
+        Gc::from_vec(s.to_vec())
+    }
+}
+
+impl From<&str> for Gc<str> {
+    /// ```
+    /// let s: ouro::Gc<str> = "hello".into();
+    /// assert_eq!(&*s, "hello");
+    /// ```
+    fn from(s: &str) -> Self {
+        let bytes: Gc<[u8]> = Gc::from_vec(s.as_bytes().to_vec());
+        let bytes = ManuallyDrop::new(bytes);
+        let fat = bytes.ptr.as_ptr() as *mut GcBox<str>;
+        // SAFETY: the bytes are valid UTF-8 (they came from a `str`), and
+        // `GcBox<str>` has the layout of `GcBox<[u8]>`; the one strong
+        // reference moves from `bytes` (forgotten) to the new handle.
+        unsafe { Gc::from_box(NonNull::new_unchecked(fat)) }
+    }
+}
+
+impl From<String> for Gc<str> {
+    fn from(s: String) -> Self {
+        Gc::from(s.as_str())
+    }
+}
