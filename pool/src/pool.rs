@@ -285,7 +285,7 @@ mod tests {
     fn memory_goes_back_to_the_os() {
         let pool = Pool::new();
         let l = layout(256, 16);
-        let n = if cfg!(miri) { 3 } else { 12 } * ARENA_SIZE / 256;
+        let n = if cfg!(miri) { 2 } else { 12 } * ARENA_SIZE / 256;
         let blocks: Vec<_> = (0..n).map(|_| pool.alloc(l).unwrap()).collect();
         let peak = pool.stats();
         assert!(peak.arenas >= n * 256 / ARENA_SIZE);

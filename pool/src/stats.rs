@@ -61,11 +61,20 @@ pub struct PoolStats {
     pub system_bytes: usize,
 }
 
-impl Default for PoolStats {
-    fn default() -> Self {
-        let mut classes = [ClassStats::default(); NUM_CLASSES];
-        for (class, entry) in classes.iter_mut().enumerate() {
-            entry.block_size = class_size(class);
+impl PoolStats {
+    /// No memory at all (computed at compile time, so `stats()` starts from a
+    /// plain copy).
+    const EMPTY: Self = {
+        let mut classes = [ClassStats {
+            block_size: 0,
+            pools: 0,
+            blocks_in_use: 0,
+            blocks_free: 0,
+        }; NUM_CLASSES];
+        let mut class = 0;
+        while class < NUM_CLASSES {
+            classes[class].block_size = class_size(class);
+            class += 1;
         }
         Self {
             classes,
@@ -76,6 +85,12 @@ impl Default for PoolStats {
             system_blocks: 0,
             system_bytes: 0,
         }
+    };
+}
+
+impl Default for PoolStats {
+    fn default() -> Self {
+        Self::EMPTY
     }
 }
 

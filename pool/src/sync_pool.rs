@@ -583,6 +583,19 @@ mod tests {
 
     #[test]
     #[cfg(debug_assertions)]
+    #[should_panic(expected = "freed into a pool that did not allocate it")]
+    fn free_into_the_wrong_pool_is_caught() {
+        let a = SyncPool::new();
+        let b = SyncPool::new();
+        let block = a.alloc(layout(32)).unwrap();
+        // SAFETY: deliberately wrong; this thread is on the same shard of
+        // both pools, so `b` frees it under its lock and the debug check
+        // catches it.
+        unsafe { b.dealloc(block, layout(32)) };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
     #[should_panic(expected = "double free")]
     fn double_free_is_caught() {
         let pool = SyncPool::new();
