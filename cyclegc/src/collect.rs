@@ -494,21 +494,42 @@ fn run(
         ..Outcome::default()
     };
     // SAFETY: the unreachable list is well formed and all its objects are
-    // protected (`UNREACHABLE`) until `release_unreachable`.
+    // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
     unsafe {
-        outcome.unreachable = list::len(unreachable);
-        if outcome.unreachable > 0 {
-            // Weak references die first, then finalizers run.
-            for_each(unreachable, |o| o.as_ref().set(WEAK_CLEARED));
+        if !list::is_empty(unreachable) {
+            let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
+            // One pass: weak references die first (before any finalizer
+            // runs), values are marked dead (so that a `Drop` reading
+            // another object of the garbage panics instead of reading a
+            // dropped value), and the set is counted.
+            let mut finalizers = false;
+            let dead = if saveall { 0 } else { DEAD };
             for_each(unreachable, |o| {
                 let h = o.as_ref();
-                if !h.has(FINALIZED) {
-                    h.set(FINALIZED);
-                    let p = catch(|| (h.vtable().finalize)(o));
-                    keep_first(panic, p);
-                }
+                h.set(WEAK_CLEARED | dead);
+                finalizers |= h.vtable().has_finalizer && !h.has(FINALIZED);
+                outcome.unreachable += 1;
             });
-            if resurrected(heap, scratch, panic) {
+            let mut revived = false;
+            if finalizers {
+                // Finalizers see every object of the cycle intact.
+                if !saveall {
+                    for_each(unreachable, |o| o.as_ref().clear(DEAD));
+                }
+                for_each(unreachable, |o| {
+                    let h = o.as_ref();
+                    if h.vtable().has_finalizer && !h.has(FINALIZED) {
+                        h.set(FINALIZED);
+                        let p = catch(|| (h.vtable().finalize)(o));
+                        keep_first(panic, p);
+                    }
+                });
+                revived = resurrected(heap, scratch, panic);
+                if !revived && !saveall {
+                    for_each(unreachable, |o| o.as_ref().set(DEAD));
+                }
+            }
+            if revived {
                 for_each(unreachable, |o| {
                     o.as_ref().clear(UNREACHABLE);
                     if o.as_ref().strong() == 0 {
@@ -516,7 +537,7 @@ fn run(
                     }
                 });
                 list::splice(unreachable, heap.gen_head(old));
-            } else if heap.debug.get().contains(DebugFlags::SAVEALL) {
+            } else if saveall {
                 // Keep them, alive and tracked, in `garbage`.
                 let mut garbage = heap.garbage.borrow_mut();
                 for_each(unreachable, |o| {
@@ -554,16 +575,14 @@ fn run(
 /// Drops the values of the unreachable set and frees what no handle holds.
 ///
 /// # Safety
-/// The unreachable list is well formed, its objects protected and alive.
+/// The unreachable list is well formed, its objects protected, alive and
+/// already marked `DEAD`.
 unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
     let unreachable = list::node(&heap.unreachable);
-    // SAFETY: caller contract; values are dropped once (DEAD is set first and
-    // nothing else drops a protected object's value).
+    // SAFETY: caller contract; values are dropped once (every value of the
+    // set is already marked DEAD, and nothing else drops a protected
+    // object's value).
     unsafe {
-        // Every value of the set is dead before any is dropped: a `Drop` that
-        // dereferences another object of the garbage panics instead of
-        // reading a dropped value.
-        for_each(unreachable, |o| o.as_ref().set(DEAD));
         for_each(unreachable, |o| {
             let vt = o.as_ref().vtable();
             let p = catch(|| heap.drop_nested(|| (vt.drop_value)(o)));

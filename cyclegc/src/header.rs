@@ -85,6 +85,9 @@ pub struct VTable {
     pub type_name: fn() -> &'static str,
     /// `TypeId` of the value, for downcasts.
     pub type_id: fn() -> core::any::TypeId,
+    /// Whether `finalize` may do anything (`false` lets the collector skip
+    /// finalization and the resurrection check).
+    pub has_finalizer: bool,
 }
 
 // The flags need the low bits of every vtable address.
@@ -207,6 +210,13 @@ impl ObjHeader {
     #[inline(always)]
     pub(crate) fn set(&self, flag: usize) {
         self.vtable.set(self.vtable.get().map_addr(|a| a | flag));
+    }
+
+    /// Clears `off` and sets `on` in one update.
+    #[inline(always)]
+    pub(crate) fn replace_flags(&self, off: usize, on: usize) {
+        self.vtable
+            .set(self.vtable.get().map_addr(|a| (a & !off) | on));
     }
 
     #[inline(always)]

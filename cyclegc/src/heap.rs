@@ -233,24 +233,32 @@ impl Heap {
             // SAFETY: tracked objects are on a well-formed generation list
             // (not in a collection: checked above).
             unsafe { list::unlink(ObjHeader::links(obj)) };
-            h.clear(TRACKED);
             let c = &self.gens[0].count;
             c.set(c.get().saturating_sub(1));
             if self.drop_depth.get() >= TRASH_DEPTH {
+                h.clear(TRACKED);
                 self.push_trash(obj);
                 return;
             }
         }
-        h.set(DEAD);
-        // Hold a weak reference while the value drops, so that a `Weak` to
-        // this object inside the value does not free the memory under us.
-        h.inc_weak();
-        self.drop_nested(drop_value);
-        if h.dec_weak() == 0 {
+        // One update of the flag word (two would stall on store forwarding).
+        h.replace_flags(TRACKED, DEAD);
+        if h.weak() == 0 {
+            // No weak handle exists, so none can be inside the value either.
+            self.drop_nested(drop_value);
             // SAFETY: value dropped, no handles or weak handles, unlinked.
             unsafe { self.free(obj, boxed) };
+        } else {
+            // Hold a weak reference while the value drops, so that a `Weak`
+            // to this object inside the value does not free the memory.
+            h.inc_weak();
+            self.drop_nested(drop_value);
+            if h.dec_weak() == 0 {
+                // SAFETY: value dropped, no handles or weak handles, unlinked.
+                unsafe { self.free(obj, boxed) };
+            }
         }
-        if self.drop_depth.get() == 0 {
+        if self.drop_depth.get() == 0 && !self.trash.get().is_null() {
             self.drain_trash();
         }
     }

@@ -400,6 +400,15 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
 
+    // Without `#[trace(finalize)]` the finalizer is the default no-op: say
+    // so, and the collector skips finalization for this type.
+    let has_finalizer = match finalize {
+        Some(_) => quote!(),
+        None => quote!(
+            const HAS_FINALIZER: bool = false;
+        ),
+    };
+
     Ok(quote! {
         const _: () = {
             #(#helpers)*
@@ -407,6 +416,7 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[automatically_derived]
             impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
                 const NEEDS_TRACE: bool = #needs_trace;
+                #has_finalizer
 
                 #[inline]
                 #[allow(unused_variables)]
@@ -620,6 +630,7 @@ mod tests {
                         || <T as __OuroTraceField0>::NEEDS_TRACE
                         || true
                         || <String as __OuroTraceField2>::NEEDS_TRACE;
+                    const HAS_FINALIZER: bool = false;
 
                     #[inline]
                     #[allow(unused_variables)]
@@ -732,6 +743,7 @@ mod tests {
                 #[automatically_derived]
                 impl ::ouro::Trace for Doc {
                     const NEEDS_TRACE: bool = false || true || true;
+                    const HAS_FINALIZER: bool = false;
 
                     #[inline]
                     #[allow(unused_variables)]

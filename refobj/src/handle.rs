@@ -35,6 +35,7 @@ impl<T: Trace + 'static> VTableOf<T> {
         value_offset: mem::offset_of!(GcBox<T>, value),
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
+        has_finalizer: T::HAS_FINALIZER,
     };
 }
 
@@ -363,6 +364,7 @@ impl<T: ?Sized> Trace for Gc<T> {
     // A handle is an edge whatever `T` is, so recursive types do not make
     // this constant recursive.
     const NEEDS_TRACE: bool = true;
+    const HAS_FINALIZER: bool = false;
 
     #[inline]
     fn trace(&self, visitor: &mut Visitor<'_>) {
@@ -465,6 +467,7 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
         value_offset: mem::size_of::<ObjHeader>(),
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
+        has_finalizer: false,
     };
 }
 

@@ -20,6 +20,7 @@ macro_rules! leaf {
     ($($t:ty),* $(,)?) => {$(
         impl Trace for $t {
             const NEEDS_TRACE: bool = false;
+            const HAS_FINALIZER: bool = false;
             #[inline(always)]
             fn trace(&self, _: &mut Visitor<'_>) {}
         }
@@ -75,6 +76,7 @@ leaf!(
 
 impl<T: ?Sized> Trace for PhantomData<T> {
     const NEEDS_TRACE: bool = false;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -83,23 +85,27 @@ impl<T: ?Sized> Trace for PhantomData<T> {
 /// leak, as with plain `Rc`).
 impl<T: ?Sized> Trace for Rc<T> {
     const NEEDS_TRACE: bool = false;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 /// See the `Rc` impl.
 impl<T: ?Sized> Trace for Arc<T> {
     const NEEDS_TRACE: bool = false;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 /// `Cell` holds only `Copy` data here, which cannot be a handle.
 impl<T: Copy> Trace for Cell<T> {
     const NEEDS_TRACE: bool = false;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 impl<T: Trace> Trace for Option<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if let Some(x) = self {
@@ -110,6 +116,7 @@ impl<T: Trace> Trace for Option<T> {
 
 impl<T: Trace, E: Trace> Trace for Result<T, E> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Ok(x) => x.trace(v),
@@ -120,6 +127,7 @@ impl<T: Trace, E: Trace> Trace for Result<T, E> {
 
 impl<T: Trace, const N: usize> Trace for [T; N] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
             for x in self {
@@ -131,6 +139,7 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
 
 impl<T: Trace> Trace for [T] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
             for x in self {
@@ -145,6 +154,7 @@ impl<T: Trace> Trace for [T] {
 /// alive).
 impl<T: Trace + ?Sized> Trace for RefCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
@@ -157,6 +167,7 @@ impl<T: Trace + ?Sized> Trace for RefCell<T> {
 
 impl<T: Trace> Trace for OnceCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if let Some(x) = self.get() {
             x.trace(v)
@@ -168,6 +179,7 @@ impl<T: Trace> Trace for OnceCell<T> {
 /// one is traced.
 impl<T: Trace + ?Sized> Trace for Mutex<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
             match self.try_lock() {
@@ -182,6 +194,7 @@ impl<T: Trace + ?Sized> Trace for Mutex<T> {
 /// Write-locked: skipped, like a locked `Mutex`.
 impl<T: Trace + ?Sized> Trace for RwLock<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
             match self.try_read() {
@@ -206,6 +219,7 @@ unsafe fn trace_in<T: ?Sized + Trace>(v: &mut Visitor<'_>, elems: &T) {
 
 impl<T: Trace + ?Sized> Trace for Box<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
             // SAFETY: a `Box` uniquely owns its pointee.
@@ -216,6 +230,7 @@ impl<T: Trace + ?Sized> Trace for Box<T> {
 
 impl<T: Trace> Trace for Vec<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
             // SAFETY: a `Vec` uniquely owns its buffer.
@@ -226,6 +241,7 @@ impl<T: Trace> Trace for Vec<T> {
 
 impl<T: Trace> Trace for VecDeque<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
             let (a, b) = self.as_slices();
@@ -241,6 +257,7 @@ impl<T: Trace> Trace for VecDeque<T> {
 
 impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if Self::NEEDS_TRACE && v.claim_container(self) {
             for (k, x) in self {
@@ -256,6 +273,7 @@ impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
 
 impl<T: Trace, S> Trace for HashSet<T, S> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
             for x in self {
@@ -268,6 +286,7 @@ impl<T: Trace, S> Trace for HashSet<T, S> {
 
 impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if Self::NEEDS_TRACE && v.claim_container(self) {
             for (k, x) in self {
@@ -283,6 +302,7 @@ impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
 
 impl<T: Trace> Trace for BTreeSet<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
             for x in self {
@@ -297,6 +317,7 @@ macro_rules! tuple {
     ($($n:tt $t:ident),+) => {
         impl<$($t: Trace),+> Trace for ($($t,)+) {
             const NEEDS_TRACE: bool = $($t::NEEDS_TRACE)||+;
+            const HAS_FINALIZER: bool = false;
             fn trace(&self, v: &mut Visitor<'_>) {
                 $(self.$n.trace(v);)+
             }

@@ -41,6 +41,14 @@ pub trait Trace {
     /// the handles inside act as roots, so cycles through them leak.
     const NEEDS_TRACE: bool = true;
 
+    /// Whether [`finalize`](Trace::finalize) may do anything. Set to `false`
+    /// by `#[derive(Trace)]` (without `#[trace(finalize)]`) and by ouro's
+    /// own impls; the collector then neither calls `finalize` nor re-checks
+    /// the garbage for resurrection, which saves a pass over it. Leave it
+    /// alone in hand-written impls: `true` is always correct.
+    #[doc(hidden)]
+    const HAS_FINALIZER: bool = true;
+
     /// Visits every handle this value owns, by calling `trace` on each field
     /// that may hold one.
     fn trace(&self, visitor: &mut Visitor<'_>);

@@ -126,6 +126,7 @@ impl<T: ?Sized> Drop for Weak<T> {
 
 impl<T: ?Sized> Trace for Weak<T> {
     const NEEDS_TRACE: bool = true;
+    const HAS_FINALIZER: bool = false;
 
     /// A weak handle is not an edge: it does not keep anything alive.
     fn trace(&self, _: &mut Visitor<'_>) {}
