@@ -105,19 +105,9 @@ fn time_copies(
         } else {
             gc::disable();
         }
-        let s0 = gc::get_stats();
         let start = Instant::now();
         let c = black_box(copy(g));
         total += start.elapsed();
-        let s1 = gc::get_stats();
-        eprintln!(
-            "gc_on={gc_on} {:?} collections {:?} {:?}",
-            start.elapsed(),
-            (0..3)
-                .map(|i| s1[i].collections - s0[i].collections)
-                .collect::<Vec<_>>(),
-            gc::get_count()
-        );
         gc::enable();
         assert_eq!(c.nodes.len(), NODES);
         assert!(!Gc::ptr_eq(&c.nodes[0], &g.nodes[0]));
