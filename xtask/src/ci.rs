@@ -64,18 +64,22 @@ const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
 /// `bench --no-run`). `test_args` go to the test harness (loom and Miri).
 pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) -> Result<()> {
     match step {
-        Step::Fmt => session.step("fmt", session.cargo().args(["fmt", "--all", "--check"])),
-        Step::Clippy => session.step(
-            "clippy",
-            session.cargo().args([
+        Step::Fmt => {
+            ensure_cargo_tool(session, "fmt", "rustfmt");
+            session.step("fmt", session.cargo().args(["fmt", "--all", "--check"]))
+        }
+        Step::Clippy => {
+            ensure_cargo_tool(session, "clippy", "clippy");
+            let clippy = [
                 "clippy",
                 "--workspace",
                 "--all-targets",
                 "--",
                 "-D",
                 "warnings",
-            ]),
-        ),
+            ];
+            session.step("clippy", session.cargo().args(clippy))
+        }
         Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
         Step::Loom => loom(session, test_args),
         Step::Miri => miri(session, test_args),
@@ -83,6 +87,20 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
             "bench build",
             session.cargo().args(["bench", "--workspace", "--no-run"]),
         ),
+    }
+}
+
+/// Adds the rustup component behind `cargo <tool>` when the tool is missing
+/// (a minimal toolchain profile has neither rustfmt nor clippy). If that
+/// fails too, the step itself fails with cargo's message.
+fn ensure_cargo_tool(session: &mut Session, tool: &str, component: &str) {
+    if !session.probe(session.cargo().args([tool, "--version"])) {
+        session.attempt(
+            &format!("{tool}: add {component}"),
+            session
+                .rustup_active()
+                .args(["component", "add", component]),
+        );
     }
 }
 

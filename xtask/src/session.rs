@@ -101,6 +101,13 @@ impl Session {
         cmd
     }
 
+    /// `rustup` acting on the toolchain that runs xtask (the stable one).
+    pub(crate) fn rustup_active(&self) -> Command {
+        let mut cmd = Command::new(rustup_proxy("rustup"));
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
     /// Runs `cmd` as the step `name`: prints it, times it, records it, and
     /// turns a bad exit status into an error naming the step.
     pub(crate) fn step(&mut self, name: &str, cmd: &mut Command) -> Result<()> {
@@ -150,9 +157,9 @@ impl Session {
             Ok(()) => true,
             Err(err) => {
                 if let Some(last) = self.steps.last_mut() {
-                    last.note = "failed, fell back".to_owned();
+                    last.note = "failed; carried on".to_owned();
                 }
-                eprintln!("xtask: {err}\nxtask: trying the fallback");
+                eprintln!("xtask: {err}\nxtask: carrying on");
                 false
             }
         }
@@ -318,7 +325,7 @@ mod tests {
         for needle in [
             "yes",
             "FAILED",
-            "fell back",
+            "carried on",
             "skipped  (nothing to do)",
             "total",
         ] {
