@@ -44,27 +44,21 @@ use crate::stats::PoolStats;
 /// `PoolHeader::class` of a pool that serves no class (on its arena's free list).
 const FREE_POOL: u32 = u32::MAX;
 
-/// `PoolHeader::magic` (debug builds): this is a pool header.
-#[cfg(debug_assertions)]
+/// `PoolHeader::magic`: this is a pool header.
 const POOL_MAGIC: u32 = 0x6f75_726f; // "ouro"
 
 /// The header at the start of every pool.
+///
+/// The first cache line holds what stays constant while any block of the
+/// pool is live (read by other threads freeing into a `SyncPool`); the
+/// second holds what the owner writes on every allocation and free, so a
+/// remote free does not pull the owner's hot line over.
 #[repr(C)]
 struct PoolHeader {
-    /// Head of the free-block list; null exactly when the pool is full.
-    /// Every block on the list is free and its first word links to the next.
-    freeblock: *mut u8,
-    /// Blocks handed out and not freed yet.
-    count: u32,
     /// The size class served, or `FREE_POOL`.
     class: u32,
-    /// Offset of the first never-used block.
-    next_offset: u32,
-    /// Largest offset at which a whole block still fits.
-    max_offset: u32,
-    /// Links on `usedpools[class]` (both), or the arena's free pools (`next`).
-    next: *mut PoolHeader,
-    prev: *mut PoolHeader,
+    /// `POOL_MAGIC` (checked by debug assertions).
+    magic: u32,
     /// The arena holding this pool.
     arena: *mut Arena,
     /// `Heap::id` of the owning heap (checked by debug assertions).
@@ -73,16 +67,29 @@ struct PoolHeader {
     /// block of the pool is handed out and constant while any block is live,
     /// so any thread holding a live block may read it.
     shard: u16,
+    _cold_end: [u8; 64 - 26],
+    /// Head of the free-block list; null exactly when the pool is full.
+    /// Every block on the list is free and its first word links to the next.
+    freeblock: *mut u8,
+    /// Blocks handed out and not freed yet.
+    count: u32,
+    /// Offset of the first never-used block.
+    next_offset: u32,
+    /// Largest offset at which a whole block still fits.
+    max_offset: u32,
     /// Empty, but kept on its class list to avoid thrashing (counted in
     /// `Arena::nkept`).
     kept: bool,
-    #[cfg(debug_assertions)]
-    magic: u32,
+    /// Links on `usedpools[class]` (both), or the arena's free pools (`next`).
+    next: *mut PoolHeader,
+    prev: *mut PoolHeader,
     /// Debug builds: one bit per 16-byte granule, set for the first granule
     /// of every live block (catches double frees and bad pointers).
     #[cfg(debug_assertions)]
     live: [u64; POOL_SIZE / 16 / 64],
 }
+
+const _: () = assert!(core::mem::offset_of!(PoolHeader, freeblock) == 64);
 
 /// Offset of the first block in a pool.
 const HEADER_SIZE: usize = (size_of::<PoolHeader>() + 15) & !15;
@@ -408,8 +415,8 @@ impl Heap {
                 arena,
                 owner: self.id,
                 shard: (*arena).shard,
+                _cold_end: [0; 64 - 26],
                 kept: false,
-                #[cfg(debug_assertions)]
                 magic: POOL_MAGIC,
                 #[cfg(debug_assertions)]
                 live: [0; POOL_SIZE / 16 / 64],
@@ -883,7 +890,7 @@ mod tests {
 
     #[test]
     fn header_is_small() {
-        const { assert!(HEADER_SIZE <= if cfg!(debug_assertions) { 192 } else { 64 }) };
+        const { assert!(HEADER_SIZE <= if cfg!(debug_assertions) { 240 } else { 112 }) };
         assert_eq!(pool_capacity(0), (POOL_SIZE - HEADER_SIZE) / 16);
         assert!(pool_capacity(NUM_CLASSES - 1) >= 30);
     }
