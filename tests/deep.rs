@@ -7,7 +7,12 @@ use std::cell::RefCell;
 use ouro::{Gc, Trace, Visitor, gc};
 
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[derive(Trace)]
@@ -42,10 +47,14 @@ impl Trace for Ring {
 fn collecting_a_million_node_ring() {
     on_small_stack(|| {
         gc::disable();
-        let first = Gc::new(Ring { next: RefCell::new(None) });
+        let first = Gc::new(Ring {
+            next: RefCell::new(None),
+        });
         let mut prev = first.clone();
         for _ in 1..1_000_000 {
-            let x = Gc::new(Ring { next: RefCell::new(None) });
+            let x = Gc::new(Ring {
+                next: RefCell::new(None),
+            });
             *prev.next.borrow_mut() = Some(x.clone());
             prev = x;
         }

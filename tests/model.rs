@@ -101,12 +101,17 @@ fn run(ops: Vec<Op>, threshold0: usize) {
             r.sort_unstable();
             r
         };
-        let get = |id: usize, weaks: &[Weak<Node>]| weaks[id].upgrade().expect("reachable node is alive");
+        let get =
+            |id: usize, weaks: &[Weak<Node>]| weaks[id].upgrade().expect("reachable node is alive");
         match op {
             Op::New => {
                 let id = weaks.len();
                 drops.borrow_mut().push(0);
-                let n = Gc::new(Node { id, edges: RefCell::new(Vec::new()), drops: drops.clone() });
+                let n = Gc::new(Node {
+                    id,
+                    edges: RefCell::new(Vec::new()),
+                    drops: drops.clone(),
+                });
                 weaks.push(Gc::downgrade(&n));
                 model.edges.insert(id, Vec::new());
                 model.roots.push(id);
@@ -160,7 +165,11 @@ fn run(ops: Vec<Op>, threshold0: usize) {
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: if cfg!(miri) { 4 } else { 256 },
-        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            ProptestConfig::default().failure_persistence
+        },
         ..ProptestConfig::default()
     }
 }
@@ -183,6 +192,9 @@ proptest! {
 fn long_random_program() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let n = if cfg!(miri) { 100 } else { 10_000 };
-    let ops = prop::collection::vec(op(), n).new_tree(&mut runner).unwrap().current();
+    let ops = prop::collection::vec(op(), n)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
     run(ops, 5);
 }

@@ -135,6 +135,7 @@ impl Heap {
     /// `obj` was allocated by this heap with header+value layout `boxed`, is
     /// on no list, its value is dropped or was never written, and no handle
     /// or weak handle to it remains.
+    #[inline]
     pub(crate) unsafe fn free(&self, obj: NonNull<ObjHeader>, boxed: Layout) {
         // SAFETY: caller guarantees `obj` is still allocated.
         let tracked = unsafe { obj.as_ref() }.has(HAS_LINKS);
@@ -151,6 +152,7 @@ impl Heap {
     /// Allocates an object with header + value layout `boxed`: the header is
     /// written with `strong` references and the given flags (`UNINIT | DEAD`
     /// are added: the value is not written yet); the object is on no list.
+    #[inline]
     pub(crate) fn alloc_object(
         &self,
         boxed: Layout,
