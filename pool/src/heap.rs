@@ -41,9 +41,6 @@ use crate::size_class::class_size;
 use crate::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_MASK, POOL_SIZE, POOLS_PER_ARENA};
 use crate::stats::PoolStats;
 
-/// `PoolHeader::class` of a pool that serves no class (on its arena's free list).
-const FREE_POOL: u32 = u32::MAX;
-
 /// `PoolHeader::magic`: this is a pool header.
 const POOL_MAGIC: u32 = 0x6f75_726f; // "ouro"
 
@@ -55,7 +52,7 @@ const POOL_MAGIC: u32 = 0x6f75_726f; // "ouro"
 /// remote free does not pull the owner's hot line over.
 #[repr(C)]
 struct PoolHeader {
-    /// The size class served, or `FREE_POOL`.
+    /// The size class served (or last served, while `free`).
     class: u32,
     /// `POOL_MAGIC` (checked by debug assertions).
     magic: u32,
@@ -67,7 +64,10 @@ struct PoolHeader {
     /// block of the pool is handed out and constant while any block is live,
     /// so any thread holding a live block may read it.
     shard: u16,
-    _cold_end: [u8; 64 - 26],
+    /// On its arena's free list, serving no class. Its free-block list is
+    /// kept intact, so it can serve `class` again without initialisation.
+    free: bool,
+    _cold_end: [u8; 64 - 27],
     /// Head of the free-block list; null exactly when the pool is full.
     /// Every block on the list is free and its first word links to the next.
     freeblock: *mut u8,
@@ -204,11 +204,7 @@ pub(crate) unsafe fn debug_check_layout(block: NonNull<u8>, layout: Layout) {
         class as usize == expected,
         "ouro-pool: dealloc of {block:p} with layout {layout:?}, but it is a {}-byte block \
          (alloc and dealloc layouts differ, or a double free)",
-        if class == FREE_POOL {
-            0
-        } else {
-            class_size(class as usize)
-        }
+        class_size(class as usize)
     );
 }
 
@@ -353,9 +349,13 @@ impl Heap {
         unsafe {
             let nf = (*arena).nfreepools;
             debug_assert!(nf >= 1);
+            let mut reuse = false;
             let pool = if !(*arena).freepools.is_null() {
                 let pool = (*arena).freepools;
                 (*arena).freepools = (*pool).next;
+                // Like CPython: a pool that served this class before still
+                // has its header and its (complete) free list.
+                reuse = (*pool).class as usize == class;
                 pool
             } else {
                 let index = (*arena).pool_bump;
@@ -387,7 +387,16 @@ impl Heap {
                 debug_assert!(self.nfp2lasta[nf - 1].is_null());
                 self.nfp2lasta[nf - 1] = arena;
             }
-            self.init_pool(pool, class, arena);
+            if reuse {
+                debug_assert!((*pool).count == 0 && !(*pool).kept && !(*pool).freeblock.is_null());
+                (*pool).free = false;
+                (*pool).next = ptr::null_mut();
+                (*pool).prev = ptr::null_mut();
+                debug_assert!(self.usedpools[class].is_null());
+                self.usedpools[class] = pool;
+            } else {
+                self.init_pool(pool, class, arena);
+            }
         }
         self.pop(class)
     }
@@ -415,7 +424,8 @@ impl Heap {
                 arena,
                 owner: self.id,
                 shard: (*arena).shard,
-                _cold_end: [0; 64 - 26],
+                free: false,
+                _cold_end: [0; 64 - 27],
                 kept: false,
                 magic: POOL_MAGIC,
                 #[cfg(debug_assertions)]
@@ -513,7 +523,7 @@ impl Heap {
                 "ouro-pool: free of {block:p}, which no pool allocated"
             );
             assert!(
-                (*pool).class != FREE_POOL,
+                !(*pool).free,
                 "ouro-pool: double free of {block:p} (its pool is already empty)"
             );
             assert!(
@@ -604,7 +614,7 @@ impl Heap {
         // list updates keep `usable_arenas` sorted with `nfp2lasta` exact.
         unsafe {
             let arena = (*pool).arena;
-            (*pool).class = FREE_POOL;
+            (*pool).free = true;
             (*pool).next = (*arena).freepools;
             (*arena).freepools = pool;
             let nf = (*arena).nfreepools + 1;
@@ -664,7 +674,7 @@ impl Heap {
             let mut remaining = kept;
             for index in 0..(*arena).pool_bump {
                 let pool = base.add(index * POOL_SIZE).cast::<PoolHeader>();
-                if (*pool).class != FREE_POOL && (*pool).kept {
+                if !(*pool).free && (*pool).kept {
                     debug_assert_eq!((*pool).count, 0);
                     (*pool).kept = false;
                     self.unlink_used(pool, (*pool).class as usize);
@@ -835,11 +845,10 @@ impl Heap {
                         .as_ptr()
                         .add(index * POOL_SIZE)
                         .cast::<PoolHeader>();
-                    let class = (*pool).class;
-                    if class == FREE_POOL {
+                    if (*pool).free {
                         continue;
                     }
-                    let class = class as usize;
+                    let class = (*pool).class as usize;
                     let count = (*pool).count as usize;
                     let entry = &mut stats.classes[class];
                     entry.pools += 1;
@@ -918,7 +927,7 @@ mod tests {
                             .add(i * POOL_SIZE)
                             .cast::<PoolHeader>()
                     })
-                    .filter(|&p| (*p).class != FREE_POOL && (*p).kept)
+                    .filter(|&p| !(*p).free && (*p).kept)
                     .count();
                 assert_eq!(kept, (*arena).nkept);
                 prev = arena;
