@@ -164,3 +164,30 @@ fn shared_shard_lock() {
         assert_eq!(pool.stats().blocks_in_use(), 0);
     });
 }
+
+/// `trim` and `stats` (which lock every shard in turn and drain every
+/// stack) run while another thread allocates and frees remotely.
+#[test]
+fn trim_and_stats_race_with_allocation() {
+    loom::model(|| {
+        let pool = Arc::new(SyncPool::new());
+        let a = Block::alloc(&pool, 80, 13); // main thread: shard 0
+        let p1 = Arc::clone(&pool);
+        let t1 = thread::spawn(move || {
+            // Shard 1: allocate on its own shard, free `a` remotely.
+            let b = Block::alloc(&p1, 80, 14);
+            // SAFETY: `a` was handed over by the main thread; `b` is ours.
+            unsafe {
+                a.free(&p1, 80, 13);
+                b.free(&p1, 80, 14);
+            }
+        });
+        pool.trim();
+        let in_use = pool.stats().blocks_in_use();
+        assert!(in_use <= 2, "{in_use} blocks in use");
+        t1.join().unwrap();
+        assert_eq!(pool.stats().blocks_in_use(), 0);
+        pool.trim();
+        assert_eq!(pool.stats().arenas, 0);
+    });
+}
