@@ -64,6 +64,10 @@ const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 /// Flags that make a dereference panic.
 pub const NO_DEREF: usize = DEAD | UNINIT | SCANNING;
 
+/// Flags of an object whose value the collector holds or has dropped (its
+/// value may be borrowed mutably by the collector's `drop_in_place`).
+pub const COLLECTOR_OWNED: usize = DEAD | SCANNING | UNREACHABLE;
+
 /// Per-type operations the collector needs, built by the typed layer.
 ///
 /// The function pointers receive the object's header; the typed layer knows

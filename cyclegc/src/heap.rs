@@ -8,7 +8,7 @@ use core::ptr::{self, NonNull};
 use ouro_pool::Pool;
 
 use crate::debug::{Callbacks, DebugFlags};
-use crate::header::{self, DEAD, GcLinks, HAS_LINKS, ObjHeader, TRACKED, UNINIT, VTable};
+use crate::header::{self, DEAD, GcLinks, HAS_LINKS, ObjHeader, TRACKED, VTable};
 use crate::list;
 use crate::stats::GenerationStats;
 
@@ -50,8 +50,6 @@ pub(crate) struct Heap {
     pub(crate) drop_depth: Cell<usize>,
     /// Objects whose drop was deferred, linked through `GcLinks::next`.
     pub(crate) trash: Cell<*mut GcLinks>,
-    /// Objects allocated and not yet freed.
-    pub(crate) live: Cell<usize>,
     pub(crate) debug: Cell<DebugFlags>,
     pub(crate) callbacks: Callbacks,
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
@@ -87,7 +85,6 @@ impl Heap {
             scratch: RefCell::new(bumpalo::Bump::new()),
             drop_depth: Cell::new(0),
             trash: Cell::new(ptr::null_mut()),
-            live: Cell::new(0),
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
@@ -104,6 +101,13 @@ impl Heap {
         list::init(&self.permanent);
         list::init(&self.young);
         list::init(&self.unreachable);
+    }
+
+    /// Objects allocated and not yet freed (every block of the heap's pool
+    /// is an object). Walks the pool: for thread exit, not hot paths.
+    pub(crate) fn live_objects(&self) -> usize {
+        let s = self.pool.stats();
+        s.blocks_in_use() + s.system_blocks
     }
 
     /// The list head of generation `g`.
@@ -143,15 +147,14 @@ impl Heap {
         // SAFETY: the allocation starts `prefix` bytes before the header
         // (`alloc_object`), in the same allocation.
         let start = unsafe { obj.cast::<u8>().byte_sub(prefix) };
-        self.live.set(self.live.get() - 1);
         // SAFETY: `start` came from `self.pool.alloc(layout)` with this layout
         // and is freed once (caller contract).
         unsafe { self.pool.dealloc(start, layout) };
     }
 
     /// Allocates an object with header + value layout `boxed`: the header is
-    /// written with `strong` references and the given flags (`UNINIT | DEAD`
-    /// are added: the value is not written yet); the object is on no list.
+    /// written with `strong` references and the flags `initial` (plus
+    /// `HAS_LINKS` for a tracked object); the object is on no list.
     #[inline]
     pub(crate) fn alloc_object(
         &self,
@@ -159,6 +162,7 @@ impl Heap {
         vtable: &'static VTable,
         tracked: bool,
         strong: u32,
+        initial: usize,
     ) -> NonNull<ObjHeader> {
         let (layout, prefix) = Self::alloc_layout(boxed, tracked);
         let Some(start) = self.pool.alloc(layout) else {
@@ -167,10 +171,9 @@ impl Heap {
         // SAFETY: `prefix < layout.size()` and the header is aligned because
         // `prefix` is a multiple of `boxed.align()`.
         let obj = unsafe { start.byte_add(prefix) }.cast::<ObjHeader>();
-        let flags = DEAD | UNINIT | if tracked { HAS_LINKS } else { 0 };
+        let flags = initial | if tracked { HAS_LINKS } else { 0 };
         // SAFETY: `obj` is in bounds, aligned, and not yet shared.
         unsafe { obj.write(ObjHeader::new(vtable, flags, strong)) };
-        self.live.set(self.live.get() + 1);
         obj
     }
 
@@ -184,8 +187,18 @@ impl Heap {
         // SAFETY: caller contract.
         unsafe {
             obj.as_ref().set(TRACKED);
-            list::push_back(self.gen_head(0), ObjHeader::links(obj));
+            self.link_new(obj);
         }
+    }
+
+    /// `track` for an object whose flags already say `TRACKED`.
+    ///
+    /// # Safety
+    /// As `track`.
+    #[inline]
+    pub(crate) unsafe fn link_new(&self, obj: NonNull<ObjHeader>) {
+        // SAFETY: caller contract.
+        unsafe { list::push_back(self.gen_head(0), ObjHeader::links(obj)) };
         let g0 = &self.gens[0];
         let c = g0.count.get() + 1;
         g0.count.set(c);
@@ -349,7 +362,7 @@ impl Drop for HeapGuard {
         // SAFETY: `p` came from `Box::into_raw` in `init_heap` and is only
         // freed here, once.
         let heap = unsafe { &*p };
-        if heap.live.get() > 0 && !heap.collecting.get() {
+        if heap.live_objects() > 0 && !heap.collecting.get() {
             // A panic cannot leave a thread-local destructor (it would
             // abort): user code that fails here (for example by touching a
             // thread-local that is already gone) is ignored.
@@ -357,9 +370,9 @@ impl Drop for HeapGuard {
                 crate::collect::collect(heap, GENERATIONS - 1)
             }));
         }
-        if heap.live.get() == 0 && !heap.collecting.get() {
+        if heap.live_objects() == 0 && !heap.collecting.get() {
             HEAP.with(|h| h.set(ptr::null()));
-            // SAFETY: as above; no object refers to the heap (live == 0), and
+            // SAFETY: as above; no object refers to the heap (none is left), and
             // the pointer was cleared first so nothing can reach it.
             drop(unsafe { Box::from_raw(p.cast_mut()) });
         }

@@ -6,7 +6,9 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use crate::header::{EXCLUSIVE, HAS_LINKS, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable};
+use crate::header::{
+    DEAD, EXCLUSIVE, HAS_LINKS, ObjHeader, SCANNING, TRACKED, UNINIT, UNREACHABLE, VTable,
+};
 use crate::heap::{Heap, with_heap};
 use crate::list;
 
@@ -27,14 +29,14 @@ pub unsafe fn new_object(
     write: impl FnOnce(NonNull<ObjHeader>),
 ) -> NonNull<ObjHeader> {
     with_heap(|heap| {
-        let obj = heap.alloc_object(boxed, vtable, tracked, 1);
+        // The value is written right away and `write` cannot panic, so the
+        // header gets its final flags at once.
+        let obj = heap.alloc_object(boxed, vtable, tracked, 1, if tracked { TRACKED } else { 0 });
         write(obj);
-        // SAFETY: freshly allocated, not shared yet.
-        unsafe { obj.as_ref() }.mark_init();
         if tracked {
-            // SAFETY: `obj` has links (allocated tracked), is on no list, and
-            // its value was just written.
-            unsafe { heap.track(obj) };
+            // SAFETY: `obj` has links (allocated tracked), is on no list, its
+            // flags say TRACKED, and its value was just written.
+            unsafe { heap.link_new(obj) };
         }
         obj
     })
@@ -54,7 +56,7 @@ pub unsafe fn new_uninit(
     weak: u32,
 ) -> NonNull<ObjHeader> {
     with_heap(|heap| {
-        let obj = heap.alloc_object(boxed, vtable, tracked, strong);
+        let obj = heap.alloc_object(boxed, vtable, tracked, strong, DEAD | UNINIT);
         // SAFETY: freshly allocated, not shared yet.
         let h = unsafe { obj.as_ref() };
         for _ in 0..weak {

@@ -257,7 +257,7 @@ impl Hasher for AddrHasher {
     fn write(&mut self, bytes: &[u8]) {
         // Not used for `usize` keys; correct for anything else.
         for &b in bytes {
-            self.write_usize(self.0 as usize ^ b as usize);
+            self.write_usize(b as usize);
         }
     }
 

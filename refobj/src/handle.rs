@@ -206,13 +206,15 @@ impl<T: ?Sized> Gc<T> {
     pub(crate) unsafe fn box_layout(ptr: NonNull<GcBox<T>>) -> Layout {
         // SAFETY: caller contract; the header is disjoint from the value.
         let h = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() };
-        if h.has_links() {
-            // Tracked objects are always sized and their vtable says so.
+        if h.has_links() && h.flags() & ouro_cyclegc::COLLECTOR_OWNED != 0 {
+            // The collector may be dropping this value right now. Tracked
+            // objects are always sized and their vtable gives the layout.
             h.vtable().layout
         } else {
-            // Untracked values never hold a handle to their own object (that
-            // handle would keep the count above zero), so nothing else is
-            // borrowing the value mutably here.
+            // Otherwise no `&mut` to the value exists: the count reached zero
+            // outside the collector (so no `get_mut` borrow and no drop is in
+            // progress), and untracked values are never dropped by the
+            // collector. For a sized `T` this is a constant.
             // SAFETY: caller contract.
             Layout::for_value(unsafe { &*ptr.as_ptr() })
         }
