@@ -95,6 +95,14 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// assert_eq!(gc::collect(), 1);
 /// ```
 ///
+/// A `Gc` belongs to the thread that made it (its heap is thread-local), so
+/// it cannot be sent to another thread:
+///
+/// ```compile_fail
+/// let a = ouro_refobj::Gc::new(1);
+/// std::thread::spawn(move || println!("{}", a)); // error: `Gc<i32>` is not `Send`
+/// ```
+///
 /// # Panics
 /// Dereferencing panics if the value is not available: when the collector
 /// already dropped it (possible only with a `Trace` impl that reports edges
@@ -511,7 +519,7 @@ impl<T: 'static> Gc<[T]> {
 
 impl<T: 'static> From<Vec<T>> for Gc<[T]> {
     /// ```
-    /// let s: ouro::Gc<[u32]> = vec![1, 2, 3].into();
+    /// let s: ouro_refobj::Gc<[u32]> = vec![1, 2, 3].into();
     /// assert_eq!(&*s, &[1, 2, 3]);
     /// ```
     fn from(v: Vec<T>) -> Self {
@@ -527,7 +535,7 @@ impl<T: Clone + 'static> From<&[T]> for Gc<[T]> {
 
 impl From<&str> for Gc<str> {
     /// ```
-    /// let s: ouro::Gc<str> = "hello".into();
+    /// let s: ouro_refobj::Gc<str> = "hello".into();
     /// assert_eq!(&*s, "hello");
     /// ```
     fn from(s: &str) -> Self {

@@ -31,6 +31,10 @@ pub use weak::Weak;
 
 static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);
 static_assertions::assert_eq_size!(Gc<u64>, usize);
+// The thread-local heap is not thread-safe: handles must stay on their thread.
+static_assertions::assert_not_impl_any!(Gc<u64>: Send, Sync);
+static_assertions::assert_not_impl_any!(Weak<u64>: Send, Sync);
+static_assertions::assert_not_impl_any!(gc::ObjectInfo: Send, Sync);
 
 #[cfg(test)]
 mod gc_tests;
