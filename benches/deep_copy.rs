@@ -13,6 +13,8 @@
 //! - `by_hand`: the copy a user would write knowing the shape (every node
 //!   has its index in the `Vec`, so a `Vec` replaces the memo), with
 //!   automatic collection on: the floor that allocation and tracking set.
+//!   `by_hand_gc_off` is the same with `gc::disable()`; against
+//!   `ouro_deep_copy_gc_off` it shows what the memo costs.
 //!
 //! Only the copy is timed; dropping it and the `collect()` that frees its
 //! cycles run outside the timed region.
@@ -134,6 +136,9 @@ fn deep_copy_1m(c: &mut Criterion) {
     });
     group.bench_function("by_hand", |b| {
         b.iter_custom(|iters| time_copies(iters, true, copy_by_hand, &g))
+    });
+    group.bench_function("by_hand_gc_off", |b| {
+        b.iter_custom(|iters| time_copies(iters, false, copy_by_hand, &g))
     });
     group.finish();
     drop(g);
