@@ -240,6 +240,68 @@ pub(crate) unsafe fn system_dealloc(ptr: NonNull<u8>, layout: Layout) {
     }
 }
 
+/// A misuse caught by the debug checks of `Heap::free`.
+///
+/// A value rather than a panic, so that `SyncPool` can release its lock
+/// before panicking: formatting the message allocates, which would re-enter
+/// the allocator when it is the global one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BadFree {
+    block: *mut u8,
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    kind: BadFreeKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+enum BadFreeKind {
+    NotAPool,
+    EmptyPool,
+    OtherHeap,
+    NotABlock,
+    DoubleFree,
+}
+
+impl BadFree {
+    /// Panics with the message for this misuse.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    pub(crate) fn raise(self) -> ! {
+        panic!("{self}")
+    }
+}
+
+impl core::fmt::Display for BadFree {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let block = self.block;
+        match self.kind {
+            BadFreeKind::NotAPool => {
+                write!(f, "ouro-pool: free of {block:p}, which no pool allocated")
+            }
+            BadFreeKind::EmptyPool => {
+                write!(
+                    f,
+                    "ouro-pool: double free of {block:p} (its pool is already empty)"
+                )
+            }
+            BadFreeKind::OtherHeap => {
+                write!(
+                    f,
+                    "ouro-pool: block {block:p} freed into a pool that did not allocate it"
+                )
+            }
+            BadFreeKind::NotABlock => {
+                write!(
+                    f,
+                    "ouro-pool: free of {block:p}, which is not the start of a block"
+                )
+            }
+            BadFreeKind::DoubleFree => write!(f, "ouro-pool: double free of block {block:p}"),
+        }
+    }
+}
+
 impl Heap {
     /// An empty heap; it gets memory on its first allocation.
     pub(crate) const fn new() -> Self {
@@ -481,18 +543,22 @@ impl Heap {
 
     /// Returns `block` to its pool.
     ///
+    /// Debug builds first check for a double free or a foreign pointer and
+    /// return the problem instead of freeing (the caller panics, after
+    /// releasing any lock: formatting a panic message allocates).
+    ///
     /// # Safety
     /// `block` was handed out by `pop`/`alloc_slow` of this heap and is not
     /// used afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn free(&mut self, block: NonNull<u8>) {
+    pub(crate) unsafe fn free(&mut self, block: NonNull<u8>) -> Result<(), BadFree> {
         let block = block.as_ptr();
         let pool = pool_of(block);
         #[cfg(debug_assertions)]
         // SAFETY: forwarded from the caller (the check itself only relies on
         // `block` pointing into memory that was handed out).
         unsafe {
-            self.debug_check_free(pool, block)
+            self.debug_check_free(pool, block)?
         };
         // SAFETY: by the caller `block` is a live block of this heap, so
         // `pool` is its initialised pool header; the block is at least 16
@@ -507,44 +573,47 @@ impl Heap {
                 self.free_slow(pool, last.is_null());
             }
         }
+        Ok(())
     }
 
-    /// Debug builds: panics with a clear message on a double free or a
-    /// pointer that this heap did not hand out.
+    /// Debug builds: finds a double free or a pointer that this heap did not
+    /// hand out; otherwise marks the block free in the `live` bitmap.
     ///
     /// # Safety
     /// `block` points into memory handed out by some `Heap`.
     #[cfg(debug_assertions)]
-    unsafe fn debug_check_free(&mut self, pool: *mut PoolHeader, block: *mut u8) {
+    unsafe fn debug_check_free(
+        &mut self,
+        pool: *mut PoolHeader,
+        block: *mut u8,
+    ) -> Result<(), BadFree> {
+        let bad = |kind| Err(BadFree { block, kind });
         // SAFETY: by the caller `pool` is a pool header.
         unsafe {
-            assert!(
-                (*pool).magic == POOL_MAGIC,
-                "ouro-pool: free of {block:p}, which no pool allocated"
-            );
-            assert!(
-                !(*pool).free,
-                "ouro-pool: double free of {block:p} (its pool is already empty)"
-            );
-            assert!(
-                (*pool).owner == self.id,
-                "ouro-pool: block {block:p} freed into a pool that did not allocate it"
-            );
+            if (*pool).magic != POOL_MAGIC {
+                return bad(BadFreeKind::NotAPool);
+            }
+            if (*pool).free {
+                return bad(BadFreeKind::EmptyPool);
+            }
+            if (*pool).owner != self.id {
+                return bad(BadFreeKind::OtherHeap);
+            }
             let offset = block.addr() & POOL_MASK;
             let size = class_size((*pool).class as usize);
-            assert!(
-                offset >= HEADER_SIZE
-                    && (offset - HEADER_SIZE) % size == 0
-                    && offset < (*pool).next_offset as usize,
-                "ouro-pool: free of {block:p}, which is not the start of a block"
-            );
+            if offset < HEADER_SIZE
+                || (offset - HEADER_SIZE) % size != 0
+                || offset >= (*pool).next_offset as usize
+            {
+                return bad(BadFreeKind::NotABlock);
+            }
             let (word, bit) = live_bit(block);
-            assert!(
-                (*pool).live[word] & bit != 0,
-                "ouro-pool: double free of block {block:p}"
-            );
+            if (*pool).live[word] & bit == 0 {
+                return bad(BadFreeKind::DoubleFree);
+            }
             (*pool).live[word] &= !bit;
         }
+        Ok(())
     }
 
     /// A free made `pool` non-full (`was_full`) or empty.
@@ -954,7 +1023,7 @@ mod tests {
             let end = (i + per_pool).min(blocks.len());
             for block in blocks.drain(i..end) {
                 // SAFETY: allocated above, freed once.
-                unsafe { heap.free(block) };
+                unsafe { heap.free(block) }.unwrap();
                 if !cfg!(miri) {
                     check_arenas(&heap);
                 }
@@ -964,7 +1033,7 @@ mod tests {
         }
         for (k, block) in blocks.drain(..).rev().enumerate() {
             // SAFETY: allocated above, freed once.
-            unsafe { heap.free(block) };
+            unsafe { heap.free(block) }.unwrap();
             if k % per_pool == 0 {
                 check_arenas(&heap);
             }

@@ -113,7 +113,9 @@ impl Pool {
             // SAFETY: as in `alloc`: the only reference to the heap.
             let heap = unsafe { &mut *self.heap.get() };
             // SAFETY: by the caller, `ptr` came from this heap and is not used again.
-            unsafe { heap.free(ptr) };
+            if let Err(bad) = unsafe { heap.free(ptr) } {
+                bad.raise();
+            }
         } else {
             // SAFETY: by the caller, `ptr` came from `alloc_system(layout)`.
             unsafe { self.dealloc_system(ptr, layout) };

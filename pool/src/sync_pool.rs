@@ -22,7 +22,7 @@ use core::fmt;
 use core::ptr::{self, NonNull};
 use std::alloc::System;
 
-use crate::heap::{self, Heap};
+use crate::heap::{self, BadFree, Heap};
 use crate::size_class::class_of;
 use crate::stats::PoolStats;
 use crate::sync::{self, AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
@@ -160,10 +160,11 @@ impl Locked<'_> {
         })
     }
 
-    /// Frees every block other threads pushed on the remote stack.
-    fn drain(&self, heap: &mut Heap) {
+    /// Frees every block other threads pushed on the remote stack (stopping
+    /// at a misuse caught by the debug checks).
+    fn drain(&self, heap: &mut Heap) -> Result<(), BadFree> {
         if self.shard.remote.0.load(Ordering::Relaxed).is_null() {
-            return;
+            return Ok(());
         }
         let mut block = self.shard.remote.0.swap(ptr::null_mut(), Ordering::Acquire);
         while let Some(b) = NonNull::new(block) {
@@ -172,9 +173,10 @@ impl Locked<'_> {
             // block up and it belongs to this shard's heap, locked by `self`.
             unsafe {
                 block = b.as_ptr().cast::<*mut u8>().read();
-                heap.free(b);
+                heap.free(b)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -283,13 +285,15 @@ impl SyncPool {
         };
         let index = self.shard_index();
         let locked = self.shards[index].lock();
-        locked.with_heap(|heap| match heap.pop(class) {
-            Some(block) => Some(block),
+        let result = locked.with_heap(|heap| match heap.pop(class) {
+            Some(block) => Ok(Some(block)),
             None => {
-                locked.drain(heap);
-                heap.alloc_slow(class, index)
+                locked.drain(heap)?;
+                Ok(heap.alloc_slow(class, index))
             }
-        })
+        });
+        drop(locked);
+        result.unwrap_or_else(|bad: BadFree| bad.raise())
     }
 
     #[inline(never)]
@@ -333,7 +337,11 @@ impl SyncPool {
             let locked = shard.lock();
             // SAFETY: by the caller `ptr` is a live block of this pool, of
             // shard `owner`, whose heap the lock gives us; not used again.
-            locked.with_heap(|heap| unsafe { heap.free(ptr) });
+            let result = locked.with_heap(|heap| unsafe { heap.free(ptr) });
+            drop(locked);
+            if let Err(bad) = result {
+                bad.raise();
+            }
         } else {
             // SAFETY: by the caller, a live block of shard `owner`, given up.
             unsafe { shard.push_remote(ptr) };
@@ -358,10 +366,15 @@ impl SyncPool {
         let (mut blocks, mut bytes) = (0usize, 0usize);
         for shard in &self.shards {
             let locked = shard.lock();
-            locked.with_heap(|heap| {
-                locked.drain(heap);
+            let result = locked.with_heap(|heap| {
+                let result = locked.drain(heap);
                 heap.add_stats(&mut stats);
+                result
             });
+            drop(locked);
+            if let Err(bad) = result {
+                bad.raise();
+            }
             blocks = blocks.wrapping_add(shard.system_blocks.load(Ordering::Relaxed));
             bytes = bytes.wrapping_add(shard.system_bytes.load(Ordering::Relaxed));
         }
@@ -375,10 +388,15 @@ impl SyncPool {
     pub fn trim(&self) {
         for shard in &self.shards {
             let locked = shard.lock();
-            locked.with_heap(|heap| {
-                locked.drain(heap);
+            let result = locked.with_heap(|heap| {
+                let result = locked.drain(heap);
                 heap.trim();
+                result
             });
+            drop(locked);
+            if let Err(bad) = result {
+                bad.raise();
+            }
         }
     }
 }
