@@ -48,6 +48,10 @@ impl Step {
 /// target yet, is skipped rather than failing the run.
 pub(crate) const MIRI_PACKAGES: [&str; 3] = ["ouro-pool", "ouro-cyclegc", "ouro-refobj"];
 
+/// What unsafe code looks like in source text (prose saying "without
+/// `unsafe`" does not count).
+const UNSAFE_CODE: [&str; 3] = ["unsafe {", "unsafe fn", "unsafe impl"];
+
 /// Tests whose names contain this touch crossbeam-epoch, which is not clean
 /// under strict provenance or Stacked Borrows and leaks its global collector
 /// by design (shared/TOOLCHAIN.md): they run in a pass of their own with
@@ -143,9 +147,10 @@ fn loom(session: &mut Session, test_args: &[String]) -> Result<()> {
     session.step("loom", &mut cmd)
 }
 
-/// Whether any source file of the package mentions `needle`, in its path or
-/// its text (test names include the module path, so `epoch.rs` counts).
-fn sources_mention(dir: &Path, needle: &str) -> bool {
+/// Whether any `.rs` file under `dir` mentions one of `needles`, in its
+/// name or its text (test names include the module path, so `epoch.rs`
+/// counts for `epoch`).
+fn sources_mention(dir: &Path, needles: &[&str]) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };
@@ -153,11 +158,12 @@ fn sources_mention(dir: &Path, needle: &str) -> bool {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if path.is_dir() {
-            name != "target" && !name.starts_with('.') && sources_mention(&path, needle)
+            name != "target" && !name.starts_with('.') && sources_mention(&path, needles)
         } else {
             name.ends_with(".rs")
-                && (name.contains(needle)
-                    || fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)))
+                && (needles.iter().any(|n| name.contains(n))
+                    || fs::read_to_string(&path)
+                        .is_ok_and(|text| needles.iter().any(|n| text.contains(n))))
         }
     })
 }
@@ -246,6 +252,21 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             None => eprintln!("xtask: miri: {name} is not in the workspace; leaving it out"),
         }
     }
+    // The list is fixed; say so when another library crate grows `unsafe`.
+    for package in &workspace.packages {
+        let listed = MIRI_PACKAGES.contains(&package.name.as_str());
+        if !listed
+            && package.name != "xtask"
+            && package.has_target("lib", None)
+            && sources_mention(&package.dir.join("src"), &UNSAFE_CODE)
+        {
+            eprintln!(
+                "xtask: miri: warning: {} has unsafe code but is not in MIRI_PACKAGES \
+                 (xtask/src/ci.rs)",
+                package.name
+            );
+        }
+    }
     if packages.is_empty() {
         session.skip("miri", "none of the Miri crates has a lib target yet");
         return Ok(());
@@ -300,7 +321,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
     let epoch_packages: Vec<&Package> = packages
         .iter()
         .copied()
-        .filter(|p| sources_mention(&p.dir.join("src"), EPOCH_FILTER))
+        .filter(|p| sources_mention(&p.dir.join("src"), &[EPOCH_FILTER]))
         .collect();
     if epoch_packages.is_empty() {
         session.skip("miri: epoch", "no Miri crate's sources mention `epoch`");
@@ -346,19 +367,24 @@ mod tests {
     }
 
     #[test]
-    fn finds_epoch_in_file_names_and_text() {
+    fn finds_epoch_and_unsafe_code_in_sources() {
         let root = std::env::temp_dir().join(format!("xtask-epoch-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("a/sub")).unwrap();
         fs::write(root.join("a/lib.rs"), "fn main() {}").unwrap();
-        assert!(!sources_mention(&root.join("a"), "epoch"));
+        assert!(!sources_mention(&root.join("a"), &["epoch"]));
         fs::write(root.join("a/sub/epoch.rs"), "").unwrap();
-        assert!(sources_mention(&root.join("a"), "epoch"));
+        assert!(sources_mention(&root.join("a"), &["epoch"]));
         fs::create_dir_all(root.join("b")).unwrap();
         fs::write(root.join("b/x.rs"), "#[test] fn epoch_pin() {}").unwrap();
         fs::write(root.join("b/notes.txt"), "").unwrap();
-        assert!(sources_mention(&root.join("b"), "epoch"));
-        assert!(!sources_mention(&root.join("missing"), "epoch"));
+        assert!(sources_mention(&root.join("b"), &["epoch"]));
+        assert!(!sources_mention(&root.join("missing"), &["epoch"]));
+        fs::create_dir_all(root.join("c")).unwrap();
+        fs::write(root.join("c/lib.rs"), "//! Graphs without `unsafe`.").unwrap();
+        assert!(!sources_mention(&root.join("c"), &UNSAFE_CODE));
+        fs::write(root.join("c/raw.rs"), "unsafe impl Send for X {}").unwrap();
+        assert!(sources_mention(&root.join("c"), &UNSAFE_CODE));
         fs::remove_dir_all(&root).unwrap();
     }
 }

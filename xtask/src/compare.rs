@@ -264,13 +264,7 @@ pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
         .collect();
 
     out.push_str("## Time\n\n");
-    table(
-        &mut out,
-        report,
-        &single,
-        &report.libraries,
-        |cell, base| time_cell(cell, base),
-    );
+    table(&mut out, report, &single, &report.libraries, time_cell);
     if !threaded.is_empty() {
         out.push_str(
             "\n### Thread-safe handles\n\n`ouro::sync::Gc` does not exist yet, so these rows have no ouro column; the ratio is to `Arc`.\n\n",
@@ -625,9 +619,12 @@ pub(crate) fn run(session: &mut Session, json: bool, args: &[String]) -> Result<
     Ok(())
 }
 
-/// The workspace root (xtask's manifest directory's parent).
+/// The workspace root: the parent of xtask's manifest directory (as in
+/// main.rs, `$CARGO_MANIFEST_DIR` first, which `cargo run` sets).
 fn session_root() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     dir.parent().map(PathBuf::from).unwrap_or(dir)
 }
 
