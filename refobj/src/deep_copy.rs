@@ -289,7 +289,7 @@ impl Hasher for AddrHasher {
 type AddrBuild = BuildHasherDefault<AddrHasher>;
 type AddrSet = HashSet<usize, AddrBuild>;
 
-/// What the memo knows about one copied object.
+/// What the memo owns for one copied object.
 #[derive(Clone, Copy)]
 struct Slot {
     /// The source object; the memo holds one counted strong reference.
@@ -305,7 +305,6 @@ struct Slot {
 /// memo stores these instead of a `Box<dyn Any>` per object: no allocation
 /// per copied object, and the slot stays 24 bytes.
 struct Ops {
-    type_id: fn() -> TypeId,
     /// Gives up one counted strong reference (drops a `Gc<T>`).
     release: unsafe fn(NonNull<ObjHeader>),
     /// Copies the source value into the placeholder and initialises it.
@@ -316,7 +315,6 @@ struct OpsOf<T>(PhantomData<T>);
 
 impl<T: DeepCopy + Trace + 'static> OpsOf<T> {
     const OPS: Ops = Ops {
-        type_id: TypeId::of::<T>,
         release: release_strong::<T>,
         fill: fill::<T>,
     };
@@ -363,46 +361,42 @@ unsafe fn fill<T: DeepCopy + Trace + 'static>(
     copier.memo.unfilled -= 1;
 }
 
-impl Slot {
-    #[cold]
-    #[inline(never)]
-    fn type_mismatch() -> ! {
-        panic!(
-            "ouro::deep_copy: one source address was met with two different types \
-             (was the source graph changed during the copy?)"
-        )
+/// The header of a copy found in the memo, checked to be a `GcBox<T>`.
+///
+/// A source address always belongs to the same object while the memo keeps
+/// it alive, so the check cannot fail in safe code; it is what makes the
+/// casts below sound without relying on that argument. The copy's header is
+/// loaded for the count increment anyway, and its vtable is a static of `T`.
+#[inline]
+fn checked_copy<T: 'static>(copy: NonNull<ObjHeader>) -> NonNull<GcBox<T>> {
+    // SAFETY: the memo holds a strong reference to every copy it lists.
+    let vtable = unsafe { copy.as_ref() }.vtable();
+    if (vtable.type_id)() != TypeId::of::<T>() {
+        type_mismatch()
     }
+    copy.cast()
+}
 
-    /// A new strong handle to the copy.
-    #[inline]
-    fn copy_handle<T: 'static>(&self) -> Gc<T> {
-        if (self.ops.type_id)() != TypeId::of::<T>() {
-            Self::type_mismatch()
-        }
-        // SAFETY: the memo keeps `copy` allocated; it is a `GcBox<T>` (same
-        // `TypeId` as the type it was made for).
-        unsafe { self.copy.as_ref() }.inc_strong();
-        // SAFETY: one strong reference was just counted for the handle.
-        unsafe { Gc::from_box(self.copy.cast::<GcBox<T>>()) }
-    }
-
-    /// A new weak handle to the copy.
-    #[inline]
-    fn copy_weak<T: 'static>(&self) -> Weak<T> {
-        if (self.ops.type_id)() != TypeId::of::<T>() {
-            Self::type_mismatch()
-        }
-        // SAFETY: as in `copy_handle`.
-        unsafe { self.copy.as_ref() }.inc_weak();
-        // SAFETY: one weak reference was just counted for the handle.
-        unsafe { Weak::from_box(self.copy.cast::<GcBox<T>>()) }
-    }
+#[cold]
+#[inline(never)]
+fn type_mismatch() -> ! {
+    panic!(
+        "ouro::deep_copy: one source address was met with two different types \
+         (was the source graph changed during the copy?)"
+    )
 }
 
 /// The memo and work list of one copy pass.
 struct Memo {
-    /// Source object address -> slot.
-    slots: HashMap<usize, Slot, AddrBuild>,
+    /// Source object address -> its copy. Only the copy is stored (16-byte
+    /// entries): the table is the one random-access structure of the copy,
+    /// and halving its entries made the copy of a 1M-node random graph about
+    /// 30% faster (`ouro_deep_copy_gc_off`: 2.9 s -> 2.1 s on a loaded VM)
+    /// than 32-byte entries holding the whole slot.
+    copies: HashMap<usize, NonNull<ObjHeader>, AddrBuild>,
+    /// The references the memo owns, in the order the copies were made
+    /// (released in that order, which walks the copies in allocation order).
+    slots: Vec<Slot>,
     /// Placeholders whose value is still to be copied (past `MAX_DEPTH`).
     pending: Vec<Slot>,
     /// Nested object copies on the stack right now.
@@ -420,7 +414,8 @@ struct Memo {
 impl Memo {
     fn new(inside: AddrSet) -> Memo {
         Memo {
-            slots: HashMap::default(),
+            copies: HashMap::default(),
+            slots: Vec::new(),
             pending: Vec::new(),
             depth: 0,
             unfilled: 0,
@@ -437,17 +432,18 @@ impl Memo {
     fn second_pass(&self) -> Option<AddrSet> {
         self.weak_to_source
             .iter()
-            .any(|a| self.slots.contains_key(a))
-            .then(|| self.slots.keys().copied().collect())
+            .any(|a| self.copies.contains_key(a))
+            .then(|| self.copies.keys().copied().collect())
     }
 }
 
 impl Drop for Memo {
     fn drop(&mut self) {
-        for (_, slot) in self.slots.drain() {
+        self.copies.clear();
+        for slot in core::mem::take(&mut self.slots) {
             // SAFETY: the memo counted one strong reference to each of the
             // two objects of every slot, of the slot's type, and gives both up
-            // here, once (the slot leaves the table).
+            // here, once (the slots were taken out of the memo).
             unsafe {
                 (slot.ops.release)(slot.copy);
                 (slot.ops.release)(slot.src);
@@ -479,8 +475,15 @@ impl DeepCopier<'_> {
     /// now (or, past `MAX_DEPTH`, from the work list).
     fn copy_gc<T: DeepCopy + Trace + 'static>(&mut self, src: &Gc<T>) -> Gc<T> {
         let key = src.obj().as_ptr().addr();
-        let slot = match self.memo.slots.entry(key) {
-            Entry::Occupied(e) => return e.get().copy_handle(),
+        let slot = match self.memo.copies.entry(key) {
+            Entry::Occupied(e) => {
+                let copy = checked_copy::<T>(*e.get());
+                // SAFETY: the memo keeps `copy` allocated (it holds a strong
+                // reference), and it is a `GcBox<T>` (checked).
+                unsafe { copy.cast::<ObjHeader>().as_ref() }.inc_strong();
+                // SAFETY: one strong reference was just counted for it.
+                return unsafe { Gc::from_box(copy) };
+            }
             Entry::Vacant(e) => {
                 // SAFETY: the layout and vtable are `GcBox<T>`'s. Two strong
                 // references: the memo's and the returned handle's.
@@ -495,11 +498,14 @@ impl DeepCopier<'_> {
                 };
                 // The memo's counted reference to the source.
                 let src_ref = ManuallyDrop::new(src.clone());
-                *e.insert(Slot {
+                e.insert(copy);
+                let slot = Slot {
                     src: src_ref.obj(),
                     copy,
                     ops: &OpsOf::<T>::OPS,
-                })
+                };
+                self.memo.slots.push(slot);
+                slot
             }
         };
         // SAFETY: `new_uninit` counted a strong reference for this handle.
@@ -523,8 +529,12 @@ impl DeepCopier<'_> {
             return Weak::new();
         };
         let key = target.obj().as_ptr().addr();
-        if let Some(slot) = self.memo.slots.get(&key) {
-            return slot.copy_weak();
+        if let Some(&copy) = self.memo.copies.get(&key) {
+            let copy = checked_copy::<T>(copy);
+            // SAFETY: as in `copy_gc`.
+            unsafe { copy.cast::<ObjHeader>().as_ref() }.inc_weak();
+            // SAFETY: one weak reference was just counted for it.
+            return unsafe { Weak::from_box(copy) };
         }
         if self.memo.inside.contains(&key) {
             return Gc::downgrade(&self.copy_gc(&target));
