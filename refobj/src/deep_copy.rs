@@ -206,12 +206,15 @@ impl fmt::Debug for DeepCopier<'_> {
 /// (`by_hand_gc_off`), is about 4 times as fast as `ouro_deep_copy_gc_off`:
 /// that is the price of the memo, which works for any graph.
 ///
-/// Memory: the memo's table takes 33 bytes per bucket (a 32-byte entry and a
-/// control byte) and 8/7 to 16/7 buckets per copied object: for a million
-/// objects, 2^21 buckets or 69 MB (104 MB while it grows from 2^20), on top
-/// of the copy. The work list holds 24 bytes per deferred object not yet
-/// filled. A second pass (see above) adds a set of the graph's addresses
-/// (9 bytes per bucket). All of it is freed before `deep_copy` returns.
+/// Memory, while the copy runs: the memo's table takes 17 bytes per bucket
+/// (a 16-byte entry, address to copy, and a control byte) and 8/7 to 16/7
+/// buckets per copied object, and the list of references the memo owns 24
+/// bytes per object (up to twice that as the `Vec` grows). For a million
+/// objects that is 2^21 buckets (36 MB, 53 MB while the table grows from
+/// 2^20) plus 24 to 48 MB, on top of the copy. The work list holds 24 bytes
+/// per deferred object not yet filled. A second pass (see above) adds a set
+/// of the graph's addresses (9 bytes per bucket). All of it is freed before
+/// `deep_copy` returns.
 ///
 /// # Examples
 ///
