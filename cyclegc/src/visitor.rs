@@ -17,6 +17,21 @@
 //! from outside, which at worst leaks. Counting too few edges is the safe
 //! direction; counting too many could make the collector drop a value that is
 //! still borrowed, so the rules exist to make that impossible.
+//!
+//! Around the visitor, the collector adds: a handle cloned by user code while
+//! a scan runs counts on both sides (edges are compared with the strong count
+//! at decision time, not a snapshot); objects being scanned cannot be
+//! dereferenced from `trace`, so one object's `trace` cannot reach into
+//! another's value and move handles around.
+//!
+//! What these rules do not cover (a known limit, tracked as an open issue):
+//! a `trace` that *mutates its own value while it runs* — reports a handle,
+//! then moves or drops that same handle through a `RefCell::borrow_mut` or a
+//! `Mutex::lock` before returning — can make one handle count twice. Combined
+//! with a reference into that object kept alive across the collection by the
+//! caller, the collector could then drop a value that is still borrowed. A
+//! `trace` that only calls `trace` on its fields (as `#[derive(Trace)]`
+//! generates) cannot do this.
 
 use core::fmt;
 use core::mem::MaybeUninit;

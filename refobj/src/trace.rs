@@ -9,6 +9,14 @@ use ouro_cyclegc::Visitor;
 /// collector leak or make a later dereference panic, but it can never cause
 /// undefined behaviour.
 ///
+/// `trace` must only report: it should not mutate the value (for example
+/// take a handle out of a `RefCell` after reporting it). See the
+/// documentation of `ouro_cyclegc::Visitor` for the one case where a `trace`
+/// that mutates its own value while it runs defeats the collector's checks.
+///
+/// `Trace` is not dyn-compatible (it has associated constants), so
+/// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
+///
 /// Implement it with `#[derive(Trace)]`, or by hand by calling `trace` on
 /// every field that may hold a handle:
 ///
