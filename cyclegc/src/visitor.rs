@@ -24,7 +24,7 @@
 //! dereferenced from `trace`, so one object's `trace` cannot reach into
 //! another's value and move handles around.
 //!
-//! What these rules do not cover (a known limit, tracked as an open issue):
+//! What these rules do not cover (a known limit, reported for a later fix):
 //! a `trace` that *mutates its own value while it runs* — reports a handle,
 //! then moves or drops that same handle through a `RefCell::borrow_mut` or a
 //! `Mutex::lock` before returning — can make one handle count twice. Combined
