@@ -37,6 +37,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 use std::alloc::{GlobalAlloc, System};
 
+use crate::arena_map;
 use crate::size_class::class_size;
 use crate::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_MASK, POOL_SIZE, POOLS_PER_ARENA};
 use crate::stats::PoolStats;
@@ -124,7 +125,8 @@ struct Arena {
     shard: u16,
 }
 
-const ARENA_LAYOUT: Layout = match Layout::from_size_align(ARENA_SIZE, POOL_SIZE) {
+/// Arenas are aligned to their size, so `arena_map` can find them.
+const ARENA_LAYOUT: Layout = match Layout::from_size_align(ARENA_SIZE, ARENA_SIZE) {
     Ok(layout) => layout,
     Err(_) => panic!("bad arena layout"),
 };
@@ -167,10 +169,11 @@ impl core::fmt::Debug for Heap {
     }
 }
 
-/// The header of the pool holding `block`.
+/// The header of the pool holding `block`, as a pointer with the arena's
+/// provenance (see `arena_map`); null if no arena holds `block`.
 #[inline(always)]
 fn pool_of(block: *mut u8) -> *mut PoolHeader {
-    block.map_addr(|addr| addr & !POOL_MASK).cast()
+    arena_map::locate(block.addr() & !POOL_MASK).cast()
 }
 
 /// The `SyncPool` shard that owns `block`.
@@ -192,6 +195,10 @@ pub(crate) unsafe fn shard_of(block: NonNull<u8>) -> usize {
 #[cfg(debug_assertions)]
 pub(crate) unsafe fn debug_check_layout(block: NonNull<u8>, layout: Layout) {
     let pool = pool_of(block.as_ptr());
+    assert!(
+        !pool.is_null(),
+        "ouro-pool: dealloc of {block:p}, which no pool allocated (layout {layout:?})"
+    );
     // SAFETY: the block is live, so its header is initialised; `class` is
     // constant while the block is live.
     let (magic, class) = unsafe { ((*pool).magic, (*pool).class) };
@@ -509,9 +516,15 @@ impl Heap {
         let base = NonNull::new(unsafe { System.alloc(ARENA_LAYOUT) })?;
         // SAFETY: `Arena` has a nonzero size.
         let arena = unsafe { System.alloc(Layout::new::<Arena>()) }.cast::<Arena>();
-        if arena.is_null() {
-            // SAFETY: `base` was just allocated with `ARENA_LAYOUT`.
-            unsafe { System.dealloc(base.as_ptr(), ARENA_LAYOUT) };
+        if arena.is_null() || arena_map::register(base).is_none() {
+            // SAFETY: `base` (and `arena`, if not null) were just allocated
+            // with these layouts, and are not registered.
+            unsafe {
+                System.dealloc(base.as_ptr(), ARENA_LAYOUT);
+                if !arena.is_null() {
+                    System.dealloc(arena.cast(), Layout::new::<Arena>());
+                }
+            }
             return None;
         }
         // SAFETY: `arena` is a fresh allocation for one `Arena`; the old
@@ -590,7 +603,7 @@ impl Heap {
         let bad = |kind| Err(BadFree { block, kind });
         // SAFETY: by the caller `pool` is a pool header.
         unsafe {
-            if (*pool).magic != POOL_MAGIC {
+            if pool.is_null() || (*pool).magic != POOL_MAGIC {
                 return bad(BadFreeKind::NotAPool);
             }
             if (*pool).free {
@@ -854,6 +867,7 @@ impl Heap {
             if !next.is_null() {
                 (*next).all_prev = prev;
             }
+            arena_map::unregister((*arena).base);
             System.dealloc((*arena).base.as_ptr(), ARENA_LAYOUT);
             System.dealloc(arena.cast(), Layout::new::<Arena>());
         }
@@ -947,6 +961,7 @@ impl Drop for Heap {
             // not be used after their pool is dropped (documented on `Pool`).
             unsafe {
                 let next = (*arena).all_next;
+                arena_map::unregister((*arena).base);
                 System.dealloc((*arena).base.as_ptr(), ARENA_LAYOUT);
                 System.dealloc(arena.cast(), Layout::new::<Arena>());
                 arena = next;

@@ -46,6 +46,7 @@
 //! # fn main() { let _ = vec![Box::new(1)]; }
 //! ```
 
+mod arena_map;
 mod free_list;
 mod heap;
 mod object_pool;

@@ -201,6 +201,13 @@ impl Drop for Locked<'_> {
 /// Layouts of size zero, over 512 bytes or aligned over 16 go to
 /// [`std::alloc::System`].
 ///
+/// Memory goes back to the OS as with [`Pool`](crate::Pool) (blocks freed
+/// by other threads count once their owner reclaims them; [`trim`]
+/// reclaims them at once). Dropping a `SyncPool` that is not a `static`
+/// returns all of its arenas: **its blocks must not be used after that.**
+///
+/// [`trim`]: SyncPool::trim
+///
 /// # Examples
 ///
 /// As the global allocator:
