@@ -78,6 +78,9 @@ pub enum Failure {
 /// library's interior-mutability cell, a `u64` and a [`Tok`].
 pub trait Heap: 'static {
     type H: Clone;
+    /// Called once before the workload (settings such as turning automatic
+    /// collection off).
+    fn prepare() {}
     /// False for `Rc`, which has no cycle collector.
     const COLLECTS: bool = true;
     fn node(value: u64) -> Self::H;

@@ -4,6 +4,9 @@
 //!   counter, `std::cell::RefCell`; `gc::collect()` and
 //!   `gc::collect_generation(0)`. Automatic collection stays on (default
 //!   thresholds).
+//! - `ouro_manual`: the same with automatic collection off (`gc::disable()`),
+//!   collecting only where the workload does, like gcmodule and
+//!   bacon_rajan_cc, which never collect on their own.
 //! - `rc`: `std::rc::Rc` + `RefCell`; no collector, so cycles leak.
 //! - `gcmodule`: `gcmodule::Cc` + `RefCell`, a hand-written `Trace` whose
 //!   `is_type_tracked` returns `true`: the crate's docs say recursive types
@@ -72,6 +75,25 @@ pub mod ouro_lib {
                 value,
                 _tok: Tok::new(),
             })
+        }
+        refcell_node_ops!();
+        fn collect() {
+            gc::collect();
+        }
+        fn collect_young() {
+            gc::collect_generation(0);
+        }
+    }
+
+    pub struct OuroManual;
+
+    impl Heap for OuroManual {
+        type H = Gc<Node>;
+        fn prepare() {
+            gc::disable();
+        }
+        fn node(value: u64) -> Gc<Node> {
+            Ouro::node(value)
         }
         refcell_node_ops!();
         fn collect() {

@@ -34,13 +34,21 @@ use heap::Failure;
 use workloads::Outcome;
 
 /// The single-threaded libraries, in table order.
-const LIBRARIES: &[&str] = &["ouro", "rc", "gcmodule", "bacon_rajan_cc", "dumpster", "gc"];
+const LIBRARIES: &[&str] = &[
+    "ouro",
+    "ouro_manual",
+    "rc",
+    "gcmodule",
+    "bacon_rajan_cc",
+    "dumpster",
+    "gc",
+];
 /// The libraries of the threaded rows.
 const THREADED: &[&str] = &["arc", "dumpster_sync"];
 /// Longest a child may run before it counts as a timeout.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// After this much time in one child, no further run starts.
-const SLOW: Duration = Duration::from_secs(2);
+const SLOW: Duration = Duration::from_millis(1200);
 
 fn run_once(library: &str, workload: &str) -> Outcome {
     use libs::*;
@@ -49,6 +57,7 @@ fn run_once(library: &str, workload: &str) -> Outcome {
     }
     match library {
         "ouro" => workloads::run::<ouro_lib::Ouro>(workload),
+        "ouro_manual" => workloads::run::<ouro_lib::OuroManual>(workload),
         "rc" => workloads::run::<rc_lib::RcHeap>(workload),
         "gcmodule" => workloads::run::<gcmodule_lib::GcModule>(workload),
         "bacon_rajan_cc" => workloads::run::<bacon_lib::Bacon>(workload),
@@ -311,6 +320,22 @@ fn main() -> ExitCode {
         Some("run") if args.len() >= 3 => {
             let runs = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(3);
             println!("{}", child(&args[1], &args[2], runs));
+        }
+        Some("stats") if args.len() == 3 => {
+            // ouro's collection counts for one run, for profiling.
+            let outcome = run_once(&args[1], &args[2]);
+            for (g, s) in ouro::gc::get_stats().iter().enumerate() {
+                eprintln!(
+                    "generation {g}: {} collections, {} collected",
+                    s.collections, s.collected
+                );
+            }
+            println!(
+                "{:?}",
+                outcome
+                    .map(|t| t.as_secs_f64())
+                    .map_err(|f| format!("{f:?}"))
+            );
         }
         Some("rss") if args.len() == 3 => {
             let _ = run_once(&args[1], &args[2]);

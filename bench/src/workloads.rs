@@ -62,6 +62,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
 const MILLION: usize = 1_000_000;
 
 pub fn run<H: Heap>(workload: &str) -> Outcome {
+    H::prepare();
     match workload {
         "clone_drop" => clone_drop::<H>(),
         "alloc_drop" => alloc_drop::<H>(),

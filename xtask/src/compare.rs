@@ -138,7 +138,7 @@ impl Report {
             let best = self
                 .libraries
                 .iter()
-                .filter(|l| *l != "ouro" && *l != "rc")
+                .filter(|l| !l.starts_with("ouro") && *l != "rc")
                 .filter_map(|l| Some((l, self.cell(l, workload).and_then(ok_time)?)))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((library, t)) = best
@@ -267,7 +267,7 @@ pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
     table(&mut out, report, &single, &report.libraries, time_cell);
     if !threaded.is_empty() {
         out.push_str(
-            "\n### Thread-safe handles\n\n`ouro::sync::Gc` does not exist yet, so these rows have no ouro column; the ratio is to `Arc`.\n\n",
+            "\n### Thread-safe handles\n\n`ouro::sync::Gc` does not exist yet, so these rows have no ouro column and no ratio.\n\n",
         );
         table(
             &mut out,
@@ -352,7 +352,7 @@ fn table(
 /// Colours of the bars, in library order.
 const COLOURS: &[&str] = &[
     "#d62728", "#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf",
-    "#e377c2",
+    "#e377c2", "#bcbd22",
 ];
 
 fn escape(s: &str) -> String {
