@@ -358,9 +358,9 @@ def main():
     samples = []
     started = time.perf_counter()
     for _ in range(runs):
-        # As in the Rust child: no new run after 1.2 s, so slow shapes get
+        # As in the Rust child: no new run after 1 s, so slow shapes get
         # fewer runs and the whole comparison stays within minutes.
-        if samples and time.perf_counter() - started > 1.2:
+        if samples and time.perf_counter() - started > 1.0:
             break
         try:
             samples.append(WORKLOADS[workload]())

@@ -9,7 +9,7 @@
 //! ouro-bench run <lib> <workload> [N]
 //!                               N runs in this process: one JSON line with
 //!                               the times and the peak RSS
-//! ouro-bench rss <lib> <workload>
+//! ouro-bench rss <lib> <workload>   (or --rss)
 //!                               one run, then the peak RSS in KiB
 //! ouro-bench list               the libraries and workloads
 //! ```
@@ -48,7 +48,7 @@ const THREADED: &[&str] = &["arc", "dumpster_sync"];
 /// Longest a child may run before it counts as a timeout.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// After this much time in one child, no further run starts.
-const SLOW: Duration = Duration::from_millis(1200);
+const SLOW: Duration = Duration::from_secs(1);
 
 fn run_once(library: &str, workload: &str) -> Outcome {
     use libs::*;
@@ -337,7 +337,7 @@ fn main() -> ExitCode {
                     .map_err(|f| format!("{f:?}"))
             );
         }
-        Some("rss") if args.len() == 3 => {
+        Some("rss" | "--rss") if args.len() == 3 => {
             let _ = run_once(&args[1], &args[2]);
             println!("{}", clock::peak_rss_kib().unwrap_or(0));
         }
