@@ -302,7 +302,7 @@ pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
         }
     }
 
-    out.push_str("\n## Peak RSS\n\nVmHWM of the process that ran the workload (all its runs), including the program itself (about 2 MiB for the Rust binary, 10 MiB for the interpreter).\n\n");
+    out.push_str("\n## Peak RSS\n\nVmHWM of the process that ran the workload (all its runs), including the program itself (about 2 MiB for the Rust binary, 14 MiB for the interpreter).\n\n");
     let all_libraries: Vec<String> = report
         .libraries
         .iter()
