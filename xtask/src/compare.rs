@@ -609,12 +609,12 @@ pub(crate) fn run(session: &mut Session, json: bool, args: &[String]) -> Result<
     session.step("compare run", &mut bench)?;
     let text = fs::read_to_string(&output_path)
         .map_err(|e| format!("cannot read {}: {e}", output_path.display()))?;
+    let machine = machine(&bench_dir);
     if json {
-        print!("{text}");
+        print!("{}", with_machine(&text, &machine));
         return Ok(());
     }
     let report = Report::parse(&text)?;
-    let machine = machine(&bench_dir);
     let docs = root.join("docs");
     fs::create_dir_all(&docs).map_err(|e| format!("cannot create docs/: {e}"))?;
     for (name, contents) in [
@@ -627,6 +627,32 @@ pub(crate) fn run(session: &mut Session, json: bool, args: &[String]) -> Result<
     }
     print!("{}", markdown(&report, &machine));
     Ok(())
+}
+
+/// The `ouro-bench all` document with a `"machine"` member in front.
+pub(crate) fn with_machine(document: &str, machine: &Machine) -> String {
+    use crate::json::write_string;
+    let mut m = String::from("{\"machine\":{\"cpu\":");
+    write_string(&mut m, &machine.cpu);
+    let _ = write!(m, ",\"cores\":{},\"memory\":", machine.cores);
+    write_string(&mut m, &machine.memory);
+    m.push_str(",\"rustc\":");
+    write_string(&mut m, &machine.rustc);
+    m.push_str(",\"date\":");
+    write_string(&mut m, &machine.date);
+    m.push_str(",\"versions\":{");
+    for (i, (name, version)) in machine.versions.iter().enumerate() {
+        if i > 0 {
+            m.push(',');
+        }
+        write_string(&mut m, name);
+        m.push(':');
+        write_string(&mut m, version);
+    }
+    m.push_str("}},");
+    let body = document.trim_start().strip_prefix('{').unwrap_or(document);
+    m.push_str(body);
+    m
 }
 
 /// The workspace root: the parent of xtask's manifest directory (as in
@@ -789,6 +815,22 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_date(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(utc_date(951_782_400), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn json_gains_the_machine() {
+        let doc = "{\"runs\":3,\"results\":[]}\n";
+        let out = with_machine(doc, &machine());
+        let parsed = Json::parse(&out).unwrap();
+        assert_eq!(
+            parsed.path("machine.cores").and_then(Json::as_f64),
+            Some(2.0)
+        );
+        assert_eq!(
+            parsed.path("machine.versions.gc").and_then(Json::as_str),
+            Some("0.5.1")
+        );
+        assert_eq!(parsed.get("runs").and_then(Json::as_f64), Some(3.0));
     }
 
     #[test]
