@@ -369,6 +369,17 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            // No interpreter: no CPython column rather than a column of errors.
+            if !opts.python.is_empty()
+                && !Command::new(&opts.python)
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
+                eprintln!("ouro-bench: {} not found; no CPython column", opts.python);
+                opts.python.clear();
+            }
             print!("{}", driver(&opts));
         }
         _ => {
