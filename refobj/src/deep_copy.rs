@@ -197,14 +197,16 @@ impl fmt::Debug for DeepCopier<'_> {
 ///
 /// `benches/deep_copy.rs` (group `deep_copy_1m` in `cargo xtask bench`)
 /// copies a 1M-node random graph with three edges per node. On the 2-core
-/// development VM, shared with other builds (so take ±50%), it measured
-/// about 3.4 µs per node with automatic collection on and 1.3 µs with it
-/// off. Most of the difference is the collections that a million new tracked
-/// objects trigger (in one copy: about 1300 young, 120 middle and 3 full
-/// collections), the same as when building the graph by hand. A copy written
-/// by hand for this one shape, indexing a `Vec` instead of consulting a memo
-/// (`by_hand_gc_off`), is about 4 times as fast as `ouro_deep_copy_gc_off`:
-/// that is the price of the memo, which works for any graph.
+/// development VM, shared with other builds (so take ±30%), it measured
+/// 2.7 µs per node with automatic collection on and 1.3 µs with it off.
+/// The difference is the collections that a million new tracked objects
+/// trigger (in one copy: about 1300 young, 120 middle and 3 full
+/// collections), as when building the graph by hand. A copy written by hand
+/// for this one shape, indexing a `Vec` instead of consulting a memo, takes
+/// 1.2 µs per node with collection on and 0.38 µs with it off
+/// (`by_hand_gc_off`, 3.4 times as fast as `ouro_deep_copy_gc_off`): that
+/// is the price of the memo and of the depth-first walk over random
+/// memory, which work for any graph.
 ///
 /// Memory, while the copy runs: the memo's table takes 17 bytes per bucket
 /// (a 16-byte entry, address to copy, and a control byte) and 8/7 to 16/7
