@@ -6,8 +6,8 @@
 //!
 //! Memory layout:
 //!
-//! * An **arena** is `ARENA_SIZE` bytes from `System`, aligned to
-//!   `POOL_SIZE`, so it is exactly `POOLS_PER_ARENA` pools. Its bookkeeping
+//! * An **arena** is `ARENA_SIZE` bytes from the OS (`os`), aligned to
+//!   `ARENA_SIZE` (so to `POOL_SIZE`): exactly `POOLS_PER_ARENA` pools. Its bookkeeping
 //!   (`Arena`) lives in a separate small `System` allocation.
 //! * A **pool** starts with a `PoolHeader`; the rest is blocks of one size
 //!   class. Masking a block's address with `!POOL_MASK` finds its header.
@@ -37,10 +37,10 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 use std::alloc::{GlobalAlloc, System};
 
-use crate::arena_map;
 use crate::size_class::class_size;
 use crate::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_MASK, POOL_SIZE, POOLS_PER_ARENA};
 use crate::stats::PoolStats;
+use crate::{arena_map, os};
 
 /// `PoolHeader::magic`: this is a pool header.
 const POOL_MAGIC: u32 = 0x6f75_726f; // "ouro"
@@ -124,12 +124,6 @@ struct Arena {
     /// Shard of the owning `SyncPool` heap.
     shard: u16,
 }
-
-/// Arenas are aligned to their size, so `arena_map` can find them.
-const ARENA_LAYOUT: Layout = match Layout::from_size_align(ARENA_SIZE, ARENA_SIZE) {
-    Ok(layout) => layout,
-    Err(_) => panic!("bad arena layout"),
-};
 
 /// Source of `Heap::id`s, assigned when a heap creates its first arena.
 static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
@@ -512,15 +506,14 @@ impl Heap {
         if self.id == 0 {
             self.id = NEXT_HEAP_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         }
-        // SAFETY: `ARENA_LAYOUT` has a nonzero size.
-        let base = NonNull::new(unsafe { System.alloc(ARENA_LAYOUT) })?;
+        let base = os::alloc_arena()?;
         // SAFETY: `Arena` has a nonzero size.
         let arena = unsafe { System.alloc(Layout::new::<Arena>()) }.cast::<Arena>();
         if arena.is_null() || arena_map::register(base).is_none() {
             // SAFETY: `base` (and `arena`, if not null) were just allocated
             // with these layouts, and are not registered.
             unsafe {
-                System.dealloc(base.as_ptr(), ARENA_LAYOUT);
+                os::free_arena(base);
                 if !arena.is_null() {
                     System.dealloc(arena.cast(), Layout::new::<Arena>());
                 }
@@ -868,7 +861,7 @@ impl Heap {
                 (*next).all_prev = prev;
             }
             arena_map::unregister((*arena).base);
-            System.dealloc((*arena).base.as_ptr(), ARENA_LAYOUT);
+            os::free_arena((*arena).base);
             System.dealloc(arena.cast(), Layout::new::<Arena>());
         }
         self.narenas -= 1;
@@ -962,7 +955,7 @@ impl Drop for Heap {
             unsafe {
                 let next = (*arena).all_next;
                 arena_map::unregister((*arena).base);
-                System.dealloc((*arena).base.as_ptr(), ARENA_LAYOUT);
+                os::free_arena((*arena).base);
                 System.dealloc(arena.cast(), Layout::new::<Arena>());
                 arena = next;
             }

@@ -50,6 +50,7 @@ mod arena_map;
 mod free_list;
 mod heap;
 mod object_pool;
+mod os;
 mod pool;
 mod size_class;
 mod stats;
