@@ -168,6 +168,11 @@ fn catch(f: impl FnOnce()) -> Option<Panic> {
 fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
     if slot.is_none() {
         *slot = p;
+    } else if let Some(extra) = p {
+        // Only the first panic is resumed. The others are leaked, not
+        // dropped: a payload's own `Drop` could panic in the middle of the
+        // collection.
+        core::mem::forget(extra);
     }
 }
 
@@ -238,7 +243,7 @@ fn move_unreachable<'b>(
         let p = catch(|| {
             // SAFETY: `young` holds working-set objects linked through
             // `next`; `walk.prev` is the last node walked (or the head).
-            unsafe { walk.run(young, unreachable, &mut v, pending) }
+            unsafe { walk.run(young, unreachable, &mut v) }
         });
         match p {
             None => break,
@@ -257,7 +262,47 @@ fn move_unreachable<'b>(
             }
         }
     }
+    // SAFETY: the walk is over; `young` is linked through `next`.
+    unsafe { restore_young(young, pending) };
     walk.survivors
+}
+
+/// After the walk: restores the `prev` links of the survivors, lets go of
+/// them (clears `SCANNING`), and queues those whose last handle went away
+/// meanwhile. Runs no user code.
+///
+/// # Safety
+/// `young` is linked through `next`; its nodes' `prev` words may hold scan
+/// words or stale pointers.
+unsafe fn restore_young(young: Link, pending: &mut BumpVec<'_, NonNull<ObjHeader>>) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let mut prev = young;
+        let mut cur = list::next(young);
+        while cur != young {
+            list::set_prev(cur, prev);
+            let obj = GcLinks::header(cur);
+            obj.as_ref().clear(SCANNING);
+            queue_if_dead(pending, obj);
+            prev = cur;
+            cur = list::next(cur);
+        }
+        list::set_prev(young, prev);
+    }
+}
+
+/// Queues `obj` for release if no handle is left; the queue owns one counted
+/// reference to it, so nothing can free it before the queue is processed.
+///
+/// # Safety
+/// `obj` is live and no longer protected by the collector.
+unsafe fn queue_if_dead(pending: &mut BumpVec<'_, NonNull<ObjHeader>>, obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    let h = unsafe { obj.as_ref() };
+    if h.strong() == 0 {
+        h.inc_strong();
+        pending.push(obj);
+    }
 }
 
 /// The state of `move_unreachable`'s walk, kept outside `catch_unwind`.
@@ -274,13 +319,7 @@ impl Walk {
     /// As `move_unreachable`: the `prev` words of the nodes after
     /// `self.prev` hold scan words, or real pointers for nodes that came
     /// back from `unreachable`.
-    unsafe fn run<'b>(
-        &mut self,
-        young: Link,
-        unreachable: Link,
-        v: &mut Visitor<'_>,
-        pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
-    ) {
+    unsafe fn run(&mut self, young: Link, unreachable: Link, v: &mut Visitor<'_>) {
         // SAFETY: forwarded contract.
         unsafe {
             let mut gc = list::next(self.prev);
@@ -293,11 +332,10 @@ impl Walk {
                     if !self.aborted && !h.has(EXCLUSIVE) {
                         trace_object(obj, v);
                     }
-                    list::set_prev(gc, self.prev);
-                    h.clear(SCANNING);
-                    if h.strong() == 0 {
-                        pending.push(obj);
-                    }
+                    // It stays `SCANNING` (protected, its scan word in
+                    // `prev`) until the walk is over: a later `trace` could
+                    // otherwise drop its last handle and unlink it from
+                    // under the walk. `restore_young` lets go of it.
                     self.survivors += 1;
                     self.prev = gc;
                 } else {
@@ -385,6 +423,15 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         return None;
     }
     heap.collecting.set(true);
+    // Whatever happens below, the collector is not left marked as running
+    // (a stuck flag would turn every later collection into a no-op).
+    struct Running<'a>(&'a Heap);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.collecting.set(false);
+        }
+    }
+    let running = Running(heap);
     let mut panic: Option<Panic> = None;
     // Nothing below costs anything unless callbacks or STATS are in use.
     let callbacks = !heap.callbacks.is_empty();
@@ -413,16 +460,20 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     if let Some(t) = started {
         let duration = t.elapsed();
         if stats {
-            log::info!(
-                target: "ouro::gc",
-                "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
-                 uncollectable {}, {:.3} ms",
-                outcome.scanned,
-                outcome.unreachable,
-                outcome.collected,
-                outcome.saved,
-                duration.as_secs_f64() * 1e3,
-            );
+            // A user `log::Log` may panic: caught like any user code.
+            let p = catch(|| {
+                log::info!(
+                    target: "ouro::gc",
+                    "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
+                     uncollectable {}, {:.3} ms",
+                    outcome.scanned,
+                    outcome.unreachable,
+                    outcome.collected,
+                    outcome.saved,
+                    duration.as_secs_f64() * 1e3,
+                )
+            });
+            keep_first(&mut panic, p);
         }
         if callbacks {
             let info = CallbackInfo {
@@ -435,7 +486,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
             keep_first(&mut panic, heap.callbacks.invoke(&info));
         }
     }
-    heap.collecting.set(false);
+    drop(running);
     heap.drain_trash();
     if let Some(p) = panic {
         panic::resume_unwind(p);
@@ -532,9 +583,7 @@ fn run(
             if revived {
                 for_each(unreachable, |o| {
                     o.as_ref().clear(UNREACHABLE);
-                    if o.as_ref().strong() == 0 {
-                        pending.push(o);
-                    }
+                    queue_if_dead(&mut pending, o);
                 });
                 list::splice(unreachable, heap.gen_head(old));
             } else if saveall {
@@ -555,19 +604,14 @@ fn run(
         }
     }
 
-    // Objects whose last handle went away while they were protected.
+    // Objects whose last handle went away while they were protected: the
+    // queue holds one reference to each, released now.
     for &obj in pending.iter() {
-        // SAFETY: pending objects are tracked, unprotected objects whose
-        // count reached zero while the collector held them; nothing can free
-        // them meanwhile (no handle; weak handles do not free live values).
-        unsafe {
-            let h = obj.as_ref();
-            if h.strong() == 0 && h.flags() & (DEAD | TRACKED) == TRACKED {
-                let vt = h.vtable();
-                let p = catch(|| heap.release(obj, vt.layout, || (vt.drop_value)(obj)));
-                keep_first(panic, p);
-            }
-        }
+        // SAFETY: each queued object is live (the queue's reference) and no
+        // longer protected; dropping that reference frees it through the
+        // normal path if it is the last one.
+        let p = catch(|| unsafe { crate::raw::release_ref(obj) });
+        keep_first(panic, p);
     }
     outcome
 }

@@ -133,7 +133,8 @@ pub fn get_debug() -> crate::DebugFlags {
 /// of this thread's heap, automatic ones included.
 ///
 /// Inside a callback, `collect()` returns 0 at once (a collection is
-/// running), `add_callback` registers for later collections and
+/// running), `add_callback` registers from the next phase on (one added at
+/// `Start` is called at the `Stop` of the same collection) and
 /// `remove_callback` takes effect at once. A panic in a callback is resumed
 /// after the collection is complete.
 pub fn add_callback(f: impl FnMut(&crate::CallbackInfo) + 'static) -> crate::CallbackId {

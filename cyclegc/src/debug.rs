@@ -114,8 +114,9 @@ struct Entry {
 ///
 /// Rules, so that callbacks can use the `gc` module freely: callbacks run
 /// while the collection is marked as running, so a `collect()` inside one
-/// returns 0 at once; `add_callback` inside a callback registers for the
-/// next collection; `remove_callback` inside a callback (of itself or
+/// returns 0 at once; `add_callback` inside a callback registers from the
+/// next phase on (a callback added at `Start` is called at the `Stop` of the
+/// same collection); `remove_callback` inside a callback (of itself or
 /// another) takes effect at once; a panicking callback does not stop the
 /// others, and the first panic is resumed when the collection is over.
 #[derive(Default)]
@@ -167,8 +168,22 @@ impl Callbacks {
     /// panic.
     pub(crate) fn invoke(&self, info: &CallbackInfo) -> Option<Box<dyn std::any::Any + Send>> {
         let n = self.entries.borrow().len();
-        let mut first = None;
+        let mut first: Option<Box<dyn std::any::Any + Send>> = None;
+        let mut keep = |p: Box<dyn std::any::Any + Send>| match first {
+            None => first = Some(p),
+            // Only the first panic is resumed; the others are leaked, as a
+            // payload's own `Drop` could panic.
+            Some(_) => core::mem::forget(p),
+        };
         let outer = self.invoking.replace(true);
+        // Reset even if something below unwinds.
+        struct Invoking<'a>(&'a Cell<bool>, bool);
+        impl Drop for Invoking<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _invoking = Invoking(&self.invoking, outer);
         for i in 0..n {
             let (id, f) = {
                 let mut entries = self.entries.borrow_mut();
@@ -178,20 +193,22 @@ impl Callbacks {
             if let Some(mut f) = f {
                 let r = panic::catch_unwind(AssertUnwindSafe(|| f(info)));
                 if let Err(p) = r {
-                    first.get_or_insert(p);
+                    keep(p);
                 }
                 let mut entries = self.entries.borrow_mut();
                 let e = &mut entries[i];
                 debug_assert_eq!(e.id, id);
                 if e.removed {
                     drop(entries);
-                    drop(f);
+                    // Its captured state's `Drop` is user code too.
+                    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
+                        keep(p);
+                    }
                 } else {
                     e.f = Some(f);
                 }
             }
         }
-        self.invoking.set(outer);
         if !outer {
             self.entries.borrow_mut().retain(|e| !e.removed);
         }

@@ -64,10 +64,6 @@ const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 /// Flags that make a dereference panic.
 pub const NO_DEREF: usize = DEAD | UNINIT | SCANNING;
 
-/// Flags of an object whose value the collector holds or has dropped (its
-/// value may be borrowed mutably by the collector's `drop_in_place`).
-pub const COLLECTOR_OWNED: usize = DEAD | SCANNING | UNREACHABLE;
-
 /// Per-type operations the collector needs, built by the typed layer.
 ///
 /// The function pointers receive the object's header; the typed layer knows
@@ -92,6 +88,9 @@ pub struct VTable {
     /// Whether `finalize` may do anything (`false` lets the collector skip
     /// finalization and the resurrection check).
     pub has_finalizer: bool,
+    /// Whether the value is sized, so that `layout` is the object's layout
+    /// (for unsized values it is not, and the handle's metadata gives it).
+    pub sized: bool,
 }
 
 // The flags need the low bits of every vtable address.

@@ -177,8 +177,8 @@ impl Heap {
         obj
     }
 
-    /// Links a freshly initialised tracked object into generation 0 and runs
-    /// an automatic collection if the threshold is passed.
+    /// Links a freshly initialised tracked object into generation 0 (it was
+    /// counted by `count_and_collect` when it was allocated).
     ///
     /// # Safety
     /// `obj` is a live object with `HAS_LINKS`, on no list, value written.
@@ -199,6 +199,15 @@ impl Heap {
     pub(crate) unsafe fn link_new(&self, obj: NonNull<ObjHeader>) {
         // SAFETY: caller contract.
         unsafe { list::push_back(self.gen_head(0), ObjHeader::links(obj)) };
+    }
+
+    /// Counts a new tracked allocation and runs an automatic collection if
+    /// the count passes threshold 0. As in CPython, this happens before the
+    /// new object is tracked; here it also happens before it is allocated,
+    /// so a panic from user code in the collection leaves no half-made
+    /// object behind (the value being moved in is simply dropped).
+    #[inline]
+    pub(crate) fn count_and_collect(&self) {
         let g0 = &self.gens[0];
         let c = g0.count.get() + 1;
         g0.count.set(c);

@@ -27,7 +27,7 @@ mod stats;
 pub(crate) mod visitor;
 
 pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
-pub use header::{COLLECTOR_OWNED, NO_DEREF, ObjHeader, VTable};
+pub use header::{NO_DEREF, ObjHeader, VTable};
 pub use heap::{DEFAULT_THRESHOLDS, GENERATIONS};
 pub use stats::GenerationStats;
 pub use visitor::Visitor;

@@ -14,7 +14,7 @@ use crate::list;
 
 /// Allocates an object with one strong reference, lets `write` initialise the
 /// value, and tracks the object if `tracked`. May run an automatic
-/// collection.
+/// collection first (before allocating).
 ///
 /// # Safety
 /// `boxed` is the layout of the header followed by the value (value at
@@ -29,6 +29,9 @@ pub unsafe fn new_object(
     write: impl FnOnce(NonNull<ObjHeader>),
 ) -> NonNull<ObjHeader> {
     with_heap(|heap| {
+        if tracked {
+            heap.count_and_collect();
+        }
         // The value is written right away and `write` cannot panic, so the
         // header gets its final flags at once.
         let obj = heap.alloc_object(boxed, vtable, tracked, 1, if tracked { TRACKED } else { 0 });
@@ -56,6 +59,9 @@ pub unsafe fn new_uninit(
     weak: u32,
 ) -> NonNull<ObjHeader> {
     with_heap(|heap| {
+        if tracked {
+            heap.count_and_collect();
+        }
         let obj = heap.alloc_object(boxed, vtable, tracked, strong, DEAD | UNINIT);
         // SAFETY: freshly allocated, not shared yet.
         let h = unsafe { obj.as_ref() };
@@ -208,7 +214,9 @@ pub fn snapshot(g: Option<usize>, frozen: bool) -> Vec<(NonNull<ObjHeader>, Opti
                     // Never a new reference to an object whose `&mut` from
                     // `Gc::get_mut` may be alive: the collector relies on
                     // such objects having exactly one handle.
-                    if !obj.as_ref().has(EXCLUSIVE) {
+                    // Nor to one whose count is zero: the collector (or a
+                    // drop in progress) is about to release it.
+                    if !obj.as_ref().has(EXCLUSIVE) && obj.as_ref().strong() > 0 {
                         obj.as_ref().inc_strong();
                         out.push((obj, g));
                     }

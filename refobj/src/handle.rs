@@ -36,6 +36,7 @@ impl<T: Trace + 'static> VTableOf<T> {
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
         has_finalizer: T::HAS_FINALIZER,
+        sized: true,
     };
 }
 
@@ -103,6 +104,18 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// std::thread::spawn(move || println!("{}", a)); // error: `Gc<i32>` is not `Send`
 /// ```
 ///
+/// Unlike `Rc<T>`, `Gc<T>` is invariant in `T`, so a handle cannot be used
+/// at a shorter lifetime (with `get_mut`, that could store a short-lived
+/// reference into an object that introspection later hands out as `'static`):
+///
+/// ```compile_fail
+/// use ouro_refobj::Gc;
+/// let g: Gc<&'static str> = Gc::new("static");
+/// let local = String::from("short");
+/// let mut short: Gc<&str> = g; // error: `Gc` is invariant
+/// *Gc::get_mut(&mut short).unwrap() = &local;
+/// ```
+///
 /// # Panics
 /// Dereferencing panics if the value is not available: when the collector
 /// already dropped it (possible only with a `Trace` impl that reports edges
@@ -112,6 +125,11 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 pub struct Gc<T: ?Sized> {
     ptr: NonNull<GcBox<T>>,
     _owns: PhantomData<GcBox<T>>,
+    /// `Gc<T>` is invariant in `T` (unlike `Rc`): with `get_mut` and
+    /// `ObjectInfo::downcast` (whose `TypeId` ignores lifetimes), a covariant
+    /// handle could store a short-lived reference in an object that is
+    /// later handed out with its original `'static` type.
+    _invariant: PhantomData<*mut T>,
 }
 
 impl<T: ?Sized> Gc<T> {
@@ -137,6 +155,7 @@ impl<T: ?Sized> Gc<T> {
         Gc {
             ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -213,16 +232,17 @@ impl<T: ?Sized> Gc<T> {
     /// `ptr` is an allocated box (its memory not freed).
     pub(crate) unsafe fn box_layout(ptr: NonNull<GcBox<T>>) -> Layout {
         // SAFETY: caller contract; the header is disjoint from the value.
-        let h = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() };
-        if h.has_links() && h.flags() & ouro_cyclegc::COLLECTOR_OWNED != 0 {
-            // The collector may be dropping this value right now. Tracked
-            // objects are always sized and their vtable gives the layout.
-            h.vtable().layout
+        let vt = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() }.vtable();
+        if vt.sized {
+            // Sized values (every tracked or not-yet-written one): the vtable
+            // has the layout, and no reference to the value is made.
+            vt.layout
         } else {
-            // Otherwise no `&mut` to the value exists: the count reached zero
-            // outside the collector (so no `get_mut` borrow and no drop is in
-            // progress), and untracked values are never dropped by the
-            // collector. For a sized `T` this is a constant.
+            // Unsized values (`Gc<str>`, `Gc<[T]>`) are untracked and always
+            // written at creation; the collector never drops them, and a
+            // handle or weak handle to one cannot sit inside its own value
+            // while it is being dropped (its count is zero then, and weak
+            // handles are held off by `release`), so no `&mut` to it exists.
             // SAFETY: caller contract.
             Layout::for_value(unsafe { &*ptr.as_ptr() })
         }
@@ -357,6 +377,7 @@ impl<T: ?Sized> Clone for Gc<T> {
         Gc {
             ptr: self.ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }
@@ -478,6 +499,7 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
         has_finalizer: false,
+        sized: false,
     };
 }
 

@@ -39,4 +39,6 @@ static_assertions::assert_not_impl_any!(gc::ObjectInfo: Send, Sync);
 #[cfg(test)]
 mod gc_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod tests;

@@ -30,6 +30,8 @@ pub struct Weak<T: ?Sized> {
     /// `None` for `Weak::new()`, which points to nothing.
     ptr: Option<NonNull<GcBox<T>>>,
     _owns: PhantomData<GcBox<T>>,
+    /// Invariant in `T`, like `Gc<T>` (a weak handle upgrades to one).
+    _invariant: PhantomData<*mut T>,
 }
 
 impl<T: ?Sized> Weak<T> {
@@ -39,6 +41,7 @@ impl<T: ?Sized> Weak<T> {
         Weak {
             ptr: Some(ptr),
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -89,6 +92,7 @@ impl<T> Weak<T> {
         Weak {
             ptr: None,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }
@@ -107,6 +111,7 @@ impl<T: ?Sized> Clone for Weak<T> {
         Weak {
             ptr: self.ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }

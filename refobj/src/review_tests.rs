@@ -1,0 +1,582 @@
+//! Regression tests from the soundness review: each `r*` test reproduced
+//! undefined behaviour (under Miri) or a leak before its fix; the `p*` tests
+//! are probes that found nothing and stay as guards.
+#![allow(dead_code)]
+use crate::{Gc, Trace, Visitor, Weak, gc};
+use std::cell::RefCell;
+
+/// Larger than 512 bytes: allocated by the system allocator, so Miri sees frees.
+struct Leaf([u8; 1024]);
+impl Trace for Leaf {
+    fn trace(&self, _: &mut Visitor<'_>) {}
+}
+
+thread_local! {
+    static SLOT: RefCell<Option<Gc<Leaf>>> = const { RefCell::new(None) };
+    static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A trace that (on its second call, i.e. in move_unreachable) drops the
+/// last handle to an already-walked survivor held in a thread-local.
+struct DropsGlobal;
+impl Trace for DropsGlobal {
+    fn trace(&self, _: &mut Visitor<'_>) {
+        let n = CALLS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if n == 2 {
+            SLOT.with(|s| drop(s.borrow_mut().take()));
+        }
+    }
+}
+
+#[test]
+fn r1_trace_drops_walked_survivor() {
+    gc::disable();
+    let _x = Gc::new(Leaf([0; 1024])); // walked first, stays
+    let s = Gc::new(Leaf([0; 1024])); // walked second
+    SLOT.with(|slot| *slot.borrow_mut() = Some(s));
+    let r = Gc::new(DropsGlobal); // walked third, held on the stack
+    gc::collect();
+    // S was dropped during the walk: released after it, not unlinked
+    // from under it.
+    assert_eq!(gc::get_objects(None).len(), 2);
+    drop(r);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::get_objects(None).len(), 1);
+}
+
+/// Same, with try_unwrap instead of drop.
+struct UnwrapsGlobal;
+impl Trace for UnwrapsGlobal {
+    fn trace(&self, _: &mut Visitor<'_>) {
+        let n = CALLS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if n == 2 {
+            if let Some(h) = SLOT.with(|s| s.borrow_mut().take()) {
+                let _ = Gc::try_unwrap(h);
+            }
+        }
+    }
+}
+
+#[test]
+fn r1b_trace_try_unwraps_walked_survivor() {
+    gc::disable();
+    let _x = Gc::new(Leaf([0; 1024]));
+    let s = Gc::new(Leaf([0; 1024]));
+    SLOT.with(|slot| *slot.borrow_mut() = Some(s));
+    let r = Gc::new(UnwrapsGlobal);
+    gc::collect();
+    // try_unwrap on an object the collector holds gives the handle back.
+    assert_eq!(gc::get_objects(None).len(), 2);
+    drop(r);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::get_objects(None).len(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// r2: a finalizer's get_objects() revives a "pending" object (strong 0) and
+// frees it; the collector's pending loop then reads freed memory.
+
+thread_local! {
+    static SLOT_P: RefCell<Option<Gc<SelfDropper>>> = const { RefCell::new(None) };
+    static CALLS_P: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+struct SelfDropper([u8; 1024]);
+impl Trace for SelfDropper {
+    fn trace(&self, _: &mut Visitor<'_>) {
+        let n = CALLS_P.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if n == 2 {
+            // The only handle to this very object, held in a thread-local.
+            SLOT_P.with(|s| drop(s.borrow_mut().take()));
+        }
+    }
+}
+
+struct Fin {
+    me: RefCell<Option<Gc<Fin>>>,
+}
+impl Trace for Fin {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v)
+    }
+    fn finalize(&self) {
+        drop(gc::get_objects(None));
+    }
+}
+
+#[test]
+fn r2_finalizer_get_objects_frees_pending() {
+    gc::disable();
+    SLOT_P.with(|s| *s.borrow_mut() = Some(Gc::new(SelfDropper([0; 1024]))));
+    let c = Gc::new(Fin {
+        me: RefCell::new(None),
+    });
+    *c.me.borrow_mut() = Some(c.clone());
+    drop(c);
+    assert_eq!(gc::collect(), 1);
+    assert!(SLOT_P.with(|s| s.borrow().is_none()));
+    assert!(gc::get_objects(None).is_empty());
+}
+
+// r2b: the same without any misbehaving trace: a finalizer resurrects its
+// object and releases two children; the first child's Drop lists objects.
+thread_local! {
+    static KEEP: RefCell<Vec<Gc<Parent>>> = const { RefCell::new(Vec::new()) };
+}
+struct Child([u8; 1024]);
+impl Trace for Child {
+    fn trace(&self, _: &mut Visitor<'_>) {}
+}
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(gc::get_objects(None));
+    }
+}
+struct Parent {
+    me: RefCell<Option<Gc<Parent>>>,
+    kids: RefCell<Vec<Gc<Child>>>,
+}
+impl Trace for Parent {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v);
+        self.kids.trace(v);
+    }
+    fn finalize(&self) {
+        let me = self.me.borrow().clone().unwrap();
+        KEEP.with(|k| k.borrow_mut().push(me)); // resurrect
+        self.kids.borrow_mut().clear(); // children's counts reach 0
+    }
+}
+
+#[test]
+fn r2b_resurrection_then_drop_lists_objects() {
+    gc::disable();
+    let p = Gc::new(Parent {
+        me: RefCell::new(None),
+        kids: RefCell::new(Vec::new()),
+    });
+    *p.me.borrow_mut() = Some(p.clone());
+    p.kids.borrow_mut().push(Gc::new(Child([1; 1024])));
+    p.kids.borrow_mut().push(Gc::new(Child([2; 1024])));
+    drop(p);
+    // The parent and its two children are unreachable; the finalizer
+    // resurrects the parent and lets the children go.
+    assert_eq!(gc::collect(), 3);
+    KEEP.with(|k| {
+        let p = k.borrow_mut().pop().unwrap();
+        assert!(p.kids.borrow().is_empty());
+        *p.me.borrow_mut() = None;
+    });
+    assert!(gc::get_objects(None).is_empty());
+}
+
+// r3: a callback removed while it runs, whose captured state panics on drop:
+// the panic escapes Callbacks::invoke outside catch_unwind and leaves
+// heap.collecting == true forever.
+thread_local! {
+    static MY_ID: std::cell::Cell<Option<gc::CallbackId>> = const { std::cell::Cell::new(None) };
+}
+struct PanicOnDrop;
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("callback state dropped");
+    }
+}
+
+#[test]
+fn r3_callback_drop_panic_disables_collector() {
+    gc::disable();
+    let state = PanicOnDrop;
+    let id = gc::add_callback(move |_info| {
+        let _keep = &state;
+        if let Some(id) = MY_ID.with(|c| c.take()) {
+            gc::remove_callback(id);
+        }
+    });
+    MY_ID.with(|c| c.set(Some(id)));
+    let r = std::panic::catch_unwind(gc::collect);
+    assert!(r.is_err()); // the drop panic propagates, fine
+    // Now build a cycle and collect: nothing is ever collected again.
+    let c = Gc::new(Fin2 {
+        me: RefCell::new(None),
+    });
+    *c.me.borrow_mut() = Some(c.clone());
+    let w = Gc::downgrade(&c);
+    drop(c);
+    let n = gc::collect();
+    assert_eq!(
+        n,
+        1,
+        "collector is stuck: collect() returned {n}, cycle alive = {}",
+        w.upgrade().is_some()
+    );
+}
+
+struct Fin2 {
+    me: RefCell<Option<Gc<Fin2>>>,
+}
+impl Trace for Fin2 {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Probes expected to be safe (large values so Miri sees frees).
+
+thread_local! {
+    static STASH: RefCell<Vec<Gc<Big>>> = const { RefCell::new(Vec::new()) };
+    static INFOS: RefCell<Vec<gc::ObjectInfo>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Big {
+    pad: [u8; 600],
+    next: RefCell<Option<Gc<Big>>>,
+    weak: RefCell<Option<Weak<Big>>>,
+    mode: u8,
+}
+fn big(mode: u8) -> Gc<Big> {
+    Gc::new(Big {
+        pad: [0; 600],
+        next: RefCell::new(None),
+        weak: RefCell::new(None),
+        mode,
+    })
+}
+impl Trace for Big {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.next.trace(v);
+    }
+    fn finalize(&self) {
+        match self.mode {
+            1 => {
+                drop(gc::get_objects(None));
+                let _ = gc::write_dot(std::io::sink());
+                if let Some(n) = self.next.borrow().as_ref() {
+                    let r = gc::get_referents(n);
+                    for i in &r {
+                        let _ = i.downcast::<Big>();
+                    }
+                    drop(gc::get_referrers(n));
+                    let c = n.clone();
+                    assert!(Gc::try_unwrap(c).is_err());
+                }
+                gc::clear_garbage();
+                gc::freeze();
+                gc::unfreeze();
+                assert_eq!(gc::collect(), 0);
+            }
+            2 => {
+                // keep ObjectInfos of the peers past the collection
+                if let Some(n) = self.next.borrow().as_ref() {
+                    INFOS.with(|i| i.borrow_mut().extend(gc::get_referents(n)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+impl Drop for Big {
+    fn drop(&mut self) {
+        if self.mode == 3 {
+            assert_eq!(gc::collect(), 0);
+            gc::freeze();
+            drop(gc::get_objects(None));
+            let _ = gc::write_dot(std::io::sink());
+            gc::unfreeze();
+            gc::clear_garbage();
+            if let Some(w) = self.weak.borrow().as_ref() {
+                assert!(w.upgrade().is_none());
+            }
+            if let Some(mut n) = self.next.borrow_mut().take() {
+                assert!(Gc::get_mut(&mut n).is_none());
+                let n2 = n.clone();
+                STASH.with(|s| s.borrow_mut().push(n2));
+                let _ = Gc::try_unwrap(n);
+            }
+            let _ = big(0); // allocate during the drop
+        }
+        if self.mode == 4 {
+            panic!("drop panics");
+        }
+        if self.mode == 5 {
+            let _ = gc::collect();
+            drop(gc::get_objects(None));
+            if let Some(w) = self.weak.borrow().as_ref() {
+                let _ = w.upgrade();
+            }
+            let _ = big(0);
+        }
+    }
+}
+
+fn pair(a_mode: u8, b_mode: u8) -> (Weak<Big>, Weak<Big>) {
+    let a = big(a_mode);
+    let b = big(b_mode);
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+    *a.weak.borrow_mut() = Some(Gc::downgrade(&b));
+    *b.weak.borrow_mut() = Some(Gc::downgrade(&a));
+    (Gc::downgrade(&a), Gc::downgrade(&b))
+}
+
+#[test]
+fn p1_drop_reenters_gc() {
+    gc::disable();
+    let _keep = big(0);
+    let (wa, wb) = pair(3, 3);
+    assert_eq!(gc::collect(), 2);
+    assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
+    STASH.with(|s| {
+        for g in s.borrow().iter() {
+            assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.pad[0])).is_err());
+        }
+        s.borrow_mut().clear()
+    });
+    gc::collect();
+}
+
+#[test]
+fn p2_finalizer_reenters_gc() {
+    gc::disable();
+    let _keep = big(0);
+    let _ = pair(1, 2);
+    gc::collect();
+    INFOS.with(|i| {
+        for info in i.borrow().iter() {
+            let _ = info.type_name();
+            let _ = info.refcount();
+            let _ = info.generation();
+            assert!(info.downcast::<Big>().is_none());
+        }
+        i.borrow_mut().clear()
+    });
+    gc::collect();
+}
+
+#[test]
+fn p3_saveall_then_clear() {
+    gc::disable();
+    gc::set_debug(gc::DebugFlags::SAVEALL);
+    let _ = pair(1, 0);
+    assert_eq!(gc::collect(), 2);
+    let g = gc::garbage();
+    assert_eq!(g.len(), 2);
+    gc::clear_garbage();
+    let h = g[0].downcast::<Big>().unwrap();
+    drop(g);
+    gc::set_debug(gc::DebugFlags::empty());
+    assert_eq!(gc::collect(), 0);
+    drop(h);
+    assert_eq!(gc::collect(), 2);
+}
+
+#[test]
+fn p4_panic_in_drop_during_collection_then_more() {
+    gc::disable();
+    let _ = pair(4, 4);
+    let r = std::panic::catch_unwind(gc::collect);
+    assert!(r.is_err());
+    let _ = pair(3, 0);
+    gc::collect();
+    assert!(gc::get_objects(None).is_empty());
+}
+
+struct Deep {
+    pad: [u8; 600],
+    next: Option<Gc<Deep>>,
+    boom: bool,
+}
+impl Trace for Deep {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.next.trace(v);
+    }
+}
+impl Drop for Deep {
+    fn drop(&mut self) {
+        if self.boom {
+            panic!("deep drop panics");
+        }
+    }
+}
+
+#[test]
+fn p5_panic_in_drain_trash() {
+    gc::disable();
+    let mut head: Option<Gc<Deep>> = None;
+    for i in 0..120 {
+        head = Some(Gc::new(Deep {
+            pad: [0; 600],
+            next: head.take(),
+            boom: i == 10 || i == 20,
+        }));
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(head.take())));
+    assert!(r.is_err());
+    let r = std::panic::catch_unwind(gc::collect);
+    let _ = r;
+    let (wa, _) = pair(0, 0);
+    gc::collect();
+    assert!(wa.upgrade().is_none());
+}
+
+#[test]
+fn p6_unsized_weak() {
+    let s: Gc<[String]> = vec![String::from("a"), String::from("b")].into();
+    let w = Gc::downgrade(&s);
+    let w2 = w.clone();
+    drop(s);
+    assert!(w.upgrade().is_none());
+    drop(w);
+    drop(w2);
+    let t: Gc<str> = "hello".into();
+    let wt = Gc::downgrade(&t);
+    drop(wt);
+    let wt = Gc::downgrade(&t);
+    drop(t);
+    drop(wt);
+    let e: Gc<[u8]> = Vec::new().into();
+    let we = Gc::downgrade(&e);
+    drop(e);
+    drop(we);
+}
+
+#[test]
+fn p7_thread_exit_tls() {
+    thread_local! {
+        static EARLY: RefCell<Vec<Gc<Big>>> = const { RefCell::new(Vec::new()) };
+        static EARLYW: RefCell<Vec<Weak<Big>>> = const { RefCell::new(Vec::new()) };
+    }
+    std::thread::spawn(|| {
+        EARLY.with(|_| ());
+        EARLYW.with(|_| ());
+        let (wa, _wb) = pair(5, 0); // garbage cycle, drop re-enters gc at exit
+        let k = big(1);
+        *k.next.borrow_mut() = Some(k.clone()); // cycle held by EARLY
+        EARLY.with(|e| e.borrow_mut().push(k));
+        EARLYW.with(|e| e.borrow_mut().push(wa));
+        thread_local! {
+            static LATE: RefCell<Option<Gc<Big>>> = const { RefCell::new(None) };
+        }
+        LATE.with(|l| *l.borrow_mut() = Some(big(5)));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn p8_new_cyclic_panics() {
+    thread_local! {
+        static W: RefCell<Option<Weak<Big>>> = const { RefCell::new(None) };
+    }
+    let r = std::panic::catch_unwind(|| {
+        Gc::<Big>::new_cyclic(|w| {
+            W.with(|s| *s.borrow_mut() = Some(w.clone()));
+            assert!(w.upgrade().is_none());
+            drop(gc::get_objects(None));
+            gc::collect();
+            panic!("no value");
+        })
+    });
+    assert!(r.is_err());
+    W.with(|s| {
+        assert!(s.borrow().as_ref().unwrap().upgrade().is_none());
+        *s.borrow_mut() = None;
+    });
+    gc::collect();
+}
+
+// r4: an automatic collection that panics inside Gc::new leaks the new value
+// (the object is linked with strong = 1, but the handle is never built).
+thread_local! {
+    static DROPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+struct Counted(RefCell<Option<Gc<Counted>>>);
+impl Trace for Counted {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.0.trace(v)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.with(|d| d.set(d.get() + 1));
+    }
+}
+
+#[test]
+fn r4_gc_new_leaks_value_when_auto_collection_panics() {
+    gc::disable();
+    let _ = pair(4, 4); // garbage in generation 0 whose Drop panics
+    gc::set_threshold([2, 10, 10]);
+    gc::enable();
+    let r = std::panic::catch_unwind(|| {
+        // the third tracked object passes threshold0 -> collection -> panic
+        drop(Gc::new(Counted(RefCell::new(None))));
+    });
+    assert!(r.is_err());
+    gc::disable();
+    gc::collect();
+    let objs = gc::get_objects(None);
+    let names: Vec<_> = objs.iter().map(|o| (o.type_name(), o.refcount())).collect();
+    eprintln!("left: {names:?}, drops = {}", DROPS.with(|d| d.get()));
+    assert!(
+        objs.iter().all(|o| !o.type_name().ends_with("Counted")),
+        "a Counted with no handle is left: {names:?}"
+    );
+}
+
+// r5 (covariance + get_mut + downcast) no longer compiles: `Gc<T>` is
+// invariant; see the `compile_fail` example on `Gc`.
+
+// r6: Weak::drop / Gc::drop of an untracked object whose value was never
+// written makes a `&GcBox<T>` to uninitialised `T` (box_layout's
+// Layout::for_value). Here T = bool, data_fn panics.
+#[test]
+fn r6_box_layout_refers_to_uninit_value() {
+    let r = std::panic::catch_unwind(|| {
+        Gc::<bool>::new_cyclic(|_w| panic!("no value"));
+    });
+    assert!(r.is_err());
+}
+
+#[test]
+fn r6b_box_layout_after_try_unwrap() {
+    let g = Gc::new(Box::new(5u8)); // untracked
+    let w = Gc::downgrade(&g);
+    let v = Gc::try_unwrap(g).ok().unwrap();
+    drop(v); // frees the Box the moved-from bytes still point to
+    drop(w); // box_layout: &GcBox<Box<u8>> with a dangling Box inside
+}
+
+// r7: a callback added from a Start callback is called at the Stop of the
+// same collection (it sees a Stop without a Start).
+thread_local! {
+    static SEEN: RefCell<Vec<gc::Phase>> = const { RefCell::new(Vec::new()) };
+}
+#[test]
+fn r7_callback_added_in_start_runs_at_stop() {
+    gc::disable();
+    let mut once = true;
+    gc::add_callback(move |info| {
+        if once && info.phase == gc::Phase::Start {
+            once = false;
+            gc::add_callback(|i| SEEN.with(|s| s.borrow_mut().push(i.phase)));
+            panic!("callback panics after registering another");
+        }
+    });
+    let r = std::panic::catch_unwind(gc::collect);
+    assert!(r.is_err());
+    // Documented: a callback added at Start is called from the Stop of the
+    // same collection on.
+    let seen = SEEN.with(|s| s.borrow().clone());
+    assert_eq!(seen, [gc::Phase::Stop]);
+}
