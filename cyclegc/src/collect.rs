@@ -169,10 +169,12 @@ fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
     if slot.is_none() {
         *slot = p;
     } else if let Some(extra) = p {
-        // Only the first panic is resumed. The others are leaked, not
-        // dropped: a payload's own `Drop` could panic in the middle of the
-        // collection.
-        core::mem::forget(extra);
+        // Only the first panic is resumed. The others are dropped here, but
+        // a payload's own `Drop` could panic too: that one is caught, and its
+        // payload leaked rather than risk a third.
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(extra))) {
+            core::mem::forget(again);
+        }
     }
 }
 

@@ -171,9 +171,14 @@ impl Callbacks {
         let mut first: Option<Box<dyn std::any::Any + Send>> = None;
         let mut keep = |p: Box<dyn std::any::Any + Send>| match first {
             None => first = Some(p),
-            // Only the first panic is resumed; the others are leaked, as a
-            // payload's own `Drop` could panic.
-            Some(_) => core::mem::forget(p),
+            // Only the first panic is resumed; the others are dropped, under
+            // `catch_unwind` as a payload's own `Drop` could panic (then that
+            // one's payload is leaked).
+            Some(_) => {
+                if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
+                    core::mem::forget(again);
+                }
+            }
         };
         let outer = self.invoking.replace(true);
         // Reset even if something below unwinds.

@@ -55,6 +55,10 @@ pub(crate) struct Heap {
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
     /// strong reference.
     pub(crate) garbage: RefCell<Vec<NonNull<ObjHeader>>>,
+    /// `usize::MAX` while the thread runs. After the thread-exit hook found
+    /// objects still alive (held by thread-locals destroyed later), the
+    /// number of them left; the heap frees itself when it reaches 0.
+    pub(crate) orphan_live: Cell<usize>,
 }
 
 impl Heap {
@@ -88,6 +92,7 @@ impl Heap {
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
+            orphan_live: Cell::new(usize::MAX),
         })
     }
 
@@ -144,6 +149,10 @@ impl Heap {
         // SAFETY: caller guarantees `obj` is still allocated.
         let tracked = unsafe { obj.as_ref() }.has(HAS_LINKS);
         let (layout, prefix) = Self::alloc_layout(boxed, tracked);
+        let orphans = self.orphan_live.get();
+        if orphans != usize::MAX {
+            self.orphan_live.set(orphans - 1);
+        }
         // SAFETY: the allocation starts `prefix` bytes before the header
         // (`alloc_object`), in the same allocation.
         let start = unsafe { obj.cast::<u8>().byte_sub(prefix) };
@@ -267,24 +276,69 @@ impl Heap {
         }
         // One update of the flag word (two would stall on store forwarding).
         h.replace_flags(TRACKED, DEAD);
-        if h.weak() == 0 {
-            // No weak handle exists, so none can be inside the value either.
-            self.drop_nested(drop_value);
-            // SAFETY: value dropped, no handles or weak handles, unlinked.
-            unsafe { self.free(obj, boxed) };
-        } else {
-            // Hold a weak reference while the value drops, so that a `Weak`
-            // to this object inside the value does not free the memory.
-            h.inc_weak();
-            self.drop_nested(drop_value);
-            if h.dec_weak() == 0 {
-                // SAFETY: value dropped, no handles or weak handles, unlinked.
-                unsafe { self.free(obj, boxed) };
-            }
-        }
+        // SAFETY: the value is dead, the object unlinked and without handles.
+        unsafe { self.drop_then_free(obj, boxed, drop_value) };
         if self.drop_depth.get() == 0 && !self.trash.get().is_null() {
             self.drain_trash();
         }
+    }
+
+    /// Drops the value of an object no handle refers to any more, then frees
+    /// its memory unless weak handles remain (the last one frees it). The
+    /// memory is freed even if the value's `Drop` panics (unlike `Rc`, which
+    /// leaks it then).
+    ///
+    /// # Safety
+    /// `obj` is marked `DEAD`, on no list, its strong count is zero, its
+    /// value is still there and is dropped once by `drop_value`; `boxed` is
+    /// its layout.
+    #[inline]
+    unsafe fn drop_then_free(
+        &self,
+        obj: NonNull<ObjHeader>,
+        boxed: Layout,
+        drop_value: impl FnOnce(),
+    ) {
+        struct FreeAfter<'a> {
+            heap: &'a Heap,
+            obj: NonNull<ObjHeader>,
+            boxed: Layout,
+            held_weak: bool,
+        }
+        impl Drop for FreeAfter<'_> {
+            fn drop(&mut self) {
+                // SAFETY: the object stays allocated until freed here.
+                let h = unsafe { self.obj.as_ref() };
+                let last = if self.held_weak {
+                    h.dec_weak() == 0
+                } else {
+                    h.weak() == 0
+                };
+                if last {
+                    // SAFETY: the value is dropped (or its drop unwound,
+                    // which drops the remaining fields), no handle or weak
+                    // handle is left, and the object is on no list.
+                    unsafe { self.heap.free(self.obj, self.boxed) };
+                }
+            }
+        }
+        // SAFETY: caller contract.
+        let h = unsafe { obj.as_ref() };
+        // With weak handles around, hold one while the value drops, so that a
+        // `Weak` to this object inside the value does not free the memory
+        // under us. Without any, none can be inside the value either (no
+        // strong handle is left to make one from).
+        let held_weak = h.weak() != 0;
+        if held_weak {
+            h.inc_weak();
+        }
+        let _free = FreeAfter {
+            heap: self,
+            obj,
+            boxed,
+            held_weak,
+        };
+        self.drop_nested(drop_value);
     }
 
     /// Runs `f` (a value drop) one level deeper; the depth is restored even
@@ -323,11 +377,7 @@ impl Heap {
                 let h = obj.as_ref();
                 let vt = h.vtable();
                 h.set(DEAD);
-                h.inc_weak(); // as in `release`
-                self.drop_nested(|| (vt.drop_value)(obj));
-                if h.dec_weak() == 0 {
-                    self.free(obj, vt.layout);
-                }
+                self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
             }
         }
     }
@@ -357,9 +407,11 @@ thread_local! {
 }
 
 /// At thread exit: collects the thread's garbage cycles one last time, then
-/// frees the heap if no object is left. Otherwise the heap is leaked, so
-/// that objects still held (by other thread-local destructors that run
-/// later) stay valid.
+/// frees the heap if no object is left. Otherwise the heap stays, so that
+/// objects still held (by thread-locals destroyed later) stay valid, and
+/// frees itself when the last of them goes (`reap_orphan`). A cycle that
+/// only becomes garbage after this hook ran (held by such a thread-local)
+/// is not collected any more, and keeps the heap alive: leaked, not unsound.
 struct HeapGuard;
 
 impl Drop for HeapGuard {
@@ -379,12 +431,36 @@ impl Drop for HeapGuard {
                 crate::collect::collect(heap, GENERATIONS - 1)
             }));
         }
-        if heap.live_objects() == 0 && !heap.collecting.get() {
+        let live = heap.live_objects();
+        if live > 0 {
+            // Freed by `reap_orphan` when the last of them goes.
+            heap.orphan_live.set(live);
+        }
+        if live == 0 && !heap.collecting.get() {
             HEAP.with(|h| h.set(ptr::null()));
             // SAFETY: as above; no object refers to the heap (none is left), and
             // the pointer was cleared first so nothing can reach it.
             drop(unsafe { Box::from_raw(p.cast_mut()) });
         }
+    }
+}
+
+/// Frees this thread's heap if the thread has exited and its last object
+/// just went away. Only at the top level: not while a value is being
+/// dropped or a collection runs (a caller up the stack may hold the heap).
+#[inline]
+pub(crate) fn reap_orphan() {
+    let p = HEAP.with(|h| h.get());
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the live heap (see `with_heap`).
+    let heap = unsafe { &*p };
+    if heap.orphan_live.get() == 0 && heap.drop_depth.get() == 0 && !heap.collecting.get() {
+        HEAP.with(|h| h.set(ptr::null()));
+        // SAFETY: no object is left, nothing up the stack uses the heap (no
+        // drop or collection in progress), and the pointer was cleared first.
+        drop(unsafe { Box::from_raw(p.cast_mut()) });
     }
 }
 

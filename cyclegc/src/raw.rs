@@ -111,7 +111,8 @@ pub unsafe fn set_strong(obj: NonNull<ObjHeader>, n: usize) {
 /// value layout, and `drop_value` drops its value in place.
 pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl FnOnce()) {
     // SAFETY: forwarded contract.
-    with_heap(|heap| unsafe { heap.release(obj, boxed, drop_value) })
+    with_heap(|heap| unsafe { heap.release(obj, boxed, drop_value) });
+    crate::heap::reap_orphan();
 }
 
 /// Called when a weak count reached zero.
@@ -120,7 +121,8 @@ pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl F
 /// `obj` is a live object whose weak count is zero, `boxed` its layout.
 pub unsafe fn release_weak(obj: NonNull<ObjHeader>, boxed: Layout) {
     // SAFETY: forwarded contract.
-    with_heap(|heap| unsafe { heap.release_weak(obj, boxed) })
+    with_heap(|heap| unsafe { heap.release_weak(obj, boxed) });
+    crate::heap::reap_orphan();
 }
 
 /// Marks that `&mut` access to the value was handed out (`Gc::get_mut`): the
@@ -178,7 +180,8 @@ pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
             // SAFETY: as above.
             unsafe { heap.free(obj, boxed) };
         }
-    })
+    });
+    crate::heap::reap_orphan();
 }
 
 /// Drops one strong reference to a tracked object, freeing it through its
