@@ -3,7 +3,8 @@
 //! Values stored inline (fields, `Option`, tuples, arrays, `RefCell`) are
 //! traced in place. Containers that own separate memory (`Box`, `Vec`,
 //! `VecDeque`, the maps and sets) first claim themselves in the visitor and
-//! then trace their elements as owned memory; see `ouro_cyclegc::Visitor` for
+//! then trace their elements as owned memory (empty ones are skipped: they
+//! hold no edge); see `ouro_cyclegc::Visitor` for
 //! why edges in memory the visitor cannot prove owned are ignored.
 
 use core::cell::{Cell, OnceCell, RefCell};
@@ -232,7 +233,7 @@ impl<T: Trace> Trace for Vec<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && v.claim_container(self) {
+        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             // SAFETY: a `Vec` uniquely owns its buffer.
             unsafe { trace_in(v, self.as_slice()) }
         }
@@ -243,7 +244,7 @@ impl<T: Trace> Trace for VecDeque<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && v.claim_container(self) {
+        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             let (a, b) = self.as_slices();
             // SAFETY: a `VecDeque` uniquely owns its buffer; the two slices
             // are disjoint parts of it.
@@ -259,7 +260,7 @@ impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if Self::NEEDS_TRACE && v.claim_container(self) {
+        if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             for (k, x) in self {
                 // SAFETY: a `HashMap` uniquely owns its entries.
                 unsafe {
@@ -275,7 +276,7 @@ impl<T: Trace, S> Trace for HashSet<T, S> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && v.claim_container(self) {
+        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             for x in self {
                 // SAFETY: a `HashSet` uniquely owns its entries.
                 unsafe { trace_in(v, x) }
@@ -288,7 +289,7 @@ impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if Self::NEEDS_TRACE && v.claim_container(self) {
+        if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             for (k, x) in self {
                 // SAFETY: a `BTreeMap` uniquely owns its entries.
                 unsafe {
@@ -304,7 +305,7 @@ impl<T: Trace> Trace for BTreeSet<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && v.claim_container(self) {
+        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
             for x in self {
                 // SAFETY: a `BTreeSet` uniquely owns its entries.
                 unsafe { trace_in(v, x) }
