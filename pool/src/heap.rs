@@ -650,7 +650,12 @@ impl Heap {
                 let arena = (*pool).arena;
                 (*pool).kept = true;
                 (*arena).nkept += 1;
-                self.release_if_only_kept(arena);
+                // `release_if_only_kept` does nothing while at most one arena
+                // is in use: test that here, so an alloc/free loop on a
+                // single object (the common `Gc::new` + drop) skips the call.
+                if self.narenas - self.empty_arenas > 1 {
+                    self.release_if_only_kept(arena);
+                }
                 return;
             }
             self.unlink_used(pool, class);
