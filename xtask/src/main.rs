@@ -9,6 +9,7 @@
 
 mod bench;
 mod ci;
+mod compare;
 mod json;
 mod session;
 mod workspace;
@@ -40,6 +41,13 @@ commands:
                           group's baseline (the `ouro*` function, else the
                           fastest); --json prints the same data as JSON;
                           e.g. `cargo xtask bench -- --quick` or `-- alloc`
+  compare [--json] [-- <ouro-bench args>]
+                          ouro against Rc, gcmodule, bacon_rajan_cc, dumpster,
+                          rust-gc and CPython (bench/, a workspace of its own,
+                          built in release into bench/target): writes
+                          docs/benchmarks.md and docs/benchmarks.svg; --json
+                          prints the raw results instead; e.g.
+                          `-- --runs 5 --lib ouro,gc --workload ring_1m`
   demo [-- <args>]        cargo run --release --example tour
   help                    this text
 ";
@@ -101,6 +109,10 @@ enum Command {
     Bench {
         json: bool,
         mode: BenchMode,
+        args: Vec<String>,
+    },
+    Compare {
+        json: bool,
         args: Vec<String>,
     },
     Demo {
@@ -187,6 +199,22 @@ fn parse(command: &str, rest: &[String]) -> Result<Command> {
             }
             Ok(Command::Bench { json, mode, args })
         }
+        "compare" => {
+            let (flags, args) = split_passthrough(rest);
+            let mut json = false;
+            for flag in flags {
+                match flag {
+                    "--json" => json = true,
+                    other => {
+                        return Err(format!(
+                            "compare: unknown option `{other}` (put ouro-bench's own options after `--`)"
+                        )
+                        .into());
+                    }
+                }
+            }
+            Ok(Command::Compare { json, args })
+        }
         "demo" => {
             let (flags, args) = split_passthrough(rest);
             if let Some(flag) = flags.first() {
@@ -216,6 +244,7 @@ fn run(session: &mut Session, command: Command) -> Result<()> {
         Command::Miri { test_args } => ci::run_step(session, Step::Miri, &test_args),
         Command::Loom { test_args } => ci::run_step(session, Step::Loom, &test_args),
         Command::Bench { json, mode, args } => bench(session, json, mode, &args),
+        Command::Compare { json, args } => compare::run(session, json, &args),
         Command::Demo { args } => {
             let mut cmd = session.cargo();
             cmd.args(["run", "--release", "--example", "tour"]);
@@ -354,6 +383,14 @@ mod tests {
         );
         assert!(parse_line("miri --fast").is_err());
         assert_eq!(parse_line("demo").unwrap(), Command::Demo { args: vec![] });
+        assert_eq!(
+            parse_line("compare --json -- --runs 5").unwrap(),
+            Command::Compare {
+                json: true,
+                args: vec!["--runs".into(), "5".into()]
+            }
+        );
+        assert!(parse_line("compare --runs").is_err());
         assert!(parse_line("deploy").is_err());
     }
 }
