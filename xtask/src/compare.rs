@@ -256,7 +256,7 @@ pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
     }
     let _ = writeln!(
         out,
-        "Each cell is the median of {} runs, timed in {} (the cores are shared; waiting for one is no library's cost), with its ratio to ouro's time. Lower is better.\n",
+        "Each cell is the median of up to {} runs (no further run starts once a cell has taken 1 s), timed in {} (the cores are shared; waiting for one is no library's cost), with its ratio to ouro's time. Lower is better.\n",
         report.runs, report.clock
     );
     out.push_str("![bar chart of the table below](benchmarks.svg)\n\n");
