@@ -17,7 +17,7 @@ use std::time::Duration;
 /// assert!(DebugFlags::empty().is_empty());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct DebugFlags(u32);
+pub struct DebugFlags(pub(crate) u32);
 
 impl DebugFlags {
     /// Log a summary of every collection through the `log` facade (target
@@ -99,7 +99,7 @@ pub struct CallbackInfo {
 
 /// Identifies a registered callback, for `remove_callback`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallbackId(u64);
+pub struct CallbackId(pub(crate) u64);
 
 type Callback = Box<dyn FnMut(&CallbackInfo)>;
 

@@ -24,6 +24,7 @@ mod heap;
 mod list;
 pub mod raw;
 mod stats;
+pub mod sync;
 pub(crate) mod visitor;
 
 pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};

@@ -64,6 +64,31 @@ pub(crate) enum Mode<'a> {
     Reachable(&'a collect::Scan),
     /// Hand the target to a callback (introspection).
     Collect(&'a mut dyn FnMut(NonNull<ObjHeader>)),
+    /// A traversal of the process-wide heap (`sync`): edges of
+    /// `sync::Gc` handles go to the sink, thread-local handles are ignored.
+    Sync(&'a mut dyn SyncSink),
+}
+
+/// What a traversal of the process-wide heap does with what it finds.
+pub(crate) trait SyncSink {
+    /// An accepted edge to `target` (alive for the duration of the call).
+    fn edge(&mut self, target: NonNull<crate::sync::SyncHeader>);
+    /// Whether lock guards are kept until the traversal's owner releases
+    /// them (verification), or dropped at once.
+    fn holds_guards(&self) -> bool {
+        false
+    }
+    /// Keeps a guard: `drop` is called on `guard` when released.
+    fn keep(&mut self, _guard: *mut u8, _drop: unsafe fn(*mut u8)) {}
+    /// A lock inside the traced value could not be taken.
+    fn lock_busy(&mut self) {}
+}
+
+/// # Safety
+/// `p` points to a live `G` that is dropped once and never used again.
+unsafe fn drop_erased<G>(p: *mut u8) {
+    // SAFETY: caller contract.
+    unsafe { core::ptr::drop_in_place(p.cast::<G>()) }
 }
 
 /// Receives the edges of an object graph from `Trace::trace`.
@@ -85,6 +110,7 @@ impl fmt::Debug for Visitor<'_> {
             Mode::Subtract => "subtract",
             Mode::Reachable(_) => "reachable",
             Mode::Collect(_) => "collect",
+            Mode::Sync(_) => "sync",
         };
         f.debug_struct("Visitor")
             .field("mode", &mode)
@@ -114,6 +140,104 @@ impl<'a> Visitor<'a> {
         self.push(start, end);
         f(self);
         self.depth = 0;
+    }
+
+    /// Runs `f` with the value of the process-wide heap object `obj` as the
+    /// only owned memory.
+    pub(crate) fn with_sync_object(
+        &mut self,
+        obj: NonNull<crate::sync::SyncHeader>,
+        f: impl FnOnce(&mut Self),
+    ) {
+        // SAFETY: callers pass live headers.
+        let vt = unsafe { obj.as_ref() }.vtable();
+        let start = obj.as_ptr().addr() + vt.value_offset;
+        let end = obj.as_ptr().addr() + vt.layout.size();
+        self.depth = 0;
+        self.push(start, end);
+        f(self);
+        self.depth = 0;
+    }
+
+    /// Whether `addr` lies inside one of the currently open owned frames.
+    fn in_owned_frames(&self, addr: usize) -> bool {
+        (0..self.depth).any(|i| {
+            // SAFETY: frames below `depth` were written by `push`.
+            let f = unsafe { self.frames[i].assume_init_ref() };
+            addr >= f.start && addr < f.end
+        })
+    }
+
+    /// Keeps a guard alive until the traversal's owner releases it, when the
+    /// traversal asks for that (the concurrent collector's verification);
+    /// otherwise drops it at once. `data` is the guarded value.
+    fn keep_guard<G, T: ?Sized>(&mut self, guard: G, data: *const T) {
+        if !matches!(&self.mode, Mode::Sync(sink) if sink.holds_guards()) {
+            return;
+        }
+        // Only a lock inside memory the traced object owns can be kept: that
+        // memory outlives the hold (the object is owned by the collector and
+        // every enclosing container is itself held or immutable). A guard of
+        // anything else (a lock on the stack of `trace`) is dropped now.
+        // SAFETY: `data` points to the value `guard` protects, alive while
+        // the guard is.
+        let size = core::mem::size_of_val(unsafe { &*data });
+        let inside = size > 0 && self.in_owned_frames(data.cast::<u8>().addr());
+        let Some(bump) = self.scratch else {
+            return;
+        };
+        if !inside {
+            return;
+        }
+        let slot: *mut G = bump.alloc(guard);
+        if let Mode::Sync(sink) = &mut self.mode {
+            sink.keep(slot.cast(), drop_erased::<G>);
+        }
+    }
+
+    /// Called by ouro's `Mutex` impl with the guard it took: kept while the
+    /// concurrent collector verifies its candidates, dropped otherwise.
+    #[doc(hidden)]
+    pub fn keep_mutex_guard<T: ?Sized>(&mut self, guard: std::sync::MutexGuard<'_, T>) {
+        let data: *const T = &*guard;
+        self.keep_guard(guard, data);
+    }
+
+    /// Called by ouro's `RwLock` impl with the read guard it took: see
+    /// [`keep_mutex_guard`](Self::keep_mutex_guard).
+    #[doc(hidden)]
+    pub fn keep_read_guard<T: ?Sized>(&mut self, guard: std::sync::RwLockReadGuard<'_, T>) {
+        let data: *const T = &*guard;
+        self.keep_guard(guard, data);
+    }
+
+    /// Called by ouro's lock impls when a lock is busy: its contents are not
+    /// seen by this traversal.
+    #[doc(hidden)]
+    pub fn lock_busy(&mut self) {
+        if let Mode::Sync(sink) = &mut self.mode {
+            sink.lock_busy();
+        }
+    }
+
+    /// Reports a `sync::Gc` handle at `handle` pointing to `target`.
+    ///
+    /// # Safety
+    /// `handle` is the address of a live handle and `target` the header it
+    /// points to (kept alive by that handle for the duration of the call).
+    #[doc(hidden)]
+    #[inline]
+    pub unsafe fn visit_sync_handle(
+        &mut self,
+        handle: *const (),
+        target: NonNull<crate::sync::SyncHeader>,
+    ) {
+        if !matches!(self.mode, Mode::Sync(_)) || !self.claim_addr(handle.addr()) {
+            return;
+        }
+        if let Mode::Sync(sink) = &mut self.mode {
+            sink.edge(target);
+        }
     }
 
     fn push(&mut self, start: usize, end: usize) -> bool {
@@ -216,7 +340,7 @@ impl<'a> Visitor<'a> {
     #[doc(hidden)]
     #[inline]
     pub unsafe fn visit_handle(&mut self, handle: *const (), target: NonNull<ObjHeader>) {
-        if !self.claim_addr(handle.addr()) {
+        if matches!(self.mode, Mode::Sync(_)) || !self.claim_addr(handle.addr()) {
             return;
         }
         match &mut self.mode {
@@ -230,6 +354,7 @@ impl<'a> Visitor<'a> {
                     f(target)
                 }
             }
+            Mode::Sync(_) => {}
         }
     }
 }

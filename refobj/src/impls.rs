@@ -183,11 +183,15 @@ impl<T: Trace + ?Sized> Trace for Mutex<T> {
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
-            match self.try_lock() {
-                Ok(x) => x.trace(v),
-                Err(TryLockError::Poisoned(p)) => p.into_inner().trace(v),
-                Err(TryLockError::WouldBlock) => {}
-            }
+            // The guard goes back to the visitor: the concurrent collector
+            // keeps it while it verifies (see `ouro_cyclegc::sync`).
+            let guard = match self.try_lock() {
+                Ok(x) => x,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return v.lock_busy(),
+            };
+            guard.trace(v);
+            v.keep_mutex_guard(guard);
         }
     }
 }
@@ -198,11 +202,13 @@ impl<T: Trace + ?Sized> Trace for RwLock<T> {
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
-            match self.try_read() {
-                Ok(x) => x.trace(v),
-                Err(TryLockError::Poisoned(p)) => p.into_inner().trace(v),
-                Err(TryLockError::WouldBlock) => {}
-            }
+            let guard = match self.try_read() {
+                Ok(x) => x,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return v.lock_busy(),
+            };
+            guard.trace(v);
+            v.keep_read_guard(guard);
         }
     }
 }

@@ -20,6 +20,7 @@ mod deep_copy;
 pub mod gc;
 mod handle;
 mod impls;
+pub mod sync;
 mod trace;
 mod weak;
 
@@ -35,10 +36,19 @@ static_assertions::assert_eq_size!(Gc<u64>, usize);
 static_assertions::assert_not_impl_any!(Gc<u64>: Send, Sync);
 static_assertions::assert_not_impl_any!(Weak<u64>: Send, Sync);
 static_assertions::assert_not_impl_any!(gc::ObjectInfo: Send, Sync);
+// The process-wide heap's handles are `Send + Sync` exactly when `T` is.
+static_assertions::assert_impl_all!(sync::Gc<u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::Weak<u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::gc::ObjectInfo: Send, Sync);
+static_assertions::assert_not_impl_any!(sync::Gc<core::cell::Cell<u64>>: Send, Sync);
+static_assertions::assert_eq_size!(Option<sync::Gc<u64>>, sync::Gc<u64>);
+static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
 
 #[cfg(test)]
 mod gc_tests;
 #[cfg(test)]
 mod review_tests;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,743 @@
+//! One collection of the process-wide heap: the steps of the protocol in
+//! the module documentation of `sync`, in order.
+
+use core::ptr::NonNull;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use super::header::*;
+use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
+use super::prims::{self, Ordering};
+use crate::debug::{DebugFlags, Phase};
+use crate::visitor::{Mode, SyncSink, Visitor};
+
+/// Per-object state in the collector's tables.
+const UNKNOWN: u8 = 0;
+const REACHABLE: u8 = 1;
+/// A candidate of the guess (step 2).
+const CANDIDATE: u8 = 2;
+/// A candidate that failed verification (step 3).
+const FAILED: u8 = 3;
+/// Verified garbage (G').
+const GARBAGE: u8 = 4;
+/// Destroyed: not given back.
+const GONE: u8 = 5;
+
+/// The collector's tables, kept between collections so that their capacity
+/// is reused (a collection allocates only when the heap has grown).
+#[derive(Default)]
+pub(crate) struct Tables {
+    objs: Vec<NonNull<SyncHeader>>,
+    refs: Vec<i64>,
+    state: Vec<u8>,
+    /// Edges counted by the verification, per candidate (`counted`), and
+    /// their targets (`edges`, grouped by source: `edge_start`).
+    counted: Vec<u32>,
+    edges: Vec<u32>,
+    edge_start: Vec<u32>,
+    cands: Vec<u32>,
+    snap: Vec<u64>,
+    work: Vec<u32>,
+    guards: Vec<(*mut u8, unsafe fn(*mut u8))>,
+    /// (traced object, exclusive target) pairs seen by the guess.
+    exclusive_seen: Vec<(u32, NonNull<SyncHeader>)>,
+}
+
+// SAFETY: the raw pointers in the tables are only used by the thread that
+// holds the collector lock, which owns the objects they point to (I1).
+unsafe impl Send for Tables {}
+
+/// The index of a collector-owned object, kept in its `prev` link.
+///
+/// # Safety
+/// `obj` has `IN_COLLECTOR` set (the running collection owns its links).
+#[inline(always)]
+unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
+    // SAFETY: caller contract (I1 (b)).
+    unsafe { (*SyncHeader::links(obj).as_ref().prev.get()).addr() }
+}
+
+/// The collector-table index of `target` if the running collection owns
+/// it.
+#[inline(always)]
+fn owned_index(target: NonNull<SyncHeader>, len: usize) -> Option<usize> {
+    // SAFETY: the handle that reported `target` keeps it alive.
+    let t = unsafe { target.as_ref() };
+    if t.flags.load(Ordering::Acquire) & IN_COLLECTOR == 0 {
+        return None;
+    }
+    // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
+    let i = unsafe { index_of(target) };
+    (i < len).then_some(i)
+}
+
+struct Subtract<'t> {
+    refs: &'t mut [i64],
+    exclusive_seen: &'t mut Vec<(u32, NonNull<SyncHeader>)>,
+    current: u32,
+}
+
+impl SyncSink for Subtract<'_> {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        if let Some(i) = owned_index(target, self.refs.len()) {
+            self.refs[i] -= 1;
+            // SAFETY: alive (see `owned_index`).
+            let t = unsafe { target.as_ref() };
+            if t.flags.load(Ordering::Relaxed) & EXCLUSIVE != 0 {
+                self.exclusive_seen.push((self.current, target));
+            }
+        }
+    }
+}
+
+struct Reach<'t> {
+    state: &'t mut [u8],
+    work: &'t mut Vec<u32>,
+}
+
+impl SyncSink for Reach<'_> {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        if let Some(i) = owned_index(target, self.state.len())
+            && self.state[i] == UNKNOWN
+        {
+            self.state[i] = REACHABLE;
+            self.work.push(i as u32);
+        }
+    }
+}
+
+/// The verification's traversal: holds guards, counts edges between
+/// candidates.
+struct Verify<'t> {
+    state: &'t [u8],
+    counted: &'t mut [u32],
+    edges: &'t mut Vec<u32>,
+    guards: &'t mut Vec<(*mut u8, unsafe fn(*mut u8))>,
+    busy: bool,
+    /// For the exclusive probe: the object looked for, and whether found.
+    probe: Option<(NonNull<SyncHeader>, bool)>,
+}
+
+impl SyncSink for Verify<'_> {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        if let Some((t, found)) = &mut self.probe {
+            *found |= *t == target;
+            return;
+        }
+        if let Some(i) = owned_index(target, self.state.len())
+            && self.state[i] == CANDIDATE
+        {
+            self.counted[i] += 1;
+            self.edges.push(i as u32);
+        }
+    }
+    fn holds_guards(&self) -> bool {
+        true
+    }
+    fn keep(&mut self, guard: *mut u8, drop: unsafe fn(*mut u8)) {
+        self.guards.push((guard, drop));
+    }
+    fn lock_busy(&mut self) {
+        self.busy = true;
+    }
+}
+
+/// Traces the value of a collector-owned object with `sink`.
+///
+/// # Safety
+/// `obj` is owned by the running collection (I2), not `EXCLUSIVE` (I3).
+unsafe fn trace_with(obj: NonNull<SyncHeader>, sink: &mut dyn SyncSink, scratch: &bumpalo::Bump) {
+    let mut v = Visitor::new(Mode::Sync(sink), Some(scratch));
+    // SAFETY: caller contract: the value is intact and nobody holds `&mut`.
+    v.with_sync_object(obj, |v| unsafe { (obj.as_ref().vtable.trace)(obj, v) });
+}
+
+/// Drops the held guards, innermost first.
+fn release_guards(guards: &mut Vec<(*mut u8, unsafe fn(*mut u8))>) {
+    while let Some((p, drop)) = guards.pop() {
+        // SAFETY: each entry is a live guard kept by `Visitor::keep_guard`,
+        // dropped once.
+        unsafe { drop(p) };
+    }
+}
+
+/// What a collection did.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Outcome {
+    pub(crate) unreachable: usize,
+    pub(crate) collected: usize,
+    pub(crate) uncollectable: usize,
+}
+
+/// Runs a collection of generations `0..=gen`. The caller holds the
+/// collector lock (`state`) and has marked this thread as collecting.
+pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usize) -> Outcome {
+    let start = Instant::now();
+    let cb_panic =
+        super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
+    h.young.store(0, Ordering::Relaxed);
+    let mut t = core::mem::take(&mut state.tables);
+    let mut panic_payload = None;
+    let outcome = run(h, state, &mut t, generation, &mut panic_payload);
+    state.tables = t;
+    state.scratch.reset();
+    // Counters and statistics (CPython's meaning).
+    if generation + 1 < state.counts.len() {
+        state.counts[generation + 1] += 1;
+    }
+    for c in &mut state.counts[..=generation] {
+        *c = 0;
+    }
+    let st = &mut state.stats[generation];
+    st.collections += 1;
+    st.collected += outcome.collected;
+    st.uncollectable += outcome.uncollectable;
+    if h.debug().contains(DebugFlags::STATS) {
+        log::info!(
+            target: "ouro::gc",
+            "sync gc: generation {generation}: {} unreachable, {} collected, {} uncollectable, {:.3} ms",
+            outcome.unreachable,
+            outcome.collected,
+            outcome.uncollectable,
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let cb_panic2 = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, start);
+    if let Some(p) = panic_payload.or(cb_panic).or(cb_panic2) {
+        panic::resume_unwind(p);
+    }
+    outcome
+}
+
+fn catch(f: impl FnOnce()) -> Option<Box<dyn std::any::Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(f)).err()
+}
+
+fn run(
+    h: &SyncHeap,
+    state: &mut CollectorState,
+    t: &mut Tables,
+    generation: usize,
+    panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+) -> Outcome {
+    let scratch = &state.scratch;
+    let mut outcome = Outcome::default();
+    take(h, t, generation);
+    let n = t.objs.len();
+
+    // Step 2: the guess.
+    if let Some(p) = catch(|| guess(t, scratch)) {
+        *panic_payload = Some(p);
+        give_back(h, state, t, generation);
+        return outcome;
+    }
+    if !t.exclusive_seen.is_empty() {
+        if let Some(p) = catch(|| release_stale_exclusives(t, scratch)) {
+            panic_payload.get_or_insert(p);
+        }
+        release_guards(&mut t.guards);
+    }
+    t.cands.clear();
+    for i in 0..n {
+        if t.state[i] == UNKNOWN {
+            t.state[i] = CANDIDATE;
+            t.cands.push(i as u32);
+        }
+    }
+
+    // Step 3: verify; step 4: claim.
+    let verified = if t.cands.is_empty() {
+        false
+    } else {
+        let r = catch(|| verify(t, scratch, false));
+        release_guards(&mut t.guards);
+        match r {
+            Some(p) => {
+                panic_payload.get_or_insert(p);
+                false
+            }
+            None => claim(t),
+        }
+    };
+    if !verified {
+        give_back(h, state, t, generation);
+        return outcome;
+    }
+
+    // Step 5: finalizers, then the resurrection check.
+    let needs_finalize = t.cands.iter().any(|&c| {
+        let o = unsafe_ref(t.objs[c as usize]);
+        t.state[c as usize] == GARBAGE
+            && o.vtable.has_finalizer
+            && o.flags.load(Ordering::Relaxed) & FINALIZED == 0
+    });
+    if needs_finalize {
+        finalize_all(t, panic_payload);
+        // Re-verify exactly G'.
+        for &c in &t.cands {
+            if t.state[c as usize] == GARBAGE {
+                t.state[c as usize] = CANDIDATE;
+            } else {
+                t.state[c as usize] = REACHABLE;
+            }
+        }
+        let r = catch(|| verify(t, scratch, true));
+        release_guards(&mut t.guards);
+        let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c as usize] != FAILED);
+        if let Some(p) = r {
+            panic_payload.get_or_insert(p);
+        }
+        if !intact {
+            // Resurrected (or the check could not finish): nothing is freed
+            // now, the claims are withdrawn.
+            for &c in &t.cands {
+                let i = c as usize;
+                if matches!(t.state[i], CANDIDATE | FAILED | GARBAGE) {
+                    unclaim(t.objs[i]);
+                    t.state[i] = REACHABLE;
+                }
+            }
+            give_back(h, state, t, generation);
+            return outcome;
+        }
+        for &c in &t.cands {
+            if t.state[c as usize] == CANDIDATE {
+                t.state[c as usize] = GARBAGE;
+            }
+        }
+    }
+
+    let garbage: usize = t
+        .cands
+        .iter()
+        .filter(|&&c| t.state[c as usize] == GARBAGE)
+        .count();
+    outcome.unreachable = garbage;
+    if h.debug().contains(DebugFlags::SAVEALL) {
+        // Keep them: one strong reference each, in `garbage()`.
+        let mut saved = prims::lock(&h.garbage);
+        for &c in &t.cands {
+            let i = c as usize;
+            if t.state[i] == GARBAGE {
+                let obj = t.objs[i];
+                let o = unsafe_ref(obj);
+                let _ = o
+                    .counts
+                    .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
+                        Some((c + STRONG_ONE + VERSION_ONE) & !CLAIMED)
+                    });
+                saved.push(super::raw::ObjectRef { obj });
+                t.state[i] = REACHABLE;
+            }
+        }
+        outcome.uncollectable = garbage;
+        drop(saved);
+        give_back(h, state, t, generation);
+        return outcome;
+    }
+
+    // Step 6: destroy.
+    for &c in &t.cands {
+        if t.state[c as usize] == GARBAGE {
+            unsafe_ref(t.objs[c as usize])
+                .flags
+                .fetch_or(DEAD, Ordering::Release);
+        }
+    }
+    let mut k = 0;
+    while k < t.cands.len() {
+        let r = catch(|| {
+            while k < t.cands.len() {
+                let i = t.cands[k] as usize;
+                k += 1;
+                if t.state[i] == GARBAGE {
+                    t.state[i] = GONE;
+                    let obj = t.objs[i];
+                    // SAFETY: verified garbage, claimed (I4): the collector
+                    // owns the value; it is dropped once (state GONE).
+                    unsafe { (obj.as_ref().vtable.drop_value)(obj) };
+                }
+            }
+        });
+        if let Some(p) = r {
+            panic_payload.get_or_insert(p);
+        }
+    }
+    for &c in &t.cands {
+        let i = c as usize;
+        if t.state[i] == GONE {
+            let obj = t.objs[i];
+            unsafe_ref(obj).flags.fetch_and(!LINKED, Ordering::Relaxed);
+            // SAFETY: the strong side's weak count, released once.
+            unsafe { heap::release_weak(obj) };
+        }
+    }
+    outcome.collected = garbage;
+    give_back(h, state, t, generation);
+    outcome
+}
+
+/// Dereferences a header the running collection owns.
+#[inline(always)]
+fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
+    // SAFETY: every pointer in the tables is an object owned by the running
+    // collection (I1, I2), alive until the collection frees it (and then it
+    // is never dereferenced again: state GONE).
+    unsafe { obj.as_ref() }
+}
+
+/// Step 1: takes generations `0..=generation` of every shard.
+fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
+    t.objs.clear();
+    for slot in &h.shards {
+        let mut shard = prims::lock(&slot.0);
+        for g in 0..=generation {
+            let list = core::mem::replace(&mut shard.lists[g], List::new());
+            // SAFETY: we hold the shard lock (I1 (a)); after the flag is
+            // set the links are ours (I1 (b)).
+            unsafe {
+                list.for_each(|o| {
+                    o.as_ref().flags.fetch_or(IN_COLLECTOR, Ordering::Relaxed);
+                    *SyncHeader::links(o).as_ref().prev.get() =
+                        core::ptr::without_provenance_mut(t.objs.len());
+                    t.objs.push(o);
+                })
+            };
+        }
+    }
+    let n = t.objs.len();
+    t.refs.clear();
+    t.refs.resize(n, 0);
+    t.state.clear();
+    t.state.resize(n, UNKNOWN);
+    t.exclusive_seen.clear();
+}
+
+/// Step 2: CPython's update_refs / subtract_refs / move_unreachable over
+/// the taken objects, racing the mutators (a guess).
+fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
+    let n = t.objs.len();
+    for i in 0..n {
+        let o = unsafe_ref(t.objs[i]);
+        let c = o.counts.load(Ordering::Relaxed);
+        t.refs[i] = (c & STRONG_MASK) as i64;
+        let f = o.flags.load(Ordering::Acquire);
+        if f & EXCLUSIVE != 0 {
+            if c & STRONG_MASK > 1 || o.weak.load(Ordering::Relaxed) > 1 {
+                // Another handle exists, so the `&mut T` from `get_mut`
+                // ended (I3); `get_mut` cannot run while we own the object.
+                o.flags.fetch_and(!EXCLUSIVE, Ordering::Relaxed);
+            } else {
+                // Unreadable: a root for this collection.
+                t.refs[i] = i64::MAX / 2;
+            }
+        }
+    }
+    for i in 0..n {
+        let obj = t.objs[i];
+        if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+            continue;
+        }
+        let mut sink = Subtract {
+            refs: &mut t.refs,
+            exclusive_seen: &mut t.exclusive_seen,
+            current: i as u32,
+        };
+        // SAFETY: owned by this collection, not exclusive.
+        unsafe { trace_with(obj, &mut sink, scratch) };
+    }
+    t.work.clear();
+    for i in 0..n {
+        if t.refs[i] > 0 {
+            t.state[i] = REACHABLE;
+            t.work.push(i as u32);
+        }
+    }
+    while let Some(i) = t.work.pop() {
+        let obj = t.objs[i as usize];
+        if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+            continue;
+        }
+        let mut sink = Reach {
+            state: &mut t.state,
+            work: &mut t.work,
+        };
+        // SAFETY: as above.
+        unsafe { trace_with(obj, &mut sink, scratch) };
+    }
+}
+
+/// An `EXCLUSIVE` object whose only handle sits in a slot the collector
+/// holds cannot be mutably borrowed any more (I3): looks for that handle
+/// with the parent's locks held, and clears the bit when it is there.
+fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
+    let pairs = core::mem::take(&mut t.exclusive_seen);
+    let mut no_edges = Vec::new();
+    let mut counted = Vec::new();
+    for &(parent, target) in &pairs {
+        let p = t.objs[parent as usize];
+        if unsafe_ref(p).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+            continue;
+        }
+        let mut sink = Verify {
+            state: &[],
+            counted: &mut counted,
+            edges: &mut no_edges,
+            guards: &mut t.guards,
+            busy: false,
+            probe: Some((target, false)),
+        };
+        // SAFETY: owned by this collection, not exclusive.
+        unsafe { trace_with(p, &mut sink, scratch) };
+        let found = !sink.busy && matches!(sink.probe, Some((_, true)));
+        let tgt = unsafe_ref(target);
+        if found && tgt.counts.load(Ordering::SeqCst) & STRONG_MASK == 1 {
+            // The only handle is in a slot we hold: no `&mut` to it, so no
+            // `&mut T` from `get_mut`; and `get_mut` cannot start while the
+            // collector owns the object.
+            tgt.flags.fetch_and(!EXCLUSIVE, Ordering::Relaxed);
+        }
+        release_guards(&mut t.guards);
+    }
+    t.exclusive_seen = pairs;
+    t.exclusive_seen.clear();
+}
+
+/// Step 3 over the objects in state `CANDIDATE`: failed ones become
+/// `FAILED`, the rest `GARBAGE`. The guards stay held (the caller releases
+/// them after claiming). `claimed`: the counts carry `CLAIMED` (the
+/// resurrection check).
+fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
+    let n = t.objs.len();
+    t.counted.clear();
+    t.counted.resize(n, 0);
+    t.edges.clear();
+    t.edge_start.clear();
+    t.snap.clear();
+    // (a)
+    for &c in &t.cands {
+        let o = unsafe_ref(t.objs[c as usize]);
+        t.snap.push(o.counts.load(Ordering::SeqCst));
+    }
+    // (b)
+    for k in 0..t.cands.len() {
+        let c = t.cands[k] as usize;
+        t.edge_start.push(t.edges.len() as u32);
+        if t.state[c] != CANDIDATE {
+            continue;
+        }
+        let obj = t.objs[c];
+        if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+            t.state[c] = FAILED;
+            continue;
+        }
+        let mut sink = Verify {
+            state: &t.state,
+            counted: &mut t.counted,
+            edges: &mut t.edges,
+            guards: &mut t.guards,
+            busy: false,
+            probe: None,
+        };
+        // SAFETY: owned by this collection, not exclusive.
+        unsafe { trace_with(obj, &mut sink, scratch) };
+        if sink.busy {
+            t.state[c] = FAILED;
+        }
+    }
+    t.edge_start.push(t.edges.len() as u32);
+    // (c)
+    for k in 0..t.cands.len() {
+        let c = t.cands[k] as usize;
+        if t.state[c] != CANDIDATE {
+            continue;
+        }
+        let o = unsafe_ref(t.objs[c]);
+        let now = o.counts.load(Ordering::SeqCst);
+        let strong = now & STRONG_MASK;
+        let zombie = o.flags.load(Ordering::Acquire) & ZOMBIE != 0;
+        let ok = now == t.snap[k]
+            && strong == u64::from(t.counted[c])
+            && (strong > 0 || zombie || claimed)
+            && ((now & CLAIMED != 0) == claimed);
+        if !ok {
+            t.state[c] = FAILED;
+        }
+    }
+    // (d) Everything reachable from a failed candidate fails. Candidates
+    // are visited in `cands` order; `pos` maps a table index back to its
+    // position for the edge ranges.
+    t.work.clear();
+    for k in 0..t.cands.len() {
+        if t.state[t.cands[k] as usize] == FAILED {
+            t.work.push(k as u32);
+        }
+    }
+    // Table index -> position in `cands`, through `counted` (no longer
+    // needed): reuse it as the map.
+    for (k, &c) in t.cands.iter().enumerate() {
+        t.counted[c as usize] = k as u32;
+    }
+    while let Some(k) = t.work.pop() {
+        let (s, e) = (
+            t.edge_start[k as usize] as usize,
+            t.edge_start[k as usize + 1] as usize,
+        );
+        for x in s..e {
+            let j = t.edges[x] as usize;
+            if t.state[j] == CANDIDATE {
+                t.state[j] = FAILED;
+                t.work.push(t.counted[j]);
+            }
+        }
+    }
+    for &c in &t.cands {
+        if t.state[c as usize] == CANDIDATE {
+            t.state[c as usize] = GARBAGE;
+        }
+    }
+}
+
+/// Step 4: claims G'. Returns `false` (and claims nothing) if an `upgrade`
+/// got in first, or if G' is empty.
+fn claim(t: &mut Tables) -> bool {
+    let mut any = false;
+    for k in 0..t.cands.len() {
+        let c = t.cands[k] as usize;
+        if t.state[c] != GARBAGE {
+            continue;
+        }
+        let o = unsafe_ref(t.objs[c]);
+        let seen = t.snap[k];
+        if o.counts
+            .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            // Withdraw every claim made so far; nothing is freed now.
+            for &d in &t.cands[..k] {
+                if t.state[d as usize] == GARBAGE {
+                    unclaim(t.objs[d as usize]);
+                }
+            }
+            for &d in &t.cands {
+                if matches!(t.state[d as usize], GARBAGE | FAILED) {
+                    t.state[d as usize] = REACHABLE;
+                }
+            }
+            return false;
+        }
+        any = true;
+    }
+    for &c in &t.cands {
+        let c = c as usize;
+        if t.state[c] == GARBAGE {
+            unsafe_ref(t.objs[c])
+                .flags
+                .fetch_or(WEAK_CLEARED, Ordering::Release);
+        } else if t.state[c] == FAILED {
+            t.state[c] = REACHABLE;
+        }
+    }
+    any
+}
+
+/// Withdraws a claim; an object left with no strong reference becomes a
+/// zombie (dropped when given back).
+fn unclaim(obj: NonNull<SyncHeader>) {
+    let o = unsafe_ref(obj);
+    let old = o.counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+    if old & CLAIMED != 0 && old & STRONG_MASK == 0 {
+        o.flags.fetch_or(ZOMBIE, Ordering::Release);
+    }
+}
+
+fn finalize_all(t: &mut Tables, panic_payload: &mut Option<Box<dyn std::any::Any + Send>>) {
+    let mut k = 0;
+    while k < t.cands.len() {
+        let r = catch(|| {
+            while k < t.cands.len() {
+                let i = t.cands[k] as usize;
+                k += 1;
+                let obj = t.objs[i];
+                let o = unsafe_ref(obj);
+                if t.state[i] == GARBAGE
+                    && o.vtable.has_finalizer
+                    && o.flags.fetch_or(FINALIZED, Ordering::AcqRel) & FINALIZED == 0
+                {
+                    // SAFETY: the value is intact (claimed, owned by us) and
+                    // only shared references to it exist.
+                    unsafe { (o.vtable.finalize)(obj) };
+                }
+            }
+        });
+        if let Some(p) = r {
+            panic_payload.get_or_insert(p);
+        }
+    }
+}
+
+/// Step 7: gives every object not destroyed back to its shard, in
+/// generation `generation + 1` (2 at most), and drops the zombies.
+fn give_back(h: &SyncHeap, state: &mut CollectorState, t: &mut Tables, generation: usize) {
+    let target = (generation + 1).min(2);
+    let mut buckets: [List; SHARDS] = core::array::from_fn(|_| List::new());
+    let mut survivors = 0;
+    for i in 0..t.objs.len() {
+        if t.state[i] == GONE {
+            continue;
+        }
+        let obj = t.objs[i];
+        let s = unsafe_ref(obj).shard();
+        // SAFETY: owned by this collection (I1 (b)); on no list now.
+        unsafe { buckets[s].push(obj) };
+    }
+    let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
+    for (s, bucket) in buckets.iter_mut().enumerate() {
+        if bucket.len == 0 {
+            continue;
+        }
+        let mut shard = prims::lock(&h.shards[s].0);
+        let mut keep = List::new();
+        // SAFETY: owned by this collection until the flag is cleared, under
+        // the shard lock (I1).
+        unsafe {
+            bucket.for_each(|obj| {
+                let o = obj.as_ref();
+                let f = o.flags.load(Ordering::Acquire);
+                if f & ZOMBIE != 0 {
+                    o.flags
+                        .fetch_and(!(LINKED | IN_COLLECTOR), Ordering::Relaxed);
+                    zombies.push(obj);
+                    return;
+                }
+                let mut f = f;
+                loop {
+                    let new = (f & !(IN_COLLECTOR | GEN_MASK)) | ((target as u32) << GEN_SHIFT);
+                    match o.flags.compare_exchange_weak(
+                        f,
+                        new,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        Err(x) => f = x,
+                    }
+                }
+                keep.push(obj);
+            });
+            survivors += keep.len;
+            shard.lists[target].append(&mut keep);
+        }
+    }
+    if generation == 2 {
+        state.long_lived_total = survivors;
+        state.long_lived_pending = 0;
+    } else if generation == 1 {
+        state.long_lived_pending += survivors;
+    }
+    for z in zombies {
+        // SAFETY: a zombie's count is zero and it is on no list; its value
+        // is intact (I2) and now ours.
+        unsafe { heap::drop_unlinked(z) };
+    }
+}

@@ -1,0 +1,576 @@
+//! The `gc` module functions over the process-wide heap (`ouro::sync::gc`).
+//!
+//! The same functions as the thread-local [`crate::control`], with the same
+//! meaning, except that every thread sees the same heap, settings and
+//! statistics. A collection can be requested from any thread; `collect()`
+//! waits for a collection in progress, then runs its own. Called on the
+//! thread that is running a collection (from a callback, `finalize` or
+//! `Drop`), `collect()` returns 0 at once.
+
+use core::ptr::NonNull;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::collect::{self, Outcome};
+use super::header::*;
+use super::heap::{self, CollectorState, List, heap};
+use super::prims::{self, MutexGuard, Ordering};
+use super::raw::ObjectRef;
+use crate::debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
+use crate::heap::GENERATIONS;
+use crate::stats::GenerationStats;
+use crate::visitor::{Mode, SyncSink, Visitor};
+
+type Callback = Box<dyn FnMut(&CallbackInfo) + Send>;
+
+struct Entry {
+    id: CallbackId,
+    f: Option<Callback>,
+    removed: bool,
+}
+
+/// The callbacks of the process-wide heap (the rules of the thread-local
+/// heap's callbacks apply).
+#[derive(Default)]
+pub(crate) struct SyncCallbacks {
+    entries: Vec<Entry>,
+    next_id: u64,
+    invoking: bool,
+}
+
+/// Runs the callbacks for one phase; returns the first panic.
+pub(crate) fn invoke_callbacks(
+    h: &heap::SyncHeap,
+    phase: Phase,
+    generation: usize,
+    o: Outcome,
+    start: Instant,
+) -> Option<Box<dyn std::any::Any + Send>> {
+    let n = {
+        let mut cbs = prims::lock(&h.callbacks);
+        if cbs.entries.is_empty() {
+            return None;
+        }
+        cbs.invoking = true;
+        cbs.entries.len()
+    };
+    let info = CallbackInfo {
+        phase,
+        generation,
+        collected: o.collected,
+        uncollectable: o.uncollectable,
+        duration: if phase == Phase::Start {
+            Duration::ZERO
+        } else {
+            start.elapsed()
+        },
+    };
+    let mut first = None;
+    for i in 0..n {
+        let f = {
+            let mut cbs = prims::lock(&h.callbacks);
+            match cbs.entries.get_mut(i) {
+                Some(e) if !e.removed => e.f.take(),
+                _ => None,
+            }
+        };
+        let Some(mut f) = f else { continue };
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
+            first.get_or_insert(p);
+        }
+        let mut cbs = prims::lock(&h.callbacks);
+        if let Some(e) = cbs.entries.get_mut(i)
+            && !e.removed
+        {
+            e.f = Some(f);
+        } else {
+            drop(cbs);
+            drop(f);
+        }
+    }
+    let dropped: Vec<Entry> = {
+        let mut cbs = prims::lock(&h.callbacks);
+        cbs.invoking = false;
+        let (gone, kept) = core::mem::take(&mut cbs.entries)
+            .into_iter()
+            .partition(|e| e.removed);
+        cbs.entries = kept;
+        gone
+    };
+    drop(dropped);
+    first
+}
+
+/// Registers `f` to be called at the start and the end of every collection
+/// (from the collecting thread).
+pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
+    let mut cbs = prims::lock(&heap().callbacks);
+    cbs.next_id += 1;
+    let id = CallbackId(cbs.next_id);
+    cbs.entries.push(Entry {
+        id,
+        f: Some(Box::new(f)),
+        removed: false,
+    });
+    id
+}
+
+/// Unregisters a callback; `false` if it was not registered.
+pub fn remove_callback(id: CallbackId) -> bool {
+    let removed = {
+        let mut cbs = prims::lock(&heap().callbacks);
+        let Some(i) = cbs.entries.iter().position(|e| e.id == id && !e.removed) else {
+            return false;
+        };
+        if cbs.invoking {
+            cbs.entries[i].removed = true;
+            cbs.entries[i].f.take()
+        } else {
+            cbs.entries.remove(i).f
+        }
+    };
+    drop(removed);
+    true
+}
+
+/// Marks the current thread as the collecting one while alive.
+struct Collecting;
+
+impl Collecting {
+    fn start() -> Collecting {
+        heap::set_collecting_thread(true);
+        Collecting
+    }
+}
+
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        heap::set_collecting_thread(false);
+    }
+}
+
+fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
+    let _c = Collecting::start();
+    collect::collect(heap(), &mut state, generation).unreachable
+}
+
+/// Runs a full collection and returns the number of unreachable objects
+/// found. Waits for a collection in progress first; when it returns,
+/// everything that was unreachable when it was called has been finalized
+/// and dropped.
+pub fn collect() -> usize {
+    collect_generation(GENERATIONS - 1)
+}
+
+/// Collects generations `0..=generation` (panics if `generation > 2`).
+pub fn collect_generation(generation: usize) -> usize {
+    assert!(
+        generation < GENERATIONS,
+        "ouro::sync::gc::collect_generation: generation {generation} does not exist (0, 1 or 2)"
+    );
+    if heap::is_collecting_thread() {
+        return 0;
+    }
+    run(prims::lock(&heap().collector), generation)
+}
+
+/// The automatic collection, called before allocating a tracked object.
+pub(crate) fn maybe_collect() {
+    let h = heap();
+    let t0 = h.settings.thresholds[0].load(Ordering::Relaxed);
+    if t0 == 0 || h.young.load(Ordering::Relaxed) <= t0 {
+        return;
+    }
+    if !h.settings.enabled.load(Ordering::Relaxed) || heap::is_collecting_thread() {
+        return;
+    }
+    // Another thread collecting already: go on allocating.
+    let Some(state) = prims::try_lock(&h.collector) else {
+        return;
+    };
+    if h.young.load(Ordering::Relaxed) <= t0 {
+        return;
+    }
+    let counts = [
+        h.young.load(Ordering::Relaxed),
+        state.counts[1],
+        state.counts[2],
+    ];
+    let mut generation = 0;
+    for g in (0..GENERATIONS).rev() {
+        if counts[g] > h.settings.thresholds[g].load(Ordering::Relaxed) {
+            // CPython's rule against quadratic full collections.
+            if g == GENERATIONS - 1 && state.long_lived_pending < state.long_lived_total / 4 {
+                continue;
+            }
+            generation = g;
+            break;
+        }
+    }
+    run(state, generation);
+}
+
+/// Turns automatic collection on.
+pub fn enable() {
+    heap().settings.enabled.store(true, Ordering::Relaxed);
+}
+
+/// Turns automatic collection off.
+pub fn disable() {
+    heap().settings.enabled.store(false, Ordering::Relaxed);
+}
+
+/// Whether automatic collection is on.
+pub fn is_enabled() -> bool {
+    heap().settings.enabled.load(Ordering::Relaxed)
+}
+
+/// `[allocations since the last collection, collections of 0 since the
+/// last of 1, collections of 1 since the last of 2]`.
+pub fn get_count() -> [usize; GENERATIONS] {
+    let h = heap();
+    let state = prims::lock(&h.collector);
+    [
+        h.young.load(Ordering::Relaxed),
+        state.counts[1],
+        state.counts[2],
+    ]
+}
+
+/// The thresholds.
+pub fn get_threshold() -> [usize; GENERATIONS] {
+    heap()
+        .settings
+        .thresholds
+        .each_ref()
+        .map(|t| t.load(Ordering::Relaxed))
+}
+
+/// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
+pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
+    for (a, t) in heap().settings.thresholds.iter().zip(thresholds) {
+        a.store(t, Ordering::Relaxed);
+    }
+}
+
+/// Statistics per generation.
+pub fn get_stats() -> [GenerationStats; GENERATIONS] {
+    prims::lock(&heap().collector).stats
+}
+
+/// Sets the debug flags.
+pub fn set_debug(flags: DebugFlags) {
+    heap().settings.debug.store(flags.0, Ordering::Relaxed);
+}
+
+/// The debug flags.
+pub fn get_debug() -> DebugFlags {
+    heap().debug()
+}
+
+/// The objects kept by `DebugFlags::SAVEALL`.
+pub fn garbage() -> Vec<ObjectRef> {
+    prims::lock(&heap().garbage).clone()
+}
+
+/// Releases the objects kept by `DebugFlags::SAVEALL`.
+pub fn clear_garbage() {
+    let v = core::mem::take(&mut *prims::lock(&heap().garbage));
+    drop(v);
+}
+
+/// Moves every tracked object to the frozen set: never scanned again until
+/// [`unfreeze`].
+pub fn freeze() {
+    let h = heap();
+    let _state = prims::lock(&h.collector);
+    for slot in &h.shards {
+        let mut shard = prims::lock(&slot.0);
+        for g in 0..GENERATIONS {
+            let mut l = core::mem::replace(&mut shard.lists[g], List::new());
+            // SAFETY: under the shard lock, no collection running (I1 (a)).
+            unsafe {
+                l.for_each(|o| set_gen(o, FROZEN_GEN));
+                shard.lists[FROZEN_GEN as usize].append(&mut l);
+            }
+        }
+    }
+}
+
+/// Moves the frozen objects to the oldest generation.
+pub fn unfreeze() {
+    let h = heap();
+    let _state = prims::lock(&h.collector);
+    for slot in &h.shards {
+        let mut shard = prims::lock(&slot.0);
+        let mut l = core::mem::replace(&mut shard.lists[FROZEN_GEN as usize], List::new());
+        // SAFETY: as in `freeze`.
+        unsafe {
+            l.for_each(|o| set_gen(o, 2));
+            shard.lists[2].append(&mut l);
+        }
+    }
+}
+
+/// The number of frozen objects.
+pub fn get_freeze_count() -> usize {
+    heap()
+        .shards
+        .iter()
+        .map(|s| prims::lock(&s.0).lists[FROZEN_GEN as usize].len)
+        .sum()
+}
+
+fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
+    // SAFETY: the caller holds the shard lock of a listed object.
+    let o = unsafe { obj.as_ref() };
+    let mut f = o.flags.load(Ordering::Relaxed);
+    loop {
+        let new = (f & !GEN_MASK) | (g << GEN_SHIFT);
+        match o
+            .flags
+            .compare_exchange_weak(f, new, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(x) => f = x,
+        }
+    }
+}
+
+/// Every tracked object of generation `generation` (all generations and
+/// the frozen set for `None`), each held by a new strong reference.
+pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
+    let h = heap();
+    let _state = prims::lock(&h.collector);
+    let mut out = Vec::new();
+    for slot in &h.shards {
+        let shard = prims::lock(&slot.0);
+        for (g, list) in shard.lists.iter().enumerate() {
+            if generation.is_some_and(|want| want != g) {
+                continue;
+            }
+            // SAFETY: under the shard lock with no collection running (I1
+            // (a)); listed objects are alive while listed.
+            unsafe {
+                list.for_each(|o| {
+                    if let Some(r) = ObjectRef::try_new(o) {
+                        out.push(r)
+                    }
+                })
+            };
+        }
+    }
+    out
+}
+
+struct Edges<'a>(&'a mut Vec<NonNull<SyncHeader>>);
+
+impl SyncSink for Edges<'_> {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        self.0.push(target);
+    }
+}
+
+/// Takes a reference to each target while the reporting handle is alive.
+struct Referents<'a>(&'a mut Vec<ObjectRef>);
+
+impl SyncSink for Referents<'_> {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        // SAFETY: the reporting handle keeps `target` alive during the call.
+        if let Some(r) = unsafe { ObjectRef::try_new(target) } {
+            self.0.push(r);
+        }
+    }
+}
+
+/// The objects `obj`'s value holds handles to (each once per handle).
+///
+/// # Safety
+/// The caller holds a strong reference to `obj` through a shared borrow
+/// (so no `&mut` to the value exists).
+pub unsafe fn get_referents(obj: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    if !o.vtable.tracked || o.has(DEAD) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let bump = bumpalo::Bump::new();
+    let mut sink = Referents(&mut out);
+    let mut v = Visitor::new(Mode::Sync(&mut sink), Some(&bump));
+    // SAFETY: the value is alive and only shared borrows of it exist.
+    v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
+    drop(v);
+    out
+}
+
+/// Runs `f` over every tracked object while the collector owns them all
+/// (so their values can be read), then gives them back to the generations
+/// they were in.
+fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R) -> R {
+    let h = heap();
+    let mut state = prims::lock(&h.collector);
+    let _c = Collecting::start();
+    let mut objs: Vec<NonNull<SyncHeader>> = Vec::new();
+    let mut lists: Vec<(usize, usize, List)> = Vec::new();
+    for (s, slot) in h.shards.iter().enumerate() {
+        let mut shard = prims::lock(&slot.0);
+        for g in 0..4 {
+            let l = core::mem::replace(&mut shard.lists[g], List::new());
+            // SAFETY: under the shard lock (I1 (a)), then owned (I1 (b)).
+            unsafe {
+                l.for_each(|o| {
+                    o.as_ref().flags.fetch_or(IN_COLLECTOR, Ordering::Relaxed);
+                    objs.push(o);
+                })
+            };
+            lists.push((s, g, l));
+        }
+    }
+    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&objs, &state.scratch)));
+    state.scratch.reset();
+    let mut zombies = Vec::new();
+    for (s, g, l) in lists {
+        let mut shard = prims::lock(&h.shards[s].0);
+        let mut keep = List::new();
+        // SAFETY: owned until the flag is cleared under the shard lock (I1).
+        unsafe {
+            l.for_each(|o| {
+                let oo = o.as_ref();
+                if oo.flags.load(Ordering::Acquire) & ZOMBIE != 0 {
+                    oo.flags
+                        .fetch_and(!(LINKED | IN_COLLECTOR), Ordering::Relaxed);
+                    zombies.push(o);
+                } else {
+                    oo.flags.fetch_and(!IN_COLLECTOR, Ordering::Release);
+                    keep.push(o);
+                }
+            });
+            shard.lists[g].append(&mut keep);
+        }
+    }
+    drop(state);
+    for z in zombies {
+        // SAFETY: zombie: count zero, unlisted, value intact and ours (I2).
+        unsafe { heap::drop_unlinked(z) };
+    }
+    match r {
+        Ok(r) => r,
+        Err(p) => panic::resume_unwind(p),
+    }
+}
+
+/// Traces `obj` (owned by `with_all_owned`) and returns its targets.
+fn targets_of(obj: NonNull<SyncHeader>, bump: &bumpalo::Bump, out: &mut Vec<NonNull<SyncHeader>>) {
+    out.clear();
+    // SAFETY: owned by `with_all_owned` (I2).
+    let o = unsafe { obj.as_ref() };
+    if o.flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+        return;
+    }
+    let mut sink = Edges(out);
+    let mut v = Visitor::new(Mode::Sync(&mut sink), Some(bump));
+    // SAFETY: owned and not exclusive (I2, I3).
+    v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
+}
+
+/// The tracked objects whose values hold a handle to `target`.
+pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+    with_all_owned(|objs, bump| {
+        let mut out = Vec::new();
+        let mut t = Vec::new();
+        for &o in objs {
+            targets_of(o, bump, &mut t);
+            if t.contains(&target) {
+                // SAFETY: owned objects are alive.
+                if let Some(r) = unsafe { ObjectRef::try_new(o) } {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    })
+}
+
+/// Writes every tracked object and edge as a Graphviz `digraph`: objects
+/// held from outside the heap (more strong references than edges from
+/// other objects) are roots (green boxes), objects kept by `SAVEALL` are red
+/// octagons, frozen objects have a double border.
+pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
+    struct Node {
+        addr: usize,
+        name: &'static str,
+        strong: usize,
+        internal: usize,
+        frozen: bool,
+        edges: Vec<usize>,
+    }
+    let saved: Vec<usize> = prims::lock(&heap().garbage)
+        .iter()
+        .map(|r| r.address())
+        .collect();
+    let nodes: Vec<Node> = with_all_owned(|objs, bump| {
+        let index: std::collections::HashMap<usize, usize> = objs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.as_ptr().addr(), i))
+            .collect();
+        let mut nodes: Vec<Node> = objs
+            .iter()
+            .map(|&o| {
+                // SAFETY: owned objects are alive.
+                let h = unsafe { o.as_ref() };
+                Node {
+                    // SAFETY: as above.
+                    addr: unsafe { SyncHeader::value_ptr(o) }.as_ptr().addr(),
+                    name: (h.vtable.type_name)(),
+                    strong: h.strong(),
+                    internal: 0,
+                    frozen: h.generation() == FROZEN_GEN,
+                    edges: Vec::new(),
+                }
+            })
+            .collect();
+        let mut t = Vec::new();
+        for (i, &o) in objs.iter().enumerate() {
+            targets_of(o, bump, &mut t);
+            for x in &t {
+                if let Some(&j) = index.get(&x.as_ptr().addr()) {
+                    nodes[i].edges.push(j);
+                    nodes[j].internal += 1;
+                }
+            }
+        }
+        nodes
+    });
+    writeln!(w, "digraph ouro_sync_heap {{")?;
+    writeln!(w, "  node [fontname=\"monospace\"];")?;
+    for (i, n) in nodes.iter().enumerate() {
+        let mut attrs = vec![format!(
+            "label=\"{}\\n{:#x}\"",
+            n.name.replace('"', "\\\""),
+            n.addr
+        )];
+        if saved.contains(&n.addr) {
+            attrs.push("shape=octagon, color=red".into());
+        } else if n.strong > n.internal {
+            attrs.push("shape=box, style=filled, fillcolor=palegreen".into());
+        }
+        if n.frozen {
+            attrs.push("peripheries=2".into());
+        }
+        writeln!(w, "  n{i} [{}];", attrs.join(", "))?;
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        for j in &n.edges {
+            writeln!(w, "  n{i} -> n{j};")?;
+        }
+    }
+    writeln!(w, "}}")
+}
+
+/// Objects currently allocated on the process-wide heap (tracked or not),
+/// including those whose memory only weak handles keep.
+pub fn live_objects() -> usize {
+    heap().live.load(Ordering::Relaxed)
+}

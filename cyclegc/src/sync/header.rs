@@ -1,0 +1,187 @@
+//! The header of an object on the process-wide heap, and its bits.
+
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::ptr::NonNull;
+
+use super::prims::{AtomicU32, AtomicU64, Ordering};
+use crate::Visitor;
+
+/// One strong reference in `counts`.
+pub(crate) const STRONG_ONE: u64 = 1;
+/// The strong count's bits.
+pub(crate) const STRONG_MASK: u64 = (1 << 31) - 1;
+/// The collector has claimed the object as garbage: `upgrade` fails, and a
+/// decrement to zero does not free it (I4).
+pub(crate) const CLAIMED: u64 = 1 << 31;
+/// One step of the version that every strong-count change increments.
+pub(crate) const VERSION_ONE: u64 = 1 << 32;
+/// Counts above this abort the process (as `Arc` does near `isize::MAX`):
+/// far enough below `CLAIMED` that racing increments cannot reach it.
+pub(crate) const MAX_STRONG: u64 = STRONG_MASK - (1 << 24);
+
+/// The object has `SyncLinks` before its header (it is tracked).
+pub(crate) const HAS_LINKS: u32 = 1 << 0;
+/// The value was dropped (or is being dropped): dereferencing panics.
+pub(crate) const DEAD: u32 = 1 << 1;
+/// The collector owns the object's links and may read its value (I1, I2).
+pub(crate) const IN_COLLECTOR: u32 = 1 << 2;
+/// The strong count reached zero while `IN_COLLECTOR` was set: the
+/// collector drops the object when it gives it back.
+pub(crate) const ZOMBIE: u32 = 1 << 3;
+/// `get_mut` handed out a `&mut T` that may still be alive (I3).
+pub(crate) const EXCLUSIVE: u32 = 1 << 4;
+/// `finalize` ran (at most once).
+pub(crate) const FINALIZED: u32 = 1 << 5;
+/// The collector cleared the weak references (`upgrade` returns `None`).
+pub(crate) const WEAK_CLEARED: u32 = 1 << 6;
+/// The object is on a shard list (set once the value is initialised).
+pub(crate) const LINKED: u32 = 1 << 7;
+pub(crate) const GEN_SHIFT: u32 = 8;
+pub(crate) const GEN_MASK: u32 = 0b11 << GEN_SHIFT;
+/// The generation value of frozen objects.
+pub(crate) const FROZEN_GEN: u32 = 3;
+pub(crate) const SHARD_SHIFT: u32 = 12;
+pub(crate) const SHARD_MASK: u32 = 0b1111 << SHARD_SHIFT;
+
+/// Per-type operations, built by the typed layer (`ouro_refobj::sync`).
+#[derive(Debug)]
+pub struct SyncVTable {
+    /// Calls `Trace::trace` on the value.
+    pub trace: unsafe fn(NonNull<SyncHeader>, &mut Visitor<'_>),
+    /// Calls `Trace::finalize` on the value.
+    pub finalize: unsafe fn(NonNull<SyncHeader>),
+    /// Drops the value in place.
+    pub drop_value: unsafe fn(NonNull<SyncHeader>),
+    /// Layout of header + value (without the links prefix).
+    pub layout: Layout,
+    /// Offset of the value from the header.
+    pub value_offset: usize,
+    /// `core::any::type_name` of the value.
+    pub type_name: fn() -> &'static str,
+    /// `TypeId` of the value.
+    pub type_id: fn() -> core::any::TypeId,
+    /// Whether `finalize` may do anything.
+    pub has_finalizer: bool,
+    /// Whether the type can hold handles (`Trace::NEEDS_TRACE`).
+    pub tracked: bool,
+}
+
+/// The links before a tracked object's header (see I1 for who may touch
+/// them). While the collector owns the object, `prev` holds its index in the
+/// collector's tables instead of a pointer.
+#[repr(C)]
+pub(crate) struct SyncLinks {
+    pub(crate) next: UnsafeCell<*mut SyncHeader>,
+    pub(crate) prev: UnsafeCell<*mut SyncHeader>,
+}
+
+/// The part of every object on the process-wide heap that handles point at.
+#[repr(C)]
+pub struct SyncHeader {
+    pub(crate) counts: AtomicU64,
+    pub(crate) weak: AtomicU32,
+    pub(crate) flags: AtomicU32,
+    pub(crate) vtable: &'static SyncVTable,
+}
+
+static_assertions::assert_eq_size!(SyncLinks, [usize; 2]);
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+static_assertions::assert_eq_size!(SyncHeader, [u64; 3]);
+
+impl fmt::Debug for SyncHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.counts.load(Ordering::Relaxed);
+        f.debug_struct("SyncHeader")
+            .field("type", &(self.vtable.type_name)())
+            .field("strong", &(c & STRONG_MASK))
+            .field("claimed", &(c & CLAIMED != 0))
+            .field("weak", &self.weak.load(Ordering::Relaxed).saturating_sub(1))
+            .field(
+                "flags",
+                &format_args!("{:#x}", self.flags.load(Ordering::Relaxed)),
+            )
+            .finish()
+    }
+}
+
+impl SyncHeader {
+    pub(crate) fn new(vtable: &'static SyncVTable, strong: u64, flags: u32) -> Self {
+        SyncHeader {
+            counts: AtomicU64::new(strong),
+            weak: AtomicU32::new(1),
+            flags: AtomicU32::new(flags),
+            vtable,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    pub(crate) fn has(&self, bit: u32) -> bool {
+        self.flags() & bit != 0
+    }
+
+    /// The strong count (without the claim bit and the version).
+    #[inline(always)]
+    pub fn strong(&self) -> usize {
+        (self.counts.load(Ordering::Relaxed) & STRONG_MASK) as usize
+    }
+
+    /// The number of weak handles.
+    #[inline(always)]
+    pub fn weak(&self) -> usize {
+        // The strong side holds one weak count while it is alive.
+        let w = self.weak.load(Ordering::Relaxed) as usize;
+        if self.counts.load(Ordering::Relaxed) & STRONG_MASK == 0 {
+            w
+        } else {
+            w.saturating_sub(1)
+        }
+    }
+
+    /// The type's vtable.
+    #[inline(always)]
+    pub fn vtable(&self) -> &'static SyncVTable {
+        self.vtable
+    }
+
+    pub(crate) fn generation(&self) -> u32 {
+        (self.flags.load(Ordering::Relaxed) & GEN_MASK) >> GEN_SHIFT
+    }
+
+    pub(crate) fn shard(&self) -> usize {
+        ((self.flags.load(Ordering::Relaxed) & SHARD_MASK) >> SHARD_SHIFT) as usize
+    }
+
+    /// The links of a tracked object.
+    ///
+    /// # Safety
+    /// `obj` is a live header with `HAS_LINKS`.
+    #[inline(always)]
+    pub(crate) unsafe fn links(obj: NonNull<SyncHeader>) -> NonNull<SyncLinks> {
+        // SAFETY: tracked objects are allocated with the links immediately
+        // before the header (see `heap::layout_of`).
+        unsafe { obj.cast::<SyncLinks>().sub(1) }
+    }
+
+    /// Address of the value.
+    ///
+    /// # Safety
+    /// `obj` is a live header.
+    #[inline(always)]
+    pub unsafe fn value_ptr(obj: NonNull<SyncHeader>) -> NonNull<u8> {
+        // SAFETY: caller contract; `value_offset` is inside the allocation.
+        unsafe { obj.cast::<u8>().add(obj.as_ref().vtable.value_offset) }
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn count_overflow() -> ! {
+    std::process::abort()
+}

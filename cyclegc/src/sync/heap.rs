@@ -1,0 +1,471 @@
+//! The process-wide heap: shards of generation lists, the settings, object
+//! memory, and what a mutator does when a strong count reaches zero.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+use super::header::*;
+use super::prims::{self, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::debug::DebugFlags;
+use crate::heap::{DEFAULT_THRESHOLDS, GENERATIONS};
+use crate::stats::GenerationStats;
+
+/// Number of shards (one lock each).
+pub(crate) const SHARDS: usize = 16;
+/// Allocations a shard counts locally before adding them to the global
+/// generation-0 count (one shared atomic per batch, not per allocation).
+const YOUNG_BATCH: usize = 16;
+/// Nested drops deeper than this are deferred (the trashcan).
+const TRASH_DEPTH: u32 = 50;
+
+/// A list of objects linked through their `SyncLinks` (I1 says who may use
+/// it).
+pub(crate) struct List {
+    pub(crate) head: *mut SyncHeader,
+    pub(crate) tail: *mut SyncHeader,
+    pub(crate) len: usize,
+}
+
+// SAFETY: a `List` is only a pair of pointers; the objects it links are
+// accessed under the rules of I1 (the shard lock or collector ownership).
+unsafe impl Send for List {}
+
+impl List {
+    pub(crate) const fn new() -> Self {
+        List {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Appends `obj`.
+    ///
+    /// # Safety
+    /// `obj` is a live tracked object on no list, and the caller may write
+    /// its links (I1).
+    pub(crate) unsafe fn push(&mut self, obj: NonNull<SyncHeader>) {
+        // SAFETY: caller contract; `tail`, when not null, is a live member
+        // whose links the caller may write too.
+        unsafe {
+            let l = SyncHeader::links(obj).as_ref();
+            *l.next.get() = ptr::null_mut();
+            *l.prev.get() = self.tail;
+            match NonNull::new(self.tail) {
+                Some(t) => *SyncHeader::links(t).as_ref().next.get() = obj.as_ptr(),
+                None => self.head = obj.as_ptr(),
+            }
+        }
+        self.tail = obj.as_ptr();
+        self.len += 1;
+    }
+
+    /// Removes `obj`.
+    ///
+    /// # Safety
+    /// `obj` is a member of this list, and the caller may write the links of
+    /// every member (I1).
+    pub(crate) unsafe fn unlink(&mut self, obj: NonNull<SyncHeader>) {
+        // SAFETY: caller contract.
+        unsafe {
+            let l = SyncHeader::links(obj).as_ref();
+            let (next, prev) = (*l.next.get(), *l.prev.get());
+            match NonNull::new(prev) {
+                Some(p) => *SyncHeader::links(p).as_ref().next.get() = next,
+                None => self.head = next,
+            }
+            match NonNull::new(next) {
+                Some(n) => *SyncHeader::links(n).as_ref().prev.get() = prev,
+                None => self.tail = prev,
+            }
+        }
+        self.len -= 1;
+    }
+
+    /// Moves all of `other` to the end of `self`.
+    ///
+    /// # Safety
+    /// As `unlink`, for both lists.
+    pub(crate) unsafe fn append(&mut self, other: &mut List) {
+        let Some(first) = NonNull::new(other.head) else {
+            return;
+        };
+        // SAFETY: caller contract.
+        unsafe {
+            *SyncHeader::links(first).as_ref().prev.get() = self.tail;
+            match NonNull::new(self.tail) {
+                Some(t) => *SyncHeader::links(t).as_ref().next.get() = first.as_ptr(),
+                None => self.head = first.as_ptr(),
+            }
+        }
+        self.tail = other.tail;
+        self.len += other.len;
+        *other = List::new();
+    }
+
+    /// Calls `f` on every member, in order; `f` may relink the member it is
+    /// given (the next one is read before the call).
+    ///
+    /// # Safety
+    /// As `unlink`.
+    pub(crate) unsafe fn for_each(&self, mut f: impl FnMut(NonNull<SyncHeader>)) {
+        let mut p = self.head;
+        while let Some(o) = NonNull::new(p) {
+            // SAFETY: caller contract.
+            p = unsafe { *SyncHeader::links(o).as_ref().next.get() };
+            f(o);
+        }
+    }
+}
+
+/// One shard: its generation lists (index 3: frozen objects).
+pub(crate) struct Shard {
+    pub(crate) lists: [List; 4],
+    /// Allocations not yet added to `SyncHeap::young`.
+    young_local: usize,
+}
+
+/// A shard lock on its own cache line.
+#[repr(align(128))]
+pub(crate) struct ShardSlot(pub(crate) Mutex<Shard>);
+
+/// Settings and statistics, read and written from any thread.
+pub(crate) struct Settings {
+    pub(crate) enabled: AtomicBool,
+    pub(crate) thresholds: [AtomicUsize; GENERATIONS],
+    pub(crate) debug: AtomicU32,
+}
+
+/// State only the running collection touches (behind `SyncHeap::collector`).
+pub(crate) struct CollectorState {
+    /// `count[1]`, `count[2]` as CPython (`count[0]` is `SyncHeap::young`).
+    pub(crate) counts: [usize; GENERATIONS],
+    pub(crate) stats: [GenerationStats; GENERATIONS],
+    pub(crate) long_lived_total: usize,
+    pub(crate) long_lived_pending: usize,
+    pub(crate) scratch: bumpalo::Bump,
+    pub(crate) tables: super::collect::Tables,
+}
+
+/// The process-wide heap.
+pub(crate) struct SyncHeap {
+    pub(crate) shards: [ShardSlot; SHARDS],
+    next_shard: AtomicUsize,
+    /// Tracked allocations since the last collection (approximate: counted
+    /// in batches per shard).
+    pub(crate) young: AtomicUsize,
+    pub(crate) settings: Settings,
+    /// Held for the whole of a collection (one at a time).
+    pub(crate) collector: Mutex<CollectorState>,
+    /// Objects kept by `SAVEALL`, each with one strong reference.
+    pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
+    pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
+    /// Live objects, for tests and statistics.
+    pub(crate) live: AtomicUsize,
+}
+
+impl SyncHeap {
+    fn new() -> SyncHeap {
+        SyncHeap {
+            shards: core::array::from_fn(|_| {
+                ShardSlot(Mutex::new(Shard {
+                    lists: [List::new(), List::new(), List::new(), List::new()],
+                    young_local: 0,
+                }))
+            }),
+            next_shard: AtomicUsize::new(0),
+            young: AtomicUsize::new(0),
+            settings: Settings {
+                enabled: AtomicBool::new(true),
+                thresholds: DEFAULT_THRESHOLDS.map(AtomicUsize::new),
+                debug: AtomicU32::new(0),
+            },
+            collector: Mutex::new(CollectorState {
+                counts: [0; GENERATIONS],
+                stats: [GenerationStats::default(); GENERATIONS],
+                long_lived_total: 0,
+                long_lived_pending: 0,
+                scratch: bumpalo::Bump::new(),
+                tables: Default::default(),
+            }),
+            garbage: Mutex::new(Vec::new()),
+            callbacks: Mutex::new(super::control::SyncCallbacks::default()),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn debug(&self) -> DebugFlags {
+        DebugFlags(self.settings.debug.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(not(loom))]
+static HEAP: std::sync::LazyLock<SyncHeap> = std::sync::LazyLock::new(SyncHeap::new);
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref HEAP: SyncHeap = SyncHeap::new();
+}
+
+/// The process-wide heap.
+#[inline]
+pub(crate) fn heap() -> &'static SyncHeap {
+    &HEAP
+}
+
+#[cfg(all(not(loom), not(miri)))]
+static POOL: ouro_pool::SyncPool = ouro_pool::SyncPool::new();
+
+/// Allocates object memory (the pool; the system allocator under loom and
+/// Miri, where the pool's own protocol is checked separately).
+fn alloc_block(layout: Layout) -> NonNull<u8> {
+    #[cfg(all(not(loom), not(miri)))]
+    let p = POOL.alloc(layout);
+    #[cfg(any(loom, miri))]
+    // SAFETY: object layouts have a non-zero size (the header).
+    let p = NonNull::new(unsafe { std::alloc::alloc(layout) });
+    match p {
+        Some(p) => p,
+        None => std::alloc::handle_alloc_error(layout),
+    }
+}
+
+/// # Safety
+/// `p` came from `alloc_block(layout)` and is not used again.
+unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
+    #[cfg(all(not(loom), not(miri)))]
+    // SAFETY: caller contract.
+    unsafe {
+        POOL.dealloc(p, layout)
+    }
+    #[cfg(any(loom, miri))]
+    // SAFETY: caller contract.
+    unsafe {
+        std::alloc::dealloc(p.as_ptr(), layout)
+    }
+}
+
+/// The allocation layout of an object with this vtable, and the offset of
+/// its header in it.
+pub(crate) fn layout_of(vt: &SyncVTable) -> (Layout, usize) {
+    if !vt.tracked {
+        return (vt.layout, 0);
+    }
+    let links = Layout::new::<SyncLinks>();
+    match links.extend(vt.layout) {
+        Ok((l, off)) => (l.pad_to_align(), off),
+        Err(_) => std::alloc::handle_alloc_error(vt.layout),
+    }
+}
+
+prims::thread_local_cell! {
+    /// This thread's shard (`usize::MAX`: not assigned yet).
+    static SHARD: usize = usize::MAX;
+}
+prims::thread_local_cell! {
+    /// Set while this thread runs a collection (the collector's own
+    /// `Drop`/`finalize`/`trace` calls must not wait for it).
+    static COLLECTING: bool = false;
+}
+prims::thread_local_cell! {
+    /// Depth of nested drops of values (the trashcan).
+    static DROP_DEPTH: u32 = 0;
+}
+prims::thread_local_cell! {
+    /// Objects whose drop was deferred by the trashcan, linked through
+    /// `SyncLinks::next` (or through the weak count word for untracked
+    /// objects: see `defer`).
+    static TRASH: *mut SyncHeader = ptr::null_mut();
+}
+
+pub(crate) fn is_collecting_thread() -> bool {
+    COLLECTING.try_with(|c| c.get()).unwrap_or(false)
+}
+
+pub(crate) fn set_collecting_thread(on: bool) {
+    let _ = COLLECTING.try_with(|c| c.set(on));
+}
+
+fn my_shard() -> usize {
+    let h = heap();
+    SHARD
+        .try_with(|s| {
+            let v = s.get();
+            if v != usize::MAX {
+                v
+            } else {
+                let v = h.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                s.set(v);
+                v
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// Allocates an object with one strong reference (`strong` = 1) or none
+/// (`strong` = 0, for `new_cyclic`), with an uninitialised value. A tracked
+/// object is not linked yet: call `link` once the value is written.
+pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+    let (layout, off) = layout_of(vt);
+    let block = alloc_block(layout);
+    let shard = my_shard() as u32;
+    let flags = if vt.tracked {
+        HAS_LINKS | (shard << SHARD_SHIFT)
+    } else {
+        0
+    };
+    // SAFETY: `off` is inside the block (from `layout_of`), aligned for the
+    // header.
+    let obj = unsafe { block.add(off) }.cast::<SyncHeader>();
+    // SAFETY: as above; the memory is fresh.
+    unsafe { obj.write(SyncHeader::new(vt, strong, flags)) };
+    heap().live.fetch_add(1, Ordering::Relaxed);
+    obj
+}
+
+/// Links a tracked object into generation 0 of its shard; returns whether
+/// enough allocations happened for an automatic collection to be due.
+///
+/// # Safety
+/// `obj` came from `allocate`, its value is initialised, and it is not
+/// linked yet.
+pub(crate) unsafe fn link(obj: NonNull<SyncHeader>) {
+    let h = heap();
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    let mut shard = prims::lock(&h.shards[o.shard()].0);
+    // SAFETY: a new object is on no list; we hold its shard's lock (I1).
+    unsafe { shard.lists[0].push(obj) };
+    o.flags.fetch_or(LINKED, Ordering::Relaxed);
+    shard.young_local += 1;
+    if shard.young_local >= YOUNG_BATCH {
+        h.young.fetch_add(shard.young_local, Ordering::Relaxed);
+        shard.young_local = 0;
+    }
+}
+
+/// The strong count of `obj` reached zero (its old value was 1, without
+/// `CLAIMED`): unlink it, or hand it to the running collection.
+///
+/// # Safety
+/// The caller's decrement took the count to zero; `obj` is not used by the
+/// caller afterwards.
+pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
+    super::prims::fence(Ordering::Acquire);
+    // SAFETY: the strong side's weak count keeps the header alive.
+    let o = unsafe { obj.as_ref() };
+    if o.flags.load(Ordering::Relaxed) & LINKED != 0 {
+        let h = heap();
+        let mut shard = prims::lock(&h.shards[o.shard()].0);
+        let f = o.flags.load(Ordering::Relaxed);
+        if f & IN_COLLECTOR != 0 {
+            // I2: the collector reads this value; it drops it later.
+            o.flags.fetch_or(ZOMBIE, Ordering::Release);
+            return;
+        }
+        let g = ((f & GEN_MASK) >> GEN_SHIFT) as usize;
+        // SAFETY: `LINKED` without `IN_COLLECTOR`: the object is on list `g`
+        // of its shard, whose lock we hold (I1).
+        unsafe { shard.lists[g].unlink(obj) };
+        o.flags.fetch_and(!LINKED, Ordering::Relaxed);
+    }
+    // SAFETY: unlinked, count zero: this thread owns the value.
+    unsafe { drop_unlinked(obj) }
+}
+
+/// Drops the value of an object nobody else can reach any more (count zero,
+/// on no list) and releases the strong side's weak count, with the trashcan
+/// bounding the recursion.
+///
+/// # Safety
+/// The caller owns the value of `obj` (it will not be read again).
+pub(crate) unsafe fn drop_unlinked(obj: NonNull<SyncHeader>) {
+    let depth = DROP_DEPTH.try_with(|d| d.get()).unwrap_or(0);
+    // SAFETY: the caller owns `obj`.
+    let tracked = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & HAS_LINKS != 0;
+    if depth >= TRASH_DEPTH && tracked {
+        // Defer: link through `next` (the object is on no list).
+        let _ = TRASH.try_with(|t| {
+            // SAFETY: unlinked tracked object: its links are ours.
+            unsafe { *SyncHeader::links(obj).as_ref().next.get() = t.get() };
+            t.set(obj.as_ptr());
+        });
+        return;
+    }
+    let _ = DROP_DEPTH.try_with(|d| d.set(depth + 1));
+    // SAFETY: caller contract.
+    unsafe { destroy_one(obj) };
+    if depth == 0 {
+        // The outermost drop empties the trash, one object at a time.
+        while let Some(next) = TRASH
+            .try_with(|t| t.replace(ptr::null_mut()))
+            .ok()
+            .and_then(NonNull::new)
+        {
+            let mut p = Some(next);
+            while let Some(o) = p {
+                // SAFETY: deferred objects are owned by this thread.
+                p = NonNull::new(unsafe { *SyncHeader::links(o).as_ref().next.get() });
+                // SAFETY: as above.
+                unsafe { destroy_one(o) };
+            }
+        }
+    }
+    let _ = DROP_DEPTH.try_with(|d| d.set(depth));
+}
+
+/// Drops the value of `obj` (even if that panics, the memory is released).
+///
+/// # Safety
+/// As `drop_unlinked`.
+unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
+    struct ReleaseAfter(NonNull<SyncHeader>);
+    impl Drop for ReleaseAfter {
+        fn drop(&mut self) {
+            // SAFETY: the value is gone; this releases the strong side's
+            // weak count exactly once.
+            unsafe { release_weak(self.0) }
+        }
+    }
+    let guard = ReleaseAfter(obj);
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    o.flags.fetch_or(DEAD, Ordering::Release);
+    // SAFETY: the caller owns the value; it is dropped once.
+    unsafe { (o.vtable.drop_value)(obj) };
+    drop(guard);
+}
+
+/// Releases one weak count; frees the memory when it was the last.
+///
+/// # Safety
+/// The caller owns one weak count of `obj` (a weak handle or the strong
+/// side's), and does not use `obj` afterwards.
+pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
+    // SAFETY: the count we own keeps the header alive.
+    let o = unsafe { obj.as_ref() };
+    if o.weak.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    prims::fence(Ordering::Acquire);
+    let vt = o.vtable;
+    let (layout, off) = layout_of(vt);
+    heap().live.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: last count of any kind: nobody can reach the memory; it came
+    // from `alloc_block(layout)` with the header at `off`.
+    unsafe { free_block(obj.cast::<u8>().sub(off), layout) }
+}
+
+/// Frees an object that never got a value (`new_cyclic` whose closure
+/// panicked).
+///
+/// # Safety
+/// `obj` came from `allocate`, is not linked, and its value was never
+/// written; the caller owns the strong side.
+pub(crate) unsafe fn abandon(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    o.flags.fetch_or(DEAD, Ordering::Release);
+    // SAFETY: the strong side's weak count.
+    unsafe { release_weak(obj) }
+}

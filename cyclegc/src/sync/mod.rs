@@ -1,0 +1,156 @@
+//! The process-wide heap behind `ouro::sync::Gc<T>`: a concurrent cycle
+//! collector that never stops the world.
+//!
+//! This module is the protocol's specification; the code in its submodules
+//! follows it step by step and cites the invariants by name (**I1**…).
+//!
+//! # Objects
+//!
+//! A tracked object is `SyncLinks` (two list links, 16 B) followed by a
+//! [`SyncHeader`] (24 B) and the value. The header has three atomics:
+//!
+//! - `counts: AtomicU64` — the strong count in bits 0..31, the `CLAIMED`
+//!   bit 31, and a *version* in bits 32..64 that every change of the strong
+//!   count increments. `clone` is one `fetch_add(1 + VERSION)`, `drop` one
+//!   `fetch_add(VERSION - 1)`: the same single read-modify-write as `Arc`.
+//! - `weak: AtomicU32` — weak handles, plus one held by the strong side
+//!   collectively (as in `Arc`); the memory is freed when it reaches 0.
+//! - `flags: AtomicU32` — `IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`, `DEAD`,
+//!   `FINALIZED`, `WEAK_CLEARED`, the generation and the home shard.
+//!
+//! Untracked objects (`Trace::NEEDS_TRACE == false`) have no links, are on
+//! no list, and behave exactly like `Arc`.
+//!
+//! # Lists and ownership
+//!
+//! Every tracked object has a *home shard* (the allocating thread's, one of
+//! 16). A shard is a `Mutex` around four lists (generations 0, 1, 2 and the
+//! frozen objects). **I1**: an object's links are read or written only (a)
+//! under its home shard's lock while `IN_COLLECTOR` is clear, or (b) by the
+//! collector while `IN_COLLECTOR` is set. `IN_COLLECTOR` is set and cleared
+//! only by the collector, only under the home shard's lock.
+//!
+//! # Mutators
+//!
+//! - *Allocation* writes the header, then links the object into generation 0
+//!   of its shard under the shard lock.
+//! - *Clone* and *drop* are single atomic operations on `counts` (`Relaxed`
+//!   increment; `Release` decrement, `Acquire` fence on reaching zero, as
+//!   `Arc`). They take no lock and never wait.
+//! - *Drop to zero* (the old strong count was 1 and `CLAIMED` clear) locks
+//!   the home shard. If `IN_COLLECTOR` is clear, it unlinks the object,
+//!   unlocks, drops the value and releases the strong side's weak count. If
+//!   `IN_COLLECTOR` is set, it sets `ZOMBIE` and unlocks: the collector now
+//!   owns the object and drops it when it gives the object back (**I2**: the
+//!   value of an object with `IN_COLLECTOR` set is never dropped or moved by
+//!   a mutator, so the collector may read it).
+//! - `Gc::get_mut` / `Gc::try_unwrap` need a unique handle. Under the shard
+//!   lock they check that `IN_COLLECTOR` is clear (otherwise they wait for
+//!   the collection to give the object back, or, on the collecting thread
+//!   itself, fail) and set `EXCLUSIVE` (get_mut) or take the value
+//!   (try_unwrap). **I3**: the collector never reads the value of an object
+//!   whose `EXCLUSIVE` bit is set; the bit is cleared when the strong or weak
+//!   count shows that the `&mut T` can no longer be alive, and by the
+//!   verification below.
+//! - `Weak::upgrade` is a compare-exchange on `counts` that fails when the
+//!   strong count is 0 or `CLAIMED` is set.
+//!
+//! # A collection
+//!
+//! One collection runs at a time (a `Mutex`; `collect()` waits for it).
+//!
+//! 1. **Take.** For each shard, under its lock: take generations `0..=g`,
+//!    set `IN_COLLECTOR` on every object. The objects (the set *W*) now
+//!    belong to the collector (I1, I2); allocation, clone, drop and mutation
+//!    go on in every thread.
+//! 2. **Guess** (CPython's trial deletion, racing the mutators). Copy each
+//!    strong count into `gc_refs`, subtract one for every edge found by
+//!    `trace` from inside W, keep everything reachable from an object with
+//!    `gc_refs > 0`. Locks inside values are only *tried*; a busy lock hides
+//!    its edges, which only makes more objects look reachable. Because
+//!    counts and edges change under it, the result is only a guess: the set
+//!    *G* of candidates. **Nothing is freed on the strength of the guess.**
+//! 3. **Verify** G. (a) Read every candidate's `counts` word. (b) Trace
+//!    every candidate again, this time *holding* every `Mutex`/`RwLock`
+//!    guard that ouro's `Trace` impls take (the visitor keeps them until
+//!    step 4), counting for each candidate the edges from candidates to it.
+//!    A lock that cannot be taken at once marks its object as failed.
+//!    (c) Read every `counts` word again. A candidate fails if its word
+//!    changed, if its strong count differs from its counted edges, if it is
+//!    `EXCLUSIVE`, or if its count is 0 without `ZOMBIE` (a mutator is
+//!    between its decrement and its shard lock). (d) Everything reachable
+//!    from a failed candidate along the counted edges fails too. The rest,
+//!    *G'*, is garbage:
+//!
+//!    *Proof.* Let T be the end of (b). Between (a) and (c) no candidate's
+//!    count changed (the version would have moved; a wrap needs 2^32 changes
+//!    of one object inside one verification). After (b) no handle can leave
+//!    a slot inside a candidate's value: a slot is either in a lock the
+//!    collector holds, or in plain memory that nobody can mutate (no `&mut`
+//!    exists: I3 and `IN_COLLECTOR` exclude `get_mut`, `try_unwrap` and
+//!    drops). So the handles counted in (b) are all still in candidates'
+//!    values at T, each counted once (the visitor's frame rules), and for
+//!    every o in G' `strong(o) = counted(o) <= handles to o inside G' values
+//!    <= strong(o)`: at T every handle to a G' object lives inside a G'
+//!    value. Any `&T` into a G' value would have to be borrowed from a
+//!    handle outside G' (Rust's borrows form a chain back to an owner), so
+//!    none exists, and no thread can reach G' again except through
+//!    `Weak::upgrade`.
+//!
+//! 4. **Claim.** Compare-exchange each G' `counts` word from the value read
+//!    in (c) to the same value with `CLAIMED` set. From then on `upgrade`
+//!    fails; a failed exchange (an `upgrade` got there first) returns all of
+//!    G to the survivors. Set `WEAK_CLEARED`, then release the held guards.
+//! 5. **Finalize.** If some object of G' has a finalizer, run each
+//!    finalizer at most once (`FINALIZED`), then verify G' again (steps 3a-d
+//!    with the claimed counts): if a finalizer resurrected anything, none of
+//!    G' is freed now (PEP 442) and the claims are withdrawn.
+//! 6. **Destroy.** Set `DEAD` on all of G' (dereferencing a handle to it now
+//!    panics), drop every value, then release each strong side's weak count
+//!    and free the memory whose weak count reached zero. A drop that
+//!    decrements a `CLAIMED` count to zero does nothing (**I4**: a `CLAIMED`
+//!    object is freed only by the collector).
+//! 7. **Give back.** Under each shard lock: clear `IN_COLLECTOR` on the
+//!    survivors, link them into generation `g + 1`, and collect the objects
+//!    marked `ZOMBIE` meanwhile; drop those after unlocking.
+//!
+//! # Orderings
+//!
+//! The counts use the orderings of `Arc` (the increment may be reordered
+//! with anything; the decrement is `Release` so that all uses of the value
+//! happen before the `Acquire` fence of the thread that frees it). The
+//! verification reads `counts` with `SeqCst` and takes locks with
+//! acquire/release semantics, so step (c) sees every count change that
+//! happened before a guard it holds was released by a mutator. `flags` bits
+//! that matter across threads (`IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`) are
+//! written under the shard lock, whose acquire/release orders them;
+//! `DEAD`/`WEAK_CLEARED`/`FINALIZED` are written by the collector on objects
+//! no other thread can reach, and read with `Acquire`. Memory is never freed
+//! while another thread can still read it: the strong side frees only after
+//! its count reached zero under the shard lock (I1, I2), weak handles keep
+//! the header (the weak count), and the collector frees only G' (unreachable
+//! by the proof, I4).
+//!
+//! # What it costs
+//!
+//! Clone and drop: one atomic each, like `Arc`. Dereference: one `Acquire`
+//! load of `flags` (to panic on a collected value instead of reading it).
+//! Allocation and drop to zero: one uncontended shard lock. A collection
+//! holds each shard lock while it takes or gives back that shard's objects
+//! (a pass over them), and holds the locks inside candidates' values during
+//! step 3 — candidates are almost always garbage, which no other thread can
+//! touch.
+//!
+//! Known limit, shared with the thread-local heap: a hand-written `trace`
+//! that mutates its own value while it runs (reports a handle, then moves it
+//! through a lock it took itself) can defeat step 3.
+
+mod collect;
+pub mod control;
+mod header;
+mod heap;
+mod prims;
+pub mod raw;
+
+pub use header::{SyncHeader, SyncVTable};
+pub use raw::ObjectRef;

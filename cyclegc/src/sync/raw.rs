@@ -1,0 +1,401 @@
+//! The unsafe object API of the process-wide heap, for the typed layer
+//! (`ouro_refobj::sync`). Each function states what the caller guarantees.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use super::header::*;
+use super::heap::{self, heap};
+use super::prims::{self, Ordering};
+
+/// Allocates an object for `vt` with one strong reference (or none when
+/// `strong` is 0, for `new_cyclic`) and an uninitialised value. May run an
+/// automatic collection first (on this thread). The caller writes the value
+/// at `SyncHeader::value_ptr`, then calls [`publish`] (or [`abandon`]).
+pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
+    if vt.tracked {
+        super::control::maybe_collect();
+    }
+    heap::allocate(vt, u64::from(strong))
+}
+
+/// Makes a newly initialised object visible to the collector, with one
+/// strong reference.
+///
+/// # Safety
+/// `obj` came from [`allocate`], its value is initialised, and `publish` was
+/// not called for it before.
+pub unsafe fn publish(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    // `new_cyclic`: the count becomes 1 only now, so `upgrade` failed until
+    // the value was written. `Release` publishes the value to upgraders.
+    if o.counts.load(Ordering::Relaxed) & STRONG_MASK == 0 {
+        o.counts
+            .fetch_add(STRONG_ONE + VERSION_ONE, Ordering::Release);
+    }
+    if o.vtable.tracked {
+        // SAFETY: caller contract.
+        unsafe { heap::link(obj) };
+    }
+}
+
+/// Frees an object whose value was never written.
+///
+/// # Safety
+/// `obj` came from [`allocate`], was not published, and its value was never
+/// written; the caller does not use it again.
+pub unsafe fn abandon(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    unsafe { heap::abandon(obj) }
+}
+
+/// Adds a strong reference (`clone`).
+///
+/// # Safety
+/// The caller holds a strong reference to `obj`.
+#[inline]
+pub unsafe fn inc_strong(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let old = unsafe { obj.as_ref() }
+        .counts
+        .fetch_add(STRONG_ONE + VERSION_ONE, Ordering::Relaxed);
+    if old & STRONG_MASK > MAX_STRONG {
+        count_overflow();
+    }
+}
+
+/// Removes a strong reference (`drop`); drops the value and frees the
+/// memory when it was the last.
+///
+/// # Safety
+/// The caller owns a strong reference to `obj` and gives it up.
+#[inline]
+pub unsafe fn dec_strong(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let old = unsafe { obj.as_ref() }
+        .counts
+        .fetch_add(VERSION_ONE.wrapping_sub(STRONG_ONE), Ordering::Release);
+    if old & (STRONG_MASK | CLAIMED) == STRONG_ONE {
+        // SAFETY: we took the count to zero (I4: not claimed).
+        unsafe { heap::strong_zero(obj) }
+    }
+}
+
+/// Adds a strong reference if the value is still alive and not claimed by
+/// the collector (`Weak::upgrade`). Returns whether it did.
+///
+/// # Safety
+/// The caller holds a weak (or strong) reference to `obj`.
+pub unsafe fn try_inc_strong(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    let mut c = o.counts.load(Ordering::Relaxed);
+    loop {
+        if c & STRONG_MASK == 0 || c & CLAIMED != 0 {
+            return false;
+        }
+        if c & STRONG_MASK > MAX_STRONG {
+            count_overflow();
+        }
+        match o.counts.compare_exchange_weak(
+            c,
+            c + STRONG_ONE + VERSION_ONE,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return true,
+            Err(x) => c = x,
+        }
+    }
+}
+
+/// `Weak::upgrade`: as [`try_inc_strong`], and `false` once the collector
+/// has cleared the object's weak references (even if a finalizer then
+/// resurrected it, as in Python).
+///
+/// # Safety
+/// The caller holds a weak reference to `obj`.
+pub unsafe fn upgrade(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    if unsafe { obj.as_ref() }.has(WEAK_CLEARED) {
+        return false;
+    }
+    // SAFETY: caller contract.
+    unsafe { try_inc_strong(obj) }
+}
+
+/// Adds a weak reference (`downgrade`, `Weak::clone`).
+///
+/// # Safety
+/// The caller holds a strong or weak reference to `obj`.
+pub unsafe fn inc_weak(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let old = unsafe { obj.as_ref() }.weak.fetch_add(1, Ordering::Relaxed);
+    if old > u32::MAX / 2 {
+        count_overflow();
+    }
+}
+
+/// Removes a weak reference; frees the memory when it was the last count.
+///
+/// # Safety
+/// The caller owns a weak reference to `obj` and gives it up.
+pub unsafe fn dec_weak(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    unsafe { heap::release_weak(obj) }
+}
+
+/// Panics unless the value of `obj` may be dereferenced.
+///
+/// # Safety
+/// The caller holds a strong reference to `obj`.
+#[inline(always)]
+pub unsafe fn check_deref(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    if unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & DEAD != 0 {
+        dead_deref()
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn dead_deref() -> ! {
+    panic!(
+        "ouro::sync::Gc: dereferenced a value the cycle collector has already dropped \
+         (a handle reached from the `Drop` of another object in the same garbage cycle)"
+    )
+}
+
+/// Whether `obj`'s value was dropped (or is being dropped) by the collector.
+///
+/// # Safety
+/// The caller holds a reference to `obj`.
+pub unsafe fn is_dead(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.has(DEAD)
+}
+
+/// Whether the finalizer of `obj` has run.
+///
+/// # Safety
+/// The caller holds a reference to `obj`.
+pub unsafe fn is_finalized(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.has(FINALIZED)
+}
+
+/// Whether `obj` is tracked by the collector.
+///
+/// # Safety
+/// The caller holds a reference to `obj`.
+pub unsafe fn is_tracked(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.vtable.tracked
+}
+
+/// `Gc::get_mut`: whether the caller's unique handle may hand out `&mut T`.
+/// Waits while the collector owns the object (it may be reading the value);
+/// fails on the collecting thread itself, which must not wait for itself.
+///
+/// # Safety
+/// The caller holds a strong reference to `obj` through `&mut` (so it
+/// cannot be cloned or downgraded during the call).
+pub unsafe fn begin_exclusive(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    loop {
+        // `Acquire`, as `Arc::get_mut`: the other handles' uses of the value
+        // happen before ours.
+        if o.counts.load(Ordering::Acquire) & (STRONG_MASK | CLAIMED) != 1
+            || o.weak.load(Ordering::Acquire) != 1
+        {
+            return false;
+        }
+        if o.flags.load(Ordering::Relaxed) & LINKED == 0 {
+            // Untracked (or not yet published): the collector never reads it.
+            return true;
+        }
+        {
+            let h = heap();
+            let _shard = prims::lock(&h.shards[o.shard()].0);
+            if o.flags.load(Ordering::Relaxed) & IN_COLLECTOR == 0 {
+                // I3: set under the shard lock, so a collection that takes
+                // this object afterwards sees it.
+                o.flags.fetch_or(EXCLUSIVE, Ordering::Relaxed);
+                return true;
+            }
+        }
+        if heap::is_collecting_thread() {
+            return false;
+        }
+        prims::wait_a_little();
+    }
+}
+
+/// `Gc::try_unwrap`: if the caller's handle is the only one, takes the
+/// object from the heap; the caller then moves the value out and calls
+/// [`finish_unwrap`]. Waits while the collector owns the object (fails on
+/// the collecting thread itself).
+///
+/// # Safety
+/// The caller owns a strong reference to `obj`; on `true` it gives it up.
+pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    loop {
+        let c = o.counts.load(Ordering::Relaxed);
+        if c & (STRONG_MASK | CLAIMED) != 1 {
+            return false;
+        }
+        if o.flags.load(Ordering::Relaxed) & LINKED == 0 {
+            return o
+                .counts
+                .compare_exchange(
+                    c,
+                    c - STRONG_ONE + VERSION_ONE,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        }
+        {
+            let h = heap();
+            let mut shard = prims::lock(&h.shards[o.shard()].0);
+            let f = o.flags.load(Ordering::Relaxed);
+            if f & IN_COLLECTOR == 0 {
+                if o.counts
+                    .compare_exchange(
+                        c,
+                        c - STRONG_ONE + VERSION_ONE,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                {
+                    continue;
+                }
+                let g = ((f & GEN_MASK) >> GEN_SHIFT) as usize;
+                // SAFETY: linked and not owned by the collector: on list `g`
+                // of its shard, whose lock we hold (I1).
+                unsafe { shard.lists[g].unlink(obj) };
+                o.flags.fetch_and(!LINKED, Ordering::Relaxed);
+                return true;
+            }
+        }
+        if heap::is_collecting_thread() {
+            return false;
+        }
+        prims::wait_a_little();
+    }
+}
+
+/// Releases the memory after the value was moved out.
+///
+/// # Safety
+/// `begin_unwrap(obj)` returned `true` and the value was moved out.
+pub unsafe fn finish_unwrap(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    o.flags.fetch_or(DEAD, Ordering::Release);
+    // SAFETY: the strong side's weak count.
+    unsafe { heap::release_weak(obj) }
+}
+
+/// A strong reference to an object of the process-wide heap, type-erased
+/// (what the `sync::gc` introspection functions hand out).
+pub struct ObjectRef {
+    pub(crate) obj: NonNull<SyncHeader>,
+}
+
+// SAFETY: objects of the process-wide heap hold `Send + Sync` values (the
+// typed layer's bound), and the counts are atomic.
+unsafe impl Send for ObjectRef {}
+// SAFETY: as above.
+unsafe impl Sync for ObjectRef {}
+
+impl ObjectRef {
+    /// Takes a new strong reference to `obj`, if it is still alive and not
+    /// claimed by the collector.
+    ///
+    /// # Safety
+    /// `obj` is kept alive (its header readable) for the duration of the
+    /// call.
+    pub(crate) unsafe fn try_new(obj: NonNull<SyncHeader>) -> Option<ObjectRef> {
+        // SAFETY: caller contract.
+        unsafe { try_inc_strong(obj) }.then_some(ObjectRef { obj })
+    }
+
+    /// The header.
+    pub fn header(&self) -> NonNull<SyncHeader> {
+        self.obj
+    }
+
+    fn get(&self) -> &SyncHeader {
+        // SAFETY: we hold a strong reference.
+        unsafe { self.obj.as_ref() }
+    }
+
+    /// The value's type name.
+    pub fn type_name(&self) -> &'static str {
+        (self.get().vtable.type_name)()
+    }
+
+    /// The value's `TypeId`.
+    pub fn type_id(&self) -> core::any::TypeId {
+        (self.get().vtable.type_id)()
+    }
+
+    /// The address of the value (`id()`).
+    pub fn address(&self) -> usize {
+        // SAFETY: we hold a strong reference.
+        unsafe { SyncHeader::value_ptr(self.obj) }.as_ptr().addr()
+    }
+
+    /// The strong count, not counting this reference.
+    pub fn refcount(&self) -> usize {
+        self.get().strong().saturating_sub(1)
+    }
+
+    /// The generation, `None` when frozen (or untracked).
+    pub fn generation(&self) -> Option<usize> {
+        let o = self.get();
+        let g = o.generation();
+        (o.vtable.tracked && g != FROZEN_GEN).then_some(g as usize)
+    }
+
+    /// Gives up this reference without releasing it (the caller takes it
+    /// over).
+    pub fn into_raw(self) -> NonNull<SyncHeader> {
+        let p = self.obj;
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Clone for ObjectRef {
+    fn clone(&self) -> Self {
+        // SAFETY: we hold a strong reference.
+        unsafe { inc_strong(self.obj) };
+        ObjectRef { obj: self.obj }
+    }
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        // SAFETY: we own this strong reference.
+        unsafe { dec_strong(self.obj) }
+    }
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("type_name", &self.type_name())
+            .field("address", &format_args!("{:#x}", self.address()))
+            .field("refcount", &self.refcount())
+            .field("generation", &self.generation())
+            .finish()
+    }
+}

@@ -1,0 +1,122 @@
+//! Python's `gc` module for the process-wide heap behind
+//! [`sync::Gc`](super::Gc).
+//!
+//! The same functions as [`crate::gc`], with the same meaning, over one heap
+//! shared by every thread: the settings, counts, statistics, callbacks,
+//! garbage and frozen set are process-wide. A collection can be requested
+//! from any thread; [`collect`] waits for a collection in progress and then
+//! runs its own, so when it returns everything that was unreachable when it
+//! was called has been finalized and dropped. Automatic collections run on
+//! the allocating thread. Callbacks must be `Send`: they run on whichever
+//! thread collects.
+//!
+//! ```
+//! use ouro_refobj::sync::{Gc, gc};
+//! use ouro_refobj::{Trace, Visitor};
+//! use std::sync::Mutex;
+//!
+//! struct Node { next: Mutex<Option<Gc<Node>>> }
+//! impl Trace for Node {
+//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
+//! }
+//!
+//! let a = Gc::new(Node { next: Mutex::new(None) });
+//! let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+//! let refs = gc::get_referents(&b);
+//! assert!(Gc::ptr_eq(&refs[0].downcast::<Node>().unwrap(), &a));
+//! assert!(gc::get_referrers(&a).iter().any(|r| r.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &b))));
+//! ```
+
+use core::fmt;
+use std::io;
+
+pub use ouro_cyclegc::sync::control::{
+    add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
+    get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
+    set_threshold, unfreeze,
+};
+use ouro_cyclegc::sync::{ObjectRef, control};
+pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
+
+use super::Gc;
+
+/// A tracked object of the process-wide heap seen through the `gc` module.
+/// It holds a strong reference, so the object stays alive while it exists.
+#[derive(Clone)]
+pub struct ObjectInfo(ObjectRef);
+
+impl ObjectInfo {
+    /// The type name of the value.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
+    /// `h` to it).
+    pub fn address(&self) -> usize {
+        self.0.address()
+    }
+
+    /// The strong count, not counting the reference this `ObjectInfo` holds.
+    pub fn refcount(&self) -> usize {
+        self.0.refcount()
+    }
+
+    /// The generation (0, 1, 2), `None` when frozen.
+    pub fn generation(&self) -> Option<usize> {
+        self.0.generation()
+    }
+
+    /// A handle to the object if its value is a `T`.
+    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
+        if self.0.type_id() != core::any::TypeId::of::<T>() {
+            return None;
+        }
+        let r = self.0.clone();
+        // SAFETY: the type matches (`TypeId`), and `r` is one counted strong
+        // reference that the handle takes over.
+        Some(unsafe { Gc::from_raw(r.into_raw()) })
+    }
+}
+
+impl fmt::Debug for ObjectInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectInfo")
+            .field("type_name", &self.type_name())
+            .field("address", &format_args!("{:#x}", self.address()))
+            .field("refcount", &self.refcount())
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
+    v.into_iter().map(ObjectInfo).collect()
+}
+
+/// Every tracked object of `generation` (every generation and the frozen
+/// set for `None`), as `gc.get_objects()`.
+pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
+    wrap(control::get_objects(generation))
+}
+
+/// The tracked objects `obj`'s value holds handles to.
+pub fn get_referents<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
+    // SAFETY: we hold a strong reference through a shared borrow.
+    wrap(unsafe { control::get_referents(Gc::header_ptr(obj)) })
+}
+
+/// The tracked objects whose values hold a handle to `obj`.
+pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
+    wrap(control::get_referrers(Gc::header_ptr(obj)))
+}
+
+/// The objects kept by `DebugFlags::SAVEALL`.
+pub fn garbage() -> Vec<ObjectInfo> {
+    wrap(control::garbage())
+}
+
+/// Writes the object graph as a Graphviz `digraph` (see [`crate::gc::write_dot`]).
+pub fn write_dot(w: impl io::Write) -> io::Result<()> {
+    control::write_dot(w)
+}

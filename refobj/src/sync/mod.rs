@@ -1,0 +1,41 @@
+//! Thread-safe handles: [`Gc<T>`] and [`Weak<T>`] over one process-wide
+//! heap, with a concurrent cycle collector ([`gc`]).
+//!
+//! `sync::Gc<T>` is to [`crate::Gc`] what `Arc` is to `Rc`: it is `Send` and
+//! `Sync` when `T` is, cloning and dropping are single atomic operations, and
+//! the value lives on a heap shared by all threads. Cycles — also cycles
+//! that span objects made on different threads — are found by a cycle
+//! collector that runs on whichever thread asks (automatically on the
+//! allocating thread, or by [`gc::collect`]) while the other threads go on
+//! cloning, dropping, allocating and mutating. How that stays sound is
+//! written down in `ouro_cyclegc::sync`.
+//!
+//! Values must be `Trace + Send + Sync + 'static`: the collector reads them
+//! from its own thread and drops garbage there. Mutate them through `Mutex`,
+//! `RwLock` or atomics inside `T`.
+//!
+//! ```
+//! use ouro_refobj::sync::{Gc, gc};
+//! use ouro_refobj::{Trace, Visitor};
+//! use std::sync::Mutex;
+//!
+//! struct Node { next: Mutex<Option<Gc<Node>>> }
+//! impl Trace for Node {
+//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
+//! }
+//!
+//! let a = Gc::new(Node { next: Mutex::new(None) });
+//! let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+//! *a.next.lock().unwrap() = Some(b.clone()); // a <-> b
+//! let (wa, wb) = (Gc::downgrade(&a), Gc::downgrade(&b));
+//! // Each half of the cycle is dropped on its own thread.
+//! std::thread::spawn(move || drop(a)).join().unwrap();
+//! std::thread::spawn(move || drop(b)).join().unwrap();
+//! gc::collect();
+//! assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
+//! ```
+
+pub mod gc;
+mod handle;
+
+pub use handle::{Gc, Weak};
