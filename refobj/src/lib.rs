@@ -49,6 +49,10 @@ mod gc_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]
+mod sync_review_tests;
+#[cfg(test)]
+mod sync_stress_tests;
+#[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
 mod tests;
