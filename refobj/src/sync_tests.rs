@@ -468,3 +468,49 @@ fn concurrent_mutation_while_collecting() {
     drop(shared);
     assert_eq!(drops.load(Ordering::SeqCst), total + 1);
 }
+
+#[test]
+fn gc_functions_work_inside_callbacks_and_drops() {
+    let _l = lock();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let id = gc::add_callback(move |info| {
+        // None of these may wait for the collection that calls us.
+        let inner = gc::collect();
+        let count = gc::get_count();
+        let stats = gc::get_stats();
+        let objs = gc::get_objects(None).len();
+        gc::freeze();
+        gc::unfreeze();
+        s2.lock().unwrap().push((
+            info.phase,
+            inner,
+            count.len(),
+            stats.len(),
+            objs > usize::MAX,
+        ));
+    });
+    struct CollectsOnDrop(Mutex<Option<Gc<CollectsOnDrop>>>);
+    impl Trace for CollectsOnDrop {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.0.trace(v);
+        }
+    }
+    impl Drop for CollectsOnDrop {
+        fn drop(&mut self) {
+            assert_eq!(gc::collect(), 0);
+            let _ = gc::get_referrers(self.0.get_mut().unwrap().as_ref().unwrap());
+        }
+    }
+    let a = Gc::new(CollectsOnDrop(Mutex::new(None)));
+    *a.0.lock().unwrap() = Some(a.clone());
+    drop(a);
+    gc::collect();
+    assert!(gc::remove_callback(id));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|&(_, inner, c, s, f)| inner == 0 && c == 3 && s == 3 && !f)
+    );
+}

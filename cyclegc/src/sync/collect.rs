@@ -182,16 +182,19 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
     state.tables = t;
     state.scratch.reset();
     // Counters and statistics (CPython's meaning).
-    if generation + 1 < state.counts.len() {
-        state.counts[generation + 1] += 1;
+    if generation + 1 < h.gen_counts.len() {
+        h.gen_counts[generation + 1].fetch_add(1, Ordering::Relaxed);
     }
-    for c in &mut state.counts[..=generation] {
-        *c = 0;
+    for c in &h.gen_counts[1..=generation] {
+        c.store(0, Ordering::Relaxed);
     }
-    let st = &mut state.stats[generation];
-    st.collections += 1;
-    st.collected += outcome.collected;
-    st.uncollectable += outcome.uncollectable;
+    {
+        let mut stats = prims::lock(&h.stats);
+        let st = &mut stats[generation];
+        st.collections += 1;
+        st.collected += outcome.collected;
+        st.uncollectable += outcome.uncollectable;
+    }
     if h.debug().contains(DebugFlags::STATS) {
         log::info!(
             target: "ouro::gc",

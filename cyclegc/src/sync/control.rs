@@ -133,19 +133,28 @@ pub fn remove_callback(id: CallbackId) -> bool {
     true
 }
 
+/// Waits for a running collection and keeps others from starting, unless
+/// this thread is the one collecting (a callback, `finalize` or `Drop`
+/// calling the `gc` functions): then the objects that collection examines
+/// are simply not on the lists.
+fn exclude_collection() -> Option<MutexGuard<'static, CollectorState>> {
+    (!heap::is_collecting_thread()).then(|| prims::lock(&heap().collector))
+}
+
 /// Marks the current thread as the collecting one while alive.
-struct Collecting;
+struct Collecting(bool);
 
 impl Collecting {
     fn start() -> Collecting {
+        let was = heap::is_collecting_thread();
         heap::set_collecting_thread(true);
-        Collecting
+        Collecting(was)
     }
 }
 
 impl Drop for Collecting {
     fn drop(&mut self) {
-        heap::set_collecting_thread(false);
+        heap::set_collecting_thread(self.0);
     }
 }
 
@@ -193,8 +202,8 @@ pub(crate) fn maybe_collect() {
     }
     let counts = [
         h.young.load(Ordering::Relaxed),
-        state.counts[1],
-        state.counts[2],
+        h.gen_counts[1].load(Ordering::Relaxed),
+        h.gen_counts[2].load(Ordering::Relaxed),
     ];
     let mut generation = 0;
     for g in (0..GENERATIONS).rev() {
@@ -229,11 +238,10 @@ pub fn is_enabled() -> bool {
 /// last of 1, collections of 1 since the last of 2]`.
 pub fn get_count() -> [usize; GENERATIONS] {
     let h = heap();
-    let state = prims::lock(&h.collector);
     [
         h.young.load(Ordering::Relaxed),
-        state.counts[1],
-        state.counts[2],
+        h.gen_counts[1].load(Ordering::Relaxed),
+        h.gen_counts[2].load(Ordering::Relaxed),
     ]
 }
 
@@ -255,7 +263,7 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
 
 /// Statistics per generation.
 pub fn get_stats() -> [GenerationStats; GENERATIONS] {
-    prims::lock(&heap().collector).stats
+    *prims::lock(&heap().stats)
 }
 
 /// Sets the debug flags.
@@ -283,7 +291,7 @@ pub fn clear_garbage() {
 /// [`unfreeze`].
 pub fn freeze() {
     let h = heap();
-    let _state = prims::lock(&h.collector);
+    let _state = exclude_collection();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         for g in 0..GENERATIONS {
@@ -300,7 +308,7 @@ pub fn freeze() {
 /// Moves the frozen objects to the oldest generation.
 pub fn unfreeze() {
     let h = heap();
-    let _state = prims::lock(&h.collector);
+    let _state = exclude_collection();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         let mut l = core::mem::replace(&mut shard.lists[FROZEN_GEN as usize], List::new());
@@ -341,7 +349,7 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
 /// the frozen set for `None`), each held by a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     let h = heap();
-    let _state = prims::lock(&h.collector);
+    let _state = exclude_collection();
     let mut out = Vec::new();
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
@@ -409,8 +417,9 @@ pub unsafe fn get_referents(obj: NonNull<SyncHeader>) -> Vec<ObjectRef> {
 /// they were in.
 fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R) -> R {
     let h = heap();
-    let mut state = prims::lock(&h.collector);
+    let _state = exclude_collection();
     let _c = Collecting::start();
+    let bump = bumpalo::Bump::new();
     let mut objs: Vec<NonNull<SyncHeader>> = Vec::new();
     let mut lists: Vec<(usize, usize, List)> = Vec::new();
     for (s, slot) in h.shards.iter().enumerate() {
@@ -427,8 +436,7 @@ fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R
             lists.push((s, g, l));
         }
     }
-    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&objs, &state.scratch)));
-    state.scratch.reset();
+    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&objs, &bump)));
     let mut zombies = Vec::new();
     for (s, g, l) in lists {
         let mut shard = prims::lock(&h.shards[s].0);
@@ -449,7 +457,7 @@ fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R
             shard.lists[g].append(&mut keep);
         }
     }
-    drop(state);
+    drop(_state);
     for z in zombies {
         // SAFETY: zombie: count zero, unlisted, value intact and ours (I2).
         unsafe { heap::drop_unlinked(z) };

@@ -138,9 +138,6 @@ pub(crate) struct Settings {
 
 /// State only the running collection touches (behind `SyncHeap::collector`).
 pub(crate) struct CollectorState {
-    /// `count[1]`, `count[2]` as CPython (`count[0]` is `SyncHeap::young`).
-    pub(crate) counts: [usize; GENERATIONS],
-    pub(crate) stats: [GenerationStats; GENERATIONS],
     pub(crate) long_lived_total: usize,
     pub(crate) long_lived_pending: usize,
     pub(crate) scratch: bumpalo::Bump,
@@ -155,7 +152,13 @@ pub(crate) struct SyncHeap {
     /// in batches per shard).
     pub(crate) young: AtomicUsize,
     pub(crate) settings: Settings,
-    /// Held for the whole of a collection (one at a time).
+    /// `count[1]`, `count[2]` as CPython (`count[0]` is `young`); written by
+    /// the collector, readable from anywhere (also from its callbacks).
+    pub(crate) gen_counts: [AtomicUsize; GENERATIONS],
+    pub(crate) stats: Mutex<[GenerationStats; GENERATIONS]>,
+    /// Held for the whole of a collection (one at a time). Functions that
+    /// must not overlap a collection take it too, except on the collecting
+    /// thread itself (see `control::exclude_collection`).
     pub(crate) collector: Mutex<CollectorState>,
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
@@ -180,9 +183,9 @@ impl SyncHeap {
                 thresholds: DEFAULT_THRESHOLDS.map(AtomicUsize::new),
                 debug: AtomicU32::new(0),
             },
+            gen_counts: core::array::from_fn(|_| AtomicUsize::new(0)),
+            stats: Mutex::new([GenerationStats::default(); GENERATIONS]),
             collector: Mutex::new(CollectorState {
-                counts: [0; GENERATIONS],
-                stats: [GenerationStats::default(); GENERATIONS],
                 long_lived_total: 0,
                 long_lived_pending: 0,
                 scratch: bumpalo::Bump::new(),
