@@ -78,10 +78,33 @@ pub(crate) trait SyncSink {
     fn holds_guards(&self) -> bool {
         false
     }
-    /// Keeps a guard: `drop` is called on `guard` when released.
-    fn keep(&mut self, _guard: *mut u8, _drop: unsafe fn(*mut u8)) {}
+    /// Keeps a guard until the traversal's owner releases it.
+    fn keep(&mut self, _guard: KeptGuard) {}
     /// A lock inside the traced value could not be taken.
     fn lock_busy(&mut self) {}
+}
+
+/// A lock guard kept by a traversal, type-erased: stored inline when it is
+/// small (std's guards are two words), else in the scratch arena.
+pub(crate) struct KeptGuard {
+    inline: MaybeUninit<[usize; 3]>,
+    /// The guard in the scratch arena, or null when it is inline.
+    boxed: *mut u8,
+    drop: unsafe fn(*mut u8),
+}
+
+impl Drop for KeptGuard {
+    /// Drops the guard (unlocks).
+    fn drop(&mut self) {
+        let p = if self.boxed.is_null() {
+            self.inline.as_mut_ptr().cast::<u8>()
+        } else {
+            self.boxed
+        };
+        // SAFETY: `p` holds the live guard `drop` was made for (see
+        // `Visitor::keep_guard`); it is dropped once, with `self`.
+        unsafe { (self.drop)(p) }
+    }
 }
 
 /// # Safety
@@ -98,6 +121,8 @@ unsafe fn drop_erased<G>(p: *mut u8) {
 /// edges are ignored.
 pub struct Visitor<'a> {
     mode: Mode<'a>,
+    /// Whether lock guards are kept (`SyncSink::holds_guards`), cached.
+    holds: bool,
     scratch: Option<&'a bumpalo::Bump>,
     /// Frames `0..depth` are initialised; the rest are never read.
     depth: usize,
@@ -121,8 +146,10 @@ impl fmt::Debug for Visitor<'_> {
 
 impl<'a> Visitor<'a> {
     pub(crate) fn new(mode: Mode<'a>, scratch: Option<&'a bumpalo::Bump>) -> Self {
+        let holds = matches!(&mode, Mode::Sync(sink) if sink.holds_guards());
         Visitor {
             mode,
+            holds,
             scratch,
             depth: 0,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
@@ -172,9 +199,6 @@ impl<'a> Visitor<'a> {
     /// traversal asks for that (the concurrent collector's verification);
     /// otherwise drops it at once. `data` is the guarded value.
     fn keep_guard<G, T: ?Sized>(&mut self, guard: G, data: *const T) {
-        if !matches!(&self.mode, Mode::Sync(sink) if sink.holds_guards()) {
-            return;
-        }
         // Only a lock inside memory the traced object owns can be kept: that
         // memory outlives the hold (the object is owned by the collector and
         // every enclosing container is itself held or immutable). A guard of
@@ -183,32 +207,49 @@ impl<'a> Visitor<'a> {
         // the guard is.
         let size = core::mem::size_of_val(unsafe { &*data });
         let inside = size > 0 && self.in_owned_frames(data.cast::<u8>().addr());
-        let Some(bump) = self.scratch else {
-            return;
-        };
         if !inside {
             return;
         }
-        let slot: *mut G = bump.alloc(guard);
+        let mut kept = KeptGuard {
+            inline: MaybeUninit::uninit(),
+            boxed: core::ptr::null_mut(),
+            drop: drop_erased::<G>,
+        };
+        if core::mem::size_of::<G>() <= core::mem::size_of::<[usize; 3]>()
+            && core::mem::align_of::<G>() <= core::mem::align_of::<usize>()
+        {
+            // SAFETY: the buffer is large and aligned enough (checked).
+            unsafe { kept.inline.as_mut_ptr().cast::<G>().write(guard) };
+        } else if let Some(bump) = self.scratch {
+            kept.boxed = (bump.alloc(guard) as *mut G).cast();
+        } else {
+            return;
+        }
         if let Mode::Sync(sink) = &mut self.mode {
-            sink.keep(slot.cast(), drop_erased::<G>);
+            sink.keep(kept);
         }
     }
 
     /// Called by ouro's `Mutex` impl with the guard it took: kept while the
     /// concurrent collector verifies its candidates, dropped otherwise.
     #[doc(hidden)]
+    #[inline]
     pub fn keep_mutex_guard<T: ?Sized>(&mut self, guard: std::sync::MutexGuard<'_, T>) {
-        let data: *const T = &*guard;
-        self.keep_guard(guard, data);
+        if self.holds {
+            let data: *const T = &*guard;
+            self.keep_guard(guard, data);
+        }
     }
 
     /// Called by ouro's `RwLock` impl with the read guard it took: see
     /// [`keep_mutex_guard`](Self::keep_mutex_guard).
     #[doc(hidden)]
+    #[inline]
     pub fn keep_read_guard<T: ?Sized>(&mut self, guard: std::sync::RwLockReadGuard<'_, T>) {
-        let data: *const T = &*guard;
-        self.keep_guard(guard, data);
+        if self.holds {
+            let data: *const T = &*guard;
+            self.keep_guard(guard, data);
+        }
     }
 
     /// Called by ouro's lock impls when a lock is busy: its contents are not

@@ -9,7 +9,7 @@ use super::header::*;
 use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
 use super::prims::{self, Ordering};
 use crate::debug::{DebugFlags, Phase};
-use crate::visitor::{Mode, SyncSink, Visitor};
+use crate::visitor::{KeptGuard, Mode, SyncSink, Visitor};
 
 /// Per-object state in the collector's tables.
 const UNKNOWN: u8 = 0;
@@ -38,9 +38,12 @@ pub(crate) struct Tables {
     cands: Vec<u32>,
     snap: Vec<u64>,
     work: Vec<u32>,
-    guards: Vec<(*mut u8, unsafe fn(*mut u8))>,
+    guards: Vec<KeptGuard>,
     /// (traced object, exclusive target) pairs seen by the guess.
     exclusive_seen: Vec<(u32, NonNull<SyncHeader>)>,
+    /// Edges seen by the guess, grouped by source.
+    adj: Vec<u32>,
+    adj_start: Vec<u32>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -73,6 +76,9 @@ fn owned_index(target: NonNull<SyncHeader>, len: usize) -> Option<usize> {
 
 struct Subtract<'t> {
     refs: &'t mut [i64],
+    /// The targets seen, grouped by source (`Tables::adj_start`): the
+    /// reachability pass walks these instead of tracing again.
+    adj: &'t mut Vec<u32>,
     exclusive_seen: &'t mut Vec<(u32, NonNull<SyncHeader>)>,
     current: u32,
 }
@@ -81,27 +87,12 @@ impl SyncSink for Subtract<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
         if let Some(i) = owned_index(target, self.refs.len()) {
             self.refs[i] -= 1;
+            self.adj.push(i as u32);
             // SAFETY: alive (see `owned_index`).
             let t = unsafe { target.as_ref() };
             if t.flags.load(Ordering::Relaxed) & EXCLUSIVE != 0 {
                 self.exclusive_seen.push((self.current, target));
             }
-        }
-    }
-}
-
-struct Reach<'t> {
-    state: &'t mut [u8],
-    work: &'t mut Vec<u32>,
-}
-
-impl SyncSink for Reach<'_> {
-    fn edge(&mut self, target: NonNull<SyncHeader>) {
-        if let Some(i) = owned_index(target, self.state.len())
-            && self.state[i] == UNKNOWN
-        {
-            self.state[i] = REACHABLE;
-            self.work.push(i as u32);
         }
     }
 }
@@ -112,7 +103,7 @@ struct Verify<'t> {
     state: &'t [u8],
     counted: &'t mut [u32],
     edges: &'t mut Vec<u32>,
-    guards: &'t mut Vec<(*mut u8, unsafe fn(*mut u8))>,
+    guards: &'t mut Vec<KeptGuard>,
     busy: bool,
     /// For the exclusive probe: the object looked for, and whether found.
     probe: Option<(NonNull<SyncHeader>, bool)>,
@@ -134,8 +125,8 @@ impl SyncSink for Verify<'_> {
     fn holds_guards(&self) -> bool {
         true
     }
-    fn keep(&mut self, guard: *mut u8, drop: unsafe fn(*mut u8)) {
-        self.guards.push((guard, drop));
+    fn keep(&mut self, guard: KeptGuard) {
+        self.guards.push(guard);
     }
     fn lock_busy(&mut self) {
         self.busy = true;
@@ -153,11 +144,10 @@ unsafe fn trace_with(obj: NonNull<SyncHeader>, sink: &mut dyn SyncSink, scratch:
 }
 
 /// Drops the held guards, innermost first.
-fn release_guards(guards: &mut Vec<(*mut u8, unsafe fn(*mut u8))>) {
-    while let Some((p, drop)) = guards.pop() {
-        // SAFETY: each entry is a live guard kept by `Visitor::keep_guard`,
-        // dropped once.
-        unsafe { drop(p) };
+fn release_guards(guards: &mut Vec<KeptGuard>) {
+    // Innermost first: an inner guard may borrow from an outer one's data.
+    while let Some(g) = guards.pop() {
+        drop(g);
     }
 }
 
@@ -342,9 +332,8 @@ fn run(
     // Step 6: destroy.
     for &c in &t.cands {
         if t.state[c as usize] == GARBAGE {
-            unsafe_ref(t.objs[c as usize])
-                .flags
-                .fetch_or(DEAD, Ordering::Release);
+            // Exclusive: claimed garbage (I4).
+            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, 0);
         }
     }
     let mut k = 0;
@@ -370,7 +359,7 @@ fn run(
         let i = c as usize;
         if t.state[i] == GONE {
             let obj = t.objs[i];
-            unsafe_ref(obj).flags.fetch_and(!LINKED, Ordering::Relaxed);
+            unsafe_ref(obj).update_flags_exclusively(0, LINKED);
             // SAFETY: the strong side's weak count, released once.
             unsafe { heap::release_weak(obj) };
         }
@@ -400,7 +389,8 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
             // set the links are ours (I1 (b)).
             unsafe {
                 list.for_each(|o| {
-                    o.as_ref().flags.fetch_or(IN_COLLECTOR, Ordering::Relaxed);
+                    // Exclusive: under the shard lock while listed.
+                    o.as_ref().update_flags_exclusively(IN_COLLECTOR, 0);
                     *SyncHeader::links(o).as_ref().prev.get() =
                         core::ptr::without_provenance_mut(t.objs.len());
                     t.objs.push(o);
@@ -436,19 +426,24 @@ fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
             }
         }
     }
+    t.adj.clear();
+    t.adj_start.clear();
     for i in 0..n {
+        t.adj_start.push(t.adj.len() as u32);
         let obj = t.objs[i];
         if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
             continue;
         }
         let mut sink = Subtract {
             refs: &mut t.refs,
+            adj: &mut t.adj,
             exclusive_seen: &mut t.exclusive_seen,
             current: i as u32,
         };
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, scratch) };
     }
+    t.adj_start.push(t.adj.len() as u32);
     t.work.clear();
     for i in 0..n {
         if t.refs[i] > 0 {
@@ -456,17 +451,20 @@ fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
             t.work.push(i as u32);
         }
     }
+    // Everything reachable from there, along the edges the subtraction saw
+    // (a guess may use them: the verification traces again).
     while let Some(i) = t.work.pop() {
-        let obj = t.objs[i as usize];
-        if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
-            continue;
+        let (s, e) = (
+            t.adj_start[i as usize] as usize,
+            t.adj_start[i as usize + 1] as usize,
+        );
+        for x in s..e {
+            let j = t.adj[x] as usize;
+            if t.state[j] == UNKNOWN {
+                t.state[j] = REACHABLE;
+                t.work.push(j as u32);
+            }
         }
-        let mut sink = Reach {
-            state: &mut t.state,
-            work: &mut t.work,
-        };
-        // SAFETY: as above.
-        unsafe { trace_with(obj, &mut sink, scratch) };
     }
 }
 
@@ -634,9 +632,8 @@ fn claim(t: &mut Tables) -> bool {
     for &c in &t.cands {
         let c = c as usize;
         if t.state[c] == GARBAGE {
-            unsafe_ref(t.objs[c])
-                .flags
-                .fetch_or(WEAK_CLEARED, Ordering::Release);
+            // Exclusive: claimed garbage (I4).
+            unsafe_ref(t.objs[c]).update_flags_exclusively(WEAK_CLEARED, 0);
         } else if t.state[c] == FAILED {
             t.state[c] = REACHABLE;
         }
@@ -706,26 +703,14 @@ fn give_back(h: &SyncHeap, state: &mut CollectorState, t: &mut Tables, generatio
         unsafe {
             bucket.for_each(|obj| {
                 let o = obj.as_ref();
-                let f = o.flags.load(Ordering::Acquire);
-                if f & ZOMBIE != 0 {
-                    o.flags
-                        .fetch_and(!(LINKED | IN_COLLECTOR), Ordering::Relaxed);
+                // Exclusive flag updates: every other writer of these flags
+                // (`ZOMBIE`) holds the shard lock too.
+                if o.flags.load(Ordering::Acquire) & ZOMBIE != 0 {
+                    o.update_flags_exclusively(0, LINKED | IN_COLLECTOR);
                     zombies.push(obj);
                     return;
                 }
-                let mut f = f;
-                loop {
-                    let new = (f & !(IN_COLLECTOR | GEN_MASK)) | ((target as u32) << GEN_SHIFT);
-                    match o.flags.compare_exchange_weak(
-                        f,
-                        new,
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => break,
-                        Err(x) => f = x,
-                    }
-                }
+                o.update_flags_exclusively((target as u32) << GEN_SHIFT, IN_COLLECTOR | GEN_MASK);
                 keep.push(obj);
             });
             survivors += keep.len;

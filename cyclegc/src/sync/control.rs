@@ -429,7 +429,8 @@ fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R
             // SAFETY: under the shard lock (I1 (a)), then owned (I1 (b)).
             unsafe {
                 l.for_each(|o| {
-                    o.as_ref().flags.fetch_or(IN_COLLECTOR, Ordering::Relaxed);
+                    // Exclusive: under the shard lock while listed.
+                    o.as_ref().update_flags_exclusively(IN_COLLECTOR, 0);
                     objs.push(o);
                 })
             };
@@ -575,10 +576,4 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
         }
     }
     writeln!(w, "}}")
-}
-
-/// Objects currently allocated on the process-wide heap (tracked or not),
-/// including those whose memory only weak handles keep.
-pub fn live_objects() -> usize {
-    heap().live.load(Ordering::Relaxed)
 }

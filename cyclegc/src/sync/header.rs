@@ -121,6 +121,17 @@ impl SyncHeader {
         self.flags.load(Ordering::Acquire)
     }
 
+    /// Sets and clears flag bits with a plain load and store, not a
+    /// read-modify-write. Only for a writer that no other thread can race:
+    /// under the object's shard lock while it is listed (every other writer
+    /// of a listed object's flags holds that lock too), or on an object only
+    /// this thread can reach (claimed garbage, or unlinked with a zero count).
+    #[inline(always)]
+    pub(crate) fn update_flags_exclusively(&self, set: u32, clear: u32) {
+        let f = self.flags.load(Ordering::Relaxed);
+        self.flags.store((f & !clear) | set, Ordering::Release);
+    }
+
     #[inline(always)]
     pub(crate) fn has(&self, bit: u32) -> bool {
         self.flags() & bit != 0

@@ -163,8 +163,6 @@ pub(crate) struct SyncHeap {
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
-    /// Live objects, for tests and statistics.
-    pub(crate) live: AtomicUsize,
 }
 
 impl SyncHeap {
@@ -193,7 +191,6 @@ impl SyncHeap {
             }),
             garbage: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
-            live: AtomicUsize::new(0),
         }
     }
 
@@ -322,7 +319,6 @@ pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHead
     let obj = unsafe { block.add(off) }.cast::<SyncHeader>();
     // SAFETY: as above; the memory is fresh.
     unsafe { obj.write(SyncHeader::new(vt, strong, flags)) };
-    heap().live.fetch_add(1, Ordering::Relaxed);
     obj
 }
 
@@ -339,7 +335,8 @@ pub(crate) unsafe fn link(obj: NonNull<SyncHeader>) {
     let mut shard = prims::lock(&h.shards[o.shard()].0);
     // SAFETY: a new object is on no list; we hold its shard's lock (I1).
     unsafe { shard.lists[0].push(obj) };
-    o.flags.fetch_or(LINKED, Ordering::Relaxed);
+    // Exclusive: under the shard lock, and not yet listed.
+    o.update_flags_exclusively(LINKED, 0);
     shard.young_local += 1;
     if shard.young_local >= YOUNG_BATCH {
         h.young.fetch_add(shard.young_local, Ordering::Relaxed);
@@ -370,7 +367,8 @@ pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
         // SAFETY: `LINKED` without `IN_COLLECTOR`: the object is on list `g`
         // of its shard, whose lock we hold (I1).
         unsafe { shard.lists[g].unlink(obj) };
-        o.flags.fetch_and(!LINKED, Ordering::Relaxed);
+        // Exclusive: under the shard lock.
+        o.update_flags_exclusively(0, LINKED);
     }
     // SAFETY: unlinked, count zero: this thread owns the value.
     unsafe { drop_unlinked(obj) }
@@ -433,7 +431,8 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
     let guard = ReleaseAfter(obj);
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
-    o.flags.fetch_or(DEAD, Ordering::Release);
+    // Exclusive: nobody else can reach an object whose value we own.
+    o.update_flags_exclusively(DEAD, 0);
     // SAFETY: the caller owns the value; it is dropped once.
     unsafe { (o.vtable.drop_value)(obj) };
     drop(guard);
@@ -447,13 +446,16 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
 pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: the count we own keeps the header alive.
     let o = unsafe { obj.as_ref() };
-    if o.weak.fetch_sub(1, Ordering::Release) != 1 {
+    // A count of 1 is ours alone, and no new one can appear: a weak count is
+    // only added through an existing handle, and the caller's is the last
+    // (for the strong side: no strong handle is left either). Skip the
+    // read-modify-write then.
+    if o.weak.load(Ordering::Acquire) != 1 && o.weak.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
     prims::fence(Ordering::Acquire);
     let vt = o.vtable;
     let (layout, off) = layout_of(vt);
-    heap().live.fetch_sub(1, Ordering::Relaxed);
     // SAFETY: last count of any kind: nobody can reach the memory; it came
     // from `alloc_block(layout)` with the header at `off`.
     unsafe { free_block(obj.cast::<u8>().sub(off), layout) }
