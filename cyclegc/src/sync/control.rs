@@ -404,11 +404,12 @@ pub unsafe fn get_referents(obj: NonNull<SyncHeader>) -> Vec<ObjectRef> {
     }
     let mut out = Vec::new();
     let bump = bumpalo::Bump::new();
-    let mut sink = Referents(&mut out);
-    let mut v = Visitor::new(Mode::Sync(&mut sink), Some(&bump));
-    // SAFETY: the value is alive and only shared borrows of it exist.
-    v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
-    drop(v);
+    {
+        let mut sink = Referents(&mut out);
+        let mut v = Visitor::new(Mode::Sync(&mut sink), Some(&bump));
+        // SAFETY: the value is alive and only shared borrows of it exist.
+        v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
+    }
     out
 }
 
