@@ -131,6 +131,22 @@
 //! the header (the weak count), and the collector frees only G' (unreachable
 //! by the proof, I4).
 //!
+//! No deferred reclamation scheme (hazard pointers, or crossbeam's deferred
+//! frees) is needed, because no thread ever reads memory it does not hold
+//! a count or a lock for: a handle's strong count keeps the value, a weak
+//! count keeps the header (`upgrade` reads only the header), the shard lock
+//! or `IN_COLLECTOR` keeps the links, a visited handle keeps its target for
+//! the duration of the visit, and the collector frees only what it proved
+//! nobody can reach. A design where the collector walked lists that
+//! mutators unlink from without a lock would need one; the shard locks are
+//! what makes this one simpler.
+//!
+//! The version argument in step 3 assumes that no object's strong count
+//! changes 2^32 times while one verification runs (one read-modify-write
+//! each; tens of seconds of uninterrupted clones and drops of a single
+//! object), an assumption of the same kind as `Arc`'s that nobody makes
+//! `isize::MAX` clones.
+//!
 //! # What it costs
 //!
 //! Clone and drop: one atomic each, like `Arc`. Dereference: one `Acquire`
