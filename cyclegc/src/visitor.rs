@@ -195,21 +195,25 @@ impl<'a> Visitor<'a> {
         })
     }
 
-    /// Keeps a guard alive until the traversal's owner releases it, when the
-    /// traversal asks for that (the concurrent collector's verification);
-    /// otherwise drops it at once. `data` is the guarded value.
-    fn keep_guard<G, T: ?Sized>(&mut self, guard: G, data: *const T) {
-        // Only a lock inside memory the traced object owns can be kept: that
-        // memory outlives the hold (the object is owned by the collector and
-        // every enclosing container is itself held or immutable). A guard of
-        // anything else (a lock on the stack of `trace`) is dropped now.
-        // SAFETY: `data` points to the value `guard` protects, alive while
-        // the guard is.
-        let size = core::mem::size_of_val(unsafe { &*data });
-        let inside = size > 0 && self.in_owned_frames(data.cast::<u8>().addr());
-        if !inside {
-            return;
+    /// Whether a guard of a lock whose data is at `data` may be kept until
+    /// the traversal's owner releases it: only when the traversal asks for
+    /// that (the concurrent collector's verification), and only for a lock
+    /// inside memory the traced object owns, which outlives the hold (the
+    /// object is owned by the collector, and every enclosing container is
+    /// itself held or immutable). A lock anywhere else (a local of `trace`)
+    /// is released at once.
+    fn may_keep<T: ?Sized>(&self, data: *const T) -> bool {
+        if !self.holds {
+            return false;
         }
+        // SAFETY: `data` points to the value a live guard protects (the
+        // callers' contract).
+        let size = core::mem::size_of_val(unsafe { &*data });
+        size > 0 && self.in_owned_frames(data.cast::<u8>().addr())
+    }
+
+    /// Moves `guard` into the traversal's kept guards.
+    fn keep_guard<G>(&mut self, guard: G) {
         let mut kept = KeptGuard {
             inline: MaybeUninit::uninit(),
             boxed: core::ptr::null_mut(),
@@ -223,6 +227,11 @@ impl<'a> Visitor<'a> {
         } else if let Some(bump) = self.scratch {
             kept.boxed = (bump.alloc(guard) as *mut G).cast();
         } else {
+            // No room to keep it: the lock is released now (the sink then
+            // sees a lock it does not hold, which only matters for a kept
+            // guard's purpose, never for memory safety).
+            drop(guard);
+            self.lock_busy();
             return;
         }
         if let Mode::Sync(sink) = &mut self.mode {
@@ -230,25 +239,46 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    /// Called by ouro's `Mutex` impl with the guard it took: kept while the
-    /// concurrent collector verifies its candidates, dropped otherwise.
+    /// Called by ouro's `Mutex` impl with the guard it took: traces the
+    /// guarded value with `trace`. While the concurrent collector verifies
+    /// its candidates the guard is kept (taken over before the value is
+    /// traced, so that guards taken inside are released first, also when
+    /// `trace` panics); otherwise it is dropped when `trace` returns.
     #[doc(hidden)]
     #[inline]
-    pub fn keep_mutex_guard<T: ?Sized>(&mut self, guard: std::sync::MutexGuard<'_, T>) {
-        if self.holds {
-            let data: *const T = &*guard;
-            self.keep_guard(guard, data);
+    pub fn trace_mutex_guard<T: ?Sized>(
+        &mut self,
+        guard: std::sync::MutexGuard<'_, T>,
+        trace: impl FnOnce(&T, &mut Self),
+    ) {
+        let data: *const T = &*guard;
+        if self.may_keep(data) {
+            self.keep_guard(guard);
+            // SAFETY: the kept guard holds the lock until the traversal's
+            // owner releases it, after this call; the mutex lives in owned
+            // memory that outlives the hold (`may_keep`).
+            trace(unsafe { &*data }, self);
+        } else {
+            trace(&guard, self);
         }
     }
 
     /// Called by ouro's `RwLock` impl with the read guard it took: see
-    /// [`keep_mutex_guard`](Self::keep_mutex_guard).
+    /// [`trace_mutex_guard`](Self::trace_mutex_guard).
     #[doc(hidden)]
     #[inline]
-    pub fn keep_read_guard<T: ?Sized>(&mut self, guard: std::sync::RwLockReadGuard<'_, T>) {
-        if self.holds {
-            let data: *const T = &*guard;
-            self.keep_guard(guard, data);
+    pub fn trace_read_guard<T: ?Sized>(
+        &mut self,
+        guard: std::sync::RwLockReadGuard<'_, T>,
+        trace: impl FnOnce(&T, &mut Self),
+    ) {
+        let data: *const T = &*guard;
+        if self.may_keep(data) {
+            self.keep_guard(guard);
+            // SAFETY: as in `trace_mutex_guard`.
+            trace(unsafe { &*data }, self);
+        } else {
+            trace(&guard, self);
         }
     }
 

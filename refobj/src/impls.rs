@@ -190,8 +190,7 @@ impl<T: Trace + ?Sized> Trace for Mutex<T> {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return v.lock_busy(),
             };
-            guard.trace(v);
-            v.keep_mutex_guard(guard);
+            v.trace_mutex_guard(guard, |x, v| x.trace(v));
         }
     }
 }
@@ -207,8 +206,7 @@ impl<T: Trace + ?Sized> Trace for RwLock<T> {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return v.lock_busy(),
             };
-            guard.trace(v);
-            v.keep_read_guard(guard);
+            v.trace_read_guard(guard, |x, v| x.trace(v));
         }
     }
 }

@@ -215,17 +215,23 @@ fn run(
 ) -> Outcome {
     let scratch = &state.scratch;
     let mut outcome = Outcome::default();
+    let mut back = GiveBack {
+        generation,
+        survivors: 0,
+    };
     take(h, t, generation);
     let n = t.objs.len();
 
     // Step 2: the guess.
-    if let Some(p) = catch(|| guess(t, scratch)) {
+    let r = tracing(|| catch(|| guess(t, scratch)));
+    if let Some(p) = r {
         *panic_payload = Some(p);
-        give_back(h, state, t, generation);
+        back.give(h, t, |_| true, panic_payload);
+        back.finish(state);
         return outcome;
     }
     if !t.exclusive_seen.is_empty() {
-        if let Some(p) = catch(|| release_stale_exclusives(t, scratch)) {
+        if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
             panic_payload.get_or_insert(p);
         }
         release_guards(&mut t.guards);
@@ -242,7 +248,7 @@ fn run(
     let verified = if t.cands.is_empty() {
         false
     } else {
-        let r = catch(|| verify(t, scratch, false));
+        let r = tracing(|| catch(|| verify(t, scratch, false)));
         release_guards(&mut t.guards);
         match r {
             Some(p) => {
@@ -252,8 +258,12 @@ fn run(
             None => claim(t),
         }
     };
+    // Everything but the garbage goes back now, before any user code runs
+    // (finalizers, drops): a thread waiting in `get_mut` for one of these
+    // objects must not wait for that code.
+    back.give(h, t, |s| s != GARBAGE, panic_payload);
     if !verified {
-        give_back(h, state, t, generation);
+        back.finish(state);
         return outcome;
     }
 
@@ -266,15 +276,13 @@ fn run(
     });
     if needs_finalize {
         finalize_all(t, panic_payload);
-        // Re-verify exactly G'.
+        // Re-verify exactly G' (the rest is given back already).
         for &c in &t.cands {
             if t.state[c as usize] == GARBAGE {
                 t.state[c as usize] = CANDIDATE;
-            } else {
-                t.state[c as usize] = REACHABLE;
             }
         }
-        let r = catch(|| verify(t, scratch, true));
+        let r = tracing(|| catch(|| verify(t, scratch, true)));
         release_guards(&mut t.guards);
         let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c as usize] != FAILED);
         if let Some(p) = r {
@@ -290,13 +298,9 @@ fn run(
                     t.state[i] = REACHABLE;
                 }
             }
-            give_back(h, state, t, generation);
+            back.give(h, t, |_| true, panic_payload);
+            back.finish(state);
             return outcome;
-        }
-        for &c in &t.cands {
-            if t.state[c as usize] == CANDIDATE {
-                t.state[c as usize] = GARBAGE;
-            }
         }
     }
 
@@ -314,6 +318,9 @@ fn run(
             if t.state[i] == GARBAGE {
                 let obj = t.objs[i];
                 let o = unsafe_ref(obj);
+                // Exclusive: claimed. A zombie is one no longer: the saved
+                // reference keeps it.
+                o.update_flags_exclusively(0, ZOMBIE);
                 let _ = o
                     .counts
                     .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
@@ -325,7 +332,8 @@ fn run(
         }
         outcome.uncollectable = garbage;
         drop(saved);
-        give_back(h, state, t, generation);
+        back.give(h, t, |_| true, panic_payload);
+        back.finish(state);
         return outcome;
     }
 
@@ -333,7 +341,7 @@ fn run(
     for &c in &t.cands {
         if t.state[c as usize] == GARBAGE {
             // Exclusive: claimed garbage (I4).
-            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, 0);
+            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED);
         }
     }
     let mut k = 0;
@@ -359,14 +367,34 @@ fn run(
         let i = c as usize;
         if t.state[i] == GONE {
             let obj = t.objs[i];
-            unsafe_ref(obj).update_flags_exclusively(0, LINKED);
-            // SAFETY: the strong side's weak count, released once.
-            unsafe { heap::release_weak(obj) };
+            // The claim ends. A count left above zero means a `Drop` moved a
+            // handle to this object out of the garbage: that handle now owns
+            // the header (the value is `DEAD`), and its drop releases it.
+            let old = unsafe_ref(obj).counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+            if old & STRONG_MASK == 0 {
+                // SAFETY: the strong side's weak count, released once.
+                unsafe { heap::release_weak(obj) };
+            }
         }
     }
     outcome.collected = garbage;
-    give_back(h, state, t, generation);
+    back.finish(state);
     outcome
+}
+
+/// Marks the collecting thread as tracing while `f` runs: dereferencing an
+/// object the collection owns panics then (see `raw::check_deref`), so one
+/// object's `trace` cannot reach into another's value.
+fn tracing<R>(f: impl FnOnce() -> R) -> R {
+    struct Off;
+    impl Drop for Off {
+        fn drop(&mut self) {
+            heap::set_tracing(false);
+        }
+    }
+    heap::set_tracing(true);
+    let _off = Off;
+    f()
 }
 
 /// Dereferences a header the running collection owns.
@@ -676,56 +704,99 @@ fn finalize_all(t: &mut Tables, panic_payload: &mut Option<Box<dyn std::any::Any
     }
 }
 
-/// Step 7: gives every object not destroyed back to its shard, in
-/// generation `generation + 1` (2 at most), and drops the zombies.
-fn give_back(h: &SyncHeap, state: &mut CollectorState, t: &mut Tables, generation: usize) {
-    let target = (generation + 1).min(2);
-    let mut buckets: [List; SHARDS] = core::array::from_fn(|_| List::new());
-    let mut survivors = 0;
-    for i in 0..t.objs.len() {
-        if t.state[i] == GONE {
-            continue;
+/// Step 7, in parts: gives objects back to their shards, in generation
+/// `generation + 1` (2 at most), and drops the zombies.
+struct GiveBack {
+    generation: usize,
+    survivors: usize,
+}
+
+/// Given back already.
+const GIVEN: u8 = 6;
+
+impl GiveBack {
+    /// Gives back every object whose state passes `which` (and is not
+    /// destroyed or given back already).
+    fn give(
+        &mut self,
+        h: &SyncHeap,
+        t: &mut Tables,
+        which: impl Fn(u8) -> bool,
+        panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+    ) {
+        let target = (self.generation + 1).min(2);
+        let mut buckets: [List; SHARDS] = core::array::from_fn(|_| List::new());
+        for i in 0..t.objs.len() {
+            let st = t.state[i];
+            if st == GONE || st == GIVEN || !which(st) {
+                continue;
+            }
+            t.state[i] = GIVEN;
+            let obj = t.objs[i];
+            let s = unsafe_ref(obj).shard();
+            // SAFETY: owned by this collection (I1 (b)); on no list now.
+            unsafe { buckets[s].push(obj) };
         }
-        let obj = t.objs[i];
-        let s = unsafe_ref(obj).shard();
-        // SAFETY: owned by this collection (I1 (b)); on no list now.
-        unsafe { buckets[s].push(obj) };
-    }
-    let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
-    for (s, bucket) in buckets.iter_mut().enumerate() {
-        if bucket.len == 0 {
-            continue;
+        let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
+        for (s, bucket) in buckets.iter_mut().enumerate() {
+            if bucket.len == 0 {
+                continue;
+            }
+            let mut shard = prims::lock(&h.shards[s].0);
+            let mut keep = List::new();
+            // SAFETY: owned by this collection until the flag is cleared,
+            // under the shard lock (I1).
+            unsafe {
+                bucket.for_each(|obj| {
+                    let o = obj.as_ref();
+                    // Exclusive flag updates: every other writer of these
+                    // flags (`ZOMBIE`) holds the shard lock too.
+                    if o.flags.load(Ordering::Acquire) & ZOMBIE != 0 {
+                        o.update_flags_exclusively(0, LINKED | IN_COLLECTOR);
+                        zombies.push(obj);
+                        return;
+                    }
+                    o.update_flags_exclusively(
+                        (target as u32) << GEN_SHIFT,
+                        IN_COLLECTOR | GEN_MASK,
+                    );
+                    keep.push(obj);
+                });
+                self.survivors += keep.len;
+                shard.lists[target].append(&mut keep);
+            }
         }
-        let mut shard = prims::lock(&h.shards[s].0);
-        let mut keep = List::new();
-        // SAFETY: owned by this collection until the flag is cleared, under
-        // the shard lock (I1).
-        unsafe {
-            bucket.for_each(|obj| {
-                let o = obj.as_ref();
-                // Exclusive flag updates: every other writer of these flags
-                // (`ZOMBIE`) holds the shard lock too.
-                if o.flags.load(Ordering::Acquire) & ZOMBIE != 0 {
-                    o.update_flags_exclusively(0, LINKED | IN_COLLECTOR);
-                    zombies.push(obj);
-                    return;
-                }
-                o.update_flags_exclusively((target as u32) << GEN_SHIFT, IN_COLLECTOR | GEN_MASK);
-                keep.push(obj);
-            });
-            survivors += keep.len;
-            shard.lists[target].append(&mut keep);
+        drop_zombies(zombies, panic_payload);
+    }
+
+    fn finish(self, state: &mut CollectorState) {
+        if self.generation == 2 {
+            state.long_lived_total = self.survivors;
+            state.long_lived_pending = 0;
+        } else if self.generation == 1 {
+            state.long_lived_pending += self.survivors;
         }
     }
-    if generation == 2 {
-        state.long_lived_total = survivors;
-        state.long_lived_pending = 0;
-    } else if generation == 1 {
-        state.long_lived_pending += survivors;
-    }
-    for z in zombies {
-        // SAFETY: a zombie's count is zero and it is on no list; its value
-        // is intact (I2) and now ours.
-        unsafe { heap::drop_unlinked(z) };
+}
+
+/// Drops zombies (count zero, unlisted, value intact and ours: I2); a
+/// panicking `Drop` does not keep the others from being dropped.
+pub(crate) fn drop_zombies(
+    zombies: Vec<NonNull<SyncHeader>>,
+    panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+) {
+    let mut k = 0;
+    while k < zombies.len() {
+        let r = catch(|| {
+            while k < zombies.len() {
+                let z = zombies[k];
+                k += 1;
+                // SAFETY: see above; each zombie is dropped once (`k`).
+                unsafe { heap::drop_unlinked(z) };
+            }
+        });
+        if let Some(p) = r {
+            panic_payload.get_or_insert(p);
+        }
     }
 }

@@ -361,6 +361,12 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
             // (a)); listed objects are alive while listed.
             unsafe {
                 list.for_each(|o| {
+                    // An object whose `&mut T` from `get_mut` may be alive
+                    // is left out: a handle to it would alias that borrow
+                    // (`EXCLUSIVE` is only set under this shard lock).
+                    if o.as_ref().flags.load(Ordering::Relaxed) & EXCLUSIVE != 0 {
+                        return;
+                    }
                     if let Some(r) = ObjectRef::try_new(o) {
                         out.push(r)
                     }
@@ -460,13 +466,11 @@ fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R
         }
     }
     drop(_state);
-    for z in zombies {
-        // SAFETY: zombie: count zero, unlisted, value intact and ours (I2).
-        unsafe { heap::drop_unlinked(z) };
-    }
-    match r {
-        Ok(r) => r,
-        Err(p) => panic::resume_unwind(p),
+    let mut panic_payload = None;
+    collect::drop_zombies(zombies, &mut panic_payload);
+    match (r, panic_payload) {
+        (Ok(r), None) => r,
+        (Err(p), _) | (Ok(_), Some(p)) => panic::resume_unwind(p),
     }
 }
 

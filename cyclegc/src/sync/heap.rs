@@ -268,6 +268,11 @@ prims::thread_local_cell! {
     static COLLECTING: bool = false;
 }
 prims::thread_local_cell! {
+    /// Set while this thread runs `trace` for a collection (see
+    /// `raw::check_deref`).
+    static TRACING: bool = false;
+}
+prims::thread_local_cell! {
     /// Depth of nested drops of values (the trashcan).
     static DROP_DEPTH: u32 = 0;
 }
@@ -280,6 +285,14 @@ prims::thread_local_cell! {
 
 pub(crate) fn is_collecting_thread() -> bool {
     COLLECTING.try_with(|c| c.get()).unwrap_or(false)
+}
+
+pub(crate) fn is_tracing() -> bool {
+    TRACING.try_with(|c| c.get()).unwrap_or(false)
+}
+
+pub(crate) fn set_tracing(on: bool) {
+    let _ = TRACING.try_with(|c| c.set(on));
 }
 
 pub(crate) fn set_collecting_thread(on: bool) {
@@ -381,11 +394,19 @@ pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
 /// # Safety
 /// The caller owns the value of `obj` (it will not be read again).
 pub(crate) unsafe fn drop_unlinked(obj: NonNull<SyncHeader>) {
+    /// Restores the drop depth, also when a `Drop` panics.
+    struct Depth(u32);
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            let _ = DROP_DEPTH.try_with(|d| d.set(self.0));
+        }
+    }
     let depth = DROP_DEPTH.try_with(|d| d.get()).unwrap_or(0);
     // SAFETY: the caller owns `obj`.
     let tracked = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & HAS_LINKS != 0;
     if depth >= TRASH_DEPTH && tracked {
-        // Defer: link through `next` (the object is on no list).
+        // Defer: push on the trash stack through `next` (the object is on no
+        // list).
         let _ = TRASH.try_with(|t| {
             // SAFETY: unlinked tracked object: its links are ours.
             unsafe { *SyncHeader::links(obj).as_ref().next.get() = t.get() };
@@ -393,26 +414,27 @@ pub(crate) unsafe fn drop_unlinked(obj: NonNull<SyncHeader>) {
         });
         return;
     }
+    let _restore = Depth(depth);
     let _ = DROP_DEPTH.try_with(|d| d.set(depth + 1));
     // SAFETY: caller contract.
     unsafe { destroy_one(obj) };
     if depth == 0 {
-        // The outermost drop empties the trash, one object at a time.
-        while let Some(next) = TRASH
-            .try_with(|t| t.replace(ptr::null_mut()))
+        // The outermost drop empties the trash one object at a time; if a
+        // `Drop` panics, the rest stays on the stack for the next one.
+        while let Some(o) = TRASH
+            .try_with(|t| {
+                let o = NonNull::new(t.get())?;
+                // SAFETY: objects on the trash stack are owned by this thread.
+                t.set(unsafe { *SyncHeader::links(o).as_ref().next.get() });
+                Some(o)
+            })
             .ok()
-            .and_then(NonNull::new)
+            .flatten()
         {
-            let mut p = Some(next);
-            while let Some(o) = p {
-                // SAFETY: deferred objects are owned by this thread.
-                p = NonNull::new(unsafe { *SyncHeader::links(o).as_ref().next.get() });
-                // SAFETY: as above.
-                unsafe { destroy_one(o) };
-            }
+            // SAFETY: as above.
+            unsafe { destroy_one(o) };
         }
     }
-    let _ = DROP_DEPTH.try_with(|d| d.set(depth));
 }
 
 /// Drops the value of `obj` (even if that panics, the memory is released).
@@ -431,6 +453,11 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
     let guard = ReleaseAfter(obj);
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
+    if o.flags.load(Ordering::Acquire) & DEAD != 0 {
+        // Already dropped by the collector: a handle that a garbage value's
+        // `Drop` moved out kept the header alive until now.
+        return;
+    }
     // Exclusive: nobody else can reach an object whose value we own.
     o.update_flags_exclusively(DEAD, 0);
     // SAFETY: the caller owns the value; it is dropped once.

@@ -153,19 +153,31 @@ pub unsafe fn dec_weak(obj: NonNull<SyncHeader>) {
 #[inline(always)]
 pub unsafe fn check_deref(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
-    if unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & DEAD != 0 {
-        dead_deref()
+    let f = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed);
+    if f & (DEAD | IN_COLLECTOR) != 0 {
+        deref_slow(f)
     }
 }
 
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn dead_deref() -> ! {
-    panic!(
-        "ouro::sync::Gc: dereferenced a value the cycle collector has already dropped \
-         (a handle reached from the `Drop` of another object in the same garbage cycle)"
-    )
+fn deref_slow(f: u32) {
+    if f & DEAD != 0 {
+        panic!(
+            "ouro::sync::Gc: dereferenced a value the cycle collector has already dropped \
+             (a handle reached from the `Drop` of another object in the same garbage cycle)"
+        )
+    }
+    // Owned by a running collection: other threads go on using it; the
+    // collector's own `trace` calls may not (one object's `trace` reaching
+    // into another's value could move handles the collector counted).
+    if heap::is_tracing() {
+        panic!(
+            "ouro::sync::Gc: dereferenced a handle from inside `Trace::trace` during a \
+             collection; `trace` may only report handles (call `trace` on them)"
+        )
+    }
 }
 
 /// Whether `obj`'s value was dropped (or is being dropped) by the collector.
