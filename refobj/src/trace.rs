@@ -14,6 +14,13 @@ use ouro_cyclegc::Visitor;
 /// documentation of `ouro_cyclegc::Visitor` for the one case where a `trace`
 /// that mutates its own value while it runs defeats the collector's checks.
 ///
+/// For values of the thread-safe heap (`sync::Gc`), reach what is behind a
+/// `Mutex` or `RwLock` by calling `trace` on the lock (`self.m.trace(v)`),
+/// never by locking it yourself (`self.m.lock().unwrap().trace(v)`): the
+/// concurrent collector keeps the locks it took through `trace` while it
+/// verifies its garbage, and cannot keep one your `trace` took and released
+/// (see `ouro_cyclegc::sync`, "Known limit").
+///
 /// `Trace` is not dyn-compatible (it has associated constants), so
 /// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
 ///

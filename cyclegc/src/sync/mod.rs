@@ -157,9 +157,23 @@
 //! step 3 — candidates are almost always garbage, which no other thread can
 //! touch.
 //!
-//! Known limit, shared with the thread-local heap: a hand-written `trace`
-//! that mutates its own value while it runs (reports a handle, then moves it
-//! through a lock it took itself) can defeat step 3.
+//! # Known limit
+//!
+//! Step 3 relies on the collector holding every lock behind which it counted
+//! a handle, which it can only do for the locks it takes itself, through
+//! ouro's `Trace` impls for `Mutex` and `RwLock` (what `#[derive(Trace)]`
+//! and a hand-written `self.field.trace(v)` use). A hand-written `trace`
+//! that takes a lock *itself* (`self.m.lock().unwrap().trace(v)`) releases
+//! it before the verification ends; another thread that then moves a handle
+//! between such a lock and a slot the verification has not counted yet —
+//! while it keeps a borrow of one of the candidates from before the
+//! collection — can make a handle count twice, and a live object pass, or
+//! free a lock the visitor keeps (the review's finding 3). The same holds
+//! for a `trace` that mutates its own value while it runs, the limit shared
+//! with the thread-local heap. `Trace` documents both; closing them needs a
+//! way to tell a trace that only calls `trace` on its fields from one that
+//! does not (an `unsafe` opt-in, or a marker the derive sets), planned as
+//! follow-up work.
 
 mod collect;
 pub mod control;
