@@ -44,7 +44,13 @@ const LIBRARIES: &[&str] = &[
     "gc",
 ];
 /// The libraries of the threaded rows.
-const THREADED: &[&str] = &["arc", "dumpster_sync"];
+const THREADED: &[&str] = &[
+    "ouro_sync",
+    "ouro_sync_manual",
+    "arc",
+    "gcmodule_threaded",
+    "dumpster_sync",
+];
 /// Longest a child may run before it counts as a timeout.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// After this much time in one child, no further run starts.

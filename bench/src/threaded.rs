@@ -1,6 +1,9 @@
-//! The threaded rows: the thread-safe handles of `std` (`Arc`) and dumpster
-//! (`dumpster::sync::Gc`). `ouro::sync::Gc` does not exist yet, so ouro has
-//! no row here.
+//! The threaded rows: `ouro::sync::Gc` against the thread-safe handles of
+//! `std` (`Arc`, the floor: no collector), gcmodule (`ThreadedCc` in one
+//! process-wide `ThreadedObjectSpace`) and dumpster (`dumpster::sync::Gc`).
+//! Each node is a `Mutex<Vec<_>>` of handles, as each library's docs show;
+//! gcmodule's values are reached through `ThreadedCc::borrow()`, which holds
+//! its collector off while the borrow lives.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -17,12 +20,18 @@ pub const WORKLOADS: &[(&str, &str)] = &[
         "2 threads, each 1M clone+drop pairs of one shared handle (the sum of both threads' CPU time)",
     ),
     (
+        "threads_cycles",
+        "500k two-node cycles whose halves are made on different threads: each of 2 threads allocates one half of every pair, each links its halves to the other thread's, each drops its own handles, then one full collection on a third thread (the sum of all threads' CPU time)",
+    ),
+    (
         "threads_dumpster_churn",
         "dumpster's multiref churn on 2 threads: each thread 50 roots and 500k random ops on thread-safe nodes (a `Mutex<Vec<_>>` of handles), then drop all and collect (the sum of both threads' CPU time)",
     ),
 ];
 
 const PER_THREAD: usize = 1_000_000;
+/// Pairs of `threads_cycles`.
+const PAIRS: usize = 500_000;
 
 #[derive(dumpster::Trace)]
 pub struct Shared {
@@ -36,6 +45,22 @@ fn shared() -> Shared {
         _tok: Tok::new(),
     }
 }
+
+/// `Shared` for ouro: an untracked leaf (nothing in it can hold a handle).
+#[derive(ouro::Trace)]
+pub struct OuroShared {
+    value: u64,
+    #[trace(skip)]
+    _tok: Tok,
+}
+
+/// `Shared` for gcmodule: a leaf too (`is_type_tracked` stays `false`).
+pub struct GcModuleShared {
+    value: u64,
+    _tok: Tok,
+}
+
+impl gcmodule::Trace for GcModuleShared {}
 
 /// Runs `f` on 2 threads and adds up their CPU times.
 fn on_two_threads(f: impl Fn() + Sync) -> Duration {
@@ -61,6 +86,8 @@ trait SyncHeap: 'static {
     fn swap_remove(from: &Self::H, i: usize) -> Option<Self::H>;
     fn extra_len(from: &Self::H) -> usize;
     fn collect();
+    /// Called once before the workload (turning automatic collection off).
+    fn prepare() {}
 }
 
 pub struct ArcNode {
@@ -73,6 +100,31 @@ pub struct DumpsterNode {
     extra: Mutex<Vec<dumpster::sync::Gc<DumpsterNode>>>,
     _tok: Tok,
 }
+
+#[derive(ouro::Trace)]
+pub struct OuroNode {
+    extra: Mutex<Vec<ouro::sync::Gc<OuroNode>>>,
+    #[trace(skip)]
+    _tok: Tok,
+}
+
+pub struct GcModuleNode {
+    extra: Mutex<Vec<gcmodule::ThreadedCc<GcModuleNode>>>,
+    _tok: Tok,
+}
+
+impl gcmodule::Trace for GcModuleNode {
+    fn trace(&self, tracer: &mut gcmodule::Tracer) {
+        self.extra.trace(tracer);
+    }
+    fn is_type_tracked() -> bool {
+        true
+    }
+}
+
+/// gcmodule's threaded handles live in an object space; one for the process.
+static SPACE: std::sync::LazyLock<gcmodule::ThreadedObjectSpace> =
+    std::sync::LazyLock::new(gcmodule::ThreadedObjectSpace::default);
 
 macro_rules! mutex_node_ops {
     () => {
@@ -101,6 +153,66 @@ impl SyncHeap for ArcHeap {
     }
     mutex_node_ops!();
     fn collect() {}
+}
+
+struct OuroSync;
+
+impl SyncHeap for OuroSync {
+    type H = ouro::sync::Gc<OuroNode>;
+    fn node() -> Self::H {
+        ouro::sync::Gc::new(OuroNode {
+            extra: Mutex::new(Vec::new()),
+            _tok: Tok::new(),
+        })
+    }
+    mutex_node_ops!();
+    fn collect() {
+        ouro::sync::gc::collect();
+    }
+}
+
+/// `ouro_sync` with automatic collection off: collects only where the
+/// workload does, like gcmodule (which never collects on its own).
+struct OuroSyncManual;
+
+impl SyncHeap for OuroSyncManual {
+    type H = ouro::sync::Gc<OuroNode>;
+    fn prepare() {
+        ouro::sync::gc::disable();
+    }
+    fn node() -> Self::H {
+        OuroSync::node()
+    }
+    mutex_node_ops!();
+    fn collect() {
+        ouro::sync::gc::collect();
+    }
+}
+
+struct GcModuleThreaded;
+
+impl SyncHeap for GcModuleThreaded {
+    type H = gcmodule::ThreadedCc<GcModuleNode>;
+    fn node() -> Self::H {
+        SPACE.create(GcModuleNode {
+            extra: Mutex::new(Vec::new()),
+            _tok: Tok::new(),
+        })
+    }
+    fn push(from: &Self::H, to: Self::H) {
+        from.borrow().extra.lock().unwrap().push(to);
+    }
+    fn swap_remove(from: &Self::H, i: usize) -> Option<Self::H> {
+        let node = from.borrow();
+        let mut extra = node.extra.lock().unwrap();
+        (i < extra.len()).then(|| extra.swap_remove(i))
+    }
+    fn extra_len(from: &Self::H) -> usize {
+        from.borrow().extra.lock().unwrap().len()
+    }
+    fn collect() {
+        SPACE.collect_cycles();
+    }
 }
 
 struct DumpsterSync;
@@ -149,6 +261,7 @@ fn churn_thread<H: SyncHeap>(seed: u64, initial: usize, ops: usize) {
 }
 
 fn threaded_churn<H: SyncHeap>() -> Outcome {
+    H::prepare();
     let counter = Counter::start();
     let seeds = AtomicU64::new(0xd0_0d1e);
     let t = on_two_threads(|| {
@@ -162,11 +275,68 @@ fn threaded_churn<H: SyncHeap>() -> Outcome {
     Ok(t)
 }
 
+/// Runs `f` and `g` on two threads at once; their results and the sum of
+/// their CPU times.
+fn both<A: Send, B: Send>(
+    f: impl FnOnce() -> A + Send,
+    g: impl FnOnce() -> B + Send,
+) -> (A, B, Duration) {
+    std::thread::scope(|s| {
+        let f = s.spawn(|| timed(f));
+        let g = s.spawn(|| timed(g));
+        let ((a, ta), (b, tb)) = (f.join().unwrap(), g.join().unwrap());
+        (a, b, ta + tb)
+    })
+}
+
+/// Runs `f` on this thread; its result and CPU time.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let start = Stamp::now();
+    let r = f();
+    (r, start.elapsed())
+}
+
+/// `threads_cycles`: each pair's halves are made, linked and dropped on
+/// different threads, then collected on a third one.
+fn threaded_cycles<H: SyncHeap>() -> Outcome {
+    H::prepare();
+    let counter = Counter::start();
+    // Allocate: each thread one half of every pair (both at once).
+    let make = || (0..PAIRS).map(|_| H::node()).collect::<Vec<H::H>>();
+    let (a, b, t_make) = both(make, make);
+    // Link: each thread points its halves at the other thread's.
+    let link = |from: &[H::H], to: &[H::H]| {
+        for (x, y) in from.iter().zip(to) {
+            H::push(x, y.clone());
+        }
+    };
+    let ((), (), t_link) = both(|| link(&a, &b), || link(&b, &a));
+    // Drop: each thread its own handles; nothing is freed (all cycles).
+    let ((), (), t_drop) = both(move || drop(a), move || drop(b));
+    // Collect, on a thread that made none of the objects.
+    let ((), t_collect) = std::thread::scope(|s| s.spawn(|| timed(H::collect)).join().unwrap());
+    counter.all_freed()?;
+    Ok(t_make + t_link + t_drop + t_collect)
+}
+
 pub fn run(library: &str, workload: &str) -> Outcome {
     if workload == "threads_dumpster_churn" {
         return match library {
+            "ouro_sync" => threaded_churn::<OuroSync>(),
+            "ouro_sync_manual" => threaded_churn::<OuroSyncManual>(),
             "arc" => threaded_churn::<ArcHeap>(),
+            "gcmodule_threaded" => threaded_churn::<GcModuleThreaded>(),
             "dumpster_sync" => threaded_churn::<DumpsterSync>(),
+            _ => Err(Failure::NotApplicable("no thread-safe handle")),
+        };
+    }
+    if workload == "threads_cycles" {
+        return match library {
+            "ouro_sync" => threaded_cycles::<OuroSync>(),
+            "ouro_sync_manual" => threaded_cycles::<OuroSyncManual>(),
+            "arc" => Err(Failure::NotApplicable("no collector: leaks every cycle")),
+            "gcmodule_threaded" => threaded_cycles::<GcModuleThreaded>(),
+            "dumpster_sync" => threaded_cycles::<DumpsterSync>(),
             _ => Err(Failure::NotApplicable("no thread-safe handle")),
         };
     }
@@ -175,6 +345,32 @@ pub fn run(library: &str, workload: &str) -> Outcome {
     }
     let counter = Counter::start();
     let t = match library {
+        "ouro_sync" | "ouro_sync_manual" => {
+            let a = ouro::sync::Gc::new(OuroShared {
+                value: 1,
+                _tok: Tok::new(),
+            });
+            let t = on_two_threads(|| {
+                for _ in 0..PER_THREAD {
+                    drop(black_box(black_box(&a).clone()));
+                }
+            });
+            assert_eq!(a.value, 1);
+            t
+        }
+        "gcmodule_threaded" => {
+            let a = SPACE.create(GcModuleShared {
+                value: 1,
+                _tok: Tok::new(),
+            });
+            let t = on_two_threads(|| {
+                for _ in 0..PER_THREAD {
+                    drop(black_box(black_box(&a).clone()));
+                }
+            });
+            assert_eq!(a.borrow().value, 1);
+            t
+        }
         "arc" => {
             let a = Arc::new(shared());
             let t = on_two_threads(|| {

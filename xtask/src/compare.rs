@@ -126,19 +126,34 @@ impl Report {
             .any(|l| self.cell(l, workload).is_some())
     }
 
+    /// The column the ratios of `workload`'s row are taken against: `ouro`,
+    /// `ouro_sync` on the threaded rows.
+    fn reference(&self, workload: &str) -> &'static str {
+        if self.is_threaded(workload) {
+            "ouro_sync"
+        } else {
+            "ouro"
+        }
+    }
+
     /// `(workload, fastest library, its time / ouro's)` wherever a library
-    /// other than ouro has the lowest time. Rc is the floor and is left out
-    /// (it frees no cycles and pays for no collector).
+    /// other than ouro has the lowest time (`ouro_sync` on the threaded
+    /// rows). Rc and Arc are the floors and are left out (they free no
+    /// cycles and pay for no collector).
     pub(crate) fn ouro_not_fastest(&self) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
         for (workload, _) in &self.workloads {
-            let Some(ouro) = self.cell("ouro", workload).and_then(ok_time) else {
+            let (reference, libraries) = if self.is_threaded(workload) {
+                ("ouro_sync", &self.threaded_libraries)
+            } else {
+                ("ouro", &self.libraries)
+            };
+            let Some(ouro) = self.cell(reference, workload).and_then(ok_time) else {
                 continue;
             };
-            let best = self
-                .libraries
+            let best = libraries
                 .iter()
-                .filter(|l| !l.starts_with("ouro") && *l != "rc")
+                .filter(|l| !l.starts_with("ouro") && *l != "rc" && *l != "arc")
                 .filter_map(|l| Some((l, self.cell(l, workload).and_then(ok_time)?)))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((library, t)) = best
@@ -219,10 +234,13 @@ const ADAPTERS: &str = "\
 - **rc**: `std::rc::Rc` + `RefCell`. No collector: it is the floor for the acyclic workloads and leaks every cycle (shown as *leaks*, not as a time).
 - **gcmodule** 0.3: `gcmodule::Cc` + `RefCell`, a hand-written `Trace` whose `is_type_tracked` returns `true`, as its docs require for recursive types; `collect_thread_cycles()`. It never collects on its own, has no generations, so the young collection is a full one.
 - **bacon_rajan_cc** 0.4: `bacon_rajan_cc::Cc` + `RefCell`, a hand-written `Trace` (no derive in the crate); `collect_cycles()`, which scans the buffered possible roots (synchronous Bacon-Rajan). It never collects on its own.
-- **dumpster** 2.1: `dumpster::unsync::Gc` + `RefCell`, `#[derive(Trace)]`; `unsync::collect()`, default collection condition. `dumpster::sync::Gc` for the threaded row.
+- **dumpster** 2.1: `dumpster::unsync::Gc` + `RefCell`, `#[derive(Trace)]`; `unsync::collect()`, default collection condition.
 - **gc** (rust-gc) 0.5: `gc::Gc` + `gc::GcCell`, `#[derive(Trace, Finalize)]` (`#[unsafe_ignore_trace]` on the drop counter); `force_collect()`. A tracing mark-sweep: nothing is freed before a collection, and every collection is full.
 - **cpython**: `__slots__` objects with the same three links and a list of further links made on first use; `gc.collect()` and `gc.collect(0)`; the leak check looks for a `Node` left in `gc.get_objects()` (a `__del__` counter would slow every deallocation). No `clone_drop` (an INCREF/DECREF pair is lost in the interpreter's dispatch) and no threaded row.
-- **arc**: `std::sync::Arc`, the floor of the threaded row. **`ouro::sync::Gc` does not exist yet**, so ouro has no threaded row.
+- **ouro_sync**: `ouro::sync::Gc` + `std::sync::Mutex`, `#[derive(Trace)]`; `sync::gc::collect()`. Automatic collection on, default thresholds; the collector is concurrent (it never stops the other threads). `ouro_sync_manual` is the same with automatic collection off (`sync::gc::disable()`), collecting only where the workload does, like gcmodule_threaded.
+- **arc**: `std::sync::Arc` + `Mutex`, the floor of the threaded rows: no collector, so it leaks every cycle.
+- **gcmodule_threaded** 0.3: `gcmodule::ThreadedCc` in one process-wide `ThreadedObjectSpace` (feature `sync`), + `Mutex`, values reached through `ThreadedCc::borrow()` as its docs require; `collect_cycles()`, which stops every thread that touches the space. It never collects on its own.
+- **dumpster_sync** 2.1: `dumpster::sync::Gc` + `Mutex`, `#[derive(Trace)]`; `sync::collect()`, default collection condition.
 
 Every node has the same shape in every Rust library: three link slots and a `Vec` of further links, each behind the library's cell, a `u64` and a drop counter. Each workload counts the nodes it made and checks, after its last collection, that each was dropped once; a library that leaks shows *leaks* instead of a time, one that crashes (every library × workload runs in a process of its own) shows *crash* with the reason.
 
@@ -230,7 +248,8 @@ Reading the table:
 - bacon_rajan_cc and dumpster scan only the objects whose count went down since their last collection. In `full_collect_live_1m` no count went down, so their collection has nothing to do and takes microseconds; ouro, gcmodule, rust-gc and CPython look at the whole heap.
 - gcmodule, bacon_rajan_cc, dumpster and rust-gc have no generations: their `young_collect_old_1m` is their ordinary collection.
 - *crash (stack overflow)* is a recursive traversal running out of the 8 MiB main-thread stack on a long chain (the 1M-node ring).
-- ouro and dumpster and rust-gc collect on their own while a workload builds its heap; gcmodule and bacon_rajan_cc only when asked. `ouro_manual` shows ouro under the second rule.";
+- ouro and dumpster and rust-gc collect on their own while a workload builds its heap; gcmodule and bacon_rajan_cc only when asked. `ouro_manual` and `ouro_sync_manual` show ouro under the second rule.
+- gcmodule_threaded crashes now and then in `threads_dumpster_churn` (about one run in six on the machine above): a segmentation fault inside its collector (`collect_cycles` → `subtract_refs` tracing a `ThreadedCc` in a `Vec`) while the other thread still churns. Its cell shows a time when all its runs survived, *crash* otherwise; `ouro-bench run gcmodule_threaded threads_dumpster_churn` a few times reproduces it.";
 
 /// `docs/benchmarks.md`.
 pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
@@ -276,14 +295,14 @@ pub(crate) fn markdown(report: &Report, machine: &Machine) -> String {
     table(&mut out, report, &single, &report.libraries, time_cell);
     if !threaded.is_empty() {
         out.push_str(
-            "\n### Thread-safe handles\n\n`ouro::sync::Gc` does not exist yet, so these rows have no ouro column and no ratio.\n\n",
+            "\n### Thread-safe handles\n\nRatios to `ouro_sync` (`ouro::sync::Gc`); times are the sum of every thread's CPU time.\n\n",
         );
         table(
             &mut out,
             report,
             &threaded,
             &report.threaded_libraries,
-            |cell, _| time_cell(cell, None),
+            time_cell,
         );
     }
 
@@ -348,8 +367,7 @@ fn table(
     out.push('\n');
     for (workload, _) in workloads {
         let base = report
-            .cell("ouro", workload)
-            .or_else(|| report.cell("arc", workload))
+            .cell(report.reference(workload), workload)
             .and_then(ok_time);
         let _ = write!(out, "| `{workload}` |");
         for library in &columns {
@@ -761,6 +779,30 @@ mod tests {
         assert!(md.contains("1970-01-01 00:00 UTC"));
         assert!(md.contains("Crates: gc 0.5.1."));
         assert!(md.contains("(benchmarks.svg)"));
+    }
+
+    #[test]
+    fn threaded_rows_are_compared_with_ouro_sync() {
+        let cells = [
+            cell("ouro_sync", "threads", "ok", Some(2e7), ""),
+            cell("arc", "threads", "ok", Some(1e7), ""),
+            cell("dumpster_sync", "threads", "ok", Some(1e7), ""),
+        ];
+        let text = format!(
+            "{{\"runs\":3,\"clock\":\"thread CPU time\",\"python\":\"\",\"libraries\":[\"ouro\"],\"threaded_libraries\":[\"ouro_sync\",\"arc\",\"dumpster_sync\"],\"workloads\":[{{\"name\":\"threads\",\"description\":\"d\"}}],\"results\":[{}]}}",
+            cells.iter().map(cell_json).collect::<Vec<_>>().join(",")
+        );
+        let report = Report::parse(&text).unwrap();
+        let md = markdown(&report, &machine());
+        assert!(
+            md.contains("| `threads` | 20.0 ms (1.00×) | 10.0 ms (0.50×) | 10.0 ms (0.50×) |"),
+            "{md}"
+        );
+        // Arc is the floor, not a competitor.
+        assert_eq!(
+            report.ouro_not_fastest(),
+            vec![("threads".into(), "dumpster_sync".into(), 0.5)]
+        );
     }
 
     #[test]
