@@ -304,10 +304,19 @@ fn run(
         }
     }
 
+    // Objects whose count reached zero during the collection (zombies) were
+    // freed by counting, not found by the collector: not counted.
     let garbage: usize = t
         .cands
         .iter()
-        .filter(|&&c| t.state[c as usize] == GARBAGE)
+        .filter(|&&c| {
+            t.state[c as usize] == GARBAGE
+                && unsafe_ref(t.objs[c as usize])
+                    .counts
+                    .load(Ordering::Relaxed)
+                    & STRONG_MASK
+                    != 0
+        })
         .count();
     outcome.unreachable = garbage;
     if h.debug().contains(DebugFlags::SAVEALL) {
@@ -370,7 +379,13 @@ fn run(
             // The claim ends. A count left above zero means a `Drop` moved a
             // handle to this object out of the garbage: that handle now owns
             // the header (the value is `DEAD`), and its drop releases it.
-            let old = unsafe_ref(obj).counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+            let counts = &unsafe_ref(obj).counts;
+            // No handle left: nobody can change the count any more, so no
+            // read-modify-write is needed to end the claim.
+            let old = match counts.load(Ordering::Acquire) {
+                c if c & STRONG_MASK == 0 => c,
+                _ => counts.fetch_and(!CLAIMED, Ordering::AcqRel),
+            };
             if old & STRONG_MASK == 0 {
                 // SAFETY: the strong side's weak count, released once.
                 unsafe { heap::release_weak(obj) };

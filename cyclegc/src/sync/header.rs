@@ -17,9 +17,10 @@ pub(crate) const STRONG_MASK: u64 = (1 << 31) - 1;
 pub(crate) const CLAIMED: u64 = 1 << 31;
 /// One step of the version that every strong-count change increments.
 pub(crate) const VERSION_ONE: u64 = 1 << 32;
-/// Counts above this abort the process (as `Arc` does near `isize::MAX`):
-/// far enough below `CLAIMED` that racing increments cannot reach it.
-pub(crate) const MAX_STRONG: u64 = STRONG_MASK - (1 << 24);
+/// A strong count with this bit set aborts the process (as `Arc` does near
+/// `isize::MAX`): 2^30, far enough below `CLAIMED` (bit 31) that racing
+/// increments cannot reach it, and tested with one instruction.
+pub(crate) const STRONG_LIMIT_BIT: u64 = 1 << 30;
 
 /// The object has `SyncLinks` before its header (it is tracked).
 pub(crate) const HAS_LINKS: u32 = 1 << 0;

@@ -60,7 +60,7 @@ pub unsafe fn inc_strong(obj: NonNull<SyncHeader>) {
     let old = unsafe { obj.as_ref() }
         .counts
         .fetch_add(STRONG_ONE + VERSION_ONE, Ordering::Relaxed);
-    if old & STRONG_MASK > MAX_STRONG {
+    if old & STRONG_LIMIT_BIT != 0 {
         count_overflow();
     }
 }
@@ -76,7 +76,8 @@ pub unsafe fn dec_strong(obj: NonNull<SyncHeader>) {
     let old = unsafe { obj.as_ref() }
         .counts
         .fetch_add(VERSION_ONE.wrapping_sub(STRONG_ONE), Ordering::Release);
-    if old & (STRONG_MASK | CLAIMED) == STRONG_ONE {
+    // The low 32 bits are the strong count and `CLAIMED`: one compare.
+    if old as u32 == STRONG_ONE as u32 {
         // SAFETY: we took the count to zero (I4: not claimed).
         unsafe { heap::strong_zero(obj) }
     }
@@ -95,7 +96,7 @@ pub unsafe fn try_inc_strong(obj: NonNull<SyncHeader>) -> bool {
         if c & STRONG_MASK == 0 || c & CLAIMED != 0 {
             return false;
         }
-        if c & STRONG_MASK > MAX_STRONG {
+        if c & STRONG_LIMIT_BIT != 0 {
             count_overflow();
         }
         match o.counts.compare_exchange_weak(
