@@ -108,6 +108,13 @@ impl Drop for KeptGuard {
 }
 
 /// # Safety
+/// `p` came from `Box::<G>::into_raw` and is not used again.
+unsafe fn drop_boxed<G>(p: *mut u8) {
+    // SAFETY: caller contract.
+    drop(unsafe { Box::from_raw(p.cast::<G>()) })
+}
+
+/// # Safety
 /// `p` points to a live `G` that is dropped once and never used again.
 unsafe fn drop_erased<G>(p: *mut u8) {
     // SAFETY: caller contract.
@@ -227,12 +234,9 @@ impl<'a> Visitor<'a> {
         } else if let Some(bump) = self.scratch {
             kept.boxed = (bump.alloc(guard) as *mut G).cast();
         } else {
-            // No room to keep it: the lock is released now (the sink then
-            // sees a lock it does not hold, which only matters for a kept
-            // guard's purpose, never for memory safety).
-            drop(guard);
-            self.lock_busy();
-            return;
+            // Not reached with std's guards (two words), kept for any other.
+            kept.boxed = Box::into_raw(Box::new(guard)).cast();
+            kept.drop = drop_boxed::<G>;
         }
         if let Mode::Sync(sink) = &mut self.mode {
             sink.keep(kept);

@@ -1099,7 +1099,6 @@ impl Trace for EscapeHolder {
 /// edge to X. A live X (one outside handle, count 1) then has
 /// `strong == counted` and is freed while its handle is held.
 #[test]
-#[ignore = "review: a handle escaped from garbage carries a stale IN_COLLECTOR/prev index: phantom edges (UAF)"]
 fn sr11_escaped_handle_stale_index_phantom_edge() {
     let drops = Arc::new(AtomicUsize::new(0));
     // Live objects that take the low table indices of later collections.

@@ -61,9 +61,10 @@ unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
 }
 
 /// The collector-table index of `target` if the running collection owns
-/// it.
+/// it (checked against the table, so that a stale index can never name
+/// another object).
 #[inline(always)]
-fn owned_index(target: NonNull<SyncHeader>, len: usize) -> Option<usize> {
+fn owned_index(target: NonNull<SyncHeader>, objs: &[NonNull<SyncHeader>]) -> Option<usize> {
     // SAFETY: the handle that reported `target` keeps it alive.
     let t = unsafe { target.as_ref() };
     if t.flags.load(Ordering::Acquire) & IN_COLLECTOR == 0 {
@@ -71,10 +72,11 @@ fn owned_index(target: NonNull<SyncHeader>, len: usize) -> Option<usize> {
     }
     // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
     let i = unsafe { index_of(target) };
-    (i < len).then_some(i)
+    (objs.get(i) == Some(&target)).then_some(i)
 }
 
 struct Subtract<'t> {
+    objs: &'t [NonNull<SyncHeader>],
     refs: &'t mut [i64],
     /// The targets seen, grouped by source (`Tables::adj_start`): the
     /// reachability pass walks these instead of tracing again.
@@ -85,7 +87,7 @@ struct Subtract<'t> {
 
 impl SyncSink for Subtract<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
-        if let Some(i) = owned_index(target, self.refs.len()) {
+        if let Some(i) = owned_index(target, self.objs) {
             self.refs[i] -= 1;
             self.adj.push(i as u32);
             // SAFETY: alive (see `owned_index`).
@@ -100,6 +102,7 @@ impl SyncSink for Subtract<'_> {
 /// The verification's traversal: holds guards, counts edges between
 /// candidates.
 struct Verify<'t> {
+    objs: &'t [NonNull<SyncHeader>],
     state: &'t [u8],
     counted: &'t mut [u32],
     edges: &'t mut Vec<u32>,
@@ -115,7 +118,7 @@ impl SyncSink for Verify<'_> {
             *found |= *t == target;
             return;
         }
-        if let Some(i) = owned_index(target, self.state.len())
+        if let Some(i) = owned_index(target, self.objs)
             && self.state[i] == CANDIDATE
         {
             self.counted[i] += 1;
@@ -349,8 +352,10 @@ fn run(
     // Step 6: destroy.
     for &c in &t.cands {
         if t.state[c as usize] == GARBAGE {
-            // Exclusive: claimed garbage (I4).
-            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED);
+            // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
+            // handle a `Drop` moves out may outlive this collection, and a
+            // later one must not take the stale index in `prev` for its own.
+            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
         }
     }
     let mut k = 0;
@@ -478,6 +483,7 @@ fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
             continue;
         }
         let mut sink = Subtract {
+            objs: &t.objs,
             refs: &mut t.refs,
             adj: &mut t.adj,
             exclusive_seen: &mut t.exclusive_seen,
@@ -524,6 +530,7 @@ fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
             continue;
         }
         let mut sink = Verify {
+            objs: &t.objs,
             state: &[],
             counted: &mut counted,
             edges: &mut no_edges,
@@ -576,6 +583,7 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
             continue;
         }
         let mut sink = Verify {
+            objs: &t.objs,
             state: &t.state,
             counted: &mut t.counted,
             edges: &mut t.edges,
