@@ -1,0 +1,430 @@
+//! Model checks of the concurrent cycle collector behind `ouro::sync::Gc`
+//! (the protocol written down in `ouro_cyclegc::sync`), through the public
+//! API only. Run with `cargo xtask loom`, or
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ouro --release --test loom`.
+//!
+//! Under `--cfg loom` the process-wide heap is a `loom::lazy_static`, so
+//! every execution starts from an empty heap; its shard locks, the
+//! collector lock and every header atomic are loom's, so loom explores the
+//! interleavings of two threads (a collector and a mutator, or two
+//! collectors) around them. Each model has 2-3 objects.
+//!
+//! The values are [`Node`]s. Their handles live in set-once fields
+//! (`OnceLock`), filled before any other thread starts, plus one mutable
+//! slot, a std `Mutex` (whose `Trace` impl the collector's verification
+//! holds while it works). Threads take the slot only with [`lock`]
+//! (`try_lock` and a loom yield): loom runs one thread at a time, so a real
+//! block on a lock held across a loom operation would hang it. Each `Node`
+//! has a `dropped` flag that its `trace`, its accessors and its `Drop`
+//! assert is clear, and a drop counter outside the value; the main thread
+//! keeps `Weak`s so that the memory (and the flag) stays readable, and
+//! checks at the end that they hold the last count of each object.
+//!
+//! Loom only reorders operations on its own objects, and only those that
+//! conflict: a std `Mutex` or a plain field is invisible to it. So every
+//! `trace` of a `Node` and every locking of its slot also touches a loom
+//! atomic of the `Node`; without it, loom never interleaves a slot move
+//! with the collector's traversal. Loom does not check the plain memory of
+//! values and links for data races either (it is not a loom cell): these
+//! models check what the protocol promises (no use after drop, exactly one
+//! drop, no leak, no deadlock), not the orderings of plain accesses.
+//!
+//! # What each model catches
+//!
+//! Each model was run against a deliberately broken collector, one break at
+//! a time in `cyclegc/src/sync` (then reverted); with
+//! `LOOM_MAX_PREEMPTIONS=2` loom reported (the unbroken collector also
+//! passes with up to 6 preemptions, in about 20 s):
+//!
+//! - [`handle_taken_out_of_cycle_during_scan`]: verify step (c) without the
+//!   `strong == counted` check (the guess is fooled by a handle taken out of
+//!   the cycle between two count reads, and the reachable cycle is freed
+//!   under the mutator).
+//! - [`handles_moved_between_slots_during_scan`]: the verification dropping
+//!   each guard right after its trace instead of holding it to the end of
+//!   step (c) (a move during step (b) makes it count a handle twice); also the
+//!   `strong == counted` break.
+//! - [`last_drop_races_collection`]: `heap::strong_zero` ignoring
+//!   `IN_COLLECTOR` (the mutator unlinks and drops a value the collector
+//!   owns, which the collector then traces); verify step (c) accepting a
+//!   count of 0 without `ZOMBIE` (the collector frees an object whose last
+//!   drop is between its decrement and its shard lock, and that drop then
+//!   frees it again);
+//!   `give_back` keeping a `ZOMBIE` as a survivor (not dropped when the
+//!   collection ends).
+//! - [`upgrade_races_collection`]: `claim` ignoring a failed
+//!   compare-exchange (the `upgrade` that got in first holds a handle to a
+//!   value the collector then drops); also the `strong == counted` break.
+//! - [`two_collectors`]: `collect()` returning at once when another
+//!   collection is running (`try_lock` instead of waiting), which breaks its
+//!   promise that the caller's garbage is dropped when it returns.
+//!
+//! Every model but `two_collectors` also fails when verify step (c) accepts
+//! every candidate.
+//!
+//! Caught by no model, and no bug: verify step (c) comparing the counted
+//! edges with the snapshot of step (a) instead of re-reading the counts. In
+//! the first verification the claim compare-exchange of step 4 expects that
+//! same snapshot, so a count that changed after (a) makes the claim fail and
+//! nothing is freed: the re-read only fails earlier. (The re-verification
+//! after finalizers has no such backstop; no model has a finalizer.)
+#![cfg(loom)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use loom::thread;
+use ouro::sync::{Gc, Weak, gc};
+use ouro::{Trace, Visitor};
+
+/// A tracked value: two set-once handle fields, filled before it is shared,
+/// and one mutable slot.
+struct Node {
+    name: &'static str,
+    /// Set by `Drop`; every access asserts it is clear.
+    dropped: AtomicBool,
+    /// Counts this value's drops; outlives the value (see [`counters`]).
+    drops: &'static AtomicUsize,
+    next: OnceLock<Gc<Node>>,
+    side: OnceLock<Gc<Node>>,
+    /// The one mutable slot. The collector's verification holds its guard
+    /// across loom operations, so threads take it with [`lock`], never with
+    /// `Mutex::lock` (a real block would hang loom's scheduler).
+    slot: Mutex<Option<Gc<Node>>>,
+    /// Touched by every trace of the value and every locking of `slot`.
+    /// The std `Mutex` is invisible to loom, which only reorders operations
+    /// on its own objects that conflict; this loom atomic makes a trace and
+    /// a slot access conflict, so loom tries both orders.
+    touch: loom::sync::atomic::AtomicUsize,
+}
+
+impl Node {
+    fn new(name: &'static str, drops: &'static AtomicUsize) -> Gc<Node> {
+        Gc::new(Node {
+            name,
+            dropped: AtomicBool::new(false),
+            drops,
+            next: OnceLock::new(),
+            side: OnceLock::new(),
+            slot: Mutex::new(None),
+            touch: loom::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Panics if the value was dropped.
+    fn check(&self) -> &Self {
+        assert!(
+            !self.dropped.load(SeqCst),
+            "{}: value used after it was dropped",
+            self.name
+        );
+        self
+    }
+
+    fn next(&self) -> &Gc<Node> {
+        self.check().next.get().expect("no next")
+    }
+
+    fn side(&self) -> &Gc<Node> {
+        self.check().side.get().expect("no side")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        assert!(
+            !self.dropped.swap(true, SeqCst),
+            "{}: dropped twice",
+            self.name
+        );
+        self.drops.fetch_add(1, SeqCst);
+    }
+}
+
+impl Trace for Node {
+    const HAS_FINALIZER: bool = false;
+
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.check().touch.fetch_add(1, SeqCst);
+        if let Some(n) = self.next.get() {
+            n.trace(v);
+        }
+        if let Some(s) = self.side.get() {
+            s.trace(v);
+        }
+        self.slot.trace(v);
+    }
+}
+
+/// Locks `node.slot`, yielding to loom while the lock is busy (held by the
+/// collector, which may be in the middle of a verification).
+fn lock(node: &Node) -> MutexGuard<'_, Option<Gc<Node>>> {
+    loop {
+        if let Ok(g) = node.check().slot.try_lock() {
+            node.touch.fetch_add(1, SeqCst);
+            return g;
+        }
+        thread::yield_now();
+    }
+}
+
+/// Drop counters for one execution. Leaked (a few bytes per execution), so
+/// a value dropped twice cannot take them down with it.
+fn counters() -> &'static [AtomicUsize; 3] {
+    Box::leak(Box::new([const { AtomicUsize::new(0) }; 3]))
+}
+
+fn drops(d: &[AtomicUsize; 3]) -> [usize; 3] {
+    [d[0].load(SeqCst), d[1].load(SeqCst), d[2].load(SeqCst)]
+}
+
+/// `from.next = to` (once).
+fn set_next(from: &Gc<Node>, to: &Gc<Node>) {
+    assert!(from.next.set(to.clone()).is_ok(), "next set twice");
+}
+
+/// `from.side = to` (once).
+fn set_side(from: &Gc<Node>, to: &Gc<Node>) {
+    assert!(from.side.set(to.clone()).is_ok(), "side set twice");
+}
+
+/// The end of every model: one more full collection (from the main thread,
+/// nothing else running), then every value must have been dropped exactly
+/// once, and the main thread's weak handles must be the last counts.
+fn collect_and_check_all_freed<const N: usize>(d: &[AtomicUsize; 3], weaks: [Weak<Node>; N]) {
+    gc::collect();
+    assert_eq!(&drops(d)[..N], &[1, 1, 1][..N], "drop counts");
+    check_weaks(weaks);
+}
+
+/// Each weak handle is the last count of a freed object: it does not
+/// upgrade, and no other weak count is left (or was released twice).
+fn check_weaks<const N: usize>(weaks: [Weak<Node>; N]) {
+    if !weaks
+        .iter()
+        .all(|w| w.strong_count() == 0 && w.weak_count() == 1)
+    {
+        // Dropping them could free the memory a second time (and abort the
+        // process instead of reporting the failing interleaving).
+        std::mem::forget(weaks);
+        panic!("weak counts: a count was released twice, or an object leaked");
+    }
+    for w in &weaks {
+        assert!(w.upgrade().is_none(), "a freed value upgraded");
+    }
+}
+
+/// Clone and drop racing the trial-deletion scan. A reachable cycle
+/// `a <-> b` has one external handle, to `a`, owned by a mutator; the
+/// mutator takes a handle to `b` out of the cycle (a clone from inside
+/// `a`'s value), drops `a`, uses `b`, and finally drops `b`, which makes the
+/// cycle garbage — all while another thread collects.
+///
+/// `b` is allocated first, so the collector reads `b`'s count before `a`'s:
+/// the mutator can act between the two reads, and then the guess (step 2)
+/// sees two counts fully explained by the cycle's own edges although a
+/// handle to `b` lives on the mutator's stack. Only the verification stands
+/// between that guess and a use after free.
+///
+/// Checks: nothing is dropped while the mutator holds a handle; the cycle is
+/// freed exactly once by the end.
+#[test]
+fn handle_taken_out_of_cycle_during_scan() {
+    loom::model(|| {
+        let d = counters();
+        let b = Node::new("b", &d[1]);
+        let a = Node::new("a", &d[0]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b)];
+        drop(b);
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            let hb = a.next().clone();
+            drop(a);
+            thread::yield_now();
+            assert!(Gc::ptr_eq(hb.next().next(), &hb));
+            assert_eq!(drops(d)[..2], [0, 0], "reachable cycle dropped");
+            drop(hb);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        collect_and_check_all_freed(d, weaks);
+    });
+}
+
+/// A drop to zero racing a collection (the `ZOMBIE` hand-off of
+/// `heap::strong_zero`, and a count that is 0 before the mutator has taken
+/// its shard lock). A mutator owns the only handle to a leaf `c` and drops
+/// it while another thread collects a garbage cycle `a <-> b`; `c` was
+/// allocated first and is taken by the collection with the cycle.
+///
+/// Checks: `c` is never dropped while the mutator holds its handle, and
+/// once both threads are done every value was dropped exactly once (by the
+/// collector, by the mutator, or by the collector's give-back of a zombie)
+/// without another collection.
+#[test]
+fn last_drop_races_collection() {
+    loom::model(|| {
+        let d = counters();
+        let c = Node::new("c", &d[2]);
+        let a = Node::new("a", &d[0]);
+        let b = Node::new("b", &d[1]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)];
+        drop((a, b));
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            c.check();
+            assert_eq!(drops(d)[2], 0, "c dropped while held");
+            drop(c);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        // The collection started after `a <-> b` became garbage, and `c`'s
+        // last drop either freed it or handed it to that collection.
+        assert_eq!(drops(d), [1, 1, 1], "left over after the collection");
+        collect_and_check_all_freed(d, weaks);
+    });
+}
+
+/// `Weak::upgrade` racing the collection of a garbage cycle `a <-> b`. The
+/// upgrade either fails, or returns a handle whose value (and the rest of
+/// the cycle, reached through it) is intact and stays intact while held,
+/// across a yield to the collector. The mutator then drops its weak handle,
+/// the last one to `a`, racing the collector's release of `a`'s memory.
+///
+/// Checks: the above, and every value dropped exactly once by the end.
+#[test]
+fn upgrade_races_collection() {
+    loom::model(|| {
+        let d = counters();
+        let a = Node::new("a", &d[0]);
+        let b = Node::new("b", &d[1]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        // The mutator's `wa` is the only weak handle to `a`: its drop races
+        // the collector's release of `a`'s memory (the last weak count).
+        let wa = Gc::downgrade(&a);
+        let weaks = [Gc::downgrade(&b)];
+        drop((a, b));
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            if let Some(a) = wa.upgrade() {
+                a.next().check();
+                thread::yield_now();
+                assert!(Gc::ptr_eq(a.next().next(), &a));
+                assert_eq!(drops(d)[..2], [0, 0], "upgraded cycle dropped");
+            }
+            drop(wa);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        collect_and_check_all_freed(d, weaks);
+    });
+}
+
+/// Two threads ask for a collection together. The garbage is a cycle
+/// `a <-> b` with a leaf `c` hanging off `a`; the second thread makes it
+/// garbage (drops the last external handle) just before its `collect()`,
+/// which promises that when it returns, everything unreachable when it was
+/// called has been dropped — whether or not the other thread's collection
+/// was running.
+///
+/// Checks: that promise, no deadlock, exactly-once drops (no collection in
+/// the main thread this time: the two threads' collections must do it).
+#[test]
+fn two_collectors() {
+    loom::model(|| {
+        let d = counters();
+        let a = Node::new("a", &d[0]);
+        let b = Node::new("b", &d[1]);
+        let c = Node::new("c", &d[2]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        set_side(&a, &c);
+        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)];
+        drop((b, c));
+
+        let first = thread::spawn(|| {
+            gc::collect();
+        });
+        let second = thread::spawn(move || {
+            a.side().check();
+            drop(a);
+            gc::collect();
+            assert_eq!(drops(d), [1, 1, 1], "garbage left after collect()");
+        });
+        first.join().unwrap();
+        second.join().unwrap();
+
+        assert_eq!(drops(d), [1, 1, 1], "drop counts");
+        check_weaks(weaks);
+    });
+}
+
+/// Handles moved between slots during the scan: the change no count
+/// reveals. The cycle is `z -> y -> x` (set-once fields) with handles to `z`
+/// in two slots: `H2` in `z`'s own slot and `H` in `y`'s. The mutator owns
+/// one more handle, `E`, to `z`, moves `H` from `y`'s slot to `x`'s, then
+/// `H2` from `z`'s slot to `y`'s (no count changes). The collector traces
+/// in allocation order, `z`, `y`, `x`: a move from a traced slot to an
+/// untraced one makes it see a handle twice, so that `E` looks like an
+/// internal edge — the first move can fool the guess, the second the
+/// verification's counting. Only the verification holding every slot guard
+/// from its first trace to its final count check keeps `z` from being freed
+/// under `E`.
+///
+/// Checks: nothing is dropped while the mutator holds `E`; everything is
+/// freed exactly once by the end.
+#[test]
+fn handles_moved_between_slots_during_scan() {
+    loom::model(|| {
+        let d = counters();
+        let z = Node::new("z", &d[0]);
+        let y = Node::new("y", &d[1]);
+        let x = Node::new("x", &d[2]);
+        set_next(&z, &y);
+        set_next(&y, &x);
+        *lock(&z) = Some(z.clone());
+        *lock(&y) = Some(z.clone());
+        let weaks = [Gc::downgrade(&z), Gc::downgrade(&y), Gc::downgrade(&x)];
+        drop((y, x));
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            let (y, x) = (z.next(), z.next().next());
+            let h = lock(y).take();
+            assert!(h.is_some(), "H not in y's slot");
+            *lock(x) = h;
+            thread::yield_now();
+            let h2 = lock(&z).take();
+            assert!(h2.is_some(), "H2 not in z's slot");
+            *lock(y) = h2;
+            thread::yield_now();
+            assert!(Gc::ptr_eq(lock(x).as_ref().expect("H lost"), &z));
+            assert!(Gc::ptr_eq(lock(y).as_ref().expect("H2 lost"), &z));
+            assert_eq!(drops(d), [0, 0, 0], "reachable objects dropped");
+            drop(z);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        collect_and_check_all_freed(d, weaks);
+    });
+}
