@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use ouro_refobj::{
-    DeepCopier, DeepCopy, Finalize, Gc, Trace, Visitor, Weak, deep_copy, gc, sync,
+    DeepCopier, DeepCopy, Finalize, Gc, Structural, Trace, Visitor, Weak, deep_copy, gc, sync,
 };
 // The derives share their traits' names (different namespaces, like serde's).
 pub use ouro_macros::{DeepCopy, Trace};

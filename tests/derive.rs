@@ -207,7 +207,7 @@ struct ThroughRefobj {
 }
 
 mod reexport {
-    pub(crate) use ouro::{Finalize, Trace, Visitor};
+    pub(crate) use ouro::{Finalize, Structural, Trace, Visitor};
 }
 
 #[derive(Trace)]

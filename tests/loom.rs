@@ -75,7 +75,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use loom::thread;
 use ouro::sync::{Gc, Weak, gc};
-use ouro::{Trace, Visitor};
+use ouro::{Structural, Trace, Visitor};
 
 /// A tracked value: two set-once handle fields, filled before it is shared,
 /// and one mutable slot.
@@ -143,6 +143,9 @@ impl Drop for Node {
 
 impl Trace for Node {
     const HAS_FINALIZER: bool = false;
+    // SAFETY: `trace` only calls `trace` on fields (the count of traces in
+    // a loom atomic is only there to give loom a point to interleave at).
+    const STRUCTURAL: Structural = unsafe { Structural::promise() };
 
     fn trace(&self, v: &mut Visitor<'_>) {
         self.check().touch.fetch_add(1, SeqCst);

@@ -12,7 +12,7 @@
 
 mod api {
     pub(super) use ouro::sync::{Gc, Weak, gc};
-    pub(super) use ouro::{Trace, Visitor};
+    pub(super) use ouro::{Structural, Trace, Visitor};
 }
 
 #[path = "../refobj/src/sync_stress_engine.rs"]

@@ -302,6 +302,7 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     // the field type would make the constant depend on itself.
     let mut helpers = Vec::new();
     let mut needs_trace_terms = Vec::new();
+    let mut structural_terms = Vec::new();
     let mut arms = Vec::new();
     for variant in &model.variants {
         let owner = match variant.ident {
@@ -326,22 +327,32 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
                 )]
                 trait #helper {
                     const NEEDS_TRACE: bool;
+                    const STRUCTURAL: #krate::Structural;
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>);
                 }
 
                 impl<__OuroT: #trace_trait + ?::core::marker::Sized> #helper for __OuroT {
                     const NEEDS_TRACE: bool = <__OuroT as #trace_trait>::NEEDS_TRACE;
+                    const STRUCTURAL: #krate::Structural = <__OuroT as #trace_trait>::STRUCTURAL;
                     #[inline]
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                         <__OuroT as #trace_trait>::trace(self, visitor)
                     }
                 }
             });
-            needs_trace_terms.push(if Mentions::of(ty, name).recursive {
+            let recursive = Mentions::of(ty, name).recursive;
+            needs_trace_terms.push(if recursive {
                 quote_spanned!(ty.span()=> true)
             } else {
                 quote_spanned!(ty.span()=> <#ty as #helper>::NEEDS_TRACE)
             });
+            // STRUCTURAL is the AND over the traced fields (the generated
+            // `trace` only calls theirs); a field naming the derived type
+            // itself adds nothing, for the same reason as above.
+            if !recursive {
+                structural_terms
+                    .push(quote_spanned!(ty.span()=> .and(<#ty as #helper>::STRUCTURAL)));
+            }
             // `visitor` keeps the call-site span so it resolves to the
             // parameter even when the field type comes from a macro.
             let visitor = quote!(visitor);
@@ -416,6 +427,8 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[automatically_derived]
             impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
                 const NEEDS_TRACE: bool = #needs_trace;
+                const STRUCTURAL: #krate::Structural =
+                    #krate::Structural::__derived() #(#structural_terms)*;
                 #has_finalizer
 
                 #[inline]
@@ -580,11 +593,13 @@ mod tests {
             )]
             trait #helper {
                 const NEEDS_TRACE: bool;
+                const STRUCTURAL: #krate::Structural;
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>);
             }
 
             impl<__OuroT: #krate::Trace + ?::core::marker::Sized> #helper for __OuroT {
                 const NEEDS_TRACE: bool = <__OuroT as #krate::Trace>::NEEDS_TRACE;
+                const STRUCTURAL: #krate::Structural = <__OuroT as #krate::Trace>::STRUCTURAL;
                 #[inline]
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                     <__OuroT as #krate::Trace>::trace(self, visitor)
@@ -630,6 +645,9 @@ mod tests {
                         || <T as __OuroTraceField0>::NEEDS_TRACE
                         || true
                         || <String as __OuroTraceField2>::NEEDS_TRACE;
+                    const STRUCTURAL: ::ouro::Structural = ::ouro::Structural::__derived()
+                        .and(<T as __OuroTraceField0>::STRUCTURAL)
+                        .and(<String as __OuroTraceField2>::STRUCTURAL);
                     const HAS_FINALIZER: bool = false;
 
                     #[inline]
@@ -694,6 +712,8 @@ mod tests {
                 #[automatically_derived]
                 impl ouro_refobj::Trace for Pair {
                     const NEEDS_TRACE: bool = false || <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE;
+                    const STRUCTURAL: ouro_refobj::Structural = ouro_refobj::Structural::__derived()
+                        .and(<Vec<u8> as __OuroTraceField0>::STRUCTURAL);
 
                     #[inline]
                     #[allow(unused_variables)]
@@ -743,6 +763,7 @@ mod tests {
                 #[automatically_derived]
                 impl ::ouro::Trace for Doc {
                     const NEEDS_TRACE: bool = false || true || true;
+                    const STRUCTURAL: ::ouro::Structural = ::ouro::Structural::__derived();
                     const HAS_FINALIZER: bool = false;
 
                     #[inline]

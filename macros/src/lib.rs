@@ -92,7 +92,12 @@ use syn::{DeriveInput, parse_macro_input};
 ///   of computing it from the fields (see the limitation below).
 /// - `#[trace(crate = "path")]`: where the ouro items are found, for crates
 ///   that re-export ouro under another name (default `::ouro`; e.g.
-///   `crate = "ouro_refobj"`).
+///   `crate = "ouro_refobj"`): `Trace`, `Visitor`, `Structural` (and
+///   `Finalize` with `#[trace(finalize)]`).
+///
+/// The derived impl is *structural* (`Trace::STRUCTURAL`) when every traced
+/// field's type is: its `trace` only calls `trace` on the fields, so the
+/// thread-safe collector (`ouro::sync`) can collect cycles through it.
 ///
 /// ```
 /// use ouro::{Finalize, Trace};

@@ -27,7 +27,7 @@ mod weak;
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
 pub use handle::Gc;
 pub use ouro_cyclegc::Visitor;
-pub use trace::{Finalize, Trace};
+pub use trace::{Finalize, Structural, Trace};
 pub use weak::Weak;
 
 static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);

@@ -33,6 +33,8 @@ struct Node {
 }
 
 impl Trace for Node {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
@@ -68,6 +70,8 @@ struct Exclusive {
 }
 
 impl Trace for Exclusive {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self._edge.trace(v);
     }
@@ -117,6 +121,8 @@ struct Stasher {
 }
 
 impl Trace for Stasher {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.other.trace(v);
     }
@@ -215,10 +221,16 @@ impl Trace for Holder {
 /// (`visitor.rs`, `in_owned_frames`), but a frame is only frozen if every
 /// lock around it is held too. Here `trace` locks `outer` itself and
 /// releases it on return, so after the trace another thread (with a handle
-/// from `Weak::upgrade`) locks `outer` and drops the `Box` holding the inner
-/// mutex; `release_guards` then unlocks freed memory (UAF under Miri).
+/// from `Weak::upgrade`) could lock `outer` and drop the `Box` holding the
+/// inner mutex, and `release_guards` would unlock freed memory (UAF under
+/// Miri, before the fix).
+///
+/// Fixed by `Trace::STRUCTURAL`: `Holder`'s hand-written `trace` makes no
+/// promise, so the verification never runs on it (no guard of it is ever
+/// kept); its cycle is leaked instead, the safe direction. The armed
+/// rendezvous would only fire in a verification, so if it ever did, the
+/// other thread frees the box exactly as in the original attack.
 #[test]
-#[ignore = "review: kept inner guard outlives a Box freed under a trace-taken lock (UAF, Miri)"]
 fn sr03_kept_guard_inside_user_locked_box_is_freed() {
     let sync = Arc::new((AtomicBool::new(true), Barrier::new(2), Barrier::new(2)));
     let h = Gc::new(Holder {
@@ -229,21 +241,48 @@ fn sr03_kept_guard_inside_user_locked_box_is_freed() {
         *relock(b) = Some(h.clone());
     }
     let w = Gc::downgrade(&h);
-    // Only a weak handle outside: the object is a candidate.
     drop(h);
-    let t = std::thread::spawn(move || {
-        let (_, reached, done) = &*sync;
-        reached.wait();
-        let s = w.upgrade().expect("not claimed yet");
-        *relock(&s.outer) = None; // frees the Box and the inner mutex
-        done.wait();
-        drop(s);
-        w
-    });
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let t = {
+        let w = w.clone();
+        let sync = sync.clone();
+        std::thread::spawn(move || {
+            let (armed, reached, done) = &*sync;
+            // Wait for the rendezvous, but give up when the collections are
+            // over without it (the fixed behaviour).
+            loop {
+                if done_rx.try_recv().is_ok() {
+                    return;
+                }
+                if !armed.load(Ordering::SeqCst) {
+                    reached.wait();
+                    let s = w.upgrade().expect("not claimed yet");
+                    *relock(&s.outer) = None; // frees the Box and the inner mutex
+                    done.wait();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
     gc::collect();
-    let w = t.join().unwrap();
-    drop(w);
     gc::collect();
+    // The trace never ran in a verification: nothing was armed off.
+    assert!(
+        sync.0.load(Ordering::SeqCst),
+        "a non-structural trace was verified"
+    );
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
+    // Not collected (leaked, safely): break the cycle by hand.
+    let s = w
+        .upgrade()
+        .expect("a non-structural cycle must not be collected");
+    if let Some(b) = relock(&s.outer).take() {
+        relock(&b).take();
+    }
+    drop(s);
+    assert!(w.upgrade().is_none());
 }
 
 // ---------------------------------------------------------------------------
@@ -254,6 +293,8 @@ fn sr03_kept_guard_inside_user_locked_box_is_freed() {
 struct Bomb(Mutex<Option<Gc<Bomb>>>);
 
 impl Trace for Bomb {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -306,6 +347,8 @@ struct Waiter {
 }
 
 impl Trace for Waiter {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -390,6 +433,8 @@ struct Fuse {
 }
 
 impl Trace for Fuse {
+    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         let (who, stop, go) = &*self.sync;
@@ -406,6 +451,8 @@ impl Trace for Fuse {
 struct PanicsOnDrop(Mutex<Option<Gc<PanicsOnDrop>>>);
 
 impl Trace for PanicsOnDrop {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -485,6 +532,8 @@ enum Item {
 }
 
 impl Trace for Item {
+    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Item::Slot(m, r) => {
@@ -523,6 +572,8 @@ impl Drop for WaitOnUnwind<'_> {
 }
 
 impl Trace for Shell {
+    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         let _w = WaitOnUnwind(&self.r);
         self.outer.trace(v);
@@ -595,6 +646,8 @@ fn sp01_new_cyclic_panic_with_escaped_weak() {
         me: crate::sync::Weak<Me>,
     }
     impl Trace for Me {
+        // SAFETY: `trace` only calls `trace` on fields.
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, _: &mut Visitor<'_>) {}
     }
     let escaped: Arc<Mutex<Option<crate::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
@@ -674,6 +727,8 @@ fn sp03_panicking_trace_then_recovery() {
         drops: Arc<AtomicUsize>,
     }
     impl Trace for P {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             if self.fuse.swap(false, Ordering::SeqCst) {
@@ -757,6 +812,8 @@ struct Nest {
 }
 
 impl Trace for Nest {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.outer.trace(v);
     }
@@ -769,6 +826,8 @@ struct VerifyHook {
 }
 
 impl Trace for VerifyHook {
+    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         if self.me.try_lock().is_err() {
@@ -859,6 +918,8 @@ struct Ycell {
 }
 
 impl Trace for Ycell {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.z.trace(v);
@@ -872,6 +933,8 @@ struct GuessHook {
 }
 
 impl Trace for GuessHook {
+    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         // In the guess (the guard was not kept), after the older objects'
@@ -963,6 +1026,8 @@ struct Dv {
 }
 
 impl Trace for Dv {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.m.trace(v);
@@ -1083,6 +1148,8 @@ struct EscapeHolder {
 }
 
 impl Trace for EscapeHolder {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -1142,5 +1209,8 @@ fn sr11_escaped_handle_stale_index_phantom_edge() {
         panic!("{dropped} live objects were collected (phantom edges)");
     }
     drop((xs, ys));
+    // A drop that lands while another test's collection owns the object is
+    // finished when that collection gives it back: wait for it.
+    gc::collect();
     assert_eq!(drops.load(Ordering::SeqCst), 128);
 }

@@ -46,7 +46,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use super::api::{Gc, Trace, Visitor, Weak, gc};
+use super::api::{Gc, Structural, Trace, Visitor, Weak, gc};
 
 /// One run of the stress test.
 #[derive(Clone, Copy, Debug)]
@@ -115,6 +115,8 @@ impl Node {
 }
 
 impl Trace for Node {
+    // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+    const STRUCTURAL: Structural = unsafe { Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }

@@ -16,7 +16,7 @@
 
 mod api {
     pub(super) use crate::sync::{Gc, Weak, gc};
-    pub(super) use crate::{Trace, Visitor};
+    pub(super) use crate::{Structural, Trace, Visitor};
 }
 
 #[path = "sync_stress_engine.rs"]

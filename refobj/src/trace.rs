@@ -18,8 +18,8 @@ use ouro_cyclegc::Visitor;
 /// `Mutex` or `RwLock` by calling `trace` on the lock (`self.m.trace(v)`),
 /// never by locking it yourself (`self.m.lock().unwrap().trace(v)`): the
 /// concurrent collector keeps the locks it took through `trace` while it
-/// verifies its garbage, and cannot keep one your `trace` took and released
-/// (see `ouro_cyclegc::sync`, "Known limit").
+/// verifies its garbage. It only collects cycles through values whose impl
+/// is [`STRUCTURAL`](Trace::STRUCTURAL) (derived impls are).
 ///
 /// `Trace` is not dyn-compatible (it has associated constants), so
 /// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
@@ -64,6 +64,35 @@ pub trait Trace {
     #[doc(hidden)]
     const HAS_FINALIZER: bool = true;
 
+    /// Whether `trace` is *structural*: it only calls `trace` on what the
+    /// value owns (fields, elements), and so do the impls it calls. The
+    /// thread-safe collector (`sync::Gc`) only frees cycles through values
+    /// whose type is structural, because its proof that a cycle is garbage
+    /// needs to hold every lock behind which it counted a handle, and it can
+    /// only hold the locks it takes itself through `trace` (a `trace` that
+    /// locks a `Mutex` by itself, dereferences a handle or changes the value
+    /// defeats it). `#[derive(Trace)]` and ouro's impls set it; a
+    /// hand-written impl is not structural unless it promises so with
+    /// `unsafe`:
+    ///
+    /// ```
+    /// use ouro_refobj::{Structural, Trace, Visitor, sync::Gc};
+    /// use std::sync::Mutex;
+    ///
+    /// struct Node { next: Mutex<Option<Gc<Node>>> }
+    /// impl Trace for Node {
+    ///     // SAFETY: `trace` only calls `trace` on a field, whose type's
+    ///     // impl is structural too (`and`).
+    ///     const STRUCTURAL: Structural =
+    ///         unsafe { Structural::promise() }.and(<Mutex<Option<Gc<Node>>>>::STRUCTURAL);
+    ///     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
+    /// }
+    /// ```
+    ///
+    /// Not structural only means that the thread-safe heap leaks cycles
+    /// through such values; the thread-local heap does not read it.
+    const STRUCTURAL: Structural = Structural::NO;
+
     /// Visits every handle this value owns, by calling `trace` on each field
     /// that may hold one.
     fn trace(&self, visitor: &mut Visitor<'_>);
@@ -74,6 +103,50 @@ pub trait Trace {
     /// handles somewhere reachable. An object freed by its reference count
     /// reaching zero just has its `Drop` run.
     fn finalize(&self) {}
+}
+
+/// A promise about a `Trace` impl: see [`Trace::STRUCTURAL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Structural(bool);
+
+impl Structural {
+    /// No promise: the default of hand-written impls.
+    pub const NO: Structural = Structural(false);
+    /// What ouro's own impls and handles say.
+    pub(crate) const YES: Structural = Structural(true);
+
+    /// Promises that the `trace` of the impl this is used in is structural.
+    ///
+    /// # Safety
+    /// That `trace` only calls `Trace::trace` on values the traced value
+    /// owns inline or through ouro's containers (its fields and their
+    /// elements) — it takes no lock itself, dereferences no handle, changes
+    /// nothing — and the result is combined with [`and`](Self::and) with the
+    /// `STRUCTURAL` of every type whose `trace` it calls. A false promise can
+    /// make the thread-safe collector free a value that is still in use.
+    pub const unsafe fn promise() -> Structural {
+        Structural(true)
+    }
+
+    /// Both promises.
+    pub const fn and(self, other: Structural) -> Structural {
+        Structural(self.0 && other.0)
+    }
+
+    /// Whether the promise is made.
+    pub const fn is_made(self) -> bool {
+        self.0
+    }
+
+    /// For `#[derive(Trace)]` only, whose generated `trace` calls `trace` on
+    /// each field and nothing else (it combines this with the fields'
+    /// `STRUCTURAL`). Not part of the API: using it in a hand-written impl
+    /// is the same promise as [`promise`](Self::promise), without the
+    /// `unsafe` that says so.
+    #[doc(hidden)]
+    pub const fn __derived() -> Structural {
+        Structural(true)
+    }
 }
 
 /// A finalizer that `#[derive(Trace)]` forwards `Trace::finalize` to when the

@@ -67,6 +67,10 @@ pub struct SyncVTable {
     pub has_finalizer: bool,
     /// Whether the type can hold handles (`Trace::NEEDS_TRACE`).
     pub tracked: bool,
+    /// Whether the type's `trace` only calls `trace` on what the value owns
+    /// (`Trace::STRUCTURAL`): the verification (step 3) only accepts such
+    /// objects.
+    pub structural: bool,
 }
 
 /// The links before a tracked object's header (see I1 for who may touch

@@ -157,23 +157,23 @@
 //! step 3 — candidates are almost always garbage, which no other thread can
 //! touch.
 //!
-//! # Known limit
+//! # Which values the verification accepts
 //!
 //! Step 3 relies on the collector holding every lock behind which it counted
 //! a handle, which it can only do for the locks it takes itself, through
-//! ouro's `Trace` impls for `Mutex` and `RwLock` (what `#[derive(Trace)]`
-//! and a hand-written `self.field.trace(v)` use). A hand-written `trace`
-//! that takes a lock *itself* (`self.m.lock().unwrap().trace(v)`) releases
-//! it before the verification ends; another thread that then moves a handle
-//! between such a lock and a slot the verification has not counted yet —
-//! while it keeps a borrow of one of the candidates from before the
-//! collection — can make a handle count twice, and a live object pass, or
-//! free a lock the visitor keeps (the review's finding 3). The same holds
-//! for a `trace` that mutates its own value while it runs, the limit shared
-//! with the thread-local heap. `Trace` documents both; closing them needs a
-//! way to tell a trace that only calls `trace` on its fields from one that
-//! does not (an `unsafe` opt-in, or a marker the derive sets), planned as
-//! follow-up work.
+//! ouro's `Trace` impls for `Mutex` and `RwLock`; and on `trace` having no
+//! other effect. A hand-written `trace` that takes a lock *itself*
+//! (`self.m.lock().unwrap().trace(v)`) releases it before the verification
+//! ends, and another thread could then move a handle between that lock and
+//! a slot not counted yet (so that one handle counts twice) or free a lock
+//! the visitor keeps; a `trace` that dereferences handles or mutates values
+//! can do the same. So the verification only accepts objects whose type's
+//! `trace` is *structural* ([`SyncVTable::structural`], from
+//! `Trace::STRUCTURAL`: it only calls `trace` on what the value owns).
+//! `#[derive(Trace)]` and ouro's impls are; a hand-written impl is only if
+//! it promises so with `unsafe`. Cycles through other values are never
+//! freed by this collector (a leak, the safe direction); the thread-local
+//! heap does not need the promise.
 
 mod collect;
 pub mod control;

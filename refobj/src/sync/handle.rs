@@ -34,6 +34,7 @@ impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
         type_id: TypeId::of::<T>,
         has_finalizer: T::HAS_FINALIZER,
         tracked: T::NEEDS_TRACE,
+        structural: T::STRUCTURAL.is_made(),
     };
 }
 
@@ -64,7 +65,11 @@ unsafe fn drop_value<T>(obj: NonNull<SyncHeader>) {
 ///
 /// Cloning adds a reference and dropping removes one (a single atomic
 /// operation each, as `Arc`); dropping the last one drops the value at
-/// once. Cycles are freed by the concurrent collector ([`gc`](super::gc)).
+/// once — unless a collection is examining the object at that moment: the
+/// drop then happens when that collection gives the object back, on the
+/// collecting thread (the collector may be reading the value; dropping it
+/// under its feet would be a use after free). Cycles are freed by the
+/// concurrent collector ([`gc`](super::gc)).
 /// `Send` and `Sync` when `T` is; like [`crate::Gc`], invariant in `T`.
 ///
 /// ```
@@ -302,6 +307,7 @@ impl<T: ?Sized> Drop for Gc<T> {
 
 impl<T> Trace for Gc<T> {
     const NEEDS_TRACE: bool = true;
+    const STRUCTURAL: crate::Structural = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
 
     #[inline]
@@ -472,6 +478,7 @@ impl<T: ?Sized> Trace for Weak<T> {
     // A weak handle is not an edge, but keeping `NEEDS_TRACE` true keeps
     // recursive types simple (as `crate::Weak`).
     const NEEDS_TRACE: bool = true;
+    const STRUCTURAL: crate::Structural = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }

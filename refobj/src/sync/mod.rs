@@ -12,15 +12,20 @@
 //!
 //! Values must be `Trace + Send + Sync + 'static`: the collector reads them
 //! from its own thread and drops garbage there. Mutate them through `Mutex`,
-//! `RwLock` or atomics inside `T`.
+//! `RwLock` or atomics inside `T`. Cycles are collected through values
+//! whose `Trace` is *structural* ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)):
+//! `#[derive(Trace)]` (in the `ouro` crate) is; a hand-written impl says so
+//! with an `unsafe` promise, as here:
 //!
 //! ```
 //! use ouro_refobj::sync::{Gc, gc};
-//! use ouro_refobj::{Trace, Visitor};
+//! use ouro_refobj::{Structural, Trace, Visitor};
 //! use std::sync::Mutex;
 //!
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
 //! impl Trace for Node {
+//!     // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+//!     const STRUCTURAL: Structural = unsafe { Structural::promise() };
 //!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
 //! }
 //!

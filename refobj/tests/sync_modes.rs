@@ -1,0 +1,191 @@
+//! Tests of the process-wide heap (`sync`) that change its global modes
+//! (thresholds, `disable`, `SAVEALL`, `freeze`) or read global numbers. They
+//! run in a process of their own, away from the unit tests, whose
+//! collections these modes would change (a frozen or saved cycle is not
+//! freed), and one at a time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ouro_refobj::sync::{Gc, gc};
+use ouro_refobj::{Structural, Trace, Visitor};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Node {
+    edges: Mutex<Vec<Gc<Node>>>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Trace for Node {
+    // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+    const STRUCTURAL: Structural = unsafe { Structural::promise() };
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.edges.trace(v);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn node(_id: usize, drops: &Arc<AtomicUsize>) -> Gc<Node> {
+    Gc::new(Node {
+        edges: Mutex::new(Vec::new()),
+        drops: drops.clone(),
+    })
+}
+
+fn link(a: &Gc<Node>, b: &Gc<Node>) {
+    a.edges.lock().unwrap().push(b.clone());
+}
+
+#[test]
+fn settings_and_introspection() {
+    let _l = lock();
+    let old = gc::get_threshold();
+    gc::set_threshold([10, 5, 5]);
+    assert_eq!(gc::get_threshold(), [10, 5, 5]);
+    gc::set_threshold(old);
+    gc::disable();
+    assert!(!gc::is_enabled());
+    gc::enable();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = node(1, &drops);
+    let b = node(2, &drops);
+    link(&a, &b);
+    let r = gc::get_referents(&a);
+    assert_eq!(r.len(), 1);
+    assert!(Gc::ptr_eq(&r[0].downcast::<Node>().unwrap(), &b));
+    assert!(r[0].downcast::<u32>().is_none());
+    assert_eq!(r[0].refcount(), 2);
+    let rr = gc::get_referrers(&b);
+    assert!(
+        rr.iter()
+            .any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a)))
+    );
+    let all = gc::get_objects(None);
+    assert!(all.iter().any(|o| o.address() == Gc::as_ptr(&a) as usize));
+    drop((r, rr, all));
+    let mut dot = Vec::new();
+    gc::write_dot(&mut dot).unwrap();
+    let dot = String::from_utf8(dot).unwrap();
+    assert!(dot.starts_with("digraph"));
+    let before = gc::get_stats()[2].collections;
+    let infos = Arc::new(Mutex::new(Vec::new()));
+    let i2 = infos.clone();
+    // Other tests collect at the same time (one heap per process): keep
+    // only the calls made by this thread's collection.
+    let me = std::thread::current().id();
+    let id = gc::add_callback(move |info| {
+        if std::thread::current().id() == me {
+            i2.lock().unwrap().push((info.phase, info.generation))
+        }
+    });
+    gc::collect();
+    assert!(gc::remove_callback(id));
+    assert!(!gc::remove_callback(id));
+    assert_eq!(
+        *infos.lock().unwrap(),
+        vec![(gc::Phase::Start, 2), (gc::Phase::Stop, 2)]
+    );
+    assert!(gc::get_stats()[2].collections > before);
+}
+
+#[test]
+fn saveall_and_freeze() {
+    let _l = lock();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = node(1, &drops);
+    link(&a, &a);
+    let addr = Gc::as_ptr(&a) as usize;
+    drop(a);
+    gc::set_debug(gc::DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let g = gc::garbage();
+    assert!(g.iter().any(|o| o.address() == addr));
+    drop(g);
+    gc::clear_garbage();
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+    let b = node(2, &drops);
+    gc::freeze();
+    assert!(gc::get_freeze_count() >= 1);
+    assert_eq!(
+        gc::get_objects(Some(2))
+            .iter()
+            .filter(|o| o.address() == Gc::as_ptr(&b) as usize)
+            .count(),
+        0
+    );
+    gc::unfreeze();
+    assert_eq!(gc::get_freeze_count(), 0);
+    link(&b, &b);
+    drop(b);
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn gc_functions_work_inside_callbacks_and_drops() {
+    let _l = lock();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let target = Arc::new(AtomicUsize::new(0));
+    let t2 = target.clone();
+    let me = std::thread::current().id();
+    let id = gc::add_callback(move |info| {
+        if std::thread::current().id() != me {
+            return; // another test's collection
+        }
+        // None of these may wait for the collection that calls us.
+        let inner = gc::collect();
+        let count = gc::get_count();
+        let stats = gc::get_stats();
+        let want = t2.load(Ordering::SeqCst);
+        let listed = gc::get_objects(None).iter().any(|o| o.address() == want);
+        gc::freeze();
+        gc::unfreeze();
+        s2.lock()
+            .unwrap()
+            .push((info.phase, inner, count.len(), stats.len(), listed));
+    });
+    struct CollectsOnDrop(Mutex<Option<Gc<CollectsOnDrop>>>);
+    impl Trace for CollectsOnDrop {
+        // SAFETY: `trace` only calls `trace` on fields.
+        const STRUCTURAL: Structural = unsafe { Structural::promise() };
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.0.trace(v);
+        }
+    }
+    impl Drop for CollectsOnDrop {
+        fn drop(&mut self) {
+            assert_eq!(gc::collect(), 0);
+            let _ = gc::get_referrers(self.0.get_mut().unwrap().as_ref().unwrap());
+        }
+    }
+    let a = Gc::new(CollectsOnDrop(Mutex::new(None)));
+    *a.0.lock().unwrap() = Some(a.clone());
+    target.store(Gc::as_ptr(&a) as usize, Ordering::SeqCst);
+    drop(a);
+    gc::collect();
+    assert!(gc::remove_callback(id));
+    let seen = seen.lock().unwrap();
+    // Listed at the start (on its list), gone at the end (collected).
+    assert_eq!(
+        *seen,
+        vec![
+            (gc::Phase::Start, 0, 3, 3, true),
+            (gc::Phase::Stop, 0, 3, 3, false)
+        ]
+    );
+}
