@@ -101,18 +101,27 @@
 //!    in (c) to the same value with `CLAIMED` set. From then on `upgrade`
 //!    fails; a failed exchange (an `upgrade` got there first) returns all of
 //!    G to the survivors. Set `WEAK_CLEARED`, then release the held guards.
+//!    Everything but G' is given back now (step 7), before any user code
+//!    runs: a thread waiting in `get_mut` for one of those objects must not
+//!    wait for finalizers or drops.
 //! 5. **Finalize.** If some object of G' has a finalizer, run each
 //!    finalizer at most once (`FINALIZED`), then verify G' again (steps 3a-d
 //!    with the claimed counts): if a finalizer resurrected anything, none of
 //!    G' is freed now (PEP 442) and the claims are withdrawn.
 //! 6. **Destroy.** Set `DEAD` on all of G' (dereferencing a handle to it now
-//!    panics), drop every value, then release each strong side's weak count
-//!    and free the memory whose weak count reached zero. A drop that
+//!    panics) and clear `IN_COLLECTOR`, drop every value, then end each
+//!    claim: if no handle is left, release the strong side's weak count and
+//!    free the memory whose weak count reached zero; if a `Drop` moved a
+//!    handle out of the garbage, that handle keeps the (dead) header and
+//!    its drop releases it (the value is never dropped twice). A drop that
 //!    decrements a `CLAIMED` count to zero does nothing (**I4**: a `CLAIMED`
 //!    object is freed only by the collector).
-//! 7. **Give back.** Under each shard lock: clear `IN_COLLECTOR` on the
-//!    survivors, link them into generation `g + 1`, and collect the objects
-//!    marked `ZOMBIE` meanwhile; drop those after unlocking.
+//! 7. **Give back** (the survivors after step 4; G' after a withdrawn claim
+//!    or under `SAVEALL`). Under each shard lock: clear `IN_COLLECTOR`,
+//!    link the objects into generation `g + 1`, and collect the objects
+//!    marked `ZOMBIE` meanwhile; drop those after unlocking. While a
+//!    collection owns an object, a deref of it from a `trace` the collector
+//!    runs panics (one object's `trace` may not reach into another's value).
 //!
 //! # Orderings
 //!
