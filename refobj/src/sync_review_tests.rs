@@ -176,9 +176,9 @@ fn sr02_handle_escaping_from_garbage_drop_is_freed() {
         let r = catch_unwind(AssertUnwindSafe(|| h.id));
         assert!(r.is_err());
     }
-    // Dropping them would write to freed memory (natively: corrupt the
-    // pool for the other tests); keep them.
-    core::mem::forget(escaped);
+    // Each escaped handle owns the dead header now: dropping it releases
+    // the memory (before the fix this wrote to freed memory).
+    drop(escaped);
 }
 
 // ---------------------------------------------------------------------------
