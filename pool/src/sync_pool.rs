@@ -355,6 +355,78 @@ impl SyncPool {
         }
     }
 
+    /// Returns many blocks at once: the same as calling
+    /// [`dealloc`](SyncPool::dealloc) on each, but a run of consecutive
+    /// blocks of one shard is freed under one acquisition of that shard's
+    /// lock, also for another thread's shard (where `dealloc` would push
+    /// each block on the shard's remote stack). For a caller that frees a
+    /// large batch, such as a garbage collector, this saves two atomic
+    /// operations per block.
+    ///
+    /// # Safety
+    ///
+    /// Each `(ptr, layout)` pair satisfies the contract of
+    /// [`dealloc`](SyncPool::dealloc), and no block appears twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use ouro_pool::SyncPool;
+    ///
+    /// let pool = SyncPool::new();
+    /// let layout = Layout::new::<[u64; 4]>();
+    /// let blocks: Vec<_> = (0..100).map(|_| (pool.alloc(layout).unwrap(), layout)).collect();
+    /// // SAFETY: each block came from `pool.alloc(layout)` and is freed once.
+    /// unsafe { pool.dealloc_batch(&blocks) };
+    /// assert_eq!(pool.stats().blocks_in_use(), 0);
+    /// ```
+    pub unsafe fn dealloc_batch(&self, blocks: &[(NonNull<u8>, Layout)]) {
+        let mut i = 0;
+        while i < blocks.len() {
+            let (ptr, layout) = blocks[i];
+            if class_of(layout).is_none() {
+                // SAFETY: by the caller, `ptr` came from `alloc_system(layout)`.
+                unsafe { self.dealloc_system(ptr, layout) };
+                i += 1;
+                continue;
+            }
+            // SAFETY: by the caller, `ptr` is a live pool block.
+            let owner = unsafe { heap::shard_of(ptr) };
+            debug_assert!(
+                owner < SHARDS,
+                "ouro-pool: free of {ptr:p}, which no SyncPool allocated"
+            );
+            let shard = &self.shards[owner & (SHARDS - 1)];
+            let locked = shard.lock();
+            // Every following block of the same shard, under this lock.
+            let result: Result<(), BadFree> = locked.with_heap(|heap| {
+                while let Some(&(ptr, layout)) = blocks.get(i) {
+                    if class_of(layout).is_none() {
+                        break;
+                    }
+                    // SAFETY: by the caller, a live pool block.
+                    if unsafe { heap::shard_of(ptr) } != owner {
+                        break;
+                    }
+                    // SAFETY: by the caller `ptr` is a live block of this
+                    // pool, of shard `owner`, whose heap the lock gives us;
+                    // not used again.
+                    unsafe {
+                        heap::debug_check_layout(ptr, layout);
+                        heap.free(ptr)?;
+                    }
+                    i += 1;
+                }
+                Ok(())
+            });
+            drop(locked);
+            if let Err(bad) = result {
+                bad.raise();
+            }
+        }
+    }
+
     /// # Safety
     /// `ptr` came from `alloc_system(layout)` and is not used again.
     #[inline(never)]
@@ -574,6 +646,51 @@ mod tests {
         assert_eq!(stats.blocks_in_use(), 0, "{stats}");
         pool.trim();
         assert_eq!(pool.stats().bytes_reserved, 0);
+    }
+
+    #[test]
+    fn batch_frees_blocks_of_every_shard() {
+        let pool = SyncPool::new();
+        let n = if cfg!(miri) { 20 } else { 5_000 };
+        // Blocks from three threads (three shards), sizes that include
+        // system-allocator ones, interleaved the way a collector sees them.
+        let per_thread: Vec<Vec<Handoff>> = std::thread::scope(|s| {
+            let pool = &pool;
+            let spawned: Vec<_> = (0..3)
+                .map(|t| {
+                    s.spawn(move || {
+                        (0..n)
+                            .map(|i| {
+                                let size = 1 + (i * 31 + t * 7) % 700;
+                                let p = pool.alloc(layout(size)).unwrap();
+                                // SAFETY: fresh block of `size` bytes.
+                                unsafe { p.as_ptr().write_bytes(size as u8, size) };
+                                Handoff(p, size)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            spawned.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut batch = Vec::new();
+        for i in 0..n {
+            // Runs of a few blocks of one shard, then another shard.
+            for blocks in &per_thread {
+                let Handoff(p, size) = blocks[i];
+                // SAFETY: filled by its allocating thread, joined above.
+                assert_eq!(unsafe { *p.as_ptr() }, size as u8);
+                batch.push((p, layout(size)));
+            }
+        }
+        assert!(pool.stats().blocks_in_use() > 0);
+        // SAFETY: every block was allocated from `pool` with its layout, and
+        // appears once.
+        unsafe { pool.dealloc_batch(&batch) };
+        assert_eq!(pool.stats().blocks_in_use(), 0);
+        // Nothing was left on a remote stack either: the pools are empty.
+        pool.trim();
+        assert_eq!(pool.stats().pools(), 0);
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub(crate) struct Tables {
     snap: Vec<u64>,
     work: Vec<u32>,
     guards: Vec<KeptGuard>,
+    /// Where each candidate's guards start in `guards` (by position in
+    /// `cands`; one more entry at the end).
+    guard_start: Vec<u32>,
+    /// Blocks to free at the end of a collection (freed in one batch).
+    free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
     exclusive_seen: Vec<(u32, NonNull<SyncHeader>)>,
     /// Edges seen by the guess, grouped by source.
@@ -247,38 +252,33 @@ fn run(
         }
     }
 
-    // Step 3: verify; step 4: claim.
-    let verified = if t.cands.is_empty() {
-        false
-    } else {
-        let r = tracing(|| catch(|| verify(t, scratch, false)));
-        // Claim with the guards still held (step 4), then release them.
-        let claimed = match r {
+    // Step 3: verify; step 4: claim (and release the guards).
+    let mut claimed = Claimed::default();
+    if !t.cands.is_empty() {
+        match tracing(|| catch(|| verify(t, scratch, false))) {
             Some(p) => {
                 panic_payload.get_or_insert(p);
-                false
+                release_guards(&mut t.guards);
+                for s in &mut t.state {
+                    if matches!(*s, CANDIDATE | GARBAGE | FAILED) {
+                        *s = REACHABLE;
+                    }
+                }
             }
-            None => claim(t),
-        };
-        release_guards(&mut t.guards);
-        claimed
-    };
+            None => claimed = claim_and_release(t),
+        }
+    }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops): a thread waiting in `get_mut` for one of these
     // objects must not wait for that code.
     back.give(h, t, |s| s != GARBAGE, panic_payload);
-    if !verified {
+    if !claimed.ok {
         back.finish(state);
         return outcome;
     }
 
     // Step 5: finalizers, then the resurrection check.
-    let needs_finalize = t.cands.iter().any(|&c| {
-        let o = unsafe_ref(t.objs[c as usize]);
-        t.state[c as usize] == GARBAGE
-            && o.vtable.has_finalizer
-            && o.flags.load(Ordering::Relaxed) & FINALIZED == 0
-    });
+    let needs_finalize = claimed.needs_finalize;
     if needs_finalize {
         finalize_all(t, panic_payload);
         // Re-verify exactly G' (the rest is given back already).
@@ -310,19 +310,23 @@ fn run(
     }
 
     // Objects whose count reached zero during the collection (zombies) were
-    // freed by counting, not found by the collector: not counted.
-    let garbage: usize = t
-        .cands
-        .iter()
-        .filter(|&&c| {
-            t.state[c as usize] == GARBAGE
-                && unsafe_ref(t.objs[c as usize])
-                    .counts
-                    .load(Ordering::Relaxed)
-                    & STRONG_MASK
-                    != 0
-        })
-        .count();
+    // freed by counting, not found by the collector: not counted. (After
+    // finalizers, counted again: they may have moved handles around.)
+    let garbage = if needs_finalize {
+        t.cands
+            .iter()
+            .filter(|&&c| {
+                t.state[c as usize] == GARBAGE
+                    && unsafe_ref(t.objs[c as usize])
+                        .counts
+                        .load(Ordering::Relaxed)
+                        & STRONG_MASK
+                        != 0
+            })
+            .count()
+    } else {
+        claimed.found
+    };
     outcome.unreachable = garbage;
     if h.debug().contains(DebugFlags::SAVEALL) {
         // Keep them: one strong reference each, in `garbage()`.
@@ -379,6 +383,7 @@ fn run(
             panic_payload.get_or_insert(p);
         }
     }
+    t.free.clear();
     for &c in &t.cands {
         let i = c as usize;
         if t.state[i] == GONE {
@@ -394,11 +399,18 @@ fn run(
                 _ => counts.fetch_and(!CLAIMED, Ordering::AcqRel),
             };
             if old & STRONG_MASK == 0 {
-                // SAFETY: the strong side's weak count, released once.
-                unsafe { heap::release_weak(obj) };
+                // SAFETY: the strong side's weak count, released once; the
+                // memory is freed below, after this loop's last read.
+                if let Some(block) = unsafe { heap::release_weak_deferred(obj) } {
+                    t.free.push(block);
+                }
             }
         }
     }
+    // SAFETY: blocks whose last count of any kind was released above, each
+    // once.
+    unsafe { heap::free_blocks(&t.free) };
+    t.free.clear();
     outcome.collected = garbage;
     back.finish(state);
     outcome
@@ -428,9 +440,16 @@ fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
     unsafe { obj.as_ref() }
 }
 
-/// Step 1: takes generations `0..=generation` of every shard.
+/// `gc_refs` of an object the guess must not read (`EXCLUSIVE`): a root.
+const EXCLUSIVE_REFS: i64 = i64::MAX / 2;
+
+/// Step 1: takes generations `0..=generation` of every shard. The first
+/// part of step 2 (copying each strong count into `gc_refs`) is done here,
+/// while the header is in the cache anyway.
+#[inline(never)]
 fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     t.objs.clear();
+    t.refs.clear();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         for g in 0..=generation {
@@ -439,18 +458,35 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
             // set the links are ours (I1 (b)).
             unsafe {
                 list.for_each(|o| {
+                    let h = o.as_ref();
+                    let f = h.flags.load(Ordering::Relaxed);
+                    let c = h.counts.load(Ordering::Relaxed);
+                    let mut refs = (c & STRONG_MASK) as i64;
+                    let mut clear = 0;
+                    if f & EXCLUSIVE != 0 {
+                        if c & STRONG_MASK > 1 || h.weak.load(Ordering::Relaxed) > 1 {
+                            // Another handle exists, so the `&mut T` from
+                            // `get_mut` ended (I3); `get_mut` cannot run
+                            // while we hold the shard lock, nor afterwards
+                            // while we own the object.
+                            clear = EXCLUSIVE;
+                        } else {
+                            // Unreadable: a root for this collection.
+                            refs = EXCLUSIVE_REFS;
+                        }
+                    }
                     // Exclusive: under the shard lock while listed.
-                    o.as_ref().update_flags_exclusively(IN_COLLECTOR, 0);
+                    h.flags
+                        .store((f | IN_COLLECTOR) & !clear, Ordering::Release);
                     *SyncHeader::links(o).as_ref().prev.get() =
                         core::ptr::without_provenance_mut(t.objs.len());
                     t.objs.push(o);
+                    t.refs.push(refs);
                 })
             };
         }
     }
     let n = t.objs.len();
-    t.refs.clear();
-    t.refs.resize(n, 0);
     t.state.clear();
     t.state.resize(n, UNKNOWN);
     t.exclusive_seen.clear();
@@ -458,30 +494,16 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
 
 /// Step 2: CPython's update_refs / subtract_refs / move_unreachable over
 /// the taken objects, racing the mutators (a guess).
+#[inline(never)]
 fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
     let n = t.objs.len();
-    for i in 0..n {
-        let o = unsafe_ref(t.objs[i]);
-        let c = o.counts.load(Ordering::Relaxed);
-        t.refs[i] = (c & STRONG_MASK) as i64;
-        let f = o.flags.load(Ordering::Acquire);
-        if f & EXCLUSIVE != 0 {
-            if c & STRONG_MASK > 1 || o.weak.load(Ordering::Relaxed) > 1 {
-                // Another handle exists, so the `&mut T` from `get_mut`
-                // ended (I3); `get_mut` cannot run while we own the object.
-                o.flags.fetch_and(!EXCLUSIVE, Ordering::Relaxed);
-            } else {
-                // Unreadable: a root for this collection.
-                t.refs[i] = i64::MAX / 2;
-            }
-        }
-    }
+    // (`gc_refs` were copied by `take`.)
     t.adj.clear();
     t.adj_start.clear();
     for i in 0..n {
         t.adj_start.push(t.adj.len() as u32);
         let obj = t.objs[i];
-        if unsafe_ref(obj).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+        if t.refs[i] == EXCLUSIVE_REFS {
             continue;
         }
         let mut sink = Subtract {
@@ -558,8 +580,9 @@ fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
 
 /// Step 3 over the objects in state `CANDIDATE`: failed ones become
 /// `FAILED`, the rest `GARBAGE`. The guards stay held (the caller releases
-/// them after claiming). `claimed`: the counts carry `CLAIMED` (the
-/// resurrection check).
+/// them, after claiming): `guard_start` says whose they are. `claimed`: the
+/// counts carry `CLAIMED` (the resurrection check).
+#[inline(never)]
 fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
     let n = t.objs.len();
     t.counted.clear();
@@ -567,24 +590,26 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
     t.edges.clear();
     t.edge_start.clear();
     t.snap.clear();
-    // (a)
-    for &c in &t.cands {
-        let o = unsafe_ref(t.objs[c as usize]);
-        t.snap.push(o.counts.load(Ordering::SeqCst));
-    }
-    // (b)
+    t.guard_start.clear();
+    t.work.clear();
+    // (a) and (b), one candidate at a time: the proof needs each
+    // candidate's first read to come before the end of (b), which it does.
     for k in 0..t.cands.len() {
         let c = t.cands[k] as usize;
         t.edge_start.push(t.edges.len() as u32);
+        t.guard_start.push(t.guards.len() as u32);
         if t.state[c] != CANDIDATE {
+            t.snap.push(0);
             continue;
         }
         let obj = t.objs[c];
         let o = unsafe_ref(obj);
+        t.snap.push(o.counts.load(Ordering::SeqCst));
         // Only a structural `trace` lets the collector hold every lock it
         // counted a handle behind (see "Known limit" in the module docs).
         if !o.vtable.structural || o.flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
             t.state[c] = FAILED;
+            t.work.push(k as u32);
             continue;
         }
         let mut sink = Verify {
@@ -600,9 +625,11 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
         unsafe { trace_with(obj, &mut sink, scratch) };
         if sink.busy {
             t.state[c] = FAILED;
+            t.work.push(k as u32);
         }
     }
     t.edge_start.push(t.edges.len() as u32);
+    t.guard_start.push(t.guards.len() as u32);
     // (c)
     for k in 0..t.cands.len() {
         let c = t.cands[k] as usize;
@@ -612,23 +639,22 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
         let o = unsafe_ref(t.objs[c]);
         let now = o.counts.load(Ordering::SeqCst);
         let strong = now & STRONG_MASK;
-        let zombie = o.flags.load(Ordering::Acquire) & ZOMBIE != 0;
         let ok = now == t.snap[k]
             && strong == u64::from(t.counted[c])
-            && (strong > 0 || zombie || claimed)
+            && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
             && ((now & CLAIMED != 0) == claimed);
-        if !ok {
+        if ok {
+            t.state[c] = GARBAGE;
+        } else {
             t.state[c] = FAILED;
+            t.work.push(k as u32);
         }
     }
     // (d) Everything reachable from a failed candidate fails. Candidates
     // are visited in `cands` order; `pos` maps a table index back to its
     // position for the edge ranges.
-    t.work.clear();
-    for k in 0..t.cands.len() {
-        if t.state[t.cands[k] as usize] == FAILED {
-            t.work.push(k as u32);
-        }
+    if t.work.is_empty() {
+        return;
     }
     // Table index -> position in `cands`, through `counted` (no longer
     // needed): reuse it as the map.
@@ -642,59 +668,95 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
         );
         for x in s..e {
             let j = t.edges[x] as usize;
-            if t.state[j] == CANDIDATE {
+            if t.state[j] == GARBAGE {
                 t.state[j] = FAILED;
                 t.work.push(t.counted[j]);
             }
         }
     }
-    for &c in &t.cands {
-        if t.state[c as usize] == CANDIDATE {
-            t.state[c as usize] = GARBAGE;
+}
+
+/// What the claim found out about G' on its way.
+#[derive(Default)]
+struct Claimed {
+    /// G' is claimed (nothing is, otherwise).
+    ok: bool,
+    /// Objects of G' that still had a strong count (not zombies).
+    found: usize,
+    /// Some object of G' has a finalizer that has not run.
+    needs_finalize: bool,
+}
+
+/// Step 4: claims G' and releases the guards held since step 3. The claims
+/// and releases go candidate by candidate, from the last one: a candidate's
+/// guards are released once it is claimed (or failed). That is as sound as
+/// releasing them all after the last claim: a claimed object can no longer
+/// be reached (`upgrade` fails on it, and every handle to it is in a G'
+/// value), and a failed one holds no handle to a G' object (those are all
+/// in G' values). If an `upgrade` got in first (an exchange fails), the
+/// claims made so far are withdrawn and nothing is claimed.
+#[inline(never)]
+fn claim_and_release(t: &mut Tables) -> Claimed {
+    let mut out = Claimed {
+        ok: true,
+        ..Claimed::default()
+    };
+    for k in (0..t.cands.len()).rev() {
+        let c = t.cands[k] as usize;
+        match t.state[c] {
+            GARBAGE => {
+                let o = unsafe_ref(t.objs[c]);
+                let seen = t.snap[k];
+                if o.counts
+                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+                {
+                    withdraw(t, k);
+                    release_guards(&mut t.guards);
+                    return Claimed::default();
+                }
+                // Exclusive: claimed garbage (I4). `upgrade` fails from here
+                // on either way; the bit keeps it failing (as in Python)
+                // if a finalizer resurrects the object.
+                let f = o.flags.load(Ordering::Relaxed);
+                o.flags.store(f | WEAK_CLEARED, Ordering::Release);
+                out.found += usize::from(seen & STRONG_MASK != 0);
+                out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+            }
+            FAILED => t.state[c] = REACHABLE,
+            _ => {}
+        }
+        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
+    }
+    out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c as usize] == GARBAGE);
+    out
+}
+
+/// Withdraws the claims made by `claim_and_release` after position `k`
+/// (it goes backwards), and returns every candidate to the survivors.
+fn withdraw(t: &mut Tables, k: usize) {
+    for &d in &t.cands[k + 1..] {
+        let d = d as usize;
+        if t.state[d] == GARBAGE {
+            let o = unsafe_ref(t.objs[d]);
+            // Exclusive: still claimed. Before the claim ends: a mutator may
+            // set `ZOMBIE` after that.
+            o.update_flags_exclusively(0, WEAK_CLEARED);
+            unclaim(t.objs[d]);
+        }
+    }
+    for &d in &t.cands {
+        if matches!(t.state[d as usize], GARBAGE | FAILED) {
+            t.state[d as usize] = REACHABLE;
         }
     }
 }
 
-/// Step 4: claims G'. Returns `false` (and claims nothing) if an `upgrade`
-/// got in first, or if G' is empty.
-fn claim(t: &mut Tables) -> bool {
-    let mut any = false;
-    for k in 0..t.cands.len() {
-        let c = t.cands[k] as usize;
-        if t.state[c] != GARBAGE {
-            continue;
-        }
-        let o = unsafe_ref(t.objs[c]);
-        let seen = t.snap[k];
-        if o.counts
-            .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
-        {
-            // Withdraw every claim made so far; nothing is freed now.
-            for &d in &t.cands[..k] {
-                if t.state[d as usize] == GARBAGE {
-                    unclaim(t.objs[d as usize]);
-                }
-            }
-            for &d in &t.cands {
-                if matches!(t.state[d as usize], GARBAGE | FAILED) {
-                    t.state[d as usize] = REACHABLE;
-                }
-            }
-            return false;
-        }
-        any = true;
+/// Drops the guards from index `from` on, innermost first.
+fn release_guards_from(guards: &mut Vec<KeptGuard>, from: usize) {
+    while guards.len() > from {
+        drop(guards.pop());
     }
-    for &c in &t.cands {
-        let c = c as usize;
-        if t.state[c] == GARBAGE {
-            // Exclusive: claimed garbage (I4).
-            unsafe_ref(t.objs[c]).update_flags_exclusively(WEAK_CLEARED, 0);
-        } else if t.state[c] == FAILED {
-            t.state[c] = REACHABLE;
-        }
-    }
-    any
 }
 
 /// Withdraws a claim; an object left with no strong reference becomes a

@@ -471,6 +471,25 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
 /// The caller owns one weak count of `obj` (a weak handle or the strong
 /// side's), and does not use `obj` afterwards.
 pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    if let Some((block, layout)) = unsafe { release_weak_deferred(obj) } {
+        // SAFETY: last count of any kind: nobody can reach the memory; it
+        // came from `alloc_block(layout)`.
+        unsafe { free_block(block, layout) }
+    }
+}
+
+/// [`release_weak`], except that the memory, when this was the last count,
+/// is returned for the caller to free (with [`free_blocks`]) instead of
+/// freed.
+///
+/// # Safety
+/// As `release_weak`; a returned block is freed exactly once, and `obj` is
+/// not used after this call.
+#[inline]
+pub(crate) unsafe fn release_weak_deferred(
+    obj: NonNull<SyncHeader>,
+) -> Option<(NonNull<u8>, Layout)> {
     // SAFETY: the count we own keeps the header alive.
     let o = unsafe { obj.as_ref() };
     // A count of 1 is ours alone, and no new one can appear: a weak count is
@@ -478,14 +497,31 @@ pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
     // (for the strong side: no strong handle is left either). Skip the
     // read-modify-write then.
     if o.weak.load(Ordering::Acquire) != 1 && o.weak.fetch_sub(1, Ordering::Release) != 1 {
-        return;
+        return None;
     }
     prims::fence(Ordering::Acquire);
-    let vt = o.vtable;
-    let (layout, off) = layout_of(vt);
-    // SAFETY: last count of any kind: nobody can reach the memory; it came
-    // from `alloc_block(layout)` with the header at `off`.
-    unsafe { free_block(obj.cast::<u8>().sub(off), layout) }
+    let (layout, off) = layout_of(o.vtable);
+    // SAFETY: the header sits `off` bytes into the block it came in
+    // (`allocate`).
+    Some((unsafe { obj.cast::<u8>().sub(off) }, layout))
+}
+
+/// Frees blocks from [`release_weak_deferred`], in one batch (the pool
+/// takes each shard's lock once per run of blocks from that shard).
+///
+/// # Safety
+/// Each block came from `release_weak_deferred` and is freed once.
+pub(crate) unsafe fn free_blocks(blocks: &[(NonNull<u8>, Layout)]) {
+    #[cfg(all(not(loom), not(miri)))]
+    // SAFETY: caller contract: live blocks of `POOL`, given up.
+    unsafe {
+        POOL.dealloc_batch(blocks)
+    }
+    #[cfg(any(loom, miri))]
+    for &(p, layout) in blocks {
+        // SAFETY: caller contract.
+        unsafe { free_block(p, layout) }
+    }
 }
 
 /// Frees an object that never got a value (`new_cyclic` whose closure
