@@ -42,6 +42,8 @@ pub(crate) struct Tables {
     /// Where each candidate's guards start in `guards` (by position in
     /// `cands`; one more entry at the end).
     guard_start: Vec<u32>,
+    /// Table index -> position in `cands`, built when a failure needs it.
+    pos: Vec<u32>,
     /// Blocks to free at the end of a collection (freed in one batch).
     free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
@@ -252,10 +254,15 @@ fn run(
         }
     }
 
-    // Step 3: verify; step 4: claim (and release the guards).
+    // Step 3: verify; step 4: claim (and release the guards). Read once:
+    // the claim may already mark the garbage dead, which `SAVEALL` must not
+    // find.
+    let saveall = h.debug().contains(DebugFlags::SAVEALL);
     let mut claimed = Claimed::default();
+    let mut marked_dead = false;
     if !t.cands.is_empty() {
-        match tracing(|| catch(|| verify(t, scratch, false))) {
+        let mut traced = Traced::default();
+        match tracing(|| catch(|| traced = verify_trace(t, scratch))) {
             Some(p) => {
                 panic_payload.get_or_insert(p);
                 release_guards(&mut t.guards);
@@ -265,7 +272,14 @@ fn run(
                     }
                 }
             }
-            None => claimed = claim_and_release(t),
+            None if traced.weak => {
+                verify_check(t, false);
+                claimed = claim_and_release(t);
+            }
+            None => {
+                marked_dead = !traced.finalize && !saveall;
+                claimed = check_claim_release(t, marked_dead);
+            }
         }
     }
     // Everything but the garbage goes back now, before any user code runs
@@ -287,7 +301,12 @@ fn run(
                 t.state[c as usize] = CANDIDATE;
             }
         }
-        let r = tracing(|| catch(|| verify(t, scratch, true)));
+        let r = tracing(|| {
+            catch(|| {
+                verify_trace(t, scratch);
+                verify_check(t, true);
+            })
+        });
         release_guards(&mut t.guards);
         let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c as usize] != FAILED);
         if let Some(p) = r {
@@ -328,7 +347,7 @@ fn run(
         claimed.found
     };
     outcome.unreachable = garbage;
-    if h.debug().contains(DebugFlags::SAVEALL) {
+    if saveall {
         // Keep them: one strong reference each, in `garbage()`.
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
@@ -357,7 +376,7 @@ fn run(
 
     // Step 6: destroy.
     for &c in &t.cands {
-        if t.state[c as usize] == GARBAGE {
+        if !marked_dead && t.state[c as usize] == GARBAGE {
             // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
             // handle a `Drop` moves out may outlive this collection, and a
             // later one must not take the stale index in `prev` for its own.
@@ -578,13 +597,24 @@ fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
     t.exclusive_seen.clear();
 }
 
-/// Step 3 over the objects in state `CANDIDATE`: failed ones become
-/// `FAILED`, the rest `GARBAGE`. The guards stay held (the caller releases
-/// them, after claiming): `guard_start` says whose they are. `claimed`: the
-/// counts carry `CLAIMED` (the resurrection check).
+/// What the first half of the verification saw of the candidates.
+#[derive(Clone, Copy, Default)]
+struct Traced {
+    /// Some candidate had a weak handle (its weak count was above 1).
+    weak: bool,
+    /// Some candidate has a finalizer that has not run.
+    finalize: bool,
+}
+
+/// Step 3 (a) and (b) over the objects in state `CANDIDATE`: reads each
+/// one's counts, then traces it with the guards kept (`guard_start` says
+/// whose they are); the ones that cannot be checked become `FAILED`, their
+/// positions in `work`. One candidate at a time: the proof needs each
+/// candidate's first read to come before the end of (b), which it does.
 #[inline(never)]
-fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
+fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     let n = t.objs.len();
+    let mut seen = Traced::default();
     t.counted.clear();
     t.counted.resize(n, 0);
     t.edges.clear();
@@ -592,8 +622,7 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
     t.snap.clear();
     t.guard_start.clear();
     t.work.clear();
-    // (a) and (b), one candidate at a time: the proof needs each
-    // candidate's first read to come before the end of (b), which it does.
+    t.pos.clear();
     for k in 0..t.cands.len() {
         let c = t.cands[k] as usize;
         t.edge_start.push(t.edges.len() as u32);
@@ -605,9 +634,12 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
         let obj = t.objs[c];
         let o = unsafe_ref(obj);
         t.snap.push(o.counts.load(Ordering::SeqCst));
+        seen.weak |= o.weak.load(Ordering::Relaxed) > 1;
+        let f = o.flags.load(Ordering::Acquire);
+        seen.finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
         // Only a structural `trace` lets the collector hold every lock it
         // counted a handle behind (see "Known limit" in the module docs).
-        if !o.vtable.structural || o.flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+        if !o.vtable.structural || f & EXCLUSIVE != 0 {
             t.state[c] = FAILED;
             t.work.push(k as u32);
             continue;
@@ -630,6 +662,14 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
     }
     t.edge_start.push(t.edges.len() as u32);
     t.guard_start.push(t.guards.len() as u32);
+    seen
+}
+
+/// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
+/// `GARBAGE` or `FAILED`. The guards stay held. `claimed`: the counts carry
+/// `CLAIMED` (the resurrection check).
+#[inline(never)]
+fn verify_check(t: &mut Tables, claimed: bool) {
     // (c)
     for k in 0..t.cands.len() {
         let c = t.cands[k] as usize;
@@ -650,16 +690,23 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
             t.work.push(k as u32);
         }
     }
-    // (d) Everything reachable from a failed candidate fails. Candidates
-    // are visited in `cands` order; `pos` maps a table index back to its
-    // position for the edge ranges.
+    // (d)
+    propagate_failures(t, |_, _| {});
+}
+
+/// Step 3 (d): everything reachable from a failed candidate (the positions
+/// in `work`) along the counted edges fails too. A `CANDIDATE` or
+/// `GARBAGE` object reached becomes `FAILED`; for a `GARBAGE` one,
+/// `withdraw(table index)` is called first (it may have been claimed).
+fn propagate_failures(t: &mut Tables, mut withdraw: impl FnMut(&Tables, usize)) {
     if t.work.is_empty() {
         return;
     }
-    // Table index -> position in `cands`, through `counted` (no longer
-    // needed): reuse it as the map.
-    for (k, &c) in t.cands.iter().enumerate() {
-        t.counted[c as usize] = k as u32;
+    if t.pos.is_empty() {
+        t.pos.resize(t.objs.len(), 0);
+        for (k, &c) in t.cands.iter().enumerate() {
+            t.pos[c as usize] = k as u32;
+        }
     }
     while let Some(k) = t.work.pop() {
         let (s, e) = (
@@ -668,10 +715,13 @@ fn verify(t: &mut Tables, scratch: &bumpalo::Bump, claimed: bool) {
         );
         for x in s..e {
             let j = t.edges[x] as usize;
-            if t.state[j] == GARBAGE {
-                t.state[j] = FAILED;
-                t.work.push(t.counted[j]);
+            match t.state[j] {
+                CANDIDATE => {}
+                GARBAGE => withdraw(t, j),
+                _ => continue,
             }
+            t.state[j] = FAILED;
+            t.work.push(t.pos[j]);
         }
     }
 }
@@ -729,6 +779,95 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
         release_guards_from(&mut t.guards, t.guard_start[k] as usize);
     }
     out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c as usize] == GARBAGE);
+    out
+}
+
+/// The flags a claimed object of G' gets in [`check_claim_release`] when
+/// no finalizer can run (`dead`): step 6's as well as step 4's.
+const DEAD_SET: u32 = WEAK_CLEARED | DEAD;
+const DEAD_CLEAR: u32 = LINKED | IN_COLLECTOR;
+
+/// Steps 3 (c), 3 (d) and 4 in one pass, for a verification in which no
+/// candidate had a weak handle: from the last candidate to the first, check
+/// it and claim it with one compare-exchange from the count read in (a)
+/// (which is the check that the count did not change), then release its
+/// guards. A candidate that fails spreads the failure along its counted
+/// edges at once, withdrawing claims made on the way; a claim is withdrawn
+/// before the guards of the failed object that reaches it are released.
+///
+/// Why this is as sound as the separate steps:
+/// - The checks happen after the end of (b), which is all the proof asks
+///   of (c).
+/// - Releasing a claimed object's guards early lets nobody in: every handle
+///   to it is inside a candidate's value (its count equals its counted
+///   edges), and every way into those values passes a lock still held (a
+///   candidate not processed yet), a claimed object, or a failed one whose
+///   failure has already spread.
+/// - Nobody can observe a claim that is later withdrawn: `upgrade` would,
+///   so an object is only claimed if its weak count, read after (b), is 1,
+///   and no weak handle can be made without a strong handle nobody can
+///   reach. The same argument covers `dead`: the flags are set for the
+///   time being on objects nobody can reach, and restored (before the claim
+///   ends) if they are withdrawn.
+#[inline(never)]
+fn check_claim_release(t: &mut Tables, dead: bool) -> Claimed {
+    let (set, clear) = if dead {
+        (DEAD_SET, DEAD_CLEAR)
+    } else {
+        (WEAK_CLEARED, 0)
+    };
+    let mut found = 0usize;
+    let mut needs_finalize = false;
+    let withdraw = |t: &Tables, j: usize, found: &mut usize| {
+        let o = unsafe_ref(t.objs[j]);
+        // Exclusive: still claimed. Before the claim ends: a mutator may
+        // set `ZOMBIE` after that.
+        o.update_flags_exclusively(clear, set);
+        *found -= usize::from(t.snap[t.pos[j] as usize] & STRONG_MASK != 0);
+        unclaim(t.objs[j]);
+    };
+    // Failures of (b) first, before anything is claimed.
+    propagate_failures(t, |_, _| unreachable!("nothing is claimed yet"));
+    for k in (0..t.cands.len()).rev() {
+        let c = t.cands[k] as usize;
+        if t.state[c] == CANDIDATE {
+            let o = unsafe_ref(t.objs[c]);
+            let seen = t.snap[k];
+            let strong = seen & STRONG_MASK;
+            let ok = strong == u64::from(t.counted[c])
+                && seen & CLAIMED == 0
+                && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
+                && o.weak.load(Ordering::Acquire) == 1
+                && o.counts
+                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
+            if ok {
+                t.state[c] = GARBAGE;
+                // Exclusive: claimed garbage (I4).
+                let f = o.flags.load(Ordering::Relaxed);
+                o.flags.store((f | set) & !clear, Ordering::Release);
+                found += usize::from(strong != 0);
+                needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+            } else {
+                t.state[c] = FAILED;
+                t.work.push(k as u32);
+                propagate_failures(t, |t, j| withdraw(t, j, &mut found));
+            }
+        }
+        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
+    }
+    let mut out = Claimed {
+        ok: false,
+        found,
+        needs_finalize,
+    };
+    for &c in &t.cands {
+        match t.state[c as usize] {
+            GARBAGE => out.ok = true,
+            FAILED => t.state[c as usize] = REACHABLE,
+            _ => {}
+        }
+    }
     out
 }
 
