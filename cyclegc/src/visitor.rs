@@ -84,34 +84,38 @@ pub(crate) trait SyncSink {
     fn lock_busy(&mut self) {}
 }
 
-/// A lock guard kept by a traversal, type-erased: stored inline when it is
-/// small (std's guards are two words), else in the scratch arena.
+/// A lock guard kept by a traversal, type-erased in three words (a
+/// verification keeps one per lock of every candidate, so the size counts):
+/// the guard itself when it fits in two words (std's guards do), else a
+/// pointer to it (in the scratch arena, or boxed).
 pub(crate) struct KeptGuard {
-    inline: MaybeUninit<[usize; 3]>,
-    /// The guard in the scratch arena, or null when it is inline.
-    boxed: *mut u8,
+    inline: MaybeUninit<[usize; 2]>,
+    /// Drops what `inline` holds, given a pointer to `inline`.
     drop: unsafe fn(*mut u8),
 }
 
 impl Drop for KeptGuard {
     /// Drops the guard (unlocks).
     fn drop(&mut self) {
-        let p = if self.boxed.is_null() {
-            self.inline.as_mut_ptr().cast::<u8>()
-        } else {
-            self.boxed
-        };
-        // SAFETY: `p` holds the live guard `drop` was made for (see
+        // SAFETY: `inline` holds what `drop` was made for (see
         // `Visitor::keep_guard`); it is dropped once, with `self`.
-        unsafe { (self.drop)(p) }
+        unsafe { (self.drop)(self.inline.as_mut_ptr().cast::<u8>()) }
     }
 }
 
 /// # Safety
-/// `p` came from `Box::<G>::into_raw` and is not used again.
+/// `p` holds a pointer that came from `Box::<G>::into_raw`, not used again.
 unsafe fn drop_boxed<G>(p: *mut u8) {
     // SAFETY: caller contract.
-    drop(unsafe { Box::from_raw(p.cast::<G>()) })
+    drop(unsafe { Box::from_raw(p.cast::<*mut G>().read()) })
+}
+
+/// # Safety
+/// `p` holds a pointer to a live `G` (in the scratch arena) that is dropped
+/// once and never used again.
+unsafe fn drop_pointed<G>(p: *mut u8) {
+    // SAFETY: caller contract.
+    unsafe { core::ptr::drop_in_place(p.cast::<*mut G>().read()) }
 }
 
 /// # Safety
@@ -223,19 +227,24 @@ impl<'a> Visitor<'a> {
     fn keep_guard<G>(&mut self, guard: G) {
         let mut kept = KeptGuard {
             inline: MaybeUninit::uninit(),
-            boxed: core::ptr::null_mut(),
             drop: drop_erased::<G>,
         };
-        if core::mem::size_of::<G>() <= core::mem::size_of::<[usize; 3]>()
+        let slot = kept.inline.as_mut_ptr();
+        if core::mem::size_of::<G>() <= core::mem::size_of::<[usize; 2]>()
             && core::mem::align_of::<G>() <= core::mem::align_of::<usize>()
         {
             // SAFETY: the buffer is large and aligned enough (checked).
-            unsafe { kept.inline.as_mut_ptr().cast::<G>().write(guard) };
+            unsafe { slot.cast::<G>().write(guard) };
         } else if let Some(bump) = self.scratch {
-            kept.boxed = (bump.alloc(guard) as *mut G).cast();
-        } else {
             // Not reached with std's guards (two words), kept for any other.
-            kept.boxed = Box::into_raw(Box::new(guard)).cast();
+            let p: *mut G = bump.alloc(guard);
+            // SAFETY: a pointer fits in the buffer.
+            unsafe { slot.cast::<*mut G>().write(p) };
+            kept.drop = drop_pointed::<G>;
+        } else {
+            let p = Box::into_raw(Box::new(guard));
+            // SAFETY: a pointer fits in the buffer.
+            unsafe { slot.cast::<*mut G>().write(p) };
             kept.drop = drop_boxed::<G>;
         }
         if let Mode::Sync(sink) = &mut self.mode {
