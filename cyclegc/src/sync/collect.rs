@@ -838,10 +838,14 @@ fn check_claim_release(t: &mut Tables, dead: bool) -> Claimed {
                 && seen & CLAIMED == 0
                 && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
                 && o.weak.load(Ordering::Acquire) == 1
-                && o.counts
-                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok();
+                && o.counts.load(Ordering::SeqCst) == seen;
             if ok {
+                // The claim needs no read-modify-write: the checks above make
+                // the object unreachable for every other thread (see above:
+                // no handle outside candidates' values that anyone can get
+                // at, and no weak handle), so nobody else can change this
+                // word until the claim ends.
+                o.counts.store(seen | CLAIMED, Ordering::Relaxed);
                 t.state[c] = GARBAGE;
                 // Exclusive: claimed garbage (I4).
                 let f = o.flags.load(Ordering::Relaxed);
