@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::header::*;
-use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
+use super::heap::{self, CollectorState, List, SyncHeap};
 use super::prims::{self, Ordering};
 use crate::debug::{DebugFlags, Phase};
 use crate::visitor::{KeptGuard, Mode, SyncSink, Visitor};
@@ -950,6 +950,11 @@ const GIVEN: u8 = 6;
 impl GiveBack {
     /// Gives back every object whose state passes `which` (and is not
     /// destroyed or given back already).
+    ///
+    /// One pass in table order, which is shard order (`take` walks the
+    /// shards in turn), holding a shard's lock for at most `GIVE_CHUNK`
+    /// objects at a time: a thread allocating on that shard waits no longer
+    /// than that.
     fn give(
         &mut self,
         h: &SyncHeap,
@@ -957,47 +962,56 @@ impl GiveBack {
         which: impl Fn(u8) -> bool,
         panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
     ) {
+        const GIVE_CHUNK: usize = 4096;
         let target = (self.generation + 1).min(2);
-        let mut buckets: [List; SHARDS] = core::array::from_fn(|_| List::new());
-        for i in 0..t.objs.len() {
+        let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
+        let mut i = 0;
+        let n = t.objs.len();
+        while i < n {
+            // The next object to give back starts a run of its shard.
             let st = t.state[i];
             if st == GONE || st == GIVEN || !which(st) {
+                i += 1;
                 continue;
             }
-            t.state[i] = GIVEN;
-            let obj = t.objs[i];
-            let s = unsafe_ref(obj).shard();
-            // SAFETY: owned by this collection (I1 (b)); on no list now.
-            unsafe { buckets[s].push(obj) };
-        }
-        let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
-        for (s, bucket) in buckets.iter_mut().enumerate() {
-            if bucket.len == 0 {
-                continue;
-            }
+            let s = unsafe_ref(t.objs[i]).shard();
             let mut shard = prims::lock(&h.shards[s].0);
             let mut keep = List::new();
-            // SAFETY: owned by this collection until the flag is cleared,
-            // under the shard lock (I1).
-            unsafe {
-                bucket.for_each(|obj| {
-                    let o = obj.as_ref();
-                    // Exclusive flag updates: every other writer of these
-                    // flags (`ZOMBIE`) holds the shard lock too.
-                    if o.flags.load(Ordering::Acquire) & ZOMBIE != 0 {
-                        o.update_flags_exclusively(0, LINKED | IN_COLLECTOR);
-                        zombies.push(obj);
-                        return;
-                    }
-                    o.update_flags_exclusively(
-                        (target as u32) << GEN_SHIFT,
-                        IN_COLLECTOR | GEN_MASK,
-                    );
-                    keep.push(obj);
-                });
-                self.survivors += keep.len;
-                shard.lists[target].append(&mut keep);
+            let mut taken = 0;
+            while i < n && taken < GIVE_CHUNK {
+                let st = t.state[i];
+                if st == GONE || st == GIVEN || !which(st) {
+                    i += 1;
+                    continue;
+                }
+                let obj = t.objs[i];
+                let o = unsafe_ref(obj);
+                if o.shard() != s {
+                    break;
+                }
+                t.state[i] = GIVEN;
+                i += 1;
+                taken += 1;
+                // Exclusive flag updates: every other writer of these flags
+                // (`ZOMBIE`) holds the shard lock too, which we hold.
+                let f = o.flags.load(Ordering::Acquire);
+                if f & ZOMBIE != 0 {
+                    o.flags
+                        .store(f & !(LINKED | IN_COLLECTOR), Ordering::Release);
+                    zombies.push(obj);
+                    continue;
+                }
+                o.flags.store(
+                    (f & !(IN_COLLECTOR | GEN_MASK)) | ((target as u32) << GEN_SHIFT),
+                    Ordering::Release,
+                );
+                // SAFETY: owned by this collection until the flag is
+                // cleared, under the shard lock (I1); on no list now.
+                unsafe { keep.push(obj) };
             }
+            self.survivors += keep.len;
+            // SAFETY: we hold the shard lock; `keep`'s members are ours.
+            unsafe { shard.lists[target].append(&mut keep) };
         }
         drop_zombies(zombies, panic_payload);
     }
