@@ -73,13 +73,6 @@ pub(crate) enum Mode<'a> {
 pub(crate) trait SyncSink {
     /// An accepted edge to `target` (alive for the duration of the call).
     fn edge(&mut self, target: NonNull<crate::sync::SyncHeader>);
-    /// Whether lock guards are kept until the traversal's owner releases
-    /// them (verification), or dropped at once.
-    fn holds_guards(&self) -> bool {
-        false
-    }
-    /// Keeps a guard until the traversal's owner releases it.
-    fn keep(&mut self, _guard: KeptGuard) {}
     /// A lock inside the traced value could not be taken.
     fn lock_busy(&mut self) {}
 }
@@ -132,8 +125,9 @@ unsafe fn drop_erased<G>(p: *mut u8) {
 /// edges are ignored.
 pub struct Visitor<'a> {
     mode: Mode<'a>,
-    /// Whether lock guards are kept (`SyncSink::holds_guards`), cached.
-    holds: bool,
+    /// Where lock guards are kept until the traversal's owner releases them
+    /// (the concurrent collector's verification); `None`: dropped at once.
+    guards: Option<&'a mut Vec<KeptGuard>>,
     scratch: Option<&'a bumpalo::Bump>,
     /// Frames `0..depth` are initialised; the rest are never read.
     depth: usize,
@@ -157,11 +151,26 @@ impl fmt::Debug for Visitor<'_> {
 
 impl<'a> Visitor<'a> {
     pub(crate) fn new(mode: Mode<'a>, scratch: Option<&'a bumpalo::Bump>) -> Self {
-        let holds = matches!(&mode, Mode::Sync(sink) if sink.holds_guards());
         Visitor {
             mode,
-            holds,
+            guards: None,
             scratch,
+            depth: 0,
+            frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
+        }
+    }
+
+    /// A traversal of the process-wide heap that reports to `sink`, and
+    /// keeps the lock guards it takes in `guards` if given.
+    pub(crate) fn new_sync(
+        sink: &'a mut dyn SyncSink,
+        guards: Option<&'a mut Vec<KeptGuard>>,
+        scratch: &'a bumpalo::Bump,
+    ) -> Self {
+        Visitor {
+            mode: Mode::Sync(sink),
+            guards,
+            scratch: Some(scratch),
             depth: 0,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
         }
@@ -198,6 +207,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Whether `addr` lies inside one of the currently open owned frames.
+    #[inline]
     fn in_owned_frames(&self, addr: usize) -> bool {
         (0..self.depth).any(|i| {
             // SAFETY: frames below `depth` were written by `push`.
@@ -214,7 +224,7 @@ impl<'a> Visitor<'a> {
     /// itself held or immutable). A lock anywhere else (a local of `trace`)
     /// is released at once.
     fn may_keep<T: ?Sized>(&self, data: *const T) -> bool {
-        if !self.holds {
+        if self.guards.is_none() {
             return false;
         }
         // SAFETY: `data` points to the value a live guard protects (the
@@ -247,8 +257,8 @@ impl<'a> Visitor<'a> {
             unsafe { slot.cast::<*mut G>().write(p) };
             kept.drop = drop_boxed::<G>;
         }
-        if let Mode::Sync(sink) = &mut self.mode {
-            sink.keep(kept);
+        if let Some(guards) = &mut self.guards {
+            guards.push(kept);
         }
     }
 

@@ -9,7 +9,7 @@ use super::header::*;
 use super::heap::{self, CollectorState, List, SyncHeap};
 use super::prims::{self, Ordering};
 use crate::debug::{DebugFlags, Phase};
-use crate::visitor::{KeptGuard, Mode, SyncSink, Visitor};
+use crate::visitor::{KeptGuard, SyncSink, Visitor};
 
 /// Per-object state in the collector's tables.
 const UNKNOWN: u8 = 0;
@@ -113,7 +113,6 @@ struct Verify<'t> {
     state: &'t [u8],
     counted: &'t mut [u32],
     edges: &'t mut Vec<u32>,
-    guards: &'t mut Vec<KeptGuard>,
     busy: bool,
     /// For the exclusive probe: the object looked for, and whether found.
     probe: Option<(NonNull<SyncHeader>, bool)>,
@@ -132,23 +131,24 @@ impl SyncSink for Verify<'_> {
             self.edges.push(i as u32);
         }
     }
-    fn holds_guards(&self) -> bool {
-        true
-    }
-    fn keep(&mut self, guard: KeptGuard) {
-        self.guards.push(guard);
-    }
     fn lock_busy(&mut self) {
         self.busy = true;
     }
 }
 
-/// Traces the value of a collector-owned object with `sink`.
+/// Traces the value of a collector-owned object with `sink`, keeping the
+/// lock guards in `guards` if given.
 ///
 /// # Safety
 /// `obj` is owned by the running collection (I2), not `EXCLUSIVE` (I3).
-unsafe fn trace_with(obj: NonNull<SyncHeader>, sink: &mut dyn SyncSink, scratch: &bumpalo::Bump) {
-    let mut v = Visitor::new(Mode::Sync(sink), Some(scratch));
+#[inline]
+unsafe fn trace_with(
+    obj: NonNull<SyncHeader>,
+    sink: &mut dyn SyncSink,
+    guards: Option<&mut Vec<KeptGuard>>,
+    scratch: &bumpalo::Bump,
+) {
+    let mut v = Visitor::new_sync(sink, guards, scratch);
     // SAFETY: caller contract: the value is intact and nobody holds `&mut`.
     v.with_sync_object(obj, |v| unsafe { (obj.as_ref().vtable.trace)(obj, v) });
 }
@@ -533,7 +533,7 @@ fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
             current: i as u32,
         };
         // SAFETY: owned by this collection, not exclusive.
-        unsafe { trace_with(obj, &mut sink, scratch) };
+        unsafe { trace_with(obj, &mut sink, None, scratch) };
     }
     t.adj_start.push(t.adj.len() as u32);
     t.work.clear();
@@ -577,12 +577,11 @@ fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
             state: &[],
             counted: &mut counted,
             edges: &mut no_edges,
-            guards: &mut t.guards,
             busy: false,
             probe: Some((target, false)),
         };
         // SAFETY: owned by this collection, not exclusive.
-        unsafe { trace_with(p, &mut sink, scratch) };
+        unsafe { trace_with(p, &mut sink, Some(&mut t.guards), scratch) };
         let found = !sink.busy && matches!(sink.probe, Some((_, true)));
         let tgt = unsafe_ref(target);
         if found && tgt.counts.load(Ordering::SeqCst) & STRONG_MASK == 1 {
@@ -649,12 +648,11 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
             state: &t.state,
             counted: &mut t.counted,
             edges: &mut t.edges,
-            guards: &mut t.guards,
             busy: false,
             probe: None,
         };
         // SAFETY: owned by this collection, not exclusive.
-        unsafe { trace_with(obj, &mut sink, scratch) };
+        unsafe { trace_with(obj, &mut sink, Some(&mut t.guards), scratch) };
         if sink.busy {
             t.state[c] = FAILED;
             t.work.push(k as u32);
