@@ -62,6 +62,29 @@
 //! Every model but `two_collectors` also fails when verify step (c) accepts
 //! every candidate.
 //!
+//! Every model but `upgrade_races_collection` (which needs its weak handle)
+//! runs twice ([`both_ways`]): with the main thread holding weak handles,
+//! and without any. Without weak handles the collector takes another path
+//! after the checks of step 3: it claims with plain stores, marks the
+//! garbage dead in the same pass and releases each candidate's guards as it
+//! goes (`claim_unshared`). The variant without weak handles caught a real
+//! bug in a first version of that path, which claimed candidates before the
+//! (c) check of the others was done: in
+//! `handle_taken_out_of_cycle_during_scan` the mutator then reached a
+//! claimed, dead object through a set-once field of a candidate whose check
+//! failed only later. Deliberate breaks of that path, each caught by the
+//! variant without weak handles: (c) without the `strong == counted` check
+//! (`handle_taken_out_of_cycle_during_scan`,
+//! `handles_moved_between_slots_during_scan`); step (d) skipped (the same
+//! two); every guard dropped right after its trace
+//! (`handles_moved_between_slots_during_scan`). Caught by no model: the
+//! (c) check that the weak count is still 1 (a weak handle made between a
+//! candidate's first read and the end of (b), by a thread that had a
+//! handle to it in a slot it locked, could then upgrade racing the plain
+//! store of the claim); no model makes a weak handle during a collection
+//! without keeping one from the start, which sends it down the other
+//! path.
+//!
 //! Caught by no model, and no bug: verify step (c) comparing the counted
 //! edges with the snapshot of step (a) instead of re-reading the counts. In
 //! the first verification the claim compare-exchange of step 4 expects that
@@ -200,6 +223,27 @@ fn collect_and_check_all_freed<const N: usize>(d: &[AtomicUsize; 3], weaks: [Wea
     check_weaks(weaks);
 }
 
+/// The end of a model run without weak handles: one more full collection,
+/// then every value must have been dropped exactly once and the heap must
+/// be empty (nothing leaked, nothing left linked).
+fn collect_and_check_all_freed_no_weak(d: &[AtomicUsize; 3], n: usize) {
+    gc::collect();
+    assert_eq!(&drops(d)[..n], &[1, 1, 1][..n], "drop counts");
+    assert!(gc::get_objects(None).is_empty(), "objects left in the heap");
+}
+
+/// Runs `model` under loom twice: with the main thread holding a `Weak` to
+/// every object (which keeps the memory readable, so that a use after drop
+/// is reported by the `dropped` flag instead of reading freed memory), and
+/// without any weak handle. The two take different paths through the
+/// collector: a verification in which no candidate has a weak handle claims
+/// in the same pass as it checks (`check_claim_release`), the other one
+/// checks every candidate first.
+fn both_ways(model: fn(bool)) {
+    loom::model(move || model(true));
+    loom::model(move || model(false));
+}
+
 /// Each weak handle is the last count of a freed object: it does not
 /// upgrade, and no other weak count is left (or was released twice).
 fn check_weaks<const N: usize>(weaks: [Weak<Node>; N]) {
@@ -233,13 +277,13 @@ fn check_weaks<const N: usize>(weaks: [Weak<Node>; N]) {
 /// freed exactly once by the end.
 #[test]
 fn handle_taken_out_of_cycle_during_scan() {
-    loom::model(|| {
+    both_ways(|weak| {
         let d = counters();
         let b = Node::new("b", &d[1]);
         let a = Node::new("a", &d[0]);
         set_next(&a, &b);
         set_next(&b, &a);
-        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b)];
+        let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b)]);
         drop(b);
 
         let collector = thread::spawn(|| {
@@ -249,14 +293,17 @@ fn handle_taken_out_of_cycle_during_scan() {
             let hb = a.next().clone();
             drop(a);
             thread::yield_now();
-            assert!(Gc::ptr_eq(hb.next().next(), &hb));
             assert_eq!(drops(d)[..2], [0, 0], "reachable cycle dropped");
+            assert!(Gc::ptr_eq(hb.next().next(), &hb));
             drop(hb);
         });
         collector.join().unwrap();
         mutator.join().unwrap();
 
-        collect_and_check_all_freed(d, weaks);
+        match weaks {
+            Some(weaks) => collect_and_check_all_freed(d, weaks),
+            None => collect_and_check_all_freed_no_weak(d, 2),
+        }
     });
 }
 
@@ -272,22 +319,22 @@ fn handle_taken_out_of_cycle_during_scan() {
 /// without another collection.
 #[test]
 fn last_drop_races_collection() {
-    loom::model(|| {
+    both_ways(|weak| {
         let d = counters();
         let c = Node::new("c", &d[2]);
         let a = Node::new("a", &d[0]);
         let b = Node::new("b", &d[1]);
         set_next(&a, &b);
         set_next(&b, &a);
-        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)];
+        let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)]);
         drop((a, b));
 
         let collector = thread::spawn(|| {
             gc::collect();
         });
         let mutator = thread::spawn(move || {
-            c.check();
             assert_eq!(drops(d)[2], 0, "c dropped while held");
+            c.check();
             drop(c);
         });
         collector.join().unwrap();
@@ -296,7 +343,10 @@ fn last_drop_races_collection() {
         // The collection started after `a <-> b` became garbage, and `c`'s
         // last drop either freed it or handed it to that collection.
         assert_eq!(drops(d), [1, 1, 1], "left over after the collection");
-        collect_and_check_all_freed(d, weaks);
+        match weaks {
+            Some(weaks) => collect_and_check_all_freed(d, weaks),
+            None => collect_and_check_all_freed_no_weak(d, 3),
+        }
     });
 }
 
@@ -351,7 +401,7 @@ fn upgrade_races_collection() {
 /// the main thread this time: the two threads' collections must do it).
 #[test]
 fn two_collectors() {
-    loom::model(|| {
+    both_ways(|weak| {
         let d = counters();
         let a = Node::new("a", &d[0]);
         let b = Node::new("b", &d[1]);
@@ -359,7 +409,7 @@ fn two_collectors() {
         set_next(&a, &b);
         set_next(&b, &a);
         set_side(&a, &c);
-        let weaks = [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)];
+        let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)]);
         drop((b, c));
 
         let first = thread::spawn(|| {
@@ -375,7 +425,10 @@ fn two_collectors() {
         second.join().unwrap();
 
         assert_eq!(drops(d), [1, 1, 1], "drop counts");
-        check_weaks(weaks);
+        match weaks {
+            Some(weaks) => check_weaks(weaks),
+            None => assert!(gc::get_objects(None).is_empty(), "objects left in the heap"),
+        }
     });
 }
 
@@ -395,7 +448,7 @@ fn two_collectors() {
 /// freed exactly once by the end.
 #[test]
 fn handles_moved_between_slots_during_scan() {
-    loom::model(|| {
+    both_ways(|weak| {
         let d = counters();
         let z = Node::new("z", &d[0]);
         let y = Node::new("y", &d[1]);
@@ -404,7 +457,7 @@ fn handles_moved_between_slots_during_scan() {
         set_next(&y, &x);
         *lock(&z) = Some(z.clone());
         *lock(&y) = Some(z.clone());
-        let weaks = [Gc::downgrade(&z), Gc::downgrade(&y), Gc::downgrade(&x)];
+        let weaks = weak.then(|| [Gc::downgrade(&z), Gc::downgrade(&y), Gc::downgrade(&x)]);
         drop((y, x));
 
         let collector = thread::spawn(|| {
@@ -420,14 +473,17 @@ fn handles_moved_between_slots_during_scan() {
             assert!(h2.is_some(), "H2 not in z's slot");
             *lock(y) = h2;
             thread::yield_now();
+            assert_eq!(drops(d), [0, 0, 0], "reachable objects dropped");
             assert!(Gc::ptr_eq(lock(x).as_ref().expect("H lost"), &z));
             assert!(Gc::ptr_eq(lock(y).as_ref().expect("H2 lost"), &z));
-            assert_eq!(drops(d), [0, 0, 0], "reachable objects dropped");
             drop(z);
         });
         collector.join().unwrap();
         mutator.join().unwrap();
 
-        collect_and_check_all_freed(d, weaks);
+        match weaks {
+            Some(weaks) => collect_and_check_all_freed(d, weaks),
+            None => collect_and_check_all_freed_no_weak(d, 3),
+        }
     });
 }

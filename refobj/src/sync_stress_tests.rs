@@ -24,13 +24,17 @@ mod engine;
 
 #[test]
 fn sync_stress_threads_against_the_model() {
-    engine::run(&engine::Config {
-        seed: 0x5EED_0001,
-        threads: 4,
-        ops: 30,
-        threshold: if cfg!(miri) { Some([2, 3, 3]) } else { None },
-        collect_percent: 15,
-        check_every: 10,
-        strict: cfg!(miri),
-    });
+    // With and without weak handles: the collector claims differently.
+    for weak in [true, false] {
+        engine::run(&engine::Config {
+            seed: 0x5EED_0001,
+            threads: 4,
+            ops: 30,
+            threshold: if cfg!(miri) { Some([2, 3, 3]) } else { None },
+            collect_percent: 15,
+            check_every: 10,
+            strict: cfg!(miri),
+            weak,
+        });
+    }
 }

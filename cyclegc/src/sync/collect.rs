@@ -273,12 +273,13 @@ fn run(
                 }
             }
             None if traced.weak => {
-                verify_check(t, false);
+                verify_check(t, false, false);
                 claimed = claim_and_release(t);
             }
             None => {
+                verify_check(t, false, true);
                 marked_dead = !traced.finalize && !saveall;
-                claimed = check_claim_release(t, marked_dead);
+                claimed = claim_unshared(t, marked_dead);
             }
         }
     }
@@ -304,7 +305,7 @@ fn run(
         let r = tracing(|| {
             catch(|| {
                 verify_trace(t, scratch);
-                verify_check(t, true);
+                verify_check(t, true, false);
             })
         });
         release_guards(&mut t.guards);
@@ -665,9 +666,10 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
 
 /// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
 /// `GARBAGE` or `FAILED`. The guards stay held. `claimed`: the counts carry
-/// `CLAIMED` (the resurrection check).
+/// `CLAIMED` (the resurrection check). `no_weak`: a candidate with a weak
+/// handle fails (for [`claim_unshared`]).
 #[inline(never)]
-fn verify_check(t: &mut Tables, claimed: bool) {
+fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
     // (c)
     for k in 0..t.cands.len() {
         let c = t.cands[k] as usize;
@@ -680,7 +682,8 @@ fn verify_check(t: &mut Tables, claimed: bool) {
         let ok = now == t.snap[k]
             && strong == u64::from(t.counted[c])
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
-            && ((now & CLAIMED != 0) == claimed);
+            && ((now & CLAIMED != 0) == claimed)
+            && (!no_weak || o.weak.load(Ordering::Acquire) == 1);
         if ok {
             t.state[c] = GARBAGE;
         } else {
@@ -689,14 +692,13 @@ fn verify_check(t: &mut Tables, claimed: bool) {
         }
     }
     // (d)
-    propagate_failures(t, |_, _| {});
+    propagate_failures(t);
 }
 
 /// Step 3 (d): everything reachable from a failed candidate (the positions
-/// in `work`) along the counted edges fails too. A `CANDIDATE` or
-/// `GARBAGE` object reached becomes `FAILED`; for a `GARBAGE` one,
-/// `withdraw(table index)` is called first (it may have been claimed).
-fn propagate_failures(t: &mut Tables, mut withdraw: impl FnMut(&Tables, usize)) {
+/// in `work`) along the counted edges fails too (`GARBAGE` or `CANDIDATE`
+/// objects reached become `FAILED`).
+fn propagate_failures(t: &mut Tables) {
     if t.work.is_empty() {
         return;
     }
@@ -713,13 +715,10 @@ fn propagate_failures(t: &mut Tables, mut withdraw: impl FnMut(&Tables, usize)) 
         );
         for x in s..e {
             let j = t.edges[x] as usize;
-            match t.state[j] {
-                CANDIDATE => {}
-                GARBAGE => withdraw(t, j),
-                _ => continue,
+            if matches!(t.state[j], CANDIDATE | GARBAGE) {
+                t.state[j] = FAILED;
+                t.work.push(t.pos[j]);
             }
-            t.state[j] = FAILED;
-            t.work.push(t.pos[j]);
         }
     }
 }
@@ -780,95 +779,58 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
     out
 }
 
-/// The flags a claimed object of G' gets in [`check_claim_release`] when
-/// no finalizer can run (`dead`): step 6's as well as step 4's.
+/// The flags a claimed object of G' gets in [`claim_unshared`] when no
+/// finalizer can run (`dead`): step 6's as well as step 4's.
 const DEAD_SET: u32 = WEAK_CLEARED | DEAD;
 const DEAD_CLEAR: u32 = LINKED | IN_COLLECTOR;
 
-/// Steps 3 (c), 3 (d) and 4 in one pass, for a verification in which no
-/// candidate had a weak handle: from the last candidate to the first, check
-/// it and claim it with one compare-exchange from the count read in (a)
-/// (which is the check that the count did not change), then release its
-/// guards. A candidate that fails spreads the failure along its counted
-/// edges at once, withdrawing claims made on the way; a claim is withdrawn
-/// before the guards of the failed object that reaches it are released.
+/// Step 4 after a verification in which no candidate had a weak handle
+/// (`verify_check` with `no_weak`, so G' is final): claims G' with plain
+/// stores, candidate by candidate from the last one, releasing each
+/// candidate's guards once it is claimed (or failed). With `dead` (no
+/// finalizer can run) the objects get step 6's flags in the same store.
 ///
-/// Why this is as sound as the separate steps:
-/// - The checks happen after the end of (b), which is all the proof asks
-///   of (c).
-/// - Releasing a claimed object's guards early lets nobody in: every handle
-///   to it is inside a candidate's value (its count equals its counted
-///   edges), and every way into those values passes a lock still held (a
-///   candidate not processed yet), a claimed object, or a failed one whose
-///   failure has already spread.
-/// - Nobody can observe a claim that is later withdrawn: `upgrade` would,
-///   so an object is only claimed if its weak count, read after (b), is 1,
-///   and no weak handle can be made without a strong handle nobody can
-///   reach. The same argument covers `dead`: the flags are set for the
-///   time being on objects nobody can reach, and restored (before the claim
-///   ends) if they are withdrawn.
+/// Why no read-modify-write is needed, and why the early releases and the
+/// early `DEAD` are invisible: by the proof of step 3, every handle to a G'
+/// object is inside a G' value, and no `&T` into a G' value exists; no G'
+/// object has a weak handle (checked in (c), after the end of (b)), and none
+/// can be made without a strong handle. So from (c) on no other thread can
+/// reach a G' object, its counts or its locks, and nothing can make the
+/// claim fail. A failed candidate holds no handle to a G' object (its
+/// counted edges made their targets fail too, in (d)).
+///
+/// The order matters: every check of (c) and the whole of (d) come first.
+/// Claiming one candidate before the check of another has failed would be
+/// wrong: the failed one may be reachable, and reach the claimed one
+/// through a field that is not behind a lock (the loom model
+/// `handle_taken_out_of_cycle_during_scan` caught exactly that).
 #[inline(never)]
-fn check_claim_release(t: &mut Tables, dead: bool) -> Claimed {
+fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
     let (set, clear) = if dead {
         (DEAD_SET, DEAD_CLEAR)
     } else {
         (WEAK_CLEARED, 0)
     };
-    let mut found = 0usize;
-    let mut needs_finalize = false;
-    let withdraw = |t: &Tables, j: usize, found: &mut usize| {
-        let o = unsafe_ref(t.objs[j]);
-        // Exclusive: still claimed. Before the claim ends: a mutator may
-        // set `ZOMBIE` after that.
-        o.update_flags_exclusively(clear, set);
-        *found -= usize::from(t.snap[t.pos[j] as usize] & STRONG_MASK != 0);
-        unclaim(t.objs[j]);
-    };
-    // Failures of (b) first, before anything is claimed.
-    propagate_failures(t, |_, _| unreachable!("nothing is claimed yet"));
+    let mut out = Claimed::default();
     for k in (0..t.cands.len()).rev() {
         let c = t.cands[k] as usize;
-        if t.state[c] == CANDIDATE {
-            let o = unsafe_ref(t.objs[c]);
-            let seen = t.snap[k];
-            let strong = seen & STRONG_MASK;
-            let ok = strong == u64::from(t.counted[c])
-                && seen & CLAIMED == 0
-                && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
-                && o.weak.load(Ordering::Acquire) == 1
-                && o.counts.load(Ordering::SeqCst) == seen;
-            if ok {
-                // The claim needs no read-modify-write: the checks above make
-                // the object unreachable for every other thread (see above:
-                // no handle outside candidates' values that anyone can get
-                // at, and no weak handle), so nobody else can change this
-                // word until the claim ends.
+        match t.state[c] {
+            GARBAGE => {
+                let o = unsafe_ref(t.objs[c]);
+                let seen = t.snap[k];
+                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
                 o.counts.store(seen | CLAIMED, Ordering::Relaxed);
-                t.state[c] = GARBAGE;
                 // Exclusive: claimed garbage (I4).
                 let f = o.flags.load(Ordering::Relaxed);
                 o.flags.store((f | set) & !clear, Ordering::Release);
-                found += usize::from(strong != 0);
-                needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
-            } else {
-                t.state[c] = FAILED;
-                t.work.push(k as u32);
-                propagate_failures(t, |t, j| withdraw(t, j, &mut found));
+                out.ok = true;
+                out.found += usize::from(seen & STRONG_MASK != 0);
+                out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-        }
-        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
-    }
-    let mut out = Claimed {
-        ok: false,
-        found,
-        needs_finalize,
-    };
-    for &c in &t.cands {
-        match t.state[c as usize] {
-            GARBAGE => out.ok = true,
-            FAILED => t.state[c as usize] = REACHABLE,
+            FAILED => t.state[c] = REACHABLE,
             _ => {}
         }
+        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
     }
     out
 }
