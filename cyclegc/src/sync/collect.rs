@@ -671,24 +671,33 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
 #[inline(never)]
 fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
     // (c)
-    for k in 0..t.cands.len() {
-        let c = t.cands[k] as usize;
-        if t.state[c] != CANDIDATE {
+    let Tables {
+        objs,
+        state,
+        cands,
+        snap,
+        counted,
+        work,
+        ..
+    } = &mut *t;
+    for (k, (&c, &seen)) in cands.iter().zip(snap.iter()).enumerate() {
+        let c = c as usize;
+        if state[c] != CANDIDATE {
             continue;
         }
-        let o = unsafe_ref(t.objs[c]);
+        let o = unsafe_ref(objs[c]);
         let now = o.counts.load(Ordering::SeqCst);
         let strong = now & STRONG_MASK;
-        let ok = now == t.snap[k]
-            && strong == u64::from(t.counted[c])
+        let ok = now == seen
+            && strong == u64::from(counted[c])
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
             && ((now & CLAIMED != 0) == claimed)
             && (!no_weak || o.weak.load(Ordering::Acquire) == 1);
         if ok {
-            t.state[c] = GARBAGE;
+            state[c] = GARBAGE;
         } else {
-            t.state[c] = FAILED;
-            t.work.push(k as u32);
+            state[c] = FAILED;
+            work.push(k as u32);
         }
     }
     // (d)
@@ -811,28 +820,40 @@ fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
     } else {
         (WEAK_CLEARED, 0)
     };
-    let mut out = Claimed::default();
-    for k in (0..t.cands.len()).rev() {
-        let c = t.cands[k] as usize;
-        match t.state[c] {
+    let (mut ok, mut found, mut needs_finalize) = (false, 0, false);
+    let Tables {
+        objs,
+        state,
+        cands,
+        snap,
+        guards,
+        guard_start,
+        ..
+    } = t;
+    for ((&c, &seen), &from) in cands.iter().zip(snap.iter()).zip(guard_start.iter()).rev() {
+        let c = c as usize;
+        match state[c] {
             GARBAGE => {
-                let o = unsafe_ref(t.objs[c]);
-                let seen = t.snap[k];
+                let o = unsafe_ref(objs[c]);
                 debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
                 o.counts.store(seen | CLAIMED, Ordering::Relaxed);
                 // Exclusive: claimed garbage (I4).
                 let f = o.flags.load(Ordering::Relaxed);
                 o.flags.store((f | set) & !clear, Ordering::Release);
-                out.ok = true;
-                out.found += usize::from(seen & STRONG_MASK != 0);
-                out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+                ok = true;
+                found += usize::from(seen & STRONG_MASK != 0);
+                needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-            FAILED => t.state[c] = REACHABLE,
+            FAILED => state[c] = REACHABLE,
             _ => {}
         }
-        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
+        release_guards_from(guards, from as usize);
     }
-    out
+    Claimed {
+        ok,
+        found,
+        needs_finalize,
+    }
 }
 
 /// Withdraws the claims made by `claim_and_release` after position `k`
