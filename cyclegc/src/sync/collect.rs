@@ -44,6 +44,13 @@ pub(crate) struct Tables {
     guard_start: Vec<u32>,
     /// Table index -> position in `cands`, built when a failure needs it.
     pos: Vec<u32>,
+    /// Each object's counts word as the first pass read it (before its
+    /// trace).
+    words: Vec<u64>,
+    /// The current chunk's `gc_refs` and marks, by index in the chunk.
+    local_refs: Vec<i64>,
+    local_mark: Vec<u8>,
+    local_work: Vec<u32>,
     /// Blocks to free at the end of a collection (freed in one batch).
     free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
@@ -82,20 +89,20 @@ fn owned_index(target: NonNull<SyncHeader>, objs: &[NonNull<SyncHeader>]) -> Opt
     (objs.get(i) == Some(&target)).then_some(i)
 }
 
-struct Subtract<'t> {
+/// The first pass's traversal: records the edges into the taken objects,
+/// grouped by source (`Tables::adj_start`), and whether a lock was busy.
+/// The guards are kept (by the visitor) until the object's chunk is done.
+struct Record<'t> {
     objs: &'t [NonNull<SyncHeader>],
-    refs: &'t mut [i64],
-    /// The targets seen, grouped by source (`Tables::adj_start`): the
-    /// reachability pass walks these instead of tracing again.
     adj: &'t mut Vec<u32>,
     exclusive_seen: &'t mut Vec<(u32, NonNull<SyncHeader>)>,
     current: u32,
+    busy: bool,
 }
 
-impl SyncSink for Subtract<'_> {
+impl SyncSink for Record<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
         if let Some(i) = owned_index(target, self.objs) {
-            self.refs[i] -= 1;
             self.adj.push(i as u32);
             // SAFETY: alive (see `owned_index`).
             let t = unsafe { target.as_ref() };
@@ -103,6 +110,9 @@ impl SyncSink for Subtract<'_> {
                 self.exclusive_seen.push((self.current, target));
             }
         }
+    }
+    fn lock_busy(&mut self) {
+        self.busy = true;
     }
 }
 
@@ -231,11 +241,27 @@ fn run(
     };
     take(h, t, generation);
     let n = t.objs.len();
+    // Read once: a claim may already mark the garbage dead, which `SAVEALL`
+    // must not find.
+    let saveall = h.debug().contains(DebugFlags::SAVEALL);
 
-    // Step 2: the guess.
-    let r = tracing(|| catch(|| guess(t, scratch)));
+    // Steps 2 to 4 chunk by chunk (`first_pass`).
+    let mut claimed = Claimed::default();
+    let chunk = chunk_size(h);
+    let r = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, !saveall)));
     if let Some(p) = r {
         *panic_payload = Some(p);
+        release_guards(&mut t.guards);
+        // Withdraw the claims of the chunks done so far, flags first (a
+        // mutator may set `ZOMBIE` once the claim ends).
+        for i in 0..n {
+            if t.state[i] == GARBAGE {
+                unsafe_ref(t.objs[i])
+                    .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD | WEAK_CLEARED);
+                unclaim(t.objs[i]);
+            }
+            t.state[i] = REACHABLE;
+        }
         back.give(h, t, |_| true, panic_payload);
         back.finish(state);
         return outcome;
@@ -246,6 +272,9 @@ fn run(
         }
         release_guards(&mut t.guards);
     }
+
+    // Step 2 for the rest, on the recorded edges.
+    guess(t);
     t.cands.clear();
     for i in 0..n {
         if t.state[i] == UNKNOWN {
@@ -254,12 +283,7 @@ fn run(
         }
     }
 
-    // Step 3: verify; step 4: claim (and release the guards). Read once:
-    // the claim may already mark the garbage dead, which `SAVEALL` must not
-    // find.
-    let saveall = h.debug().contains(DebugFlags::SAVEALL);
-    let mut claimed = Claimed::default();
-    let mut marked_dead = false;
+    // Steps 3 and 4 for the global candidates.
     if !t.cands.is_empty() {
         let mut traced = Traced::default();
         match tracing(|| catch(|| traced = verify_trace(t, scratch))) {
@@ -267,20 +291,32 @@ fn run(
                 panic_payload.get_or_insert(p);
                 release_guards(&mut t.guards);
                 for s in &mut t.state {
-                    if matches!(*s, CANDIDATE | GARBAGE | FAILED) {
+                    if matches!(*s, CANDIDATE | FAILED) {
                         *s = REACHABLE;
                     }
                 }
             }
-            None if traced.weak => {
-                verify_check(t, false, false);
-                claimed = claim_and_release(t);
-            }
             None => {
-                verify_check(t, false, true);
-                marked_dead = !traced.finalize && !saveall;
-                claimed = claim_unshared(t, marked_dead);
+                // The first pass's claimed garbage holds handles too: its
+                // values cannot change any more (nobody can reach them), so
+                // the edges it recorded count as counted edges.
+                count_claimed_edges(t);
+                let global = if traced.weak {
+                    verify_check(t, false, false);
+                    claim_and_release(t)
+                } else {
+                    verify_check(t, false, true);
+                    claim_unshared(t, !traced.finalize && !saveall)
+                };
+                claimed.merge(global);
             }
+        }
+    }
+    // From here on `cands` is G', all of it, in table order.
+    t.cands.clear();
+    for i in 0..n {
+        if t.state[i] == GARBAGE {
+            t.cands.push(i as u32);
         }
     }
     // Everything but the garbage goes back now, before any user code runs
@@ -295,6 +331,15 @@ fn run(
     // Step 5: finalizers, then the resurrection check.
     let needs_finalize = claimed.needs_finalize;
     if needs_finalize {
+        if claimed.dead_folded {
+            // A finalizer may resurrect them: not dead yet.
+            for &c in &t.cands {
+                unsafe_ref(t.objs[c as usize])
+                    .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
+            }
+            claimed.dead_folded = false;
+            claimed.not_folded = true;
+        }
         finalize_all(t, panic_payload);
         // Re-verify exactly G' (the rest is given back already).
         for &c in &t.cands {
@@ -377,7 +422,7 @@ fn run(
 
     // Step 6: destroy.
     for &c in &t.cands {
-        if !marked_dead && t.state[c as usize] == GARBAGE {
+        if claimed.not_folded && t.state[c as usize] == GARBAGE {
             // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
             // handle a `Drop` moves out may outlive this collection, and a
             // later one must not take the stale index in `prev` for its own.
@@ -460,8 +505,10 @@ fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
     unsafe { obj.as_ref() }
 }
 
-/// `gc_refs` of an object the guess must not read (`EXCLUSIVE`): a root.
-const EXCLUSIVE_REFS: i64 = i64::MAX / 2;
+/// `gc_refs` of an object that is a root for this collection whatever its
+/// count: one the collector must not read (`EXCLUSIVE`), or cannot verify
+/// (a busy lock, a `trace` that is not structural).
+const ROOT_REFS: i64 = i64::MAX / 2;
 
 /// Step 1: takes generations `0..=generation` of every shard. The first
 /// part of step 2 (copying each strong count into `gc_refs`) is done here,
@@ -481,7 +528,9 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
                     let h = o.as_ref();
                     let f = h.flags.load(Ordering::Relaxed);
                     let c = h.counts.load(Ordering::Relaxed);
-                    let mut refs = (c & STRONG_MASK) as i64;
+                    // The strong count is added by the first pass, which
+                    // reads it again just before the trace.
+                    let mut refs = 0;
                     let mut clear = 0;
                     if f & EXCLUSIVE != 0 {
                         if c & STRONG_MASK > 1 || h.weak.load(Ordering::Relaxed) > 1 {
@@ -492,7 +541,7 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
                             clear = EXCLUSIVE;
                         } else {
                             // Unreadable: a root for this collection.
-                            refs = EXCLUSIVE_REFS;
+                            refs = ROOT_REFS;
                         }
                     }
                     // Exclusive: under the shard lock while listed.
@@ -512,40 +561,256 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     t.exclusive_seen.clear();
 }
 
-/// Step 2: CPython's update_refs / subtract_refs / move_unreachable over
-/// the taken objects, racing the mutators (a guess).
+/// Objects per chunk of the first pass: the collector holds the locks
+/// inside a chunk's values from each one's trace to the end of the chunk,
+/// about 30 ns per object (so a mutator that wants one of them waits some
+/// tens of microseconds at most). Small under Miri, so that its few objects
+/// span several chunks and the global step runs too (loom models choose).
+const CHUNK: usize = if cfg!(miri) { 2 } else { 1024 };
+
+/// The first pass's chunk size: [`CHUNK`], or under loom the model's choice.
+fn chunk_size(h: &SyncHeap) -> usize {
+    #[cfg(loom)]
+    return h.loom_chunk.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(loom))]
+    {
+        let _ = h;
+        CHUNK
+    }
+}
+
+/// Steps 2 and 3, first part: the first pass over the taken objects, in
+/// chunks of [`CHUNK`] objects in table order. For each chunk: read each
+/// object's counts word, then trace it with the guards kept (recording its
+/// edges for step 2); then run trial deletion inside the chunk, on those
+/// words and edges, and verify the chunk's candidates exactly as step 3
+/// verifies the global ones (the candidates' values were traced with their
+/// guards kept, every word was read before the end of the chunk's traces,
+/// and is read again now); claim what passes and release the chunk's
+/// guards. Garbage whose cycles stay inside one chunk (objects allocated
+/// together and dropped together) is then found with one trace; the rest
+/// goes to the global guess (`guess`), which uses the recorded edges.
+///
+/// The claim: with a plain store when no candidate of the chunk has a weak
+/// handle (see [`claim_unshared`] for why that is sound once the checks are
+/// done), marking the objects dead in the same store if `fold_dead`; else
+/// with compare-exchanges, and a failed one withdraws the chunk's claims.
 #[inline(never)]
-fn guess(t: &mut Tables, scratch: &bumpalo::Bump) {
+fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: bool) -> Claimed {
     let n = t.objs.len();
-    // (`gc_refs` were copied by `take`.)
     t.adj.clear();
     t.adj_start.clear();
-    for i in 0..n {
-        t.adj_start.push(t.adj.len() as u32);
-        let obj = t.objs[i];
-        if t.refs[i] == EXCLUSIVE_REFS {
+    t.words.clear();
+    t.words.resize(n, 0);
+    let mut out = Claimed::default();
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + chunk).min(n);
+        // (a) and (b) for the chunk; the chunk's own `gc_refs` start at
+        // the strong counts.
+        t.local_refs.clear();
+        for i in lo..hi {
+            t.adj_start.push(t.adj.len() as u32);
+            // Edges from earlier chunks only ever took a little off.
+            if t.refs[i] > ROOT_REFS / 2 {
+                // `EXCLUSIVE` (see `take`): not read.
+                t.local_refs.push(ROOT_REFS);
+                continue;
+            }
+            let obj = t.objs[i];
+            let o = unsafe_ref(obj);
+            let word = o.counts.load(Ordering::SeqCst);
+            t.words[i] = word;
+            let mut sink = Record {
+                objs: &t.objs,
+                adj: &mut t.adj,
+                exclusive_seen: &mut t.exclusive_seen,
+                current: i as u32,
+                busy: false,
+            };
+            // Only a structural `trace` lets the collector hold every lock
+            // it counted a handle behind (see "Known limit" in the module
+            // docs): the guards of any other are not kept (a lock its
+            // `trace` took itself may free a kept one), and it is a root.
+            let structural = o.vtable.structural;
+            let guards = structural.then_some(&mut t.guards);
+            // SAFETY: owned by this collection, not exclusive.
+            unsafe { trace_with(obj, &mut sink, guards, scratch) };
+            // A busy lock hid some edges: a root too.
+            let refs = if sink.busy || !structural {
+                t.refs[i] = ROOT_REFS;
+                ROOT_REFS
+            } else {
+                (word & STRONG_MASK) as i64
+            };
+            // (Edges from earlier chunks were subtracted already.)
+            t.refs[i] = t.refs[i].saturating_add(refs);
+            t.local_refs.push(refs);
+        }
+        // Subtract every edge of the chunk from the global `gc_refs` (step
+        // 2 needs no other pass over the edges), and the edges inside the
+        // chunk from the chunk's own.
+        let first = t.adj_start[lo] as usize;
+        let mut candidates = 0usize;
+        for &j in &t.adj[first..] {
+            let j = j as usize;
+            t.refs[j] = t.refs[j].saturating_sub(1);
+            if let Some(r) = j.checked_sub(lo).and_then(|k| t.local_refs.get_mut(k)) {
+                *r -= 1;
+            }
+        }
+        for &r in &t.local_refs {
+            candidates += usize::from(r <= 0);
+        }
+        if candidates == 0 {
+            // Everything in the chunk is referenced from outside it: the
+            // global steps decide.
+            release_guards(&mut t.guards);
+            lo = hi;
             continue;
         }
-        let mut sink = Subtract {
-            objs: &t.objs,
-            refs: &mut t.refs,
-            adj: &mut t.adj,
-            exclusive_seen: &mut t.exclusive_seen,
-            current: i as u32,
+        let end = t.adj.len();
+        let edges_of = |adj_start: &[u32], i: usize| {
+            let s = adj_start[i] as usize;
+            let e = adj_start.get(i + 1).map_or(end, |&e| e as usize);
+            s..e
         };
-        // SAFETY: owned by this collection, not exclusive.
-        unsafe { trace_with(obj, &mut sink, None, scratch) };
+        // Trial deletion inside the chunk: everything reachable from a
+        // chunk object with references from outside the chunk.
+        const L_UNKNOWN: u8 = 0;
+        const L_REACHABLE: u8 = 1;
+        t.local_mark.clear();
+        t.local_mark.resize(hi - lo, L_UNKNOWN);
+        t.local_work.clear();
+        for (k, &r) in t.local_refs.iter().enumerate() {
+            if r > 0 {
+                t.local_mark[k] = L_REACHABLE;
+                t.local_work.push((lo + k) as u32);
+            }
+        }
+        while let Some(i) = t.local_work.pop() {
+            for x in edges_of(&t.adj_start, i as usize) {
+                let j = t.adj[x] as usize;
+                if (lo..hi).contains(&j) && t.local_mark[j - lo] == L_UNKNOWN {
+                    t.local_mark[j - lo] = L_REACHABLE;
+                    t.local_work.push(j as u32);
+                }
+            }
+        }
+        // Step 3 (c) on the chunk's candidates; (d) inside the chunk.
+        let mut weak = false;
+        for i in lo..hi {
+            if t.local_mark[i - lo] != L_UNKNOWN {
+                continue;
+            }
+            let o = unsafe_ref(t.objs[i]);
+            let now = o.counts.load(Ordering::SeqCst);
+            let strong = now & STRONG_MASK;
+            let ok = now == t.words[i]
+                && t.local_refs[i - lo] == 0
+                && now & CLAIMED == 0
+                && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
+            if ok {
+                t.state[i] = CANDIDATE;
+                weak |= o.weak.load(Ordering::Acquire) > 1;
+            } else {
+                t.state[i] = FAILED;
+                t.local_work.push(i as u32);
+            }
+        }
+        while let Some(i) = t.local_work.pop() {
+            for x in edges_of(&t.adj_start, i as usize) {
+                let j = t.adj[x] as usize;
+                if (lo..hi).contains(&j) && t.state[j] == CANDIDATE {
+                    t.state[j] = FAILED;
+                    t.local_work.push(j as u32);
+                }
+            }
+        }
+        // Step 4 for the chunk.
+        let (set, clear) = if fold_dead && !weak {
+            (DEAD_SET, DEAD_CLEAR)
+        } else {
+            (WEAK_CLEARED, 0)
+        };
+        let mut chunk = Claimed::default();
+        let mut withdrawn = false;
+        for i in lo..hi {
+            match t.state[i] {
+                CANDIDATE => {}
+                // Failed here: the global steps decide.
+                FAILED => {
+                    t.state[i] = UNKNOWN;
+                    continue;
+                }
+                _ => continue,
+            }
+            let o = unsafe_ref(t.objs[i]);
+            let seen = t.words[i];
+            if weak {
+                if o.counts
+                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // An `upgrade` got in first: withdraw the chunk's claims
+                    // (the global steps decide about all of it).
+                    for j in lo..i {
+                        if t.state[j] == GARBAGE {
+                            unsafe_ref(t.objs[j]).update_flags_exclusively(0, WEAK_CLEARED);
+                            unclaim(t.objs[j]);
+                        }
+                        if matches!(t.state[j], GARBAGE | CANDIDATE) {
+                            t.state[j] = UNKNOWN;
+                        }
+                    }
+                    for j in i..hi {
+                        if t.state[j] == CANDIDATE {
+                            t.state[j] = UNKNOWN;
+                        }
+                    }
+                    withdrawn = true;
+                    break;
+                }
+            } else {
+                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
+                o.counts.store(seen | CLAIMED, Ordering::Relaxed);
+            }
+            // Exclusive: claimed garbage (I4).
+            let f = o.flags.load(Ordering::Relaxed);
+            o.flags.store((f | set) & !clear, Ordering::Release);
+            t.state[i] = GARBAGE;
+            chunk.ok = true;
+            chunk.found += usize::from(seen & STRONG_MASK != 0);
+            chunk.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+            chunk.dead_folded |= set == DEAD_SET;
+            chunk.not_folded |= set != DEAD_SET;
+        }
+        if !withdrawn {
+            out.merge(chunk);
+        }
+        release_guards(&mut t.guards);
+        lo = hi;
     }
     t.adj_start.push(t.adj.len() as u32);
+    out
+}
+
+/// Step 2 over what the first pass did not claim: CPython's
+/// move_unreachable on the `gc_refs` the first pass computed (the strong
+/// counts it read, minus every edge it recorded: update_refs and
+/// subtract_refs), which raced the mutators (a guess). The claimed garbage
+/// is not a root, and its edges count (they will be gone with it). The
+/// objects left `UNKNOWN` are the candidates.
+#[inline(never)]
+fn guess(t: &mut Tables) {
+    let n = t.objs.len();
     t.work.clear();
     for i in 0..n {
-        if t.refs[i] > 0 {
+        if t.state[i] == UNKNOWN && t.refs[i] > 0 {
             t.state[i] = REACHABLE;
             t.work.push(i as u32);
         }
     }
-    // Everything reachable from there, along the edges the subtraction saw
-    // (a guess may use them: the verification traces again).
     while let Some(i) = t.work.pop() {
         let (s, e) = (
             t.adj_start[i as usize] as usize,
@@ -570,7 +835,10 @@ fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) {
     let mut counted = Vec::new();
     for &(parent, target) in &pairs {
         let p = t.objs[parent as usize];
-        if unsafe_ref(p).flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+        // (A parent the first pass claimed is garbage: nothing to learn.)
+        if t.state[parent as usize] == GARBAGE
+            || unsafe_ref(p).flags.load(Ordering::Acquire) & EXCLUSIVE != 0
+        {
             continue;
         }
         let mut sink = Verify {
@@ -664,6 +932,23 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     seen
 }
 
+/// Adds the edges the first pass recorded from the garbage it claimed to
+/// the counted edges of the global candidates they point to.
+fn count_claimed_edges(t: &mut Tables) {
+    for i in 0..t.objs.len() {
+        if t.state[i] != GARBAGE {
+            continue;
+        }
+        let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
+        for x in s..e {
+            let j = t.adj[x] as usize;
+            if t.state[j] == CANDIDATE {
+                t.counted[j] += 1;
+            }
+        }
+    }
+}
+
 /// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
 /// `GARBAGE` or `FAILED`. The guards stay held. `claimed`: the counts carry
 /// `CLAIMED` (the resurrection check). `no_weak`: a candidate with a weak
@@ -732,15 +1017,29 @@ fn propagate_failures(t: &mut Tables) {
     }
 }
 
-/// What the claim found out about G' on its way.
-#[derive(Default)]
+/// What the claims found out about G' on their way.
+#[derive(Default, Clone, Copy)]
 struct Claimed {
-    /// G' is claimed (nothing is, otherwise).
+    /// Something is claimed.
     ok: bool,
     /// Objects of G' that still had a strong count (not zombies).
     found: usize,
     /// Some object of G' has a finalizer that has not run.
     needs_finalize: bool,
+    /// Some claimed objects got step 6's flags (`DEAD`) with the claim.
+    dead_folded: bool,
+    /// Some did not.
+    not_folded: bool,
+}
+
+impl Claimed {
+    fn merge(&mut self, other: Claimed) {
+        self.ok |= other.ok;
+        self.found += other.found;
+        self.needs_finalize |= other.needs_finalize;
+        self.dead_folded |= other.dead_folded;
+        self.not_folded |= other.not_folded;
+    }
 }
 
 /// Step 4: claims G' and releases the guards held since step 3. The claims
@@ -785,6 +1084,7 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
         release_guards_from(&mut t.guards, t.guard_start[k] as usize);
     }
     out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c as usize] == GARBAGE);
+    out.not_folded = out.ok;
     out
 }
 
@@ -853,6 +1153,8 @@ fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
         ok,
         found,
         needs_finalize,
+        dead_folded: ok && dead,
+        not_folded: ok && !dead,
     }
 }
 

@@ -219,6 +219,17 @@ pub(crate) fn maybe_collect() {
     run(state, generation);
 }
 
+/// Under loom only: sets the number of objects per chunk of a collection's
+/// first pass (the models run with one chunk for everything, and with one
+/// object per chunk, so that both the chunk verification and the global one
+/// are checked).
+#[cfg(loom)]
+pub fn set_chunk_for_loom(objects: usize) {
+    heap()
+        .loom_chunk
+        .store(objects.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Turns automatic collection on.
 pub fn enable() {
     heap().settings.enabled.store(true, Ordering::Relaxed);

@@ -163,6 +163,10 @@ pub(crate) struct SyncHeap {
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
+    /// Under loom: the first pass's chunk size (a setting of the model, so
+    /// a std atomic, not a loom one).
+    #[cfg(loom)]
+    pub(crate) loom_chunk: std::sync::atomic::AtomicUsize,
 }
 
 impl SyncHeap {
@@ -191,6 +195,8 @@ impl SyncHeap {
             }),
             garbage: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
+            #[cfg(loom)]
+            loom_chunk: std::sync::atomic::AtomicUsize::new(2),
         }
     }
 

@@ -30,6 +30,9 @@
 use core::fmt;
 use std::io;
 
+#[cfg(loom)]
+#[doc(hidden)]
+pub use ouro_cyclegc::sync::control::set_chunk_for_loom;
 pub use ouro_cyclegc::sync::control::{
     add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
     get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
