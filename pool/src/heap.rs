@@ -170,6 +170,42 @@ fn pool_of(block: *mut u8) -> *mut PoolHeader {
     arena_map::locate(block.addr() & !POOL_MASK).cast()
 }
 
+/// The pool of a live block, looked up once for freeing several blocks of
+/// the same pool (`SyncPool::dealloc_batch`).
+#[derive(Clone, Copy)]
+pub(crate) struct PoolRef {
+    base: usize,
+    pool: *mut PoolHeader,
+}
+
+impl PoolRef {
+    /// The pool of `block`.
+    #[inline]
+    pub(crate) fn of(block: NonNull<u8>) -> PoolRef {
+        PoolRef {
+            base: block.addr().get() & !POOL_MASK,
+            pool: pool_of(block.as_ptr()),
+        }
+    }
+
+    /// Whether `block` lies in this pool.
+    #[inline]
+    pub(crate) fn holds(&self, block: NonNull<u8>) -> bool {
+        block.addr().get() & !POOL_MASK == self.base
+    }
+
+    /// The `SyncPool` shard that owns the pool.
+    ///
+    /// # Safety
+    /// A block of this pool is live (not freed yet).
+    #[inline]
+    pub(crate) unsafe fn shard(&self) -> usize {
+        // SAFETY: a live block keeps its pool's header initialised, and the
+        // `shard` field constant (see the field).
+        unsafe { (*self.pool).shard as usize }
+    }
+}
+
 /// The `SyncPool` shard that owns `block`.
 ///
 /// # Safety
@@ -558,8 +594,18 @@ impl Heap {
     /// used afterwards.
     #[inline(always)]
     pub(crate) unsafe fn free(&mut self, block: NonNull<u8>) -> Result<(), BadFree> {
+        // SAFETY: forwarded; `PoolRef::of` is the block's own pool.
+        unsafe { self.free_in(block, PoolRef::of(block)) }
+    }
+
+    /// [`free`](Self::free) with the block's pool looked up already.
+    ///
+    /// # Safety
+    /// As `free`, and `pool` is `PoolRef::of(block)`.
+    #[inline(always)]
+    pub(crate) unsafe fn free_in(&mut self, block: NonNull<u8>, pool: PoolRef) -> Result<(), BadFree> {
         let block = block.as_ptr();
-        let pool = pool_of(block);
+        let pool = pool.pool;
         #[cfg(debug_assertions)]
         // SAFETY: forwarded from the caller (the check itself only relies on
         // `block` pointing into memory that was handed out).

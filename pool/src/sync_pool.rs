@@ -391,30 +391,38 @@ impl SyncPool {
                 i += 1;
                 continue;
             }
+            let mut pool = heap::PoolRef::of(ptr);
             // SAFETY: by the caller, `ptr` is a live pool block.
-            let owner = unsafe { heap::shard_of(ptr) };
+            let owner = unsafe { pool.shard() };
             debug_assert!(
                 owner < SHARDS,
                 "ouro-pool: free of {ptr:p}, which no SyncPool allocated"
             );
             let shard = &self.shards[owner & (SHARDS - 1)];
             let locked = shard.lock();
-            // Every following block of the same shard, under this lock.
+            // Every following block of the same shard, under this lock; the
+            // pool is looked up again only when the block is in another one
+            // (a pool with a live block left is never given back, so the
+            // one at hand stays valid while its next block is to be freed).
             let result: Result<(), BadFree> = locked.with_heap(|heap| {
                 while let Some(&(ptr, layout)) = blocks.get(i) {
                     if class_of(layout).is_none() {
                         break;
                     }
-                    // SAFETY: by the caller, a live pool block.
-                    if unsafe { heap::shard_of(ptr) } != owner {
-                        break;
+                    if !pool.holds(ptr) {
+                        let next = heap::PoolRef::of(ptr);
+                        // SAFETY: by the caller, a live pool block.
+                        if unsafe { next.shard() } != owner {
+                            break;
+                        }
+                        pool = next;
                     }
                     // SAFETY: by the caller `ptr` is a live block of this
                     // pool, of shard `owner`, whose heap the lock gives us;
-                    // not used again.
+                    // not used again. `pool` is its pool.
                     unsafe {
                         heap::debug_check_layout(ptr, layout);
-                        heap.free(ptr)?;
+                        heap.free_in(ptr, pool)?;
                     }
                     i += 1;
                 }
