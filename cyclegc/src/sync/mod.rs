@@ -97,13 +97,42 @@
 //!    none exists, and no thread can reach G' again except through
 //!    `Weak::upgrade`.
 //!
+//!    The proof needs only this of (a) and (b): each candidate's first read
+//!    comes before T, and every candidate's value was traced with its
+//!    guards kept until the claim. It holds for any candidate set, however
+//!    it was chosen. That is what the first pass below uses.
+//!
 //! 4. **Claim.** Compare-exchange each G' `counts` word from the value read
 //!    in (c) to the same value with `CLAIMED` set. From then on `upgrade`
 //!    fails; a failed exchange (an `upgrade` got there first) returns all of
 //!    G to the survivors. Set `WEAK_CLEARED`, then release the held guards.
-//!    Everything but G' is given back now (step 7), before any user code
-//!    runs: a thread waiting in `get_mut` for one of those objects must not
-//!    wait for finalizers or drops.
+//!    When no candidate has a weak handle (its weak count is 1 in (c), which
+//!    comes after T), the claim is a plain store: by the proof nobody else
+//!    can reach a G' object any more, so nobody else writes its word, and
+//!    nothing can make the claim fail; `DEAD` (step 6) is then set in the
+//!    same pass when no finalizer can run, and each candidate's guards are
+//!    released right after its claim. Everything but G' is given back now
+//!    (step 7), before any user code runs: a thread waiting in `get_mut` for
+//!    one of those objects must not wait for finalizers or drops.
+//!
+//! **How the steps run.** Steps 2 to 4 are done twice, first on small sets:
+//!
+//! - *First pass*, in chunks of 1024 objects of W in table order: read each
+//!   object's word, trace it with its guards kept (recording its edges:
+//!   this is step 2's trace too), then run trial deletion *inside the
+//!   chunk* (edges from outside the chunk count as external) and step 3
+//!   (c) and (d) on the chunk's candidates, claim what passes (step 4), and
+//!   release the chunk's guards. By the remark after the proof this is a
+//!   verification like any other. Garbage whose cycles stay inside one
+//!   chunk (objects allocated together and dropped together, the common
+//!   case) is traced once. A mutator that wants a lock of a chunk object
+//!   waits at most until the end of that chunk (tens of microseconds).
+//! - *Global*: step 2's guess over all of W on the words and edges the
+//!   first pass recorded (no second trace; the claimed garbage is not a
+//!   root, and its edges count), then steps 3 and 4 on the candidates left.
+//!   Step 3 (b) counts the edges the first pass recorded from the claimed
+//!   garbage as counted edges: those values cannot change any more (nobody
+//!   can reach them), so they are frozen as surely as a held lock.
 //! 5. **Finalize.** If some object of G' has a finalizer, run each
 //!    finalizer at most once (`FINALIZED`), then verify G' again (steps 3a-d
 //!    with the claimed counts): if a finalizer resurrected anything, none of
@@ -161,10 +190,13 @@
 //! Clone and drop: one atomic each, like `Arc`. Dereference: one `Acquire`
 //! load of `flags` (to panic on a collected value instead of reading it).
 //! Allocation and drop to zero: one uncontended shard lock. A collection
-//! holds each shard lock while it takes or gives back that shard's objects
-//! (a pass over them), and holds the locks inside candidates' values during
-//! step 3 — candidates are almost always garbage, which no other thread can
-//! touch.
+//! holds each shard lock while it takes that shard's objects (a pass over
+//! them) and while it gives back at most 4096 of them at a time; it holds
+//! the locks inside a chunk's values for the chunk's first pass (tens of
+//! microseconds), and the locks inside the global candidates' values during
+//! their verification — candidates are almost always garbage, which no
+//! other thread can touch. The memory of the garbage goes back to the pool
+//! in one batch.
 //!
 //! # Which values the verification accepts
 //!
