@@ -603,7 +603,11 @@ impl Heap {
     /// # Safety
     /// As `free`, and `pool` is `PoolRef::of(block)`.
     #[inline(always)]
-    pub(crate) unsafe fn free_in(&mut self, block: NonNull<u8>, pool: PoolRef) -> Result<(), BadFree> {
+    pub(crate) unsafe fn free_in(
+        &mut self,
+        block: NonNull<u8>,
+        pool: PoolRef,
+    ) -> Result<(), BadFree> {
         let block = block.as_ptr();
         let pool = pool.pool;
         #[cfg(debug_assertions)]

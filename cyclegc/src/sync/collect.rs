@@ -44,6 +44,9 @@ pub(crate) struct Tables {
     guard_start: Vec<u32>,
     /// Table index -> position in `cands`, built when a failure needs it.
     pos: Vec<u32>,
+    /// `objs` and `refs` of the last `interleave`, kept for their capacity.
+    objs_spare: Vec<NonNull<SyncHeader>>,
+    refs_spare: Vec<i64>,
     /// Each object's counts word as the first pass read it (before its
     /// trace).
     words: Vec<u64>,
@@ -517,10 +520,15 @@ const ROOT_REFS: i64 = i64::MAX / 2;
 fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     t.objs.clear();
     t.refs.clear();
+    // (start, length) in the table of each shard's list, per generation.
+    let mut streams: [Vec<(usize, usize)>; 3] = Default::default();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         for g in 0..=generation {
             let list = core::mem::replace(&mut shard.lists[g], List::new());
+            if list.len > 0 {
+                streams[g].push((t.objs.len(), list.len));
+            }
             // SAFETY: we hold the shard lock (I1 (a)); after the flag is
             // set the links are ours (I1 (b)).
             unsafe {
@@ -555,10 +563,58 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
             };
         }
     }
+    if streams.iter().any(|s| s.len() > 1) {
+        interleave(t, &streams);
+    }
     let n = t.objs.len();
     t.state.clear();
     t.state.resize(n, UNKNOWN);
     t.exclusive_seen.clear();
+}
+
+/// Puts the objects of one generation taken from different shards in
+/// turns of `CHUNK / shards` objects of each, so that objects that threads
+/// allocated at about the same time (a structure built by several threads
+/// at once, whose halves live in different shards) fall into the same chunk
+/// of the first pass instead of chunks far apart: the first pass can then
+/// verify their cycles without a second trace. Rewrites every object's
+/// index (its `prev` link).
+fn interleave(t: &mut Tables, streams: &[Vec<(usize, usize)>; 3]) {
+    let n = t.objs.len();
+    let mut objs = core::mem::take(&mut t.objs_spare);
+    let mut refs = core::mem::take(&mut t.refs_spare);
+    objs.clear();
+    refs.clear();
+    for gen_streams in streams {
+        if gen_streams.is_empty() {
+            continue;
+        }
+        let turn = (CHUNK / gen_streams.len()).max(16);
+        let mut taken = vec![0usize; gen_streams.len()];
+        loop {
+            let mut any = false;
+            for (k, &(start, len)) in gen_streams.iter().enumerate() {
+                let from = taken[k];
+                let to = (from + turn).min(len);
+                if from < to {
+                    objs.extend_from_slice(&t.objs[start + from..start + to]);
+                    refs.extend_from_slice(&t.refs[start + from..start + to]);
+                    taken[k] = to;
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+    debug_assert_eq!(objs.len(), n);
+    for (i, &o) in objs.iter().enumerate() {
+        // SAFETY: `IN_COLLECTOR` is set: the links are ours (I1 (b)).
+        unsafe { *SyncHeader::links(o).as_ref().prev.get() = core::ptr::without_provenance_mut(i) };
+    }
+    t.objs_spare = core::mem::replace(&mut t.objs, objs);
+    t.refs_spare = core::mem::replace(&mut t.refs, refs);
 }
 
 /// Objects per chunk of the first pass: the collector holds the locks
