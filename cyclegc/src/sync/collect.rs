@@ -524,10 +524,10 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     let mut streams: [Vec<(usize, usize)>; 3] = Default::default();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
-        for g in 0..=generation {
-            let list = core::mem::replace(&mut shard.lists[g], List::new());
+        for (list, gen_streams) in shard.lists[..=generation].iter_mut().zip(&mut streams) {
+            let list = core::mem::replace(list, List::new());
             if list.len > 0 {
-                streams[g].push((t.objs.len(), list.len));
+                gen_streams.push((t.objs.len(), list.len));
             }
             // SAFETY: we hold the shard lock (I1 (a)); after the flag is
             // set the links are ours (I1 (b)).
