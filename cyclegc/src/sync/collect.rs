@@ -279,9 +279,8 @@ fn run(
     // Step 2 for the rest, on the recorded edges.
     guess(t);
     t.cands.clear();
-    for i in 0..n {
-        if t.state[i] == UNKNOWN {
-            t.state[i] = CANDIDATE;
+    for (i, &s) in t.state.iter().enumerate() {
+        if s == CANDIDATE {
             t.cands.push(i as u32);
         }
     }
@@ -856,27 +855,50 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
 /// counts it read, minus every edge it recorded: update_refs and
 /// subtract_refs), which raced the mutators (a guess). The claimed garbage
 /// is not a root, and its edges count (they will be gone with it). The
-/// objects left `UNKNOWN` are the candidates.
+/// candidates end in state `CANDIDATE`; the roots stay `UNKNOWN`.
+///
+/// Most objects of a collection are roots, so the walk starts from the
+/// other side: the objects with `gc_refs <= 0` are marked first (usually
+/// few, often none, and then there is nothing else to do), and only edges
+/// into them are followed.
 #[inline(never)]
 fn guess(t: &mut Tables) {
     let n = t.objs.len();
-    t.work.clear();
-    for i in 0..n {
-        if t.state[i] == UNKNOWN && t.refs[i] > 0 {
-            t.state[i] = REACHABLE;
-            t.work.push(i as u32);
+    let mut others = 0usize;
+    for (s, &r) in t.state.iter_mut().zip(&t.refs) {
+        if *s == UNKNOWN && r <= 0 {
+            *s = CANDIDATE;
+            others += 1;
         }
     }
-    while let Some(i) = t.work.pop() {
-        let (s, e) = (
-            t.adj_start[i as usize] as usize,
-            t.adj_start[i as usize + 1] as usize,
-        );
+    if others == 0 {
+        return;
+    }
+    t.work.clear();
+    for i in 0..n {
+        // A root: neither claimed, nor a candidate, nor reached yet.
+        if t.state[i] != UNKNOWN {
+            continue;
+        }
+        let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
         for x in s..e {
             let j = t.adj[x] as usize;
-            if t.state[j] == UNKNOWN {
+            if t.state[j] == CANDIDATE {
                 t.state[j] = REACHABLE;
                 t.work.push(j as u32);
+            }
+        }
+        while let Some(k) = t.work.pop() {
+            let (s, e) = (
+                t.adj_start[k as usize] as usize,
+                t.adj_start[k as usize + 1] as usize,
+            );
+            for x in s..e {
+                let j = t.adj[x] as usize;
+                if t.state[j] == CANDIDATE {
+                    t.state[j] = REACHABLE;
+                    t.work.push(j as u32);
+                }
             }
         }
     }
