@@ -523,7 +523,14 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     let mut streams: [Vec<(usize, usize)>; 3] = Default::default();
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
-        for (list, gen_streams) in shard.lists[..=generation].iter_mut().zip(&mut streams) {
+        // Oldest generation first: objects are given back in table order,
+        // so each shard's lists stay in allocation order (the turns of
+        // `interleave` rely on that).
+        for (list, gen_streams) in shard.lists[..=generation]
+            .iter_mut()
+            .zip(&mut streams)
+            .rev()
+        {
             let list = core::mem::replace(list, List::new());
             if list.len > 0 {
                 gen_streams.push((t.objs.len(), list.len));
@@ -584,7 +591,7 @@ fn interleave(t: &mut Tables, streams: &[Vec<(usize, usize)>; 3]) {
     let mut refs = core::mem::take(&mut t.refs_spare);
     objs.clear();
     refs.clear();
-    for gen_streams in streams {
+    for gen_streams in streams.iter().rev() {
         if gen_streams.is_empty() {
             continue;
         }
