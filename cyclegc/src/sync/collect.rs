@@ -630,6 +630,10 @@ fn interleave(t: &mut Tables, streams: &[Vec<(usize, usize)>; 3]) {
 /// span several chunks and the global step runs too (loom models choose).
 const CHUNK: usize = if cfg!(miri) { 2 } else { 1024 };
 
+/// Handles (edges into the taken objects) after which a chunk ends even if
+/// it has fewer than `CHUNK` objects.
+const CHUNK_EDGES: usize = 8 * CHUNK;
+
 /// The first pass's chunk size: [`CHUNK`], or under loom the model's choice.
 fn chunk_size(h: &SyncHeap) -> usize {
     #[cfg(loom)]
@@ -667,11 +671,18 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     let mut out = Claimed::default();
     let mut lo = 0;
     while lo < n {
-        let hi = (lo + chunk).min(n);
+        let mut hi = (lo + chunk).min(n);
         // (a) and (b) for the chunk; the chunk's own `gc_refs` start at
-        // the strong counts.
+        // the strong counts. A chunk also ends early once its objects hold
+        // `CHUNK_EDGES` handles: the time the guards are held is bounded by
+        // the work, not only by the number of objects.
         t.local_refs.clear();
+        let first_edge = t.adj.len();
         for i in lo..hi {
+            if t.adj.len() - first_edge > CHUNK_EDGES {
+                hi = i;
+                break;
+            }
             t.adj_start.push(t.adj.len() as u32);
             // Edges from earlier chunks only ever took a little off.
             if t.refs[i] > ROOT_REFS / 2 {
