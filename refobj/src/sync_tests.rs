@@ -127,6 +127,38 @@ fn a_self_loop_and_a_long_ring() {
     assert_eq!(drops.load(Ordering::SeqCst), n + 1);
 }
 
+/// A node holding more handles than one chunk of the collector's first pass
+/// takes (the chunk ends after it), its children pointing back to it from
+/// later chunks: found partly by the first pass, partly by the global steps.
+#[test]
+fn a_node_with_more_handles_than_a_chunk() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let n = if cfg!(miri) { 40 } else { 10_000 };
+    let hub = node(0, &drops);
+    for i in 0..n {
+        let child = node(i + 1, &drops);
+        link(&child, &hub);
+        link(&hub, &child);
+        // A small cycle of its own below every tenth child.
+        if i % 10 == 0 {
+            let leaf = node(0, &drops);
+            link(&leaf, &child);
+            link(&child, &leaf);
+        }
+    }
+    let leaves = n.div_ceil(10);
+    // (A child without a leaf: `n / 2 + 1` is not a multiple of 10.)
+    let reachable = hub.edges.lock().unwrap()[n / 2 + 1].clone();
+    drop(hub);
+    gc::collect();
+    // Everything is reachable from `reachable`.
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    assert_eq!(reachable.edges.lock().unwrap().len(), 1);
+    drop(reachable);
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 1 + n + leaves);
+}
+
 #[test]
 fn a_locked_mutex_keeps_the_cycle_until_released() {
     let drops = Arc::new(AtomicUsize::new(0));
