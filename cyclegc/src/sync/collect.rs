@@ -451,6 +451,7 @@ fn run(
         }
     }
     t.free.clear();
+    let mut layouts = heap::LayoutCache::new();
     for &c in &t.cands {
         let i = c as usize;
         if t.state[i] == GONE {
@@ -468,7 +469,7 @@ fn run(
             if old & STRONG_MASK == 0 {
                 // SAFETY: the strong side's weak count, released once; the
                 // memory is freed below, after this loop's last read.
-                if let Some(block) = unsafe { heap::release_weak_deferred(obj) } {
+                if let Some(block) = unsafe { heap::release_weak_deferred(obj, &mut layouts) } {
                     t.free.push(block);
                 }
             }

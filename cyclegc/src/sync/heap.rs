@@ -478,7 +478,7 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
 /// side's), and does not use `obj` afterwards.
 pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
-    if let Some((block, layout)) = unsafe { release_weak_deferred(obj) } {
+    if let Some((block, layout)) = unsafe { release_weak_deferred(obj, &mut LayoutCache::new()) } {
         // SAFETY: last count of any kind: nobody can reach the memory; it
         // came from `alloc_block(layout)`.
         unsafe { free_block(block, layout) }
@@ -495,6 +495,7 @@ pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
 #[inline]
 pub(crate) unsafe fn release_weak_deferred(
     obj: NonNull<SyncHeader>,
+    layouts: &mut LayoutCache,
 ) -> Option<(NonNull<u8>, Layout)> {
     // SAFETY: the count we own keeps the header alive.
     let o = unsafe { obj.as_ref() };
@@ -506,10 +507,35 @@ pub(crate) unsafe fn release_weak_deferred(
         return None;
     }
     prims::fence(Ordering::Acquire);
-    let (layout, off) = layout_of(o.vtable);
+    let (layout, off) = layouts.get(o.vtable);
     // SAFETY: the header sits `off` bytes into the block it came in
     // (`allocate`).
     Some((unsafe { obj.cast::<u8>().sub(off) }, layout))
+}
+
+/// [`layout_of`] for the last vtable asked about (a collection frees runs
+/// of objects of one type).
+pub(crate) struct LayoutCache {
+    vtable: *const SyncVTable,
+    layout: (Layout, usize),
+}
+
+impl LayoutCache {
+    pub(crate) fn new() -> Self {
+        LayoutCache {
+            vtable: ptr::null(),
+            layout: (Layout::new::<u8>(), 0),
+        }
+    }
+
+    #[inline]
+    fn get(&mut self, vt: &'static SyncVTable) -> (Layout, usize) {
+        if !ptr::eq(self.vtable, vt) {
+            self.vtable = vt;
+            self.layout = layout_of(vt);
+        }
+        self.layout
+    }
 }
 
 /// Frees blocks from [`release_weak_deferred`], in one batch (the pool
