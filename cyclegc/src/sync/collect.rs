@@ -542,12 +542,12 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
                 list.for_each(|o| {
                     let h = o.as_ref();
                     let f = h.flags.load(Ordering::Relaxed);
-                    let c = h.counts.load(Ordering::Relaxed);
                     // The strong count is added by the first pass, which
-                    // reads it again just before the trace.
+                    // reads it just before the trace.
                     let mut refs = 0;
                     let mut clear = 0;
                     if f & EXCLUSIVE != 0 {
+                        let c = h.counts.load(Ordering::Relaxed);
                         if c & STRONG_MASK > 1 || h.weak.load(Ordering::Relaxed) > 1 {
                             // Another handle exists, so the `&mut T` from
                             // `get_mut` ended (I3); `get_mut` cannot run
