@@ -667,8 +667,8 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     let n = t.objs.len();
     t.adj.clear();
     t.adj_start.clear();
+    // Pushed in table order below (one entry per object).
     t.words.clear();
-    t.words.resize(n, 0);
     let mut out = Claimed::default();
     let mut lo = 0;
     while lo < n {
@@ -688,13 +688,14 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
             // Edges from earlier chunks only ever took a little off.
             if t.refs[i] > ROOT_REFS / 2 {
                 // `EXCLUSIVE` (see `take`): not read.
+                t.words.push(0);
                 t.local_refs.push(ROOT_REFS);
                 continue;
             }
             let obj = t.objs[i];
             let o = unsafe_ref(obj);
             let word = o.counts.load(Ordering::SeqCst);
-            t.words[i] = word;
+            t.words.push(word);
             let mut sink = Record {
                 objs: &t.objs,
                 adj: &mut t.adj,
