@@ -900,14 +900,7 @@ fn guess(t: &mut Tables) {
         if t.state[i] != UNKNOWN {
             continue;
         }
-        let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
-        for x in s..e {
-            let j = t.adj[x] as usize;
-            if t.state[j] == CANDIDATE {
-                t.state[j] = REACHABLE;
-                t.work.push(j as u32);
-            }
-        }
+        t.work.push(i as u32);
         while let Some(k) = t.work.pop() {
             let (s, e) = (
                 t.adj_start[k as usize] as usize,
