@@ -126,7 +126,12 @@
 //!   verification like any other. Garbage whose cycles stay inside one
 //!   chunk (objects allocated together and dropped together, the common
 //!   case) is traced once. A mutator that wants a lock of a chunk object
-//!   waits at most until the end of that chunk (tens of microseconds).
+//!   waits at most until the end of that chunk (tens of microseconds; a
+//!   chunk also ends after 8192 recorded handles). Step 1 lays W out for
+//!   this: oldest generation first (so that the lists, given back in table
+//!   order, stay in allocation order), and the lists of one generation from
+//!   different shards in turns of `1024 / shards` objects, so that the two
+//!   halves of a structure that two threads built at once share a chunk.
 //! - *Global*: step 2's guess over all of W on the words and edges the
 //!   first pass recorded (no second trace; the claimed garbage is not a
 //!   root, and its edges count), then steps 3 and 4 on the candidates left.
