@@ -722,145 +722,9 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
             t.refs[i] = t.refs[i].saturating_add(refs);
             t.local_refs.push(refs);
         }
-        // Subtract every edge of the chunk from the global `gc_refs` (step
-        // 2 needs no other pass over the edges), and the edges inside the
-        // chunk from the chunk's own.
-        let first = t.adj_start[lo] as usize;
-        let mut candidates = 0usize;
-        for &j in &t.adj[first..] {
-            let j = j as usize;
-            t.refs[j] = t.refs[j].saturating_sub(1);
-            if let Some(r) = j.checked_sub(lo).and_then(|k| t.local_refs.get_mut(k)) {
-                *r -= 1;
-            }
-        }
-        for &r in &t.local_refs {
-            candidates += usize::from(r <= 0);
-        }
-        if candidates == 0 {
-            // Everything in the chunk is referenced from outside it: the
-            // global steps decide.
-            release_guards(&mut t.guards);
-            lo = hi;
-            continue;
-        }
-        let end = t.adj.len();
-        let edges_of = |adj_start: &[u32], i: usize| {
-            let s = adj_start[i] as usize;
-            let e = adj_start.get(i + 1).map_or(end, |&e| e as usize);
-            s..e
-        };
-        // Trial deletion inside the chunk: everything reachable from a
-        // chunk object with references from outside the chunk.
-        const L_UNKNOWN: u8 = 0;
-        const L_REACHABLE: u8 = 1;
-        t.local_mark.clear();
-        t.local_mark.resize(hi - lo, L_UNKNOWN);
-        t.local_work.clear();
-        for (k, &r) in t.local_refs.iter().enumerate() {
-            if r > 0 {
-                t.local_mark[k] = L_REACHABLE;
-                t.local_work.push((lo + k) as u32);
-            }
-        }
-        while let Some(i) = t.local_work.pop() {
-            for x in edges_of(&t.adj_start, i as usize) {
-                let j = t.adj[x] as usize;
-                if (lo..hi).contains(&j) && t.local_mark[j - lo] == L_UNKNOWN {
-                    t.local_mark[j - lo] = L_REACHABLE;
-                    t.local_work.push(j as u32);
-                }
-            }
-        }
-        // Step 3 (c) on the chunk's candidates; (d) inside the chunk.
-        let mut weak = false;
-        for i in lo..hi {
-            if t.local_mark[i - lo] != L_UNKNOWN {
-                continue;
-            }
-            let o = unsafe_ref(t.objs[i]);
-            let now = o.counts.load(Ordering::SeqCst);
-            let strong = now & STRONG_MASK;
-            let ok = now == t.words[i]
-                && t.local_refs[i - lo] == 0
-                && now & CLAIMED == 0
-                && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
-            if ok {
-                t.state[i] = CANDIDATE;
-                weak |= o.weak.load(Ordering::Acquire) > 1;
-            } else {
-                t.state[i] = FAILED;
-                t.local_work.push(i as u32);
-            }
-        }
-        while let Some(i) = t.local_work.pop() {
-            for x in edges_of(&t.adj_start, i as usize) {
-                let j = t.adj[x] as usize;
-                if (lo..hi).contains(&j) && t.state[j] == CANDIDATE {
-                    t.state[j] = FAILED;
-                    t.local_work.push(j as u32);
-                }
-            }
-        }
-        // Step 4 for the chunk.
-        let (set, clear) = if fold_dead && !weak {
-            (DEAD_SET, DEAD_CLEAR)
-        } else {
-            (WEAK_CLEARED, 0)
-        };
-        let mut chunk = Claimed::default();
-        let mut withdrawn = false;
-        for i in lo..hi {
-            match t.state[i] {
-                CANDIDATE => {}
-                // Failed here: the global steps decide.
-                FAILED => {
-                    t.state[i] = UNKNOWN;
-                    continue;
-                }
-                _ => continue,
-            }
-            let o = unsafe_ref(t.objs[i]);
-            let seen = t.words[i];
-            if weak {
-                if o.counts
-                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_err()
-                {
-                    // An `upgrade` got in first: withdraw the chunk's claims
-                    // (the global steps decide about all of it).
-                    for j in lo..i {
-                        if t.state[j] == GARBAGE {
-                            unsafe_ref(t.objs[j]).update_flags_exclusively(0, WEAK_CLEARED);
-                            unclaim(t.objs[j]);
-                        }
-                        if matches!(t.state[j], GARBAGE | CANDIDATE) {
-                            t.state[j] = UNKNOWN;
-                        }
-                    }
-                    for j in i..hi {
-                        if t.state[j] == CANDIDATE {
-                            t.state[j] = UNKNOWN;
-                        }
-                    }
-                    withdrawn = true;
-                    break;
-                }
-            } else {
-                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
-                o.counts.store(seen | CLAIMED, Ordering::Relaxed);
-            }
-            // Exclusive: claimed garbage (I4).
-            let f = o.flags.load(Ordering::Relaxed);
-            o.flags.store((f | set) & !clear, Ordering::Release);
-            t.state[i] = GARBAGE;
-            chunk.ok = true;
-            chunk.found += usize::from(seen & STRONG_MASK != 0);
-            chunk.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
-            chunk.dead_folded |= set == DEAD_SET;
-            chunk.not_folded |= set != DEAD_SET;
-        }
-        if !withdrawn {
+        // The chunk's objects are all in `adj_start` now; its last edge
+        // ends where `adj` does.
+        if let Some(chunk) = end_chunk(t, lo, hi, fold_dead) {
             out.merge(chunk);
         }
         release_guards(&mut t.guards);
@@ -868,6 +732,162 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     }
     t.adj_start.push(t.adj.len() as u32);
     out
+}
+
+/// Chunk-local marks of [`end_chunk`].
+const L_UNKNOWN: u8 = 0;
+const L_REACHABLE: u8 = 1;
+const L_CANDIDATE: u8 = 2;
+const L_FAILED: u8 = 3;
+const L_GARBAGE: u8 = 4;
+
+/// The end of one chunk of the first pass (objects `lo..hi`, traced, their
+/// guards still held): subtracts every edge of the chunk from the global
+/// `gc_refs` (step 2 needs no other pass over the edges) and the edges
+/// inside the chunk from the chunk's own; then trial deletion inside the
+/// chunk, step 3's (c) and (d) on its candidates, and step 4 for them.
+/// What it claims (`None` if nothing, or if an `upgrade` got in first and
+/// the chunk's claims were withdrawn). The chunk's marks are kept in
+/// `local_mark`; only claimed objects change state (to `GARBAGE`): failed
+/// ones are left to the global steps.
+#[inline(always)]
+fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Claimed> {
+    let Tables {
+        objs,
+        refs,
+        state,
+        words,
+        adj,
+        adj_start,
+        local_refs,
+        local_mark,
+        local_work,
+        ..
+    } = t;
+    let m = hi - lo;
+    let first = adj_start[lo] as usize;
+    let local_refs = &mut local_refs[..m];
+    for &j in &adj[first..] {
+        let j = j as usize;
+        refs[j] -= 1;
+        if let Some(r) = local_refs.get_mut(j.wrapping_sub(lo)) {
+            *r -= 1;
+        }
+    }
+    // Everything in the chunk referenced from outside it: the global steps
+    // decide.
+    if local_refs.iter().all(|&r| r > 0) {
+        return None;
+    }
+    let end = adj.len();
+    // The chunk's edges of chunk object `k`, as chunk indices (edges that
+    // leave the chunk wrap around to large values and are skipped).
+    let adj_start = &adj_start[lo..];
+    let edges = |k: usize| {
+        let s = adj_start[k] as usize;
+        let e = adj_start.get(k + 1).map_or(end, |&e| e as usize);
+        adj[s..e]
+            .iter()
+            .map(move |&j| (j as usize).wrapping_sub(lo))
+    };
+    // Trial deletion inside the chunk: everything reachable from a chunk
+    // object with references from outside the chunk.
+    local_mark.clear();
+    local_mark.extend(
+        local_refs
+            .iter()
+            .map(|&r| if r > 0 { L_REACHABLE } else { L_UNKNOWN }),
+    );
+    let local_mark = &mut local_mark[..m];
+    local_work.clear();
+    local_work.extend((0..m as u32).filter(|&k| local_mark[k as usize] == L_REACHABLE));
+    while let Some(k) = local_work.pop() {
+        for j in edges(k as usize) {
+            if let Some(mark @ &mut L_UNKNOWN) = local_mark.get_mut(j) {
+                *mark = L_REACHABLE;
+                local_work.push(j as u32);
+            }
+        }
+    }
+    // Step 3 (c) on the chunk's candidates; (d) inside the chunk.
+    let mut weak = false;
+    let chunk_words = &words[lo..hi];
+    for (k, ((mark, &o), &seen)) in local_mark
+        .iter_mut()
+        .zip(&objs[lo..hi])
+        .zip(chunk_words)
+        .enumerate()
+    {
+        if *mark != L_UNKNOWN {
+            continue;
+        }
+        let o = unsafe_ref(o);
+        let now = o.counts.load(Ordering::SeqCst);
+        let strong = now & STRONG_MASK;
+        let ok = now == seen
+            && local_refs[k] == 0
+            && now & CLAIMED == 0
+            && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
+        if ok {
+            *mark = L_CANDIDATE;
+            weak |= o.weak.load(Ordering::Acquire) > 1;
+        } else {
+            *mark = L_FAILED;
+            local_work.push(k as u32);
+        }
+    }
+    while let Some(k) = local_work.pop() {
+        for j in edges(k as usize) {
+            if let Some(mark @ &mut L_CANDIDATE) = local_mark.get_mut(j) {
+                *mark = L_FAILED;
+                local_work.push(j as u32);
+            }
+        }
+    }
+    // Step 4 for the chunk.
+    let (set, clear) = if fold_dead && !weak {
+        (DEAD_SET, DEAD_CLEAR)
+    } else {
+        (WEAK_CLEARED, 0)
+    };
+    let mut chunk = Claimed::default();
+    for (k, (&obj, &seen)) in objs[lo..hi].iter().zip(chunk_words).enumerate() {
+        if local_mark[k] != L_CANDIDATE {
+            continue;
+        }
+        let o = unsafe_ref(obj);
+        if weak {
+            if o.counts
+                .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                // An `upgrade` got in first: withdraw the chunk's claims
+                // (the global steps decide about all of it).
+                for (j, &obj) in objs[lo..lo + k].iter().enumerate() {
+                    if local_mark[j] == L_GARBAGE {
+                        unsafe_ref(obj).update_flags_exclusively(0, WEAK_CLEARED);
+                        unclaim(obj);
+                        state[lo + j] = UNKNOWN;
+                    }
+                }
+                return None;
+            }
+        } else {
+            debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
+            o.counts.store(seen | CLAIMED, Ordering::Relaxed);
+        }
+        // Exclusive: claimed garbage (I4).
+        let f = o.flags.load(Ordering::Relaxed);
+        o.flags.store((f | set) & !clear, Ordering::Release);
+        local_mark[k] = L_GARBAGE;
+        state[lo + k] = GARBAGE;
+        chunk.found += usize::from(seen & STRONG_MASK != 0);
+        chunk.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+    }
+    chunk.ok = local_mark.contains(&L_GARBAGE);
+    chunk.dead_folded = chunk.ok && set == DEAD_SET;
+    chunk.not_folded = chunk.ok && set != DEAD_SET;
+    Some(chunk)
 }
 
 /// Step 2 over what the first pass did not claim: CPython's
