@@ -61,6 +61,12 @@ pub(crate) struct Tables {
     /// Edges seen by the guess, grouped by source.
     adj: Vec<u32>,
     adj_start: Vec<u32>,
+    /// The chunks (table ranges) in which the first pass claimed something.
+    chunk_claims: Vec<(u32, u32)>,
+    /// G' claimed by the global steps, in table order.
+    global_garbage: Vec<u32>,
+    /// Where each group of step 6 ends in `cands` (see `destroy_order`).
+    group_end: Vec<u32>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -314,6 +320,12 @@ fn run(
             }
         }
     }
+    t.global_garbage.clear();
+    for &c in &t.cands {
+        if t.state[c as usize] == GARBAGE {
+            t.global_garbage.push(c);
+        }
+    }
     // From here on `cands` is G', all of it, in table order.
     t.cands.clear();
     for i in 0..n {
@@ -431,10 +443,83 @@ fn run(
             unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
         }
     }
-    let mut k = 0;
-    while k < t.cands.len() {
+    // Group by group (see `destroy_order`): each group's memory is still
+    // in the cache when its counts are checked and its blocks freed.
+    if needs_finalize {
+        // Finalizers may have moved handles anywhere inside G': one group.
+        t.group_end.clear();
+        t.group_end.push(t.cands.len() as u32);
+    } else {
+        destroy_order(t);
+    }
+    let mut layouts = heap::LayoutCache::new();
+    let mut from = 0;
+    for g in 0..t.group_end.len() {
+        let to = t.group_end[g] as usize;
+        destroy(t, from..to, &mut layouts, panic_payload);
+        from = to;
+    }
+    outcome.collected = garbage;
+    back.finish(state);
+    outcome
+}
+
+/// Orders G' in `cands` for step 6 in groups (`group_end`): the garbage
+/// each chunk of the first pass claimed, chunk by chunk, then what the
+/// global steps claimed.
+///
+/// A group's counts can be checked, and its memory freed, as soon as its
+/// own values are dropped: every handle to an object a chunk claimed is in
+/// a value that chunk claimed (its chunk-local `gc_refs` were zero, and
+/// every chunk object with an edge to it was claimed too, by (d)). The
+/// global garbage, to which any G' value may hold handles, comes last.
+/// Nothing depends on this for soundness: a count still above zero when
+/// checked is handled as a handle moved out of the garbage (the claim ends,
+/// and the last handle's drop releases the header), exactly as before.
+fn destroy_order(t: &mut Tables) {
+    let Tables {
+        state,
+        cands,
+        chunk_claims,
+        global_garbage,
+        group_end,
+        ..
+    } = t;
+    cands.clear();
+    group_end.clear();
+    let mut global = global_garbage.iter().peekable();
+    for &(lo, hi) in chunk_claims.iter() {
+        for i in lo..hi {
+            if state[i as usize] != GARBAGE {
+                continue;
+            }
+            while global.next_if(|&&g| g < i).is_some() {}
+            if global.next_if_eq(&&i).is_some() {
+                continue;
+            }
+            cands.push(i);
+        }
+        group_end.push(cands.len() as u32);
+    }
+    cands.extend_from_slice(global_garbage);
+    group_end.push(cands.len() as u32);
+}
+
+/// Step 6 for the G' objects at `cands[range]`: drops their values, ends
+/// their claims and frees the blocks nobody holds any more.
+fn destroy(
+    t: &mut Tables,
+    range: core::ops::Range<usize>,
+    layouts: &mut heap::LayoutCache,
+    panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+) {
+    let mut k = range.start;
+    while k < range.end {
         let r = catch(|| {
-            while k < t.cands.len() {
+            while k < range.end {
+                if let Some(&ahead) = t.cands[..range.end].get(k + PREFETCH) {
+                    prims::prefetch(t.objs[ahead as usize].as_ptr());
+                }
                 let i = t.cands[k] as usize;
                 k += 1;
                 if t.state[i] == GARBAGE {
@@ -451,14 +536,14 @@ fn run(
         }
     }
     t.free.clear();
-    let mut layouts = heap::LayoutCache::new();
-    for &c in &t.cands {
+    for &c in &t.cands[range] {
         let i = c as usize;
         if t.state[i] == GONE {
             let obj = t.objs[i];
             // The claim ends. A count left above zero means a `Drop` moved a
-            // handle to this object out of the garbage: that handle now owns
-            // the header (the value is `DEAD`), and its drop releases it.
+            // handle to this object out of the garbage (or a value of a
+            // later group still holds one): that handle now owns the header
+            // (the value is `DEAD`), and its drop releases it.
             let counts = &unsafe_ref(obj).counts;
             // No handle left: nobody can change the count any more, so no
             // read-modify-write is needed to end the claim.
@@ -469,7 +554,7 @@ fn run(
             if old & STRONG_MASK == 0 {
                 // SAFETY: the strong side's weak count, released once; the
                 // memory is freed below, after this loop's last read.
-                if let Some(block) = unsafe { heap::release_weak_deferred(obj, &mut layouts) } {
+                if let Some(block) = unsafe { heap::release_weak_deferred(obj, layouts) } {
                     t.free.push(block);
                 }
             }
@@ -479,9 +564,6 @@ fn run(
     // once.
     unsafe { heap::free_blocks(&t.free) };
     t.free.clear();
-    outcome.collected = garbage;
-    back.finish(state);
-    outcome
 }
 
 /// Marks the collecting thread as tracing while `f` runs: dereferencing an
@@ -624,6 +706,10 @@ fn interleave(t: &mut Tables, streams: &[Vec<(usize, usize)>; 3]) {
     t.refs_spare = core::mem::replace(&mut t.refs, refs);
 }
 
+/// How many objects ahead the passes over the table prefetch (see
+/// `prims::prefetch`).
+const PREFETCH: usize = 8;
+
 /// Objects per chunk of the first pass: the collector holds the locks
 /// inside a chunk's values from each one's trace to the end of the chunk,
 /// about 30 ns per object (so a mutator that wants one of them waits some
@@ -669,6 +755,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     t.adj_start.clear();
     // Pushed in table order below (one entry per object).
     t.words.clear();
+    t.chunk_claims.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
     while lo < n {
@@ -691,6 +778,9 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
                 t.words.push(0);
                 t.local_refs.push(ROOT_REFS);
                 continue;
+            }
+            if let Some(&ahead) = t.objs.get(i + PREFETCH) {
+                prims::prefetch(ahead.as_ptr());
             }
             let obj = t.objs[i];
             let o = unsafe_ref(obj);
@@ -725,6 +815,9 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
         // The chunk's objects are all in `adj_start` now; its last edge
         // ends where `adj` does.
         if let Some(chunk) = end_chunk(t, lo, hi, fold_dead) {
+            if chunk.ok {
+                t.chunk_claims.push((lo as u32, hi as u32));
+            }
             out.merge(chunk);
         }
         release_guards(&mut t.guards);
@@ -1377,6 +1470,9 @@ impl GiveBack {
                 if st == GONE || st == GIVEN || !which(st) {
                     i += 1;
                     continue;
+                }
+                if let Some(&ahead) = t.objs.get(i + PREFETCH) {
+                    prims::prefetch(ahead.as_ptr());
                 }
                 let obj = t.objs[i];
                 let o = unsafe_ref(obj);

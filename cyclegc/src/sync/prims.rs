@@ -53,3 +53,20 @@ macro_rules! thread_local_cell {
     };
 }
 pub(crate) use thread_local_cell;
+
+/// Asks the CPU to start loading the cache line at `p` into its caches: a
+/// hint with no effect on memory, which never faults (for any address). The
+/// collector's passes over its table call it a few objects ahead, so that
+/// the misses of objects not touched since the last pass overlap.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse", not(miri), not(loom)))]
+    // SAFETY: `prefetcht0` has no architectural effect and cannot fault,
+    // whatever the address; the `sse` target feature it needs is enabled
+    // (the `cfg`).
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse", not(miri), not(loom))))]
+    let _ = p;
+}
