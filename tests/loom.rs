@@ -79,6 +79,12 @@
 //! there, by the same argument); both stay, as the proof is written for
 //! them.
 //!
+//! [`upgrade_withdraws_a_chunk`] covers the withdrawal of a chunk's claims
+//! followed by a global claim of the same object. It aborts the process (a
+//! block freed twice) when step 6 both keeps the withdrawn claim in the
+//! chunk's list and processes an object's claim end more than once (state
+//! `ENDED`); each of the two alone is enough, and both stay.
+//!
 //! Every model but `upgrade_races_collection` (which needs its weak handle)
 //! also runs twice ([`both_ways`]): with the main thread holding weak
 //! handles, and without any. Without weak handles the collector takes another path
@@ -428,6 +434,58 @@ fn upgrade_races_collection_model() {
 
         collect_and_check_all_freed(d, weaks);
     }
+}
+
+/// `upgrade_races_collection` with two more garbage cycles, self-loops
+/// `x` and `y`, in chunks of three objects: `x, a, b` and `y`. The first
+/// chunk claims `x` before it comes to `a`, and when the upgrade of `a`
+/// got in first it withdraws all of its claims, `x`'s too; the second
+/// chunk claims `y`; the global steps then claim `x` on their own. Each
+/// must be destroyed exactly once: the destruction goes by the lists of
+/// what the chunks and the global steps claimed, so a withdrawn claim must
+/// leave its chunk's list (else `x` is destroyed with `y`'s chunk and again
+/// with the global garbage).
+///
+/// Checks: as `upgrade_races_collection`, and `x` and `y` dropped exactly
+/// once each by the collection.
+#[test]
+fn upgrade_withdraws_a_chunk() {
+    loom::model(|| {
+        gc::set_chunk_for_loom(3);
+        let d = counters();
+        let x = Node::new("x", &d[2]);
+        set_next(&x, &x);
+        let a = Node::new("a", &d[0]);
+        let b = Node::new("b", &d[1]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        let y = Node::new("y", &d[2]);
+        set_next(&y, &y);
+        let wa = Gc::downgrade(&a);
+        let weaks = [Gc::downgrade(&b), Gc::downgrade(&x), Gc::downgrade(&y)];
+        drop((a, b, x, y));
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            if let Some(a) = wa.upgrade() {
+                a.next().check();
+                thread::yield_now();
+                assert!(Gc::ptr_eq(a.next().next(), &a));
+                assert_eq!(drops(d)[..2], [0, 0], "upgraded cycle dropped");
+            }
+            drop(wa);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        // `x` and `y` were garbage all along: that collection freed them.
+        assert_eq!(drops(d)[2], 2, "x and y dropped once each");
+        gc::collect();
+        assert_eq!(drops(d), [1, 1, 2], "drop counts");
+        check_weaks(weaks);
+    });
 }
 
 /// Two threads ask for a collection together. The garbage is a cycle

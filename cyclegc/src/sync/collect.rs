@@ -22,6 +22,9 @@ const FAILED: u8 = 3;
 const GARBAGE: u8 = 4;
 /// Destroyed: not given back.
 const GONE: u8 = 5;
+/// Destroyed, and its claim ended (freed, or left to a handle a `Drop`
+/// moved out).
+const ENDED: u8 = 7;
 
 /// The collector's tables, kept between collections so that their capacity
 /// is reused (a collection allocates only when the heap has grown).
@@ -61,12 +64,12 @@ pub(crate) struct Tables {
     /// Edges seen by the guess, grouped by source.
     adj: Vec<u32>,
     adj_start: Vec<u32>,
-    /// The chunks (table ranges) in which the first pass claimed something.
-    chunk_claims: Vec<(u32, u32)>,
+    /// G' claimed by the first pass, chunk by chunk (in table order), and
+    /// where each chunk's part ends (`group_end`).
+    chunk_garbage: Vec<u32>,
+    group_end: Vec<u32>,
     /// G' claimed by the global steps, in table order.
     global_garbage: Vec<u32>,
-    /// Where each group of step 6 ends in `cands` (see `destroy_order`).
-    group_end: Vec<u32>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -111,13 +114,22 @@ struct Record<'t> {
 
 impl SyncSink for Record<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
-        if let Some(i) = owned_index(target, self.objs) {
-            self.adj.push(i as u32);
-            // SAFETY: alive (see `owned_index`).
-            let t = unsafe { target.as_ref() };
-            if t.flags.load(Ordering::Relaxed) & EXCLUSIVE != 0 {
-                self.exclusive_seen.push((self.current, target));
-            }
+        // `owned_index`, with one load of the flags for both bits: the
+        // `EXCLUSIVE` of an object this collection owns changes only in
+        // `take`.
+        // SAFETY: the handle that reported `target` keeps it alive.
+        let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
+        if f & IN_COLLECTOR == 0 {
+            return;
+        }
+        // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
+        let i = unsafe { index_of(target) };
+        if self.objs.get(i) != Some(&target) {
+            return;
+        }
+        self.adj.push(i as u32);
+        if f & EXCLUSIVE != 0 {
+            self.exclusive_seen.push((self.current, target));
         }
     }
     fn lock_busy(&mut self) {
@@ -326,11 +338,16 @@ fn run(
             t.global_garbage.push(c);
         }
     }
-    // From here on `cands` is G', all of it, in table order.
-    t.cands.clear();
-    for i in 0..n {
-        if t.state[i] == GARBAGE {
-            t.cands.push(i as u32);
+    // G' is `chunk_garbage` and `global_garbage`. Finalizers and `SAVEALL`
+    // work on all of it at once: for them, from here on `cands` is G', in
+    // table order.
+    let whole = claimed.needs_finalize || saveall;
+    if whole {
+        t.cands.clear();
+        for i in 0..n {
+            if t.state[i] == GARBAGE {
+                t.cands.push(i as u32);
+            }
         }
     }
     // Everything but the garbage goes back now, before any user code runs
@@ -435,92 +452,75 @@ fn run(
     }
 
     // Step 6: destroy.
-    for &c in &t.cands {
-        if claimed.not_folded && t.state[c as usize] == GARBAGE {
-            // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
-            // handle a `Drop` moves out may outlive this collection, and a
-            // later one must not take the stale index in `prev` for its own.
-            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
+    if claimed.not_folded {
+        let dead = |t: &Tables, c: u32| {
+            if t.state[c as usize] == GARBAGE {
+                // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
+                // handle a `Drop` moves out may outlive this collection, and
+                // a later one must not take the stale index in `prev` for
+                // its own.
+                unsafe_ref(t.objs[c as usize])
+                    .update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
+            }
+        };
+        if whole {
+            t.cands.iter().for_each(|&c| dead(t, c));
+        } else {
+            t.chunk_garbage
+                .iter()
+                .chain(&t.global_garbage)
+                .for_each(|&c| dead(t, c));
         }
     }
-    // Group by group (see `destroy_order`): each group's memory is still
-    // in the cache when its counts are checked and its blocks freed.
-    if needs_finalize {
-        // Finalizers may have moved handles anywhere inside G': one group.
-        t.group_end.clear();
-        t.group_end.push(t.cands.len() as u32);
-    } else {
-        destroy_order(t);
-    }
     let mut layouts = heap::LayoutCache::new();
-    let mut from = 0;
-    for g in 0..t.group_end.len() {
-        let to = t.group_end[g] as usize;
-        destroy(t, from..to, &mut layouts, panic_payload);
-        from = to;
+    if whole {
+        // Finalizers may have moved handles anywhere inside G': one group.
+        let all = core::mem::take(&mut t.cands);
+        destroy(t, &all, &mut layouts, panic_payload);
+        t.cands = all;
+    } else {
+        // Chunk by chunk, then the global garbage: each group's memory is
+        // still in the cache when its counts are checked and its blocks
+        // freed. Every handle to an object a chunk claimed is in a value
+        // that chunk claimed (its chunk-local `gc_refs` were zero, and every
+        // chunk object with an edge to it was claimed too, by (d)); any G'
+        // value may hold handles to the global garbage, which comes last.
+        // Soundness does not rest on the order: a count still above zero
+        // when checked is handled as a handle moved out of the garbage (the
+        // claim ends, and the last handle's drop releases the header).
+        let chunks = core::mem::take(&mut t.chunk_garbage);
+        let mut from = 0;
+        for g in 0..t.group_end.len() {
+            let to = t.group_end[g] as usize;
+            destroy(t, &chunks[from..to], &mut layouts, panic_payload);
+            from = to;
+        }
+        t.chunk_garbage = chunks;
+        let global = core::mem::take(&mut t.global_garbage);
+        destroy(t, &global, &mut layouts, panic_payload);
+        t.global_garbage = global;
     }
     outcome.collected = garbage;
     back.finish(state);
     outcome
 }
 
-/// Orders G' in `cands` for step 6 in groups (`group_end`): the garbage
-/// each chunk of the first pass claimed, chunk by chunk, then what the
-/// global steps claimed.
-///
-/// A group's counts can be checked, and its memory freed, as soon as its
-/// own values are dropped: every handle to an object a chunk claimed is in
-/// a value that chunk claimed (its chunk-local `gc_refs` were zero, and
-/// every chunk object with an edge to it was claimed too, by (d)). The
-/// global garbage, to which any G' value may hold handles, comes last.
-/// Nothing depends on this for soundness: a count still above zero when
-/// checked is handled as a handle moved out of the garbage (the claim ends,
-/// and the last handle's drop releases the header), exactly as before.
-fn destroy_order(t: &mut Tables) {
-    let Tables {
-        state,
-        cands,
-        chunk_claims,
-        global_garbage,
-        group_end,
-        ..
-    } = t;
-    cands.clear();
-    group_end.clear();
-    let mut global = global_garbage.iter().peekable();
-    for &(lo, hi) in chunk_claims.iter() {
-        for i in lo..hi {
-            if state[i as usize] != GARBAGE {
-                continue;
-            }
-            while global.next_if(|&&g| g < i).is_some() {}
-            if global.next_if_eq(&&i).is_some() {
-                continue;
-            }
-            cands.push(i);
-        }
-        group_end.push(cands.len() as u32);
-    }
-    cands.extend_from_slice(global_garbage);
-    group_end.push(cands.len() as u32);
-}
-
-/// Step 6 for the G' objects at `cands[range]`: drops their values, ends
-/// their claims and frees the blocks nobody holds any more.
+/// Step 6 for the G' objects at table indices `list`: drops their values,
+/// ends their claims and frees the blocks nobody holds any more.
 fn destroy(
     t: &mut Tables,
-    range: core::ops::Range<usize>,
+    list: &[u32],
     layouts: &mut heap::LayoutCache,
     panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
 ) {
-    let mut k = range.start;
-    while k < range.end {
+    let mut k = 0;
+    while k < list.len() {
         let r = catch(|| {
-            while k < range.end {
-                if let Some(&ahead) = t.cands[..range.end].get(k + PREFETCH) {
+            while k < list.len() {
+                if let Some(&ahead) = list.get(k + PREFETCH) {
                     prims::prefetch(t.objs[ahead as usize].as_ptr());
                 }
-                let i = t.cands[k] as usize;
+                let i = list[k] as usize;
                 k += 1;
                 if t.state[i] == GARBAGE {
                     t.state[i] = GONE;
@@ -536,9 +536,11 @@ fn destroy(
         }
     }
     t.free.clear();
-    for &c in &t.cands[range] {
+    for &c in list {
         let i = c as usize;
         if t.state[i] == GONE {
+            // Done with, whatever follows: the claim ends once.
+            t.state[i] = ENDED;
             let obj = t.objs[i];
             // The claim ends. A count left above zero means a `Drop` moved a
             // handle to this object out of the garbage (or a value of a
@@ -586,7 +588,7 @@ fn tracing<R>(f: impl FnOnce() -> R) -> R {
 fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
     // SAFETY: every pointer in the tables is an object owned by the running
     // collection (I1, I2), alive until the collection frees it (and then it
-    // is never dereferenced again: state GONE).
+    // is never dereferenced again: state GONE, then ENDED).
     unsafe { obj.as_ref() }
 }
 
@@ -752,79 +754,110 @@ fn chunk_size(h: &SyncHeap) -> usize {
 fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: bool) -> Claimed {
     let n = t.objs.len();
     t.adj.clear();
+    // One entry per object (and one past the last in `adj_start`), written
+    // in table order below.
     t.adj_start.clear();
-    // Pushed in table order below (one entry per object).
+    t.adj_start.resize(n + 1, 0);
     t.words.clear();
-    t.chunk_claims.clear();
+    t.words.resize(n, 0);
+    t.chunk_garbage.clear();
+    t.group_end.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
     while lo < n {
-        let mut hi = (lo + chunk).min(n);
-        // (a) and (b) for the chunk; the chunk's own `gc_refs` start at
-        // the strong counts. A chunk also ends early once its objects hold
-        // `CHUNK_EDGES` handles: the time the guards are held is bounded by
-        // the work, not only by the number of objects.
-        t.local_refs.clear();
-        let first_edge = t.adj.len();
-        for i in lo..hi {
-            if t.adj.len() - first_edge > CHUNK_EDGES {
-                hi = i;
-                break;
-            }
-            t.adj_start.push(t.adj.len() as u32);
-            // Edges from earlier chunks only ever took a little off.
-            if t.refs[i] > ROOT_REFS / 2 {
-                // `EXCLUSIVE` (see `take`): not read.
-                t.words.push(0);
-                t.local_refs.push(ROOT_REFS);
-                continue;
-            }
-            if let Some(&ahead) = t.objs.get(i + PREFETCH) {
-                prims::prefetch(ahead.as_ptr());
-            }
-            let obj = t.objs[i];
-            let o = unsafe_ref(obj);
-            let word = o.counts.load(Ordering::SeqCst);
-            t.words.push(word);
-            let mut sink = Record {
-                objs: &t.objs,
-                adj: &mut t.adj,
-                exclusive_seen: &mut t.exclusive_seen,
-                current: i as u32,
-                busy: false,
-            };
-            // Only a structural `trace` lets the collector hold every lock
-            // it counted a handle behind (see "Known limit" in the module
-            // docs): the guards of any other are not kept (a lock its
-            // `trace` took itself may free a kept one), and it is a root.
-            let structural = o.vtable.structural;
-            let guards = structural.then_some(&mut t.guards);
-            // SAFETY: owned by this collection, not exclusive.
-            unsafe { trace_with(obj, &mut sink, guards, scratch) };
-            // A busy lock hid some edges: a root too.
-            let refs = if sink.busy || !structural {
-                t.refs[i] = ROOT_REFS;
-                ROOT_REFS
-            } else {
-                (word & STRONG_MASK) as i64
-            };
-            // (Edges from earlier chunks were subtracted already.)
-            t.refs[i] = t.refs[i].saturating_add(refs);
-            t.local_refs.push(refs);
-        }
-        // The chunk's objects are all in `adj_start` now; its last edge
-        // ends where `adj` does.
+        let hi = trace_chunk(t, scratch, lo, (lo + chunk).min(n));
+        // The chunk's objects are all in `adj_start` now, and its last
+        // edge ends where `adj` does.
         if let Some(chunk) = end_chunk(t, lo, hi, fold_dead) {
-            if chunk.ok {
-                t.chunk_claims.push((lo as u32, hi as u32));
-            }
             out.merge(chunk);
         }
         release_guards(&mut t.guards);
         lo = hi;
     }
-    t.adj_start.push(t.adj.len() as u32);
     out
+}
+
+/// (a) and (b) for one chunk of the first pass, objects `lo..hi`: reads
+/// each one's counts word, then traces it with the guards kept, recording
+/// its edges. The chunk's own `gc_refs` (`local_refs`) start at the strong
+/// counts. A chunk ends early once its objects hold `CHUNK_EDGES` handles
+/// (the time the guards are held is bounded by the work, not only by the
+/// number of objects): returns where it ended.
+///
+/// The tables are borrowed apart and written through slices: the trace is
+/// an opaque call, after which every `Vec` reached through `t` would be
+/// read again from memory.
+#[inline(always)]
+fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize) -> usize {
+    let Tables {
+        objs,
+        refs,
+        words,
+        adj,
+        adj_start,
+        exclusive_seen,
+        guards,
+        local_refs,
+        ..
+    } = t;
+    let objs: &[NonNull<SyncHeader>] = objs;
+    local_refs.clear();
+    local_refs.resize(hi - lo, 0);
+    let first_edge = adj.len();
+    let mut end = hi;
+    let slots = refs[lo..hi]
+        .iter_mut()
+        .zip(&mut words[lo..hi])
+        .zip(&mut adj_start[lo..hi])
+        .zip(local_refs.iter_mut());
+    for (i, (((refs, word_slot), start), local)) in (lo..hi).zip(slots) {
+        if adj.len() - first_edge > CHUNK_EDGES {
+            end = i;
+            break;
+        }
+        *start = adj.len() as u32;
+        // Edges from earlier chunks only ever took a little off.
+        if *refs > ROOT_REFS / 2 {
+            // `EXCLUSIVE` (see `take`): not read.
+            *local = ROOT_REFS;
+            continue;
+        }
+        if let Some(&ahead) = objs.get(i + PREFETCH) {
+            prims::prefetch(ahead.as_ptr());
+        }
+        let obj = objs[i];
+        let o = unsafe_ref(obj);
+        let word = o.counts.load(Ordering::SeqCst);
+        *word_slot = word;
+        let mut sink = Record {
+            objs,
+            adj,
+            exclusive_seen,
+            current: i as u32,
+            busy: false,
+        };
+        // Only a structural `trace` lets the collector hold every lock it
+        // counted a handle behind (see "Known limit" in the module docs):
+        // the guards of any other are not kept (a lock its `trace` took
+        // itself may free a kept one), and it is a root.
+        let structural = o.vtable.structural;
+        let kept = if structural { Some(&mut *guards) } else { None };
+        // SAFETY: owned by this collection, not exclusive.
+        unsafe { trace_with(obj, &mut sink, kept, scratch) };
+        // A busy lock hid some edges: a root too.
+        let r = if sink.busy || !structural {
+            *refs = ROOT_REFS;
+            ROOT_REFS
+        } else {
+            (word & STRONG_MASK) as i64
+        };
+        // (Edges from earlier chunks were subtracted already.)
+        *refs = refs.saturating_add(r);
+        *local = r;
+    }
+    local_refs.truncate(end - lo);
+    adj_start[end] = adj.len() as u32;
+    end
 }
 
 /// Chunk-local marks of [`end_chunk`].
@@ -855,6 +888,8 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         local_refs,
         local_mark,
         local_work,
+        chunk_garbage,
+        group_end,
         ..
     } = t;
     let m = hi - lo;
@@ -872,13 +907,11 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
     if local_refs.iter().all(|&r| r > 0) {
         return None;
     }
-    let end = adj.len();
     // The chunk's edges of chunk object `k`, as chunk indices (edges that
     // leave the chunk wrap around to large values and are skipped).
     let adj_start = &adj_start[lo..];
     let edges = |k: usize| {
-        let s = adj_start[k] as usize;
-        let e = adj_start.get(k + 1).map_or(end, |&e| e as usize);
+        let (s, e) = (adj_start[k] as usize, adj_start[k + 1] as usize);
         adj[s..e]
             .iter()
             .map(move |&j| (j as usize).wrapping_sub(lo))
@@ -963,6 +996,7 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
                         state[lo + j] = UNKNOWN;
                     }
                 }
+                chunk_garbage.truncate(group_end.last().map_or(0, |&e| e as usize));
                 return None;
             }
         } else {
@@ -974,10 +1008,14 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         o.flags.store((f | set) & !clear, Ordering::Release);
         local_mark[k] = L_GARBAGE;
         state[lo + k] = GARBAGE;
+        chunk_garbage.push((lo + k) as u32);
         chunk.found += usize::from(seen & STRONG_MASK != 0);
         chunk.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
     }
-    chunk.ok = local_mark.contains(&L_GARBAGE);
+    chunk.ok = chunk_garbage.len() > group_end.last().map_or(0, |&e| e as usize);
+    if chunk.ok {
+        group_end.push(chunk_garbage.len() as u32);
+    }
     chunk.dead_folded = chunk.ok && set == DEAD_SET;
     chunk.not_folded = chunk.ok && set != DEAD_SET;
     Some(chunk)
