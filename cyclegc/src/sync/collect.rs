@@ -1045,24 +1045,34 @@ fn guess(t: &mut Tables) {
     if others == 0 {
         return;
     }
+    // Every edge out of a root (an object neither claimed, nor a candidate,
+    // nor reached) into a candidate reaches it; then the walk goes on from
+    // the candidates reached, along their own edges.
     t.work.clear();
+    let Tables {
+        state,
+        adj,
+        adj_start,
+        work,
+        ..
+    } = t;
     for i in 0..n {
-        // A root: neither claimed, nor a candidate, nor reached yet.
-        if t.state[i] != UNKNOWN {
+        if state[i] != UNKNOWN {
             continue;
         }
-        t.work.push(i as u32);
-        while let Some(k) = t.work.pop() {
-            let (s, e) = (
-                t.adj_start[k as usize] as usize,
-                t.adj_start[k as usize + 1] as usize,
-            );
-            for x in s..e {
-                let j = t.adj[x] as usize;
-                if t.state[j] == CANDIDATE {
-                    t.state[j] = REACHABLE;
-                    t.work.push(j as u32);
-                }
+        for &j in &adj[adj_start[i] as usize..adj_start[i + 1] as usize] {
+            if state[j as usize] == CANDIDATE {
+                state[j as usize] = REACHABLE;
+                work.push(j);
+            }
+        }
+    }
+    while let Some(k) = work.pop() {
+        let k = k as usize;
+        for &j in &adj[adj_start[k] as usize..adj_start[k + 1] as usize] {
+            if state[j as usize] == CANDIDATE {
+                state[j as usize] = REACHABLE;
+                work.push(j);
             }
         }
     }
@@ -1174,13 +1184,13 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     seen
 }
 
-/// Adds the edges the first pass recorded from the garbage it claimed to
-/// the counted edges of the global candidates they point to.
+/// Adds the edges the first pass recorded from the garbage it claimed
+/// (`chunk_garbage`) to the counted edges of the global candidates they
+/// point to.
 fn count_claimed_edges(t: &mut Tables) {
-    for i in 0..t.objs.len() {
-        if t.state[i] != GARBAGE {
-            continue;
-        }
+    for &i in &t.chunk_garbage {
+        let i = i as usize;
+        debug_assert_eq!(t.state[i], GARBAGE);
         let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
         for x in s..e {
             let j = t.adj[x] as usize;
