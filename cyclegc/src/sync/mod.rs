@@ -149,7 +149,13 @@
 //!    handle out of the garbage, that handle keeps the (dead) header and
 //!    its drop releases it (the value is never dropped twice). A drop that
 //!    decrements a `CLAIMED` count to zero does nothing (**I4**: a `CLAIMED`
-//!    object is freed only by the collector).
+//!    object is freed only by the collector). Without finalizers this goes
+//!    group by group, while each group's memory is in the cache: the
+//!    garbage each chunk of the first pass claimed, then what the global
+//!    steps claimed (every handle to an object a chunk claimed is in a value
+//!    that chunk claimed; handles to the global garbage may be in any G'
+//!    value). The order is for speed only: a count above zero at the end of
+//!    the claim takes the moved-handle path above, whichever value holds it.
 //! 7. **Give back** (the survivors after step 4; G' after a withdrawn claim
 //!    or under `SAVEALL`). Under each shard lock: clear `IN_COLLECTOR`,
 //!    link the objects into generation `g + 1`, and collect the objects
