@@ -57,6 +57,8 @@ pub(crate) struct Tables {
     local_refs: Vec<i64>,
     local_mark: Vec<u8>,
     local_work: Vec<u32>,
+    /// The current chunk's candidates, by index in the chunk.
+    chunk_cands: Vec<u32>,
     /// Blocks to free at the end of a collection (freed in one batch).
     free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
@@ -865,7 +867,6 @@ const L_UNKNOWN: u8 = 0;
 const L_REACHABLE: u8 = 1;
 const L_CANDIDATE: u8 = 2;
 const L_FAILED: u8 = 3;
-const L_GARBAGE: u8 = 4;
 
 /// The end of one chunk of the first pass (objects `lo..hi`, traced, their
 /// guards still held): subtracts every edge of the chunk from the global
@@ -890,6 +891,7 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         local_work,
         chunk_garbage,
         group_end,
+        chunk_cands,
         ..
     } = t;
     let m = hi - lo;
@@ -919,14 +921,15 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
     // Trial deletion inside the chunk: everything reachable from a chunk
     // object with references from outside the chunk.
     local_mark.clear();
-    local_mark.extend(
-        local_refs
-            .iter()
-            .map(|&r| if r > 0 { L_REACHABLE } else { L_UNKNOWN }),
-    );
+    local_mark.resize(m, L_UNKNOWN);
     let local_mark = &mut local_mark[..m];
     local_work.clear();
-    local_work.extend((0..m as u32).filter(|&k| local_mark[k as usize] == L_REACHABLE));
+    for (k, (&r, mark)) in local_refs.iter().zip(local_mark.iter_mut()).enumerate() {
+        if r > 0 {
+            *mark = L_REACHABLE;
+            local_work.push(k as u32);
+        }
+    }
     while let Some(k) = local_work.pop() {
         for j in edges(k as usize) {
             if let Some(mark @ &mut L_UNKNOWN) = local_mark.get_mut(j) {
@@ -935,15 +938,18 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
             }
         }
     }
-    // Step 3 (c) on the chunk's candidates; (d) inside the chunk.
+    // Step 3 (c) on the chunk's candidates (listed in `chunk_cands`); (d)
+    // inside the chunk.
     let mut weak = false;
+    let mut failed = false;
+    chunk_cands.clear();
     let chunk_words = &words[lo..hi];
-    for (k, ((mark, &o), &seen)) in local_mark
+    let slots = local_mark
         .iter_mut()
         .zip(&objs[lo..hi])
         .zip(chunk_words)
-        .enumerate()
-    {
+        .zip(local_refs.iter());
+    for (k, (((mark, &o), &seen), &r)) in slots.enumerate() {
         if *mark != L_UNKNOWN {
             continue;
         }
@@ -951,15 +957,17 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         let now = o.counts.load(Ordering::SeqCst);
         let strong = now & STRONG_MASK;
         let ok = now == seen
-            && local_refs[k] == 0
+            && r == 0
             && now & CLAIMED == 0
             && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
         if ok {
             *mark = L_CANDIDATE;
             weak |= o.weak.load(Ordering::Acquire) > 1;
+            chunk_cands.push(k as u32);
         } else {
             *mark = L_FAILED;
             local_work.push(k as u32);
+            failed = true;
         }
     }
     while let Some(k) = local_work.pop() {
@@ -977,11 +985,18 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         (WEAK_CLEARED, 0)
     };
     let mut chunk = Claimed::default();
-    for (k, (&obj, &seen)) in objs[lo..hi].iter().zip(chunk_words).enumerate() {
-        if local_mark[k] != L_CANDIDATE {
+    let first_claim = chunk_garbage.len();
+    // `has_finalizer` of the last vtable seen (runs of one type are usual).
+    let mut last_vtable: Option<(&SyncVTable, bool)> = None;
+    for &k in chunk_cands.iter() {
+        let k = k as usize;
+        // Failed in (d) (without a failure in (c) none did).
+        if failed && local_mark[k] != L_CANDIDATE {
             continue;
         }
-        let o = unsafe_ref(obj);
+        let i = lo + k;
+        let o = unsafe_ref(objs[i]);
+        let seen = words[i];
         if weak {
             if o.counts
                 .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
@@ -989,14 +1004,13 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
             {
                 // An `upgrade` got in first: withdraw the chunk's claims
                 // (the global steps decide about all of it).
-                for (j, &obj) in objs[lo..lo + k].iter().enumerate() {
-                    if local_mark[j] == L_GARBAGE {
-                        unsafe_ref(obj).update_flags_exclusively(0, WEAK_CLEARED);
-                        unclaim(obj);
-                        state[lo + j] = UNKNOWN;
-                    }
+                for &j in &chunk_garbage[first_claim..] {
+                    let obj = objs[j as usize];
+                    unsafe_ref(obj).update_flags_exclusively(0, WEAK_CLEARED);
+                    unclaim(obj);
+                    state[j as usize] = UNKNOWN;
                 }
-                chunk_garbage.truncate(group_end.last().map_or(0, |&e| e as usize));
+                chunk_garbage.truncate(first_claim);
                 return None;
             }
         } else {
@@ -1006,13 +1020,19 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         // Exclusive: claimed garbage (I4).
         let f = o.flags.load(Ordering::Relaxed);
         o.flags.store((f | set) & !clear, Ordering::Release);
-        local_mark[k] = L_GARBAGE;
-        state[lo + k] = GARBAGE;
-        chunk_garbage.push((lo + k) as u32);
+        state[i] = GARBAGE;
+        chunk_garbage.push(i as u32);
         chunk.found += usize::from(seen & STRONG_MASK != 0);
-        chunk.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
+        let has_finalizer = match last_vtable {
+            Some((vt, fin)) if core::ptr::eq(vt, o.vtable) => fin,
+            _ => {
+                last_vtable = Some((o.vtable, o.vtable.has_finalizer));
+                o.vtable.has_finalizer
+            }
+        };
+        chunk.needs_finalize |= has_finalizer && f & FINALIZED == 0;
     }
-    chunk.ok = chunk_garbage.len() > group_end.last().map_or(0, |&e| e as usize);
+    chunk.ok = chunk_garbage.len() > first_claim;
     if chunk.ok {
         group_end.push(chunk_garbage.len() as u32);
     }
