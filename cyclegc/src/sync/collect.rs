@@ -515,18 +515,24 @@ fn destroy(
     layouts: &mut heap::LayoutCache,
     panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
 ) {
+    // Borrowed apart: the drops are opaque calls, after which anything
+    // reached through `t` would be read again.
+    let Tables {
+        objs, state, free, ..
+    } = t;
+    let objs: &[NonNull<SyncHeader>] = objs;
     let mut k = 0;
     while k < list.len() {
         let r = catch(|| {
             while k < list.len() {
                 if let Some(&ahead) = list.get(k + PREFETCH) {
-                    prims::prefetch(t.objs[ahead as usize].as_ptr());
+                    prims::prefetch(objs[ahead as usize].as_ptr());
                 }
                 let i = list[k] as usize;
                 k += 1;
-                if t.state[i] == GARBAGE {
-                    t.state[i] = GONE;
-                    let obj = t.objs[i];
+                if state[i] == GARBAGE {
+                    state[i] = GONE;
+                    let obj = objs[i];
                     // SAFETY: verified garbage, claimed (I4): the collector
                     // owns the value; it is dropped once (state GONE).
                     unsafe { (obj.as_ref().vtable.drop_value)(obj) };
@@ -537,37 +543,38 @@ fn destroy(
             panic_payload.get_or_insert(p);
         }
     }
-    t.free.clear();
+    free.clear();
     for &c in list {
         let i = c as usize;
-        if t.state[i] == GONE {
-            // Done with, whatever follows: the claim ends once.
-            t.state[i] = ENDED;
-            let obj = t.objs[i];
-            // The claim ends. A count left above zero means a `Drop` moved a
-            // handle to this object out of the garbage (or a value of a
-            // later group still holds one): that handle now owns the header
-            // (the value is `DEAD`), and its drop releases it.
-            let counts = &unsafe_ref(obj).counts;
-            // No handle left: nobody can change the count any more, so no
-            // read-modify-write is needed to end the claim.
-            let old = match counts.load(Ordering::Acquire) {
-                c if c & STRONG_MASK == 0 => c,
-                _ => counts.fetch_and(!CLAIMED, Ordering::AcqRel),
-            };
-            if old & STRONG_MASK == 0 {
-                // SAFETY: the strong side's weak count, released once; the
-                // memory is freed below, after this loop's last read.
-                if let Some(block) = unsafe { heap::release_weak_deferred(obj, layouts) } {
-                    t.free.push(block);
-                }
+        if state[i] != GONE {
+            continue;
+        }
+        // Done with, whatever follows: the claim ends once.
+        state[i] = ENDED;
+        let obj = objs[i];
+        // The claim ends. A count left above zero means a `Drop` moved a
+        // handle to this object out of the garbage (or a value of a later
+        // group still holds one): that handle now owns the header (the value
+        // is `DEAD`), and its drop releases it.
+        let counts = &unsafe_ref(obj).counts;
+        // No handle left: nobody can change the count any more, so no
+        // read-modify-write is needed to end the claim.
+        let old = match counts.load(Ordering::Acquire) {
+            c if c & STRONG_MASK == 0 => c,
+            _ => counts.fetch_and(!CLAIMED, Ordering::AcqRel),
+        };
+        if old & STRONG_MASK == 0 {
+            // SAFETY: the strong side's weak count, released once; the
+            // memory is freed below, after this loop's last read.
+            if let Some(block) = unsafe { heap::release_weak_deferred(obj, layouts) } {
+                free.push(block);
             }
         }
     }
     // SAFETY: blocks whose last count of any kind was released above, each
     // once.
-    unsafe { heap::free_blocks(&t.free) };
-    t.free.clear();
+    unsafe { heap::free_blocks(free) };
+    free.clear();
 }
 
 /// Marks the collecting thread as tracing while `f` runs: dereferencing an
