@@ -417,23 +417,32 @@ fn upgrade_races_collection_model() {
         let weaks = [Gc::downgrade(&b)];
         drop((a, b));
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
-            if let Some(a) = wa.upgrade() {
-                a.next().check();
-                thread::yield_now();
-                assert!(Gc::ptr_eq(a.next().next(), &a));
-                assert_eq!(drops(d)[..2], [0, 0], "upgraded cycle dropped");
-            }
-            drop(wa);
-        });
-        collector.join().unwrap();
-        mutator.join().unwrap();
+        collect_while_upgrading(wa, d);
 
         collect_and_check_all_freed(d, weaks);
     }
+}
+
+/// A collection on one thread while another upgrades `wa` (to `a` of the
+/// cycle `a <-> b`, whose drops `d[0]` and `d[1]` count): the upgrade
+/// either fails, or its handle's value and the rest of the cycle reached
+/// through it stay intact while held, across a yield to the collector. The
+/// mutator then drops `wa`, racing the collector's release of `a`'s memory.
+fn collect_while_upgrading(wa: Weak<Node>, d: &'static [AtomicUsize; 3]) {
+    let collector = thread::spawn(|| {
+        gc::collect();
+    });
+    let mutator = thread::spawn(move || {
+        if let Some(a) = wa.upgrade() {
+            a.next().check();
+            thread::yield_now();
+            assert!(Gc::ptr_eq(a.next().next(), &a));
+            assert_eq!(drops(d)[..2], [0, 0], "upgraded cycle dropped");
+        }
+        drop(wa);
+    });
+    collector.join().unwrap();
+    mutator.join().unwrap();
 }
 
 /// `upgrade_races_collection` with two more garbage cycles, self-loops
@@ -465,20 +474,7 @@ fn upgrade_withdraws_a_chunk() {
         let weaks = [Gc::downgrade(&b), Gc::downgrade(&x), Gc::downgrade(&y)];
         drop((a, b, x, y));
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
-            if let Some(a) = wa.upgrade() {
-                a.next().check();
-                thread::yield_now();
-                assert!(Gc::ptr_eq(a.next().next(), &a));
-                assert_eq!(drops(d)[..2], [0, 0], "upgraded cycle dropped");
-            }
-            drop(wa);
-        });
-        collector.join().unwrap();
-        mutator.join().unwrap();
+        collect_while_upgrading(wa, d);
 
         // `x` and `y` were garbage all along: that collection freed them.
         assert_eq!(drops(d)[2], 2, "x and y dropped once each");
