@@ -90,17 +90,18 @@ unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
 
 /// The collector-table index of `target` if the running collection owns
 /// it (checked against the table, so that a stale index can never name
-/// another object).
+/// another object), with the flags it read (the `EXCLUSIVE` of an object
+/// this collection owns changes only in `take`).
 #[inline(always)]
-fn owned_index(target: NonNull<SyncHeader>, objs: &[NonNull<SyncHeader>]) -> Option<usize> {
+fn owned_index(target: NonNull<SyncHeader>, objs: &[NonNull<SyncHeader>]) -> Option<(usize, u32)> {
     // SAFETY: the handle that reported `target` keeps it alive.
-    let t = unsafe { target.as_ref() };
-    if t.flags.load(Ordering::Acquire) & IN_COLLECTOR == 0 {
+    let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
+    if f & IN_COLLECTOR == 0 {
         return None;
     }
     // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
     let i = unsafe { index_of(target) };
-    (objs.get(i) == Some(&target)).then_some(i)
+    (objs.get(i) == Some(&target)).then_some((i, f))
 }
 
 /// The first pass's traversal: records the edges into the taken objects,
@@ -116,19 +117,9 @@ struct Record<'t> {
 
 impl SyncSink for Record<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
-        // `owned_index`, with one load of the flags for both bits: the
-        // `EXCLUSIVE` of an object this collection owns changes only in
-        // `take`.
-        // SAFETY: the handle that reported `target` keeps it alive.
-        let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
-        if f & IN_COLLECTOR == 0 {
+        let Some((i, f)) = owned_index(target, self.objs) else {
             return;
-        }
-        // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
-        let i = unsafe { index_of(target) };
-        if self.objs.get(i) != Some(&target) {
-            return;
-        }
+        };
         self.adj.push(i as u32);
         if f & EXCLUSIVE != 0 {
             self.exclusive_seen.push((self.current, target));
@@ -157,7 +148,7 @@ impl SyncSink for Verify<'_> {
             *found |= *t == target;
             return;
         }
-        if let Some(i) = owned_index(target, self.objs)
+        if let Some((i, _)) = owned_index(target, self.objs)
             && self.state[i] == CANDIDATE
         {
             self.counted[i] += 1;
@@ -1083,25 +1074,21 @@ fn guess(t: &mut Tables) {
         work,
         ..
     } = t;
-    for i in 0..n {
-        if state[i] != UNKNOWN {
-            continue;
-        }
-        for &j in &adj[adj_start[i] as usize..adj_start[i + 1] as usize] {
-            if state[j as usize] == CANDIDATE {
-                state[j as usize] = REACHABLE;
-                work.push(j);
-            }
-        }
-    }
-    while let Some(k) = work.pop() {
-        let k = k as usize;
+    let reach_from = |k: usize, state: &mut [u8], work: &mut Vec<u32>| {
         for &j in &adj[adj_start[k] as usize..adj_start[k + 1] as usize] {
             if state[j as usize] == CANDIDATE {
                 state[j as usize] = REACHABLE;
                 work.push(j);
             }
         }
+    };
+    for i in 0..n {
+        if state[i] == UNKNOWN {
+            reach_from(i, state, work);
+        }
+    }
+    while let Some(k) = work.pop() {
+        reach_from(k as usize, state, work);
     }
 }
 
