@@ -79,6 +79,13 @@
 //! there, by the same argument); both stay, as the proof is written for
 //! them.
 //!
+//! A chunk that follows one without candidates is first traced with every
+//! guard released at once, and traced again with the guards kept only if
+//! that trace finds candidates. Under loom every chunk starts that way, the
+//! first one too, so that every model goes through both traces. Claiming
+//! on the strength of the first trace (skipping the second) is caught by
+//! `handles_moved_between_slots_during_scan`.
+//!
 //! [`upgrade_withdraws_a_chunk`] covers the withdrawal of a chunk's claims
 //! followed by a global claim of the same object. It aborts the process (a
 //! block freed twice) when step 6 both keeps the withdrawn claim in the

@@ -59,6 +59,9 @@ pub(crate) struct Tables {
     local_work: Vec<u32>,
     /// The current chunk's candidates, by index in the chunk.
     chunk_cands: Vec<u32>,
+    /// `refs` of the current chunk before a trace without guards, put back
+    /// if the chunk is traced again with them (`first_pass`).
+    refs_before: Vec<i64>,
     /// Blocks to free at the end of a collection (freed in one batch).
     free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
@@ -746,6 +749,15 @@ fn chunk_size(h: &SyncHeap) -> usize {
 /// together and dropped together) is then found with one trace; the rest
 /// goes to the global guess (`guess`), which uses the recorded edges.
 ///
+/// Keeping a guard costs a push and, at the end of the chunk, an indirect
+/// call to drop it; on a heap of live objects that is about a sixth of the
+/// pass, for nothing. So a chunk that follows one without candidates is
+/// traced first with every guard released at once; only if that trace
+/// finds candidates is the chunk traced again, with the guards kept (its
+/// objects are in the cache by then), and its candidates verified and
+/// claimed as above. Nothing is claimed on the strength of a trace whose
+/// guards were released: that trace is only a guess, like step 2's.
+///
 /// The claim: with a plain store when no candidate of the chunk has a weak
 /// handle (see [`claim_unshared`] for why that is sound once the checks are
 /// done), marking the objects dead in the same store if `fold_dead`; else
@@ -764,22 +776,53 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     t.group_end.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
+    // Whether to keep the guards of the next chunk: only after a chunk
+    // with candidates (see above). Under loom the first chunk is traced
+    // without them first too, so that the models (whose objects fit in one
+    // or two chunks) go through the second trace.
+    let mut hold = !cfg!(loom);
     while lo < n {
-        let hi = trace_chunk(t, scratch, lo, (lo + chunk).min(n));
+        let end = (lo + chunk).min(n);
+        let (mut hi, mut cands);
+        if hold {
+            hi = trace_chunk(t, scratch, lo, end, true);
+            cands = local_trial(t, lo, hi, true);
+        } else {
+            let excl = t.exclusive_seen.len();
+            t.refs_before.clear();
+            t.refs_before.extend_from_slice(&t.refs[lo..end]);
+            hi = trace_chunk(t, scratch, lo, end, false);
+            cands = local_trial(t, lo, hi, false);
+            if cands {
+                // Again, keeping the guards this time (the objects are in
+                // the cache now); forget the first trace, which changed
+                // nothing outside the chunk.
+                t.adj.truncate(t.adj_start[lo] as usize);
+                t.refs[lo..end].copy_from_slice(&t.refs_before);
+                t.exclusive_seen.truncate(excl);
+                hi = trace_chunk(t, scratch, lo, hi, true);
+                cands = local_trial(t, lo, hi, true);
+            } else {
+                subtract_chunk_edges(t, lo);
+            }
+        }
         // The chunk's objects are all in `adj_start` now, and its last
-        // edge ends where `adj` does.
-        if let Some(chunk) = end_chunk(t, lo, hi, fold_dead) {
+        // edge ends where `adj` does. Candidates (if any) were traced with
+        // their guards kept.
+        if cands && let Some(chunk) = end_chunk(t, lo, hi, fold_dead) {
             out.merge(chunk);
         }
         release_guards(&mut t.guards);
+        hold = cands;
         lo = hi;
     }
     out
 }
 
 /// (a) and (b) for one chunk of the first pass, objects `lo..hi`: reads
-/// each one's counts word, then traces it with the guards kept, recording
-/// its edges. The chunk's own `gc_refs` (`local_refs`) start at the strong
+/// each one's counts word, then traces it with the guards kept (if `hold`;
+/// else released as soon as the lock's contents are traced), recording its
+/// edges. The chunk's own `gc_refs` (`local_refs`) start at the strong
 /// counts. A chunk ends early once its objects hold `CHUNK_EDGES` handles
 /// (the time the guards are held is bounded by the work, not only by the
 /// number of objects): returns where it ended.
@@ -788,7 +831,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
 /// an opaque call, after which every `Vec` reached through `t` would be
 /// read again from memory.
 #[inline(always)]
-fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize) -> usize {
+fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, hold: bool) -> usize {
     let Tables {
         objs,
         refs,
@@ -841,7 +884,11 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize) ->
         // the guards of any other are not kept (a lock its `trace` took
         // itself may free a kept one), and it is a root.
         let structural = o.vtable.structural;
-        let kept = if structural { Some(&mut *guards) } else { None };
+        let kept = if structural && hold {
+            Some(&mut *guards)
+        } else {
+            None
+        };
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, kept, scratch) };
         // A busy lock hid some edges: a root too.
@@ -866,20 +913,110 @@ const L_REACHABLE: u8 = 1;
 const L_CANDIDATE: u8 = 2;
 const L_FAILED: u8 = 3;
 
-/// The end of one chunk of the first pass (objects `lo..hi`, traced, their
-/// guards still held): subtracts every edge of the chunk from the global
-/// `gc_refs` (step 2 needs no other pass over the edges) and the edges
-/// inside the chunk from the chunk's own; then trial deletion inside the
-/// chunk, step 3's (c) and (d) on its candidates, and step 4 for them.
-/// What it claims (`None` if nothing, or if an `upgrade` got in first and
-/// the chunk's claims were withdrawn). The chunk's marks are kept in
-/// `local_mark`; only claimed objects change state (to `GARBAGE`): failed
-/// ones are left to the global steps.
+/// The edges of one chunk of the first pass (objects `lo..`), by object.
+#[derive(Clone, Copy)]
+struct ChunkEdges<'a> {
+    adj: &'a [u32],
+    adj_start: &'a [u32],
+    lo: usize,
+}
+
+impl<'a> ChunkEdges<'a> {
+    fn new(adj: &'a [u32], adj_start: &'a [u32], lo: usize) -> Self {
+        ChunkEdges {
+            adj,
+            adj_start: &adj_start[lo..],
+            lo,
+        }
+    }
+
+    /// The edges of chunk object `k`, as chunk indices (edges that leave
+    /// the chunk wrap around to large values, which the callers skip).
+    #[inline(always)]
+    fn of(self, k: usize) -> impl Iterator<Item = usize> + 'a {
+        let (s, e) = (self.adj_start[k] as usize, self.adj_start[k + 1] as usize);
+        let lo = self.lo;
+        self.adj[s..e]
+            .iter()
+            .map(move |&j| (j as usize).wrapping_sub(lo))
+    }
+}
+
+/// Subtracts every edge of the chunk starting at `lo` (the last one traced)
+/// from the global `gc_refs`: step 2 needs no other pass over the edges.
+fn subtract_chunk_edges(t: &mut Tables, lo: usize) {
+    for &j in &t.adj[t.adj_start[lo] as usize..] {
+        t.refs[j as usize] -= 1;
+    }
+}
+
+/// Trial deletion inside one traced chunk of the first pass (objects
+/// `lo..hi`): subtracts the edges inside the chunk from the chunk's own
+/// `gc_refs` (and, if `global`, every edge of the chunk from the global
+/// ones, as [`subtract_chunk_edges`] does) and marks everything reachable
+/// from a chunk object with references from outside the chunk
+/// (`local_mark`). Whether anything is left unmarked: the chunk's
+/// candidates.
+#[inline(always)]
+fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
+    let Tables {
+        refs,
+        adj,
+        adj_start,
+        local_refs,
+        local_mark,
+        local_work,
+        ..
+    } = t;
+    let m = hi - lo;
+    let first = adj_start[lo] as usize;
+    let local_refs = &mut local_refs[..m];
+    for &j in &adj[first..] {
+        if global {
+            refs[j as usize] -= 1;
+        }
+        if let Some(r) = local_refs.get_mut((j as usize).wrapping_sub(lo)) {
+            *r -= 1;
+        }
+    }
+    // Everything in the chunk referenced from outside it: the global steps
+    // decide.
+    if local_refs.iter().all(|&r| r > 0) {
+        return false;
+    }
+    let edges = ChunkEdges::new(adj, adj_start, lo);
+    local_mark.clear();
+    local_mark.resize(m, L_UNKNOWN);
+    let local_mark = &mut local_mark[..m];
+    local_work.clear();
+    for (k, (&r, mark)) in local_refs.iter().zip(local_mark.iter_mut()).enumerate() {
+        if r > 0 {
+            *mark = L_REACHABLE;
+            local_work.push(k as u32);
+        }
+    }
+    while let Some(k) = local_work.pop() {
+        for j in edges.of(k as usize) {
+            if let Some(mark @ &mut L_UNKNOWN) = local_mark.get_mut(j) {
+                *mark = L_REACHABLE;
+                local_work.push(j as u32);
+            }
+        }
+    }
+    local_mark.contains(&L_UNKNOWN)
+}
+
+/// The end of one chunk of the first pass (objects `lo..hi`) whose trial
+/// ([`local_trial`]) left candidates. The chunk was traced with its guards
+/// kept, and they are still held: step 3's (c) and (d) on the candidates,
+/// and step 4 for those that pass. What it claims (`None` if an `upgrade`
+/// got in first and the chunk's claims were withdrawn). The chunk's marks
+/// are kept in `local_mark`; only claimed objects change state (to
+/// `GARBAGE`): failed ones are left to the global steps.
 #[inline(always)]
 fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Claimed> {
     let Tables {
         objs,
-        refs,
         state,
         words,
         adj,
@@ -893,49 +1030,9 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         ..
     } = t;
     let m = hi - lo;
-    let first = adj_start[lo] as usize;
-    let local_refs = &mut local_refs[..m];
-    for &j in &adj[first..] {
-        let j = j as usize;
-        refs[j] -= 1;
-        if let Some(r) = local_refs.get_mut(j.wrapping_sub(lo)) {
-            *r -= 1;
-        }
-    }
-    // Everything in the chunk referenced from outside it: the global steps
-    // decide.
-    if local_refs.iter().all(|&r| r > 0) {
-        return None;
-    }
-    // The chunk's edges of chunk object `k`, as chunk indices (edges that
-    // leave the chunk wrap around to large values and are skipped).
-    let adj_start = &adj_start[lo..];
-    let edges = |k: usize| {
-        let (s, e) = (adj_start[k] as usize, adj_start[k + 1] as usize);
-        adj[s..e]
-            .iter()
-            .map(move |&j| (j as usize).wrapping_sub(lo))
-    };
-    // Trial deletion inside the chunk: everything reachable from a chunk
-    // object with references from outside the chunk.
-    local_mark.clear();
-    local_mark.resize(m, L_UNKNOWN);
+    let local_refs = &local_refs[..m];
+    let edges = ChunkEdges::new(adj, adj_start, lo);
     let local_mark = &mut local_mark[..m];
-    local_work.clear();
-    for (k, (&r, mark)) in local_refs.iter().zip(local_mark.iter_mut()).enumerate() {
-        if r > 0 {
-            *mark = L_REACHABLE;
-            local_work.push(k as u32);
-        }
-    }
-    while let Some(k) = local_work.pop() {
-        for j in edges(k as usize) {
-            if let Some(mark @ &mut L_UNKNOWN) = local_mark.get_mut(j) {
-                *mark = L_REACHABLE;
-                local_work.push(j as u32);
-            }
-        }
-    }
     // Step 3 (c) on the chunk's candidates (listed in `chunk_cands`); (d)
     // inside the chunk.
     let mut weak = false;
@@ -969,7 +1066,7 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         }
     }
     while let Some(k) = local_work.pop() {
-        for j in edges(k as usize) {
+        for j in edges.of(k as usize) {
             if let Some(mark @ &mut L_CANDIDATE) = local_mark.get_mut(j) {
                 *mark = L_FAILED;
                 local_work.push(j as u32);

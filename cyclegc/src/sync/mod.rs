@@ -127,7 +127,13 @@
 //!   chunk (objects allocated together and dropped together, the common
 //!   case) is traced once. A mutator that wants a lock of a chunk object
 //!   waits at most until the end of that chunk (tens of microseconds; a
-//!   chunk also ends after 8192 recorded handles). Step 1 lays W out for
+//!   chunk also ends after 8192 recorded handles). Keeping guards has a
+//!   cost, so a chunk that follows one without candidates is traced first
+//!   with each guard released right after its lock's contents are traced;
+//!   only if trial deletion inside the chunk then finds candidates is the
+//!   chunk traced again with the guards kept (its words read again too),
+//!   and only that second trace is verified and claimed: the first one is a
+//!   guess like step 2's. Step 1 lays W out for
 //!   this: oldest generation first (so that the lists, given back in table
 //!   order, stay in allocation order), and the lists of one generation from
 //!   different shards in turns of `1024 / shards` objects, so that the two
