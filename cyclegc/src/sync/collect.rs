@@ -62,6 +62,9 @@ pub(crate) struct Tables {
     /// `refs` of the current chunk before a trace without guards, put back
     /// if the chunk is traced again with them (`first_pass`).
     refs_before: Vec<i64>,
+    /// Whether the last chunk of the last first pass had no candidates: the
+    /// next first pass then starts without keeping guards.
+    last_chunk_clean: bool,
     /// Blocks to free at the end of a collection (freed in one batch).
     free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
@@ -657,13 +660,27 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
             };
         }
     }
-    if streams.iter().any(|s| s.len() > 1) {
+    if streams.iter().any(|s| worth_interleaving(s)) {
         interleave(t, &streams);
     }
     let n = t.objs.len();
     t.state.clear();
     t.state.resize(n, UNKNOWN);
     t.exclusive_seen.clear();
+}
+
+/// Whether the lists of one generation (`(start, length)` in the table, one
+/// per shard) are worth [`interleave`]: when at least two of them have more
+/// than an eighth of a chunk. Otherwise all but one are small (typically a
+/// thread that allocates a little beside the one that built the heap), and
+/// their place in the table hardly matters; a pass that rewrites every
+/// object's index does.
+fn worth_interleaving(gen_streams: &[(usize, usize)]) -> bool {
+    gen_streams
+        .iter()
+        .filter(|&&(_, len)| len > CHUNK / 8)
+        .nth(1)
+        .is_some()
 }
 
 /// Puts the objects of one generation taken from different shards in
@@ -777,10 +794,13 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     let mut out = Claimed::default();
     let mut lo = 0;
     // Whether to keep the guards of the next chunk: only after a chunk
-    // with candidates (see above). Under loom the first chunk is traced
-    // without them first too, so that the models (whose objects fit in one
-    // or two chunks) go through the second trace.
-    let mut hold = !cfg!(loom);
+    // with candidates (see above); for the first chunk, if the last chunk
+    // of the last collection had some (the youngest objects, like the first
+    // chunk of most collections: a program that makes cyclic garbage
+    // usually keeps doing so). Under loom the first chunk is traced without
+    // them first, so that the models (whose objects fit in one or two
+    // chunks) go through the second trace.
+    let mut hold = !cfg!(loom) && !t.last_chunk_clean;
     while lo < n {
         let end = (lo + chunk).min(n);
         let (mut hi, mut cands);
@@ -815,6 +835,9 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
         release_guards(&mut t.guards);
         hold = cands;
         lo = hi;
+    }
+    if n > 0 {
+        t.last_chunk_clean = !hold;
     }
     out
 }
