@@ -118,6 +118,53 @@ impl List {
     }
 }
 
+impl List {
+    /// Calls `f` on every member with its position in the list, walking
+    /// from both ends at once (head, tail, second, second to last, ...):
+    /// two independent chains of loads, so that the cache misses of a long
+    /// list not in the cache overlap. `f` may overwrite the links of the
+    /// member it is given (both neighbours are read before the call).
+    ///
+    /// Panics (before calling `f` on anything past the end) if the list is
+    /// shorter than its `len`.
+    ///
+    /// # Safety
+    /// As `unlink`.
+    pub(crate) unsafe fn for_each_from_both_ends(
+        &self,
+        mut f: impl FnMut(NonNull<SyncHeader>, usize),
+    ) {
+        let (mut front, mut back) = (self.head, self.tail);
+        let (mut i, mut j) = (0, self.len);
+        let step = |p: *mut SyncHeader, forward: bool| {
+            let o = NonNull::new(p).expect("ouro: a generation list is shorter than its length");
+            // SAFETY: caller contract.
+            let l = unsafe { SyncHeader::links(o).as_ref() };
+            // SAFETY: as above.
+            let to = unsafe {
+                if forward {
+                    *l.next.get()
+                } else {
+                    *l.prev.get()
+                }
+            };
+            (o, to)
+        };
+        while i < j {
+            let (o, next) = step(front, true);
+            front = next;
+            f(o, i);
+            i += 1;
+            if i < j {
+                let (o, prev) = step(back, false);
+                back = prev;
+                j -= 1;
+                f(o, j);
+            }
+        }
+    }
+}
+
 /// One shard: its generation lists (index 3: frozen objects).
 pub(crate) struct Shard {
     pub(crate) lists: [List; 4],
