@@ -130,6 +130,7 @@ impl List {
     ///
     /// # Safety
     /// As `unlink`.
+    #[inline(always)]
     pub(crate) unsafe fn for_each_from_both_ends(
         &self,
         mut f: impl FnMut(NonNull<SyncHeader>, usize),

@@ -135,9 +135,14 @@
 //!   and only that second trace is verified and claimed: the first one is a
 //!   guess like step 2's. Step 1 lays W out for
 //!   this: oldest generation first (so that the lists, given back in table
-//!   order, stay in allocation order), and the lists of one generation from
-//!   different shards in turns of `1024 / shards` objects, so that the two
-//!   halves of a structure that two threads built at once share a chunk.
+//!   order, stay in allocation order), and, when two lists of one
+//!   generation from different shards are large, those lists in turns of
+//!   `1024 / shards` objects (rounded down to a power of two), so that the
+//!   two halves of a structure that two threads built at once share a
+//!   chunk. The layout is planned from the lists' lengths (read under each
+//!   shard's lock first), so that the take writes each object to its place
+//!   at once; what a list gained or lost in between goes to the end of the
+//!   table, or leaves a hole that the end of the table fills.
 //! - *Global*: step 2's guess over all of W on the words and edges the
 //!   first pass recorded (no second trace; the claimed garbage is not a
 //!   root, and its edges count), then steps 3 and 4 on the candidates left.
@@ -207,8 +212,8 @@
 //! Clone and drop: one atomic each, like `Arc`. Dereference: one `Acquire`
 //! load of `flags` (to panic on a collected value instead of reading it).
 //! Allocation and drop to zero: one uncontended shard lock. A collection
-//! holds each shard lock while it takes that shard's objects (a pass over
-//! them) and while it gives back at most 4096 of them at a time; it holds
+//! holds each shard lock while it reads the lengths of its lists, while it
+//! takes that shard's objects (a pass over them) and while it gives back at most 4096 of them at a time; it holds
 //! the locks inside a chunk's values for the chunk's first pass (tens of
 //! microseconds), and the locks inside the global candidates' values during
 //! their verification — candidates are almost always garbage, which no
