@@ -1875,13 +1875,16 @@ mod tests {
     fn plans_lay_out_the_lists() {
         let mut lens = [[0; 3]; SHARDS];
         check_plan(&lens, 3);
-        // One large list and a small one: one after the other.
+        // One large list and a small one: one after the other (under Miri
+        // every list of a 2-object chunk counts as large).
         lens[0][0] = 5000;
         lens[3][0] = 7;
         lens[3][2] = 3;
         let (layout, runs) = check_plan(&lens, 3);
         let first = |s: usize, g: usize| runs[layout.lists[s][g].first_run];
-        assert_eq!((first(3, 2), first(0, 0), first(3, 0)), (0, 3, 5003));
+        if CHUNK / 8 >= 7 {
+            assert_eq!((first(3, 2), first(0, 0), first(3, 0)), (0, 3, 5003));
+        }
         // Two large lists of one generation: in turns.
         lens[5][0] = 3000;
         let (layout, runs) = check_plan(&lens, 1);
