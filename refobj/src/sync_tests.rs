@@ -41,6 +41,18 @@ fn link(a: &Gc<Node>, b: &Gc<Node>) {
     a.edges.lock().unwrap().push(b.clone());
 }
 
+/// `n` nodes (ids `0..n`), each linked to the next: the first and the last.
+fn chain(n: usize, drops: &Arc<AtomicUsize>) -> (Gc<Node>, Gc<Node>) {
+    let first = node(0, drops);
+    let mut last = first.clone();
+    for i in 1..n {
+        let next = node(i, drops);
+        link(&last, &next);
+        last = next;
+    }
+    (first, last)
+}
+
 #[test]
 fn acyclic_values_drop_at_once() {
     let drops = Arc::new(AtomicUsize::new(0));
@@ -114,13 +126,7 @@ fn a_self_loop_and_a_long_ring() {
     link(&a, &a);
     drop(a);
     let n = if cfg!(miri) { 20 } else { 2000 };
-    let first = node(0, &drops);
-    let mut prev = first.clone();
-    for i in 1..n {
-        let x = node(i, &drops);
-        link(&prev, &x);
-        prev = x;
-    }
+    let (first, prev) = chain(n, &drops);
     link(&prev, &first);
     drop((first, prev));
     gc::collect();
@@ -168,14 +174,8 @@ fn garbage_after_live_chunks() {
     let live_drops = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     let (live, pairs) = if cfg!(miri) { (6, 3) } else { (3_000, 700) };
-    let first = node(0, &live_drops);
-    let mut prev = first.clone();
-    for i in 1..live {
-        let next = node(i, &live_drops);
-        link(&prev, &next);
-        prev = next;
-    }
-    drop(prev);
+    let (first, last) = chain(live, &live_drops);
+    drop(last);
     for i in 0..pairs {
         let a = node(i, &drops);
         let b = node(i, &drops);
