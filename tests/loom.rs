@@ -79,6 +79,11 @@
 //! there, by the same argument); both stay, as the proof is written for
 //! them.
 //!
+//! `last_drop_races_collection` also goes through the holes of the
+//! collector's table: its mutator's drop to zero can unlink the leaf between
+//! the collector's reading of the list lengths and its taking of the lists,
+//! which leaves a planned place empty for `fill_holes`.
+//!
 //! A chunk that follows one without candidates is first traced with every
 //! guard released at once, and traced again with the guards kept only if
 //! that trace finds candidates. Under loom every chunk starts that way, the
