@@ -95,6 +95,16 @@ unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
     unsafe { (*SyncHeader::links(obj).as_ref().prev.get()).addr() }
 }
 
+/// Records `i` as the index of a collector-owned object (see [`index_of`]).
+///
+/// # Safety
+/// As [`index_of`].
+#[inline(always)]
+unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
+    // SAFETY: caller contract (I1 (b)).
+    unsafe { *SyncHeader::links(obj).as_ref().prev.get() = core::ptr::without_provenance_mut(i) };
+}
+
 /// The collector-table index of `target` if the running collection owns
 /// it (checked against the table, so that a stale index can never name
 /// another object), with the flags it read (the `EXCLUSIVE` of an object
@@ -673,13 +683,8 @@ fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
         &mut t.refs,
         &mut t.holes,
         NonNull::dangling(),
-        |o, i| {
-            // SAFETY: taken above: `IN_COLLECTOR` is set, the links are ours
-            // (I1 (b)).
-            unsafe {
-                *SyncHeader::links(o).as_ref().prev.get() = core::ptr::without_provenance_mut(i)
-            };
-        },
+        // SAFETY: taken above: `IN_COLLECTOR` is set.
+        |o, i| unsafe { set_index(o, i) },
     );
     debug_assert!(t.objs.iter().all(|&o| o != NonNull::dangling()));
     let n = t.objs.len();
@@ -722,8 +727,8 @@ unsafe fn take_one(
     // Exclusive: under the shard lock while listed.
     h.flags
         .store((f | IN_COLLECTOR) & !clear, Ordering::Release);
-    // SAFETY: after the flag is set the links are ours (I1 (b)).
-    unsafe { *SyncHeader::links(o).as_ref().prev.get() = core::ptr::without_provenance_mut(i) };
+    // SAFETY: the flag is set.
+    unsafe { set_index(o, i) };
     objs[i] = o;
     refs[i] = r;
 }
