@@ -413,6 +413,16 @@ fn run(
             back.finish(state);
             return outcome;
         }
+        // Intact: the objects stay claimed; only the marks go. (A drop to
+        // zero of a claimed object does nothing whether or not it is
+        // marked, I4: step 6 reads the counts.)
+        for (&c, &seen) in t.cands.iter().zip(&t.snap) {
+            if seen != NOT_MARKED {
+                unsafe_ref(t.objs[c as usize])
+                    .counts
+                    .fetch_and(!MARKED, Ordering::AcqRel);
+            }
+        }
     }
 
     // Objects whose count reached zero during the collection (zombies) were
@@ -448,7 +458,7 @@ fn run(
                 let _ = o
                     .counts
                     .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
-                        Some((c + STRONG_ONE + VERSION_ONE) & !CLAIMED)
+                        Some((c + STRONG_ONE) & !CLAIMED)
                     });
                 saved.push(super::raw::ObjectRef { obj });
                 t.state[i] = REACHABLE;
@@ -1153,8 +1163,8 @@ fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
 
 /// The end of one chunk of the first pass (objects `lo..hi`) whose trial
 /// ([`local_trial`]) left candidates. The chunk was traced with its guards
-/// kept, and they are still held: step 3's (c) and (d) on the candidates,
-/// and step 4 for those that pass. What it claims (`None` if an `upgrade`
+/// kept, and they are still held: step 3's (b), (c) and (d) on the
+/// candidates, and step 4 for those that pass (the others are unmarked). What it claims (`None` if an `upgrade`
 /// got in first and the chunk's claims were withdrawn). The chunk's marks
 /// are kept in `local_mark`; only claimed objects change state (to
 /// `GARBAGE`): failed ones are left to the global steps.
@@ -1178,36 +1188,48 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
     let local_refs = &local_refs[..m];
     let edges = ChunkEdges::new(adj, adj_start, lo);
     let local_mark = &mut local_mark[..m];
-    // Step 3 (c) on the chunk's candidates (listed in `chunk_cands`); (d)
-    // inside the chunk.
+    // Step 3 (b) on the chunk's candidates (listed in `chunk_cands`): mark
+    // each one, all before any read of (c). A candidate fails unless the
+    // mark finds the word read before its trace, whose strong count the
+    // trial explained by the chunk's counted edges (`r == 0`). The words
+    // the marks returned replace those in `words` (`unmark` needs them).
     let mut weak = false;
-    let mut failed = false;
     chunk_cands.clear();
-    let chunk_words = &words[lo..hi];
     let slots = local_mark
         .iter_mut()
         .zip(&objs[lo..hi])
-        .zip(chunk_words)
+        .zip(&mut words[lo..hi])
         .zip(local_refs.iter());
-    for (k, (((mark, &o), &seen), &r)) in slots.enumerate() {
+    for (k, (((mark, &o), seen), &r)) in slots.enumerate() {
         if *mark != L_UNKNOWN {
             continue;
         }
-        let o = unsafe_ref(o);
-        let now = o.counts.load(Ordering::SeqCst);
-        let strong = now & STRONG_MASK;
-        let ok = now == seen
-            && r == 0
-            && now & CLAIMED == 0
-            && (strong > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
-        if ok {
+        let marked = unsafe_ref(o).counts.fetch_or(MARKED, Ordering::SeqCst);
+        chunk_cands.push(k as u32);
+        if marked == *seen && marked & (MARKED | CLAIMED) == 0 && r == 0 {
             *mark = L_CANDIDATE;
-            weak |= o.weak.load(Ordering::Acquire) > 1;
-            chunk_cands.push(k as u32);
         } else {
             *mark = L_FAILED;
             local_work.push(k as u32);
-            failed = true;
+        }
+        *seen = marked;
+    }
+    // (c): read every word again; (d) inside the chunk.
+    for &k in chunk_cands.iter() {
+        let k = k as usize;
+        if local_mark[k] != L_CANDIDATE {
+            continue;
+        }
+        let o = unsafe_ref(objs[lo + k]);
+        let seen = words[lo + k];
+        let now = o.counts.load(Ordering::SeqCst);
+        let ok = now == seen | MARKED
+            && (seen & STRONG_MASK > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
+        if ok {
+            weak |= o.weak.load(Ordering::Acquire) > 1;
+        } else {
+            local_mark[k] = L_FAILED;
+            local_work.push(k as u32);
         }
     }
     while let Some(k) = local_work.pop() {
@@ -1228,22 +1250,27 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
     let first_claim = chunk_garbage.len();
     // `has_finalizer` of the last vtable seen (runs of one type are usual).
     let mut last_vtable: Option<(&SyncVTable, bool)> = None;
-    for &k in chunk_cands.iter() {
+    for (p, &k) in chunk_cands.iter().enumerate() {
         let k = k as usize;
-        // Failed in (d) (without a failure in (c) none did).
-        if failed && local_mark[k] != L_CANDIDATE {
+        let i = lo + k;
+        let seen = words[i];
+        if local_mark[k] != L_CANDIDATE {
+            unmark(objs[i], seen);
             continue;
         }
-        let i = lo + k;
         let o = unsafe_ref(objs[i]);
-        let seen = words[i];
         if weak {
             if o.counts
-                .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange(
+                    seen | MARKED,
+                    seen | CLAIMED,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
                 .is_err()
             {
                 // An `upgrade` got in first: withdraw the chunk's claims
-                // (the global steps decide about all of it).
+                // and marks (the global steps decide about all of it).
                 for &j in &chunk_garbage[first_claim..] {
                     let obj = objs[j as usize];
                     unsafe_ref(obj).update_flags_exclusively(0, WEAK_CLEARED);
@@ -1251,10 +1278,13 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
                     state[j as usize] = UNKNOWN;
                 }
                 chunk_garbage.truncate(first_claim);
+                for &j in &chunk_cands[p..] {
+                    unmark(objs[lo + j as usize], words[lo + j as usize]);
+                }
                 return None;
             }
         } else {
-            debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
+            debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
             o.counts.store(seen | CLAIMED, Ordering::Relaxed);
         }
         // Exclusive: claimed garbage (I4).
@@ -1403,13 +1433,12 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         let c = t.cands[k] as usize;
         t.edge_start.push(t.edges.len() as u32);
         t.guard_start.push(t.guards.len() as u32);
+        t.snap.push(NOT_MARKED);
         if t.state[c] != CANDIDATE {
-            t.snap.push(0);
             continue;
         }
         let obj = t.objs[c];
         let o = unsafe_ref(obj);
-        t.snap.push(o.counts.load(Ordering::SeqCst));
         seen.weak |= o.weak.load(Ordering::Relaxed) > 1;
         let f = o.flags.load(Ordering::Acquire);
         seen.finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
@@ -1437,8 +1466,21 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     }
     t.edge_start.push(t.edges.len() as u32);
     t.guard_start.push(t.guards.len() as u32);
+    // (b): mark every candidate whose trace could be checked, after every
+    // trace of (a) and before any read of (c).
+    for (&c, snap) in t.cands.iter().zip(&mut t.snap) {
+        if t.state[c as usize] == CANDIDATE {
+            *snap = unsafe_ref(t.objs[c as usize])
+                .counts
+                .fetch_or(MARKED, Ordering::SeqCst);
+        }
+    }
     seen
 }
+
+/// In `Tables::snap`: the candidate was not marked (it failed before (b),
+/// or was no candidate). A mark never returns a word with `MARKED` set.
+const NOT_MARKED: u64 = MARKED;
 
 /// Adds the edges the first pass recorded from the garbage it claimed
 /// (`chunk_garbage`) to the counted edges of the global candidates they
@@ -1481,7 +1523,8 @@ fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
         let o = unsafe_ref(objs[c]);
         let now = o.counts.load(Ordering::SeqCst);
         let strong = now & STRONG_MASK;
-        let ok = now == seen
+        let ok = seen & MARKED == 0
+            && now == seen | MARKED
             && strong == u64::from(counted[c])
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
             && ((now & CLAIMED != 0) == claimed)
@@ -1571,7 +1614,12 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
                 let o = unsafe_ref(t.objs[c]);
                 let seen = t.snap[k];
                 if o.counts
-                    .compare_exchange(seen, seen | CLAIMED, Ordering::SeqCst, Ordering::Relaxed)
+                    .compare_exchange(
+                        seen | MARKED,
+                        seen | CLAIMED,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     withdraw(t, k);
@@ -1586,7 +1634,10 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
                 out.found += usize::from(seen & STRONG_MASK != 0);
                 out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-            FAILED => t.state[c] = REACHABLE,
+            FAILED => {
+                unmark(t.objs[c], t.snap[k]);
+                t.state[c] = REACHABLE;
+            }
             _ => {}
         }
         release_guards_from(&mut t.guards, t.guard_start[k] as usize);
@@ -1643,7 +1694,7 @@ fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
         match state[c] {
             GARBAGE => {
                 let o = unsafe_ref(objs[c]);
-                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen);
+                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
                 o.counts.store(seen | CLAIMED, Ordering::Relaxed);
                 // Exclusive: claimed garbage (I4).
                 let f = o.flags.load(Ordering::Relaxed);
@@ -1652,7 +1703,10 @@ fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
                 found += usize::from(seen & STRONG_MASK != 0);
                 needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-            FAILED => state[c] = REACHABLE,
+            FAILED => {
+                unmark(objs[c], seen);
+                state[c] = REACHABLE;
+            }
             _ => {}
         }
         release_guards_from(guards, from as usize);
@@ -1667,7 +1721,8 @@ fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
 }
 
 /// Withdraws the claims made by `claim_and_release` after position `k`
-/// (it goes backwards), and returns every candidate to the survivors.
+/// (it goes backwards), clears the marks it has not reached, and returns
+/// every candidate to the survivors.
 fn withdraw(t: &mut Tables, k: usize) {
     for &d in &t.cands[k + 1..] {
         let d = d as usize;
@@ -1678,6 +1733,9 @@ fn withdraw(t: &mut Tables, k: usize) {
             o.update_flags_exclusively(0, WEAK_CLEARED);
             unclaim(t.objs[d]);
         }
+    }
+    for (&d, &seen) in t.cands[..=k].iter().zip(&t.snap) {
+        unmark(t.objs[d as usize], seen);
     }
     for &d in &t.cands {
         if matches!(t.state[d as usize], GARBAGE | FAILED) {
@@ -1693,11 +1751,31 @@ fn release_guards_from(guards: &mut Vec<KeptGuard>, from: usize) {
     }
 }
 
-/// Withdraws a claim; an object left with no strong reference becomes a
-/// zombie (dropped when given back).
+/// Clears the mark of a candidate that is not claimed (step 3 (b); `seen`
+/// is the word the mark returned, or [`NOT_MARKED`]). A drop that took the
+/// count from above zero to zero while the mark was set did nothing else
+/// (`dec_strong`): the collector takes that zero over (I5), and the object
+/// becomes a zombie, dropped when given back.
+fn unmark(obj: NonNull<SyncHeader>, seen: u64) {
+    if seen == NOT_MARKED {
+        return;
+    }
+    let o = unsafe_ref(obj);
+    // `AcqRel`: reads the dropper's `Release` decrement (as `Arc`'s fence).
+    let old = o.counts.fetch_and(!MARKED, Ordering::AcqRel);
+    if old & MARKED != 0 && old & STRONG_MASK == 0 && seen & STRONG_MASK != 0 {
+        // Nobody else writes the flags of a collector-owned object whose
+        // count is zero, but a read-modify-write costs nothing here.
+        o.flags.fetch_or(ZOMBIE, Ordering::Release);
+    }
+}
+
+/// Withdraws a claim (and a mark the resurrection check left); an object
+/// left with no strong reference becomes a zombie (dropped when given
+/// back).
 fn unclaim(obj: NonNull<SyncHeader>) {
     let o = unsafe_ref(obj);
-    let old = o.counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+    let old = o.counts.fetch_and(!(CLAIMED | MARKED), Ordering::AcqRel);
     if old & CLAIMED != 0 && old & STRONG_MASK == 0 {
         o.flags.fetch_or(ZOMBIE, Ordering::Release);
     }
@@ -1788,6 +1866,11 @@ impl GiveBack {
                 taken += 1;
                 // Exclusive flag updates: every other writer of these flags
                 // (`ZOMBIE`) holds the shard lock too, which we hold.
+                debug_assert_eq!(
+                    o.counts.load(Ordering::Relaxed) & MARKED,
+                    0,
+                    "given back with its mark"
+                );
                 let f = o.flags.load(Ordering::Acquire);
                 if f & ZOMBIE != 0 {
                     o.flags

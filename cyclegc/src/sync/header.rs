@@ -11,16 +11,20 @@ use crate::Visitor;
 /// One strong reference in `counts`.
 pub(crate) const STRONG_ONE: u64 = 1;
 /// The strong count's bits.
-pub(crate) const STRONG_MASK: u64 = (1 << 31) - 1;
+pub(crate) const STRONG_MASK: u64 = (1 << 62) - 1;
 /// The collector has claimed the object as garbage: `upgrade` fails, and a
 /// decrement to zero does not free it (I4).
-pub(crate) const CLAIMED: u64 = 1 << 31;
-/// One step of the version that every strong-count change increments.
-pub(crate) const VERSION_ONE: u64 = 1 << 32;
-/// A strong count with this bit set aborts the process (as `Arc` does near
-/// `isize::MAX`): 2^30, far enough below `CLAIMED` (bit 31) that racing
-/// increments cannot reach it, and tested with one instruction.
-pub(crate) const STRONG_LIMIT_BIT: u64 = 1 << 30;
+pub(crate) const CLAIMED: u64 = 1 << 62;
+/// The collector is verifying the object (step 3 (b) to its end): set by
+/// the collector's mark, cleared by any increment (`clone`'s slow path,
+/// `upgrade`) and by the collector. The sign bit, so that `clone` finds it
+/// with the flags of its one `lock inc`, as `Arc` finds its overflow.
+pub(crate) const MARKED: u64 = 1 << 63;
+/// A strong count at or above this aborts the process (as `Arc` does near
+/// `isize::MAX`). Only checked where an increment takes a slow path: the
+/// fast path of `clone` cannot reach it (2^61 increments; see the module
+/// docs, "Orderings").
+pub(crate) const STRONG_LIMIT: u64 = 1 << 61;
 
 /// The object has `SyncLinks` before its header (it is tracked).
 pub(crate) const HAS_LINKS: u32 = 1 << 0;
@@ -142,7 +146,7 @@ impl SyncHeader {
         self.flags() & bit != 0
     }
 
-    /// The strong count (without the claim bit and the version).
+    /// The strong count (without the claim and mark bits).
     #[inline(always)]
     pub fn strong(&self) -> usize {
         (self.counts.load(Ordering::Relaxed) & STRONG_MASK) as usize

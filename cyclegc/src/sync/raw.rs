@@ -31,8 +31,7 @@ pub unsafe fn publish(obj: NonNull<SyncHeader>) {
     // `new_cyclic`: the count becomes 1 only now, so `upgrade` failed until
     // the value was written. `Release` publishes the value to upgraders.
     if o.counts.load(Ordering::Relaxed) & STRONG_MASK == 0 {
-        o.counts
-            .fetch_add(STRONG_ONE + VERSION_ONE, Ordering::Release);
+        o.counts.fetch_add(STRONG_ONE, Ordering::Release);
     }
     if o.vtable.tracked {
         // SAFETY: caller contract.
@@ -59,10 +58,36 @@ pub unsafe fn inc_strong(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     let old = unsafe { obj.as_ref() }
         .counts
-        .fetch_add(STRONG_ONE + VERSION_ONE, Ordering::Relaxed);
-    if old & STRONG_LIMIT_BIT != 0 {
+        .fetch_add(STRONG_ONE, Ordering::Relaxed);
+    // `MARKED` is the sign bit: this is `Arc`'s `lock inc` + `jle`.
+    if (old as i64) < 0 {
+        // SAFETY: caller contract.
+        unsafe { clone_of_marked(obj, old) }
+    }
+}
+
+/// The slow path of [`inc_strong`]: the collector is verifying the object
+/// (`MARKED`). The mark is cleared before the new handle exists for the
+/// caller, so the verification fails (step 3 (c)) unless it read the count
+/// before the increment and the handle is neither counted nor dropped
+/// before that read (see the module docs, step 3).
+///
+/// # Safety
+/// The caller holds a strong reference to `obj`.
+#[cold]
+#[inline(never)]
+unsafe fn clone_of_marked(obj: NonNull<SyncHeader>, old: u64) {
+    if old & STRONG_MASK >= STRONG_LIMIT {
         count_overflow();
     }
+    // `Relaxed`: every later use of the new handle (its drop, or a store
+    // that the collector's trace reads under a lock) comes after this in
+    // the caller's thread, and so after it in the word's modification order
+    // or in happens-before, which is what step 3's argument needs.
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }
+        .counts
+        .fetch_and(!MARKED, Ordering::Relaxed);
 }
 
 /// Removes a strong reference (`drop`); drops the value and frees the
@@ -75,9 +100,11 @@ pub unsafe fn dec_strong(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     let old = unsafe { obj.as_ref() }
         .counts
-        .fetch_add(VERSION_ONE.wrapping_sub(STRONG_ONE), Ordering::Release);
-    // The low 32 bits are the strong count and `CLAIMED`: one compare.
-    if old as u32 == STRONG_ONE as u32 {
+        .fetch_sub(STRONG_ONE, Ordering::Release);
+    // Exactly 1: the last handle, neither `CLAIMED` (I4) nor `MARKED` (the
+    // collector is verifying the object, and takes the zero over when it
+    // clears the mark: I5). `Arc`'s `lock dec` + `jne`.
+    if old == STRONG_ONE {
         // SAFETY: we took the count to zero (I4: not claimed).
         unsafe { heap::strong_zero(obj) }
     }
@@ -96,12 +123,13 @@ pub unsafe fn try_inc_strong(obj: NonNull<SyncHeader>) -> bool {
         if c & STRONG_MASK == 0 || c & CLAIMED != 0 {
             return false;
         }
-        if c & STRONG_LIMIT_BIT != 0 {
+        if c & STRONG_MASK >= STRONG_LIMIT {
             count_overflow();
         }
+        // An increment clears the mark, as `clone` does.
         match o.counts.compare_exchange_weak(
             c,
-            c + STRONG_ONE + VERSION_ONE,
+            (c + STRONG_ONE) & !MARKED,
             Ordering::Acquire,
             Ordering::Relaxed,
         ) {
@@ -265,12 +293,7 @@ pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
         if o.flags.load(Ordering::Relaxed) & LINKED == 0 {
             return o
                 .counts
-                .compare_exchange(
-                    c,
-                    c - STRONG_ONE + VERSION_ONE,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(c, c - STRONG_ONE, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok();
         }
         {
@@ -279,12 +302,7 @@ pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
             let f = o.flags.load(Ordering::Relaxed);
             if f & IN_COLLECTOR == 0 {
                 if o.counts
-                    .compare_exchange(
-                        c,
-                        c - STRONG_ONE + VERSION_ONE,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
+                    .compare_exchange(c, c - STRONG_ONE, Ordering::Acquire, Ordering::Relaxed)
                     .is_err()
                 {
                     continue;
