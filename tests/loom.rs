@@ -399,6 +399,57 @@ fn last_drop_races_collection() {
     });
 }
 
+/// A drop to zero racing the collector's mark (step 3 (b), I5). A cycle
+/// `a <-> b` holds the only handle to a leaf `c`, in `a`'s slot; the
+/// mutator owns a handle to `b`. It takes `c`'s handle out of `a`'s slot
+/// (reaching `a` through `b`), drops its handle to `b` (the cycle is
+/// garbage now), and then drops `c`'s last handle.
+///
+/// With one object per chunk the collector can trace `a` before the take
+/// and read `b`'s count after the drop; the guess then makes all three
+/// candidates, and `c` fails the verification (no counted edge explains its
+/// count). A drop of `c`'s last handle while `c` is marked only decrements
+/// (`MARKED` is set), so the collector must take that zero over when it
+/// clears the mark, and drop `c` as a zombie.
+///
+/// Checks: `c` intact while held; once both threads are done `c` has been
+/// dropped exactly once without another collection (by the mutator, or by
+/// the collection it raced); everything freed exactly once by the end.
+#[test]
+fn last_drop_races_the_mark() {
+    both_ways(|weak| {
+        let d = counters();
+        let a = Node::new("a", &d[0]);
+        let b = Node::new("b", &d[1]);
+        let c = Node::new("c", &d[2]);
+        set_next(&a, &b);
+        set_next(&b, &a);
+        *lock(&a) = Some(c.clone());
+        let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)]);
+        drop((a, c));
+
+        let collector = thread::spawn(|| {
+            gc::collect();
+        });
+        let mutator = thread::spawn(move || {
+            let hc = lock(b.next()).take().expect("c in a's slot");
+            drop(b);
+            thread::yield_now();
+            assert_eq!(drops(d)[2], 0, "c dropped while held");
+            hc.check();
+            drop(hc);
+        });
+        collector.join().unwrap();
+        mutator.join().unwrap();
+
+        assert_eq!(drops(d)[2], 1, "c's last drop left it undropped");
+        match weaks {
+            Some(weaks) => collect_and_check_all_freed(d, weaks),
+            None => collect_and_check_all_freed_no_weak(d, 3),
+        }
+    });
+}
+
 /// `Weak::upgrade` racing the collection of a garbage cycle `a <-> b`. The
 /// upgrade either fails, or returns a handle whose value (and the rest of
 /// the cycle, reached through it) is intact and stays intact while held,
@@ -455,6 +506,51 @@ fn collect_while_upgrading(wa: Weak<Node>, d: &'static [AtomicUsize; 3]) {
     });
     collector.join().unwrap();
     mutator.join().unwrap();
+}
+
+/// `Weak::upgrade` during the verification of a garbage cycle `a <-> b`
+/// (`b` allocated first, so checked first), by a mutator that takes a
+/// handle to `b` out through the upgraded `a` and then lets go of `a`,
+/// weak handle included. If the collector's re-read of `b` (step 3 (c))
+/// comes before the clone and its re-read of `a` after the drops, `a`'s
+/// word is back to what its mark returned and its weak count back to 1:
+/// only the mark, cleared by the upgrade, tells the collector that `a` was
+/// reached. Without it, a chunk claims both with plain stores (no
+/// candidate has a weak handle any more) and frees `b` under the mutator.
+///
+/// Checks: `b` and the cycle through it intact while held; everything
+/// freed exactly once by the end.
+#[test]
+fn upgrade_during_the_mark() {
+    for chunk in CHUNKS {
+        loom::model(move || {
+            gc::set_chunk_for_loom(chunk);
+            let d = counters();
+            let b = Node::new("b", &d[1]);
+            let a = Node::new("a", &d[0]);
+            set_next(&a, &b);
+            set_next(&b, &a);
+            let wa = Gc::downgrade(&a);
+            drop((a, b));
+
+            let collector = thread::spawn(|| {
+                gc::collect();
+            });
+            let mutator = thread::spawn(move || {
+                let hb = wa.upgrade().map(|ha| ha.next().clone());
+                drop(wa);
+                thread::yield_now();
+                if let Some(hb) = hb {
+                    assert_eq!(drops(d)[..2], [0, 0], "cycle dropped while held");
+                    assert!(Gc::ptr_eq(hb.next().next(), &hb));
+                }
+            });
+            collector.join().unwrap();
+            mutator.join().unwrap();
+
+            collect_and_check_all_freed_no_weak(d, 2);
+        });
+    }
 }
 
 /// `upgrade_races_collection` with two more garbage cycles, self-loops

@@ -1222,11 +1222,13 @@ fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Cl
         }
         let o = unsafe_ref(objs[lo + k]);
         let seen = words[lo + k];
+        // The weak count first: see `claim_unshared`.
+        let w = o.weak.load(Ordering::Acquire);
         let now = o.counts.load(Ordering::SeqCst);
         let ok = now == seen | MARKED
             && (seen & STRONG_MASK > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
         if ok {
-            weak |= o.weak.load(Ordering::Acquire) > 1;
+            weak |= w > 1;
         } else {
             local_mark[k] = L_FAILED;
             local_work.push(k as u32);
@@ -1521,14 +1523,16 @@ fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
             continue;
         }
         let o = unsafe_ref(objs[c]);
+        // The weak count first: see `claim_unshared`.
+        let weak_ok = !no_weak || o.weak.load(Ordering::Acquire) == 1;
         let now = o.counts.load(Ordering::SeqCst);
         let strong = now & STRONG_MASK;
-        let ok = seen & MARKED == 0
+        let ok = weak_ok
+            && seen & MARKED == 0
             && now == seen | MARKED
             && strong == u64::from(counted[c])
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
-            && ((now & CLAIMED != 0) == claimed)
-            && (!no_weak || o.weak.load(Ordering::Acquire) == 1);
+            && ((now & CLAIMED != 0) == claimed);
         if ok {
             state[c] = GARBAGE;
         } else {
