@@ -42,7 +42,8 @@
 //!   under the mutator).
 //! - [`handles_moved_between_slots_during_scan`]: the verification dropping
 //!   each guard right after its trace instead of holding it to the end of
-//!   step (c) (a move during step (b) makes it count a handle twice); also the
+//!   step (c) (a move during the traces of step (a) makes it count a handle
+//!   twice); also the
 //!   `strong == counted` break.
 //! - [`last_drop_races_collection`]: `heap::strong_zero` ignoring
 //!   `IN_COLLECTOR` (the mutator unlinks and drops a value the collector
@@ -55,6 +56,15 @@
 //! - [`upgrade_races_collection`]: `claim` ignoring a failed
 //!   compare-exchange (the `upgrade` that got in first holds a handle to a
 //!   value the collector then drops); also the `strong == counted` break.
+//! - [`last_drop_races_the_mark`]: the unmark not taking over a zero
+//!   reached while the object was marked (no `ZOMBIE`: the leaf is never
+//!   dropped). A temporary panic in that branch showed that the model gets
+//!   there (with one object per chunk).
+//! - [`upgrade_during_the_mark`]: `upgrade` not clearing `MARKED`; step (c)
+//!   reading the weak count after the counts word instead of before. The
+//!   second was a real bug, in the collector before the mark too (its
+//!   version counter did not help): the model, new with the mark, failed
+//!   on it with one chunk for everything.
 //! - [`two_collectors`]: `collect()` returning at once when another
 //!   collection is running (`try_lock` instead of waiting), which breaks its
 //!   promise that the caller's garbage is dropped when it returns.
@@ -113,19 +123,29 @@
 //! `handles_moved_between_slots_during_scan`); step (d) skipped (the same
 //! two); every guard dropped right after its trace
 //! (`handles_moved_between_slots_during_scan`). Caught by no model: the
-//! (c) check that the weak count is still 1 (a weak handle made between a
-//! candidate's first read and the end of (b), by a thread that had a
-//! handle to it in a slot it locked, could then upgrade racing the plain
-//! store of the claim); no model makes a weak handle during a collection
-//! without keeping one from the start, which sends it down the other
-//! path.
+//! global verification's (c) check that the weak count is still 1 (a weak
+//! handle made between a candidate's trace and its mark, by a thread that
+//! had a handle to it in a slot it locked, could then upgrade racing the
+//! plain store of the claim); no model makes a weak handle during a
+//! collection without keeping one from the start, which sends the global
+//! steps down the other path (they choose it by the weak counts seen while
+//! tracing; a chunk by those seen in (c)).
 //!
 //! Caught by no model, and no bug: verify step (c) comparing the counted
-//! edges with the snapshot of step (a) instead of re-reading the counts. In
-//! the first verification the claim compare-exchange of step 4 expects that
-//! same snapshot, so a count that changed after (a) makes the claim fail and
-//! nothing is freed: the re-read only fails earlier. (The re-verification
-//! after finalizers has no such backstop; no model has a finalizer.)
+//! edges with the word the mark of (b) returned instead of re-reading the
+//! counts, when the claim is a compare-exchange (it expects that same word
+//! with `MARKED`, so a count that changed after the mark makes the claim
+//! fail and nothing is freed: the re-read only fails earlier). (The
+//! re-verification after finalizers has no such backstop; no model has a
+//! finalizer.)
+//!
+//! Caught by no model, and no bug as far as I can argue: `clone` not
+//! clearing `MARKED` on its slow path. A handle that a clone makes during a
+//! verification comes, through a chain of clones, from a handle that
+//! existed outside the counted ones at some candidate's mark (that
+//! candidate fails, and so does everything its value reaches along counted
+//! edges, in (d)), or from an `upgrade` (which clears the mark). The clear
+//! stays: it makes step 3's argument one about each object alone.
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

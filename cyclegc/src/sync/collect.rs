@@ -892,9 +892,9 @@ fn chunk_size(h: &SyncHeap) -> usize {
 /// edges for step 2); then run trial deletion inside the chunk, on those
 /// words and edges, and verify the chunk's candidates exactly as step 3
 /// verifies the global ones (the candidates' values were traced with their
-/// guards kept, every word was read before the end of the chunk's traces,
-/// and is read again now); claim what passes and release the chunk's
-/// guards. Garbage whose cycles stay inside one chunk (objects allocated
+/// guards kept, and are marked after the chunk's last trace; a mark must
+/// find the word read before the trace, whose count the trial explained);
+/// claim what passes, unmark the rest and release the chunk's guards. Garbage whose cycles stay inside one chunk (objects allocated
 /// together and dropped together) is then found with one trace; the rest
 /// goes to the global guess (`guess`), which uses the recorded edges.
 ///
@@ -974,8 +974,8 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     out
 }
 
-/// (a) and (b) for one chunk of the first pass, objects `lo..hi`: reads
-/// each one's counts word, then traces it with the guards kept (if `hold`;
+/// Step 3 (a) for one chunk of the first pass, objects `lo..hi`: reads
+/// each one's counts word (for the trial), then traces it with the guards kept (if `hold`;
 /// else released as soon as the lock's contents are traced), recording its
 /// edges. The chunk's own `gc_refs` (`local_refs`) start at the strong
 /// counts. A chunk ends early once its objects hold `CHUNK_EDGES` handles
@@ -1414,11 +1414,11 @@ struct Traced {
     finalize: bool,
 }
 
-/// Step 3 (a) and (b) over the objects in state `CANDIDATE`: reads each
-/// one's counts, then traces it with the guards kept (`guard_start` says
-/// whose they are); the ones that cannot be checked become `FAILED`, their
-/// positions in `work`. One candidate at a time: the proof needs each
-/// candidate's first read to come before the end of (b), which it does.
+/// Step 3 (a) and (b) over the objects in state `CANDIDATE`: traces each
+/// one with the guards kept (`guard_start` says whose they are), then
+/// marks each one (`snap`); the ones that cannot be checked become
+/// `FAILED` (unmarked: `NOT_MARKED`), their positions in `work`. The proof
+/// needs every mark after every trace, and before any read of (c).
 #[inline(never)]
 fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     let n = t.objs.len();
@@ -1665,8 +1665,9 @@ const DEAD_CLEAR: u32 = LINKED | IN_COLLECTOR;
 /// Why no read-modify-write is needed, and why the early releases and the
 /// early `DEAD` are invisible: by the proof of step 3, every handle to a G'
 /// object is inside a G' value, and no `&T` into a G' value exists; no G'
-/// object has a weak handle (checked in (c), after the end of (b)), and none
-/// can be made without a strong handle. So from (c) on no other thread can
+/// object has a weak handle (checked in (c), after the marks, and before
+/// the word is read again: see step 4 in the module docs), and none can be
+/// made without a strong handle. So from (c) on no other thread can
 /// reach a G' object, its counts or its locks, and nothing can make the
 /// claim fail. A failed candidate holds no handle to a G' object (its
 /// counted edges made their targets fail too, in (d)).

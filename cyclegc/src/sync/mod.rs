@@ -9,10 +9,12 @@
 //! A tracked object is `SyncLinks` (two list links, 16 B) followed by a
 //! [`SyncHeader`] (24 B) and the value. The header has three atomics:
 //!
-//! - `counts: AtomicU64` — the strong count in bits 0..31, the `CLAIMED`
-//!   bit 31, and a *version* in bits 32..64 that every change of the strong
-//!   count increments. `clone` is one `fetch_add(1 + VERSION)`, `drop` one
-//!   `fetch_add(VERSION - 1)`: the same single read-modify-write as `Arc`.
+//! - `counts: AtomicU64` — the strong count in bits 0..62, the `CLAIMED`
+//!   bit 62 and the `MARKED` bit 63 (step 3). `clone` is one `fetch_add(1)`
+//!   whose slow path is taken when the old word is negative (`MARKED`), and
+//!   `drop` one `fetch_sub(1)` whose slow path is taken when the old word is
+//!   exactly 1: on x86-64 the same `lock inc` + `jle` and `lock dec` + `jne`
+//!   as `Arc`.
 //! - `weak: AtomicU32` — weak handles, plus one held by the strong side
 //!   collectively (as in `Arc`); the memory is freed when it reaches 0.
 //! - `flags: AtomicU32` — `IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`, `DEAD`,
@@ -36,8 +38,10 @@
 //!   of its shard under the shard lock.
 //! - *Clone* and *drop* are single atomic operations on `counts` (`Relaxed`
 //!   increment; `Release` decrement, `Acquire` fence on reaching zero, as
-//!   `Arc`). They take no lock and never wait.
-//! - *Drop to zero* (the old strong count was 1 and `CLAIMED` clear) locks
+//!   `Arc`). They take no lock and never wait. A clone of a `MARKED` object
+//!   then clears the mark (a second read-modify-write) before it returns
+//!   the new handle.
+//! - *Drop to zero* (the old word was 1: `CLAIMED` and `MARKED` clear) locks
 //!   the home shard. If `IN_COLLECTOR` is clear, it unlinks the object,
 //!   unlocks, drops the value and releases the strong side's weak count. If
 //!   `IN_COLLECTOR` is set, it sets `ZOMBIE` and unlocks: the collector now
@@ -53,7 +57,13 @@
 //!   count shows that the `&mut T` can no longer be alive, and by the
 //!   verification below.
 //! - `Weak::upgrade` is a compare-exchange on `counts` that fails when the
-//!   strong count is 0 or `CLAIMED` is set.
+//!   strong count is 0 or `CLAIMED` is set, and clears `MARKED`.
+//! - **I5**: while `MARKED` is set, a drop that takes the strong count to
+//!   zero does nothing else (the old word was not 1); the collector takes
+//!   that zero over when it clears the mark (the object becomes a zombie,
+//!   see step 7). The collector sets `MARKED` only on objects it owns and
+//!   clears it on every one of them (with the claim, or by itself) before
+//!   it gives them back or runs user code.
 //!
 //! # A collection
 //!
@@ -70,46 +80,64 @@
 //!    its edges, which only makes more objects look reachable. Because
 //!    counts and edges change under it, the result is only a guess: the set
 //!    *G* of candidates. **Nothing is freed on the strength of the guess.**
-//! 3. **Verify** G. (a) Read every candidate's `counts` word. (b) Trace
-//!    every candidate again, this time *holding* every `Mutex`/`RwLock`
-//!    guard that ouro's `Trace` impls take (the visitor keeps them until
-//!    step 4), counting for each candidate the edges from candidates to it.
-//!    A lock that cannot be taken at once marks its object as failed.
-//!    (c) Read every `counts` word again. A candidate fails if its word
-//!    changed, if its strong count differs from its counted edges, if it is
-//!    `EXCLUSIVE`, or if its count is 0 without `ZOMBIE` (a mutator is
-//!    between its decrement and its shard lock). (d) Everything reachable
-//!    from a failed candidate along the counted edges fails too. The rest,
-//!    *G'*, is garbage:
+//! 3. **Verify** G. (a) Trace every candidate again, this time *holding*
+//!    every `Mutex`/`RwLock` guard that ouro's `Trace` impls take (the
+//!    visitor keeps them until step 4), counting for each candidate the
+//!    edges from candidates to it. A lock that cannot be taken at once
+//!    marks its object as failed. (b) **Mark** every candidate, after every
+//!    trace of (a): `fetch_or(MARKED)` on its `counts`, which returns its
+//!    word at that moment. (c) Read every candidate's weak count, then its
+//!    `counts` word again. A candidate fails if the word is not the one its
+//!    mark returned with `MARKED` set, if its strong count at the mark
+//!    differs from its counted edges, if it is `EXCLUSIVE`, or if its count
+//!    is 0 without `ZOMBIE` (a mutator is between its decrement and its
+//!    shard lock). (d) Everything reachable from a failed candidate along
+//!    the counted edges fails too. The rest, *G'*, is garbage; the failed
+//!    candidates are unmarked (I5):
 //!
-//!    *Proof.* Let T be the end of (b). Between (a) and (c) no candidate's
-//!    count changed (the version would have moved; a wrap needs 2^32 changes
-//!    of one object inside one verification). After (b) no handle can leave
-//!    a slot inside a candidate's value: a slot is either in a lock the
-//!    collector holds, or in plain memory that nobody can mutate (no `&mut`
-//!    exists: I3 and `IN_COLLECTOR` exclude `get_mut`, `try_unwrap` and
-//!    drops). So the handles counted in (b) are all still in candidates'
-//!    values at T, each counted once (the visitor's frame rules), and for
-//!    every o in G' `strong(o) = counted(o) <= handles to o inside G' values
-//!    <= strong(o)`: at T every handle to a G' object lives inside a G'
-//!    value. Any `&T` into a G' value would have to be borrowed from a
+//!    *Proof.* Let T be a moment after the last mark of (b) and before the
+//!    first read of (c). After its trace in (a) no handle can leave a slot
+//!    inside a candidate's value: a slot is either in a lock the collector
+//!    holds, or in plain memory that nobody can mutate (no `&mut` exists: I3
+//!    and `IN_COLLECTOR` exclude `get_mut`, `try_unwrap` and drops). So the
+//!    handles counted in (a) all exist at each candidate's mark and at T,
+//!    each counted once (the visitor's frame rules). Take a candidate o
+//!    that passes (c). Between its mark and its read in (c) no handle to o
+//!    was made or dropped: an `upgrade` clears `MARKED`; a `clone` clears it
+//!    before it returns the handle it made, and that handle can be stored
+//!    where (a) counts it, or dropped, only after that; a drop of a handle
+//!    that existed at the mark is the drop of a counted one (their number
+//!    is the strong count at the mark), which cannot happen before step 4.
+//!    So every handle to o at T is one counted in (a), and for every o in
+//!    G' `strong(o) = counted(o) <= handles to o inside G' values <=
+//!    strong(o)` (the counted edges from failed candidates made their
+//!    targets fail in (d)): at T every handle to a G' object lives inside a
+//!    G' value. Any `&T` into a G' value would have to be borrowed from a
 //!    handle outside G' (Rust's borrows form a chain back to an owner), so
 //!    none exists, and no thread can reach G' again except through
 //!    `Weak::upgrade`.
 //!
-//!    The proof needs only this of (a) and (b): each candidate's first read
-//!    comes before T, and every candidate's value was traced with its
-//!    guards kept until the claim. It holds for any candidate set, however
-//!    it was chosen. That is what the first pass below uses.
+//!    The proof needs only this: every candidate's value was traced with
+//!    its guards kept until the claim, and every mark comes after every
+//!    trace and before every read of (c). It holds for any candidate set,
+//!    however it was chosen. That is what the first pass below uses.
 //!
 //! 4. **Claim.** Compare-exchange each G' `counts` word from the value read
-//!    in (c) to the same value with `CLAIMED` set. From then on `upgrade`
-//!    fails; a failed exchange (an `upgrade` got there first) returns all of
-//!    G to the survivors. Set `WEAK_CLEARED`, then release the held guards.
-//!    When no candidate has a weak handle (its weak count is 1 in (c), which
-//!    comes after T), the claim is a plain store: by the proof nobody else
-//!    can reach a G' object any more, so nobody else writes its word, and
-//!    nothing can make the claim fail; `DEAD` (step 6) is then set in the
+//!    in (c) to the same count with `CLAIMED` set and `MARKED` clear. From
+//!    then on `upgrade` fails; a failed exchange (an `upgrade` got there
+//!    first) returns all of G to the survivors, unmarked. Set
+//!    `WEAK_CLEARED`, then release the held guards. When no candidate has a
+//!    weak handle (its weak count is 1 in (c), which comes after T), the
+//!    claim is a plain store: by the proof nobody else can reach a G' object
+//!    any more, so nobody else writes its word, and nothing can make the
+//!    claim fail. (c) reads the weak count *before* the word: an `upgrade`
+//!    whose weak handle is then dropped is either seen by the word read
+//!    (the weak count's `Release` decrement comes after the upgrade, and
+//!    the weak read is `Acquire`), or came after the weak read found no
+//!    weak handle, which cannot be (a new weak handle needs a strong one
+//!    outside G'). Read the other way round, an upgrade between the two
+//!    reads would go unseen, and the plain store would overwrite its count
+//!    (the loom model `upgrade_during_the_mark` found this); `DEAD` (step 6) is then set in the
 //!    same pass when no finalizer can run, and each candidate's guards are
 //!    released right after its claim. Everything but G' is given back now
 //!    (step 7), before any user code runs: a thread waiting in `get_mut` for
@@ -119,10 +147,12 @@
 //!
 //! - *First pass*, in chunks of 1024 objects of W in table order: read each
 //!   object's word, trace it with its guards kept (recording its edges:
-//!   this is step 2's trace too), then run trial deletion *inside the
-//!   chunk* (edges from outside the chunk count as external) and step 3
-//!   (c) and (d) on the chunk's candidates, claim what passes (step 4), and
-//!   release the chunk's guards. By the remark after the proof this is a
+//!   this is step 2's trace too, and step 3 (a)), then run trial deletion
+//!   *inside the chunk* (edges from outside the chunk count as external)
+//!   and step 3 (b), (c) and (d) on the chunk's candidates (a mark must
+//!   return the word read before the trace, the count the trial explained
+//!   by the counted edges), claim what passes (step 4), unmark the rest,
+//!   and release the chunk's guards. By the remark after the proof this is a
 //!   verification like any other. Garbage whose cycles stay inside one
 //!   chunk (objects allocated together and dropped together, the common
 //!   case) is traced once. A mutator that wants a lock of a chunk object
@@ -179,9 +209,16 @@
 //! The counts use the orderings of `Arc` (the increment may be reordered
 //! with anything; the decrement is `Release` so that all uses of the value
 //! happen before the `Acquire` fence of the thread that frees it). The
-//! verification reads `counts` with `SeqCst` and takes locks with
+//! verification marks and reads `counts` with `SeqCst` and takes locks with
 //! acquire/release semantics, so step (c) sees every count change that
-//! happened before a guard it holds was released by a mutator. `flags` bits
+//! happened before a guard it holds was released by a mutator. The clear of
+//! `MARKED` in `clone` is `Relaxed`: what step 3 needs of it is that every
+//! later use of the new handle (its drop, or its store into a slot that
+//! (a) reads under the slot's lock) comes after it, and those uses are
+//! ordered after it by the mutator's own program order and the lock.
+//! Unmarking is `AcqRel`: when it finds a zero reached while marked (I5) it
+//! reads the dropper's `Release` decrement, as `Arc`'s `Acquire` fence
+//! does. `flags` bits
 //! that matter across threads (`IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`) are
 //! written under the shard lock, whose acquire/release orders them;
 //! `DEAD`/`WEAK_CLEARED`/`FINALIZED` are written by the collector on objects
@@ -201,15 +238,23 @@
 //! mutators unlink from without a lock would need one; the shard locks are
 //! what makes this one simpler.
 //!
-//! The version argument in step 3 assumes that no object's strong count
-//! changes 2^32 times while one verification runs (one read-modify-write
-//! each; tens of seconds of uninterrupted clones and drops of a single
-//! object), an assumption of the same kind as `Arc`'s that nobody makes
-//! `isize::MAX` clones.
+//! The strong count has 62 bits. `clone`'s fast path does not test it for
+//! overflow (the sign bit it tests is `MARKED`): reaching 2^62 takes 2^62
+//! increments without a decrement, 146 years at one a nanosecond, the same
+//! kind of bound as `Arc`'s argument that no program has `isize::MAX`
+//! threads racing its check. (Were it reached, the carry would set
+//! `CLAIMED`, and the object would leak.) The slow paths of an increment
+//! (`clone` of a marked object, `upgrade`) abort at 2^61, as `Arc` does at
+//! `isize::MAX`. A version counter in the word, which this design had
+//! before the mark, made `clone` and `drop` test bits of the old word that
+//! the flags of one `lock add` do not show, which cost 1.2x `Arc`'s time
+//! for a clone and a drop.
 //!
 //! # What it costs
 //!
-//! Clone and drop: one atomic each, like `Arc`. Dereference: one `Acquire`
+//! Clone and drop: one atomic each, the same instructions as `Arc`'s
+//! (another one for a clone while the collector verifies the object).
+//! Dereference: one `Acquire`
 //! load of `flags` (to panic on a collected value instead of reading it).
 //! Allocation and drop to zero: one uncontended shard lock. A collection
 //! holds each shard lock while it reads the lengths of its lists, while it
@@ -217,8 +262,9 @@
 //! the locks inside a chunk's values for the chunk's first pass (tens of
 //! microseconds), and the locks inside the global candidates' values during
 //! their verification — candidates are almost always garbage, which no
-//! other thread can touch. The memory of the garbage goes back to the pool
-//! in one batch.
+//! other thread can touch. Each candidate costs one more read-modify-write,
+//! its mark (two if it fails: the unmark). The memory of the garbage goes
+//! back to the pool in one batch.
 //!
 //! # Which values the verification accepts
 //!
