@@ -59,10 +59,13 @@ pub unsafe fn inc_strong(obj: NonNull<SyncHeader>) {
     let old = unsafe { obj.as_ref() }
         .counts
         .fetch_add(STRONG_ONE, Ordering::Relaxed);
-    // `MARKED` is the sign bit: this is `Arc`'s `lock inc` + `jle`.
+    // `MARKED` is the sign bit: this is `Arc`'s `lock inc` + `jle`. Only
+    // the sign of `old` may be used here: any other use of it needs the old
+    // value in a register, and the increment becomes a `lock xadd`
+    // (measured: 1.2x `Arc`'s time for a clone and a drop).
     if (old as i64) < 0 {
         // SAFETY: caller contract.
-        unsafe { clone_of_marked(obj, old) }
+        unsafe { clone_of_marked(obj) }
     }
 }
 
@@ -76,18 +79,17 @@ pub unsafe fn inc_strong(obj: NonNull<SyncHeader>) {
 /// The caller holds a strong reference to `obj`.
 #[cold]
 #[inline(never)]
-unsafe fn clone_of_marked(obj: NonNull<SyncHeader>, old: u64) {
-    if old & STRONG_MASK >= STRONG_LIMIT {
+unsafe fn clone_of_marked(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let counts = &unsafe { obj.as_ref() }.counts;
+    if counts.load(Ordering::Relaxed) & STRONG_MASK >= STRONG_LIMIT {
         count_overflow();
     }
     // `Relaxed`: every later use of the new handle (its drop, or a store
     // that the collector's trace reads under a lock) comes after this in
     // the caller's thread, and so after it in the word's modification order
     // or in happens-before, which is what step 3's argument needs.
-    // SAFETY: caller contract.
-    unsafe { obj.as_ref() }
-        .counts
-        .fetch_and(!MARKED, Ordering::Relaxed);
+    counts.fetch_and(!MARKED, Ordering::Relaxed);
 }
 
 /// Removes a strong reference (`drop`); drops the value and frees the
