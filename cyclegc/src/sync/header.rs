@@ -106,6 +106,7 @@ impl fmt::Debug for SyncHeader {
             .field("type", &(self.vtable.type_name)())
             .field("strong", &(c & STRONG_MASK))
             .field("claimed", &(c & CLAIMED != 0))
+            .field("marked", &(c & MARKED != 0))
             .field("weak", &self.weak.load(Ordering::Relaxed).saturating_sub(1))
             .field(
                 "flags",
