@@ -56,6 +56,9 @@ use ouro::{Trace, sync};
 #[path = "common/clock.rs"]
 mod clock;
 use clock::Stamp;
+#[path = "common/hammer.rs"]
+mod hammer;
+use hammer::hammer;
 
 /// Runs `f` on this thread; its result and its time on the bench clock.
 fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
@@ -149,29 +152,6 @@ fn assert_heaps_empty() {
         0,
         "a previous bench left garbage behind"
     );
-}
-
-/// `iters` clone + drop pairs of `handle` on each of `threads` threads
-/// started together; the mean time of one thread.
-fn hammer<H: Clone + Sync>(handle: &H, threads: usize, iters: u64) -> Duration {
-    let barrier = Barrier::new(threads);
-    let total: Duration = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    timed(|| {
-                        for _ in 0..iters {
-                            black_box(black_box(handle).clone());
-                        }
-                    })
-                    .1
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
-    total / threads as u32
 }
 
 fn sync_clone_drop(c: &mut Criterion) {

@@ -22,16 +22,16 @@
 //! The handles are the same values as in benches/sync.rs; times are thread
 //! CPU time, as there.
 
-use std::hint::black_box;
-use std::sync::{Arc, Barrier, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use ouro::Trace;
 use ouro::sync;
 
 #[path = "common/clock.rs"]
 mod clock;
-use clock::Stamp;
+#[path = "common/hammer.rs"]
+mod hammer;
+use hammer::hammer;
 
 const NAME: &str = "sync_clone_drop_paired";
 
@@ -44,28 +44,6 @@ struct SyncNode {
 struct ArcNode {
     _next: Mutex<Option<Arc<ArcNode>>>,
     value: u64,
-}
-
-/// `iters` clone+drop pairs of `handle` on each of `threads` threads at
-/// once; the mean thread CPU time of one thread.
-fn hammer<H: Clone + Sync>(handle: &H, threads: usize, iters: u64) -> Duration {
-    let barrier = Barrier::new(threads);
-    let total: Duration = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Stamp::now();
-                    for _ in 0..iters {
-                        black_box(black_box(handle).clone());
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
-    total / threads as u32
 }
 
 fn main() {

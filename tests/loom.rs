@@ -287,6 +287,28 @@ fn collect_and_check_all_freed_no_weak(d: &[AtomicUsize; 3], n: usize) {
     assert!(gc::get_objects(None).is_empty(), "objects left in the heap");
 }
 
+/// Runs `gc::collect()` on one new thread and `mutator` on another, and
+/// waits for both.
+fn collect_beside(mutator: impl FnOnce() + Send + 'static) {
+    let collector = thread::spawn(|| {
+        gc::collect();
+    });
+    let mutator = thread::spawn(mutator);
+    collector.join().unwrap();
+    mutator.join().unwrap();
+}
+
+/// The end of a [`both_ways`] model over `N` objects:
+/// [`collect_and_check_all_freed`] with the main thread's weak handles (one
+/// to each object), or [`collect_and_check_all_freed_no_weak`] without
+/// them.
+fn check_all_freed<const N: usize>(d: &[AtomicUsize; 3], weaks: Option<[Weak<Node>; N]>) {
+    match weaks {
+        Some(weaks) => collect_and_check_all_freed(d, weaks),
+        None => collect_and_check_all_freed_no_weak(d, N),
+    }
+}
+
 /// Runs `model` under loom twice: with the main thread holding a `Weak` to
 /// every object (which keeps the memory readable, so that a use after drop
 /// is reported by the `dropped` flag instead of reading freed memory), and
@@ -355,10 +377,7 @@ fn handle_taken_out_of_cycle_during_scan() {
         let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b)]);
         drop(b);
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
+        collect_beside(move || {
             let hb = a.next().clone();
             drop(a);
             thread::yield_now();
@@ -366,13 +385,8 @@ fn handle_taken_out_of_cycle_during_scan() {
             assert!(Gc::ptr_eq(hb.next().next(), &hb));
             drop(hb);
         });
-        collector.join().unwrap();
-        mutator.join().unwrap();
 
-        match weaks {
-            Some(weaks) => collect_and_check_all_freed(d, weaks),
-            None => collect_and_check_all_freed_no_weak(d, 2),
-        }
+        check_all_freed(d, weaks);
     });
 }
 
@@ -398,24 +412,16 @@ fn last_drop_races_collection() {
         let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)]);
         drop((a, b));
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
+        collect_beside(move || {
             assert_eq!(drops(d)[2], 0, "c dropped while held");
             c.check();
             drop(c);
         });
-        collector.join().unwrap();
-        mutator.join().unwrap();
 
         // The collection started after `a <-> b` became garbage, and `c`'s
         // last drop either freed it or handed it to that collection.
         assert_eq!(drops(d), [1, 1, 1], "left over after the collection");
-        match weaks {
-            Some(weaks) => collect_and_check_all_freed(d, weaks),
-            None => collect_and_check_all_freed_no_weak(d, 3),
-        }
+        check_all_freed(d, weaks);
     });
 }
 
@@ -448,10 +454,7 @@ fn last_drop_races_the_mark() {
         let weaks = weak.then(|| [Gc::downgrade(&a), Gc::downgrade(&b), Gc::downgrade(&c)]);
         drop((a, c));
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
+        collect_beside(move || {
             let hc = lock(b.next()).take().expect("c in a's slot");
             drop(b);
             thread::yield_now();
@@ -459,14 +462,9 @@ fn last_drop_races_the_mark() {
             hc.check();
             drop(hc);
         });
-        collector.join().unwrap();
-        mutator.join().unwrap();
 
         assert_eq!(drops(d)[2], 1, "c's last drop left it undropped");
-        match weaks {
-            Some(weaks) => collect_and_check_all_freed(d, weaks),
-            None => collect_and_check_all_freed_no_weak(d, 3),
-        }
+        check_all_freed(d, weaks);
     });
 }
 
@@ -512,10 +510,7 @@ fn upgrade_races_collection_model() {
 /// through it stay intact while held, across a yield to the collector. The
 /// mutator then drops `wa`, racing the collector's release of `a`'s memory.
 fn collect_while_upgrading(wa: Weak<Node>, d: &'static [AtomicUsize; 3]) {
-    let collector = thread::spawn(|| {
-        gc::collect();
-    });
-    let mutator = thread::spawn(move || {
+    collect_beside(move || {
         if let Some(a) = wa.upgrade() {
             a.next().check();
             thread::yield_now();
@@ -524,8 +519,6 @@ fn collect_while_upgrading(wa: Weak<Node>, d: &'static [AtomicUsize; 3]) {
         }
         drop(wa);
     });
-    collector.join().unwrap();
-    mutator.join().unwrap();
 }
 
 /// `Weak::upgrade` during the verification of a garbage cycle `a <-> b`
@@ -553,10 +546,7 @@ fn upgrade_during_the_mark() {
             let wa = Gc::downgrade(&a);
             drop((a, b));
 
-            let collector = thread::spawn(|| {
-                gc::collect();
-            });
-            let mutator = thread::spawn(move || {
+            collect_beside(move || {
                 let hb = wa.upgrade().map(|ha| ha.next().clone());
                 drop(wa);
                 thread::yield_now();
@@ -565,8 +555,6 @@ fn upgrade_during_the_mark() {
                     assert!(Gc::ptr_eq(hb.next().next(), &hb));
                 }
             });
-            collector.join().unwrap();
-            mutator.join().unwrap();
 
             collect_and_check_all_freed_no_weak(d, 2);
         });
@@ -682,10 +670,7 @@ fn handles_moved_between_slots_during_scan() {
         let weaks = weak.then(|| [Gc::downgrade(&z), Gc::downgrade(&y), Gc::downgrade(&x)]);
         drop((y, x));
 
-        let collector = thread::spawn(|| {
-            gc::collect();
-        });
-        let mutator = thread::spawn(move || {
+        collect_beside(move || {
             let (y, x) = (z.next(), z.next().next());
             let h = lock(y).take();
             assert!(h.is_some(), "H not in y's slot");
@@ -700,12 +685,7 @@ fn handles_moved_between_slots_during_scan() {
             assert!(Gc::ptr_eq(lock(y).as_ref().expect("H2 lost"), &z));
             drop(z);
         });
-        collector.join().unwrap();
-        mutator.join().unwrap();
 
-        match weaks {
-            Some(weaks) => collect_and_check_all_freed(d, weaks),
-            None => collect_and_check_all_freed_no_weak(d, 3),
-        }
+        check_all_freed(d, weaks);
     });
 }

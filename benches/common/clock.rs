@@ -1,6 +1,7 @@
 //! The benches' clock: this thread's CPU time where the platform has it
 //! (`OURO_BENCH_WALL=1` for the wall clock), shared by `benches/gc.rs`,
-//! `benches/sync.rs` and `benches/sync_paired.rs` through `#[path]`. See
+//! `benches/sync.rs`, `benches/sync_paired.rs` and `common/hammer.rs`
+//! through `#[path]`. See
 //! `benches/gc.rs` for why.
 
 use std::sync::OnceLock;
