@@ -139,7 +139,7 @@
 //! re-verification after finalizers has no such backstop; no model has a
 //! finalizer.)
 //!
-//! Caught by no model, and no bug as far as I can argue: `clone` not
+//! Caught by no model, and by this argument no bug: `clone` not
 //! clearing `MARKED` on its slow path. A handle that a clone makes during a
 //! verification comes, through a chain of clones, from a handle that
 //! existed outside the counted ones at some candidate's mark (that
