@@ -7,14 +7,16 @@
 //! core drifts by more than the 5-20% that matter here between those
 //! seconds: six criterion runs of the same build put the 1-thread ratio
 //! anywhere between 0.81 and 1.24. Here each round times a block of pairs
-//! of each kind back to back, so that both see the same machine, and the
-//! ratio of the two medians is stable to about 1% on one thread (a build
+//! of each kind back to back (each side first in every other round), so
+//! that both see the same machine, and the ratio of the two medians is
+//! stable to about 2% on one thread (0.985-1.017 in twelve runs; a build
 //! whose `clone` and `drop` compiled to `lock xadd` instead of `Arc`'s
 //! `lock inc`/`lock dec` read 1.19-1.21 in every run). With two threads
-//! hammering one handle it still moves from run to run (0.5-1.6x in
-//! fourteen runs of one build, whichever side went first in a round): a
-//! round's time depends mostly on whether the two threads really ran at
-//! once.
+//! hammering one handle it still moves from run to run (0.80-1.46 in
+//! twelve runs, median 0.94): a round's time depends mostly on whether
+//! the two threads really ran at once. (With `ouro_sync` always first in
+//! its round the two-thread median was 1.08 in 25 runs: the order
+//! mattered, hence the alternation.)
 //!
 //! `cargo bench --bench sync_paired` (also run by `cargo xtask bench`; it
 //! takes criterion's `--quick` and a name filter, and without `--bench`, as
@@ -71,9 +73,17 @@ fn main() {
     });
     for threads in [1, 2] {
         let (mut ours, mut theirs): (Vec<f64>, Vec<f64>) = (0..rounds)
-            .map(|_| {
-                let a = hammer(&gc, threads, iters);
-                let b = hammer(&arc, threads, iters);
+            .map(|round| {
+                // Each side goes first in every other round: the first
+                // block of a round follows the other side's block of the
+                // round before, the second its own side's.
+                let (a, b) = if round % 2 == 0 {
+                    let a = hammer(&gc, threads, iters);
+                    (a, hammer(&arc, threads, iters))
+                } else {
+                    let b = hammer(&arc, threads, iters);
+                    (hammer(&gc, threads, iters), b)
+                };
                 (a.as_secs_f64(), b.as_secs_f64())
             })
             .unzip();
