@@ -22,8 +22,8 @@ pub(crate) const CLAIMED: u64 = 1 << 62;
 pub(crate) const MARKED: u64 = 1 << 63;
 /// A strong count at or above this aborts the process (as `Arc` does near
 /// `isize::MAX`). Only checked where an increment takes a slow path: the
-/// fast path of `clone` cannot reach it (2^61 increments; see the module
-/// docs, "Orderings").
+/// fast path of `clone` does not check it, and reaching it takes 2^61
+/// increments without a decrement (see the module docs, "Orderings").
 pub(crate) const STRONG_LIMIT: u64 = 1 << 61;
 
 /// The object has `SyncLinks` before its header (it is tracked).
