@@ -202,6 +202,32 @@ fn resurrected_self_loop_is_freed_exactly_once_when_it_dies_again() {
     assert_eq!(live_objects(), start);
 }
 
+/// Defect 9: after a resurrection, weak handles to the living object
+/// upgrade. The flag lives in the object, not in the handles, so the
+/// handles made before the collection upgrade again too (in CPython those
+/// stay cleared); they fail only while the collector holds the object as
+/// garbage, and for good once it is dropped.
+#[test]
+fn weak_handles_of_a_resurrected_object_upgrade() {
+    let start = fresh();
+    let (a, b) = pair(true);
+    let old = Gc::downgrade(&a);
+    drop((a, b));
+    assert_eq!(gc::collect(), 2);
+    let saved = take_saved();
+    let new = Gc::downgrade(&saved[0]);
+    let up = new
+        .upgrade()
+        .expect("a new weak handle of a live object upgrades");
+    assert!(Gc::ptr_eq(&up, &saved[0]));
+    assert!(old.upgrade().is_some(), "the resurrected object lives");
+    drop((up, saved));
+    assert_eq!(gc::collect(), 2);
+    assert!(new.upgrade().is_none() && old.upgrade().is_none());
+    drop((new, old));
+    assert_eq!(live_objects(), start);
+}
+
 /// Defect 2's reproducer: a derived self-cycle without a finalizer whose
 /// weak handle outlives the collection. Every object's memory must come
 /// back (it grew by 4 KiB per iteration).
@@ -514,5 +540,32 @@ mod shared {
         gc::collect();
         assert_eq!(LOG.seen(), [101]);
         assert_eq!(LOG.drops(), 1);
+    }
+
+    /// Defect 9 on the thread-safe heap, and the resurrected cycle freed
+    /// once when it dies again.
+    #[test]
+    fn sync_weak_handles_of_a_resurrected_object_upgrade() {
+        static LOG: Log = Log::new();
+        let _serial = serial();
+        let (a, b) = pair(&LOG, true);
+        let old = Gc::downgrade(&a);
+        drop((a, b));
+        gc::collect();
+        assert_eq!(LOG.drops(), 0, "resurrected");
+        let saved = std::mem::take(&mut *LOG.saved.lock().unwrap());
+        assert_eq!(saved.len(), 2);
+        assert!(saved.iter().all(Gc::is_finalized));
+        let new = Gc::downgrade(&saved[0]);
+        let up = new
+            .upgrade()
+            .expect("a new weak handle of a live object upgrades");
+        assert!(Gc::ptr_eq(&up, &saved[0]));
+        assert!(old.upgrade().is_some(), "the resurrected object lives");
+        drop((up, saved));
+        gc::collect();
+        assert_eq!(LOG.drops(), 2);
+        assert_eq!(LOG.seen(), [102, 201], "finalizers ran once");
+        assert!(new.upgrade().is_none() && old.upgrade().is_none());
     }
 }

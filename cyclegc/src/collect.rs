@@ -608,8 +608,10 @@ fn run(
                 }
             }
             if revived {
+                // It lives on: so do its weak handles (those made before
+                // this collection too; see `Weak`).
                 for_each(unreachable, |o| {
-                    let_go(o.as_ref(), 0);
+                    let_go(o.as_ref(), WEAK_CLEARED);
                     queue_if_dead(&mut pending, o);
                 });
                 list::splice(unreachable, heap.gen_head(old));

@@ -57,6 +57,8 @@ pub(crate) const UNREACHABLE: usize = 1 << 5;
 /// `Finalize` has run (PEP 442: at most once).
 pub(crate) const FINALIZED: usize = 1 << 6;
 /// Weak references were cleared by the collector; `upgrade` returns `None`.
+/// Set on the unreachable set before finalizers run; cleared again if the
+/// set is resurrected (kept on saved `SAVEALL` garbage and dead objects).
 pub(crate) const WEAK_CLEARED: usize = 1 << 7;
 /// `get_mut` handed out `&mut T`: do not trace while the handle is unique.
 pub(crate) const EXCLUSIVE: usize = 1 << 8;
