@@ -12,6 +12,9 @@
 //!    count is referenced from outside the young set; it and everything it
 //!    reaches (found by tracing again) survive, the rest is moved to the
 //!    `unreachable` list. The walk restores the `prev` links as it goes;
+//!    once it is over, no object is `SCANNING` any more: the unreachable
+//!    ones stay protected by `UNREACHABLE` alone, and can be dereferenced
+//!    (by finalizers) again;
 //! 5. survivors move to generation `g + 1`;
 //! 6. weak references to the unreachable objects are cleared, their
 //!    finalizers run (once per object), and the set is checked again: if a
@@ -27,9 +30,14 @@
 //! User code (`trace`, `finalize`, `Drop`) runs at several points. None of it
 //! can unlink or free an object of the working set: a decref to zero leaves
 //! `SCANNING`/`UNREACHABLE` objects alone, and the collector looks at their
-//! counts when it lets go of them. A panic in user code is caught, the heap is
-//! put back in order, and the first panic is resumed when the collection is
-//! over. A panic from `trace` aborts the collection (everything survives).
+//! counts when it lets go of them. `SCANNING` is set only while a pass
+//! counts edges (steps 2 to 4, and the resurrection check): user code other
+//! than `trace` never sees it, and every object the collector lets go of
+//! (`let_go`) carries neither flag, so that the last decref or weak drop
+//! after the collection frees it by the normal paths. A panic in user code
+//! is caught, the heap is put back in order, and the first panic is resumed
+//! when the collection is over. A panic from `trace` aborts the collection
+//! (everything survives).
 
 use core::ptr::{self, NonNull};
 use std::any::Any;
@@ -221,7 +229,8 @@ fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
 }
 
 /// Splits `young` into survivors (left on `young`, `prev` links restored,
-/// `SCANNING` cleared) and the unreachable set. Returns the number of
+/// `SCANNING` cleared) and the unreachable set (`UNREACHABLE`, `SCANNING`
+/// cleared: the finalizers may dereference it). Returns the number of
 /// survivors. `abort` makes every object survive without tracing.
 fn move_unreachable<'b>(
     heap: &Heap,
@@ -264,8 +273,12 @@ fn move_unreachable<'b>(
             }
         }
     }
-    // SAFETY: the walk is over; `young` is linked through `next`.
-    unsafe { restore_young(young, pending) };
+    // SAFETY: the walk is over; `young` is linked through `next`, and the
+    // unreachable list is well formed (`Walk::run` pushes with real links).
+    unsafe {
+        restore_young(young, pending);
+        for_each(unreachable, |o| o.as_ref().clear(SCANNING));
+    }
     walk.survivors
 }
 
@@ -363,6 +376,18 @@ unsafe fn gc_tail_after(gc: Link, young: Link) -> Link {
         }
         cur
     }
+}
+
+/// Ends the collector's hold on an object of the unreachable set (revived,
+/// saved or destroyed), clearing `also` with `UNREACHABLE`. From here on the
+/// last decref (`Heap::release`) or weak drop (`Heap::release_weak`) frees
+/// it; both rely on it carrying neither `SCANNING` nor `UNREACHABLE`.
+fn let_go(h: &ObjHeader, also: usize) {
+    debug_assert!(
+        !h.has(SCANNING),
+        "ouro: an object left the collector while marked as scanned"
+    );
+    h.clear(UNREACHABLE | also);
 }
 
 /// Checks whether finalizers made any unreachable object reachable again:
@@ -583,8 +608,10 @@ fn run(
                 }
             }
             if revived {
+                // It lives on: so do its weak handles (those made before
+                // this collection too; see `Weak`).
                 for_each(unreachable, |o| {
-                    o.as_ref().clear(UNREACHABLE);
+                    let_go(o.as_ref(), WEAK_CLEARED);
                     queue_if_dead(&mut pending, o);
                 });
                 list::splice(unreachable, heap.gen_head(old));
@@ -593,7 +620,7 @@ fn run(
                 let mut garbage = heap.garbage.borrow_mut();
                 for_each(unreachable, |o| {
                     let h = o.as_ref();
-                    h.clear(UNREACHABLE);
+                    let_go(h, 0);
                     h.inc_strong();
                     garbage.push(o);
                 });
@@ -641,7 +668,7 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
             list::unlink(l);
             let obj = GcLinks::header(l);
             let h = obj.as_ref();
-            h.clear(UNREACHABLE | TRACKED);
+            let_go(h, TRACKED);
             if h.strong() == 0 && h.weak() == 0 {
                 heap.free(obj, h.vtable().layout);
             }

@@ -45,8 +45,11 @@ pub(crate) const UNINIT: usize = 1 << 1;
 pub(crate) const HAS_LINKS: usize = 1 << 2;
 /// The object is on a generation list (or one of the collector's lists).
 pub(crate) const TRACKED: usize = 1 << 3;
-/// Part of the set a running collection is scanning (`gc_refs` in `prev`).
-/// Such objects cannot be dereferenced and are never freed by a decref.
+/// Part of the set a running collection is counting (`gc_refs` in `prev`):
+/// set from `update_refs` to the end of `move_unreachable`, and during the
+/// resurrection check; never on an object the collector has let go of, nor
+/// while finalizers or drops run. Such objects cannot be dereferenced and
+/// are never freed by a decref.
 pub(crate) const SCANNING: usize = 1 << 4;
 /// Found unreachable by the running collection; still protected from being
 /// freed by a decref until the collector releases it.
@@ -54,6 +57,8 @@ pub(crate) const UNREACHABLE: usize = 1 << 5;
 /// `Finalize` has run (PEP 442: at most once).
 pub(crate) const FINALIZED: usize = 1 << 6;
 /// Weak references were cleared by the collector; `upgrade` returns `None`.
+/// Set on the unreachable set before finalizers run; cleared again if the
+/// set is resurrected (kept on saved `SAVEALL` garbage and dead objects).
 pub(crate) const WEAK_CLEARED: usize = 1 << 7;
 /// `get_mut` handed out `&mut T`: do not trace while the handle is unique.
 pub(crate) const EXCLUSIVE: usize = 1 << 8;
@@ -296,17 +301,17 @@ impl ObjHeader {
                  (Gc::new_cyclic or deep_copy is still building it)",
                 (self.vtable().type_name)()
             )
-        } else if f & SCANNING != 0 {
+        } else if f & DEAD != 0 {
             panic!(
-                "ouro: dereferenced a Gc<{}> from inside Trace::trace while the \
-                 collector was scanning it; trace must only visit fields",
+                "ouro: dereferenced a Gc<{}> whose value was already dropped by the \
+                 cycle collector (reached from the Drop of another object of the same \
+                 garbage, or through a Trace impl reporting edges the value does not own)",
                 (self.vtable().type_name)()
             )
         } else {
             panic!(
-                "ouro: dereferenced a Gc<{}> whose value was already dropped: the \
-                 cycle collector found it unreachable (is a Trace impl reporting \
-                 edges the value does not own?)",
+                "ouro: dereferenced a Gc<{}> from inside Trace::trace while the \
+                 collector was scanning it; trace must only visit fields",
                 (self.vtable().type_name)()
             )
         }

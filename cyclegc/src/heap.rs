@@ -251,6 +251,10 @@ impl Heap {
         let f = h.flags();
         if f & (header::SCANNING | header::UNREACHABLE) != 0 {
             // The running collection owns it and checks the count when it lets go.
+            debug_assert!(
+                self.collecting.get(),
+                "ouro: an object outlived the collection that held it"
+            );
             return;
         }
         if f & DEAD != 0 {
@@ -390,6 +394,12 @@ impl Heap {
         // SAFETY: caller contract.
         let h = unsafe { obj.as_ref() };
         let f = h.flags();
+        // Objects the collector let go of carry neither flag
+        // (`collect::let_go`): otherwise this never frees them.
+        debug_assert!(
+            f & (header::SCANNING | header::UNREACHABLE) == 0 || self.collecting.get(),
+            "ouro: an object outlived the collection that held it"
+        );
         if h.strong() == 0
             && f & DEAD != 0
             && f & (header::SCANNING | header::UNREACHABLE | TRACKED) == 0

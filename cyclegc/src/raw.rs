@@ -244,6 +244,13 @@ pub fn snapshot(g: Option<usize>, frozen: bool) -> Vec<(NonNull<ObjHeader>, Opti
     })
 }
 
+/// The number of objects of this thread's heap whose memory is not freed
+/// yet: live ones, and dead ones whose header a handle or weak handle still
+/// holds. Walks the heap's pool: for tests and leak checks, not hot paths.
+pub fn live_objects() -> usize {
+    with_heap(|heap| heap.live_objects())
+}
+
 /// The objects kept by `DebugFlags::SAVEALL`, each with a new strong
 /// reference.
 pub fn garbage() -> Vec<NonNull<ObjHeader>> {

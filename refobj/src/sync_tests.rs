@@ -348,10 +348,10 @@ fn finalizers_run_once_and_resurrection_is_detected() {
     drop(p);
     gc::collect();
     assert_eq!(fin.load(Ordering::SeqCst), 1);
-    // Resurrected: alive, finalized, weak references cleared.
+    // Resurrected: alive, finalized, its weak handles upgrade again.
     let back = SAVED.lock().unwrap().pop().unwrap();
     assert!(Gc::is_finalized(&back));
-    assert!(w.upgrade().is_none());
+    assert!(w.upgrade().is_some_and(|p| Gc::ptr_eq(&p, &back)));
     back.me.lock().unwrap().take();
     *back.me.lock().unwrap() = Some(back.clone());
     drop(back);

@@ -335,11 +335,11 @@ fn resurrection_keeps_the_set_and_finalizes_once() {
         (1, 0),
         "resurrected: finalized, not dropped"
     );
-    assert!(
-        w.upgrade().is_none(),
-        "weak references stay cleared after resurrection"
-    );
     let saved = SAVED.with(|s| s.borrow_mut().take()).unwrap();
+    assert!(
+        w.upgrade().is_some_and(|a| Gc::ptr_eq(&a, &saved)),
+        "a resurrected object's weak handles upgrade while it lives"
+    );
     assert!(Gc::is_finalized(&saved));
     assert_eq!(saved.finalized.get(), 1);
     drop(saved);
@@ -349,6 +349,7 @@ fn resurrection_keeps_the_set_and_finalizes_once() {
         (1, 1),
         "the finalizer does not run twice"
     );
+    assert!(w.upgrade().is_none());
 }
 
 #[test]

@@ -14,9 +14,16 @@ use crate::handle::{Gc, GcBox};
 /// It does not keep the value alive: [`upgrade`](Weak::upgrade) returns
 /// `None` once the value was dropped. When the collector finds an object
 /// unreachable, it clears the weak handles to it *before* running
-/// finalizers, so `upgrade` returns `None` from then on even if a finalizer
-/// resurrects the object (as in CPython). The memory of the object stays
-/// until the last weak handle goes.
+/// finalizers (as in CPython), so `upgrade` returns `None` while the
+/// finalizers run and for good once the value is dropped.
+///
+/// If a finalizer resurrects the object, its weak handles upgrade again
+/// while it lives, including those made before the collection (in CPython
+/// those stay cleared and only new ones work): the cleared state is kept
+/// in the object, not in each handle, so that `Weak` stays one pointer and
+/// its clone, drop and upgrade do no extra work.
+///
+/// The memory of the object stays until the last weak handle goes.
 ///
 /// ```
 /// use ouro_refobj::Gc;

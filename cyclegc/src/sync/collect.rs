@@ -401,10 +401,14 @@ fn run(
         }
         if !intact {
             // Resurrected (or the check could not finish): nothing is freed
-            // now, the claims are withdrawn.
+            // now, the claims are withdrawn. The objects live on, so do
+            // their weak handles (as when a claim is withdrawn in step 4).
             for &c in &t.cands {
                 let i = c as usize;
                 if matches!(t.state[i], CANDIDATE | FAILED | GARBAGE) {
+                    // Exclusive: still claimed (I4), and before the claim
+                    // ends (a mutator may set `ZOMBIE` after that).
+                    unsafe_ref(t.objs[i]).update_flags_exclusively(0, WEAK_CLEARED);
                     unclaim(t.objs[i]);
                     t.state[i] = REACHABLE;
                 }
@@ -1631,8 +1635,8 @@ fn claim_and_release(t: &mut Tables) -> Claimed {
                     return Claimed::default();
                 }
                 // Exclusive: claimed garbage (I4). `upgrade` fails from here
-                // on either way; the bit keeps it failing (as in Python)
-                // if a finalizer resurrects the object.
+                // on either way; the bit keeps it failing while finalizers
+                // run (as in Python), until the claim is withdrawn.
                 let f = o.flags.load(Ordering::Relaxed);
                 o.flags.store(f | WEAK_CLEARED, Ordering::Release);
                 out.found += usize::from(seen & STRONG_MASK != 0);

@@ -182,7 +182,10 @@
 //! 5. **Finalize.** If some object of G' has a finalizer, run each
 //!    finalizer at most once (`FINALIZED`), then verify G' again (steps 3a-d
 //!    with the claimed counts): if a finalizer resurrected anything, none of
-//!    G' is freed now (PEP 442) and the claims are withdrawn.
+//!    G' is freed now (PEP 442) and the claims are withdrawn, after clearing
+//!    `WEAK_CLEARED` (the objects live on, and so do their weak handles).
+//!    Finalizers may dereference every object of G' (`IN_COLLECTOR` stops
+//!    only the collector's own `trace` calls, `raw::check_deref`).
 //! 6. **Destroy.** Set `DEAD` on all of G' (dereferencing a handle to it now
 //!    panics) and clear `IN_COLLECTOR`, drop every value, then end each
 //!    claim: if no handle is left, release the strong side's weak count and
@@ -222,7 +225,8 @@
 //! that matter across threads (`IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`) are
 //! written under the shard lock, whose acquire/release orders them;
 //! `DEAD`/`WEAK_CLEARED`/`FINALIZED` are written by the collector on objects
-//! no other thread can reach, and read with `Acquire`. Memory is never freed
+//! it has claimed (no other thread writes their flags, I4), and read with
+//! `Acquire`. Memory is never freed
 //! while another thread can still read it: the strong side frees only after
 //! its count reached zero under the shard lock (I1, I2), weak handles keep
 //! the header (the weak count), and the collector frees only G' (unreachable

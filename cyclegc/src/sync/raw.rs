@@ -141,9 +141,10 @@ pub unsafe fn try_inc_strong(obj: NonNull<SyncHeader>) -> bool {
     }
 }
 
-/// `Weak::upgrade`: as [`try_inc_strong`], and `false` once the collector
-/// has cleared the object's weak references (even if a finalizer then
-/// resurrected it, as in Python).
+/// `Weak::upgrade`: as [`try_inc_strong`], and `false` while the collector
+/// has the object's weak references cleared (from its claim until the value
+/// is dropped, or until the claim is withdrawn: a resurrected object's weak
+/// handles upgrade again).
 ///
 /// # Safety
 /// The caller holds a weak reference to `obj`.

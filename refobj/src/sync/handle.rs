@@ -388,7 +388,9 @@ impl<T> AsRef<T> for Gc<T> {
 
 /// A weak handle to a [`Gc`]: does not keep the value alive;
 /// [`upgrade`](Weak::upgrade) returns `None` once the value is dropped or
-/// the collector has found it unreachable.
+/// the collector has found it unreachable. As with
+/// [`crate::Weak`], the weak handles of an object that a finalizer
+/// resurrects upgrade again while it lives (old ones too).
 pub struct Weak<T: ?Sized> {
     ptr: Option<NonNull<SyncBox<T>>>,
     _invariant: PhantomData<*mut T>,
