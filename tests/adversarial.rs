@@ -1,0 +1,822 @@
+//! Hostile user code against ouro's soundness claims (DESIGN.md, "Soundness
+//! does not rest on user code"): lying `Trace` impls, hostile `Drop`,
+//! `finalize`, callbacks and `DeepCopy` impls, introspection in odd states,
+//! deep structures. Every test here holds today; the attacks that succeed
+//! live in `adversarial_findings.rs`.
+//!
+//! Each thread-local test runs on a fresh thread (its own heap) with a 2 MiB
+//! stack and a time limit, so a hang fails instead of blocking the suite.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ouro::{Finalize, Gc, Trace, Visitor, Weak, gc};
+
+/// Runs `f` on a new thread with a 2 MiB stack; fails if it panics or does
+/// not finish within 60 s.
+fn guarded(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let h = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let r = catch_unwind(AssertUnwindSafe(f));
+            let _ = tx.send(());
+            if let Err(p) = r {
+                resume_unwind(p)
+            }
+        })
+        .unwrap();
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => {
+            if let Err(p) = h.join() {
+                resume_unwind(p)
+            }
+        }
+        Err(_) => panic!("the test hung (no answer within 60 s)"),
+    }
+}
+
+/// Runs `f`, which must panic; returns the panic message.
+fn panics(f: impl FnOnce()) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => panic!("expected a panic"),
+        Err(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    }
+}
+
+thread_local! {
+    static DROPS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn drops() -> usize {
+    DROPS.with(Cell::get)
+}
+
+fn count_drop() {
+    DROPS.with(|d| d.set(d.get() + 1));
+}
+
+/// A plain tracked node that counts its drops.
+#[derive(Trace)]
+struct Node {
+    name: String,
+    next: RefCell<Option<Gc<Node>>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        count_drop();
+    }
+}
+
+fn node(name: &str) -> Gc<Node> {
+    Gc::new(Node {
+        name: name.to_string(),
+        next: RefCell::new(None),
+    })
+}
+
+/// `a -> b -> a`.
+fn pair() -> (Gc<Node>, Gc<Node>) {
+    let a = node("a");
+    let b = node("b");
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+    (a, b)
+}
+
+mod lying_trace {
+    use super::*;
+
+    /// Reports its child twice.
+    struct Twice {
+        child: Gc<Node>,
+    }
+    impl Trace for Twice {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.child.trace(v);
+            self.child.trace(v);
+        }
+    }
+
+    #[test]
+    fn an_edge_reported_twice_counts_once() {
+        guarded(|| {
+            gc::disable();
+            let t = Gc::new(Twice { child: node("c") });
+            let c: &Node = &t.child;
+            // Also in a garbage cycle of its own.
+            let t2 = Gc::new(Twice { child: node("d") });
+            *t2.child.next.borrow_mut() = Some(t2.child.clone());
+            gc::collect();
+            assert_eq!(drops(), 0);
+            assert_eq!(c.name, "c");
+            drop(t2);
+            gc::collect();
+            assert_eq!(drops(), 1);
+        });
+    }
+
+    thread_local! {
+        static GLOBAL: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) };
+    }
+
+    /// Reports the handle in a thread-local (and a stack clone of its own
+    /// child, and what is inside an `Rc`).
+    struct Liar {
+        child: Gc<Node>,
+        shared: std::rc::Rc<Gc<Node>>,
+        me: RefCell<Option<Gc<Liar>>>,
+    }
+    impl Trace for Liar {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            GLOBAL.with(|g| {
+                if let Ok(g) = g.try_borrow() {
+                    g.trace(v);
+                    g.trace(v);
+                }
+            });
+            let local = self.child.clone();
+            local.trace(v);
+            local.trace(v);
+            (*self.shared).trace(v);
+            (*self.shared).trace(v);
+            self.me.trace(v);
+        }
+    }
+
+    #[test]
+    fn edges_from_globals_the_stack_and_rc_contents_are_ignored() {
+        guarded(|| {
+            gc::disable();
+            let global = node("global");
+            let global_ref = global.clone();
+            GLOBAL.with(|g| *g.borrow_mut() = Some(global));
+            let child = node("child");
+            let shared = node("shared");
+            let liar = Gc::new(Liar {
+                child: child.clone(),
+                shared: std::rc::Rc::new(shared.clone()),
+                me: RefCell::new(None),
+            });
+            *liar.me.borrow_mut() = Some(liar.clone());
+            drop((child, shared));
+            let _ = global_ref;
+            drop(liar);
+            // The liar's cycle is garbage; the global, the child (its
+            // handle in `child` is the only one... and the stack clone)
+            // and the `Rc`'s node are not freed while referenced.
+            gc::collect();
+            GLOBAL.with(|g| assert_eq!(g.borrow().as_ref().unwrap().name, "global"));
+            // The liar's value dropped the child and the `Rc`: two drops.
+            assert_eq!(drops(), 2);
+            GLOBAL.with(|g| *g.borrow_mut() = None);
+        });
+    }
+
+    /// Reports an upgraded weak handle to itself (a stack handle).
+    struct SelfReporter {
+        me: Weak<SelfReporter>,
+        other: RefCell<Option<Gc<Node>>>,
+    }
+    impl Trace for SelfReporter {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            if let Some(me) = self.me.upgrade() {
+                me.trace(v);
+                me.trace(v);
+                let w = Gc::downgrade(&me);
+                drop(me);
+                let _ = w.upgrade();
+            }
+            self.other.trace(v);
+        }
+    }
+
+    #[test]
+    fn reporting_its_own_handle_upgrading_and_downgrading_in_trace() {
+        guarded(|| {
+            gc::disable();
+            let s = Gc::new_cyclic(|w| SelfReporter {
+                me: w.clone(),
+                other: RefCell::new(Some(node("o"))),
+            });
+            let r: &SelfReporter = &s;
+            gc::collect();
+            assert_eq!(drops(), 0);
+            assert_eq!(r.other.borrow().as_ref().unwrap().name, "o");
+            drop(s);
+            gc::collect();
+            assert_eq!(drops(), 1);
+        });
+    }
+
+    thread_local! {
+        static PANIC_AT: Cell<usize> = const { Cell::new(usize::MAX) };
+        static CALLS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Panics on the `PANIC_AT`-th call of any `Bomb::trace`, after
+    /// reporting half of its edges.
+    struct Bomb {
+        a: RefCell<Option<Gc<Bomb>>>,
+        b: RefCell<Option<Gc<Bomb>>>,
+        _n: Node,
+    }
+    impl Trace for Bomb {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.a.trace(v);
+            let n = CALLS.with(|c| {
+                let n = c.get();
+                c.set(n + 1);
+                n
+            });
+            if n == PANIC_AT.with(Cell::get) {
+                panic!("trace bomb");
+            }
+            self.b.trace(v);
+        }
+    }
+
+    fn bomb() -> Gc<Bomb> {
+        Gc::new(Bomb {
+            a: RefCell::new(None),
+            b: RefCell::new(None),
+            _n: Node {
+                name: String::new(),
+                next: RefCell::new(None),
+            },
+        })
+    }
+
+    /// A ring of `n` bombs through `a` and `b`, plus one live bomb holding
+    /// `keep`.
+    fn bomb_ring(n: usize) -> Gc<Bomb> {
+        let first = bomb();
+        let mut prev = first.clone();
+        for _ in 1..n {
+            let x = bomb();
+            *prev.a.borrow_mut() = Some(x.clone());
+            *prev.b.borrow_mut() = Some(x.clone());
+            prev = x;
+        }
+        *prev.a.borrow_mut() = Some(first.clone());
+        *prev.b.borrow_mut() = Some(first.clone());
+        first
+    }
+
+    #[test]
+    fn a_trace_panicking_in_any_pass_leaves_the_heap_consistent() {
+        guarded(|| {
+            gc::disable();
+            // Each call index from the first pass through the last one.
+            for at in 0..12 {
+                DROPS.with(|d| d.set(0));
+                CALLS.with(|c| c.set(0));
+                PANIC_AT.with(|p| p.set(at));
+                let live = bomb_ring(3);
+                let live_ref: &Bomb = &live;
+                drop(bomb_ring(3));
+                let r = catch_unwind(AssertUnwindSafe(gc::collect));
+                // Nothing reachable was dropped, whatever happened.
+                assert!(live_ref.a.borrow().is_some());
+                let dropped = drops();
+                assert!(dropped == 0 || dropped == 3, "at {at}: {dropped}");
+                assert_eq!(r.is_err(), at < CALLS.with(Cell::get), "at {at}");
+                PANIC_AT.with(|p| p.set(usize::MAX));
+                gc::collect();
+                assert_eq!(drops(), 3, "at {at}");
+                drop(live);
+                gc::collect();
+                assert_eq!(drops(), 6, "at {at}");
+                assert_eq!(gc::get_objects(None).len(), 0);
+            }
+        });
+    }
+
+    /// Collects, allocates cycles and drops handles from inside `trace`.
+    struct Busy {
+        next: RefCell<Option<Gc<Busy>>>,
+    }
+    thread_local! {
+        static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
+    }
+    thread_local! {
+        static ARMED: Cell<bool> = const { Cell::new(true) };
+    }
+    impl Trace for Busy {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            if !ARMED.with(Cell::get) {
+                return self.next.trace(v);
+            }
+            assert_eq!(gc::collect(), 0);
+            let (a, _b) = pair();
+            // Drops the only handle to a stashed node of an earlier call.
+            STASH.with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    s.clear();
+                    s.push(a);
+                }
+            });
+            let _ = gc::get_objects(None);
+            self.next.trace(v);
+        }
+    }
+
+    #[test]
+    fn a_trace_that_collects_allocates_and_drops() {
+        guarded(|| {
+            gc::disable();
+            let live = Gc::new(Busy {
+                next: RefCell::new(None),
+            });
+            let x = Gc::new(Busy {
+                next: RefCell::new(None),
+            });
+            *x.next.borrow_mut() = Some(x.clone());
+            drop(x);
+            let live_ref: &Busy = &live;
+            for _ in 0..3 {
+                gc::collect();
+            }
+            assert!(live_ref.next.borrow().is_none());
+            ARMED.with(|a| a.set(false));
+            STASH.with(|s| s.borrow_mut().clear());
+            drop(live);
+            gc::collect();
+            assert_eq!(gc::get_objects(None).len(), 0);
+        });
+    }
+
+    /// `NEEDS_TRACE = false` although it holds a handle: untracked, its
+    /// handle acts as a root.
+    struct Untracked {
+        inner: RefCell<Option<Gc<Node>>>,
+    }
+    impl Trace for Untracked {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.inner.trace(v)
+        }
+    }
+
+    #[test]
+    fn a_needs_trace_lie_only_leaks() {
+        guarded(|| {
+            gc::disable();
+            let (a, b) = pair();
+            let u = Gc::new(Untracked {
+                inner: RefCell::new(Some(a.clone())),
+            });
+            drop((a, b));
+            let r: &Untracked = &u;
+            assert!(!Gc::is_tracked(&u));
+            gc::collect();
+            assert_eq!(drops(), 0);
+            assert_eq!(r.inner.borrow().as_ref().unwrap().name, "a");
+            drop(u);
+            gc::collect();
+            assert_eq!(drops(), 2);
+        });
+    }
+}
+
+/// A node whose `Drop` and `finalize` run whatever the thread's hooks say.
+#[derive(Trace)]
+#[trace(finalize)]
+struct Hostile {
+    id: usize,
+    next: RefCell<Option<Gc<Hostile>>>,
+}
+
+type Hook = Box<dyn FnMut(&Hostile)>;
+
+thread_local! {
+    static ON_DROP: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    static ON_FINALIZE: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    static FINALIZED: Cell<usize> = const { Cell::new(0) };
+    static HSTASH: RefCell<Vec<Gc<Hostile>>> = const { RefCell::new(Vec::new()) };
+    static WSTASH: RefCell<Vec<Weak<Hostile>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn run_hook(slot: &'static std::thread::LocalKey<RefCell<Option<Hook>>>, h: &Hostile) {
+    let f = slot.with(|s| s.borrow_mut().take());
+    if let Some(mut f) = f {
+        struct PutBack(
+            Option<Hook>,
+            &'static std::thread::LocalKey<RefCell<Option<Hook>>>,
+        );
+        impl Drop for PutBack {
+            fn drop(&mut self) {
+                let f = self.0.take();
+                let _ = self.1.try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.is_none() {
+                        *s = f;
+                    }
+                });
+            }
+        }
+        let mut back = PutBack(None, slot);
+        f(h);
+        back.0 = Some(f);
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        count_drop();
+        run_hook(&ON_DROP, self);
+    }
+}
+
+impl Finalize for Hostile {
+    fn finalize(&self) {
+        FINALIZED.with(|f| f.set(f.get() + 1));
+        run_hook(&ON_FINALIZE, self);
+    }
+}
+
+fn hostile(id: usize) -> Gc<Hostile> {
+    Gc::new(Hostile {
+        id,
+        next: RefCell::new(None),
+    })
+}
+
+/// A ring of `n` hostile nodes, dropped (garbage).
+fn hostile_ring(n: usize) {
+    let first = hostile(0);
+    let mut prev = first.clone();
+    for i in 1..n {
+        let x = hostile(i);
+        *prev.next.borrow_mut() = Some(x.clone());
+        prev = x;
+    }
+    *prev.next.borrow_mut() = Some(first);
+}
+
+fn on_drop(f: impl FnMut(&Hostile) + 'static) {
+    ON_DROP.with(|s| *s.borrow_mut() = Some(Box::new(f)));
+}
+
+fn on_finalize(f: impl FnMut(&Hostile) + 'static) {
+    ON_FINALIZE.with(|s| *s.borrow_mut() = Some(Box::new(f)));
+}
+
+/// Every tracked object is gone after two full collections.
+fn assert_heap_empty() {
+    gc::collect();
+    gc::collect();
+    assert_eq!(gc::get_objects(None).len(), 0, "objects left on the heap");
+}
+
+mod hostile_drop {
+    use super::*;
+
+    #[test]
+    fn drop_moving_a_garbage_handle_into_a_thread_local() {
+        guarded(|| {
+            gc::disable();
+            on_drop(|h| {
+                if let Ok(n) = h.next.try_borrow() {
+                    HSTASH.with(|s| s.borrow_mut().push(n.clone().unwrap()));
+                }
+            });
+            hostile_ring(3);
+            assert_eq!(gc::collect(), 3);
+            assert_eq!(drops(), 3);
+            let stashed = HSTASH.with(|s| s.borrow().clone());
+            assert_eq!(stashed.len(), 3);
+            for h in &stashed {
+                let msg = panics(|| {
+                    let _ = h.id;
+                });
+                assert!(msg.contains("already dropped"), "{msg}");
+            }
+            assert!(gc::get_referents(&stashed[0]).is_empty());
+            assert!(gc::get_referrers(&stashed[0]).is_empty());
+            assert!(Gc::try_unwrap(stashed[0].clone()).is_err());
+            drop(stashed);
+            ON_DROP.with(|s| *s.borrow_mut() = None);
+            HSTASH.with(|s| s.borrow_mut().clear());
+            assert_eq!(drops(), 3, "a value was dropped twice");
+            assert_heap_empty();
+        });
+    }
+
+    #[test]
+    fn drop_touching_other_members_of_the_garbage() {
+        guarded(|| {
+            gc::disable();
+            on_drop(|h| {
+                // Reading another member (already dead) panics.
+                if let Ok(n) = h.next.try_borrow() {
+                    let n = n.as_ref().unwrap();
+                    let _ = n.next.borrow_mut().take();
+                }
+            });
+            hostile_ring(4);
+            let msg = panics(|| {
+                gc::collect();
+            });
+            assert!(msg.contains("already dropped"), "{msg}");
+            assert_eq!(drops(), 4);
+            ON_DROP.with(|s| *s.borrow_mut() = None);
+            assert_heap_empty();
+        });
+    }
+
+    #[test]
+    fn drop_taking_a_member_out_and_unwrapping_it() {
+        guarded(|| {
+            gc::disable();
+            on_drop(|h| {
+                if let Ok(mut n) = h.next.try_borrow_mut() {
+                    if let Some(mut n) = n.take() {
+                        assert!(Gc::get_mut(&mut n).is_none());
+                        assert!(Gc::try_unwrap(n).is_err());
+                    }
+                }
+            });
+            hostile_ring(5);
+            assert_eq!(gc::collect(), 5);
+            assert_eq!(drops(), 5);
+            ON_DROP.with(|s| *s.borrow_mut() = None);
+            assert_heap_empty();
+        });
+    }
+
+    #[test]
+    fn drop_collecting_allocating_cycles_and_changing_settings() {
+        guarded(|| {
+            gc::disable();
+            on_drop(|h| {
+                assert_eq!(gc::collect(), 0);
+                let (a, b) = pair();
+                drop((a, b));
+                hostile_ring(2);
+                match h.id % 4 {
+                    0 => gc::freeze(),
+                    1 => gc::unfreeze(),
+                    2 => gc::set_debug(gc::DebugFlags::SAVEALL),
+                    _ => gc::clear_garbage(),
+                }
+                gc::enable();
+                gc::set_threshold([1, 1, 1]);
+            });
+            hostile_ring(8);
+            gc::collect();
+            ON_DROP.with(|s| *s.borrow_mut() = None);
+            gc::set_debug(gc::DebugFlags::empty());
+            gc::unfreeze();
+            gc::clear_garbage();
+            gc::disable();
+            assert_heap_empty();
+        });
+    }
+
+    #[test]
+    fn drop_panicking_still_drops_the_rest() {
+        guarded(|| {
+            gc::disable();
+            on_drop(|h| {
+                if h.id % 2 == 0 {
+                    panic!("drop bomb {}", h.id);
+                }
+            });
+            hostile_ring(6);
+            let msg = panics(|| {
+                gc::collect();
+            });
+            assert!(msg.starts_with("drop bomb"), "{msg}");
+            assert_eq!(drops(), 6);
+            ON_DROP.with(|s| *s.borrow_mut() = None);
+            assert_heap_empty();
+        });
+    }
+
+    /// Upgrades its own weak handle while it is being dropped.
+    struct Me {
+        me: Weak<Me>,
+        next: RefCell<Option<Gc<Me>>>,
+    }
+    impl Trace for Me {
+        const HAS_FINALIZER: bool = false;
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.next.trace(v)
+        }
+    }
+    impl Drop for Me {
+        fn drop(&mut self) {
+            count_drop();
+            assert!(self.me.upgrade().is_none());
+            WEAK_ME.with(|w| w.borrow_mut().push(self.me.clone()));
+        }
+    }
+    thread_local! {
+        static WEAK_ME: RefCell<Vec<Weak<Me>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[test]
+    fn upgrading_its_own_weak_handle_in_drop() {
+        guarded(|| {
+            gc::disable();
+            // By count.
+            drop(Gc::new_cyclic(|w| Me {
+                me: w.clone(),
+                next: RefCell::new(None),
+            }));
+            // By the collector.
+            let a = Gc::new_cyclic(|w| Me {
+                me: w.clone(),
+                next: RefCell::new(None),
+            });
+            *a.next.borrow_mut() = Some(a.clone());
+            drop(a);
+            assert_eq!(gc::collect(), 1);
+            assert_eq!(drops(), 2);
+            WEAK_ME.with(|w| {
+                assert!(w.borrow().iter().all(|w| w.upgrade().is_none()));
+                w.borrow_mut().clear();
+            });
+            assert_heap_empty();
+        });
+    }
+}
+
+mod hostile_finalize {
+    use super::*;
+
+    #[test]
+    fn finalizer_resurrecting_then_released() {
+        guarded(|| {
+            gc::disable();
+            on_finalize(|h| {
+                if h.id == 0 {
+                    HSTASH.with(|s| s.borrow_mut().push(h.next.borrow().clone().unwrap()));
+                }
+            });
+            hostile_ring(4);
+            gc::collect();
+            assert_eq!(drops(), 0);
+            assert_eq!(FINALIZED.with(Cell::get), 4);
+            // The whole ring is intact and readable.
+            let first = HSTASH.with(|s| s.borrow()[0].clone());
+            let mut cur = first.clone();
+            for _ in 0..4 {
+                assert!(Gc::is_finalized(&cur));
+                let n = cur.next.borrow().clone().unwrap();
+                cur = n;
+            }
+            assert!(Gc::ptr_eq(&cur, &first));
+            drop((cur, first));
+            HSTASH.with(|s| s.borrow_mut().clear());
+            gc::collect();
+            assert_eq!(drops(), 4);
+            assert_eq!(FINALIZED.with(Cell::get), 4, "a finalizer ran twice");
+            assert_heap_empty();
+        });
+    }
+
+    #[test]
+    fn finalizer_using_the_gc_module() {
+        guarded(|| {
+            gc::disable();
+            on_finalize(|h| {
+                assert_eq!(gc::collect(), 0);
+                let _ = gc::get_objects(None);
+                let _ = gc::garbage();
+                let refs = gc::get_referents(h.next.borrow().as_ref().unwrap());
+                drop(refs);
+                let _ = gc::get_referrers(h.next.borrow().as_ref().unwrap());
+                match h.id % 5 {
+                    0 => gc::freeze(),
+                    1 => gc::unfreeze(),
+                    2 => gc::set_debug(gc::DebugFlags::SAVEALL),
+                    3 => gc::set_debug(gc::DebugFlags::empty()),
+                    _ => gc::clear_garbage(),
+                }
+                let mut w = Vec::new();
+                let _ = gc::write_dot(&mut w);
+            });
+            let keep = hostile(100);
+            hostile_ring(10);
+            gc::collect();
+            ON_FINALIZE.with(|s| *s.borrow_mut() = None);
+            gc::set_debug(gc::DebugFlags::empty());
+            gc::unfreeze();
+            gc::clear_garbage();
+            assert_eq!(keep.id, 100);
+            drop(keep);
+            assert_heap_empty();
+            assert_eq!(drops(), 11);
+        });
+    }
+
+    #[test]
+    fn finalizer_panicking() {
+        guarded(|| {
+            gc::disable();
+            on_finalize(|h| {
+                if h.id == 1 {
+                    panic!("finalize bomb");
+                }
+            });
+            hostile_ring(3);
+            let msg = panics(|| {
+                gc::collect();
+            });
+            assert_eq!(msg, "finalize bomb");
+            assert_eq!(FINALIZED.with(Cell::get), 3);
+            assert_heap_empty();
+            assert_eq!(drops(), 3);
+        });
+    }
+
+    #[test]
+    fn finalizer_cutting_the_cycle_and_unwrapping() {
+        guarded(|| {
+            gc::disable();
+            on_finalize(|h| {
+                // Members cannot be read from a finalizer today (a known
+                // issue); take this one's own edge out and try to take its
+                // target apart, then cut the ring at every other member.
+                let taken = h.next.borrow_mut().take();
+                if let Some(mut m) = taken {
+                    assert!(Gc::get_mut(&mut m).is_none());
+                    match Gc::try_unwrap(m) {
+                        Ok(_) => panic!("unwrapped a member of the garbage"),
+                        Err(m) if h.id % 2 == 0 => *h.next.borrow_mut() = Some(m),
+                        Err(m) => drop(m),
+                    }
+                }
+            });
+            hostile_ring(6);
+            gc::collect();
+            ON_FINALIZE.with(|s| *s.borrow_mut() = None);
+            assert_heap_empty();
+            assert_eq!(drops(), 6);
+        });
+    }
+
+    #[test]
+    fn finalizer_moving_members_into_a_new_cycle_and_weak_handles() {
+        guarded(|| {
+            gc::disable();
+            on_finalize(|h| {
+                let n = h.next.borrow().clone().unwrap();
+                WSTASH.with(|w| w.borrow_mut().push(Gc::downgrade(&n)));
+                // A new garbage cycle holding a member.
+                let x = hostile(1000 + h.id);
+                *x.next.borrow_mut() = Some(x.clone());
+                let (a, _b) = pair();
+                drop(a);
+                drop(n);
+            });
+            hostile_ring(3);
+            gc::collect();
+            ON_FINALIZE.with(|s| *s.borrow_mut() = None);
+            assert_heap_empty();
+            WSTASH.with(|w| {
+                assert!(w.borrow().iter().all(|w| w.upgrade().is_none()));
+                w.borrow_mut().clear();
+            });
+            assert_eq!(drops(), 3 + 3 + 6);
+        });
+    }
+
+    /// `HAS_FINALIZER = false` with a finalizer: it is not called.
+    struct NoFin {
+        next: RefCell<Option<Gc<NoFin>>>,
+    }
+    impl Trace for NoFin {
+        const HAS_FINALIZER: bool = false;
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.next.trace(v)
+        }
+        fn finalize(&self) {
+            HSTASH.with(|s| s.borrow_mut().push(hostile(0)));
+            panic!("should not run");
+        }
+    }
+
+    #[test]
+    fn a_has_finalizer_lie_skips_the_finalizer() {
+        guarded(|| {
+            gc::disable();
+            let a = Gc::new(NoFin {
+                next: RefCell::new(None),
+            });
+            *a.next.borrow_mut() = Some(a.clone());
+            drop(a);
+            assert_eq!(gc::collect(), 1);
+            assert_heap_empty();
+        });
+    }
+}
