@@ -1131,3 +1131,530 @@ mod hostile_deep_copy {
         });
     }
 }
+
+/// The process-wide heap. Tests share it and run in parallel, so each test
+/// uses its own types and counters and asserts only about its own objects.
+mod sync_heap {
+    use super::{guarded, panics};
+    use ouro::sync::{Gc, Weak, gc};
+    use ouro::{Finalize, Trace, Visitor};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Mutex, RwLock};
+
+    /// A node type with its own counters and hooks, one per test.
+    macro_rules! node_type {
+        ($name:ident) => {
+            #[derive(Trace)]
+            #[trace(finalize)]
+            struct $name {
+                id: usize,
+                next: Mutex<Option<Gc<$name>>>,
+            }
+            impl $name {
+                fn new(id: usize) -> Gc<$name> {
+                    Gc::new($name {
+                        id,
+                        next: Mutex::new(None),
+                    })
+                }
+                /// A dropped ring of `n`.
+                fn ring(n: usize) {
+                    let first = $name::new(0);
+                    let mut prev = first.clone();
+                    for i in 1..n {
+                        let x = $name::new(i);
+                        *prev.next.lock().unwrap() = Some(x.clone());
+                        prev = x;
+                    }
+                    *prev.next.lock().unwrap() = Some(first);
+                }
+            }
+        };
+    }
+
+    mod resurrect {
+        use super::*;
+        node_type!(R);
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        static FINALIZED: AtomicUsize = AtomicUsize::new(0);
+        static STASH: Mutex<Vec<Gc<R>>> = Mutex::new(Vec::new());
+        impl Finalize for R {
+            fn finalize(&self) {
+                FINALIZED.fetch_add(1, SeqCst);
+                assert_eq!(gc::collect(), 0);
+                if self.id == 0 {
+                    let n = self.next.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    STASH.lock().unwrap().push(n.unwrap());
+                }
+            }
+        }
+        impl Drop for R {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+            }
+        }
+
+        #[test]
+        fn sync_finalizer_resurrecting_then_released() {
+            guarded(|| {
+                R::ring(4);
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 0);
+                assert_eq!(FINALIZED.load(SeqCst), 4);
+                let first = STASH.lock().unwrap()[0].clone();
+                let mut cur = first.clone();
+                for _ in 0..4 {
+                    let n = cur.next.lock().unwrap().clone().unwrap();
+                    cur = n;
+                }
+                assert!(Gc::ptr_eq(&cur, &first));
+                drop((cur, first));
+                STASH.lock().unwrap().clear();
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 4);
+                assert_eq!(FINALIZED.load(SeqCst), 4);
+            });
+        }
+    }
+
+    mod drop_stash {
+        use super::*;
+        node_type!(D);
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        static STASH: Mutex<Vec<Gc<D>>> = Mutex::new(Vec::new());
+        static WEAKS: Mutex<Vec<Weak<D>>> = Mutex::new(Vec::new());
+        impl Finalize for D {
+            fn finalize(&self) {}
+        }
+        impl Drop for D {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+                assert_eq!(gc::collect(), 0);
+                let mut n = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(mut h) = n.take() {
+                    assert!(Gc::get_mut(&mut h).is_none());
+                    let h = Gc::try_unwrap(h).err().expect("unwrapped garbage");
+                    WEAKS.lock().unwrap().push(Gc::downgrade(&h));
+                    STASH.lock().unwrap().push(h);
+                }
+            }
+        }
+
+        #[test]
+        fn sync_drop_moving_garbage_handles_out() {
+            guarded(|| {
+                D::ring(3);
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 3);
+                let stash = core::mem::take(&mut *STASH.lock().unwrap());
+                assert_eq!(stash.len(), 3);
+                for h in &stash {
+                    let msg = panics(|| {
+                        let _ = h.id;
+                    });
+                    assert!(msg.contains("dropped") || msg.contains("collected"), "{msg}");
+                }
+                assert!(WEAKS.lock().unwrap().iter().all(|w| w.upgrade().is_none()));
+                drop(stash);
+                WEAKS.lock().unwrap().clear();
+                assert_eq!(DROPS.load(SeqCst), 3, "a value was dropped twice");
+            });
+        }
+    }
+
+    mod panicking {
+        use super::*;
+        node_type!(P);
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        impl Finalize for P {
+            fn finalize(&self) {
+                if self.id == 1 {
+                    panic!("sync finalize bomb");
+                }
+            }
+        }
+        impl Drop for P {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+                if self.id == 2 {
+                    panic!("sync drop bomb");
+                }
+            }
+        }
+
+        #[test]
+        fn sync_finalize_and_drop_panics_reach_the_caller() {
+            guarded(|| {
+                P::ring(4);
+                let msg = panics(|| {
+                    gc::collect();
+                });
+                assert!(msg.starts_with("sync"), "{msg}");
+                // A finalizer's panic may keep the set for the next time.
+                let _ = catch_unwind_collect();
+                let _ = catch_unwind_collect();
+                assert_eq!(DROPS.load(SeqCst), 4);
+            });
+        }
+
+        fn catch_unwind_collect() -> std::thread::Result<usize> {
+            std::panic::catch_unwind(gc::collect)
+        }
+
+    }
+
+    mod locks_held {
+        use super::*;
+        node_type!(L);
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        impl Finalize for L {
+            fn finalize(&self) {}
+        }
+        impl Drop for L {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+            }
+        }
+
+        #[derive(Trace)]
+        struct RW {
+            next: RwLock<Option<Gc<RW>>>,
+        }
+
+        #[test]
+        fn sync_locks_held_across_collect() {
+            guarded(|| {
+                let a = L::new(0);
+                let b = L::new(1);
+                *b.next.lock().unwrap() = Some(a.clone());
+                let mut guard = a.next.lock().unwrap();
+                *guard = Some(b.clone());
+                drop(b);
+                // `a`'s lock is held here: no deadlock, nothing freed.
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 0);
+                drop(guard);
+                drop(a);
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 2);
+
+                let x = Gc::new(RW {
+                    next: RwLock::new(None),
+                });
+                *x.next.write().unwrap() = Some(x.clone());
+                let read = x.next.read().unwrap();
+                gc::collect();
+                assert!(read.is_some());
+                drop(read);
+                // Poisoned by a panic of the user's: still traced.
+                let x2 = x.clone();
+                let _ = std::thread::spawn(move || {
+                    let _w = x2.next.write().unwrap();
+                    panic!("poison");
+                })
+                .join();
+                assert!(x.next.is_poisoned());
+                drop(x);
+                gc::collect();
+            });
+        }
+    }
+
+    mod concurrent {
+        use super::*;
+        node_type!(C);
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        impl Finalize for C {
+            fn finalize(&self) {
+                // Garbage made during the collection, by a finalizer.
+                if self.id == 0 {
+                    let x = C::new(1000);
+                    *x.next.lock().unwrap() = Some(x.clone());
+                }
+            }
+        }
+        impl Drop for C {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+            }
+        }
+
+        #[test]
+        fn sync_concurrent_collects_with_drops_and_handoffs() {
+            guarded(|| {
+                let threads = 4;
+                let rounds = if cfg!(miri) { 2 } else { 50 };
+                let ring = 5;
+                let (tx, rx) = std::sync::mpsc::channel::<Gc<C>>();
+                let rx = std::sync::Arc::new(Mutex::new(rx));
+                let hs: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let tx = tx.clone();
+                        let rx = rx.clone();
+                        std::thread::spawn(move || {
+                            for r in 0..rounds {
+                                C::ring(ring);
+                                // Hand a live node to another thread.
+                                let n = C::new(t * 1000 + r);
+                                *n.next.lock().unwrap() = Some(n.clone());
+                                tx.send(n).unwrap();
+                                if let Ok(got) = rx.lock().unwrap().try_recv() {
+                                    let _ = got.id;
+                                    *got.next.lock().unwrap() = None;
+                                }
+                                gc::collect();
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+                drop(tx);
+                while let Ok(got) = rx.lock().unwrap().try_recv() {
+                    *got.next.lock().unwrap() = None;
+                }
+                gc::collect();
+                gc::collect();
+                let made = threads * rounds * (ring + 1);
+                // Plus one self-loop per finalized ring.
+                assert_eq!(DROPS.load(SeqCst), made + threads * rounds);
+            });
+        }
+    }
+
+    mod cyclic {
+        use super::*;
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        static LEAKED: Mutex<Vec<Weak<Me>>> = Mutex::new(Vec::new());
+        #[derive(Trace)]
+        struct Me {
+            me: Weak<Me>,
+            next: Mutex<Option<Gc<Me>>>,
+        }
+        impl Drop for Me {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+                assert!(self.me.upgrade().is_none());
+            }
+        }
+
+        #[test]
+        fn sync_new_cyclic_misuse_and_upgrade_in_drop() {
+            guarded(|| {
+                let r = std::panic::catch_unwind(|| {
+                    Gc::new_cyclic(|w: &Weak<Me>| -> Me {
+                        assert!(w.upgrade().is_none());
+                        LEAKED.lock().unwrap().push(w.clone());
+                        panic!("inside new_cyclic")
+                    })
+                });
+                assert!(r.is_err());
+                assert!(LEAKED.lock().unwrap()[0].upgrade().is_none());
+                let a = Gc::new_cyclic(|w| {
+                    assert!(w.upgrade().is_none());
+                    let _ = gc::collect();
+                    LEAKED.lock().unwrap().push(w.clone());
+                    Me {
+                        me: w.clone(),
+                        next: Mutex::new(None),
+                    }
+                });
+                *a.next.lock().unwrap() = Some(a.clone());
+                drop(a);
+                gc::collect();
+                assert_eq!(DROPS.load(SeqCst), 1);
+                assert!(LEAKED.lock().unwrap().iter().all(|w| w.upgrade().is_none()));
+                LEAKED.lock().unwrap().clear();
+                // By count.
+                drop(Gc::new_cyclic(|w| Me {
+                    me: w.clone(),
+                    next: Mutex::new(None),
+                }));
+                assert_eq!(DROPS.load(SeqCst), 2);
+            });
+        }
+    }
+
+    mod callbacks {
+        use super::*;
+        node_type!(K);
+        impl Finalize for K {
+            fn finalize(&self) {}
+        }
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        static ME: Mutex<Option<gc::CallbackId>> = Mutex::new(None);
+
+        #[test]
+        fn sync_callback_that_collects_allocates_panics_and_removes_itself() {
+            guarded(|| {
+                let id = gc::add_callback(|info| {
+                    CALLS.fetch_add(1, SeqCst);
+                    assert_eq!(gc::collect(), 0);
+                    K::ring(2);
+                    let _ = gc::get_objects(Some(0)).len();
+                    if info.phase == gc::Phase::Stop {
+                        if let Some(id) = *ME.lock().unwrap() {
+                            gc::remove_callback(id);
+                        }
+                        panic!("sync callback bomb");
+                    }
+                });
+                *ME.lock().unwrap() = Some(id);
+                // Another test's collection may run it: its panic then
+                // reaches that test. Collect here until it ran once.
+                let _ = std::panic::catch_unwind(gc::collect);
+                let calls = CALLS.load(SeqCst);
+                assert!(calls >= 2);
+                gc::collect();
+                assert_eq!(CALLS.load(SeqCst), calls, "a removed callback ran");
+            });
+        }
+    }
+}
+
+/// Deep structures on a 2 MiB stack (`guarded`), dropped and collected.
+mod deep {
+    use super::*;
+
+    fn n() -> usize {
+        if cfg!(miri) {
+            300
+        } else {
+            std::env::var("OURO_ADV_DEEP")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(100_000)
+        }
+    }
+
+    #[derive(Trace)]
+    struct VecNode {
+        kids: Vec<Gc<VecNode>>,
+    }
+
+    #[derive(Trace)]
+    enum List {
+        Cons(Box<Inner>),
+        Nil,
+    }
+    #[derive(Trace)]
+    struct Inner {
+        _pad: [u64; 3],
+        next: Option<Box<Gc<List>>>,
+    }
+
+    #[derive(Trace)]
+    struct WeakNode {
+        strong: Option<Gc<WeakNode>>,
+        weak: Weak<WeakNode>,
+    }
+
+    #[test]
+    fn dropping_deep_chains_through_containers() {
+        guarded(|| {
+            gc::disable();
+            let n = n();
+            let mut head = Gc::new(VecNode { kids: Vec::new() });
+            for _ in 0..n {
+                head = Gc::new(VecNode { kids: vec![head] });
+            }
+            drop(head);
+            let mut l = Gc::new(List::Nil);
+            for _ in 0..n {
+                l = Gc::new(List::Cons(Box::new(Inner {
+                    _pad: [0; 3],
+                    next: Some(Box::new(l)),
+                })));
+            }
+            drop(l);
+            let mut w = Gc::new(WeakNode {
+                strong: None,
+                weak: Weak::new(),
+            });
+            for _ in 0..n {
+                let weak = Gc::downgrade(&w);
+                w = Gc::new(WeakNode {
+                    strong: Some(w),
+                    weak,
+                });
+            }
+            drop(w);
+            assert_eq!(gc::get_objects(None).len(), 0);
+        });
+    }
+
+    #[derive(Trace)]
+    struct RingNode {
+        kids: RefCell<Vec<Gc<RingNode>>>,
+        boxed: Option<Box<(u8, Option<Gc<RingNode>>)>>,
+    }
+
+    #[test]
+    fn collecting_a_deep_ring_through_containers() {
+        guarded(|| {
+            gc::disable();
+            let n = n();
+            let last = Gc::new(RingNode {
+                kids: RefCell::new(Vec::new()),
+                boxed: None,
+            });
+            let mut head = last.clone();
+            for i in 0..n {
+                head = if i % 2 == 0 {
+                    Gc::new(RingNode {
+                        kids: RefCell::new(vec![head]),
+                        boxed: None,
+                    })
+                } else {
+                    Gc::new(RingNode {
+                        kids: RefCell::new(Vec::new()),
+                        boxed: Some(Box::new((0, Some(head)))),
+                    })
+                };
+            }
+            last.kids.borrow_mut().push(head);
+            drop(last);
+            assert_eq!(gc::collect(), n + 1);
+            assert_eq!(gc::get_objects(None).len(), 0);
+        });
+    }
+
+    #[derive(Trace)]
+    struct SNode {
+        next: std::sync::Mutex<Option<ouro::sync::Gc<SNode>>>,
+    }
+
+    #[test]
+    fn sync_deep_chain_dropped_and_ring_collected() {
+        use ouro::sync::{Gc, gc};
+        guarded(|| {
+            let n = n();
+            let mut head = Gc::new(SNode {
+                next: std::sync::Mutex::new(None),
+            });
+            for _ in 0..n {
+                head = Gc::new(SNode {
+                    next: std::sync::Mutex::new(Some(head)),
+                });
+            }
+            drop(head);
+            let first = Gc::new(SNode {
+                next: std::sync::Mutex::new(None),
+            });
+            let mut prev = first.clone();
+            for _ in 0..n {
+                let x = Gc::new(SNode {
+                    next: std::sync::Mutex::new(None),
+                });
+                *prev.next.lock().unwrap() = Some(x.clone());
+                prev = x;
+            }
+            *prev.next.lock().unwrap() = Some(first.clone());
+            let w = Gc::downgrade(&first);
+            drop((first, prev));
+            gc::collect();
+            assert!(w.upgrade().is_none(), "the ring was not collected");
+        });
+    }
+}
