@@ -170,9 +170,9 @@ mod lying_trace {
             drop((child, shared));
             let _ = global_ref;
             drop(liar);
-            // The liar's cycle is garbage; the global, the child (its
-            // handle in `child` is the only one... and the stack clone)
-            // and the `Rc`'s node are not freed while referenced.
+            // The liar's self-loop is garbage. The edges it reported from
+            // the global, its stack clone and the `Rc` counted for nothing:
+            // the global node survives.
             gc::collect();
             GLOBAL.with(|g| assert_eq!(g.borrow().as_ref().unwrap().name, "global"));
             // The liar's value dropped the child and the `Rc`: two drops.
@@ -844,7 +844,8 @@ mod callbacks {
                     // Remove the second one and add a new one that panics.
                     let second = ids2.borrow()[0];
                     assert!(gc::remove_callback(second));
-                    ids2.borrow_mut().push(gc::add_callback(|_| panic!("late callback")));
+                    ids2.borrow_mut()
+                        .push(gc::add_callback(|_| panic!("late callback")));
                 }
             });
             let second = gc::add_callback(|_| panic!("removed before it runs"));
@@ -1137,7 +1138,7 @@ mod hostile_deep_copy {
 mod sync_heap {
     use super::{guarded, panics};
     use ouro::sync::{Gc, Weak, gc};
-    use ouro::{Finalize, Trace, Visitor};
+    use ouro::{Finalize, Trace};
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::sync::{Mutex, RwLock};
 
@@ -1158,6 +1159,7 @@ mod sync_heap {
                     })
                 }
                 /// A dropped ring of `n`.
+                #[allow(dead_code)]
                 fn ring(n: usize) {
                     let first = $name::new(0);
                     let mut prev = first.clone();
@@ -1252,7 +1254,10 @@ mod sync_heap {
                     let msg = panics(|| {
                         let _ = h.id;
                     });
-                    assert!(msg.contains("dropped") || msg.contains("collected"), "{msg}");
+                    assert!(
+                        msg.contains("dropped") || msg.contains("collected"),
+                        "{msg}"
+                    );
                 }
                 assert!(WEAKS.lock().unwrap().iter().all(|w| w.upgrade().is_none()));
                 drop(stash);
@@ -1300,7 +1305,6 @@ mod sync_heap {
         fn catch_unwind_collect() -> std::thread::Result<usize> {
             std::panic::catch_unwind(gc::collect)
         }
-
     }
 
     mod locks_held {
