@@ -1668,3 +1668,36 @@ mod deep {
         });
     }
 }
+
+mod saveall {
+    use super::*;
+
+    #[derive(Trace)]
+    struct Node {
+        next: RefCell<Option<Gc<Node>>>,
+    }
+
+    /// Was a finding (SAVEALL garbage of a type without a finalizer kept
+    /// `SCANNING`: `downcast` gave `None`, a deref panicked).
+    #[test]
+    fn saveall_garbage_without_finalizers_is_usable() {
+        std::thread::spawn(|| {
+            gc::disable();
+            gc::set_debug(gc::DebugFlags::SAVEALL);
+            let a = Gc::new(Node {
+                next: RefCell::new(None),
+            });
+            let b = Gc::new(Node {
+                next: RefCell::new(Some(a.clone())),
+            });
+            *a.next.borrow_mut() = Some(b);
+            drop(a);
+            assert_eq!(gc::collect(), 2);
+            let g = gc::garbage();
+            let n = g[0].downcast::<Node>().expect("saved garbage is alive");
+            assert!(n.next.borrow().is_some());
+        })
+        .join()
+        .unwrap();
+    }
+}

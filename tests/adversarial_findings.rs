@@ -67,39 +67,6 @@ mod inconsistent_trace {
     }
 }
 
-mod saveall {
-    use super::*;
-    use std::cell::RefCell;
-
-    #[derive(Trace)]
-    struct Node {
-        next: RefCell<Option<Gc<Node>>>,
-    }
-
-    #[test]
-    #[ignore = "finding: SAVEALL garbage of types without a finalizer keeps SCANNING: downcast gives None, deref panics"]
-    fn saveall_garbage_without_finalizers_is_usable() {
-        std::thread::spawn(|| {
-            gc::disable();
-            gc::set_debug(gc::DebugFlags::SAVEALL);
-            let a = Gc::new(Node {
-                next: RefCell::new(None),
-            });
-            let b = Gc::new(Node {
-                next: RefCell::new(Some(a.clone())),
-            });
-            *a.next.borrow_mut() = Some(b);
-            drop(a);
-            assert_eq!(gc::collect(), 2);
-            let g = gc::garbage();
-            let n = g[0].downcast::<Node>().expect("saved garbage is alive");
-            assert!(n.next.borrow().is_some());
-        })
-        .join()
-        .unwrap();
-    }
-}
-
 mod poisoning {
     use super::*;
     use std::sync::Mutex;
