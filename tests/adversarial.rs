@@ -14,6 +14,16 @@ use std::time::Duration;
 
 use ouro::{Finalize, Gc, Trace, Visitor, Weak, gc};
 
+/// The process-wide heap is one for the whole test binary: a sync test's
+/// callback or collection would otherwise see another test's objects. Sync
+/// tests run one at a time through this (a poisoned lock is taken anyway: a
+/// failed test must not fail the next one).
+fn sync_guarded(f: impl FnOnce() + Send + 'static) {
+    static SYNC_HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SYNC_HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    guarded(f);
+}
+
 /// Runs `f` on a new thread with a 2 MiB stack; fails if it panics or does
 /// not finish within 60 s (10 min under Miri, which is that much slower).
 fn guarded(f: impl FnOnce() + Send + 'static) {
@@ -1139,10 +1149,11 @@ mod hostile_deep_copy {
     }
 }
 
-/// The process-wide heap. Tests share it and run in parallel, so each test
-/// uses its own types and counters and asserts only about its own objects.
+/// The process-wide heap. Its tests run one at a time (`sync_guarded`), and
+/// each uses its own types and counters and asserts only about its own
+/// objects.
 mod sync_heap {
-    use super::{guarded, panics};
+    use super::{panics, sync_guarded};
     use ouro::sync::{Gc, Weak, gc};
     use ouro::{Finalize, Trace};
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -1204,7 +1215,7 @@ mod sync_heap {
 
         #[test]
         fn sync_finalizer_resurrecting_then_released() {
-            guarded(|| {
+            sync_guarded(|| {
                 R::ring(4);
                 gc::collect();
                 assert_eq!(DROPS.load(SeqCst), 0);
@@ -1250,7 +1261,7 @@ mod sync_heap {
 
         #[test]
         fn sync_drop_moving_garbage_handles_out() {
-            guarded(|| {
+            sync_guarded(|| {
                 D::ring(3);
                 gc::collect();
                 assert_eq!(DROPS.load(SeqCst), 3);
@@ -1295,7 +1306,7 @@ mod sync_heap {
 
         #[test]
         fn sync_finalize_and_drop_panics_reach_the_caller() {
-            guarded(|| {
+            sync_guarded(|| {
                 P::ring(4);
                 let msg = panics(|| {
                     gc::collect();
@@ -1333,7 +1344,7 @@ mod sync_heap {
 
         #[test]
         fn sync_locks_held_across_collect() {
-            guarded(|| {
+            sync_guarded(|| {
                 let a = L::new(0);
                 let b = L::new(1);
                 *b.next.lock().unwrap() = Some(a.clone());
@@ -1391,7 +1402,7 @@ mod sync_heap {
 
         #[test]
         fn sync_concurrent_collects_with_drops_and_handoffs() {
-            guarded(|| {
+            sync_guarded(|| {
                 let threads = 4;
                 let rounds = if cfg!(miri) { 2 } else { 50 };
                 let ring = 5;
@@ -1451,7 +1462,7 @@ mod sync_heap {
 
         #[test]
         fn sync_new_cyclic_misuse_and_upgrade_in_drop() {
-            guarded(|| {
+            sync_guarded(|| {
                 let r = std::panic::catch_unwind(|| {
                     Gc::new_cyclic(|w: &Weak<Me>| -> Me {
                         assert!(w.upgrade().is_none());
@@ -1497,7 +1508,7 @@ mod sync_heap {
 
         #[test]
         fn sync_callback_that_collects_allocates_panics_and_removes_itself() {
-            guarded(|| {
+            sync_guarded(|| {
                 let id = gc::add_callback(|info| {
                     CALLS.fetch_add(1, SeqCst);
                     assert_eq!(gc::collect(), 0);
@@ -1638,7 +1649,7 @@ mod deep {
     #[test]
     fn sync_deep_chain_dropped_and_ring_collected() {
         use ouro::sync::{Gc, gc};
-        guarded(|| {
+        sync_guarded(|| {
             let n = n();
             let mut head = Gc::new(SNode {
                 next: std::sync::Mutex::new(None),
