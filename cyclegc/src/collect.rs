@@ -554,12 +554,14 @@ fn run(
             // One pass: weak references die first (before any finalizer
             // runs), values are marked dead (so that a `Drop` reading
             // another object of the garbage panics instead of reading a
-            // dropped value), and the set is counted.
+            // dropped value), `SCANNING` goes (finalizers and saved garbage
+            // may be dereferenced, and a dead object left with handles must
+            // be freed by its last one), and the set is counted.
             let mut finalizers = false;
             let dead = if saveall { 0 } else { DEAD };
             for_each(unreachable, |o| {
                 let h = o.as_ref();
-                h.set(WEAK_CLEARED | dead);
+                h.replace_flags(SCANNING, WEAK_CLEARED | dead);
                 finalizers |= h.vtable().has_finalizer && !h.has(FINALIZED);
                 outcome.unreachable += 1;
             });
