@@ -47,7 +47,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode};
-use ouro::{Gc, Trace, Visitor, gc};
+use ouro::{Gc, Trace, gc};
 
 #[path = "common/clock.rs"]
 mod clock;
@@ -63,15 +63,10 @@ fn time_loop<O>(iters: u64, mut f: impl FnMut() -> O) -> Duration {
 }
 
 /// A graph node: one link and a word of payload (24 bytes).
+#[derive(Trace)]
 struct Node {
     next: RefCell<Option<Gc<Node>>>,
     value: u64,
-}
-
-impl Trace for Node {
-    fn trace(&self, visitor: &mut Visitor<'_>) {
-        self.next.trace(visitor);
-    }
 }
 
 impl Node {

@@ -15,17 +15,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use ouro::{Gc, Trace, Visitor, gc};
+use ouro::{Gc, Trace, gc};
 
+#[derive(Trace)]
 struct Node {
     next: RefCell<Option<Gc<Node>>>,
     value: u64,
-}
-
-impl Trace for Node {
-    fn trace(&self, visitor: &mut Visitor<'_>) {
-        self.next.trace(visitor);
-    }
 }
 
 struct RcNode {

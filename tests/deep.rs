@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use ouro::{Gc, Trace, Visitor, gc};
+use ouro::{Gc, Trace, gc};
 
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
@@ -33,14 +33,9 @@ fn dropping_a_ten_million_node_list() {
     });
 }
 
+#[derive(Trace)]
 struct Ring {
     next: RefCell<Option<Gc<Ring>>>,
-}
-
-impl Trace for Ring {
-    fn trace(&self, v: &mut Visitor<'_>) {
-        self.next.trace(v);
-    }
 }
 
 #[test]

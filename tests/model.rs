@@ -9,20 +9,15 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
-use ouro::{Gc, Trace, Visitor, Weak, gc};
+use ouro::{Gc, Trace, Weak, gc};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
+#[derive(Trace)]
 struct Node {
     id: usize,
     edges: RefCell<Vec<Gc<Node>>>,
     drops: Rc<RefCell<Vec<u32>>>,
-}
-
-impl Trace for Node {
-    fn trace(&self, v: &mut Visitor<'_>) {
-        self.edges.trace(v);
-    }
 }
 
 impl Drop for Node {

@@ -6,22 +6,28 @@
 //! 2. `update_refs`: every young object is marked `SCANNING` and its edge
 //!    count (kept in the `prev` link, which is not needed while scanning:
 //!    the list is walked through `next` only) is set to zero;
-//! 3. `subtract_refs`: `trace` is called on each young object and every
-//!    accepted edge to a young object adds one to the target's edge count;
+//! 3. `subtract_refs`: `trace` is called on each young object whose `trace`
+//!    is structural, and every accepted edge to a young object adds one to
+//!    the target's edge count. The edges of the other objects are not
+//!    counted (they act as references from outside), so no user code runs
+//!    in this step: see "Only structural `trace`s are counted" in `visitor`;
 //! 4. `move_unreachable`: an object whose strong count is above its edge
 //!    count is referenced from outside the young set; it and everything it
-//!    reaches (found by tracing again) survive, the rest is moved to the
-//!    `unreachable` list. The walk restores the `prev` links as it goes;
-//!    once it is over, no object is `SCANNING` any more: the unreachable
-//!    ones stay protected by `UNREACHABLE` alone, and can be dereferenced
-//!    (by finalizers) again;
-//! 5. survivors move to generation `g + 1`;
-//! 6. weak references to the unreachable objects are cleared, their
-//!    finalizers run (once per object), and the set is checked again: if a
-//!    finalizer made any of it reachable, all of it survives this time;
-//! 7. otherwise every value is marked dead and dropped, which drops the
-//!    handles inside and breaks the cycles, and the memory is freed where no
-//!    handle is left.
+//!    reaches (found by tracing again, with every `trace`) survive, the rest
+//!    is moved to the `unreachable` list. The walk restores the `prev` links
+//!    as it goes;
+//! 5. `mark_unreachable`: weak references to the unreachable objects are
+//!    cleared and their values marked dead, before more user code runs;
+//! 6. `report_uncollectable`, only if step 3 left objects untraced: steps 2
+//!    to 4 again over the survivors, counting every edge; what this finds
+//!    unreachable is kept alive by non-structural `trace`s only. It is
+//!    reported (CPython's "uncollectable"), not freed;
+//! 7. survivors move to generation `g + 1`;
+//! 8. finalizers of the unreachable objects run (once per object), and the
+//!    set is checked again: if a finalizer made any of it reachable, all of
+//!    it survives this time;
+//! 9. otherwise every value is dropped, which drops the handles inside and
+//!    breaks the cycles, and the memory is freed where no handle is left.
 //!
 //! The edge count is compared against the strong count *at the time of the
 //! check*, not a snapshot: a handle cloned by user code while the scan runs
@@ -30,14 +36,10 @@
 //! User code (`trace`, `finalize`, `Drop`) runs at several points. None of it
 //! can unlink or free an object of the working set: a decref to zero leaves
 //! `SCANNING`/`UNREACHABLE` objects alone, and the collector looks at their
-//! counts when it lets go of them. `SCANNING` is set only while a pass
-//! counts edges (steps 2 to 4, and the resurrection check): user code other
-//! than `trace` never sees it, and every object the collector lets go of
-//! (`let_go`) carries neither flag, so that the last decref or weak drop
-//! after the collection frees it by the normal paths. A panic in user code
-//! is caught, the heap is put back in order, and the first panic is resumed
-//! when the collection is over. A panic from `trace` aborts the collection
-//! (everything survives).
+//! counts when it lets go of them. A panic in user code is caught, the heap is
+//! put back in order, and the first panic is resumed when the collection is
+//! over. A panic from `trace` aborts the collection (everything survives),
+//! or the report (nothing is reported).
 
 use core::ptr::{self, NonNull};
 use std::any::Any;
@@ -186,7 +188,28 @@ fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
     }
 }
 
-/// Counts the edges inside the young set.
+/// Which reported edges trial deletion subtracts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Only those of a structural `trace` (`VTable::structural`): the
+    /// collection, whose verdict frees memory.
+    Structural,
+    /// Every edge: the report, which frees nothing.
+    All,
+}
+
+/// What `subtract_refs` did.
+struct Subtracted {
+    /// The payload of a `trace` that panicked.
+    panic: Option<Panic>,
+    /// A non-structural object was left untraced (its edges count as
+    /// references from outside).
+    untrusted: bool,
+}
+
+/// Counts the edges inside the young set: those `trust` accepts. An object
+/// whose `trace` is not structural is not traced (with `Trust::Structural`),
+/// so no user code runs here: see the module docs of `visitor`.
 ///
 /// Objects marked `EXCLUSIVE` (a `&mut T` from `Gc::get_mut` may be alive)
 /// are not traced at first. While such a borrow is alive, the one handle is
@@ -195,9 +218,18 @@ fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
-fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
-    catch(|| {
+fn subtract_refs(young: Link, scratch: &bumpalo::Bump, trust: Trust) -> Subtracted {
+    let mut untrusted = false;
+    let panic = catch(|| {
         let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        let mut count = |obj: NonNull<ObjHeader>, v: &mut Visitor<'_>| {
+            // SAFETY: working-set objects stay alive during the collection.
+            if trust == Trust::All || unsafe { obj.as_ref() }.vtable().structural {
+                trace_object(obj, v);
+            } else {
+                untrusted = true;
+            }
+        };
         let mut skipped = BumpVec::new_in(scratch);
         // SAFETY: `young` is a list of working-set objects; `trace` cannot
         // unlink them (they are `SCANNING`).
@@ -206,7 +238,7 @@ fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
                 if obj.as_ref().has(EXCLUSIVE) {
                     skipped.push(obj);
                 } else {
-                    trace_object(obj, &mut v);
+                    count(obj, &mut v);
                 }
             })
         }
@@ -220,26 +252,29 @@ fn subtract_refs(young: Link, scratch: &bumpalo::Bump) -> Option<Panic> {
                 let edges = scan_word(unsafe { ObjHeader::links(obj) }) >> 1;
                 if h.has(EXCLUSIVE) && h.strong() <= edges {
                     h.clear(EXCLUSIVE);
-                    trace_object(obj, &mut v);
+                    count(obj, &mut v);
                     changed = true;
                 }
             }
         }
-    })
+    });
+    Subtracted { panic, untrusted }
 }
 
 /// Splits `young` into survivors (left on `young`, `prev` links restored,
-/// `SCANNING` cleared) and the unreachable set (`UNREACHABLE`, `SCANNING`
-/// cleared: the finalizers may dereference it). Returns the number of
+/// `SCANNING` cleared) and the unreachable set. Returns the number of
 /// survivors. `abort` makes every object survive without tracing.
-fn move_unreachable<'b>(
-    heap: &Heap,
+///
+/// # Safety
+/// `young` holds the working set, marked by `update_refs` and counted by
+/// `subtract_refs`; `unreachable` is an empty list.
+unsafe fn move_unreachable<'b>(
+    young: Link,
+    unreachable: Link,
     scratch: &'b bumpalo::Bump,
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
 ) -> usize {
-    let young = list::node(&heap.young);
-    let unreachable = list::node(&heap.unreachable);
     let scan = Scan { young };
     let mut v = Visitor::new(Mode::Reachable(&scan), Some(scratch));
     let mut walk = Walk {
@@ -273,12 +308,8 @@ fn move_unreachable<'b>(
             }
         }
     }
-    // SAFETY: the walk is over; `young` is linked through `next`, and the
-    // unreachable list is well formed (`Walk::run` pushes with real links).
-    unsafe {
-        restore_young(young, pending);
-        for_each(unreachable, |o| o.as_ref().clear(SCANNING));
-    }
+    // SAFETY: the walk is over; `young` is linked through `next`.
+    unsafe { restore_young(young, pending) };
     walk.survivors
 }
 
@@ -391,8 +422,9 @@ fn let_go(h: &ObjHeader, also: usize) {
 }
 
 /// Checks whether finalizers made any unreachable object reachable again:
-/// recounts the edges inside the set; an object with more strong references
-/// than edges from the set is referenced from outside.
+/// recounts the edges inside the set (those of structural `trace`s only, as
+/// `subtract_refs`: no user code runs); an object with more strong
+/// references than edges from the set is referenced from outside.
 fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) -> bool {
     let unreachable = list::node(&heap.unreachable);
     // SAFETY: the unreachable list is well formed and protected; the walk
@@ -404,7 +436,11 @@ fn resurrected(heap: &Heap, scratch: &bumpalo::Bump, panic: &mut Option<Panic>) 
         });
         let p = catch(|| {
             let mut v = Visitor::new(Mode::Subtract, Some(scratch));
-            for_each(unreachable, |obj| trace_object(obj, &mut v));
+            for_each(unreachable, |obj| {
+                if obj.as_ref().vtable().structural {
+                    trace_object(obj, &mut v)
+                }
+            });
         });
         let mut any = p.is_some();
         keep_first(panic, p);
@@ -437,6 +473,17 @@ pub(crate) struct Outcome {
     pub(crate) collected: usize,
     /// Unreachable objects kept in `garbage` (`DebugFlags::SAVEALL`).
     pub(crate) saved: usize,
+    /// Survivors that only the edges of non-structural `trace`s keep alive
+    /// (`report_uncollectable`): not freed, reported.
+    pub(crate) reported: usize,
+}
+
+impl Outcome {
+    /// What the collection found and did not free (`uncollectable` in the
+    /// statistics and the callbacks).
+    fn uncollectable(&self) -> usize {
+        self.saved + self.reported
+    }
 }
 
 /// Collects generation `generation` (and the younger ones). Returns `None`
@@ -482,7 +529,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     let mut s = g.stats.get();
     s.collections += 1;
     s.collected += outcome.collected;
-    s.uncollectable += outcome.saved;
+    s.uncollectable += outcome.uncollectable();
     g.stats.set(s);
     if let Some(t) = started {
         let duration = t.elapsed();
@@ -496,7 +543,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
                     outcome.scanned,
                     outcome.unreachable,
                     outcome.collected,
-                    outcome.saved,
+                    outcome.uncollectable(),
                     duration.as_secs_f64() * 1e3,
                 )
             });
@@ -507,7 +554,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
                 phase: Phase::Stop,
                 generation,
                 collected: outcome.collected,
-                uncollectable: outcome.saved,
+                uncollectable: outcome.uncollectable(),
                 duration,
             };
             keep_first(&mut panic, heap.callbacks.invoke(&info));
@@ -529,20 +576,8 @@ fn run(
 ) -> Outcome {
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
-    let old = if generation + 1 < GENERATIONS {
-        generation + 1
-    } else {
-        generation
-    };
-
-    // Counters, as CPython: the next generation counts this collection.
-    if generation + 1 < GENERATIONS {
-        let c = &heap.gens[generation + 1].count;
-        c.set(c.get() + 1);
-    }
-    for g in &heap.gens[..=generation] {
-        g.count.set(0);
-    }
+    let old = (generation + 1).min(GENERATIONS - 1);
+    count_collection(heap, generation);
 
     // SAFETY: the generation lists are well formed; nothing else touches
     // `young` while the collection runs.
@@ -552,86 +587,43 @@ fn run(
         }
     }
     let scanned = update_refs(young);
-    let p = subtract_refs(young, scratch);
-    keep_first(panic, p);
-
+    let counted = subtract_refs(young, scratch, Trust::Structural);
+    keep_first(panic, counted.panic);
     let mut pending = BumpVec::new_in(scratch);
-    let survivors = move_unreachable(heap, scratch, &mut pending, panic);
-    // SAFETY: `young` is a well-formed list again after `move_unreachable`.
-    unsafe { list::splice(young, heap.gen_head(old)) };
-    if generation == GENERATIONS - 1 {
-        heap.long_lived_pending.set(0);
-        heap.long_lived_total.set(survivors);
-    } else if generation == GENERATIONS - 2 {
-        heap.long_lived_pending
-            .set(heap.long_lived_pending.get() + survivors);
-    }
+    // SAFETY: `young` was just marked and counted; `unreachable` is empty
+    // between collections.
+    let survivors = unsafe { move_unreachable(young, unreachable, scratch, &mut pending, panic) };
+    count_long_lived(heap, generation, survivors);
 
     let mut outcome = Outcome {
         scanned,
         ..Outcome::default()
     };
+    // Read once: the marking depends on it, and user code below may change it.
+    let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
-    unsafe {
-        if !list::is_empty(unreachable) {
-            let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
-            // One pass: weak references die first (before any finalizer
-            // runs), values are marked dead (so that a `Drop` reading
-            // another object of the garbage panics instead of reading a
-            // dropped value), and the set is counted.
-            let mut finalizers = false;
-            let dead = if saveall { 0 } else { DEAD };
-            for_each(unreachable, |o| {
-                let h = o.as_ref();
-                h.set(WEAK_CLEARED | dead);
-                finalizers |= h.vtable().has_finalizer && !h.has(FINALIZED);
-                outcome.unreachable += 1;
-            });
-            let mut revived = false;
-            if finalizers {
-                // Finalizers see every object of the cycle intact.
-                if !saveall {
-                    for_each(unreachable, |o| o.as_ref().clear(DEAD));
-                }
-                for_each(unreachable, |o| {
-                    let h = o.as_ref();
-                    if h.vtable().has_finalizer && !h.has(FINALIZED) {
-                        h.set(FINALIZED);
-                        let p = catch(|| (h.vtable().finalize)(o));
-                        keep_first(panic, p);
-                    }
-                });
-                revived = resurrected(heap, scratch, panic);
-                if !revived && !saveall {
-                    for_each(unreachable, |o| o.as_ref().set(DEAD));
-                }
-            }
-            if revived {
-                // It lives on: so do its weak handles (those made before
-                // this collection too; see `Weak`).
-                for_each(unreachable, |o| {
-                    let_go(o.as_ref(), WEAK_CLEARED);
-                    queue_if_dead(&mut pending, o);
-                });
-                list::splice(unreachable, heap.gen_head(old));
-            } else if saveall {
-                // Keep them, alive and tracked, in `garbage`.
-                let mut garbage = heap.garbage.borrow_mut();
-                for_each(unreachable, |o| {
-                    let h = o.as_ref();
-                    let_go(h, 0);
-                    h.inc_strong();
-                    garbage.push(o);
-                });
-                list::splice(unreachable, heap.gen_head(old));
-                outcome.saved = outcome.unreachable;
-            } else {
-                outcome.collected = outcome.unreachable;
-                destroy_unreachable(heap, panic);
-            }
-        }
+    let marked = unsafe { mark_unreachable(unreachable, saveall, &mut outcome) };
+    // Not after an aborted trial deletion (a `trace` panicked, and every
+    // object survived unexamined).
+    if counted.untrusted && panic.is_none() {
+        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic);
     }
+    // SAFETY: `young` is a well-formed list again after `move_unreachable`
+    // (and after the report, which puts back everything it takes).
+    unsafe { list::splice(young, heap.gen_head(old)) };
+    // SAFETY: as for `mark_unreachable`; marked by it.
+    unsafe {
+        dispose_unreachable(
+            heap,
+            old,
+            marked,
+            scratch,
+            &mut pending,
+            panic,
+            &mut outcome,
+        )
+    };
 
     // Objects whose last handle went away while they were protected: the
     // queue holds one reference to each, released now.
@@ -643,6 +635,214 @@ fn run(
         keep_first(panic, p);
     }
     outcome
+}
+
+/// The counters, as CPython keeps them: the next generation counts this
+/// collection; the collected ones start again from zero.
+fn count_collection(heap: &Heap, generation: usize) {
+    if generation + 1 < GENERATIONS {
+        let c = &heap.gens[generation + 1].count;
+        c.set(c.get() + 1);
+    }
+    for g in &heap.gens[..=generation] {
+        g.count.set(0);
+    }
+}
+
+/// Feeds the rule that holds off full collections (`collect_generations`).
+fn count_long_lived(heap: &Heap, generation: usize, survivors: usize) {
+    if generation == GENERATIONS - 1 {
+        heap.long_lived_pending.set(0);
+        heap.long_lived_total.set(survivors);
+    } else if generation == GENERATIONS - 2 {
+        heap.long_lived_pending
+            .set(heap.long_lived_pending.get() + survivors);
+    }
+}
+
+/// How the unreachable set is disposed of, decided when it is marked.
+#[derive(Clone, Copy)]
+struct Marked {
+    /// `DebugFlags::SAVEALL`: keep the set in `garbage` (values not dead).
+    saveall: bool,
+    /// Some object of the set has a finalizer that has not run yet.
+    finalizers: bool,
+}
+
+/// Marks the unreachable set, in one pass: weak references die (before
+/// any more user code runs: the report, finalizers), values are marked dead
+/// (so that a `Drop` reading another object of the garbage panics instead
+/// of reading a dropped value) unless `saveall` keeps them, `SCANNING` goes
+/// (finalizers and saved garbage may be dereferenced, and a dead object left
+/// with handles must be freed by its last one; `UNREACHABLE` still protects
+/// the set), and the set is counted.
+///
+/// # Safety
+/// `unreachable` is well formed and its objects are protected.
+unsafe fn mark_unreachable(unreachable: Link, saveall: bool, outcome: &mut Outcome) -> Marked {
+    let mut finalizers = false;
+    let dead = if saveall { 0 } else { DEAD };
+    // SAFETY: caller contract.
+    unsafe {
+        for_each(unreachable, |o| {
+            let h = o.as_ref();
+            h.replace_flags(SCANNING, WEAK_CLEARED | dead);
+            finalizers |= h.vtable().has_finalizer && !h.has(FINALIZED);
+            outcome.unreachable += 1;
+        })
+    };
+    Marked {
+        saveall,
+        finalizers,
+    }
+}
+
+/// Finalizes the unreachable set, then revives it (a finalizer made some of
+/// it reachable), saves it (`SAVEALL`) or destroys it.
+///
+/// # Safety
+/// The unreachable list is well formed, its objects protected and marked by
+/// `mark_unreachable` (which returned `marked`).
+unsafe fn dispose_unreachable<'b>(
+    heap: &Heap,
+    old: usize,
+    marked: Marked,
+    scratch: &'b bumpalo::Bump,
+    pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
+    panic: &mut Option<Panic>,
+    outcome: &mut Outcome,
+) {
+    let unreachable = list::node(&heap.unreachable);
+    let Marked {
+        saveall,
+        finalizers,
+    } = marked;
+    // SAFETY: caller contract.
+    unsafe {
+        if list::is_empty(unreachable) {
+            return;
+        }
+        let mut revived = false;
+        if finalizers {
+            // Finalizers see every object of the cycle intact.
+            if !saveall {
+                for_each(unreachable, |o| o.as_ref().clear(DEAD));
+            }
+            for_each(unreachable, |o| {
+                let h = o.as_ref();
+                if h.vtable().has_finalizer && !h.has(FINALIZED) {
+                    h.set(FINALIZED);
+                    let p = catch(|| (h.vtable().finalize)(o));
+                    keep_first(panic, p);
+                }
+            });
+            revived = resurrected(heap, scratch, panic);
+            if !revived && !saveall {
+                for_each(unreachable, |o| o.as_ref().set(DEAD));
+            }
+        }
+        if revived {
+            // It lives on: so do its weak handles (those made before this
+            // collection too; see `Weak`).
+            for_each(unreachable, |o| {
+                let_go(o.as_ref(), WEAK_CLEARED);
+                queue_if_dead(pending, o);
+            });
+            list::splice(unreachable, heap.gen_head(old));
+        } else if saveall {
+            // Keep them, alive and tracked, in `garbage`.
+            let mut garbage = heap.garbage.borrow_mut();
+            for_each(unreachable, |o| {
+                let h = o.as_ref();
+                let_go(h, 0);
+                h.inc_strong();
+                garbage.push(o);
+            });
+            list::splice(unreachable, heap.gen_head(old));
+            outcome.saved = outcome.unreachable;
+        } else {
+            outcome.collected = outcome.unreachable;
+            destroy_unreachable(heap, panic);
+        }
+    }
+}
+
+/// Finds and reports the survivors that are alive only because the edges of
+/// non-structural `trace`s were not subtracted (CPython's "uncollectable"
+/// objects): a second trial deletion over the survivors (still on `young`)
+/// that subtracts every edge. It frees nothing: what it finds goes back to
+/// `young` with the others, and is counted, named in a warning (once per
+/// type) and, under `saveall`, kept in `garbage`. Returns how many it found.
+///
+/// Its verdict rests on user code, which may lie; a lie only makes the
+/// report wrong. The heap stays consistent as in a collection: the objects
+/// are `SCANNING` (protected) while user code runs, and a panic from a
+/// `trace` ends the report with everything kept (the first panic is
+/// resumed by `collect`). Called only while no other object of the heap is
+/// `SCANNING` (the unreachable set is marked).
+fn report_uncollectable<'b>(
+    heap: &Heap,
+    saveall: bool,
+    scratch: &'b bumpalo::Bump,
+    pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
+    panic: &mut Option<Panic>,
+) -> usize {
+    let young = list::node(&heap.young);
+    let found = list::node(&heap.uncollectable);
+    update_refs(young);
+    keep_first(panic, subtract_refs(young, scratch, Trust::All).panic);
+    // SAFETY: `young` was just marked and counted; `found` is empty between
+    // reports.
+    unsafe { move_unreachable(young, found, scratch, pending, panic) };
+    let mut warn = BumpVec::new_in(scratch);
+    let mut n = 0;
+    // SAFETY: `found` is well formed (`move_unreachable` linked it), its
+    // objects alive and protected (`UNREACHABLE`) until let go here.
+    unsafe {
+        let mut warned = heap.warned.borrow_mut();
+        let mut garbage = heap.garbage.borrow_mut();
+        for_each(found, |o| {
+            let h = o.as_ref();
+            h.clear(SCANNING | UNREACHABLE);
+            if h.strong() == 0 {
+                // Its last handle went during the report: freed, not kept.
+                queue_if_dead(pending, o);
+                return;
+            }
+            n += 1;
+            let vt = h.vtable();
+            let id = (vt.type_id)();
+            if !vt.structural && !warned.contains(&id) {
+                warned.push(id);
+                warn.push(vt.type_name);
+            }
+            if saveall {
+                h.inc_strong();
+                garbage.push(o);
+            }
+        });
+        list::splice(found, young);
+    }
+    for type_name in warn {
+        // A user `log::Log` may panic: caught like any user code.
+        let p = catch(|| warn_uncollectable(type_name()));
+        keep_first(panic, p);
+    }
+    n
+}
+
+/// Names a type whose non-structural `trace` keeps a cycle alive.
+#[cold]
+fn warn_uncollectable(type_name: &str) {
+    log::warn!(
+        target: "ouro::gc",
+        "a reference cycle through `{type_name}` was not collected: its `Trace` impl is not \
+         structural, so the cycle collector does not count the edges it reports (the objects \
+         are counted as uncollectable in `gc::get_stats()`; this warning is shown once per type \
+         and thread). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
+         on fields, promise so with `const STRUCTURAL: Structural = unsafe {{ \
+         Structural::promise() }};`"
+    );
 }
 
 /// Drops the values of the unreachable set and frees what no handle holds.

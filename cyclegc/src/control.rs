@@ -5,7 +5,9 @@ use crate::heap::{GENERATIONS, with_heap};
 use crate::stats::GenerationStats;
 
 /// Runs a full collection (all generations) and returns the number of
-/// unreachable objects it found.
+/// unreachable objects it found. A cycle through a non-structural `Trace`
+/// impl is not among them: it is counted as uncollectable in
+/// [`get_stats`] (see `GenerationStats::uncollectable`).
 ///
 /// Returns 0 without doing anything when called while a collection is
 /// already running on this thread (from a finalizer, a `Drop` or a `trace`).

@@ -24,7 +24,8 @@ impl DebugFlags {
     /// `ouro::gc`, level `info`): generation, objects scanned, unreachable,
     /// collected, time.
     pub const STATS: DebugFlags = DebugFlags(1);
-    /// Keep unreachable objects in `garbage()` instead of freeing them.
+    /// Keep unreachable objects in `garbage()` instead of freeing them, and
+    /// the uncollectable ones a collection reports too.
     pub const SAVEALL: DebugFlags = DebugFlags(32);
 
     /// No flags.
@@ -91,7 +92,9 @@ pub struct CallbackInfo {
     pub generation: usize,
     /// Objects collected (0 at `Start`).
     pub collected: usize,
-    /// Objects found unreachable but kept (0 at `Start`).
+    /// Objects found but not freed (0 at `Start`): unreachable objects kept
+    /// by `SAVEALL`, and those that only the edges of non-structural `Trace`
+    /// impls keep alive (see `GenerationStats::uncollectable`).
     pub uncollectable: usize,
     /// Time the collection took (zero at `Start`).
     pub duration: Duration,

@@ -2,6 +2,7 @@
 //! what happens when a reference count reaches zero.
 
 use core::alloc::Layout;
+use core::any::TypeId;
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
 
@@ -40,6 +41,9 @@ pub(crate) struct Heap {
     /// The collector's working lists (a collection never re-enters).
     pub(crate) young: GcLinks,
     pub(crate) unreachable: GcLinks,
+    /// The report's working list: survivors that only a non-structural
+    /// `trace` keeps alive (see `collect::report_uncollectable`).
+    pub(crate) uncollectable: GcLinks,
     pub(crate) enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
     pub(crate) long_lived_total: Cell<usize>,
@@ -55,6 +59,9 @@ pub(crate) struct Heap {
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
     /// strong reference.
     pub(crate) garbage: RefCell<Vec<NonNull<ObjHeader>>>,
+    /// Types already named in a warning about a cycle their non-structural
+    /// `trace` keeps alive (once per type and thread).
+    pub(crate) warned: RefCell<Vec<TypeId>>,
     /// `usize::MAX` while the thread runs. After the thread-exit hook found
     /// objects still alive (held by thread-locals destroyed later), the
     /// number of them left; the heap frees itself when it reaches 0.
@@ -82,6 +89,7 @@ impl Heap {
             permanent: links(),
             young: links(),
             unreachable: links(),
+            uncollectable: links(),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             long_lived_total: Cell::new(0),
@@ -92,6 +100,7 @@ impl Heap {
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
+            warned: RefCell::new(Vec::new()),
             orphan_live: Cell::new(usize::MAX),
         })
     }
@@ -106,6 +115,7 @@ impl Heap {
         list::init(&self.permanent);
         list::init(&self.young);
         list::init(&self.unreachable);
+        list::init(&self.uncollectable);
     }
 
     /// Objects allocated and not yet freed (every block of the heap's pool

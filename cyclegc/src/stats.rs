@@ -8,8 +8,13 @@ pub struct GenerationStats {
     pub collections: usize,
     /// Objects found unreachable and freed by those collections.
     pub collected: usize,
-    /// Objects found unreachable that could not be freed. ouro frees every
-    /// unreachable object (it has no legacy finalizers), so this stays 0
-    /// unless objects are kept (for example by `DebugFlags::SAVEALL`).
+    /// Objects found that could not be freed: unreachable objects kept by
+    /// `DebugFlags::SAVEALL`, and cycles that only the edges of
+    /// non-structural `Trace` impls keep alive (the collector does not count
+    /// those edges, so it cannot free such a cycle; it finds it with every
+    /// edge counted, counts it here at each collection that finds it, names
+    /// the type in a `log` warning once, and keeps it in `garbage()` under
+    /// `SAVEALL`). ouro has no legacy finalizers, so with derived impls this
+    /// stays 0 unless objects are saved.
     pub uncollectable: usize,
 }

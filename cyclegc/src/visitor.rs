@@ -24,14 +24,48 @@
 //! dereferenced from `trace`, so one object's `trace` cannot reach into
 //! another's value and move handles around.
 //!
-//! What these rules do not cover (a known limit, reported for a later fix):
-//! a `trace` that *mutates its own value while it runs* — reports a handle,
-//! then moves or drops that same handle through a `RefCell::borrow_mut` or a
-//! `Mutex::lock` before returning — can make one handle count twice. Combined
-//! with a reference into that object kept alive across the collection by the
-//! caller, the collector could then drop a value that is still borrowed. A
-//! `trace` that only calls `trace` on its fields (as `#[derive(Trace)]`
-//! generates) cannot do this.
+//! # Only structural `trace`s are counted
+//!
+//! The rules above bound what one report can count, not what user code does
+//! between two reports. A `trace` is safe code: it can report a handle,
+//! move it through a `RefCell::borrow_mut` (or a `Mutex::lock`) to another
+//! field of its own value, and report it again. Both reports are of a
+//! handle in owned memory, at two addresses, so one handle counts twice;
+//! with a reference into that object kept alive across the collection by
+//! the caller, the collector would then drop a value that is still
+//! borrowed. Documenting this does not make it sound, so the collectors
+//! subtract only the edges of *structural* impls (`Trace::STRUCTURAL`, a
+//! bit of the vtable that only the collector reads): those derived by
+//! `#[derive(Trace)]`, ouro's own, and hand-written ones that promise it
+//! with `unsafe`. Such a `trace` cannot count a handle twice:
+//!
+//! - it runs no user code. A derived `trace` calls `trace` on each field and
+//!   nothing else, and it is structural only if every field's impl is; ouro's
+//!   impls call `trace` on owned fields and elements, borrow a `RefCell`
+//!   with `try_borrow` and take a lock with `try_lock` (neither runs user
+//!   code; a busy one is skipped), and a handle's own impl reports the
+//!   handle without reading its target. So nothing moves, clones or drops a
+//!   handle while the edges are subtracted — no other code runs at all then
+//!   (the objects of other types are not traced), and another thread cannot
+//!   touch these handles (`Gc` is `!Send`, and a value holding one is
+//!   `!Sync`);
+//! - so the subtraction sees each handle where it was when the collection
+//!   began, and counts it at most once: within one object the frame bitmap
+//!   rejects a second report of the same address, and two objects never
+//!   report the same address (a frame is an object's own value or memory its
+//!   containers uniquely own).
+//!
+//! The edges of any other `trace` count as references from outside (they are
+//! not subtracted), which can only make objects look *more* reachable. Its
+//! `trace` still runs where more reachable is the safe direction: to
+//! propagate reachability from the survivors (a lie there keeps more alive)
+//! and for introspection. A cycle through such an object is therefore not
+//! collected; it is *reported*, never leaked silently: when a collection
+//! skipped such edges, a second trial deletion over its survivors subtracts
+//! every edge, and what would have been unreachable is counted as
+//! uncollectable and named in a warning (see `collect::report_uncollectable`).
+//! That pass frees nothing, so a lying `trace` can only make the report
+//! wrong.
 
 use core::fmt;
 use core::mem::MaybeUninit;

@@ -190,7 +190,9 @@ pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
         .collect()
 }
 
-/// The objects kept by [`DebugFlags::SAVEALL`] (Python's `gc.garbage`). They
+/// The objects kept by [`DebugFlags::SAVEALL`] (Python's `gc.garbage`): the
+/// unreachable ones, and the uncollectable ones (cycles through a
+/// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
 /// stay alive until [`clear_garbage`].
 pub fn garbage() -> Vec<ObjectInfo> {
     raw::garbage()

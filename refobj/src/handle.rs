@@ -37,6 +37,7 @@ impl<T: Trace + 'static> VTableOf<T> {
         type_id: TypeId::of::<T>,
         has_finalizer: T::HAS_FINALIZER,
         sized: true,
+        structural: T::STRUCTURAL.is_made(),
     };
 }
 
@@ -77,13 +78,17 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// # Examples
 ///
 /// ```
-/// use ouro_refobj::{Gc, Trace, Visitor, gc};
+/// use ouro_refobj::{Gc, Structural, Trace, Visitor, gc};
 /// use std::cell::RefCell;
 ///
 /// struct Node {
 ///     next: RefCell<Option<Gc<Node>>>,
 /// }
+/// // (`#[derive(Trace)]` in the `ouro` crate writes this impl.)
 /// impl Trace for Node {
+///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl
+///     // is ouro's own (structural).
+///     const STRUCTURAL: Structural = unsafe { Structural::promise() };
 ///     fn trace(&self, v: &mut Visitor<'_>) {
 ///         self.next.trace(v);
 ///     }
@@ -501,6 +506,8 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
         type_id: TypeId::of::<T>,
         has_finalizer: false,
         sized: false,
+        // Never traced (untracked); `false` is the safe answer anyway.
+        structural: false,
     };
 }
 

@@ -14,48 +14,67 @@ impl Trace for Leaf {
 thread_local! {
     static SLOT: RefCell<Option<Gc<Leaf>>> = const { RefCell::new(None) };
     static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The call of `trace` that acts: 1 is in the collection's
+    /// `move_unreachable`, 2 and 3 in the report's subtraction and walk (the
+    /// traced objects are not structural, so the collection's own
+    /// subtraction does not call them).
+    static TRIGGER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// A trace that (on its second call, i.e. in move_unreachable) drops the
-/// last handle to an already-walked survivor held in a thread-local.
+/// Counts a call of `trace`; whether it is the one that acts.
+fn triggered() -> bool {
+    let n = CALLS.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    n == TRIGGER.with(|t| t.get())
+}
+
+/// A trace that (on its `TRIGGER`th call) drops the last handle to an
+/// already-walked survivor held in a thread-local.
 struct DropsGlobal;
 impl Trace for DropsGlobal {
     fn trace(&self, _: &mut Visitor<'_>) {
-        let n = CALLS.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
-        if n == 2 {
+        if triggered() {
             SLOT.with(|s| drop(s.borrow_mut().take()));
         }
     }
 }
 
+/// Runs the scenario of `r1`: `R` is traced after a survivor `S` whose last
+/// handle its `trace` lets go of, in each pass that traces it.
+fn r1_with<R: Trace + 'static>(r: fn() -> R) {
+    gc::disable();
+    for trigger in 1..=3 {
+        CALLS.with(|c| c.set(0));
+        TRIGGER.with(|t| t.set(trigger));
+        let x = Gc::new(Leaf([0; 1024])); // walked first, stays
+        let s = Gc::new(Leaf([0; 1024])); // walked second
+        SLOT.with(|slot| *slot.borrow_mut() = Some(s));
+        let r = Gc::new(r()); // walked third, held on the stack
+        gc::collect();
+        assert!(CALLS.with(|c| c.get()) >= trigger);
+        // S was dropped during a walk: released after it, not unlinked
+        // from under it.
+        assert!(SLOT.with(|s| s.borrow().is_none()));
+        assert_eq!(gc::get_objects(None).len(), 2, "trigger {trigger}");
+        drop(r);
+        assert_eq!(gc::collect(), 0);
+        assert_eq!(gc::get_objects(None).len(), 1);
+        drop(x);
+    }
+}
+
 #[test]
 fn r1_trace_drops_walked_survivor() {
-    gc::disable();
-    let _x = Gc::new(Leaf([0; 1024])); // walked first, stays
-    let s = Gc::new(Leaf([0; 1024])); // walked second
-    SLOT.with(|slot| *slot.borrow_mut() = Some(s));
-    let r = Gc::new(DropsGlobal); // walked third, held on the stack
-    gc::collect();
-    // S was dropped during the walk: released after it, not unlinked
-    // from under it.
-    assert_eq!(gc::get_objects(None).len(), 2);
-    drop(r);
-    assert_eq!(gc::collect(), 0);
-    assert_eq!(gc::get_objects(None).len(), 1);
+    r1_with(|| DropsGlobal);
 }
 
 /// Same, with try_unwrap instead of drop.
 struct UnwrapsGlobal;
 impl Trace for UnwrapsGlobal {
     fn trace(&self, _: &mut Visitor<'_>) {
-        let n = CALLS.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
-        if n == 2 {
+        if triggered() {
             if let Some(h) = SLOT.with(|s| s.borrow_mut().take()) {
                 let _ = Gc::try_unwrap(h);
             }
@@ -65,17 +84,8 @@ impl Trace for UnwrapsGlobal {
 
 #[test]
 fn r1b_trace_try_unwraps_walked_survivor() {
-    gc::disable();
-    let _x = Gc::new(Leaf([0; 1024]));
-    let s = Gc::new(Leaf([0; 1024]));
-    SLOT.with(|slot| *slot.borrow_mut() = Some(s));
-    let r = Gc::new(UnwrapsGlobal);
-    gc::collect();
     // try_unwrap on an object the collector holds gives the handle back.
-    assert_eq!(gc::get_objects(None).len(), 2);
-    drop(r);
-    assert_eq!(gc::collect(), 0);
-    assert_eq!(gc::get_objects(None).len(), 1);
+    r1_with(|| UnwrapsGlobal);
 }
 
 // ---------------------------------------------------------------------------
@@ -94,7 +104,7 @@ impl Trace for SelfDropper {
             c.set(c.get() + 1);
             c.get()
         });
-        if n == 2 {
+        if n == TRIGGER.with(|t| t.get()) {
             // The only handle to this very object, held in a thread-local.
             SLOT_P.with(|s| drop(s.borrow_mut().take()));
         }
@@ -105,6 +115,9 @@ struct Fin {
     me: RefCell<Option<Gc<Fin>>>,
 }
 impl Trace for Fin {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -116,15 +129,23 @@ impl Trace for Fin {
 #[test]
 fn r2_finalizer_get_objects_frees_pending() {
     gc::disable();
-    SLOT_P.with(|s| *s.borrow_mut() = Some(Gc::new(SelfDropper([0; 1024]))));
-    let c = Gc::new(Fin {
-        me: RefCell::new(None),
-    });
-    *c.me.borrow_mut() = Some(c.clone());
-    drop(c);
-    assert_eq!(gc::collect(), 1);
-    assert!(SLOT_P.with(|s| s.borrow().is_none()));
-    assert!(gc::get_objects(None).is_empty());
+    // The collection's walk, then the report's subtraction (both before
+    // finalizers run).
+    for trigger in 1..=2 {
+        CALLS_P.with(|c| c.set(0));
+        TRIGGER.with(|t| t.set(trigger));
+        SLOT_P.with(|s| *s.borrow_mut() = Some(Gc::new(SelfDropper([0; 1024]))));
+        let c = Gc::new(Fin {
+            me: RefCell::new(None),
+        });
+        *c.me.borrow_mut() = Some(c.clone());
+        drop(c);
+        assert_eq!(gc::collect(), 1);
+        assert!(SLOT_P.with(|s| s.borrow().is_none()));
+        assert!(gc::get_objects(None).is_empty());
+        let stats = gc::get_stats()[2];
+        assert_eq!(stats.uncollectable, 0, "a freed object is not reported");
+    }
 }
 
 // r2b: the same without any misbehaving trace: a finalizer resurrects its
@@ -146,6 +167,9 @@ struct Parent {
     kids: RefCell<Vec<Gc<Child>>>,
 }
 impl Trace for Parent {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.kids.trace(v);
@@ -225,6 +249,9 @@ struct Fin2 {
     me: RefCell<Option<Gc<Fin2>>>,
 }
 impl Trace for Fin2 {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -253,6 +280,9 @@ fn big(mode: u8) -> Gc<Big> {
     })
 }
 impl Trace for Big {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -402,6 +432,9 @@ struct Deep {
     boom: bool,
 }
 impl Trace for Deep {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -510,6 +543,9 @@ thread_local! {
 }
 struct Counted(RefCell<Option<Gc<Counted>>>);
 impl Trace for Counted {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v)
     }

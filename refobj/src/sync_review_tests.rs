@@ -797,13 +797,15 @@ fn sp03_panicking_trace_then_recovery() {
 
 /// The single-threaded heap after the `Mutex`/`RwLock` impls started handing
 /// their guards to the visitor: the guard is dropped at once there (no
-/// lock stays held), and a cycle through a `Mutex` is still collected.
+/// lock stays held), and a cycle through a `Mutex` is still collected
+/// (through a structural impl; `L`'s, which locks the fields itself to
+/// check them, is not one, and its cycle is kept).
 #[test]
 fn sp04_thread_local_heap_mutex_guard_not_kept() {
     struct L {
         me: Mutex<Option<crate::Gc<L>>>,
         rw: std::sync::RwLock<Option<crate::Gc<L>>>,
-        drops: Arc<AtomicUsize>,
+        traced: Arc<AtomicUsize>,
     }
     impl Trace for L {
         fn trace(&self, v: &mut Visitor<'_>) {
@@ -812,15 +814,48 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
             // Not left locked by the visitor.
             assert!(self.me.try_lock().is_ok());
             assert!(self.rw.try_write().is_ok());
+            self.traced.fetch_add(1, Ordering::SeqCst);
         }
     }
-    impl Drop for L {
+    let traced = Arc::new(AtomicUsize::new(0));
+    let a = crate::Gc::new(L {
+        me: Mutex::new(None),
+        rw: std::sync::RwLock::new(None),
+        traced: traced.clone(),
+    });
+    *relock(&a.me) = Some(a.clone());
+    *a.rw.write().unwrap() = Some(a.clone());
+    let w = crate::Gc::downgrade(&a);
+    drop(a);
+    assert_eq!(crate::gc::collect(), 0);
+    assert!(traced.load(Ordering::SeqCst) > 0);
+    let a = w.upgrade().expect("kept: not structural");
+    relock(&a.me).take();
+    a.rw.write().unwrap().take();
+    drop(a);
+    assert!(w.upgrade().is_none());
+
+    struct S {
+        me: Mutex<Option<crate::Gc<S>>>,
+        rw: std::sync::RwLock<Option<crate::Gc<S>>>,
+        drops: Arc<AtomicUsize>,
+    }
+    impl Trace for S {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.me.trace(v);
+            self.rw.trace(v);
+        }
+    }
+    impl Drop for S {
         fn drop(&mut self) {
             self.drops.fetch_add(1, Ordering::SeqCst);
         }
     }
     let drops = Arc::new(AtomicUsize::new(0));
-    let a = crate::Gc::new(L {
+    let a = crate::Gc::new(S {
         me: Mutex::new(None),
         rw: std::sync::RwLock::new(None),
         drops: drops.clone(),
@@ -828,7 +863,7 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
     *relock(&a.me) = Some(a.clone());
     *a.rw.write().unwrap() = Some(a.clone());
     drop(a);
-    crate::gc::collect();
+    assert_eq!(crate::gc::collect(), 1);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 

@@ -18,6 +18,9 @@ struct Node {
 }
 
 impl Trace for Node {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -106,6 +109,9 @@ fn cycles_through_std_containers() {
         drops: Rc<Cell<usize>>,
     }
     impl Trace for Holder {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.map.trace(v);
             self.boxed.trace(v);
@@ -261,6 +267,9 @@ struct Fin {
 }
 
 impl Trace for Fin {
+    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+    // are ouro's own (structural).
+    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -378,6 +387,9 @@ fn panic_in_drop_propagates_after_the_heap_is_consistent() {
         boom: bool,
     }
     impl Trace for Boom {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }
@@ -416,17 +428,26 @@ fn panic_in_drop_propagates_after_the_heap_is_consistent() {
     assert_eq!(d2.get(), 1);
 }
 
+/// A `trace` that panics is user code, so not structural: it panics where
+/// the collector propagates reachability (`move_unreachable`) and in the
+/// report. Either way the collection ends with everything kept, and the
+/// panic propagates.
 #[test]
 fn panic_in_trace_aborts_the_collection() {
     quiet();
-    thread_local!(static FAIL: Cell<bool> = const { Cell::new(true) });
+    thread_local! {
+        /// Which call of `trace` panics (0: none); the calls are counted.
+        static FAIL_AT: Cell<usize> = const { Cell::new(0) };
+        static CALLS: Cell<usize> = const { Cell::new(0) };
+    }
     struct Flaky {
         next: RefCell<Option<Gc<Flaky>>>,
         drops: Rc<Cell<usize>>,
     }
     impl Trace for Flaky {
         fn trace(&self, v: &mut Visitor<'_>) {
-            if FAIL.with(|f| f.get()) {
+            let n = CALLS.with(|c| c.replace(c.get() + 1)) + 1;
+            if FAIL_AT.with(Cell::get) == n {
                 panic!("trace failed");
             }
             self.next.trace(v);
@@ -443,11 +464,24 @@ fn panic_in_trace_aborts_the_collection() {
         drops: d.clone(),
     });
     *a.next.borrow_mut() = Some(a.clone());
+    let w = Gc::downgrade(&a);
     drop(a);
-    assert!(panic::catch_unwind(gc::collect).is_err());
-    assert_eq!(d.get(), 0, "nothing freed by an aborted collection");
-    FAIL.with(|f| f.set(false));
-    assert_eq!(gc::collect(), 1);
+    // Call 1: the collection's walk; 2: the report's subtraction (the walk
+    // that follows does not trace what it finds unreachable).
+    for at in 1..=2 {
+        let before = gc::get_stats()[2].uncollectable;
+        CALLS.with(|c| c.set(0));
+        FAIL_AT.with(|f| f.set(at));
+        assert!(panic::catch_unwind(gc::collect).is_err(), "call {at}");
+        assert_eq!(d.get(), 0, "nothing freed");
+        assert_eq!(gc::get_stats()[2].uncollectable, before, "nothing reported");
+    }
+    FAIL_AT.with(|f| f.set(0));
+    assert_eq!(gc::collect(), 0, "a cycle through a non-structural trace");
+    assert_eq!(d.get(), 0);
+    let a = w.upgrade().expect("kept");
+    a.next.borrow_mut().take();
+    drop(a);
     assert_eq!(d.get(), 1);
 }
 
@@ -497,6 +531,9 @@ fn double_visits_count_once() {
         next: RefCell<Option<Gc<Twice>>>,
     }
     impl Trace for Twice {
+        // SAFETY: `trace` only calls `trace` on a field (twice: the visitor
+        // counts it once), whose type's impl is ouro's own (structural).
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
             self.next.trace(v);
@@ -532,9 +569,21 @@ fn temporary_clones_are_not_edges() {
         next: RefCell::new(None),
     });
     *a.next.borrow_mut() = Some(a.clone());
+    // Not structural: only the report counts its edges. Counted, the clone
+    // would make `a` look unreachable (2 references, 2 edges).
+    let before = gc::get_stats()[2].uncollectable;
     assert_eq!(gc::collect(), 0);
+    assert_eq!(
+        gc::get_stats()[2].uncollectable,
+        before,
+        "held: not reported"
+    );
+    let w = Gc::downgrade(&a);
     drop(a);
-    assert_eq!(gc::collect(), 1);
+    assert_eq!(gc::collect(), 0, "not structural: kept");
+    assert_eq!(gc::get_stats()[2].uncollectable, before + 1, "and reported");
+    w.upgrade().unwrap().next.borrow_mut().take();
+    assert!(w.upgrade().is_none());
 }
 
 /// A missing edge only leaks.
@@ -601,6 +650,9 @@ fn dropping_garbage_that_reads_a_peer_panics_cleanly() {
         name: String,
     }
     impl Trace for Reader {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.peer.trace(v);
         }
@@ -680,9 +732,13 @@ fn trace_cannot_dereference_the_scanned_set() {
         next: RefCell::new(None),
     });
     *a.next.borrow_mut() = Some(a.clone());
+    let w = Gc::downgrade(&a);
     drop(a);
-    assert_eq!(gc::collect(), 1);
+    // Not structural (it dereferences a handle): kept, reported.
+    assert_eq!(gc::collect(), 0);
     assert!(CAUGHT.with(|c| c.get()));
+    w.upgrade().unwrap().next.borrow_mut().take();
+    assert!(w.upgrade().is_none());
 }
 
 #[test]
@@ -707,11 +763,22 @@ fn allocating_in_trace_does_not_recurse() {
         next: RefCell::new(None),
     });
     *a.next.borrow_mut() = Some(a.clone());
+    let w = Gc::downgrade(&a);
     drop(a);
+    // Each allocation in `trace` passes threshold 0 while collecting.
+    gc::collect();
     gc::disable();
-    assert!(gc::collect() >= 1);
     gc::set_threshold([700, 10, 10]);
     while gc::collect() > 0 {}
+    assert_eq!(BUDGET.with(Cell::get), 0, "every trace allocated");
+    assert_eq!(
+        gc::get_objects(None).len(),
+        1,
+        "what they allocated was collected"
+    );
+    // Not structural (it allocates): its own cycle is kept; broken here.
+    w.upgrade().unwrap().next.borrow_mut().take();
+    assert!(w.upgrade().is_none());
 }
 
 #[test]

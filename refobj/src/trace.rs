@@ -9,26 +9,33 @@ use ouro_cyclegc::Visitor;
 /// collector leak or make a later dereference panic, but it can never cause
 /// undefined behaviour.
 ///
-/// `trace` must only report: it should not mutate the value (for example
-/// take a handle out of a `RefCell` after reporting it). See the
-/// documentation of `ouro_cyclegc::Visitor` for the one case where a `trace`
-/// that mutates its own value while it runs defeats the collector's checks.
+/// Both collectors free cycles only through values whose impl is
+/// [`STRUCTURAL`](Trace::STRUCTURAL): derived impls and ouro's own are; a
+/// hand-written one is when it promises so with `unsafe`. The edges any
+/// other `trace` reports count as references from outside the cycle, so a
+/// cycle through such a value is kept — and reported: counted as
+/// `uncollectable` in `gc::get_stats()` and the callbacks, named in a `log`
+/// warning once per type, kept in `gc::garbage()` under
+/// `DebugFlags::SAVEALL`. (A safe `trace` may run any code, for example
+/// move a handle through a `RefCell` between two reports of it; the
+/// collector cannot count on what such code reports, see
+/// `ouro_cyclegc::Visitor`.)
 ///
-/// For values of the thread-safe heap (`sync::Gc`), reach what is behind a
-/// `Mutex` or `RwLock` by calling `trace` on the lock (`self.m.trace(v)`),
-/// never by locking it yourself (`self.m.lock().unwrap().trace(v)`): the
-/// concurrent collector keeps the locks it took through `trace` while it
-/// verifies its garbage. It only collects cycles through values whose impl
-/// is [`STRUCTURAL`](Trace::STRUCTURAL) (derived impls are).
+/// `trace` should only report: it should not mutate the value. Reach what
+/// is behind a `Mutex` or `RwLock` by calling `trace` on the lock
+/// (`self.m.trace(v)`), never by locking it yourself
+/// (`self.m.lock().unwrap().trace(v)`): the concurrent collector keeps the
+/// locks it took through `trace` while it verifies its garbage.
 ///
 /// `Trace` is not dyn-compatible (it has associated constants), so
 /// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
 ///
 /// Implement it with `#[derive(Trace)]`, or by hand by calling `trace` on
-/// every field that may hold a handle:
+/// every field that may hold a handle, and promising that this is all it
+/// does:
 ///
 /// ```
-/// use ouro_refobj::{Gc, Trace, Visitor};
+/// use ouro_refobj::{Gc, Structural, Trace, Visitor, gc};
 /// use std::cell::RefCell;
 ///
 /// struct Node {
@@ -37,10 +44,19 @@ use ouro_cyclegc::Visitor;
 /// }
 ///
 /// impl Trace for Node {
+///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+///     // ouro's own (structural).
+///     const STRUCTURAL: Structural = unsafe { Structural::promise() };
 ///     fn trace(&self, visitor: &mut Visitor<'_>) {
 ///         self.next.trace(visitor);
 ///     }
 /// }
+///
+/// gc::disable();
+/// let a = Gc::new(Node { label: "a".into(), next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// assert_eq!(gc::collect(), 1); // without the promise: 0, and reported
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `ouro::Trace`",
@@ -65,12 +81,15 @@ pub trait Trace {
     const HAS_FINALIZER: bool = true;
 
     /// Whether `trace` is *structural*: it only calls `trace` on what the
-    /// value owns (fields, elements), and so do the impls it calls. The
-    /// thread-safe collector (`sync::Gc`) only frees cycles through values
-    /// whose type is structural, because its proof that a cycle is garbage
-    /// needs to hold every lock behind which it counted a handle, and it can
-    /// only hold the locks it takes itself through `trace` (a `trace` that
-    /// locks a `Mutex` by itself, dereferences a handle or changes the value
+    /// value owns (fields, elements), and so do the impls it calls. Both
+    /// collectors only free cycles through values whose type is structural.
+    /// The thread-local one subtracts only the edges a structural `trace`
+    /// reports: such a `trace` runs no user code, so it cannot move a handle
+    /// between two reports of it and make one handle count twice (see
+    /// `ouro_cyclegc::Visitor`). The thread-safe one (`sync::Gc`) must
+    /// also hold every lock behind which it counted a handle, and can only
+    /// hold the locks it takes itself through `trace` (a `trace` that locks
+    /// a `Mutex` by itself, dereferences a handle or changes the value
     /// defeats it). `#[derive(Trace)]` and ouro's impls set it; a
     /// hand-written impl is not structural unless it promises so with
     /// `unsafe`:
@@ -89,8 +108,10 @@ pub trait Trace {
     /// }
     /// ```
     ///
-    /// Not structural only means that the thread-safe heap leaks cycles
-    /// through such values; the thread-local heap does not read it.
+    /// Not structural only means that cycles through such values are kept
+    /// (and reported: see the [trait docs](Trace)); the value itself is
+    /// still freed when it is not part of the cycle, and its `trace` still
+    /// serves to find what is reachable and for introspection.
     const STRUCTURAL: Structural = Structural::NO;
 
     /// Visits every handle this value owns, by calling `trace` on each field
@@ -123,7 +144,7 @@ impl Structural {
     /// elements) — it takes no lock itself, dereferences no handle, changes
     /// nothing — and the result is combined with [`and`](Self::and) with the
     /// `STRUCTURAL` of every type whose `trace` it calls. A false promise can
-    /// make the thread-safe collector free a value that is still in use.
+    /// make either collector free a value that is still in use.
     pub const unsafe fn promise() -> Structural {
         Structural(true)
     }
