@@ -284,6 +284,7 @@
 //! freed by this collector (a leak, the safe direction); the thread-local
 //! heap does not need the promise.
 
+mod background;
 mod collect;
 pub mod control;
 mod header;

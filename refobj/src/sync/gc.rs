@@ -36,7 +36,7 @@ pub use ouro_cyclegc::sync::control::set_chunk_for_loom;
 pub use ouro_cyclegc::sync::control::{
     add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
     get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
-    set_threshold, unfreeze,
+    set_threshold, unfreeze, wait_for_drops,
 };
 use ouro_cyclegc::sync::{ObjectRef, control};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
