@@ -250,7 +250,10 @@ pub(crate) struct Batch {
 // SAFETY: the pointers in a batch are to objects only it can reach: claimed
 // garbage (I4, and no other thread can reach G' by the proof of step 3) and
 // zombies (count zero, unlinked, owned by the collection: I2). Whichever
-// thread finishes the batch is the only one that uses them.
+// thread finishes the batch is the only one that uses them. Its tables hold
+// no lock guard (released before the critical part ends, checked in
+// `collect`); the re-verification takes and releases its own on the thread
+// that finishes.
 unsafe impl Send for Batch {}
 
 impl Batch {
@@ -288,6 +291,9 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         ticket: None,
     };
     critical(h, state, &mut b);
+    // No lock guard leaves the critical part (a batch may be finished on
+    // another thread).
+    debug_assert!(b.t.guards.is_empty(), "guards kept after the claim");
     state.scratch.reset();
     if b.rest != Rest::Finalize {
         // Everything went back (after finalizers, `finish` does this).
