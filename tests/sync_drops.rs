@@ -138,7 +138,7 @@ fn a_drop_can_join_a_thread_that_collects() {
         let collected = Arc::new(AtomicUsize::new(0));
         let c = collected.clone();
         garbage_dropping_with(move || {
-            std::thread::spawn(|| gc::collect()).join().unwrap();
+            std::thread::spawn(gc::collect).join().unwrap();
             c.fetch_add(1, Ordering::SeqCst);
         });
         gc::collect();

@@ -15,6 +15,7 @@ use crate::{Trace, Visitor};
 /// collection, or an automatic one (whose garbage the background thread
 /// drops), may have claimed this test's garbage.
 mod gc {
+    #[allow(unused_imports)] // these tests need only `collect`, for now
     pub(super) use crate::sync::gc::*;
 
     pub(super) fn collect() -> usize {
