@@ -18,8 +18,23 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::sync::{Gc, gc};
+use crate::sync::Gc;
 use crate::{Trace, Visitor};
+
+/// `sync::gc`, except that `collect()` also waits for the drops of the
+/// other collections ([`gc::wait_for_drops`](crate::sync::gc::wait_for_drops)):
+/// every test of this process shares the heap, and another test's
+/// collection, or an automatic one (whose garbage the background thread
+/// drops), may have claimed this test's garbage.
+mod gc {
+    pub(super) use crate::sync::gc::*;
+
+    pub(super) fn collect() -> usize {
+        let n = crate::sync::gc::collect();
+        crate::sync::gc::wait_for_drops();
+        n
+    }
+}
 
 fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

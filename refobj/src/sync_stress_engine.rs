@@ -537,6 +537,7 @@ fn check_drops(table: &DropTable, strict: bool, what: &str, want: impl Fn(usize)
             }
             std::thread::yield_now();
             gc::collect();
+            gc::wait_for_drops();
         }
     }
     for id in 0..table.drops.len() {
@@ -600,6 +601,9 @@ pub(super) fn run(cfg: &Config) {
     // (b) after one full collection, exactly the unreachable nodes are gone.
     let reach = st.reachable();
     gc::collect();
+    // The last automatic collections' garbage may still be dropped by the
+    // background thread.
+    gc::wait_for_drops();
     check_drops(&table, cfg.strict, "after the threads joined", |id| {
         u32::from(id < made && !reach[id])
     });
@@ -622,6 +626,7 @@ pub(super) fn run(cfg: &Config) {
     st.mail.clear();
     st.shared.clear();
     gc::collect();
+    gc::wait_for_drops();
     check_drops(&table, cfg.strict, "after dropping every root", |id| {
         u32::from(id < made)
     });

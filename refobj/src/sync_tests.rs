@@ -6,8 +6,24 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::sync::{Gc, Weak, gc};
+use crate::sync::{Gc, Weak};
 use crate::{Trace, Visitor};
+
+/// `sync::gc`, except that `collect()` also waits for the drops of the
+/// other collections ([`gc::wait_for_drops`](crate::sync::gc::wait_for_drops)):
+/// every test of this process shares the heap, and another test's
+/// collection, or an automatic one (whose garbage the background thread
+/// drops), may have claimed this test's garbage.
+mod gc {
+    #[allow(unused_imports)] // these tests need only `collect`, for now
+    pub(super) use crate::sync::gc::*;
+
+    pub(super) fn collect() -> usize {
+        let n = crate::sync::gc::collect();
+        crate::sync::gc::wait_for_drops();
+        n
+    }
+}
 
 struct Node {
     id: usize,

@@ -169,6 +169,9 @@ fn gc_functions_work_inside_callbacks_and_drops() {
     }
     impl Drop for CollectsOnDrop {
         fn drop(&mut self) {
+            // A `Drop` runs with no collector lock held: this is a
+            // collection of its own (nothing left to find), with its own
+            // callbacks, between the outer one's `Start` and `Stop`.
             assert_eq!(gc::collect(), 0);
             let _ = gc::get_referrers(self.0.get_mut().unwrap().as_ref().unwrap());
         }
@@ -180,11 +183,15 @@ fn gc_functions_work_inside_callbacks_and_drops() {
     gc::collect();
     assert!(gc::remove_callback(id));
     let seen = seen.lock().unwrap();
-    // Listed at the start (on its list), gone at the end (collected).
+    // Listed at the start (on its list), gone at the end (collected). The
+    // callbacks' own `collect()` returns 0 at once (they run under the
+    // collector lock); the `Drop`'s collection comes between.
     assert_eq!(
         *seen,
         vec![
             (gc::Phase::Start, 0, 3, 3, true),
+            (gc::Phase::Start, 0, 3, 3, false),
+            (gc::Phase::Stop, 0, 3, 3, false),
             (gc::Phase::Stop, 0, 3, 3, false)
         ]
     );

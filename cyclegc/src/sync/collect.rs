@@ -210,25 +210,129 @@ pub(crate) struct Outcome {
     pub(crate) uncollectable: usize,
 }
 
-/// Runs a collection of generations `0..=gen`. The caller holds the
-/// collector lock (`state`) and has marked this thread as collecting.
-pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usize) -> Outcome {
+/// A panic caught in user code, kept until the heap is consistent.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+
+/// What is left of a collection once its critical part is done.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rest {
+    /// Nothing but the zombies' drops (if any).
+    Nothing,
+    /// Step 5 (G' is `cands`), then step 6 unless a finalizer resurrected
+    /// some of G'.
+    Finalize,
+    /// Step 6.
+    Destroy,
+}
+
+/// A collection whose critical part is done (steps 1 to 4 and the give-back
+/// of the survivors, under the collector lock): what is left runs without
+/// that lock, in [`finish`]. The batch owns the claimed garbage G' (I4) and
+/// the zombies found while giving objects back (I2).
+pub(crate) struct Batch {
+    t: Tables,
+    generation: usize,
+    start: Instant,
+    outcome: Outcome,
+    rest: Rest,
+    /// G' is listed in `cands` (finalizers or `SAVEALL`), not per group in
+    /// `chunk_garbage` and `global_garbage`.
+    whole: bool,
+    saveall: bool,
+    back: GiveBack,
+    zombies: Vec<NonNull<SyncHeader>>,
+    /// The first panic of user code (a callback or a `trace` so far).
+    pub(crate) panic: Option<Panic>,
+    /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
+    ticket: Option<u64>,
+}
+
+// SAFETY: the pointers in a batch are to objects only it can reach: claimed
+// garbage (I4, and no other thread can reach G' by the proof of step 3) and
+// zombies (count zero, unlinked, owned by the collection: I2). Whichever
+// thread finishes the batch is the only one that uses them. Its tables hold
+// no lock guard (released before the critical part ends, checked in
+// `collect`); the re-verification takes and releases its own on the thread
+// that finishes.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    /// Whether [`finish`] runs finalizers or `Drop`s (user code that must
+    /// not run where the caller may hold locks, as at an allocation).
+    pub(crate) fn runs_user_code(&self) -> bool {
+        self.rest != Rest::Nothing || !self.zombies.is_empty()
+    }
+}
+
+/// The critical part of a collection of generations `0..=generation`: the
+/// `Start` callbacks, steps 1 to 4, and step 7 for the survivors. The caller
+/// holds the collector lock (`state`) and has marked this thread as
+/// collecting. No finalizer or `Drop` runs here: that is for [`finish`],
+/// after the caller has released the lock.
+pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usize) -> Batch {
     let start = Instant::now();
     let cb_panic =
         super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
     h.young.store(0, Ordering::Relaxed);
-    let mut t = core::mem::take(&mut state.tables);
-    let mut panic_payload = None;
-    let outcome = run(h, state, &mut t, generation, &mut panic_payload);
-    state.tables = t;
+    let mut b = Batch {
+        t: core::mem::take(&mut state.tables),
+        generation,
+        start,
+        outcome: Outcome::default(),
+        rest: Rest::Nothing,
+        whole: false,
+        saveall: false,
+        back: GiveBack {
+            generation,
+            survivors: 0,
+        },
+        zombies: Vec::new(),
+        panic: cb_panic,
+        ticket: None,
+    };
+    critical(h, state, &mut b);
+    // No lock guard leaves the critical part (a batch may be finished on
+    // another thread).
+    debug_assert!(b.t.guards.is_empty(), "guards kept after the claim");
     state.scratch.reset();
-    // Counters and statistics (CPython's meaning).
+    if b.rest != Rest::Finalize {
+        // Everything went back (after finalizers, `finish` does this).
+        b.back.finish(state);
+    }
+    // The counters drive the schedule: they change now (CPython's meaning).
     if generation + 1 < h.gen_counts.len() {
         h.gen_counts[generation + 1].fetch_add(1, Ordering::Relaxed);
     }
     for c in &h.gen_counts[1..=generation] {
         c.store(0, Ordering::Relaxed);
     }
+    if b.runs_user_code() {
+        b.ticket = Some(super::control::register_unfinished(h));
+    }
+    b
+}
+
+/// The rest of a collection, run without the collector lock: step 5 (the
+/// finalizers; then, holding the lock again, the re-verification), step 6
+/// (drops and frees), the zombies' drops, the statistics and the `Stop`
+/// callbacks (holding the lock again, as the `Start` ones). A panic in
+/// user code does not stop the rest: the first one is returned, with the
+/// heap consistent.
+pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
+    let _finishing = heap::Finishing::start();
+    if b.rest == Rest::Finalize {
+        finalize_all(&mut b.t, &mut b.panic);
+        let mut state = prims::lock(&h.collector);
+        let _c = super::control::Collecting::start();
+        b.after_finalizers(h, &mut state);
+        b.back.finish(&mut state);
+        state.scratch.reset();
+    }
+    if b.rest == Rest::Destroy {
+        b.destroy_all();
+    }
+    drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
+    let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
         let st = &mut stats[generation];
@@ -243,45 +347,59 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
             outcome.unreachable,
             outcome.collected,
             outcome.uncollectable,
-            start.elapsed().as_secs_f64() * 1e3
+            b.start.elapsed().as_secs_f64() * 1e3
         );
     }
-    let cb_panic2 = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, start);
-    if let Some(p) = panic_payload.or(cb_panic).or(cb_panic2) {
-        panic::resume_unwind(p);
+    if let Some(ticket) = b.ticket.take() {
+        super::control::unregister_unfinished(h, ticket);
     }
-    outcome
+    // The `Stop` callbacks run under the collector lock, as the `Start`
+    // ones (one callback at a time; `collect()` from one returns at once).
+    // The tables go back for the next collection to reuse.
+    let callbacks = super::control::has_callbacks(h);
+    let mut state = if callbacks {
+        Some(prims::lock(&h.collector))
+    } else {
+        prims::try_lock(&h.collector)
+    };
+    if let Some(s) = &mut state
+        && s.tables.objs.capacity() < b.t.objs.capacity()
+    {
+        s.tables = core::mem::take(&mut b.t);
+    }
+    if callbacks {
+        let _c = super::control::Collecting::start();
+        let p = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, b.start);
+        if let Some(p) = p {
+            b.panic.get_or_insert(p);
+        }
+    }
+    drop(state);
+    (outcome, b.panic)
 }
 
-fn catch(f: impl FnOnce()) -> Option<Box<dyn std::any::Any + Send>> {
+fn catch(f: impl FnOnce()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(f)).err()
 }
 
-fn run(
-    h: &SyncHeap,
-    state: &mut CollectorState,
-    t: &mut Tables,
-    generation: usize,
-    panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
-) -> Outcome {
+/// Steps 1 to 4 and 7 for the survivors (see [`collect`]); says in
+/// `b.rest` what is left.
+fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     let scratch = &state.scratch;
-    let mut outcome = Outcome::default();
-    let mut back = GiveBack {
-        generation,
-        survivors: 0,
-    };
-    take(h, t, generation);
+    let t = &mut b.t;
+    take(h, t, b.generation);
     let n = t.objs.len();
     // Read once: a claim may already mark the garbage dead, which `SAVEALL`
     // must not find.
     let saveall = h.debug().contains(DebugFlags::SAVEALL);
+    b.saveall = saveall;
 
     // Steps 2 to 4 chunk by chunk (`first_pass`).
     let mut claimed = Claimed::default();
     let chunk = chunk_size(h);
     let r = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, !saveall)));
     if let Some(p) = r {
-        *panic_payload = Some(p);
+        b.panic.get_or_insert(p);
         release_guards(&mut t.guards);
         // Withdraw the claims of the chunks done so far, flags first (a
         // mutator may set `ZOMBIE` once the claim ends).
@@ -293,13 +411,12 @@ fn run(
             }
             t.state[i] = REACHABLE;
         }
-        back.give(h, t, |_| true, panic_payload);
-        back.finish(state);
-        return outcome;
+        b.back.give(h, t, |_| true, &mut b.zombies);
+        return;
     }
     if !t.exclusive_seen.is_empty() {
         if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
-            panic_payload.get_or_insert(p);
+            b.panic.get_or_insert(p);
         }
         release_guards(&mut t.guards);
     }
@@ -318,7 +435,7 @@ fn run(
         let mut traced = Traced::default();
         match tracing(|| catch(|| traced = verify_trace(t, scratch))) {
             Some(p) => {
-                panic_payload.get_or_insert(p);
+                b.panic.get_or_insert(p);
                 release_guards(&mut t.guards);
                 for s in &mut t.state {
                     if matches!(*s, CANDIDATE | FAILED) {
@@ -351,8 +468,8 @@ fn run(
     // G' is `chunk_garbage` and `global_garbage`. Finalizers and `SAVEALL`
     // work on all of it at once: for them, from here on `cands` is G', in
     // table order.
-    let whole = claimed.needs_finalize || saveall;
-    if whole {
+    b.whole = claimed.needs_finalize || saveall;
+    if b.whole {
         t.cands.clear();
         for i in 0..n {
             if t.state[i] == GARBAGE {
@@ -361,27 +478,45 @@ fn run(
         }
     }
     // Everything but the garbage goes back now, before any user code runs
-    // (finalizers, drops): a thread waiting in `get_mut` for one of these
-    // objects must not wait for that code.
-    back.give(h, t, |s| s != GARBAGE, panic_payload);
+    // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
+    // of these objects must not wait for that code.
+    b.back.give(h, t, |s| s != GARBAGE, &mut b.zombies);
     if !claimed.ok {
-        back.finish(state);
-        return outcome;
+        return;
     }
-
-    // Step 5: finalizers, then the resurrection check.
-    let needs_finalize = claimed.needs_finalize;
-    if needs_finalize {
+    if claimed.needs_finalize {
         if claimed.dead_folded {
             // A finalizer may resurrect them: not dead yet.
             for &c in &t.cands {
                 unsafe_ref(t.objs[c as usize])
                     .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
             }
-            claimed.dead_folded = false;
-            claimed.not_folded = true;
         }
-        finalize_all(t, panic_payload);
+        b.rest = Rest::Finalize;
+        return;
+    }
+    // Objects whose count reached zero during the collection (zombies) were
+    // freed by counting, not found by the collector: not counted.
+    b.outcome.unreachable = claimed.found;
+    if saveall {
+        b.save_all(h);
+        return;
+    }
+    if claimed.not_folded {
+        mark_dead(t, b.whole);
+    }
+    b.outcome.collected = claimed.found;
+    b.rest = Rest::Destroy;
+}
+
+impl Batch {
+    /// Step 5 after the finalizers ran, under the collector lock again (the
+    /// re-verification traces values and may give G' back: I6): verifies G'
+    /// again; if a finalizer resurrected any of it, withdraws the claims and
+    /// gives it all back.
+    fn after_finalizers(&mut self, h: &SyncHeap, state: &mut CollectorState) {
+        let t = &mut self.t;
+        let scratch = &state.scratch;
         // Re-verify exactly G' (the rest is given back already).
         for &c in &t.cands {
             if t.state[c as usize] == GARBAGE {
@@ -397,7 +532,7 @@ fn run(
         release_guards(&mut t.guards);
         let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c as usize] != FAILED);
         if let Some(p) = r {
-            panic_payload.get_or_insert(p);
+            self.panic.get_or_insert(p);
         }
         if !intact {
             // Resurrected (or the check could not finish): nothing is freed
@@ -413,9 +548,9 @@ fn run(
                     t.state[i] = REACHABLE;
                 }
             }
-            back.give(h, t, |_| true, panic_payload);
-            back.finish(state);
-            return outcome;
+            self.back.give(h, t, |_| true, &mut self.zombies);
+            self.rest = Rest::Nothing;
+            return;
         }
         // Intact: the objects stay claimed; only the marks go. (A drop to
         // zero of a claimed object does nothing whether or not it is
@@ -427,13 +562,10 @@ fn run(
                     .fetch_and(!MARKED, Ordering::AcqRel);
             }
         }
-    }
-
-    // Objects whose count reached zero during the collection (zombies) were
-    // freed by counting, not found by the collector: not counted. (After
-    // finalizers, counted again: they may have moved handles around.)
-    let garbage = if needs_finalize {
-        t.cands
+        // Counted again after the finalizers: they may have moved handles
+        // around (zombies were freed by counting: not counted).
+        let garbage = t
+            .cands
             .iter()
             .filter(|&&c| {
                 t.state[c as usize] == GARBAGE
@@ -443,13 +575,21 @@ fn run(
                         & STRONG_MASK
                         != 0
             })
-            .count()
-    } else {
-        claimed.found
-    };
-    outcome.unreachable = garbage;
-    if saveall {
-        // Keep them: one strong reference each, in `garbage()`.
+            .count();
+        self.outcome.unreachable = garbage;
+        if self.saveall {
+            self.save_all(h);
+            return;
+        }
+        mark_dead(t, true);
+        self.outcome.collected = garbage;
+        self.rest = Rest::Destroy;
+    }
+
+    /// `SAVEALL`: keeps G' (`cands`), one strong reference each, in
+    /// `garbage()`, and gives it back.
+    fn save_all(&mut self, h: &SyncHeap) {
+        let t = &mut self.t;
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
             let i = c as usize;
@@ -468,65 +608,68 @@ fn run(
                 t.state[i] = REACHABLE;
             }
         }
-        outcome.uncollectable = garbage;
+        self.outcome.uncollectable = self.outcome.unreachable;
         drop(saved);
-        back.give(h, t, |_| true, panic_payload);
-        back.finish(state);
-        return outcome;
+        self.back.give(h, t, |_| true, &mut self.zombies);
+        self.rest = Rest::Nothing;
     }
 
-    // Step 6: destroy.
-    if claimed.not_folded {
-        let dead = |t: &Tables, c: u32| {
-            if t.state[c as usize] == GARBAGE {
-                // Exclusive: claimed garbage (I4). `IN_COLLECTOR` goes too: a
-                // handle a `Drop` moves out may outlive this collection, and
-                // a later one must not take the stale index in `prev` for
-                // its own.
-                unsafe_ref(t.objs[c as usize])
-                    .update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
-            }
-        };
-        if whole {
-            t.cands.iter().for_each(|&c| dead(t, c));
+    /// Step 6: drops G' and ends its claims, group by group.
+    fn destroy_all(&mut self) {
+        let t = &mut self.t;
+        let panic_payload = &mut self.panic;
+        let mut layouts = heap::LayoutCache::new();
+        if self.whole {
+            // Finalizers may have moved handles anywhere inside G': one group.
+            let all = core::mem::take(&mut t.cands);
+            destroy(t, &all, &mut layouts, panic_payload);
+            t.cands = all;
         } else {
-            t.chunk_garbage
-                .iter()
-                .chain(&t.global_garbage)
-                .for_each(|&c| dead(t, c));
+            // Chunk by chunk, then the global garbage: each group's memory
+            // is still in the cache when its counts are checked and its
+            // blocks freed. Every handle to an object a chunk claimed is in
+            // a value that chunk claimed (its chunk-local `gc_refs` were
+            // zero, and every chunk object with an edge to it was claimed
+            // too, by (d)); any G' value may hold handles to the global
+            // garbage, which comes last. Soundness does not rest on the
+            // order: a count still above zero when checked is handled as a
+            // handle moved out of the garbage (the claim ends, and the last
+            // handle's drop releases the header).
+            let chunks = core::mem::take(&mut t.chunk_garbage);
+            let mut from = 0;
+            for g in 0..t.group_end.len() {
+                let to = t.group_end[g] as usize;
+                destroy(t, &chunks[from..to], &mut layouts, panic_payload);
+                from = to;
+            }
+            t.chunk_garbage = chunks;
+            let global = core::mem::take(&mut t.global_garbage);
+            destroy(t, &global, &mut layouts, panic_payload);
+            t.global_garbage = global;
         }
     }
-    let mut layouts = heap::LayoutCache::new();
+}
+
+/// Step 6's first part, for claims that did not set `DEAD` already: sets
+/// it on all of G' (`cands` if `whole`, else the per-group lists) and
+/// clears `IN_COLLECTOR`: a handle a `Drop` moves out may outlive this
+/// collection, and a later one must not take the stale index in `prev`
+/// for its own.
+fn mark_dead(t: &Tables, whole: bool) {
+    let dead = |c: u32| {
+        if t.state[c as usize] == GARBAGE {
+            // Exclusive: claimed garbage (I4).
+            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
+        }
+    };
     if whole {
-        // Finalizers may have moved handles anywhere inside G': one group.
-        let all = core::mem::take(&mut t.cands);
-        destroy(t, &all, &mut layouts, panic_payload);
-        t.cands = all;
+        t.cands.iter().for_each(|&c| dead(c));
     } else {
-        // Chunk by chunk, then the global garbage: each group's memory is
-        // still in the cache when its counts are checked and its blocks
-        // freed. Every handle to an object a chunk claimed is in a value
-        // that chunk claimed (its chunk-local `gc_refs` were zero, and every
-        // chunk object with an edge to it was claimed too, by (d)); any G'
-        // value may hold handles to the global garbage, which comes last.
-        // Soundness does not rest on the order: a count still above zero
-        // when checked is handled as a handle moved out of the garbage (the
-        // claim ends, and the last handle's drop releases the header).
-        let chunks = core::mem::take(&mut t.chunk_garbage);
-        let mut from = 0;
-        for g in 0..t.group_end.len() {
-            let to = t.group_end[g] as usize;
-            destroy(t, &chunks[from..to], &mut layouts, panic_payload);
-            from = to;
-        }
-        t.chunk_garbage = chunks;
-        let global = core::mem::take(&mut t.global_garbage);
-        destroy(t, &global, &mut layouts, panic_payload);
-        t.global_garbage = global;
+        t.chunk_garbage
+            .iter()
+            .chain(&t.global_garbage)
+            .for_each(|&c| dead(c));
     }
-    outcome.collected = garbage;
-    back.finish(state);
-    outcome
 }
 
 /// Step 6 for the G' objects at table indices `list`: drops their values,
@@ -1816,7 +1959,9 @@ fn finalize_all(t: &mut Tables, panic_payload: &mut Option<Box<dyn std::any::Any
 }
 
 /// Step 7, in parts: gives objects back to their shards, in generation
-/// `generation + 1` (2 at most), and drops the zombies.
+/// `generation + 1` (2 at most), and collects the zombies (for `finish` to
+/// drop, after the collector lock is released).
+#[derive(Clone, Copy)]
 struct GiveBack {
     generation: usize,
     survivors: usize,
@@ -1827,7 +1972,8 @@ const GIVEN: u8 = 6;
 
 impl GiveBack {
     /// Gives back every object whose state passes `which` (and is not
-    /// destroyed or given back already).
+    /// destroyed or given back already); the zombies among them go to
+    /// `zombies`.
     ///
     /// One pass in table order, which is shard order (`take` walks the
     /// shards in turn), holding a shard's lock for at most `GIVE_CHUNK`
@@ -1838,11 +1984,10 @@ impl GiveBack {
         h: &SyncHeap,
         t: &mut Tables,
         which: impl Fn(u8) -> bool,
-        panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+        zombies: &mut Vec<NonNull<SyncHeader>>,
     ) {
         const GIVE_CHUNK: usize = 4096;
         let target = (self.generation + 1).min(2);
-        let mut zombies: Vec<NonNull<SyncHeader>> = Vec::new();
         let mut i = 0;
         let n = t.objs.len();
         while i < n {
@@ -1899,7 +2044,6 @@ impl GiveBack {
             // SAFETY: we hold the shard lock; `keep`'s members are ours.
             unsafe { shard.lists[target].append(&mut keep) };
         }
-        drop_zombies(zombies, panic_payload);
     }
 
     fn finish(self, state: &mut CollectorState) {

@@ -2,15 +2,40 @@
 //!
 //! The same functions as the thread-local [`crate::control`], with the same
 //! meaning, except that every thread sees the same heap, settings and
-//! statistics. A collection can be requested from any thread; `collect()`
-//! waits for a collection in progress, then runs its own. Called on the
-//! thread that is running a collection (from a callback, `finalize` or
-//! `Drop`), `collect()` returns 0 at once.
+//! statistics. A collection can be requested from any thread. Its critical
+//! part (steps 1 to 4 and 7 of the protocol) holds the collector lock; its
+//! finalizers and drops run after the lock is released, so that they can
+//! do what user code can do anywhere else (join a thread that collects,
+//! take a lock that a collecting thread holds, collect, allocate).
+//!
+//! - `collect()` waits for the critical part of a collection in progress,
+//!   then runs its own, and finalizes and drops what it claimed on the
+//!   calling thread before it returns. Garbage that another collection
+//!   claimed (another thread's `collect()`, or an automatic collection) is
+//!   dropped by that collection, maybe after `collect()` returns; it cannot
+//!   be reached any more (`Weak::upgrade` fails on it).
+//!   [`wait_for_drops`] waits for those.
+//! - An automatic collection runs its critical part on the allocating
+//!   thread, and hands what is left to a background thread
+//!   (`background`), since the allocating thread may hold a lock that a
+//!   `Drop` of the garbage takes.
+//! - The `Start` and `Stop` callbacks run under the collector lock, one at a
+//!   time, on the thread that runs that part: `Stop` after the drops, so on
+//!   the background thread for an automatic collection that found garbage.
+//!   Another collection's callbacks may come between a `Start` and its
+//!   `Stop`. `get_stats()` counts a collection once it has dropped its
+//!   garbage, when `Stop` is called.
+//!
+//! Called on the thread that holds the collector lock (from a callback or a
+//! `trace`), `collect()` returns 0 at once. Called from a finalizer or a
+//! `Drop` that a collection runs, it collects (no lock is held there); an
+//! allocation there does not start an automatic collection.
 
 use core::ptr::NonNull;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use super::background;
 use super::collect::{self, Outcome};
 use super::header::*;
 use super::heap::{self, CollectorState, List, heap};
@@ -101,8 +126,14 @@ pub(crate) fn invoke_callbacks(
     first
 }
 
+/// Whether any callback is registered.
+pub(crate) fn has_callbacks(h: &heap::SyncHeap) -> bool {
+    !prims::lock(&h.callbacks).entries.is_empty()
+}
+
 /// Registers `f` to be called at the start and the end of every collection
-/// (from the collecting thread).
+/// (from the thread that runs that part of it, holding the collector lock;
+/// see the module docs).
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
     let mut cbs = prims::lock(&heap().callbacks);
     cbs.next_id += 1;
@@ -141,11 +172,12 @@ fn exclude_collection() -> Option<MutexGuard<'static, CollectorState>> {
     (!heap::is_collecting_thread()).then(|| prims::lock(&heap().collector))
 }
 
-/// Marks the current thread as the collecting one while alive.
-struct Collecting(bool);
+/// Marks the current thread as the collecting one (holding the collector
+/// lock) while alive.
+pub(crate) struct Collecting(bool);
 
 impl Collecting {
-    fn start() -> Collecting {
+    pub(crate) fn start() -> Collecting {
         let was = heap::is_collecting_thread();
         heap::set_collecting_thread(true);
         Collecting(was)
@@ -159,19 +191,40 @@ impl Drop for Collecting {
 }
 
 fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
-    let _c = Collecting::start();
-    collect::collect(heap(), &mut state, generation).unreachable
+    let h = heap();
+    let batch = {
+        let _c = Collecting::start();
+        collect::collect(h, &mut state, generation)
+    };
+    drop(state);
+    let (outcome, p) = collect::finish(h, batch);
+    if let Some(p) = p {
+        panic::resume_unwind(p);
+    }
+    outcome.unreachable
 }
 
 /// Runs a full collection and returns the number of unreachable objects
-/// found. Waits for a collection in progress first; when it returns,
-/// everything that was unreachable when it was called has been finalized
-/// and dropped.
+/// found.
+///
+/// Waits for the critical part of a collection in progress (on another
+/// thread), then runs its own. When it returns, everything that was
+/// unreachable when it was called has been claimed by a collection
+/// (`Weak::upgrade` fails on it), and what this call claimed has been
+/// finalized and dropped, on this thread. Garbage that another collection
+/// claimed is finalized and dropped by that collection, maybe after this
+/// returns ([`wait_for_drops`] waits for it): a `Drop` run by another
+/// collection may be waiting for this very thread (joining it, or for a
+/// lock it holds).
+///
+/// Called from a `Drop` or a finalizer that a collection runs, it collects
+/// too; called from a callback (or a `trace`), it returns 0 at once.
 pub fn collect() -> usize {
     collect_generation(GENERATIONS - 1)
 }
 
-/// Collects generations `0..=generation` (panics if `generation > 2`).
+/// Collects generations `0..=generation` (panics if `generation > 2`), as
+/// [`collect`] does.
 pub fn collect_generation(generation: usize) -> usize {
     assert!(
         generation < GENERATIONS,
@@ -183,6 +236,63 @@ pub fn collect_generation(generation: usize) -> usize {
     run(prims::lock(&heap().collector), generation)
 }
 
+/// The collections whose finalizers and drops have not finished, by
+/// ticket (in the order of their critical parts).
+#[derive(Default)]
+pub(crate) struct Unfinished {
+    next: u64,
+    open: Vec<u64>,
+}
+
+fn lock_unfinished(h: &heap::SyncHeap) -> std::sync::MutexGuard<'_, Unfinished> {
+    h.unfinished.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a collection whose critical part just ended (under the
+/// collector lock, so tickets follow the critical parts' order).
+pub(crate) fn register_unfinished(h: &heap::SyncHeap) -> u64 {
+    let mut u = lock_unfinished(h);
+    let ticket = u.next;
+    u.next += 1;
+    u.open.push(ticket);
+    ticket
+}
+
+/// The collection with `ticket` has finished its drops.
+pub(crate) fn unregister_unfinished(h: &heap::SyncHeap, ticket: u64) {
+    lock_unfinished(h).open.retain(|&t| t != ticket);
+    h.finished.notify_all();
+}
+
+/// Waits until every collection that claimed garbage before this call
+/// (including one whose critical part is in progress) has finalized and
+/// dropped it: another thread's [`collect`], or an automatic collection
+/// (whose garbage the background thread drops).
+///
+/// A `Drop` that such a collection runs may wait for this thread (for a
+/// lock it holds, or for it to end): then this waits forever, as a `join`
+/// would. Called from a `Drop`, a finalizer or a callback that a collection
+/// runs, it returns at once.
+///
+/// ```
+/// use ouro_cyclegc::sync::control::{collect, wait_for_drops};
+/// collect();
+/// wait_for_drops(); // every garbage value found so far has been dropped
+/// ```
+pub fn wait_for_drops() {
+    if heap::is_collecting_thread() || heap::is_finishing() {
+        return;
+    }
+    let h = heap();
+    // A critical part in progress claims before it lets go of the lock.
+    drop(prims::lock(&h.collector));
+    let mut u = lock_unfinished(h);
+    let upto = u.next;
+    while u.open.iter().any(|&t| t < upto) {
+        u = h.finished.wait(u).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
 /// The automatic collection, called before allocating a tracked object.
 pub(crate) fn maybe_collect() {
     let h = heap();
@@ -190,11 +300,19 @@ pub(crate) fn maybe_collect() {
     if t0 == 0 || h.young.load(Ordering::Relaxed) <= t0 {
         return;
     }
-    if !h.settings.enabled.load(Ordering::Relaxed) || heap::is_collecting_thread() {
+    // Not from inside a collection (its callbacks, finalizers or drops:
+    // DESIGN 6), and not while the background thread still has the last
+    // automatic collection's garbage waiting (so that at most one batch
+    // waits; the garbage made meanwhile stays on the lists, found later).
+    if !h.settings.enabled.load(Ordering::Relaxed)
+        || heap::is_collecting_thread()
+        || heap::is_finishing()
+        || background::has_backlog()
+    {
         return;
     }
     // Another thread collecting already: go on allocating.
-    let Some(state) = prims::try_lock(&h.collector) else {
+    let Some(mut state) = prims::try_lock(&h.collector) else {
         return;
     };
     if h.young.load(Ordering::Relaxed) <= t0 {
@@ -216,7 +334,25 @@ pub(crate) fn maybe_collect() {
             break;
         }
     }
-    run(state, generation);
+    let mut batch = {
+        let _c = Collecting::start();
+        collect::collect(h, &mut state, generation)
+    };
+    drop(state);
+    // A panic of a callback or a `trace` in the critical part goes to the
+    // allocating thread (the heap is consistent); one of a finalizer or a
+    // `Drop` on the background thread is logged there.
+    let mut p = batch.panic.take();
+    if batch.runs_user_code() {
+        background::hand_off(batch);
+    } else {
+        // Nothing to drop: the statistics and `Stop` callbacks, here.
+        let (_, p2) = collect::finish(h, batch);
+        p = p.or(p2);
+    }
+    if let Some(p) = p {
+        panic::resume_unwind(p);
+    }
 }
 
 /// Under loom only: sets the number of objects per chunk of a collection's

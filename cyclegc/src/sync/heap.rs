@@ -211,6 +211,12 @@ pub(crate) struct SyncHeap {
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
+    /// The collections whose finalizers and drops have not finished
+    /// (`control::wait_for_drops`), and the condition variable signalled
+    /// when one finishes. Std's types also under loom: the lock is held for
+    /// a push or a removal only, and no model waits on it.
+    pub(crate) unfinished: std::sync::Mutex<super::control::Unfinished>,
+    pub(crate) finished: std::sync::Condvar,
     /// Under loom: the first pass's chunk size (a setting of the model, so
     /// a std atomic, not a loom one).
     #[cfg(loom)]
@@ -243,6 +249,8 @@ impl SyncHeap {
             }),
             garbage: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
+            unfinished: std::sync::Mutex::new(super::control::Unfinished::default()),
+            finished: std::sync::Condvar::new(),
             #[cfg(loom)]
             loom_chunk: std::sync::atomic::AtomicUsize::new(2),
         }
@@ -322,6 +330,11 @@ prims::thread_local_cell! {
     static COLLECTING: bool = false;
 }
 prims::thread_local_cell! {
+    /// Set while this thread finishes a collection (`collect::finish`: its
+    /// finalizers and drops, without the collector lock).
+    static FINISHING: bool = false;
+}
+prims::thread_local_cell! {
     /// Set while this thread runs `trace` for a collection (see
     /// `raw::check_deref`).
     static TRACING: bool = false;
@@ -351,6 +364,29 @@ pub(crate) fn set_tracing(on: bool) {
 
 pub(crate) fn set_collecting_thread(on: bool) {
     let _ = COLLECTING.try_with(|c| c.set(on));
+}
+
+/// Whether this thread is finishing a collection (running its finalizers
+/// or drops): an allocation there does not start an automatic collection.
+pub(crate) fn is_finishing() -> bool {
+    FINISHING.try_with(|c| c.get()).unwrap_or(false)
+}
+
+/// Marks the current thread as finishing a collection while alive.
+pub(crate) struct Finishing(bool);
+
+impl Finishing {
+    pub(crate) fn start() -> Finishing {
+        let was = is_finishing();
+        let _ = FINISHING.try_with(|c| c.set(true));
+        Finishing(was)
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        let _ = FINISHING.try_with(|c| c.set(self.0));
+    }
 }
 
 fn my_shard() -> usize {

@@ -29,8 +29,9 @@
 //! 16). A shard is a `Mutex` around four lists (generations 0, 1, 2 and the
 //! frozen objects). **I1**: an object's links are read or written only (a)
 //! under its home shard's lock while `IN_COLLECTOR` is clear, or (b) by the
-//! collector while `IN_COLLECTOR` is set. `IN_COLLECTOR` is set and cleared
-//! only by the collector, only under the home shard's lock.
+//! collection that set `IN_COLLECTOR` while it is set (and I6). `IN_COLLECTOR`
+//! is set and cleared only by a collection, under the home shard's lock or
+//! on objects it claimed.
 //!
 //! # Mutators
 //!
@@ -67,7 +68,10 @@
 //!
 //! # A collection
 //!
-//! One collection runs at a time (a `Mutex`; `collect()` waits for it).
+//! The *critical part* of a collection (steps 1 to 4, and step 7 for the
+//! survivors) holds the collector lock, so one runs at a time
+//! (`collect()` waits for the one in progress). Finalizers, drops and
+//! frees run after the lock is released (see "Where user code runs").
 //!
 //! 1. **Take.** For each shard, under its lock: take generations `0..=g`,
 //!    set `IN_COLLECTOR` on every object. The objects (the set *W*) now
@@ -207,6 +211,45 @@
 //!    collection owns an object, a deref of it from a `trace` the collector
 //!    runs panics (one object's `trace` may not reach into another's value).
 //!
+//! # Where user code runs
+//!
+//! Under the collector lock, a collection runs no `Drop` and no finalizer:
+//! only `trace` (structural, or a root) and the `Start`/`Stop` callbacks,
+//! with the thread marked as collecting (so `collect()` there returns 0).
+//! When the critical part ends, the collection holds its claimed garbage G'
+//! (I4) and the zombies it collected while giving objects back (I2), and
+//! lets the lock go. Then, without it (`collect::finish`): the finalizers;
+//! the lock again for the re-verification of step 5 and, if the claims are
+//! withdrawn, the give-back; without it, step 6 and the zombies' drops;
+//! the statistics; the lock again for the `Stop` callbacks. So a `Drop` or
+//! finalizer can join a thread that is in `collect()`, take a lock that such
+//! a thread holds, collect (a collection of its own, nested on this thread)
+//! or allocate (no automatic collection starts there, DESIGN 6).
+//!
+//! **I6**: while a collection owns objects outside its critical part (G'
+//! with `IN_COLLECTOR` set, until step 6 clears it), it writes their links,
+//! and clears `IN_COLLECTOR` on objects it gives back, only while holding
+//! the collector lock again. Another collection reads the index in the
+//! `prev` link of any object with `IN_COLLECTOR` it meets (to find it is not
+//! one of its own: `owned_index` compares with its table), and a finalizer
+//! may have stored a handle to a G' object in an object it takes; the lock
+//! keeps that read from racing the write. The re-verification holds the
+//! lock for the same reason (it reads `prev` of whatever its trace meets).
+//!
+//! `collect()` waits for the critical part of a collection in progress,
+//! not for its drops (a `Drop` of it may be waiting for the caller). When
+//! it returns, everything that was unreachable at the call has been claimed
+//! by some collection (`Weak::upgrade` fails on it), and what this call
+//! claimed has been finalized and dropped on the calling thread; a
+//! finalizer's resurrection is the exception, as in PEP 442.
+//! `wait_for_drops()` waits for the others (tickets in
+//! `SyncHeap::unfinished`). An automatic collection runs its critical part
+//! on the allocating thread, which may hold a lock a `Drop` of the garbage
+//! takes: the rest goes to a background thread (`background`), unless
+//! nothing is left to drop. A panic in user code never stops the rest of a
+//! collection: `collect()` propagates the first one when the heap is
+//! consistent; the background thread logs it.
+//!
 //! # Orderings
 //!
 //! The counts use the orderings of `Arc` (the increment may be reordered
@@ -268,7 +311,12 @@
 //! their verification — candidates are almost always garbage, which no
 //! other thread can touch. Each candidate costs one more read-modify-write,
 //! its mark (two if it fails: the unmark). The memory of the garbage goes
-//! back to the pool in one batch.
+//! back to the pool in one batch. A collection that leaves user code to run
+//! after its critical part also takes the `unfinished` lock twice (its
+//! ticket), and one with finalizers or `Stop` callbacks takes the collector
+//! lock once more; an automatic one that found garbage hands it to the
+//! background thread (a queue lock and a wake-up), which drops it on
+//! another core while the allocating thread goes on.
 //!
 //! # Which values the verification accepts
 //!
@@ -288,6 +336,7 @@
 //! freed by this collector (a leak, the safe direction); the thread-local
 //! heap does not need the promise.
 
+mod background;
 mod collect;
 pub mod control;
 mod header;

@@ -4,11 +4,27 @@
 //! The same functions as [`crate::gc`], with the same meaning, over one heap
 //! shared by every thread: the settings, counts, statistics, callbacks,
 //! garbage and frozen set are process-wide. A collection can be requested
-//! from any thread; [`collect`] waits for a collection in progress and then
-//! runs its own, so when it returns everything that was unreachable when it
-//! was called has been finalized and dropped. Automatic collections run on
-//! the allocating thread. Callbacks must be `Send`: they run on whichever
-//! thread collects.
+//! from any thread. Its critical part (finding and claiming the garbage)
+//! runs one at a time; finalizers and drops run after it, with no
+//! collector lock held, so that they may do anything user code may do
+//! elsewhere (join a thread that collects, take a lock, collect, allocate).
+//!
+//! [`collect`] waits for the critical part of a collection in progress and
+//! then runs its own: when it returns, everything that was unreachable when
+//! it was called has been claimed (weak handles to it no longer upgrade),
+//! and what this call claimed has been finalized and dropped on the calling
+//! thread. Garbage another collection claimed is dropped by that one, maybe
+//! later; [`wait_for_drops`] waits for it. Automatic collections find and
+//! claim garbage on the allocating thread, and leave its finalizers and
+//! drops to a background thread (`ouro-sync-gc`, started the first time
+//! one has something to drop): the allocating thread may hold a lock that a
+//! `Drop` takes. A panic in a finalizer or `Drop` that the background
+//! thread runs is logged (`log` target `ouro::gc`); from [`collect`] it
+//! propagates once the heap is consistent. Callbacks must be `Send`: they
+//! run on whichever thread runs that part of a collection (`Stop` after the
+//! drops, so on the background thread for an automatic collection that
+//! found garbage), holding the collector lock, one at a time; [`get_stats`]
+//! counts a collection when it calls `Stop`.
 //!
 //! ```
 //! use ouro_refobj::sync::{Gc, gc};
@@ -36,7 +52,7 @@ pub use ouro_cyclegc::sync::control::set_chunk_for_loom;
 pub use ouro_cyclegc::sync::control::{
     add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
     get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
-    set_threshold, unfreeze,
+    set_threshold, unfreeze, wait_for_drops,
 };
 use ouro_cyclegc::sync::{ObjectRef, control};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};

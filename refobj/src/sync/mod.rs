@@ -6,8 +6,9 @@
 //! the value lives on a heap shared by all threads. Cycles — also cycles
 //! that span objects made on different threads — are found by a cycle
 //! collector that runs on whichever thread asks (automatically on the
-//! allocating thread, or by [`gc::collect`]) while the other threads go on
-//! cloning, dropping, allocating and mutating. How that stays sound is
+//! allocating thread, whose garbage a background thread then drops, or by
+//! [`gc::collect`]) while the other threads go on cloning, dropping,
+//! allocating and mutating. How that stays sound is
 //! written down in `ouro_cyclegc::sync`.
 //!
 //! Values must be `Trace + Send + Sync + 'static`: the collector reads them
