@@ -1,5 +1,7 @@
 //! `#[derive(Trace)]` as a user sees it: which shapes compile, what
 //! `NEEDS_TRACE` comes out as, and how the attributes behave.
+// The derive's output must compile in a crate that forbids `unsafe`.
+#![forbid(unsafe_code)]
 
 use ouro::{Finalize, Trace, Visitor};
 use std::cell::Cell;

@@ -395,7 +395,7 @@ impl<T: ?Sized> Trace for Gc<T> {
     // A handle is an edge whatever `T` is, so recursive types do not make
     // this constant recursive.
     const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural = crate::Structural::YES;
+    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
 
     #[inline]

@@ -34,7 +34,7 @@ struct Node {
 
 impl Trace for Node {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
@@ -71,7 +71,7 @@ struct Exclusive {
 
 impl Trace for Exclusive {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self._edge.trace(v);
     }
@@ -122,7 +122,7 @@ struct Stasher {
 
 impl Trace for Stasher {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.other.trace(v);
     }
@@ -294,7 +294,7 @@ struct Bomb(Mutex<Option<Gc<Bomb>>>);
 
 impl Trace for Bomb {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -348,7 +348,7 @@ struct Waiter {
 
 impl Trace for Waiter {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -434,7 +434,7 @@ struct Fuse {
 
 impl Trace for Fuse {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         let (who, stop, go) = &*self.sync;
@@ -452,7 +452,7 @@ struct PanicsOnDrop(Mutex<Option<Gc<PanicsOnDrop>>>);
 
 impl Trace for PanicsOnDrop {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -533,7 +533,7 @@ enum Item {
 
 impl Trace for Item {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Item::Slot(m, r) => {
@@ -573,7 +573,7 @@ impl Drop for WaitOnUnwind<'_> {
 
 impl Trace for Shell {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         let _w = WaitOnUnwind(&self.r);
         self.outer.trace(v);
@@ -678,7 +678,7 @@ fn sp01_new_cyclic_panic_with_escaped_weak() {
     }
     impl Trace for Me {
         // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, _: &mut Visitor<'_>) {}
     }
     let escaped: Arc<Mutex<Option<crate::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
@@ -759,7 +759,7 @@ fn sp03_panicking_trace_then_recovery() {
     }
     impl Trace for P {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             if self.fuse.swap(false, Ordering::SeqCst) {
@@ -844,7 +844,7 @@ struct Nest {
 
 impl Trace for Nest {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.outer.trace(v);
     }
@@ -858,7 +858,7 @@ struct VerifyHook {
 
 impl Trace for VerifyHook {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         if self.me.try_lock().is_err() {
@@ -950,7 +950,7 @@ struct Ycell {
 
 impl Trace for Ycell {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.z.trace(v);
@@ -965,7 +965,7 @@ struct GuessHook {
 
 impl Trace for GuessHook {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         // In the guess (the guard was not kept), after the older objects'
@@ -1058,7 +1058,7 @@ struct Dv {
 
 impl Trace for Dv {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.m.trace(v);
@@ -1180,7 +1180,7 @@ struct EscapeHolder {
 
 impl Trace for EscapeHolder {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
