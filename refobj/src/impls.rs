@@ -6,6 +6,10 @@
 //! then trace their elements as owned memory (empty ones are skipped: they
 //! hold no edge); see `ouro_cyclegc::Visitor` for
 //! why edges in memory the visitor cannot prove owned are ignored.
+//!
+//! Every impl that traces elements is structural exactly when they are
+//! (`Structural::YES.and(T::STRUCTURAL)`): `#[derive(Trace)]` relies on it
+//! for the containers of `crate::__private::types`.
 
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::PhantomData;
