@@ -6,3 +6,6 @@ pub use ouro_refobj::{
 // The derives share their traits' names (different namespaces, like serde's).
 pub use ouro_macros::{DeepCopy, Trace};
 pub use ouro_pool as pool;
+// For the code `#[derive(Trace)]` generates.
+#[doc(hidden)]
+pub use ouro_refobj::__private;

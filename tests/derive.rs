@@ -1,5 +1,7 @@
 //! `#[derive(Trace)]` as a user sees it: which shapes compile, what
 //! `NEEDS_TRACE` comes out as, and how the attributes behave.
+// The derive's output must compile in a crate that forbids `unsafe`.
+#![forbid(unsafe_code)]
 
 use ouro::{Finalize, Trace, Visitor};
 use std::cell::Cell;
@@ -207,12 +209,19 @@ struct ThroughRefobj {
 }
 
 mod reexport {
-    pub(crate) use ouro::{Finalize, Structural, Trace, Visitor};
+    pub(crate) use ouro::{__private, Finalize, Structural, Trace, Visitor};
 }
 
 #[derive(Trace)]
 #[trace(crate = "crate::reexport", finalize)]
 struct ThroughModule(Plain);
+
+/// A recursive type needs `__private` at the `crate` path too.
+#[derive(Trace)]
+#[trace(crate = "crate::reexport")]
+struct ThroughModuleList {
+    _next: Option<Box<Self>>,
+}
 
 impl Finalize for ThroughModule {
     fn finalize(&self) {}
@@ -222,6 +231,7 @@ impl Finalize for ThroughModule {
 fn crate_override() {
     assert!(needs_trace::<ThroughRefobj>());
     assert!(!needs_trace::<ThroughModule>());
+    assert!(<ThroughModuleList as Trace>::STRUCTURAL.is_made());
 }
 
 /// Field types and names that come from a `macro_rules!` still resolve.
@@ -645,5 +655,157 @@ mod collector {
         drop((record, plain, with_handle, boxed, plain_boxed));
         assert_eq!(drops(), 2);
         assert_eq!(gc::collect(), 0);
+    }
+}
+
+/// Which derived types are *structural* (`Trace::STRUCTURAL`), and what the
+/// thread-safe collector does with one that is not.
+mod structural {
+    use ouro::sync::{Gc, gc};
+    use ouro::{Trace, Visitor};
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, HashMap};
+    use std::marker::PhantomData;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    const fn structural<T: Trace + ?Sized>() -> bool {
+        T::STRUCTURAL.is_made()
+    }
+
+    fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds a handle behind one of two locks. Its hand-written `trace`
+    /// locks `a` itself, reports the handle it finds there, moves it to `b`
+    /// and lets ouro's `Mutex` impl report it again from `b`: one handle
+    /// counted twice in one trace. Safe code, and not structural.
+    struct Locking<T> {
+        a: Mutex<Option<Gc<T>>>,
+        b: Mutex<Option<Gc<T>>>,
+    }
+
+    impl<T> Locking<T> {
+        fn empty() -> Self {
+            Locking {
+                a: Mutex::new(None),
+                b: Mutex::new(None),
+            }
+        }
+    }
+
+    impl<T> Trace for Locking<T> {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            let moved = {
+                let mut a = relock(&self.a);
+                if a.is_none() {
+                    if let Ok(mut b) = self.b.try_lock() {
+                        *a = b.take();
+                    }
+                }
+                a.trace(v);
+                a.take()
+            };
+            match self.b.try_lock() {
+                Ok(mut b) => *b = moved,
+                Err(_) => *relock(&self.a) = moved,
+            }
+            self.b.trace(v);
+        }
+    }
+
+    #[derive(Trace)]
+    struct Holder {
+        name: String,
+        link: Locking<Self>,
+    }
+
+    #[derive(Trace)]
+    struct Paired<T> {
+        pair: (Locking<T>, PhantomData<Self>),
+    }
+
+    #[test]
+    fn field_naming_the_type_inside_a_lock_taking_type_is_not_structural() {
+        assert!(!structural::<Locking<u8>>());
+        assert!(!structural::<Holder>());
+        assert!(!structural::<Paired<u8>>());
+    }
+
+    #[derive(Trace)]
+    struct BoxList {
+        _next: Option<Box<Self>>,
+    }
+
+    #[derive(Trace)]
+    struct VecTree {
+        _kids: Vec<VecTree>,
+    }
+
+    #[derive(Trace)]
+    struct GcGraph {
+        _edges: RefCell<Vec<ouro::Gc<Self>>>,
+    }
+
+    #[derive(Trace)]
+    struct Named {
+        _kids: HashMap<String, Self>,
+        _shared: Mutex<Option<Gc<Named>>>,
+    }
+
+    #[derive(Trace)]
+    struct Sorted<K: Ord, V> {
+        _kids: BTreeMap<K, Self>,
+        _value: V,
+    }
+
+    #[derive(Trace)]
+    #[allow(dead_code)]
+    enum Expr<T> {
+        Leaf(T),
+        Pair(Box<(Expr<T>, Self)>),
+        Many([Option<Box<Self>>; 2], std::vec::Vec<Self>),
+    }
+
+    #[test]
+    fn recursive_types_are_structural_when_their_fields_are() {
+        assert!(structural::<BoxList>());
+        assert!(structural::<VecTree>());
+        assert!(structural::<GcGraph>());
+        assert!(structural::<Named>());
+        assert!(structural::<Sorted<u32, u8>>());
+        assert!(!structural::<Sorted<u32, Locking<u8>>>());
+        assert!(structural::<Expr<String>>());
+        assert!(!structural::<Expr<Locking<u8>>>());
+        // The test file's `W<T>`: `RefCell<Option<Gc<W<T>>>>`.
+        assert!(structural::<super::W<u8>>());
+        const { assert!(<BoxList as Trace>::STRUCTURAL.is_made()) };
+    }
+
+    /// The attack of a non-structural field: the cycle `h -> h` goes
+    /// through `Locking`, whose `trace` counts the one inner handle twice,
+    /// so the strong count (2: the inner handle and `h`) looks explained by
+    /// edges from inside the cycle. Were `Holder` structural, the collector
+    /// would drop its value while `r` still borrows it (it did, before the
+    /// derive asked `Locking<Self>`).
+    #[test]
+    fn lock_taking_field_keeps_a_borrowed_cycle_alive() {
+        let h = Gc::new(Holder {
+            name: String::from("held"),
+            link: Locking::empty(),
+        });
+        *relock(&h.link.a) = Some(h.clone());
+        let weak = Gc::downgrade(&h);
+        let r: &Holder = &h;
+        gc::collect();
+        gc::collect();
+        assert_eq!(r.name, "held");
+        let inner = relock(&r.link.a)
+            .take()
+            .or_else(|| relock(&r.link.b).take());
+        assert!(inner.is_some(), "the cycle's edge is gone");
+        drop(inner);
+        drop(h);
+        assert!(weak.upgrade().is_none());
     }
 }

@@ -224,7 +224,7 @@ impl Trace for Node {
     const HAS_FINALIZER: bool = false;
     // SAFETY: `trace` only calls `trace` on fields (the count of traces in
     // a loom atomic is only there to give loom a point to interleave at).
-    const STRUCTURAL: Structural = unsafe { Structural::promise() };
+    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
 
     fn trace(&self, v: &mut Visitor<'_>) {
         self.check().touch.fetch_add(1, SeqCst);

@@ -840,7 +840,7 @@ fn warn_uncollectable(type_name: &str) {
          structural, so the cycle collector does not count the edges it reports (the objects \
          are counted as uncollectable in `gc::get_stats()`; this warning is shown once per type \
          and thread). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
-         on fields, promise so with `const STRUCTURAL: Structural = unsafe {{ \
+         on fields, promise so with `const STRUCTURAL: Structural<Self> = unsafe {{ \
          Structural::promise() }};`"
     );
 }

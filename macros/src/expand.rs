@@ -232,6 +232,217 @@ impl<'ast> Visit<'ast> for Mentions<'_> {
     }
 }
 
+/// Whether the derived type's name or `Self` appears in `node` (a type, a
+/// generic argument, an expression).
+fn mentions_self(self_name: &Ident, visit: impl FnOnce(&mut Mentions<'_>)) -> bool {
+    let mut mentions = Mentions {
+        self_name,
+        handle: None,
+        recursive: false,
+    };
+    visit(&mut mentions);
+    mentions.recursive
+}
+
+/// Types whose `Trace` impl does not look at their type argument (ouro's
+/// handles, `PhantomData`, `Rc`, `Arc`): a field type under one of them
+/// is asked as written, even if it names the derived type. Were the name
+/// another type's, asking it is still exact (or a cycle rustc rejects).
+const OPAQUE: &[&str] = &["Gc", "Weak", "PhantomData", "Rc", "Arc"];
+
+/// The std containers the derive looks through when the derived type occurs
+/// in their type arguments (`ouro::__private::types` re-exports each under
+/// its name): the field's `STRUCTURAL` is asked of std's container, and the
+/// generated code checks that the type as written is that container.
+const CONTAINERS: &[&str] = &[
+    "Option", "Result", "Box", "Vec", "VecDeque", "HashMap", "HashSet", "BTreeMap", "BTreeSet",
+    "RefCell", "OnceCell", "Mutex", "RwLock",
+];
+
+/// Reads the field types of a derived type that name the type itself, for
+/// `STRUCTURAL` (the coinductive reading of `ouro::__private`): every
+/// occurrence of the derived type is replaced by a placeholder that counts
+/// as structural, looking only through tuples, arrays, slices and std's
+/// containers (each replaced by std's own, and checked to be it); an
+/// occurrence anywhere else makes the field not structural.
+struct Recursion<'a> {
+    /// The derived type's name.
+    name: &'a Ident,
+    /// The generic arguments of `Self`, as text (`'a`, `T`, `N`).
+    self_args: Vec<String>,
+    /// A generic parameter has the type's name, so the bare name is not
+    /// the type.
+    shadowed: bool,
+    /// `ouro::__private::Recursive`.
+    placeholder: Type,
+    /// `ouro::__private::types`, where std's containers are.
+    types: TokenStream,
+    /// How many placeholders were put in so far.
+    placed: usize,
+    /// The containers looked through to a placeholder: each as written and
+    /// as std's container of that name with the same arguments, which the
+    /// generated code checks are the same type.
+    containers: Vec<(Type, Type)>,
+}
+
+impl<'a> Recursion<'a> {
+    fn new(input: &'a DeriveInput, krate: &TokenStream) -> Self {
+        let name = &input.ident;
+        let text = |tokens: &dyn ToTokens| -> String {
+            tokens
+                .to_token_stream()
+                .to_string()
+                .split_whitespace()
+                .collect()
+        };
+        let self_args = input
+            .generics
+            .params
+            .iter()
+            .map(|param| match param {
+                syn::GenericParam::Lifetime(l) => text(&l.lifetime),
+                syn::GenericParam::Type(t) => text(&t.ident),
+                syn::GenericParam::Const(c) => text(&c.ident),
+            })
+            .collect();
+        let shadowed = input.generics.params.iter().any(|param| match param {
+            syn::GenericParam::Type(t) => t.ident == *name,
+            syn::GenericParam::Const(c) => c.ident == *name,
+            syn::GenericParam::Lifetime(_) => false,
+        });
+        Recursion {
+            name,
+            self_args,
+            shadowed,
+            placeholder: syn::parse_quote!(#krate::__private::Recursive),
+            types: quote!(#krate::__private::types),
+            placed: 0,
+            containers: Vec::new(),
+        }
+    }
+
+    /// `ty` with every occurrence of the derived type replaced by the
+    /// placeholder, or `None` if one occurs where it cannot be replaced (a
+    /// projection such as `Self::Assoc`, a type other than std's
+    /// containers, a reference, a path naming the type in another way).
+    fn substitute(&mut self, ty: &Type) -> Option<Type> {
+        if !mentions_self(self.name, |m| m.visit_type(ty)) {
+            return Some(ty.clone());
+        }
+        let mut ty = ty.clone();
+        match &mut ty {
+            Type::Paren(t) => *t.elem = self.substitute(&t.elem)?,
+            Type::Group(t) => *t.elem = self.substitute(&t.elem)?,
+            Type::Tuple(t) => {
+                for elem in t.elems.iter_mut() {
+                    *elem = self.substitute(elem)?;
+                }
+            }
+            Type::Slice(t) => *t.elem = self.substitute(&t.elem)?,
+            Type::Array(t) => {
+                if mentions_self(self.name, |m| m.visit_expr(&t.len)) {
+                    return None;
+                }
+                *t.elem = self.substitute(&t.elem)?;
+            }
+            Type::Path(t) if t.qself.is_none() => {
+                if self.is_self(&t.path) {
+                    self.placed += 1;
+                    return Some(self.placeholder.clone());
+                }
+                let written = Type::Path(t.clone());
+                let last = t.path.segments.last()?;
+                if OPAQUE.iter().any(|name| last.ident == name) {
+                    return Some(written);
+                }
+                if !CONTAINERS.iter().any(|name| last.ident == name) || !is_std_path(&t.path) {
+                    return None;
+                }
+                let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                    return None;
+                };
+                let mut replaced = args.clone();
+                let before = self.placed;
+                for arg in replaced.args.iter_mut() {
+                    match arg {
+                        syn::GenericArgument::Type(arg) => *arg = self.substitute(arg)?,
+                        other => {
+                            if mentions_self(self.name, |m| m.visit_generic_argument(other)) {
+                                return None;
+                            }
+                        }
+                    }
+                }
+                if self.placed == before {
+                    return Some(written);
+                }
+                let (types, ident) = (&self.types, &last.ident);
+                let std_written: Type = syn::parse_quote!(#types::#ident #args);
+                self.containers.push((written, std_written));
+                return Some(syn::parse_quote!(#types::#ident #replaced));
+            }
+            _ => return None,
+        }
+        Some(ty)
+    }
+
+    /// Whether `path` is the derived type exactly as `Self` is: `Self`, or
+    /// its name (possibly `self::Name`) with its own generic parameters.
+    fn is_self(&self, path: &syn::Path) -> bool {
+        if path.leading_colon.is_some() {
+            return false;
+        }
+        let segments: Vec<&syn::PathSegment> = path.segments.iter().collect();
+        let (last, prefix) = match segments.split_last() {
+            Some((last, prefix)) => (*last, prefix),
+            None => return false,
+        };
+        if last.ident == "Self" {
+            return prefix.is_empty() && last.arguments.is_none();
+        }
+        let prefix_ok = match prefix {
+            [] => true,
+            [only] => only.ident == "self" && only.arguments.is_none(),
+            _ => false,
+        };
+        if !prefix_ok || self.shadowed || last.ident != *self.name {
+            return false;
+        }
+        let args: Vec<String> = match &last.arguments {
+            syn::PathArguments::None => Vec::new(),
+            syn::PathArguments::AngleBracketed(args) => args
+                .args
+                .iter()
+                .map(|arg| {
+                    arg.to_token_stream()
+                        .to_string()
+                        .split_whitespace()
+                        .collect()
+                })
+                .collect(),
+            syn::PathArguments::Parenthesized(_) => return false,
+        };
+        args == self.self_args
+    }
+}
+
+/// Whether `path` can only name a std item of its last segment's name: a
+/// bare name, or a path from `std`, `core` or `alloc` (the container check
+/// in the generated code catches a bare name that is not std's).
+fn is_std_path(path: &syn::Path) -> bool {
+    let n = path.segments.len();
+    if n == 1 {
+        return path.leading_colon.is_none();
+    }
+    let first = &path.segments[0].ident;
+    (first == "std" || first == "core" || first == "alloc")
+        && path
+            .segments
+            .iter()
+            .take(n - 1)
+            .all(|s| s.arguments.is_none())
+}
+
 /// `ty` as written, with the spaces `to_string` puts between tokens removed
 /// where a person would not write them (`Vec<Gc<Node>>`, `a::B`).
 fn tidy(ty: &Type) -> String {
@@ -303,6 +514,8 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut helpers = Vec::new();
     let mut needs_trace_terms = Vec::new();
     let mut structural_terms = Vec::new();
+    let mut recursion = Recursion::new(input, &krate);
+    let mut opaque = false;
     let mut arms = Vec::new();
     for variant in &model.variants {
         let owner = match variant.ident {
@@ -327,13 +540,13 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
                 )]
                 trait #helper {
                     const NEEDS_TRACE: bool;
-                    const STRUCTURAL: #krate::Structural;
+                    const STRUCTURAL: #krate::Structural<Self>;
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>);
                 }
 
                 impl<__OuroT: #trace_trait + ?::core::marker::Sized> #helper for __OuroT {
                     const NEEDS_TRACE: bool = <__OuroT as #trace_trait>::NEEDS_TRACE;
-                    const STRUCTURAL: #krate::Structural = <__OuroT as #trace_trait>::STRUCTURAL;
+                    const STRUCTURAL: #krate::Structural<Self> = <__OuroT as #trace_trait>::STRUCTURAL;
                     #[inline]
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                         <__OuroT as #trace_trait>::trace(self, visitor)
@@ -347,11 +560,14 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
                 quote_spanned!(ty.span()=> <#ty as #helper>::NEEDS_TRACE)
             });
             // STRUCTURAL is the AND over the traced fields (the generated
-            // `trace` only calls theirs); a field naming the derived type
-            // itself adds nothing, for the same reason as above.
-            if !recursive {
-                structural_terms
-                    .push(quote_spanned!(ty.span()=> .and(<#ty as #helper>::STRUCTURAL)));
+            // `trace` only calls theirs). A field naming the derived type
+            // itself is asked with the type replaced by a placeholder that
+            // counts as structural (`Recursion`), or, where that cannot be
+            // done, makes the type not structural.
+            match recursion.substitute(ty) {
+                Some(assumed) => structural_terms
+                    .push(quote_spanned!(ty.span()=> .and(<#assumed as #helper>::STRUCTURAL))),
+                None => opaque = true,
             }
             // `visitor` keeps the call-site span so it resolves to the
             // parameter even when the field type comes from a macro.
@@ -369,6 +585,33 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             #path { #(#members: #bindings,)* .. } => { #(#calls)* }
         });
     }
+    let structural = if opaque {
+        quote!(#krate::Structural::NO)
+    } else {
+        // SAFETY (of the generated `unsafe` block): the generated `trace`
+        // matches on `self` and calls `trace` on each traced field, nothing
+        // else, so it is structural when every field type's impl is; the
+        // promise is combined with each field type's `STRUCTURAL`, asked
+        // with the derived type assumed structural where it occurs inside
+        // std's containers (the field type is checked to be the very type
+        // asked about, with `Self` for the placeholder, by `same`), whose
+        // impls are structural exactly when their elements' are (see
+        // `ouro_refobj::__private`). The block keeps the call-site span, so
+        // the `unsafe_code` lint of the user's crate, which does not report
+        // code written by a macro of another crate, does not fire on it.
+        let promise = quote!(unsafe { #krate::Structural::promise() });
+        let containers = recursion.containers.iter().map(|(written, std)| {
+            quote_spanned!(written.span()=> #krate::__private::same::<#written, #std>();)
+        });
+        if recursion.containers.is_empty() {
+            quote!(#promise #(#structural_terms)*)
+        } else {
+            quote!({
+                #(#containers)*
+                #promise #(#structural_terms)*
+            })
+        }
+    };
     let needs_trace = match &model.attrs.needs_trace {
         Some(value) => value.to_token_stream(),
         None => quote!(false #(|| #needs_trace_terms)*),
@@ -427,8 +670,7 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[automatically_derived]
             impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
                 const NEEDS_TRACE: bool = #needs_trace;
-                const STRUCTURAL: #krate::Structural =
-                    #krate::Structural::__derived() #(#structural_terms)*;
+                const STRUCTURAL: #krate::Structural<Self> = #structural;
                 #has_finalizer
 
                 #[inline]
@@ -593,13 +835,13 @@ mod tests {
             )]
             trait #helper {
                 const NEEDS_TRACE: bool;
-                const STRUCTURAL: #krate::Structural;
+                const STRUCTURAL: #krate::Structural<Self>;
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>);
             }
 
             impl<__OuroT: #krate::Trace + ?::core::marker::Sized> #helper for __OuroT {
                 const NEEDS_TRACE: bool = <__OuroT as #krate::Trace>::NEEDS_TRACE;
-                const STRUCTURAL: #krate::Structural = <__OuroT as #krate::Trace>::STRUCTURAL;
+                const STRUCTURAL: #krate::Structural<Self> = <__OuroT as #krate::Trace>::STRUCTURAL;
                 #[inline]
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                     <__OuroT as #krate::Trace>::trace(self, visitor)
@@ -645,8 +887,9 @@ mod tests {
                         || <T as __OuroTraceField0>::NEEDS_TRACE
                         || true
                         || <String as __OuroTraceField2>::NEEDS_TRACE;
-                    const STRUCTURAL: ::ouro::Structural = ::ouro::Structural::__derived()
+                    const STRUCTURAL: ::ouro::Structural<Self> = unsafe { ::ouro::Structural::promise() }
                         .and(<T as __OuroTraceField0>::STRUCTURAL)
+                        .and(<[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::STRUCTURAL)
                         .and(<String as __OuroTraceField2>::STRUCTURAL);
                     const HAS_FINALIZER: bool = false;
 
@@ -712,7 +955,8 @@ mod tests {
                 #[automatically_derived]
                 impl ouro_refobj::Trace for Pair {
                     const NEEDS_TRACE: bool = false || <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE;
-                    const STRUCTURAL: ouro_refobj::Structural = ouro_refobj::Structural::__derived()
+                    const STRUCTURAL: ouro_refobj::Structural<Self> =
+                        unsafe { ouro_refobj::Structural::promise() }
                         .and(<Vec<u8> as __OuroTraceField0>::STRUCTURAL);
 
                     #[inline]
@@ -763,7 +1007,22 @@ mod tests {
                 #[automatically_derived]
                 impl ::ouro::Trace for Doc {
                     const NEEDS_TRACE: bool = false || true || true;
-                    const STRUCTURAL: ::ouro::Structural = ::ouro::Structural::__derived();
+                    // The recursive field is asked of std's containers with
+                    // the type replaced by the placeholder, and checked to be
+                    // those containers; under the handle `Weak` the type is
+                    // asked as written.
+                    const STRUCTURAL: ::ouro::Structural<Self> = {
+                        ::ouro::__private::same::<Box<Self>, ::ouro::__private::types::Box<Self> >();
+                        ::ouro::__private::same::<
+                            Option<Box<Self>>,
+                            ::ouro::__private::types::Option<Box<Self>>
+                        >();
+                        unsafe { ::ouro::Structural::promise() }
+                            .and(<RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::STRUCTURAL)
+                            .and(<::ouro::__private::types::Option<
+                                ::ouro::__private::types::Box<::ouro::__private::Recursive>
+                            > as __OuroTraceField1>::STRUCTURAL)
+                    };
                     const HAS_FINALIZER: bool = false;
 
                     #[inline]
@@ -933,5 +1192,87 @@ mod tests {
         assert!(recursive(parse_quote!(Option<Box<Node>>)));
         assert!(recursive(parse_quote!(Vec<Self>)));
         assert!(!recursive(parse_quote!(Vec<Nodes>)));
+    }
+
+    #[test]
+    fn recursion_is_replaced_only_through_std_containers() {
+        let plain: DeriveInput = parse_quote!(
+            struct Node;
+        );
+        let generic: DeriveInput = parse_quote!(
+            struct W<'a, T, const N: usize>(&'a [T; N]);
+        );
+        let shadowing: DeriveInput = parse_quote!(
+            struct Node<Node>(Node);
+        );
+        // The type with the derived type replaced by `R`, and the number of
+        // containers checked; `None` if it cannot be replaced.
+        let read = |input: &DeriveInput, ty: Type| -> Option<(String, usize)> {
+            let mut recursion = Recursion::new(input, &quote!(o));
+            let out = recursion.substitute(&ty)?;
+            let out = text(out)
+                .replace("o::__private::Recursive", "R")
+                .replace("o::__private::types::", "std::");
+            Some((out, recursion.containers.len()))
+        };
+        let some = |ty: &str, checked: usize| Some((ty.to_owned(), checked));
+        assert_eq!(
+            read(&plain, parse_quote!(Option<Box<Self>>)),
+            some("std::Option<std::Box<R>>", 2)
+        );
+        assert_eq!(
+            read(&plain, parse_quote!(Vec<Node>)),
+            some("std::Vec<R>", 1)
+        );
+        assert_eq!(read(&plain, parse_quote!(self::Node)), some("R", 0));
+        assert_eq!(
+            read(
+                &plain,
+                parse_quote!(std::collections::HashMap<String, Self>)
+            ),
+            some("std::HashMap<String,R>", 1)
+        );
+        assert_eq!(
+            read(&plain, parse_quote!([(Box<Self>, u8); 2])),
+            some("[(std::Box<R>,u8);2]", 1)
+        );
+        // Under a handle (or anything whose impl ignores its argument) the
+        // type is asked as written, and nothing is checked.
+        assert_eq!(
+            read(&plain, parse_quote!(RefCell<Vec<Gc<Self>>>)),
+            some("RefCell<Vec<Gc<Self>>>", 0)
+        );
+        assert_eq!(
+            read(&plain, parse_quote!((Locking<u8>, PhantomData<Self>))),
+            some("(Locking<u8>,PhantomData<Self>)", 0)
+        );
+        // Everything else is not structural.
+        let not_structural: [Type; 10] = [
+            parse_quote!(Locking<Self>),
+            parse_quote!(Vec<Locking<Node>>),
+            parse_quote!(Self::Assoc),
+            parse_quote!(Vec<<Self as Tr>::X>),
+            parse_quote!(crate::Node),
+            parse_quote!(mine::Box<Self>),
+            parse_quote!(::Box<Self>),
+            parse_quote!(&'static Self),
+            parse_quote!([u8; core::mem::size_of::<Self>()]),
+            parse_quote!(Box<dyn Fn(&Self)>),
+        ];
+        for ty in not_structural {
+            assert_eq!(read(&plain, ty.clone()), None, "{}", text(&ty));
+        }
+        // Only the name with the type's own parameters is the type itself.
+        assert_eq!(
+            read(&generic, parse_quote!(Box<W<'a, T, N>>)),
+            some("std::Box<R>", 1)
+        );
+        assert_eq!(read(&generic, parse_quote!(Box<W<'a, u8, N>>)), None);
+        assert_eq!(read(&generic, parse_quote!(Box<W>)), None);
+        assert_eq!(read(&shadowing, parse_quote!(Box<Node>)), None);
+        assert_eq!(
+            read(&shadowing, parse_quote!(Box<Self>)),
+            some("std::Box<R>", 1)
+        );
     }
 }

@@ -50,6 +50,8 @@ use syn::{DeriveInput, parse_macro_input};
 ///   fields that are not skipped, and `false` when there are none, so a type
 ///   made only of numbers, strings and skipped fields is never tracked by the
 ///   collector and costs nothing at collection time;
+/// - `STRUCTURAL` (see below) is made when every traced field's type is
+///   structural;
 /// - `finalize` is the default no-op, or forwards to `ouro::Finalize` with
 ///   `#[trace(finalize)]`.
 ///
@@ -92,12 +94,50 @@ use syn::{DeriveInput, parse_macro_input};
 ///   of computing it from the fields (see the limitation below).
 /// - `#[trace(crate = "path")]`: where the ouro items are found, for crates
 ///   that re-export ouro under another name (default `::ouro`; e.g.
-///   `crate = "ouro_refobj"`): `Trace`, `Visitor`, `Structural` (and
-///   `Finalize` with `#[trace(finalize)]`).
+///   `crate = "ouro_refobj"`): `Trace`, `Visitor`, `Structural`,
+///   `__private` for a type that contains itself (a glob re-export `pub
+///   use ouro::*;` brings it), and `Finalize` with `#[trace(finalize)]`.
 ///
-/// The derived impl is *structural* (`Trace::STRUCTURAL`) when every traced
-/// field's type is: its `trace` only calls `trace` on the fields, so the
-/// thread-safe collector (`ouro::sync`) can collect cycles through it.
+/// # Structural
+///
+/// The generated `trace` only calls `trace` on the fields, so the derived
+/// impl makes the promise of `Trace::STRUCTURAL` (which the thread-safe
+/// collector, `ouro::sync`, needs to collect cycles through a type) exactly
+/// when every traced field's type makes it: a field of a type whose
+/// hand-written `trace` takes a lock itself makes the derived type not
+/// structural. The promise is made with `unsafe` inside the generated code,
+/// which is this crate's responsibility: deriving `Trace` works in a crate
+/// with `#![forbid(unsafe_code)]` (the lint does not report code written by
+/// another crate's macro).
+///
+/// A field whose type contains the type itself is read coinductively: the
+/// type is structural if every field is, assuming the type itself is. The
+/// derive looks for `Self` and for the type's name with its own generic
+/// parameters (`Node`, `self::Node`, `W<'a, T>`) through tuples, arrays,
+/// slices and std's containers (`Option`, `Result`, `Box`, `Vec`,
+/// `VecDeque`, `HashMap`, `HashSet`, `BTreeMap`, `BTreeSet`, `RefCell`,
+/// `OnceCell`, `Mutex`, `RwLock`; a type of one of these names that is not
+/// std's is a compile error there, unless written with a path such as
+/// `self::Box`). Under a handle (`Gc`, `Weak`), `PhantomData`, `Rc` or
+/// `Arc`, whose impls do not look at their argument, nothing needs assuming.
+/// The type named anywhere else (inside another type, `Self::Assoc`,
+/// `<Self as Tr>::X`, `crate::path::Node`, `Node<u8>` in `Node<T>`) makes
+/// the derived type not structural, which is safe: only the thread-safe
+/// collector reads it, and it leaks such cycles instead of freeing them.
+///
+/// ```
+/// use ouro::{Gc, Trace};
+/// use std::cell::RefCell;
+/// use std::collections::HashMap;
+///
+/// #[derive(Trace)]
+/// struct Dir {
+///     entries: HashMap<String, Dir>,
+///     parent: RefCell<Option<Gc<Dir>>>,
+/// }
+///
+/// assert!(<Dir as Trace>::STRUCTURAL.is_made());
+/// ```
 ///
 /// ```
 /// use ouro::{Finalize, Trace};
@@ -129,8 +169,8 @@ use syn::{DeriveInput, parse_macro_input};
 /// `true`, which is always correct but keeps the type tracked even when it
 /// holds only plain data. Recursion the derive cannot see (through a type
 /// alias, or two types that contain each other) still makes rustc report the
-/// cycle. In both cases write the answer down with
-/// `#[trace(needs_trace = false)]` (or `true`):
+/// cycle. Write the answer down with `#[trace(needs_trace = false)]` (or
+/// `true`):
 ///
 /// ```
 /// use ouro::Trace;
@@ -147,6 +187,16 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// A wrong `needs_trace = false` is not unsound: the handles inside act as
 /// roots, so the cycles through them leak.
+///
+/// `STRUCTURAL` has no such attribute. Direct recursion is handled (see
+/// [Structural](#structural)); a type alias of the type inside a container
+/// of its own fields, or two types that contain each other through owning
+/// containers (`A` holds `Option<Box<B>>`, `B` holds `Option<Box<A>>`),
+/// make rustc report the cycle (E0391) for `STRUCTURAL` even with
+/// `needs_trace` set. Write the type's name instead of the alias; for
+/// mutual recursion, hold one side through a `Gc`, or implement `Trace` by
+/// hand for one of the two types (it is then not structural unless it
+/// promises so).
 ///
 /// # Errors
 ///

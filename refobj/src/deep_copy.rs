@@ -796,7 +796,7 @@ mod tests {
     impl Trace for Node {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.edges.trace(v);
         }

@@ -88,7 +88,7 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// impl Trace for Node {
 ///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl
 ///     // is ouro's own (structural).
-///     const STRUCTURAL: Structural = unsafe { Structural::promise() };
+///     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
 ///     fn trace(&self, v: &mut Visitor<'_>) {
 ///         self.next.trace(v);
 ///     }
@@ -400,7 +400,7 @@ impl<T: ?Sized> Trace for Gc<T> {
     // A handle is an edge whatever `T` is, so recursive types do not make
     // this constant recursive.
     const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural = crate::Structural::YES;
+    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
 
     #[inline]

@@ -6,6 +6,10 @@
 //! then trace their elements as owned memory (empty ones are skipped: they
 //! hold no edge); see `ouro_cyclegc::Visitor` for
 //! why edges in memory the visitor cannot prove owned are ignored.
+//!
+//! Every impl that traces elements is structural exactly when they are
+//! (`Structural::YES.and(T::STRUCTURAL)`): `#[derive(Trace)]` relies on it
+//! for the containers of `crate::__private::types`.
 
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::PhantomData;
@@ -22,7 +26,7 @@ macro_rules! leaf {
         impl Trace for $t {
             const NEEDS_TRACE: bool = false;
             const HAS_FINALIZER: bool = false;
-            const STRUCTURAL: Structural = Structural::YES;
+            const STRUCTURAL: Structural<Self> = Structural::YES;
             #[inline(always)]
             fn trace(&self, _: &mut Visitor<'_>) {}
         }
@@ -78,7 +82,7 @@ leaf!(
 
 impl<T: ?Sized> Trace for PhantomData<T> {
     const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural = Structural::YES;
+    const STRUCTURAL: Structural<Self> = Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
@@ -88,7 +92,7 @@ impl<T: ?Sized> Trace for PhantomData<T> {
 /// leak, as with plain `Rc`).
 impl<T: ?Sized> Trace for Rc<T> {
     const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural = Structural::YES;
+    const STRUCTURAL: Structural<Self> = Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
@@ -96,7 +100,7 @@ impl<T: ?Sized> Trace for Rc<T> {
 /// See the `Rc` impl.
 impl<T: ?Sized> Trace for Arc<T> {
     const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural = Structural::YES;
+    const STRUCTURAL: Structural<Self> = Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
@@ -104,14 +108,14 @@ impl<T: ?Sized> Trace for Arc<T> {
 /// `Cell` holds only `Copy` data here, which cannot be a handle.
 impl<T: Copy> Trace for Cell<T> {
     const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural = Structural::YES;
+    const STRUCTURAL: Structural<Self> = Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 impl<T: Trace> Trace for Option<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
@@ -123,7 +127,7 @@ impl<T: Trace> Trace for Option<T> {
 
 impl<T: Trace, E: Trace> Trace for Result<T, E> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL.and(E::STRUCTURAL);
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL).and(E::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
@@ -135,7 +139,7 @@ impl<T: Trace, E: Trace> Trace for Result<T, E> {
 
 impl<T: Trace, const N: usize> Trace for [T; N] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
@@ -148,7 +152,7 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
 
 impl<T: Trace> Trace for [T] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
@@ -164,7 +168,7 @@ impl<T: Trace> Trace for [T] {
 /// alive).
 impl<T: Trace + ?Sized> Trace for RefCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
@@ -178,7 +182,7 @@ impl<T: Trace + ?Sized> Trace for RefCell<T> {
 
 impl<T: Trace> Trace for OnceCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if let Some(x) = self.get() {
@@ -191,7 +195,7 @@ impl<T: Trace> Trace for OnceCell<T> {
 /// one is traced.
 impl<T: Trace + ?Sized> Trace for Mutex<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
@@ -210,7 +214,7 @@ impl<T: Trace + ?Sized> Trace for Mutex<T> {
 /// Write-locked: skipped, like a locked `Mutex`.
 impl<T: Trace + ?Sized> Trace for RwLock<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE {
@@ -237,7 +241,7 @@ unsafe fn trace_in<T: ?Sized + Trace>(v: &mut Visitor<'_>, elems: &T) {
 
 impl<T: Trace + ?Sized> Trace for Box<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && v.claim_container(self) {
@@ -249,7 +253,7 @@ impl<T: Trace + ?Sized> Trace for Box<T> {
 
 impl<T: Trace> Trace for Vec<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -261,7 +265,7 @@ impl<T: Trace> Trace for Vec<T> {
 
 impl<T: Trace> Trace for VecDeque<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -278,7 +282,7 @@ impl<T: Trace> Trace for VecDeque<T> {
 
 impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    const STRUCTURAL: Structural = K::STRUCTURAL.and(V::STRUCTURAL);
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(K::STRUCTURAL).and(V::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -295,7 +299,7 @@ impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
 
 impl<T: Trace, S> Trace for HashSet<T, S> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -309,7 +313,7 @@ impl<T: Trace, S> Trace for HashSet<T, S> {
 
 impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    const STRUCTURAL: Structural = K::STRUCTURAL.and(V::STRUCTURAL);
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(K::STRUCTURAL).and(V::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -326,7 +330,7 @@ impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
 
 impl<T: Trace> Trace for BTreeSet<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural = T::STRUCTURAL;
+    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
@@ -342,7 +346,7 @@ macro_rules! tuple {
     ($($n:tt $t:ident),+) => {
         impl<$($t: Trace),+> Trace for ($($t,)+) {
             const NEEDS_TRACE: bool = $($t::NEEDS_TRACE)||+;
-            const STRUCTURAL: Structural = Structural::YES $(.and($t::STRUCTURAL))+;
+            const STRUCTURAL: Structural<Self> = Structural::YES $(.and($t::STRUCTURAL))+;
             const HAS_FINALIZER: bool = false;
             fn trace(&self, v: &mut Visitor<'_>) {
                 $(self.$n.trace(v);)+

@@ -16,6 +16,9 @@
 //! assert_eq!(gc::collect(), 0);
 //! ```
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod deep_copy;
 pub mod gc;
 mod handle;

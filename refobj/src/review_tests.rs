@@ -117,7 +117,7 @@ struct Fin {
 impl Trace for Fin {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -169,7 +169,7 @@ struct Parent {
 impl Trace for Parent {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.kids.trace(v);
@@ -251,7 +251,7 @@ struct Fin2 {
 impl Trace for Fin2 {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -282,7 +282,7 @@ fn big(mode: u8) -> Gc<Big> {
 impl Trace for Big {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -434,7 +434,7 @@ struct Deep {
 impl Trace for Deep {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -545,7 +545,7 @@ struct Counted(RefCell<Option<Gc<Counted>>>);
 impl Trace for Counted {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v)
     }

@@ -49,7 +49,7 @@ struct Node {
 
 impl Trace for Node {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
@@ -86,7 +86,7 @@ struct Exclusive {
 
 impl Trace for Exclusive {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self._edge.trace(v);
     }
@@ -137,7 +137,7 @@ struct Stasher {
 
 impl Trace for Stasher {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.other.trace(v);
     }
@@ -309,7 +309,7 @@ struct Bomb(Mutex<Option<Gc<Bomb>>>);
 
 impl Trace for Bomb {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -363,7 +363,7 @@ struct Waiter {
 
 impl Trace for Waiter {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -449,7 +449,7 @@ struct Fuse {
 
 impl Trace for Fuse {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         let (who, stop, go) = &*self.sync;
@@ -467,7 +467,7 @@ struct PanicsOnDrop(Mutex<Option<Gc<PanicsOnDrop>>>);
 
 impl Trace for PanicsOnDrop {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -548,7 +548,7 @@ enum Item {
 
 impl Trace for Item {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Item::Slot(m, r) => {
@@ -588,7 +588,7 @@ impl Drop for WaitOnUnwind<'_> {
 
 impl Trace for Shell {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         let _w = WaitOnUnwind(&self.r);
         self.outer.trace(v);
@@ -693,7 +693,7 @@ fn sp01_new_cyclic_panic_with_escaped_weak() {
     }
     impl Trace for Me {
         // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, _: &mut Visitor<'_>) {}
     }
     let escaped: Arc<Mutex<Option<crate::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
@@ -774,7 +774,7 @@ fn sp03_panicking_trace_then_recovery() {
     }
     impl Trace for P {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             if self.fuse.swap(false, Ordering::SeqCst) {
@@ -858,7 +858,7 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
     impl Trace for S {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             self.rw.trace(v);
@@ -894,7 +894,7 @@ struct Nest {
 
 impl Trace for Nest {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.outer.trace(v);
     }
@@ -908,7 +908,7 @@ struct VerifyHook {
 
 impl Trace for VerifyHook {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         if self.me.try_lock().is_err() {
@@ -1000,7 +1000,7 @@ struct Ycell {
 
 impl Trace for Ycell {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.z.trace(v);
@@ -1015,7 +1015,7 @@ struct GuessHook {
 
 impl Trace for GuessHook {
     // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         // In the guess (the guard was not kept), after the older objects'
@@ -1108,7 +1108,7 @@ struct Dv {
 
 impl Trace for Dv {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.m.trace(v);
@@ -1230,7 +1230,7 @@ struct EscapeHolder {
 
 impl Trace for EscapeHolder {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);

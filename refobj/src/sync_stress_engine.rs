@@ -121,7 +121,7 @@ impl Node {
 
 impl Trace for Node {
     // SAFETY: `trace` only calls `trace` on a field of ouro's types.
-    const STRUCTURAL: Structural = unsafe { Structural::promise() };
+    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }

@@ -33,7 +33,7 @@ struct Node {
 
 impl Trace for Node {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -267,7 +267,7 @@ fn new_cyclic_and_parent_pointers() {
     }
     impl Trace for Tree {
         // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.kids.trace(v);
         }
@@ -340,7 +340,7 @@ static SAVED: Mutex<Vec<Gc<Phoenix>>> = Mutex::new(Vec::new());
 
 impl Trace for Phoenix {
     // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -385,7 +385,7 @@ fn drop_of_garbage_sees_dead_neighbours_as_panics_not_ub() {
     }
     impl Trace for Peek {
         // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.other.trace(v);
         }
@@ -427,7 +427,7 @@ fn rwlock_and_deep_chains() {
     }
     impl Trace for R {
         // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }

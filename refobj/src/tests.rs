@@ -20,7 +20,7 @@ struct Node {
 impl Trace for Node {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -111,7 +111,7 @@ fn cycles_through_std_containers() {
     impl Trace for Holder {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.map.trace(v);
             self.boxed.trace(v);
@@ -269,7 +269,7 @@ struct Fin {
 impl Trace for Fin {
     // SAFETY: `trace` only calls `trace` on fields, whose types' impls
     // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -389,7 +389,7 @@ fn panic_in_drop_propagates_after_the_heap_is_consistent() {
     impl Trace for Boom {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }
@@ -533,7 +533,7 @@ fn double_visits_count_once() {
     impl Trace for Twice {
         // SAFETY: `trace` only calls `trace` on a field (twice: the visitor
         // counts it once), whose type's impl is ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
             self.next.trace(v);
@@ -652,7 +652,7 @@ fn dropping_garbage_that_reads_a_peer_panics_cleanly() {
     impl Trace for Reader {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural = unsafe { crate::Structural::promise() };
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.peer.trace(v);
         }

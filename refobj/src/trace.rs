@@ -1,5 +1,9 @@
 //! The `Trace` and `Finalize` traits.
 
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::marker::PhantomData;
+
 use ouro_cyclegc::Visitor;
 
 /// Reports the handles a value owns to the cycle collector.
@@ -46,7 +50,7 @@ use ouro_cyclegc::Visitor;
 /// impl Trace for Node {
 ///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
 ///     // ouro's own (structural).
-///     const STRUCTURAL: Structural = unsafe { Structural::promise() };
+///     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
 ///     fn trace(&self, visitor: &mut Visitor<'_>) {
 ///         self.next.trace(visitor);
 ///     }
@@ -102,17 +106,21 @@ pub trait Trace {
     /// impl Trace for Node {
     ///     // SAFETY: `trace` only calls `trace` on a field, whose type's
     ///     // impl is structural too (`and`).
-    ///     const STRUCTURAL: Structural =
+    ///     const STRUCTURAL: Structural<Self> =
     ///         unsafe { Structural::promise() }.and(<Mutex<Option<Gc<Node>>>>::STRUCTURAL);
     ///     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
     /// }
     /// ```
     ///
-    /// Not structural only means that cycles through such values are kept
-    /// (and reported: see the [trait docs](Trace)); the value itself is
-    /// still freed when it is not part of the cycle, and its `trace` still
-    /// serves to find what is reachable and for introspection.
-    const STRUCTURAL: Structural = Structural::NO;
+    /// The constant is a [`Structural<Self>`](Structural): a promise made
+    /// for another type (`<u8 as Trace>::STRUCTURAL`) has another type and
+    /// cannot stand in for it, so safe code cannot make the promise.
+    ///
+    /// Not structural is never unsound; it only means that cycles through
+    /// such values are kept (and reported: see the [trait docs](Trace)); the
+    /// value itself is still freed when it is not part of the cycle, and its
+    /// `trace` still serves to find what is reachable and for introspection.
+    const STRUCTURAL: Structural<Self> = Structural::NO;
 
     /// Visits every handle this value owns, by calling `trace` on each field
     /// that may hold one.
@@ -126,17 +134,46 @@ pub trait Trace {
     fn finalize(&self) {}
 }
 
-/// A promise about a `Trace` impl: see [`Trace::STRUCTURAL`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Structural(bool);
+/// A promise about the `Trace` impl of `T`: see [`Trace::STRUCTURAL`].
+///
+/// The promise is typed by the impl it is about, so it cannot be borrowed
+/// from another type: `const STRUCTURAL: Structural<Self> = <u8 as
+/// Trace>::STRUCTURAL;` does not compile (that constant is a
+/// `Structural<u8>`), and the only ways to a made promise are
+/// [`promise`](Self::promise), which is `unsafe`, and the impls of ouro and
+/// of `#[derive(Trace)]`.
+///
+/// ```compile_fail,E0308
+/// use ouro_refobj::{Structural, Trace, Visitor};
+///
+/// struct Node;
+/// impl Trace for Node {
+///     const STRUCTURAL: Structural<Self> = <u8 as Trace>::STRUCTURAL;
+///     fn trace(&self, _: &mut Visitor<'_>) {}
+/// }
+/// ```
+pub struct Structural<T: ?Sized> {
+    made: bool,
+    /// Invariant in `T`: a promise about one type is never one about a
+    /// subtype or supertype of it.
+    of: PhantomData<fn(*const T) -> *const T>,
+}
 
-impl Structural {
+impl<T: ?Sized> Structural<T> {
     /// No promise: the default of hand-written impls.
-    pub const NO: Structural = Structural(false);
-    /// What ouro's own impls and handles say.
-    pub(crate) const YES: Structural = Structural(true);
+    pub const NO: Structural<T> = Structural::new(false);
+    /// What ouro's own impls and handles say (combined with their elements'
+    /// promises where they trace elements).
+    pub(crate) const YES: Structural<T> = Structural::new(true);
 
-    /// Promises that the `trace` of the impl this is used in is structural.
+    const fn new(made: bool) -> Self {
+        Structural {
+            made,
+            of: PhantomData,
+        }
+    }
+
+    /// Promises that the `trace` of `T`'s impl is structural.
     ///
     /// # Safety
     /// That `trace` only calls `Trace::trace` on values the traced value
@@ -145,28 +182,47 @@ impl Structural {
     /// nothing — and the result is combined with [`and`](Self::and) with the
     /// `STRUCTURAL` of every type whose `trace` it calls. A false promise can
     /// make either collector free a value that is still in use.
-    pub const unsafe fn promise() -> Structural {
-        Structural(true)
+    pub const unsafe fn promise() -> Structural<T> {
+        Structural::new(true)
     }
 
-    /// Both promises.
-    pub const fn and(self, other: Structural) -> Structural {
-        Structural(self.0 && other.0)
+    /// Both promises: `T`'s, and that of a type `U` whose `trace` `T`'s
+    /// calls. The result is still about `T`.
+    pub const fn and<U: ?Sized>(self, other: Structural<U>) -> Structural<T> {
+        Structural::new(self.made && other.made)
     }
 
     /// Whether the promise is made.
     pub const fn is_made(self) -> bool {
-        self.0
+        self.made
     }
+}
 
-    /// For `#[derive(Trace)]` only, whose generated `trace` calls `trace` on
-    /// each field and nothing else (it combines this with the fields'
-    /// `STRUCTURAL`). Not part of the API: using it in a hand-written impl
-    /// is the same promise as [`promise`](Self::promise), without the
-    /// `unsafe` that says so.
-    #[doc(hidden)]
-    pub const fn __derived() -> Structural {
-        Structural(true)
+impl<T: ?Sized> Clone for Structural<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Structural<T> {}
+
+impl<T: ?Sized> PartialEq for Structural<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.made == other.made
+    }
+}
+
+impl<T: ?Sized> Eq for Structural<T> {}
+
+impl<T: ?Sized> Hash for Structural<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.made.hash(state);
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Structural<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Structural").field(&self.made).finish()
     }
 }
 

@@ -138,7 +138,7 @@ impl<T: ?Sized> Drop for Weak<T> {
 
 impl<T: ?Sized> Trace for Weak<T> {
     const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural = crate::Structural::YES;
+    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
 
     /// A weak handle is not an edge: it does not keep anything alive.

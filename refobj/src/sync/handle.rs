@@ -307,7 +307,7 @@ impl<T: ?Sized> Drop for Gc<T> {
 
 impl<T> Trace for Gc<T> {
     const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural = crate::Structural::YES;
+    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
 
     #[inline]
@@ -480,7 +480,7 @@ impl<T: ?Sized> Trace for Weak<T> {
     // A weak handle is not an edge, but keeping `NEEDS_TRACE` true keeps
     // recursive types simple (as `crate::Weak`).
     const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural = crate::Structural::YES;
+    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
     const HAS_FINALIZER: bool = false;
     fn trace(&self, _: &mut Visitor<'_>) {}
 }

@@ -26,7 +26,7 @@
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
 //! impl Trace for Node {
 //!     // SAFETY: `trace` only calls `trace` on a field of ouro's types.
-//!     const STRUCTURAL: Structural = unsafe { Structural::promise() };
+//!     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
 //!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
 //! }
 //!
