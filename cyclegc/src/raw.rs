@@ -110,9 +110,14 @@ pub unsafe fn set_strong(obj: NonNull<ObjHeader>, n: usize) {
 /// `obj` is a live object whose strong count is zero, `boxed` its header +
 /// value layout, and `drop_value` drops its value in place.
 pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl FnOnce()) {
-    // SAFETY: forwarded contract.
-    with_heap(|heap| unsafe { heap.release(obj, boxed, drop_value) });
-    crate::heap::reap_orphan();
+    let unused = with_heap(|heap| {
+        // SAFETY: forwarded contract.
+        unsafe { heap.release(obj, boxed, drop_value) };
+        heap.refs.get() == 0
+    });
+    if unused {
+        crate::heap::reap();
+    }
 }
 
 /// Called when a weak count reached zero.
@@ -122,7 +127,7 @@ pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl F
 pub unsafe fn release_weak(obj: NonNull<ObjHeader>, boxed: Layout) {
     // SAFETY: forwarded contract.
     with_heap(|heap| unsafe { heap.release_weak(obj, boxed) });
-    crate::heap::reap_orphan();
+    crate::heap::reap();
 }
 
 /// Marks that `&mut` access to the value was handed out (`Gc::get_mut`): the
@@ -181,7 +186,7 @@ pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
             unsafe { heap.free(obj, boxed) };
         }
     });
-    crate::heap::reap_orphan();
+    crate::heap::reap();
 }
 
 /// Drops one strong reference to a tracked object, freeing it through its
