@@ -3,7 +3,7 @@
 
 use core::alloc::Layout;
 use core::cell::{Cell, RefCell};
-use core::mem;
+use core::mem::{self, MaybeUninit};
 use core::ptr::{self, NonNull};
 
 use ouro_pool::Pool;
@@ -49,8 +49,14 @@ pub(crate) struct Heap {
     pub(crate) scratch: RefCell<bumpalo::Bump>,
     /// Depth of nested value drops, for the trashcan.
     pub(crate) drop_depth: Cell<usize>,
-    /// Objects whose drop was deferred, linked through `GcLinks::next`.
+    /// Tracked objects whose drop was deferred, linked through
+    /// `GcLinks::next`.
     pub(crate) trash: Cell<*mut GcLinks>,
+    /// Untracked objects whose drop was deferred (see [`Deferred`]).
+    deferred: RefCell<Vec<Deferred>>,
+    /// Set when `trash` or `deferred` gets an object; cleared when both are
+    /// empty again.
+    trash_pending: Cell<bool>,
     pub(crate) debug: Cell<DebugFlags>,
     pub(crate) callbacks: Callbacks,
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
@@ -64,6 +70,35 @@ pub(crate) struct Heap {
     /// The thread's exit hook has run (or could not be registered: the heap
     /// was made during thread teardown), so the thread holds no reference.
     exited: Cell<bool>,
+}
+
+/// An untracked object whose drop the trashcan deferred.
+///
+/// Tracked objects wait on the trash list through their own links; an
+/// untracked object has none, and its 16-byte header has no spare word
+/// while weak handles may read it. Nor is the header enough to drop it
+/// later: for a `Gc<[T]>` the length lives only in the handle, so the
+/// handle's drop closure must be kept too. So these wait on a side stack.
+/// It is rare (one object in [`TRASH_DEPTH`] levels of a chain, and the
+/// stack stays as short as the frontier of deferred objects), and costs
+/// the ordinary drop nothing but the depth check it already had.
+struct Deferred {
+    obj: NonNull<ObjHeader>,
+    boxed: Layout,
+    /// The drop closure given to `release`, moved here bytewise (pointer
+    /// provenance included): it fits in two words (checked when deferring).
+    closure: MaybeUninit<[usize; 2]>,
+    /// Moves the closure out of `closure` and calls it.
+    call: unsafe fn(*mut MaybeUninit<[usize; 2]>),
+}
+
+/// # Safety
+/// `closure` holds an `F` written by `Heap::defer_untracked`, not yet
+/// called; it is moved out here and must not be used again.
+unsafe fn call_deferred<F: FnOnce()>(closure: *mut MaybeUninit<[usize; 2]>) {
+    // SAFETY: caller contract; `defer_untracked` checked size and alignment.
+    let f = unsafe { closure.cast::<F>().read() };
+    f()
 }
 
 impl Heap {
@@ -96,6 +131,8 @@ impl Heap {
             scratch: RefCell::new(bumpalo::Bump::new()),
             drop_depth: Cell::new(0),
             trash: Cell::new(ptr::null_mut()),
+            deferred: RefCell::new(Vec::new()),
+            trash_pending: Cell::new(false),
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
@@ -253,16 +290,19 @@ impl Heap {
 
     /// Handles a strong count that just reached zero: drops the value now
     /// (through `drop_value`), leaves it to the collector, or defers it to
-    /// the trash list.
+    /// the trash (beyond [`TRASH_DEPTH`] nested drops, tracked or not).
     ///
     /// # Safety
     /// `obj` is a live object of this heap with a zero strong count and
-    /// header+value layout `boxed`; `drop_value` drops its value in place.
-    pub(crate) unsafe fn release(
+    /// header+value layout `boxed`; `drop_value` drops its value in place,
+    /// and uses nothing that may go away before the object is freed (it can
+    /// be called after this function returns).
+    #[inline(always)]
+    pub(crate) unsafe fn release<F: FnOnce()>(
         &self,
         obj: NonNull<ObjHeader>,
         boxed: Layout,
-        drop_value: impl FnOnce(),
+        drop_value: F,
     ) {
         // SAFETY: caller contract: `obj` is still allocated.
         let h = unsafe { obj.as_ref() };
@@ -280,23 +320,28 @@ impl Heap {
             }
             return;
         }
+        let depth = self.drop_depth.get();
         if f & TRACKED != 0 {
             // SAFETY: tracked objects are on a well-formed generation list
             // (not in a collection: checked above).
             unsafe { list::unlink(ObjHeader::links(obj)) };
             let c = &self.gens[0].count;
             c.set(c.get().saturating_sub(1));
-            if self.drop_depth.get() >= TRASH_DEPTH {
+            if depth >= TRASH_DEPTH {
                 h.clear(TRACKED);
                 self.push_trash(obj);
                 return;
             }
+        } else if depth >= TRASH_DEPTH {
+            // SAFETY: caller contract (`drop_value` outlives this call).
+            unsafe { self.defer_untracked(obj, boxed, drop_value) };
+            return;
         }
         // One update of the flag word (two would stall on store forwarding).
         h.replace_flags(TRACKED, DEAD);
         // SAFETY: the value is dead, the object unlinked and without handles.
         unsafe { self.drop_then_free(obj, boxed, drop_value) };
-        if self.drop_depth.get() == 0 && !self.trash.get().is_null() {
+        if depth == 0 && self.trash_pending.get() {
             self.drain_trash();
         }
     }
@@ -381,23 +426,81 @@ impl Heap {
         // SAFETY: as above.
         unsafe { links.as_ref() }.next.set(self.trash.get());
         self.trash.set(links.as_ptr());
+        self.trash_pending.set(true);
     }
 
-    /// Drops the values deferred by deep nesting, iteratively.
+    /// Defers the drop of an untracked object (see [`Deferred`]). Until it
+    /// is drained the object is neither `DEAD` nor tracked: weak handles
+    /// cannot upgrade (the strong count is zero) nor free it
+    /// (`release_weak` waits for `DEAD`).
+    ///
+    /// # Safety
+    /// As `release`, for an untracked object with a live value.
+    #[cold]
+    #[inline(never)]
+    unsafe fn defer_untracked<F: FnOnce()>(
+        &self,
+        obj: NonNull<ObjHeader>,
+        boxed: Layout,
+        drop_value: F,
+    ) {
+        const {
+            assert!(
+                mem::size_of::<F>() <= mem::size_of::<[usize; 2]>()
+                    && mem::align_of::<F>() <= mem::align_of::<[usize; 2]>(),
+                "ouro: a drop closure must fit in two words"
+            )
+        };
+        let mut closure = MaybeUninit::<[usize; 2]>::uninit();
+        // SAFETY: `F` fits in the buffer and its alignment (checked above);
+        // it is moved in once and moved out once by `call_deferred::<F>`.
+        unsafe { closure.as_mut_ptr().cast::<F>().write(drop_value) };
+        self.deferred.borrow_mut().push(Deferred {
+            obj,
+            boxed,
+            closure,
+            call: call_deferred::<F>,
+        });
+        self.trash_pending.set(true);
+    }
+
+    /// Drops the values deferred by deep nesting, iteratively. If a `Drop`
+    /// panics, the rest stays for the next outermost release.
     #[cold]
     pub(crate) fn drain_trash(&self) {
-        while let Some(links) = NonNull::new(self.trash.get()) {
-            // SAFETY: trash nodes are unlinked tracked objects with a zero
-            // count whose value is still there (`push_trash`).
+        loop {
+            if let Some(links) = NonNull::new(self.trash.get()) {
+                // SAFETY: trash nodes are unlinked tracked objects with a zero
+                // count whose value is still there (`push_trash`).
+                unsafe {
+                    self.trash.set(links.as_ref().next.get());
+                    let obj = GcLinks::header(links);
+                    let h = obj.as_ref();
+                    let vt = h.vtable();
+                    h.set(DEAD);
+                    self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
+                }
+                continue;
+            }
+            let next = self.deferred.borrow_mut().pop();
+            let Some(Deferred {
+                obj,
+                boxed,
+                mut closure,
+                call,
+            }) = next
+            else {
+                break;
+            };
+            // SAFETY: a deferred object is untracked, with a zero count and
+            // its value still there (`defer_untracked`); `call` moves its
+            // drop closure out of `closure` once, which drops the value.
             unsafe {
-                self.trash.set(links.as_ref().next.get());
-                let obj = GcLinks::header(links);
-                let h = obj.as_ref();
-                let vt = h.vtable();
-                h.set(DEAD);
-                self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
+                obj.as_ref().set(DEAD);
+                self.drop_then_free(obj, boxed, || call(&mut closure));
             }
         }
+        self.trash_pending.set(false);
     }
 
     /// Frees the memory of an object whose last weak handle went away.

@@ -108,7 +108,10 @@ pub unsafe fn set_strong(obj: NonNull<ObjHeader>, n: usize) {
 ///
 /// # Safety
 /// `obj` is a live object whose strong count is zero, `boxed` its header +
-/// value layout, and `drop_value` drops its value in place.
+/// value layout, and `drop_value` drops its value in place. `drop_value`
+/// may be called after this function returns (deep drops are deferred,
+/// CPython's trashcan), so it must own what it uses (the handle's pointer);
+/// it must fit in two words.
 pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl FnOnce()) {
     let unused = with_heap(|heap| {
         // SAFETY: forwarded contract.
@@ -202,7 +205,7 @@ pub unsafe fn release_ref(obj: NonNull<ObjHeader>) {
         let vt = h.vtable();
         // SAFETY: tracked objects are sized with the vtable's layout; the
         // closure drops the value once.
-        unsafe { release(obj, vt.layout, || (vt.drop_value)(obj)) }
+        unsafe { release(obj, vt.layout, move || (vt.drop_value)(obj)) }
     }
 }
 
