@@ -37,7 +37,11 @@ pub fn collect_generation(generation: usize) -> usize {
         generation < GENERATIONS,
         "ouro::gc::collect_generation: generation must be 0, 1 or 2, got {generation}"
     );
-    with_heap(|h| crate::collect::collect(h, generation).map_or(0, |o| o.unreachable))
+    let found = with_heap(|h| crate::collect::collect(h, generation).map_or(0, |o| o.unreachable));
+    // During thread teardown, the collection may have freed the heap's last
+    // objects.
+    crate::heap::reap();
+    found
 }
 
 /// Turns automatic collection on.
@@ -145,7 +149,13 @@ pub fn add_callback(f: impl FnMut(&crate::CallbackInfo) + 'static) -> crate::Cal
 
 /// Unregisters a callback; `false` if it was not registered.
 pub fn remove_callback(id: crate::CallbackId) -> bool {
-    with_heap(|h| h.callbacks.remove(id))
+    let (found, f) = with_heap(|h| h.callbacks.remove(id));
+    // Dropped once the heap is no longer borrowed: what it captured may be
+    // the heap's last objects, and then the heap frees itself (during
+    // thread teardown).
+    drop(f);
+    crate::heap::reap();
+    found
 }
 
 /// Releases the objects kept by `DebugFlags::SAVEALL`. Those still in

@@ -146,7 +146,10 @@ impl Callbacks {
         id
     }
 
-    pub(crate) fn remove(&self, id: CallbackId) -> bool {
+    /// Unregisters `id`; returns whether it was registered, and the
+    /// callback for the caller to drop (its `Drop` may call into `gc`
+    /// again, and may release the heap's last objects).
+    pub(crate) fn remove(&self, id: CallbackId) -> (bool, Option<Callback>) {
         let mut dropped = None;
         let found = {
             let mut entries = self.entries.borrow_mut();
@@ -159,12 +162,19 @@ impl Callbacks {
                 None => false,
             }
         };
-        // Dropped outside the borrow: its `Drop` may call into `gc` again.
-        drop(dropped);
         if !self.invoking.get() {
             self.entries.borrow_mut().retain(|e| !e.removed);
         }
-        found
+        (found, dropped)
+    }
+
+    /// Unregisters every callback and returns them, for the caller to drop.
+    pub(crate) fn take_all(&self) -> Vec<Callback> {
+        self.entries
+            .take()
+            .into_iter()
+            .filter_map(|e| e.f)
+            .collect()
     }
 
     /// Calls every callback registered before this call; returns the first

@@ -4,6 +4,7 @@
 use core::alloc::Layout;
 use core::any::TypeId;
 use core::cell::{Cell, RefCell};
+use core::mem::{self, MaybeUninit};
 use core::ptr::{self, NonNull};
 
 use ouro_pool::Pool;
@@ -52,8 +53,14 @@ pub(crate) struct Heap {
     pub(crate) scratch: RefCell<bumpalo::Bump>,
     /// Depth of nested value drops, for the trashcan.
     pub(crate) drop_depth: Cell<usize>,
-    /// Objects whose drop was deferred, linked through `GcLinks::next`.
+    /// Tracked objects whose drop was deferred, linked through
+    /// `GcLinks::next`.
     pub(crate) trash: Cell<*mut GcLinks>,
+    /// Untracked objects whose drop was deferred (see [`Deferred`]).
+    deferred: RefCell<Vec<Deferred>>,
+    /// Set when `trash` or `deferred` gets an object; cleared when both are
+    /// empty again.
+    trash_pending: Cell<bool>,
     pub(crate) debug: Cell<DebugFlags>,
     pub(crate) callbacks: Callbacks,
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
@@ -62,14 +69,49 @@ pub(crate) struct Heap {
     /// Types already named in a warning about a cycle their non-structural
     /// `trace` keeps alive (once per type and thread).
     pub(crate) warned: RefCell<Vec<TypeId>>,
-    /// `usize::MAX` while the thread runs. After the thread-exit hook found
-    /// objects still alive (held by thread-locals destroyed later), the
-    /// number of them left; the heap frees itself when it reaches 0.
-    pub(crate) orphan_live: Cell<usize>,
+    /// Objects allocated and not yet freed, plus one that the thread holds
+    /// until its exit hook ([`HeapGuard`]) has run. The heap is freed when
+    /// this reaches zero ([`reap`]): while any object of it is alive, it
+    /// stays, whatever the order of the thread-locals' destructors.
+    pub(crate) refs: Cell<usize>,
+    /// The thread's exit hook has run (or could not be registered: the heap
+    /// was made during thread teardown), so the thread holds no reference.
+    exited: Cell<bool>,
+}
+
+/// An untracked object whose drop the trashcan deferred.
+///
+/// Tracked objects wait on the trash list through their own links; an
+/// untracked object has none, and its 16-byte header has no spare word
+/// while weak handles may read it. Nor is the header enough to drop it
+/// later: for a `Gc<[T]>` the length lives only in the handle, so the
+/// handle's drop closure must be kept too. So these wait on a side stack.
+/// It is rare (one object in [`TRASH_DEPTH`] levels of a chain, and the
+/// stack stays as short as the frontier of deferred objects), and costs
+/// the ordinary drop nothing but the depth check it already had.
+struct Deferred {
+    obj: NonNull<ObjHeader>,
+    boxed: Layout,
+    /// The drop closure given to `release`, moved here bytewise (pointer
+    /// provenance included): it fits in two words (checked when deferring).
+    closure: MaybeUninit<[usize; 2]>,
+    /// Moves the closure out of `closure` and calls it.
+    call: unsafe fn(*mut MaybeUninit<[usize; 2]>),
+}
+
+/// # Safety
+/// `closure` holds an `F` written by `Heap::defer_untracked`, not yet
+/// called; it is moved out here and must not be used again.
+unsafe fn call_deferred<F: FnOnce()>(closure: *mut MaybeUninit<[usize; 2]>) {
+    // SAFETY: caller contract; `defer_untracked` checked size and alignment.
+    let f = unsafe { closure.cast::<F>().read() };
+    f()
 }
 
 impl Heap {
-    fn new() -> Box<Heap> {
+    /// A heap; `thread_ref`: the thread holds a reference to it, released
+    /// by its exit hook.
+    fn new(thread_ref: bool) -> Box<Heap> {
         let new_gen = |t| Generation {
             head: GcLinks {
                 next: Cell::new(ptr::null_mut()),
@@ -97,11 +139,14 @@ impl Heap {
             scratch: RefCell::new(bumpalo::Bump::new()),
             drop_depth: Cell::new(0),
             trash: Cell::new(ptr::null_mut()),
+            deferred: RefCell::new(Vec::new()),
+            trash_pending: Cell::new(false),
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
             warned: RefCell::new(Vec::new()),
-            orphan_live: Cell::new(usize::MAX),
+            refs: Cell::new(usize::from(thread_ref)),
+            exited: Cell::new(!thread_ref),
         })
     }
 
@@ -118,11 +163,23 @@ impl Heap {
         list::init(&self.uncollectable);
     }
 
-    /// Objects allocated and not yet freed (every block of the heap's pool
-    /// is an object). Walks the pool: for thread exit, not hot paths.
-    pub(crate) fn live_objects(&self) -> usize {
+    /// Objects allocated and not yet freed, counted by walking the pool
+    /// (every block of the heap's pool is an object): a check of `refs`.
+    fn live_objects(&self) -> usize {
         let s = self.pool.stats();
         s.blocks_in_use() + s.system_blocks
+    }
+
+    /// Objects allocated and not yet freed.
+    fn objects(&self) -> usize {
+        self.refs.get() - usize::from(!self.exited.get())
+    }
+
+    /// Something up the stack may be using the heap: a value is being
+    /// dropped or a collection runs. (Outside of these, no `&Heap` is held
+    /// across user code: the functions that run user code drop it first.)
+    fn in_use(&self) -> bool {
+        self.drop_depth.get() != 0 || self.collecting.get()
     }
 
     /// The list head of generation `g`.
@@ -159,10 +216,7 @@ impl Heap {
         // SAFETY: caller guarantees `obj` is still allocated.
         let tracked = unsafe { obj.as_ref() }.has(HAS_LINKS);
         let (layout, prefix) = Self::alloc_layout(boxed, tracked);
-        let orphans = self.orphan_live.get();
-        if orphans != usize::MAX {
-            self.orphan_live.set(orphans - 1);
-        }
+        self.refs.set(self.refs.get() - 1);
         // SAFETY: the allocation starts `prefix` bytes before the header
         // (`alloc_object`), in the same allocation.
         let start = unsafe { obj.cast::<u8>().byte_sub(prefix) };
@@ -187,6 +241,7 @@ impl Heap {
         let Some(start) = self.pool.alloc(layout) else {
             std::alloc::handle_alloc_error(layout)
         };
+        self.refs.set(self.refs.get() + 1);
         // SAFETY: `prefix < layout.size()` and the header is aligned because
         // `prefix` is a multiple of `boxed.align()`.
         let obj = unsafe { start.byte_add(prefix) }.cast::<ObjHeader>();
@@ -245,16 +300,19 @@ impl Heap {
 
     /// Handles a strong count that just reached zero: drops the value now
     /// (through `drop_value`), leaves it to the collector, or defers it to
-    /// the trash list.
+    /// the trash (beyond [`TRASH_DEPTH`] nested drops, tracked or not).
     ///
     /// # Safety
     /// `obj` is a live object of this heap with a zero strong count and
-    /// header+value layout `boxed`; `drop_value` drops its value in place.
-    pub(crate) unsafe fn release(
+    /// header+value layout `boxed`; `drop_value` drops its value in place,
+    /// and uses nothing that may go away before the object is freed (it can
+    /// be called after this function returns).
+    #[inline(always)]
+    pub(crate) unsafe fn release<F: FnOnce()>(
         &self,
         obj: NonNull<ObjHeader>,
         boxed: Layout,
-        drop_value: impl FnOnce(),
+        drop_value: F,
     ) {
         // SAFETY: caller contract: `obj` is still allocated.
         let h = unsafe { obj.as_ref() };
@@ -276,23 +334,28 @@ impl Heap {
             }
             return;
         }
+        let depth = self.drop_depth.get();
         if f & TRACKED != 0 {
             // SAFETY: tracked objects are on a well-formed generation list
             // (not in a collection: checked above).
             unsafe { list::unlink(ObjHeader::links(obj)) };
             let c = &self.gens[0].count;
             c.set(c.get().saturating_sub(1));
-            if self.drop_depth.get() >= TRASH_DEPTH {
+            if depth >= TRASH_DEPTH {
                 h.clear(TRACKED);
                 self.push_trash(obj);
                 return;
             }
+        } else if depth >= TRASH_DEPTH {
+            // SAFETY: caller contract (`drop_value` outlives this call).
+            unsafe { self.defer_untracked(obj, boxed, drop_value) };
+            return;
         }
         // One update of the flag word (two would stall on store forwarding).
         h.replace_flags(TRACKED, DEAD);
         // SAFETY: the value is dead, the object unlinked and without handles.
         unsafe { self.drop_then_free(obj, boxed, drop_value) };
-        if self.drop_depth.get() == 0 && !self.trash.get().is_null() {
+        if depth == 0 && self.trash_pending.get() {
             self.drain_trash();
         }
     }
@@ -377,23 +440,81 @@ impl Heap {
         // SAFETY: as above.
         unsafe { links.as_ref() }.next.set(self.trash.get());
         self.trash.set(links.as_ptr());
+        self.trash_pending.set(true);
     }
 
-    /// Drops the values deferred by deep nesting, iteratively.
+    /// Defers the drop of an untracked object (see [`Deferred`]). Until it
+    /// is drained the object is neither `DEAD` nor tracked: weak handles
+    /// cannot upgrade (the strong count is zero) nor free it
+    /// (`release_weak` waits for `DEAD`).
+    ///
+    /// # Safety
+    /// As `release`, for an untracked object with a live value.
+    #[cold]
+    #[inline(never)]
+    unsafe fn defer_untracked<F: FnOnce()>(
+        &self,
+        obj: NonNull<ObjHeader>,
+        boxed: Layout,
+        drop_value: F,
+    ) {
+        const {
+            assert!(
+                mem::size_of::<F>() <= mem::size_of::<[usize; 2]>()
+                    && mem::align_of::<F>() <= mem::align_of::<[usize; 2]>(),
+                "ouro: a drop closure must fit in two words"
+            )
+        };
+        let mut closure = MaybeUninit::<[usize; 2]>::uninit();
+        // SAFETY: `F` fits in the buffer and its alignment (checked above);
+        // it is moved in once and moved out once by `call_deferred::<F>`.
+        unsafe { closure.as_mut_ptr().cast::<F>().write(drop_value) };
+        self.deferred.borrow_mut().push(Deferred {
+            obj,
+            boxed,
+            closure,
+            call: call_deferred::<F>,
+        });
+        self.trash_pending.set(true);
+    }
+
+    /// Drops the values deferred by deep nesting, iteratively. If a `Drop`
+    /// panics, the rest stays for the next outermost release.
     #[cold]
     pub(crate) fn drain_trash(&self) {
-        while let Some(links) = NonNull::new(self.trash.get()) {
-            // SAFETY: trash nodes are unlinked tracked objects with a zero
-            // count whose value is still there (`push_trash`).
+        loop {
+            if let Some(links) = NonNull::new(self.trash.get()) {
+                // SAFETY: trash nodes are unlinked tracked objects with a zero
+                // count whose value is still there (`push_trash`).
+                unsafe {
+                    self.trash.set(links.as_ref().next.get());
+                    let obj = GcLinks::header(links);
+                    let h = obj.as_ref();
+                    let vt = h.vtable();
+                    h.set(DEAD);
+                    self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
+                }
+                continue;
+            }
+            let next = self.deferred.borrow_mut().pop();
+            let Some(Deferred {
+                obj,
+                boxed,
+                mut closure,
+                call,
+            }) = next
+            else {
+                break;
+            };
+            // SAFETY: a deferred object is untracked, with a zero count and
+            // its value still there (`defer_untracked`); `call` moves its
+            // drop closure out of `closure` once, which drops the value.
             unsafe {
-                self.trash.set(links.as_ref().next.get());
-                let obj = GcLinks::header(links);
-                let h = obj.as_ref();
-                let vt = h.vtable();
-                h.set(DEAD);
-                self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
+                obj.as_ref().set(DEAD);
+                self.drop_then_free(obj, boxed, || call(&mut closure));
             }
         }
+        self.trash_pending.set(false);
     }
 
     /// Frees the memory of an object whose last weak handle went away.
@@ -422,89 +543,229 @@ impl Heap {
 }
 
 thread_local! {
+    /// This thread's heap: null until first used, and again once it has
+    /// freed itself. Without a destructor, so it stays readable while the
+    /// thread's locals are destroyed, and after.
     static HEAP: Cell<*const Heap> = const { Cell::new(ptr::null()) };
+    /// Registered with the first heap; its destructor is the exit hook.
     static GUARD: HeapGuard = const { HeapGuard };
 }
 
-/// At thread exit: collects the thread's garbage cycles one last time, then
-/// frees the heap if no object is left. Otherwise the heap stays, so that
-/// objects still held (by thread-locals destroyed later) stay valid, and
-/// frees itself when the last of them goes (`reap_orphan`). A cycle that
-/// only becomes garbage after this hook ran (held by such a thread-local)
-/// is not collected any more, and keeps the heap alive: leaked, not unsound.
+/// The thread's exit hook. Thread-locals are destroyed in reverse order of
+/// registration, so the ones first used before the heap was made are
+/// destroyed after this hook, and may hold, allocate and drop handles then.
+/// How the heap ends, whatever that order and whatever they do:
+///
+/// 1. This hook collects the thread's garbage cycles, then releases the
+///    thread's reference (`Heap::refs`). With no object left, the heap is
+///    freed now; otherwise it stays as long as any object of it is alive
+///    (allocations after the hook count as usual) and frees itself when
+///    the last one goes ([`reap`], at the top level of the call that freed
+///    it).
+/// 2. Using the heap after it freed itself (from a later destructor) makes
+///    a new one. Its exit hook cannot be registered any more, so it starts
+///    without the thread's reference and frees itself the same way, or at
+///    once if the call that made it left no object behind.
+/// 3. On Unix, the end-of-thread sweep ([`end_of_thread`]) runs after every
+///    thread-local's destructor: it releases what the heap holds itself
+///    (`SAVEALL` garbage, callbacks, frozen objects), collects the cycles
+///    that became garbage after this hook (dropped by later destructors),
+///    and frees the heap when nothing is left. On other platforms such
+///    cycles stay (a leak, never a dangling pointer).
 struct HeapGuard;
 
 impl Drop for HeapGuard {
     fn drop(&mut self) {
-        let p = HEAP.with(|h| h.get());
+        let p = HEAP.with(Cell::get);
         if p.is_null() {
             return;
         }
-        // SAFETY: `p` came from `Box::into_raw` in `init_heap` and is only
-        // freed here, once.
+        // SAFETY: the thread's reference, released below, kept the heap
+        // alive (`reap` frees it only once `refs` is zero).
         let heap = unsafe { &*p };
-        if heap.live_objects() > 0 && !heap.collecting.get() {
-            // A panic cannot leave a thread-local destructor (it would
-            // abort): user code that fails here (for example by touching a
-            // thread-local that is already gone) is ignored.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                crate::collect::collect(heap, GENERATIONS - 1)
-            }));
+        debug_assert!(!heap.exited.get(), "ouro: the exit hook ran twice");
+        if heap.objects() > 0 && !heap.in_use() {
+            ignore_panic(|| {
+                crate::collect::collect(heap, GENERATIONS - 1);
+            });
         }
-        let live = heap.live_objects();
-        if live > 0 {
-            // Freed by `reap_orphan` when the last of them goes.
-            heap.orphan_live.set(live);
+        heap.exited.set(true);
+        heap.refs.set(heap.refs.get() - 1);
+        reap();
+    }
+}
+
+/// Collections the end-of-thread sweep runs at most (a finalizer may make
+/// new garbage each time).
+const FINAL_COLLECTIONS: usize = 4;
+
+/// The end-of-thread sweep (point 3 of [`HeapGuard`]), after every
+/// thread-local's destructor.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn end_of_thread() {
+    let p = HEAP.with(Cell::get);
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: non-null `HEAP` is a live heap (see `with_heap`).
+    let heap = unsafe { &*p };
+    if !heap.exited.get() {
+        // The thread-locals' destructors have not run yet (where they run
+        // from a pthread key of their own): come back in the next round.
+        thread_end::arm();
+        return;
+    }
+    if heap.in_use() {
+        return;
+    }
+    heap.release_own_references();
+    for _ in 0..FINAL_COLLECTIONS {
+        let mut found = 0;
+        if heap.objects() > 0 {
+            ignore_panic(|| {
+                found = crate::collect::collect(heap, GENERATIONS - 1).map_or(0, |o| o.unreachable)
+            });
         }
-        if live == 0 && !heap.collecting.get() {
-            HEAP.with(|h| h.set(ptr::null()));
-            // SAFETY: as above; no object refers to the heap (none is left), and
-            // the pointer was cleared first so nothing can reach it.
-            drop(unsafe { Box::from_raw(p.cast_mut()) });
+        if found == 0 {
+            break;
+        }
+    }
+    reap();
+}
+
+impl Heap {
+    /// At the end of the thread, lets go of what the heap holds itself (the
+    /// `SAVEALL` garbage, the callbacks and what they captured) and unfreezes
+    /// the frozen objects, so that a last collection can free them: nothing
+    /// can observe them any more.
+    fn release_own_references(&self) {
+        // SAFETY: no collection runs (`in_use`), so both lists are well formed.
+        unsafe { list::splice(list::node(&self.permanent), self.gen_head(GENERATIONS - 1)) };
+        self.debug
+            .set(DebugFlags(self.debug.get().0 & !DebugFlags::SAVEALL.0));
+        let garbage = mem::take(&mut *self.garbage.borrow_mut());
+        let callbacks = self.callbacks.take_all();
+        // User code (`Drop`) runs below, one level deep, so that nothing
+        // frees the heap under this function.
+        self.drop_nested(|| {
+            ignore_panic(|| drop(callbacks));
+            for obj in garbage {
+                // SAFETY: each saved object holds one strong reference.
+                ignore_panic(|| unsafe { crate::raw::release_ref(obj) });
+            }
+        });
+    }
+}
+
+/// Runs user code where a panic cannot go on (a thread-local destructor,
+/// the end of the thread): the panic is dropped.
+fn ignore_panic(f: impl FnOnce()) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        // The payload's `Drop` is user code too.
+        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(p))) {
+            mem::forget(again);
         }
     }
 }
 
-/// Frees this thread's heap if the thread has exited and its last object
-/// just went away. Only at the top level: not while a value is being
-/// dropped or a collection runs (a caller up the stack may hold the heap).
-#[inline]
-pub(crate) fn reap_orphan() {
-    let p = HEAP.with(|h| h.get());
+/// The end-of-thread sweep's trigger: a pthread-specific value, whose
+/// destructor runs after every thread-local's (glibc runs the
+/// `__cxa_thread_atexit` destructors behind `thread_local!` first; where
+/// `thread_local!` runs them from a pthread key too, the sweep re-arms
+/// itself until the exit hook has run).
+#[cfg(unix)]
+mod thread_end {
+    use std::sync::OnceLock;
+
+    static KEY: OnceLock<Option<libc::pthread_key_t>> = OnceLock::new();
+
+    unsafe extern "C" fn run(_: *mut libc::c_void) {
+        super::end_of_thread();
+    }
+
+    /// Makes the sweep run at the end of this thread.
+    pub(super) fn arm() {
+        let key = *KEY.get_or_init(|| {
+            let mut key: libc::pthread_key_t = 0;
+            // SAFETY: `key` is a valid place for the new key, and `run` may
+            // run at the end of any thread.
+            let ok = unsafe { libc::pthread_key_create(&mut key, Some(run)) } == 0;
+            // Out of keys: no sweep (late garbage cycles then stay).
+            ok.then_some(key)
+        });
+        if let Some(key) = key {
+            // SAFETY: `key` is a key of this process; the value is only a
+            // non-null marker, never dereferenced.
+            unsafe {
+                libc::pthread_setspecific(key, core::ptr::NonNull::<u8>::dangling().as_ptr().cast())
+            };
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod thread_end {
+    /// No end-of-thread sweep here (see `HeapGuard`).
+    pub(super) fn arm() {}
+}
+
+/// Frees this thread's heap if nothing refers to it any more: no object is
+/// left, the thread's exit hook has run, and nothing up the stack uses it.
+/// Every entry point that can free objects calls it on its way out.
+#[cold]
+#[inline(never)]
+pub(crate) fn reap() {
+    let p = HEAP.with(Cell::get);
     if p.is_null() {
         return;
     }
-    // SAFETY: `p` is the live heap (see `with_heap`).
+    // SAFETY: non-null `HEAP` is a live heap (see `with_heap`).
     let heap = unsafe { &*p };
-    if heap.orphan_live.get() == 0 && heap.drop_depth.get() == 0 && !heap.collecting.get() {
-        HEAP.with(|h| h.set(ptr::null()));
-        // SAFETY: no object is left, nothing up the stack uses the heap (no
-        // drop or collection in progress), and the pointer was cleared first.
-        drop(unsafe { Box::from_raw(p.cast_mut()) });
+    if heap.refs.get() != 0 || heap.in_use() {
+        return;
     }
+    debug_assert_eq!(heap.live_objects(), 0, "ouro: heap freed with objects");
+    HEAP.with(|h| h.set(ptr::null()));
+    // SAFETY: no object is left (so no handle or weak handle can reach the
+    // heap), the thread no longer holds it, nothing up the stack uses it,
+    // and `HEAP` was cleared first. Dropping it may run user code (the
+    // callbacks' captures); that finds no heap and makes its own.
+    drop(unsafe { Box::from_raw(p.cast_mut()) });
 }
 
 #[cold]
 #[inline(never)]
 fn init_heap() -> *const Heap {
-    let p = Box::into_raw(Heap::new());
+    // The exit hook is registered with the first heap. During thread
+    // teardown it may be gone already: the heap then starts without the
+    // thread's reference (see `HeapGuard`).
+    let hook = GUARD.try_with(|_| ()).is_ok();
+    let p = Box::into_raw(Heap::new(hook));
     // SAFETY: `p` is a fresh, valid heap; nothing else refers to it yet.
     unsafe { (*p).init_lists() };
     HEAP.with(|h| h.set(p));
-    // Register the exit hook; during thread teardown it may be gone already,
-    // and then the heap is simply leaked.
-    let _ = GUARD.try_with(|_| ());
+    thread_end::arm();
     p
 }
 
 /// Runs `f` with this thread's heap.
 #[inline(always)]
 pub(crate) fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
-    let mut p = HEAP.with(|h| h.get());
-    if p.is_null() {
+    let mut p = HEAP.with(Cell::get);
+    // First use, or the heap freed itself during thread teardown. (The
+    // closure is not handed to a cold function: that would build it in
+    // memory on the hot path.)
+    let made = p.is_null();
+    if made {
         p = init_heap();
     }
-    // SAFETY: `p` points to a live boxed heap: it is freed only by
-    // `HeapGuard` when no object is left, after clearing `HEAP`.
-    f(unsafe { &*p })
+    // SAFETY: non-null `HEAP` points to a live heap: `reap` frees it only
+    // when no object refers to it and nothing up the stack uses it, and
+    // clears `HEAP` first.
+    let r = f(unsafe { &*p });
+    if made {
+        // After the thread's exit hook, `f` may have left nothing in it.
+        reap();
+    }
+    r
 }

@@ -108,11 +108,19 @@ pub unsafe fn set_strong(obj: NonNull<ObjHeader>, n: usize) {
 ///
 /// # Safety
 /// `obj` is a live object whose strong count is zero, `boxed` its header +
-/// value layout, and `drop_value` drops its value in place.
+/// value layout, and `drop_value` drops its value in place. `drop_value`
+/// may be called after this function returns (deep drops are deferred,
+/// CPython's trashcan), so it must own what it uses (the handle's pointer);
+/// it must fit in two words.
 pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl FnOnce()) {
-    // SAFETY: forwarded contract.
-    with_heap(|heap| unsafe { heap.release(obj, boxed, drop_value) });
-    crate::heap::reap_orphan();
+    let unused = with_heap(|heap| {
+        // SAFETY: forwarded contract.
+        unsafe { heap.release(obj, boxed, drop_value) };
+        heap.refs.get() == 0
+    });
+    if unused {
+        crate::heap::reap();
+    }
 }
 
 /// Called when a weak count reached zero.
@@ -122,7 +130,7 @@ pub unsafe fn release(obj: NonNull<ObjHeader>, boxed: Layout, drop_value: impl F
 pub unsafe fn release_weak(obj: NonNull<ObjHeader>, boxed: Layout) {
     // SAFETY: forwarded contract.
     with_heap(|heap| unsafe { heap.release_weak(obj, boxed) });
-    crate::heap::reap_orphan();
+    crate::heap::reap();
 }
 
 /// Marks that `&mut` access to the value was handed out (`Gc::get_mut`): the
@@ -181,7 +189,7 @@ pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
             unsafe { heap.free(obj, boxed) };
         }
     });
-    crate::heap::reap_orphan();
+    crate::heap::reap();
 }
 
 /// Drops one strong reference to a tracked object, freeing it through its
@@ -197,7 +205,7 @@ pub unsafe fn release_ref(obj: NonNull<ObjHeader>) {
         let vt = h.vtable();
         // SAFETY: tracked objects are sized with the vtable's layout; the
         // closure drops the value once.
-        unsafe { release(obj, vt.layout, || (vt.drop_value)(obj)) }
+        unsafe { release(obj, vt.layout, move || (vt.drop_value)(obj)) }
     }
 }
 

@@ -7,6 +7,17 @@
 //! keep the garbage for inspection, freeze a long-lived heap, and draw the
 //! object graph.
 //!
+//! # When a thread ends
+//!
+//! The heap is collected once more when the thread's locals are destroyed.
+//! Thread-locals destroyed after that (those first used before the
+//! thread's first `Gc`) may still hold, make and drop handles: the heap
+//! lives as long as any of its objects, and is made anew if it is used
+//! after it was freed. On Unix, a last sweep after every thread-local's
+//! destructor drops the callbacks, releases the saved garbage, unfreezes,
+//! and collects the cycles those late destructors let go, so nothing is
+//! left behind; elsewhere such cycles stay allocated.
+//!
 //! ```
 //! use ouro_refobj::{Gc, Trace, Visitor, gc};
 //! use std::cell::RefCell;

@@ -261,9 +261,11 @@ impl<T: ?Sized> Gc<T> {
         // memory is only freed by `release`).
         let layout = unsafe { Self::box_layout(ptr) };
         // SAFETY: strong count is zero, `layout` is the box's, and the
-        // closure drops the value in place exactly once.
+        // closure drops the value in place exactly once; it owns the only
+        // thing it uses (the pointer, two words at most), so it can run
+        // later.
         unsafe {
-            raw::release(ptr.cast(), layout, || {
+            raw::release(ptr.cast(), layout, move || {
                 ptr::drop_in_place(&raw mut (*ptr.as_ptr()).value)
             })
         }

@@ -499,9 +499,9 @@ fn p7_thread_exit_tls() {
         EARLYW.with(|_| ());
         let (wa, _wb) = pair(5, 0); // garbage cycle, drop re-enters gc at exit
         // Held by a thread-local destroyed after ouro's exit hook: the heap
-        // is orphaned then, and frees itself when this last object goes. (A
-        // cycle kept there would leak: it becomes garbage after the last
-        // collection the thread can run; see `HeapGuard`.)
+        // stays then, and frees itself when this last object goes (a cycle
+        // kept there is collected by the end-of-thread sweep on Unix; see
+        // `HeapGuard`).
         let k = big(1);
         EARLY.with(|e| e.borrow_mut().push(k));
         EARLYW.with(|e| e.borrow_mut().push(wa));

@@ -344,10 +344,42 @@ prims::thread_local_cell! {
     static DROP_DEPTH: u32 = 0;
 }
 prims::thread_local_cell! {
-    /// Objects whose drop was deferred by the trashcan, linked through
-    /// `SyncLinks::next` (or through the weak count word for untracked
-    /// objects: see `defer`).
-    static TRASH: *mut SyncHeader = ptr::null_mut();
+    /// Objects whose drop was deferred by the trashcan.
+    static TRASH: Trash = Trash::EMPTY;
+}
+
+/// This thread's trash: two stacks, read together (one thread-local access
+/// when the outermost drop checks them).
+#[derive(Clone, Copy)]
+struct Trash {
+    /// Tracked objects, linked through `SyncLinks::next`.
+    tracked: *mut SyncHeader,
+    /// Untracked objects (see [`Deferred`]).
+    untracked: *mut Deferred,
+}
+
+impl Trash {
+    const EMPTY: Trash = Trash {
+        tracked: ptr::null_mut(),
+        untracked: ptr::null_mut(),
+    };
+}
+
+/// An untracked object whose drop the trashcan deferred, on this thread's
+/// `Trash::untracked` stack.
+///
+/// Tracked objects wait on `TRASH` through their own links; an untracked
+/// object has none, and no word of its header is free: other threads may
+/// still read and write the counts and flags through weak handles. So each
+/// waits in a small node of its own, allocated when it is deferred and
+/// freed when it is drained. That happens once in [`TRASH_DEPTH`] levels
+/// of a chain, and an ordinary drop pays nothing for it (the depth check
+/// was there for tracked objects). The stacks are destructor-free
+/// thread-locals, usable during thread teardown; they are empty whenever
+/// no drop is in progress.
+struct Deferred {
+    next: *mut Deferred,
+    obj: NonNull<SyncHeader>,
 }
 
 pub(crate) fn is_collecting_thread() -> bool {
@@ -492,39 +524,93 @@ pub(crate) unsafe fn drop_unlinked(obj: NonNull<SyncHeader>) {
         }
     }
     let depth = DROP_DEPTH.try_with(|d| d.get()).unwrap_or(0);
-    // SAFETY: the caller owns `obj`.
-    let tracked = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & HAS_LINKS != 0;
-    if depth >= TRASH_DEPTH && tracked {
-        // Defer: push on the trash stack through `next` (the object is on no
-        // list).
-        let _ = TRASH.try_with(|t| {
-            // SAFETY: unlinked tracked object: its links are ours.
-            unsafe { *SyncHeader::links(obj).as_ref().next.get() = t.get() };
-            t.set(obj.as_ptr());
-        });
+    if depth >= TRASH_DEPTH {
+        // SAFETY: the caller owns `obj`.
+        unsafe { defer(obj) };
         return;
     }
     let _restore = Depth(depth);
     let _ = DROP_DEPTH.try_with(|d| d.set(depth + 1));
     // SAFETY: caller contract.
     unsafe { destroy_one(obj) };
-    if depth == 0 {
-        // The outermost drop empties the trash one object at a time; if a
-        // `Drop` panics, the rest stays on the stack for the next one.
-        while let Some(o) = TRASH
-            .try_with(|t| {
-                let o = NonNull::new(t.get())?;
-                // SAFETY: objects on the trash stack are owned by this thread.
-                t.set(unsafe { *SyncHeader::links(o).as_ref().next.get() });
-                Some(o)
-            })
-            .ok()
-            .flatten()
-        {
-            // SAFETY: as above.
-            unsafe { destroy_one(o) };
-        }
+    if depth == 0 && trash_pending() {
+        drain_trash();
     }
+}
+
+/// Whether this thread's trash holds objects.
+#[inline(always)]
+fn trash_pending() -> bool {
+    TRASH
+        .try_with(|t| {
+            let t = t.get();
+            !t.tracked.is_null() || !t.untracked.is_null()
+        })
+        .unwrap_or(false)
+}
+
+/// The outermost drop empties the trash one object at a time; if a `Drop`
+/// panics, the rest stays for the next one.
+#[cold]
+#[inline(never)]
+fn drain_trash() {
+    while let Some(o) = pop_trash() {
+        // SAFETY: objects on the trash are owned by this thread, with a zero
+        // count and unlinked (`defer`).
+        unsafe { destroy_one(o) };
+    }
+}
+
+/// Puts `obj` on this thread's trash: on the tracked stack through its
+/// links, or in a node of its own.
+///
+/// # Safety
+/// As `drop_unlinked`.
+#[cold]
+#[inline(never)]
+unsafe fn defer(obj: NonNull<SyncHeader>) {
+    // SAFETY: the caller owns `obj`.
+    let tracked = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & HAS_LINKS != 0;
+    let _ = TRASH.try_with(|t| {
+        let mut trash = t.get();
+        if tracked {
+            // SAFETY: an unlinked tracked object: its links are ours.
+            unsafe { *SyncHeader::links(obj).as_ref().next.get() = trash.tracked };
+            trash.tracked = obj.as_ptr();
+        } else {
+            let node = Box::new(Deferred {
+                next: trash.untracked,
+                obj,
+            });
+            trash.untracked = Box::into_raw(node);
+        }
+        t.set(trash);
+    });
+}
+
+/// Takes an object off this thread's trash (`None` when it is empty).
+fn pop_trash() -> Option<NonNull<SyncHeader>> {
+    TRASH
+        .try_with(|t| {
+            let mut trash = t.get();
+            let obj = if let Some(o) = NonNull::new(trash.tracked) {
+                // SAFETY: objects on the trash are owned by this thread; the
+                // tracked ones are linked through `next`.
+                trash.tracked = unsafe { *SyncHeader::links(o).as_ref().next.get() };
+                o
+            } else {
+                let node = NonNull::new(trash.untracked)?;
+                // SAFETY: nodes on the stack came from `Box::into_raw` in
+                // `defer` and are taken off once.
+                let node = unsafe { Box::from_raw(node.as_ptr()) };
+                trash.untracked = node.next;
+                node.obj
+            };
+            t.set(trash);
+            Some(obj)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Drops the value of `obj` (even if that panics, the memory is released).
