@@ -460,6 +460,130 @@ mod lying_trace {
         });
     }
 
+    /// Reports its child on the calls whose bit is set in `mask` (the first
+    /// call is bit 0), and nothing on the others.
+    struct Fickle {
+        mask: u32,
+        calls: Cell<u32>,
+        child: Gc<Leaf>,
+    }
+    impl Trace for Fickle {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            let n = self.calls.get();
+            self.calls.set(n + 1);
+            if n < u32::BITS && self.mask >> n & 1 != 0 {
+                self.child.trace(v);
+            }
+        }
+    }
+    impl Drop for Fickle {
+        fn drop(&mut self) {
+            count_drop();
+        }
+    }
+
+    #[derive(Trace)]
+    struct Leaf {
+        name: String,
+        back: RefCell<Option<Gc<Fickle>>>,
+    }
+    impl Drop for Leaf {
+        fn drop(&mut self) {
+            count_drop();
+        }
+    }
+
+    fn fickle(mask: u32) -> Gc<Fickle> {
+        Gc::new(Fickle {
+            mask,
+            calls: Cell::new(0),
+            child: Gc::new(Leaf {
+                name: "still borrowed".to_string(),
+                back: RefCell::new(None),
+            }),
+        })
+    }
+
+    /// Was a finding (`adversarial_findings.rs`): the subtraction counted
+    /// the edge reported by the first call, the reachability pass never saw
+    /// it, and `collect()` dropped the leaf while it was borrowed. A
+    /// non-structural `trace` is no longer called to subtract.
+    #[test]
+    fn a_trace_reporting_fewer_edges_on_its_second_call_frees_nothing_borrowed() {
+        guarded(|| {
+            gc::disable();
+            let root = fickle(1);
+            let leaf: &Leaf = &root.child;
+            gc::collect();
+            // Reading it first shows a use after free under Miri.
+            let read = leaf.name.clone();
+            assert_eq!(drops(), 0, "collect() dropped a value still borrowed");
+            assert_eq!(read, "still borrowed");
+            drop(root);
+            assert_eq!(drops(), 2);
+            assert_heap_empty();
+        });
+    }
+
+    /// A `Fickle -> Leaf -> Fickle` cycle, live or garbage, with `SAVEALL`
+    /// or not, for every pattern of reported and missing edges over the
+    /// calls of a collection and its report: nothing is freed and the cycle
+    /// is kept. Only the report can be wrong (a live leaf is reported when
+    /// the edge is there for the report's subtraction but not for its
+    /// propagation; honest, it is exact), and once the cycle is broken by
+    /// hand each object is dropped once.
+    #[test]
+    fn a_trace_reporting_different_edges_on_each_call_frees_nothing() {
+        guarded(|| {
+            gc::disable();
+            // Bit 3 is one call past the last; `u32::MAX` is honest.
+            let masks = (0..16).chain([u32::MAX]);
+            for mask in masks {
+                for (live, saveall) in [(true, false), (true, true), (false, false), (false, true)]
+                {
+                    let at = format!("mask {mask:#b}, live {live}, saveall {saveall}");
+                    DROPS.with(|d| d.set(0));
+                    if saveall {
+                        gc::set_debug(gc::DebugFlags::SAVEALL);
+                    }
+                    let root = fickle(mask);
+                    *root.child.back.borrow_mut() = Some(root.clone());
+                    let w = Gc::downgrade(&root);
+                    let root = live.then_some(root);
+                    let name = root.as_ref().map(|r| r.child.name.as_str());
+                    let before = uncollectable();
+                    assert_eq!(gc::collect(), 0, "{at}");
+                    // Nothing freed: the borrowed name is intact, the cycle
+                    // kept.
+                    if let Some(name) = name {
+                        assert_eq!(name, "still borrowed", "{at}");
+                    }
+                    assert_eq!(drops(), 0, "{at}");
+                    let f = w.upgrade().expect("the cycle is kept");
+                    // At most one call per pass: propagating reachability,
+                    // subtracting and propagating again in the report.
+                    assert!(f.calls.get() <= 3, "{at}: {} calls", f.calls.get());
+                    let reported = uncollectable() - before;
+                    assert!(reported <= 2, "{at}: {reported}");
+                    if mask == u32::MAX {
+                        assert_eq!(reported, if live { 0 } else { 2 }, "{at}");
+                    }
+                    let saved = gc::garbage();
+                    assert_eq!(saved.len(), if saveall { reported } else { 0 }, "{at}");
+                    drop(saved);
+                    gc::set_debug(gc::DebugFlags::empty());
+                    gc::clear_garbage();
+                    // Broken by hand.
+                    let back = f.child.back.borrow_mut().take();
+                    drop((back, f, root));
+                    assert!(w.upgrade().is_none(), "{at}");
+                    assert_eq!(drops(), 2, "{at}");
+                    assert_eq!(gc::get_objects(None).len(), 0, "{at}");
+                }
+            }
+        });
+    }
+
     /// `NEEDS_TRACE = false` although it holds a handle: untracked, its
     /// handle acts as a root.
     struct Untracked {
