@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ouro::{Finalize, Gc, Trace, Visitor, Weak, gc};
+use ouro::{Finalize, Gc, Structural, Trace, Visitor, Weak, gc};
 
 /// The process-wide heap is one for the whole test binary: a sync test's
 /// callback or collection would otherwise see another test's objects. Sync
@@ -72,6 +72,11 @@ fn drops() -> usize {
 fn count_drop() {
     // `try_with`: thread-local destructors may drop handles late.
     let _ = DROPS.try_with(|d| d.set(d.get() + 1));
+}
+
+/// Objects counted as uncollectable so far, over all generations.
+fn uncollectable() -> usize {
+    gc::get_stats().iter().map(|s| s.uncollectable).sum()
 }
 
 /// A plain tracked node that counts its drops.
@@ -163,10 +168,23 @@ mod lying_trace {
         }
     }
 
+    /// Not structural, the liar's self-loop is never collected, whatever it
+    /// reports: it is kept and reported. The report subtracts every edge it
+    /// reports, and still ignores those from the global, the stack clone and
+    /// the `Rc`: only the liar is reported (and saved), not the nodes those
+    /// edges point to.
     #[test]
     fn edges_from_globals_the_stack_and_rc_contents_are_ignored() {
         guarded(|| {
             gc::disable();
+            gc::set_debug(gc::DebugFlags::SAVEALL);
+            let seen = std::rc::Rc::new(Cell::new(None));
+            let seen2 = seen.clone();
+            let cb = gc::add_callback(move |info| {
+                if info.phase == gc::Phase::Stop {
+                    seen2.set(Some(info.uncollectable));
+                }
+            });
             let global = node("global");
             let global_ref = global.clone();
             GLOBAL.with(|g| *g.borrow_mut() = Some(global));
@@ -179,16 +197,34 @@ mod lying_trace {
             });
             *liar.me.borrow_mut() = Some(liar.clone());
             drop((child, shared));
-            let _ = global_ref;
+            let w = Gc::downgrade(&liar);
             drop(liar);
-            // The liar's self-loop is garbage. The edges it reported from
-            // the global, its stack clone and the `Rc` counted for nothing:
-            // the global node survives.
-            gc::collect();
+            let before = uncollectable();
+            assert_eq!(gc::collect(), 0);
+            gc::remove_callback(cb);
+            // Nothing was freed; the global node is intact.
+            assert_eq!(drops(), 0);
             GLOBAL.with(|g| assert_eq!(g.borrow().as_ref().unwrap().name, "global"));
-            // The liar's value dropped the child and the `Rc`: two drops.
+            // The liar alone is reported, and saved.
+            assert_eq!(uncollectable() - before, 1);
+            assert_eq!(seen.get(), Some(1), "the callback sees it");
+            let saved = gc::garbage();
+            assert_eq!(saved.len(), 1);
+            let liar = saved[0].downcast::<Liar>().expect("the liar, alive");
+            assert_eq!(liar.child.name, "child");
+            drop(saved);
+            gc::set_debug(gc::DebugFlags::empty());
+            gc::clear_garbage();
+            // Broken by hand: the liar's value goes, and with it the child
+            // and the `Rc`'s node; then the global one.
+            let me = liar.me.borrow_mut().take();
+            drop((me, liar));
+            assert!(w.upgrade().is_none());
             assert_eq!(drops(), 2);
             GLOBAL.with(|g| *g.borrow_mut() = None);
+            drop(global_ref);
+            assert_eq!(drops(), 3);
+            assert_heap_empty();
         });
     }
 
@@ -282,29 +318,63 @@ mod lying_trace {
         first
     }
 
+    /// Breaks a ring by hand: each of its bombs is dropped once.
+    fn break_ring(first: Gc<Bomb>) {
+        let a = first.a.borrow_mut().take();
+        let b = first.b.borrow_mut().take();
+        drop((a, b, first));
+    }
+
+    /// Bombs are not structural: no ring of them is ever collected, a
+    /// garbage one is reported. Nothing is freed whichever call panics, a
+    /// panic aborts the collection or the report (nothing is reported), and
+    /// the heap is in order afterwards.
     #[test]
     fn a_trace_panicking_in_any_pass_leaves_the_heap_consistent() {
+        // The `trace` calls of a collection over a live and a garbage ring
+        // of three: none in the subtraction (not structural), six to
+        // propagate reachability (every bomb looks referenced from
+        // outside); then the report: six to subtract, three to propagate
+        // (the live ring).
+        const CALLS_PER_COLLECTION: usize = 15;
         guarded(|| {
             gc::disable();
-            // Each call index from the first pass through the last one.
-            for at in 0..12 {
+            // Each call index from the first pass through the last one, and
+            // one past it (no panic).
+            for at in 0..=CALLS_PER_COLLECTION {
                 DROPS.with(|d| d.set(0));
                 CALLS.with(|c| c.set(0));
                 PANIC_AT.with(|p| p.set(at));
                 let live = bomb_ring(3);
                 let live_ref: &Bomb = &live;
-                drop(bomb_ring(3));
+                let garbage = Gc::downgrade(&bomb_ring(3));
+                let before = uncollectable();
                 let r = catch_unwind(AssertUnwindSafe(gc::collect));
-                // Nothing reachable was dropped, whatever happened.
+                let calls = CALLS.with(Cell::get);
+                // Nothing was dropped, whatever happened.
                 assert!(live_ref.a.borrow().is_some());
-                let dropped = drops();
-                assert!(dropped == 0 || dropped == 3, "at {at}: {dropped}");
-                assert_eq!(r.is_err(), at < CALLS.with(Cell::get), "at {at}");
+                assert_eq!(drops(), 0, "at {at}");
+                assert!(garbage.upgrade().is_some(), "at {at}");
+                if at < CALLS_PER_COLLECTION {
+                    let p = r.expect_err("the planted panic reaches the caller");
+                    assert_eq!(p.downcast_ref::<&str>(), Some(&"trace bomb"));
+                    assert_eq!(calls, at + 1, "no trace after the panic");
+                    assert_eq!(uncollectable(), before, "at {at}: reported");
+                } else {
+                    assert!(r.is_ok());
+                    assert_eq!(calls, CALLS_PER_COLLECTION);
+                    assert_eq!(uncollectable() - before, 3);
+                }
                 PANIC_AT.with(|p| p.set(usize::MAX));
-                gc::collect();
+                // The next collection finds the garbage ring and reports it.
+                let before = uncollectable();
+                assert_eq!(gc::collect(), 0);
+                assert_eq!(uncollectable() - before, 3, "at {at}");
+                assert_eq!(drops(), 0, "at {at}");
+                break_ring(garbage.upgrade().unwrap());
+                assert!(garbage.upgrade().is_none());
                 assert_eq!(drops(), 3, "at {at}");
-                drop(live);
-                gc::collect();
+                break_ring(live);
                 assert_eq!(drops(), 6, "at {at}");
                 assert_eq!(gc::get_objects(None).len(), 0);
             }
@@ -315,11 +385,15 @@ mod lying_trace {
     struct Busy {
         next: RefCell<Option<Gc<Busy>>>,
     }
-    thread_local! {
-        static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            count_drop();
+        }
     }
     thread_local! {
+        static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
         static ARMED: Cell<bool> = const { Cell::new(true) };
+        static PAIRS: Cell<usize> = const { Cell::new(0) };
     }
     impl Trace for Busy {
         fn trace(&self, v: &mut Visitor<'_>) {
@@ -328,6 +402,7 @@ mod lying_trace {
             }
             assert_eq!(gc::collect(), 0);
             let (a, _b) = pair();
+            PAIRS.with(|p| p.set(p.get() + 1));
             // Drops the only handle to a stashed node of an earlier call.
             STASH.with(|s| {
                 if let Ok(mut s) = s.try_borrow_mut() {
@@ -340,6 +415,9 @@ mod lying_trace {
         }
     }
 
+    /// `Busy` is not structural: its self-loop is kept and reported by every
+    /// collection (while its `trace` runs in the reachability pass and the
+    /// report), and the pairs it makes are collected.
     #[test]
     fn a_trace_that_collects_allocates_and_drops() {
         guarded(|| {
@@ -351,17 +429,158 @@ mod lying_trace {
                 next: RefCell::new(None),
             });
             *x.next.borrow_mut() = Some(x.clone());
+            let w = Gc::downgrade(&x);
             drop(x);
             let live_ref: &Busy = &live;
+            let before = uncollectable();
             for _ in 0..3 {
                 gc::collect();
             }
             assert!(live_ref.next.borrow().is_none());
+            assert!(w.upgrade().is_some(), "the self-loop is kept");
+            // Reported by each collection; the second and third also report
+            // the pair that this `trace` orphans while the report runs (the
+            // report subtracts every edge, so a derived pair turned garbage
+            // in the middle of it is found unreachable; the next collection
+            // frees it).
+            assert_eq!(uncollectable() - before, 1 + 3 + 3);
+            assert!(PAIRS.with(Cell::get) > 0);
             ARMED.with(|a| a.set(false));
             STASH.with(|s| s.borrow_mut().clear());
+            // Broken by hand.
+            let x = w.upgrade().unwrap();
+            let next = x.next.borrow_mut().take();
+            drop((next, x));
+            assert!(w.upgrade().is_none());
             drop(live);
             gc::collect();
+            // Every node of every pair, and both `Busy`s, dropped once.
+            assert_eq!(drops(), 2 * PAIRS.with(Cell::get) + 2);
             assert_eq!(gc::get_objects(None).len(), 0);
+        });
+    }
+
+    /// Reports its child on the calls whose bit is set in `mask` (the first
+    /// call is bit 0), and nothing on the others.
+    struct Fickle {
+        mask: u32,
+        calls: Cell<u32>,
+        child: Gc<Leaf>,
+    }
+    impl Trace for Fickle {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            let n = self.calls.get();
+            self.calls.set(n + 1);
+            if n < u32::BITS && self.mask >> n & 1 != 0 {
+                self.child.trace(v);
+            }
+        }
+    }
+    impl Drop for Fickle {
+        fn drop(&mut self) {
+            count_drop();
+        }
+    }
+
+    #[derive(Trace)]
+    struct Leaf {
+        name: String,
+        back: RefCell<Option<Gc<Fickle>>>,
+    }
+    impl Drop for Leaf {
+        fn drop(&mut self) {
+            count_drop();
+        }
+    }
+
+    fn fickle(mask: u32) -> Gc<Fickle> {
+        Gc::new(Fickle {
+            mask,
+            calls: Cell::new(0),
+            child: Gc::new(Leaf {
+                name: "still borrowed".to_string(),
+                back: RefCell::new(None),
+            }),
+        })
+    }
+
+    /// Was a finding (`adversarial_findings.rs`): the subtraction counted
+    /// the edge reported by the first call, the reachability pass never saw
+    /// it, and `collect()` dropped the leaf while it was borrowed. A
+    /// non-structural `trace` is no longer called to subtract.
+    #[test]
+    fn a_trace_reporting_fewer_edges_on_its_second_call_frees_nothing_borrowed() {
+        guarded(|| {
+            gc::disable();
+            let root = fickle(1);
+            let leaf: &Leaf = &root.child;
+            gc::collect();
+            // Reading it first shows a use after free under Miri.
+            let read = leaf.name.clone();
+            assert_eq!(drops(), 0, "collect() dropped a value still borrowed");
+            assert_eq!(read, "still borrowed");
+            drop(root);
+            assert_eq!(drops(), 2);
+            assert_heap_empty();
+        });
+    }
+
+    /// A `Fickle -> Leaf -> Fickle` cycle, live or garbage, with `SAVEALL`
+    /// or not, for every pattern of reported and missing edges over the
+    /// calls of a collection and its report: nothing is freed and the cycle
+    /// is kept. Only the report can be wrong (a live leaf is reported when
+    /// the edge is there for the report's subtraction but not for its
+    /// propagation; honest, it is exact), and once the cycle is broken by
+    /// hand each object is dropped once.
+    #[test]
+    fn a_trace_reporting_different_edges_on_each_call_frees_nothing() {
+        guarded(|| {
+            gc::disable();
+            // Bit 3 is one call past the last; `u32::MAX` is honest.
+            let masks = (0..16).chain([u32::MAX]);
+            for mask in masks {
+                for (live, saveall) in [(true, false), (true, true), (false, false), (false, true)]
+                {
+                    let at = format!("mask {mask:#b}, live {live}, saveall {saveall}");
+                    DROPS.with(|d| d.set(0));
+                    if saveall {
+                        gc::set_debug(gc::DebugFlags::SAVEALL);
+                    }
+                    let root = fickle(mask);
+                    *root.child.back.borrow_mut() = Some(root.clone());
+                    let w = Gc::downgrade(&root);
+                    let root = live.then_some(root);
+                    let name = root.as_ref().map(|r| r.child.name.as_str());
+                    let before = uncollectable();
+                    assert_eq!(gc::collect(), 0, "{at}");
+                    // Nothing freed: the borrowed name is intact, the cycle
+                    // kept.
+                    if let Some(name) = name {
+                        assert_eq!(name, "still borrowed", "{at}");
+                    }
+                    assert_eq!(drops(), 0, "{at}");
+                    let f = w.upgrade().expect("the cycle is kept");
+                    // At most one call per pass: propagating reachability,
+                    // subtracting and propagating again in the report.
+                    assert!(f.calls.get() <= 3, "{at}: {} calls", f.calls.get());
+                    let reported = uncollectable() - before;
+                    assert!(reported <= 2, "{at}: {reported}");
+                    if mask == u32::MAX {
+                        assert_eq!(reported, if live { 0 } else { 2 }, "{at}");
+                    }
+                    let saved = gc::garbage();
+                    assert_eq!(saved.len(), if saveall { reported } else { 0 }, "{at}");
+                    drop(saved);
+                    gc::set_debug(gc::DebugFlags::empty());
+                    gc::clear_garbage();
+                    // Broken by hand.
+                    let back = f.child.back.borrow_mut().take();
+                    drop((back, f, root));
+                    assert!(w.upgrade().is_none(), "{at}");
+                    assert_eq!(drops(), 2, "{at}");
+                    assert_eq!(gc::get_objects(None).len(), 0, "{at}");
+                }
+            }
         });
     }
 
@@ -613,16 +832,13 @@ mod hostile_drop {
         });
     }
 
-    /// Upgrades its own weak handle while it is being dropped.
+    /// Upgrades its own weak handle while it is being dropped. Its `trace`
+    /// is honest (derived), so its cycles are collected: the attack is the
+    /// `Drop`.
+    #[derive(Trace)]
     struct Me {
         me: Weak<Me>,
         next: RefCell<Option<Gc<Me>>>,
-    }
-    impl Trace for Me {
-        const HAS_FINALIZER: bool = false;
-        fn trace(&self, v: &mut Visitor<'_>) {
-            self.next.trace(v)
-        }
     }
     impl Drop for Me {
         fn drop(&mut self) {
@@ -803,12 +1019,20 @@ mod hostile_finalize {
         });
     }
 
-    /// `HAS_FINALIZER = false` with a finalizer: it is not called.
+    /// `HAS_FINALIZER = false` with a finalizer: it is not called. Written
+    /// by hand to tell that lie; its `trace` is honest, and promised so, so
+    /// its cycle is collected (without the promise it would be kept and
+    /// the finalizer never considered).
     struct NoFin {
         next: RefCell<Option<Gc<NoFin>>>,
     }
     impl Trace for NoFin {
         const HAS_FINALIZER: bool = false;
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+        // ouro's own (structural, combined with `and`); the lie is about
+        // `HAS_FINALIZER`, which is not part of the promise.
+        const STRUCTURAL: Structural =
+            unsafe { Structural::promise() }.and(<RefCell<Option<Gc<NoFin>>>>::STRUCTURAL);
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v)
         }
@@ -828,6 +1052,7 @@ mod hostile_finalize {
             *a.next.borrow_mut() = Some(a.clone());
             drop(a);
             assert_eq!(gc::collect(), 1);
+            HSTASH.with(|s| assert!(s.borrow().is_empty(), "the finalizer ran"));
             assert_heap_empty();
         });
     }
