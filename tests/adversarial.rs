@@ -1031,7 +1031,7 @@ mod hostile_finalize {
         // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
         // ouro's own (structural, combined with `and`); the lie is about
         // `HAS_FINALIZER`, which is not part of the promise.
-        const STRUCTURAL: Structural =
+        const STRUCTURAL: Structural<Self> =
             unsafe { Structural::promise() }.and(<RefCell<Option<Gc<NoFin>>>>::STRUCTURAL);
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v)

@@ -164,8 +164,9 @@ impl Heap {
     }
 
     /// Objects allocated and not yet freed, counted by walking the pool
-    /// (every block of the heap's pool is an object): a check of `refs`.
-    fn live_objects(&self) -> usize {
+    /// (every block of the heap's pool is an object): a check of `refs`, and
+    /// `raw::live_objects` for tests.
+    pub(crate) fn live_objects(&self) -> usize {
         let s = self.pool.stats();
         s.blocks_in_use() + s.system_blocks
     }
