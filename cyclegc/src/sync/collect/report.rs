@@ -1,6 +1,6 @@
 //! The report of a collection that met values whose `trace` is not
-//! structural (see "Reported, not collected" in the module documentation
-//! of `sync`): the survivors that only those values' edges keep alive are
+//! structural (*Report* in the module documentation of `sync`, under "How
+//! the steps run"): the survivors that only those values' edges keep alive are
 //! counted as uncollectable, their types named in a warning once per
 //! process, and, under `SAVEALL`, kept in `garbage()`. Nothing is freed or
 //! claimed on the strength of it.
