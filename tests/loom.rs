@@ -70,8 +70,14 @@
 //!   promise that the caller's garbage is claimed when it returns (the weak
 //!   handles upgrade), or leaves it uncollected.
 //!
-//! Every model but `two_collectors` also fails when verify step (c) accepts
-//! every candidate.
+//! - [`report_races_the_last_drop`]: the report of uncollectable cycles
+//!   (only in a collection that meets a non-structural `trace`) taking its
+//!   `SAVEALL` references with a plain increment instead of an upgrade
+//!   that fails on a zero count; and `ObjectRef::try_new` releasing a count
+//!   on failure (a real bug, which it found).
+//!
+//! Every model but `two_collectors` and `report_races_the_last_drop` also
+//! fails when verify step (c) accepts every candidate.
 //!
 //! Every model runs with two chunk sizes of the collector's first pass
 //! ([`CHUNKS`]): one object per chunk (the global guess and verification
@@ -698,4 +704,104 @@ fn handles_moved_between_slots_during_scan() {
 
         check_all_freed(d, weaks);
     });
+}
+
+/// A value whose `Trace` impl is hand-written without the promise (not
+/// structural): the collector never frees a cycle through it, and reports
+/// the cycles it finds.
+struct Loose {
+    dropped: AtomicBool,
+    drops: &'static AtomicUsize,
+    /// A handle to itself (a self-cycle) until a thread takes it out.
+    me: Mutex<Option<Gc<Loose>>>,
+    /// As [`Node::touch`].
+    touch: loom::sync::atomic::AtomicUsize,
+}
+
+impl Drop for Loose {
+    fn drop(&mut self) {
+        assert!(!self.dropped.swap(true, SeqCst), "loose: dropped twice");
+        self.drops.fetch_add(1, SeqCst);
+    }
+}
+
+impl Trace for Loose {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        assert!(!self.dropped.load(SeqCst), "loose: traced after its drop");
+        self.touch.fetch_add(1, SeqCst);
+        self.me.trace(v);
+    }
+}
+
+/// Locks `loose.me` as [`lock`] does.
+fn lock_loose(loose: &Loose) -> MutexGuard<'_, Option<Gc<Loose>>> {
+    assert!(!loose.dropped.load(SeqCst), "loose: used after its drop");
+    loop {
+        if let Ok(g) = loose.me.try_lock() {
+            loose.touch.fetch_add(1, SeqCst);
+            return g;
+        }
+        thread::yield_now();
+    }
+}
+
+/// The report of uncollectable cycles (a collection that meets a
+/// non-structural value) racing the last drops of its object, under
+/// `SAVEALL`, which makes the report take a strong reference to what it
+/// finds. `u` is a non-structural self-cycle; the mutator owns one more
+/// handle. With `free`, it takes the self-handle out and drops both
+/// handles (`u`'s count reaches zero, maybe while the collection owns it:
+/// a zombie); without, it only drops its own (`u` is left an uncollectable
+/// self-cycle, which the report may save while the count changes).
+///
+/// Breaks it catches: the report taking its references with a plain
+/// increment instead of an upgrade that fails on a zero count (it brings a
+/// zombie back: the block is freed twice, and the process aborts). It also
+/// found a real bug: `ObjectRef::try_new`, which the report uses, released
+/// a count on failure that it never took (the counts at the end: strong
+/// 2^62 - 1).
+///
+/// Checks: no use after drop; `u` dropped exactly once by the end (after
+/// `clear_garbage` and, if the cycle is left, breaking it by hand); its
+/// weak handle holds the last count.
+#[test]
+fn report_races_the_last_drop() {
+    for chunk in CHUNKS {
+        for free in [true, false] {
+            loom::model(move || {
+                gc::set_chunk_for_loom(chunk);
+                gc::set_debug(gc::DebugFlags::SAVEALL);
+                let d = counters();
+                let u = Gc::new(Loose {
+                    dropped: AtomicBool::new(false),
+                    drops: &d[0],
+                    me: Mutex::new(None),
+                    touch: loom::sync::atomic::AtomicUsize::new(0),
+                });
+                *lock_loose(&u) = Some(u.clone());
+                let w = Gc::downgrade(&u);
+
+                collect_beside(move || {
+                    if free {
+                        let me = lock_loose(&u).take();
+                        assert!(me.is_some(), "the self-handle went");
+                        drop(me);
+                    }
+                    drop(u);
+                });
+
+                gc::set_debug(gc::DebugFlags::empty());
+                gc::clear_garbage();
+                if let Some(u) = w.upgrade() {
+                    assert!(!free, "freed cycle still alive");
+                    let me = lock_loose(&u).take();
+                    drop((me, u));
+                }
+                gc::collect();
+                assert_eq!(d[0].load(SeqCst), 1, "drop count");
+                assert!(w.upgrade().is_none(), "a freed value upgraded");
+                assert_eq!((w.strong_count(), w.weak_count()), (0, 1), "counts");
+            });
+        }
+    }
 }

@@ -825,21 +825,23 @@ fn report_uncollectable<'b>(
     }
     for type_name in warn {
         // A user `log::Log` may panic: caught like any user code.
-        let p = catch(|| warn_uncollectable(type_name()));
+        let p = catch(|| warn_uncollectable(type_name(), "gc", "thread"));
         keep_first(panic, p);
     }
     n
 }
 
-/// Names a type whose non-structural `trace` keeps a cycle alive.
+/// Names a type whose non-structural `trace` keeps a cycle alive, for both
+/// heaps: `gc` is the path of the heap's `gc` module, `per` what the warning
+/// is shown once for besides the type (`"thread"`, `"process"`).
 #[cold]
-fn warn_uncollectable(type_name: &str) {
+pub(crate) fn warn_uncollectable(type_name: &str, gc: &str, per: &str) {
     log::warn!(
         target: "ouro::gc",
         "a reference cycle through `{type_name}` was not collected: its `Trace` impl is not \
          structural, so the cycle collector does not count the edges it reports (the objects \
-         are counted as uncollectable in `gc::get_stats()`; this warning is shown once per type \
-         and thread). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
+         are counted as uncollectable in `{gc}::get_stats()`; this warning is shown once per type \
+         and {per}). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
          on fields, promise so with `const STRUCTURAL: Structural<Self> = unsafe {{ \
          Structural::promise() }};`"
     );

@@ -493,3 +493,53 @@ fn concurrent_mutation_while_collecting() {
     gc::collect(); // see `acyclic_values_drop_at_once`
     assert_eq!(drops.load(Ordering::SeqCst), total + 1);
 }
+
+/// A value whose finalizer asks for the referents of its own (claimed)
+/// self-cycle.
+struct Introspect {
+    me: Mutex<Option<Gc<Introspect>>>,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Trace for Introspect {
+    // SAFETY: `trace` only calls `trace` on fields.
+    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v);
+    }
+    fn finalize(&self) {
+        // Not under the lock: the trace of `get_referents` takes it.
+        let me = self.me.lock().unwrap().clone();
+        if let Some(me) = me {
+            let referents = gc::get_referents(&me);
+            self.seen.fetch_add(referents.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// `ObjectRef::try_new` made its `ObjectRef` before it knew whether the
+/// count was taken (`bool::then_some`), and dropped it on failure: a
+/// failed try (the target claimed by the collector, or its count zero)
+/// released a count it never took. Here `get_referents` in a finalizer
+/// fails on the claimed self-cycle, which then looked resurrected (its
+/// count one short of its handles) and was dropped as a zombie with its
+/// count wrapped below zero, its weak handle showing 2^62 - 1 strong ones.
+#[test]
+fn a_failed_introspection_upgrade_releases_no_count() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let p = Gc::new(Introspect {
+        me: Mutex::new(None),
+        seen: seen.clone(),
+    });
+    *p.me.lock().unwrap() = Some(p.clone());
+    let w = Gc::downgrade(&p);
+    drop(p);
+    gc::collect();
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "a claimed object is not handed out"
+    );
+    assert!(w.upgrade().is_none());
+    assert_eq!(w.strong_count(), 0, "no count released twice");
+}

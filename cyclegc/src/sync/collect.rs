@@ -11,6 +11,8 @@ use super::prims::{self, Ordering};
 use crate::debug::{DebugFlags, Phase};
 use crate::visitor::{KeptGuard, SyncSink, Visitor};
 
+mod report;
+
 /// Per-object state in the collector's tables.
 const UNKNOWN: u8 = 0;
 const REACHABLE: u8 = 1;
@@ -54,7 +56,8 @@ pub(crate) struct Tables {
     /// Each object's counts word as the first pass read it (before its
     /// trace).
     words: Vec<u64>,
-    /// The current chunk's `gc_refs` and marks, by index in the chunk.
+    /// The current chunk's `gc_refs` and marks, by index in the chunk
+    /// (after the first pass, the report's, by table index: [`report`]).
     local_refs: Vec<i64>,
     local_mark: Vec<u8>,
     local_work: Vec<u32>,
@@ -79,6 +82,10 @@ pub(crate) struct Tables {
     group_end: Vec<u32>,
     /// G' claimed by the global steps, in table order.
     global_garbage: Vec<u32>,
+    /// The objects the first pass traced whose `trace` is not structural
+    /// (and found no lock busy), in table order: roots for the collection,
+    /// whose recorded edges only the report trusts ([`report`]).
+    untrusted: Vec<u32>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -241,6 +248,9 @@ pub(crate) struct Batch {
     saveall: bool,
     back: GiveBack,
     zombies: Vec<NonNull<SyncHeader>>,
+    /// The non-structural types whose values the report found keeping
+    /// cycles alive (warned about in [`finish`], once per process).
+    reported: Vec<&'static SyncVTable>,
     /// The first panic of user code (a callback or a `trace` so far).
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
@@ -287,6 +297,7 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
             survivors: 0,
         },
         zombies: Vec::new(),
+        reported: Vec::new(),
         panic: cb_panic,
         ticket: None,
     };
@@ -332,6 +343,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         b.destroy_all();
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
+    report::warn_new_types(h, &b.reported, &mut b.panic);
     let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
@@ -400,17 +412,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     let r = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, !saveall)));
     if let Some(p) = r {
         b.panic.get_or_insert(p);
-        release_guards(&mut t.guards);
-        // Withdraw the claims of the chunks done so far, flags first (a
-        // mutator may set `ZOMBIE` once the claim ends).
-        for i in 0..n {
-            if t.state[i] == GARBAGE {
-                unsafe_ref(t.objs[i])
-                    .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD | WEAK_CLEARED);
-                unclaim(t.objs[i]);
-            }
-            t.state[i] = REACHABLE;
-        }
+        withdraw_first_pass(t);
         b.back.give(h, t, |_| true, &mut b.zombies);
         return;
     }
@@ -432,32 +434,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
 
     // Steps 3 and 4 for the global candidates.
     if !t.cands.is_empty() {
-        let mut traced = Traced::default();
-        match tracing(|| catch(|| traced = verify_trace(t, scratch))) {
-            Some(p) => {
-                b.panic.get_or_insert(p);
-                release_guards(&mut t.guards);
-                for s in &mut t.state {
-                    if matches!(*s, CANDIDATE | FAILED) {
-                        *s = REACHABLE;
-                    }
-                }
-            }
-            None => {
-                // The first pass's claimed garbage holds handles too: its
-                // values cannot change any more (nobody can reach them), so
-                // the edges it recorded count as counted edges.
-                count_claimed_edges(t);
-                let global = if traced.weak {
-                    verify_check(t, false, false);
-                    claim_and_release(t)
-                } else {
-                    verify_check(t, false, true);
-                    claim_unshared(t, !traced.finalize && !saveall)
-                };
-                claimed.merge(global);
-            }
-        }
+        claimed.merge(verify_global(t, scratch, saveall, &mut b.panic));
     }
     t.global_garbage.clear();
     for &c in &t.cands {
@@ -476,6 +453,13 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
                 t.cands.push(i as u32);
             }
         }
+    }
+    // Reported, not collected: what only non-structural values keep alive
+    // (while the survivors are still ours; not after a `trace` panicked,
+    // which may have left garbage unclaimed).
+    if !t.untrusted.is_empty() && b.panic.is_none() {
+        let r = report::report_uncollectable(h, t, saveall);
+        (b.outcome.uncollectable, b.reported) = (r.found, r.types);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
@@ -608,7 +592,8 @@ impl Batch {
                 t.state[i] = REACHABLE;
             }
         }
-        self.outcome.uncollectable = self.outcome.unreachable;
+        // The report's objects (if any) are counted already.
+        self.outcome.uncollectable += self.outcome.unreachable;
         drop(saved);
         self.back.give(h, t, |_| true, &mut self.zombies);
         self.rest = Rest::Nothing;
@@ -755,6 +740,52 @@ fn tracing<R>(f: impl FnOnce() -> R) -> R {
     heap::set_tracing(true);
     let _off = Off;
     f()
+}
+
+/// A `trace` of the first pass panicked: withdraws the claims of the chunks
+/// done so far, flags first (a mutator may set `ZOMBIE` once the claim
+/// ends), and makes every object a survivor. The guards go first.
+fn withdraw_first_pass(t: &mut Tables) {
+    release_guards(&mut t.guards);
+    for (s, &obj) in t.state.iter_mut().zip(&t.objs) {
+        if *s == GARBAGE {
+            unsafe_ref(obj).update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD | WEAK_CLEARED);
+            unclaim(obj);
+        }
+        *s = REACHABLE;
+    }
+}
+
+/// Steps 3 and 4 for the global candidates (`cands`): what they claim. A
+/// panic of a `trace` goes to `panic`, and every candidate survives.
+fn verify_global(
+    t: &mut Tables,
+    scratch: &bumpalo::Bump,
+    saveall: bool,
+    panic: &mut Option<Panic>,
+) -> Claimed {
+    let mut traced = Traced::default();
+    if let Some(p) = tracing(|| catch(|| traced = verify_trace(t, scratch))) {
+        panic.get_or_insert(p);
+        release_guards(&mut t.guards);
+        for s in &mut t.state {
+            if matches!(*s, CANDIDATE | FAILED) {
+                *s = REACHABLE;
+            }
+        }
+        return Claimed::default();
+    }
+    // The first pass's claimed garbage holds handles too: its values cannot
+    // change any more (nobody can reach them), so the edges it recorded
+    // count as counted edges.
+    count_claimed_edges(t);
+    if traced.weak {
+        verify_check(t, false, false);
+        claim_and_release(t)
+    } else {
+        verify_check(t, false, true);
+        claim_unshared(t, !traced.finalize && !saveall)
+    }
 }
 
 /// Dereferences a header the running collection owns.
@@ -1070,6 +1101,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     t.words.resize(n, 0);
     t.chunk_garbage.clear();
     t.group_end.clear();
+    t.untrusted.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
     // Whether to keep the guards of the next chunk: only after a chunk
@@ -1087,7 +1119,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
             hi = trace_chunk(t, scratch, lo, end, true);
             cands = local_trial(t, lo, hi, true);
         } else {
-            let excl = t.exclusive_seen.len();
+            let (excl, untrusted) = (t.exclusive_seen.len(), t.untrusted.len());
             t.refs_before.clear();
             t.refs_before.extend_from_slice(&t.refs[lo..end]);
             hi = trace_chunk(t, scratch, lo, end, false);
@@ -1099,6 +1131,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
                 t.adj.truncate(t.adj_start[lo] as usize);
                 t.refs[lo..end].copy_from_slice(&t.refs_before);
                 t.exclusive_seen.truncate(excl);
+                t.untrusted.truncate(untrusted);
                 hi = trace_chunk(t, scratch, lo, hi, true);
                 cands = local_trial(t, lo, hi, true);
             } else {
@@ -1143,6 +1176,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         exclusive_seen,
         guards,
         local_refs,
+        untrusted,
         ..
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
@@ -1182,9 +1216,10 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
             busy: false,
         };
         // Only a structural `trace` lets the collector hold every lock it
-        // counted a handle behind (see "Known limit" in the module docs):
-        // the guards of any other are not kept (a lock its `trace` took
-        // itself may free a kept one), and it is a root.
+        // counted a handle behind (see "Which values the verification
+        // accepts" in the module docs): the guards of any other are not
+        // kept (a lock its `trace` took itself may free a kept one), and it
+        // is a root; its edges are recorded for the report (`untrusted`).
         let structural = o.vtable.structural;
         let kept = if structural && hold {
             Some(&mut *guards)
@@ -1193,6 +1228,9 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         };
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, kept, scratch) };
+        if !structural && !sink.busy {
+            untrusted.push(i as u32);
+        }
         // A busy lock hid some edges: a root too.
         let r = if sink.busy || !structural {
             *refs = ROOT_REFS;
@@ -1592,7 +1630,8 @@ fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         let f = o.flags.load(Ordering::Acquire);
         seen.finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
         // Only a structural `trace` lets the collector hold every lock it
-        // counted a handle behind (see "Known limit" in the module docs).
+        // counted a handle behind (see "Which values the verification
+        // accepts" in the module docs).
         if !o.vtable.structural || f & EXCLUSIVE != 0 {
             t.state[c] = FAILED;
             t.work.push(k as u32);

@@ -408,7 +408,9 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
     }
 }
 
-/// Statistics per generation.
+/// Statistics per generation (`uncollectable`: the objects kept by
+/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
+/// as on the thread-local heap).
 pub fn get_stats() -> [GenerationStats; GENERATIONS] {
     *prims::lock(&heap().stats)
 }
@@ -423,7 +425,8 @@ pub fn get_debug() -> DebugFlags {
     heap().debug()
 }
 
-/// The objects kept by `DebugFlags::SAVEALL`.
+/// The objects kept by `DebugFlags::SAVEALL`: the unreachable ones, and
+/// the uncollectable ones the report found (see the `sync` module docs).
 pub fn garbage() -> Vec<ObjectRef> {
     prims::lock(&heap().garbage).clone()
 }

@@ -210,6 +210,9 @@ pub(crate) struct SyncHeap {
     pub(crate) collector: Mutex<CollectorState>,
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
+    /// The types named in a warning of the report already (once per
+    /// process: `collect::report`).
+    pub(crate) warned: Mutex<Vec<core::any::TypeId>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
     /// The collections whose finalizers and drops have not finished
     /// (`control::wait_for_drops`), and the condition variable signalled
@@ -248,6 +251,7 @@ impl SyncHeap {
                 tables: Default::default(),
             }),
             garbage: Mutex::new(Vec::new()),
+            warned: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
             unfinished: std::sync::Mutex::new(super::control::Unfinished::default()),
             finished: std::sync::Condvar::new(),

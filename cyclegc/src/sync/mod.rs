@@ -183,6 +183,25 @@
 //!   Step 3 (b) counts the edges the first pass recorded from the claimed
 //!   garbage as counted edges: those values cannot change any more (nobody
 //!   can reach them), so they are frozen as surely as a held lock.
+//! - *Report*, only if the first pass traced a value whose `trace` is not
+//!   structural (see "Which values the verification accepts"): such a
+//!   value is a root, but its edges are recorded like any other's. Over the
+//!   survivors (everything not claimed), step 2's guess again with every
+//!   recorded edge trusted: the strong count the first pass read, minus
+//!   the edges recorded from other survivors (a handle inside the claimed
+//!   garbage goes with it: external), keeping everything reachable from
+//!   those with a remainder and from those whose edges were not all
+//!   recorded (`EXCLUSIVE`, or a lock busy). What this leaves and a
+//!   non-structural value reaches is *reported*: counted as uncollectable,
+//!   its non-structural types named in a `log` warning once per process
+//!   (after the critical part, without the lock: a logger is user code),
+//!   and under `SAVEALL` kept in `garbage()`. The report takes no lock and
+//!   traces nothing again; it only reads the collector's tables and the
+//!   headers of objects it owns (I2), before step 7 gives them back. It
+//!   claims and frees nothing, so a mutator racing it can only make it
+//!   wrong. Its `SAVEALL` references are taken as `Weak::upgrade` takes
+//!   one, which fails on a count that reached zero: an object a mutator is
+//!   dropping meanwhile (one of I2's zombies) is never brought back.
 //! 5. **Finalize.** If some object of G' has a finalizer, run each
 //!    finalizer at most once (`FINALIZED`), then verify G' again (steps 3a-d
 //!    with the claimed counts): if a finalizer resurrected anything, none of
@@ -213,15 +232,17 @@
 //!
 //! # Where user code runs
 //!
-//! Under the collector lock, a collection runs no `Drop` and no finalizer:
-//! only `trace` (structural, or a root) and the `Start`/`Stop` callbacks,
+//! Under the collector lock, a collection runs no `Drop`, no finalizer and
+//! no logger: only `trace` (structural, or a root) and the `Start`/`Stop`
+//! callbacks,
 //! with the thread marked as collecting (so `collect()` there returns 0).
 //! When the critical part ends, the collection holds its claimed garbage G'
 //! (I4) and the zombies it collected while giving objects back (I2), and
 //! lets the lock go. Then, without it (`collect::finish`): the finalizers;
 //! the lock again for the re-verification of step 5 and, if the claims are
 //! withdrawn, the give-back; without it, step 6 and the zombies' drops;
-//! the statistics; the lock again for the `Stop` callbacks. So a `Drop` or
+//! the report's warnings and the statistics; the lock again for the `Stop`
+//! callbacks. So a `Drop` or
 //! finalizer can join a thread that is in `collect()`, take a lock that such
 //! a thread holds, collect (a collection of its own, nested on this thread)
 //! or allocate (no automatic collection starts there, DESIGN 6).
@@ -316,7 +337,9 @@
 //! ticket), and one with finalizers or `Stop` callbacks takes the collector
 //! lock once more; an automatic one that found garbage hands it to the
 //! background thread (a queue lock and a wake-up), which drops it on
-//! another core while the allocating thread goes on.
+//! another core while the allocating thread goes on. The report costs one
+//! more pass over the table and the recorded edges, only in a collection
+//! that met a value whose `trace` is not structural.
 //!
 //! # Which values the verification accepts
 //!
@@ -333,8 +356,13 @@
 //! `Trace::STRUCTURAL`: it only calls `trace` on what the value owns).
 //! `#[derive(Trace)]` and ouro's impls are; a hand-written impl is only if
 //! it promises so with `unsafe`. Cycles through other values are never
-//! freed by this collector (a leak, the safe direction); the thread-local
-//! heap does not need the promise.
+//! freed by this collector, as on the thread-local heap (which counts only
+//! structural edges for a reason of its own: see `visitor`, "Only
+//! structural `trace`s are counted"). They are kept, and reported (*Report*
+//! above): counted as `uncollectable` in the statistics and the callbacks
+//! at each collection that finds them, their type named in a `log` warning
+//! once, kept in `garbage()` under `SAVEALL` — the thread-local heap's
+//! rule.
 
 mod background;
 mod collect;

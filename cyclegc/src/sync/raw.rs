@@ -358,7 +358,10 @@ impl ObjectRef {
     /// call.
     pub(crate) unsafe fn try_new(obj: NonNull<SyncHeader>) -> Option<ObjectRef> {
         // SAFETY: caller contract.
-        unsafe { try_inc_strong(obj) }.then_some(ObjectRef { obj })
+        let counted = unsafe { try_inc_strong(obj) };
+        // Only once the count is taken: an `ObjectRef` releases one when
+        // dropped (`then_some` would make, and drop, one on failure too).
+        counted.then(|| ObjectRef { obj })
     }
 
     /// The header.

@@ -26,6 +26,20 @@
 //! found garbage), holding the collector lock, one at a time; [`get_stats`]
 //! counts a collection when it calls `Stop`.
 //!
+//! Cycles are freed only through values whose `Trace` is structural
+//! ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)), as on the thread-local
+//! heap, and by the same rule a cycle kept alive only by another impl is
+//! reported, never leaked silently: each collection that finds it counts
+//! its objects as `uncollectable` (in [`get_stats`], in the `Stop`
+//! callback's [`CallbackInfo`] and in the `STATS` log line), names the
+//! type in a `log` warning (target `ouro::gc`, once per type in the
+//! process) that gives both fixes, and, under [`DebugFlags::SAVEALL`], keeps
+//! its objects in [`garbage`]. So `uncollectable` counts the objects a
+//! collection found and did not free: the unreachable ones `SAVEALL` kept,
+//! and those only non-structural impls keep alive. The report is the
+//! collector's reading of edges it does not trust: a thread mutating the
+//! cycle meanwhile may make it wrong; nothing is freed on its strength.
+//!
 //! ```
 //! use ouro_refobj::sync::{Gc, gc};
 //! use ouro_refobj::{Trace, Visitor};
@@ -130,7 +144,10 @@ pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     wrap(control::get_referrers(Gc::header_ptr(obj)))
 }
 
-/// The objects kept by `DebugFlags::SAVEALL`.
+/// The objects kept by [`DebugFlags::SAVEALL`] (Python's `gc.garbage`): the
+/// unreachable ones, and the uncollectable ones (cycles through a
+/// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
+/// stay alive until [`clear_garbage`].
 pub fn garbage() -> Vec<ObjectInfo> {
     wrap(control::garbage())
 }

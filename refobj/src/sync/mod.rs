@@ -16,7 +16,8 @@
 //! `RwLock` or atomics inside `T`. Cycles are collected through values
 //! whose `Trace` is *structural* ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)):
 //! `#[derive(Trace)]` (in the `ouro` crate) is; a hand-written impl says so
-//! with an `unsafe` promise, as here:
+//! with an `unsafe` promise, as here (a cycle through any other impl is
+//! kept and reported, as on the thread-local heap: see [`gc`]):
 //!
 //! ```
 //! use ouro_refobj::sync::{Gc, gc};
