@@ -129,8 +129,11 @@ fn a_finalizer_can_read_the_other_objects_of_its_cycle() {
 // 6); the others are reported.
 
 /// The `log` records of target `ouro::gc` at level `warn`, from every test
-/// of this binary (each test looks for its own type's name).
-static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// of this binary, with the thread that logged them: the warning is once
+/// per type and thread heap, and two tests (threads) may make cycles of the
+/// same type at once, so each test looks for its own thread and type.
+static WARNINGS: std::sync::Mutex<Vec<(std::thread::ThreadId, String)>> =
+    std::sync::Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -141,7 +144,7 @@ impl log::Log for Capture {
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
             let mut w = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
-            w.push(r.args().to_string());
+            w.push((std::thread::current().id(), r.args().to_string()));
         }
     }
     fn flush(&self) {}
@@ -152,11 +155,16 @@ fn capture_warnings() {
     log::set_max_level(log::LevelFilter::Warn);
 }
 
-/// The warnings that name `type_name` (a full path, as `type_name` gives).
+/// The warnings of this thread that name `type_name` (a full path, as
+/// `type_name` gives).
 fn warnings_naming(type_name: &str) -> Vec<String> {
     let w = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
     let quoted = format!("`{type_name}`");
-    w.iter().filter(|l| l.contains(&quoted)).cloned().collect()
+    let me = std::thread::current().id();
+    w.iter()
+        .filter(|(t, l)| *t == me && l.contains(&quoted))
+        .map(|(_, l)| l.clone())
+        .collect()
 }
 
 fn uncollectable() -> usize {
