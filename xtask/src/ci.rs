@@ -1,4 +1,5 @@
-//! The CI steps: fmt, clippy, tests, loom, Miri and the bench build.
+//! The CI steps: fmt, clippy, tests, the AddressSanitizer tests, loom, Miri
+//! and the bench build.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,16 +13,18 @@ pub(crate) enum Step {
     Fmt,
     Clippy,
     Test,
+    Asan,
     Loom,
     Miri,
     Bench,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 6] = [
+    pub(crate) const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
+        Step::Asan,
         Step::Loom,
         Step::Miri,
         Step::Bench,
@@ -32,6 +35,7 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Asan => "asan",
             Step::Loom => "loom",
             Step::Miri => "miri",
             Step::Bench => "bench",
@@ -64,8 +68,9 @@ const MIRI_STRICT: &str = "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-ch
 /// The nightly pinned by shared/TOOLCHAIN.md as the fallback that has Miri.
 const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
 
-/// Runs `step` as part of `cargo xtask ci` (or alone, for `miri`, `loom`,
-/// `bench --no-run`). `test_args` go to the test harness (loom and Miri).
+/// Runs `step` as part of `cargo xtask ci` (or alone, for `asan`, `miri`,
+/// `loom`, `bench --no-run`). `test_args` go to the test harness (ASan, loom
+/// and Miri).
 pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) -> Result<()> {
     match step {
         Step::Fmt => {
@@ -85,6 +90,7 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
             session.step("clippy", session.cargo().args(clippy))
         }
         Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
+        Step::Asan => asan(session, test_args),
         Step::Loom => loom(session, test_args),
         Step::Miri => miri(session, test_args),
         Step::Bench => session.step(
@@ -147,6 +153,72 @@ fn loom(session: &mut Session, test_args: &[String]) -> Result<()> {
     session.step("loom", &mut cmd)
 }
 
+/// The cfg the AddressSanitizer build sets (declared in the workspace's
+/// `unexpected_cfgs`): the pool takes its arenas from `System` so that
+/// LeakSanitizer sees into them (pool/src/os.rs), and the slowest tests
+/// shrink their loops.
+const SANITIZE_CFG: &str = "ouro_sanitize";
+
+/// The workspace's unit and integration tests (no doctests, benches or
+/// xtask) built with AddressSanitizer on nightly, in `target/asan`, with
+/// LeakSanitizer on: any leak or memory error fails the step. `--target`
+/// keeps the sanitizer flags off build scripts and proc macros. The
+/// prebuilt standard library is not instrumented, which only means that
+/// errors inside it go unseen; ouro's own code and the tests are.
+fn asan(session: &mut Session, test_args: &[String]) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let toolchain = nightly_toolchain(session, &ASAN_NEEDS)?;
+    let host = session
+        .cargo_toolchain(&toolchain)
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| host_triple(&String::from_utf8_lossy(&out.stdout)))
+        .ok_or("asan: could not read the host triple from `cargo -vV`")?;
+    if !host.contains("-linux") {
+        session.skip("asan", "LeakSanitizer needs Linux");
+        return Ok(());
+    }
+    let flags = format!("-Zsanitizer=address --cfg {SANITIZE_CFG}");
+    // A user's own ASAN_OPTIONS come after ours (the last one wins).
+    let mut options = "detect_leaks=1".to_owned();
+    if let Ok(extra) = std::env::var("ASAN_OPTIONS")
+        && !extra.is_empty()
+    {
+        options = format!("{options}:{extra}");
+    }
+    let mut cmd = session.cargo_toolchain(&toolchain);
+    cmd.env("RUSTFLAGS", &flags)
+        .env("RUSTDOCFLAGS", &flags)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTDOCFLAGS")
+        .env("ASAN_OPTIONS", options)
+        .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "asan"))
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--target",
+            &host,
+        ])
+        // Unit and integration tests; every binary runs, so that one run
+        // shows every report.
+        .args(["--tests", "--no-fail-fast"]);
+    if !test_args.is_empty() {
+        cmd.arg("--").args(test_args);
+    }
+    session.step("asan", &mut cmd)
+}
+
+/// The `host:` line of `cargo -vV` (or `rustc -vV`).
+fn host_triple(version: &str) -> Option<String> {
+    version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|host| host.trim().to_owned())
+}
+
 /// Whether any `.rs` file under `dir` mentions one of `needles`, in its
 /// name or its text (test names include the module path, so `epoch.rs`
 /// counts for `epoch`).
@@ -168,26 +240,56 @@ fn sources_mention(dir: &Path, needles: &[&str]) -> bool {
     })
 }
 
-/// Finds a toolchain with Miri, installing the components (or the pinned
-/// nightly) when missing; see shared/TOOLCHAIN.md.
-fn miri_toolchain(session: &mut Session) -> Result<String> {
-    if let Ok(toolchain) = std::env::var("XTASK_MIRI_TOOLCHAIN") {
+/// What a nightly step needs from its toolchain.
+#[derive(Debug)]
+struct NightlyNeeds {
+    /// The step's name, for messages and the install steps' names.
+    step: &'static str,
+    /// A variable naming the toolchain to use as is.
+    override_var: &'static str,
+    /// `cargo` arguments that succeed only when the toolchain has what
+    /// the step needs.
+    probe: &'static [&'static str],
+    /// The rustup components to add when the probe fails.
+    components: &'static [&'static str],
+}
+
+const MIRI_NEEDS: NightlyNeeds = NightlyNeeds {
+    step: "miri",
+    override_var: "XTASK_MIRI_TOOLCHAIN",
+    probe: &["miri", "--version"],
+    components: &["miri", "rust-src"],
+};
+
+/// AddressSanitizer links the prebuilt standard library (no `-Zbuild-std`),
+/// so any nightly will do.
+const ASAN_NEEDS: NightlyNeeds = NightlyNeeds {
+    step: "asan",
+    override_var: "XTASK_ASAN_TOOLCHAIN",
+    probe: &["--version"],
+    components: &[],
+};
+
+/// Finds a nightly with what `needs` asks for, adding the components (or
+/// installing the pinned nightly) when missing; see shared/TOOLCHAIN.md.
+fn nightly_toolchain(session: &mut Session, needs: &NightlyNeeds) -> Result<String> {
+    if let Ok(toolchain) = std::env::var(needs.override_var) {
         return Ok(toolchain);
     }
     // RUSTUP_AUTO_INSTALL=0: asking about a missing toolchain must not
     // download it.
-    let has_miri = |session: &Session, toolchain: &str| {
+    let ready = |session: &Session, toolchain: &str| {
         session.probe(
             session
                 .cargo_toolchain(toolchain)
                 .env("RUSTUP_AUTO_INSTALL", "0")
-                .args(["miri", "--version"]),
+                .args(needs.probe),
         )
     };
-    if has_miri(session, "nightly") {
+    if ready(session, "nightly") {
         return Ok("nightly".to_owned());
     }
-    if has_miri(session, PINNED_NIGHTLY) {
+    if ready(session, PINNED_NIGHTLY) {
         return Ok(PINNED_NIGHTLY.to_owned());
     }
     // Add the components only to a `nightly` that is already there: with
@@ -195,38 +297,34 @@ fn miri_toolchain(session: &mut Session) -> Result<String> {
     let listed = session.rustup().args(["toolchain", "list"]).output();
     let nightly_installed =
         listed.is_ok_and(|out| has_plain_nightly(&String::from_utf8_lossy(&out.stdout)));
-    if nightly_installed {
+    if nightly_installed && !needs.components.is_empty() {
         let added = session.attempt(
-            "miri: add components",
-            session.rustup().args([
-                "component",
-                "add",
-                "--toolchain",
-                "nightly",
-                "miri",
-                "rust-src",
-            ]),
+            &format!("{}: add components", needs.step),
+            session
+                .rustup()
+                .args(["component", "add", "--toolchain", "nightly"])
+                .args(needs.components),
         );
-        if added && has_miri(session, "nightly") {
+        if added && ready(session, "nightly") {
             return Ok("nightly".to_owned());
         }
-    } else {
-        eprintln!("xtask: miri: no `nightly` toolchain installed");
+    } else if !nightly_installed {
+        eprintln!("xtask: {}: no `nightly` toolchain installed", needs.step);
     }
     // Never a plain `nightly` install: the newest nightly may lack Miri.
-    session.step(
-        "miri: install toolchain",
-        session.rustup().args([
-            "toolchain",
-            "install",
-            PINNED_NIGHTLY,
-            "--profile",
-            "minimal",
-            "-c",
-            "miri,rust-src",
-            "--no-self-update",
-        ]),
-    )?;
+    let mut install = session.rustup();
+    install.args([
+        "toolchain",
+        "install",
+        PINNED_NIGHTLY,
+        "--profile",
+        "minimal",
+        "--no-self-update",
+    ]);
+    if !needs.components.is_empty() {
+        install.args(["-c", &needs.components.join(",")]);
+    }
+    session.step(&format!("{}: install toolchain", needs.step), &mut install)?;
     Ok(PINNED_NIGHTLY.to_owned())
 }
 
@@ -271,7 +369,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
         session.skip("miri", "none of the Miri crates has a lib target yet");
         return Ok(());
     }
-    let toolchain = miri_toolchain(session)?;
+    let toolchain = nightly_toolchain(session, &MIRI_NEEDS)?;
     let target_dir = side_target_dir(&workspace, "miri");
     session.step(
         "miri: setup",
@@ -349,6 +447,17 @@ mod tests {
             assert_eq!(Step::from_name(step.name()), Some(step));
         }
         assert_eq!(Step::from_name("lint"), None);
+    }
+
+    #[test]
+    fn reads_the_host_triple() {
+        let version = "cargo 1.97.0-nightly (abc 2026-05-19)\nrelease: 1.97.0-nightly\n\
+                       host: x86_64-unknown-linux-gnu\nos: Linux\n";
+        assert_eq!(
+            host_triple(version).as_deref(),
+            Some("x86_64-unknown-linux-gnu")
+        );
+        assert_eq!(host_triple("cargo 1.95.0\n"), None);
     }
 
     #[test]
