@@ -536,6 +536,22 @@ mod tests {
     }
 
     #[test]
+    fn picks_the_integration_tests_that_exist() {
+        let metadata = r#"{"packages":[
+            {"name":"ouro","manifest_path":"/w/Cargo.toml","targets":[
+                {"kind":["lib"],"name":"ouro","src_path":"/w/src/lib.rs"},
+                {"kind":["test"],"name":"derive","src_path":"/w/tests/derive.rs"},
+                {"kind":["test"],"name":"deep","src_path":"/w/tests/deep.rs"},
+                {"kind":["test"],"name":"model","src_path":"/w/tests/model.rs"}]}],
+            "target_directory":"/w/target","version":1,"workspace_root":"/w"}"#;
+        let workspace = Workspace::from_metadata(metadata).unwrap();
+        let (packages, targets) = miri_integration_tests(&workspace);
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].name, "ouro");
+        assert_eq!(targets, ["--test", "deep", "--test", "derive"]);
+    }
+
+    #[test]
     fn reads_the_host_triple() {
         let version = "cargo 1.97.0-nightly (abc 2026-05-19)\nrelease: 1.97.0-nightly\n\
                        host: x86_64-unknown-linux-gnu\nos: Linux\n";
