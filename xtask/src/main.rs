@@ -35,9 +35,11 @@ commands:
                           --cfg ouro_sanitize, in target/asan): any leak or
                           memory error fails it
   miri [-- <test args>]   Miri (nightly) over the unit tests of the crates with
-                          unsafe code: Stacked Borrows and Tree Borrows passes
-                          with strict provenance, plus a pass for `epoch` tests;
-                          installs the miri and rust-src components if missing
+                          unsafe code and the integration tests that drive
+                          unsafe paths: Stacked Borrows and Tree Borrows (less
+                          the size tests) passes with strict provenance, plus a
+                          pass for `epoch` tests; installs the miri and
+                          rust-src components if missing
   loom [-- <test args>]   the loom models (tests/loom.rs of every package),
                           release, RUSTFLAGS=\"--cfg loom\", LOOM_MAX_PREEMPTIONS=2
   bench [--json] [--no-run | --report-only] [-- <criterion args>]
