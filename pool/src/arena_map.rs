@@ -74,8 +74,25 @@ pub(crate) fn register(base: NonNull<u8>) -> Option<()> {
         }
     }
     // SAFETY: leaves are never freed.
-    unsafe { (*leaf)[index].store(base.as_ptr(), Ordering::Release) };
+    unsafe { (*leaf)[index].store(entry(base), Ordering::Release) };
     Some(())
+}
+
+/// What the table stores for the arena at `base`: `locate` takes only the
+/// provenance of an entry (and whether it is null), never its address. In
+/// the AddressSanitizer build (`--cfg ouro_sanitize`, where arenas are heap
+/// blocks, see `os`) the address is inverted so that LeakSanitizer does not
+/// count the table as a reference to the arena: the table is an index, not
+/// an owner, and an arena its heap lost must show up as a leak.
+#[inline(always)]
+fn entry(base: NonNull<u8>) -> *mut u8 {
+    if cfg!(ouro_sanitize) {
+        // Never null: `base` is aligned to `ARENA_SIZE`, so its low bits
+        // are zero and become ones.
+        base.as_ptr().map_addr(|addr| !addr)
+    } else {
+        base.as_ptr()
+    }
 }
 
 /// Forgets the arena starting at `base` (registered before).

@@ -5,8 +5,12 @@
 //! no `libc` crate is needed), as CPython's obmalloc does: `System` (glibc's
 //! `malloc`) raises its mmap threshold once a large block is freed and then
 //! serves arenas from its heap, whose freed middle is never returned, so
-//! peak RSS would not fall back. Elsewhere, and under Miri, arenas come from
-//! `std::alloc::System`.
+//! peak RSS would not fall back. Elsewhere, under Miri, and in the
+//! AddressSanitizer build (`--cfg ouro_sanitize`, set by `cargo xtask asan`),
+//! arenas come from `std::alloc::System`: LeakSanitizer scans heap blocks
+//! for pointers but not anonymous mappings, so with `mmap`ed arenas it would
+//! neither see a leaked arena nor the heap memory that objects inside an
+//! arena point to.
 
 use core::ptr::NonNull;
 
@@ -15,7 +19,7 @@ use crate::size_class::ARENA_SIZE;
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64"),
-    not(miri)
+    not(any(miri, ouro_sanitize))
 ))]
 mod imp {
     use core::ffi::{c_int, c_long, c_void};
@@ -86,7 +90,7 @@ mod imp {
 #[cfg(not(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64"),
-    not(miri)
+    not(any(miri, ouro_sanitize))
 )))]
 mod imp {
     use core::alloc::Layout;

@@ -1,4 +1,5 @@
-//! The CI steps: fmt, clippy, tests, loom, Miri and the bench build.
+//! The CI steps: fmt, clippy, tests, the AddressSanitizer tests, loom, Miri
+//! and the bench build.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,16 +13,18 @@ pub(crate) enum Step {
     Fmt,
     Clippy,
     Test,
+    Asan,
     Loom,
     Miri,
     Bench,
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 6] = [
+    pub(crate) const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
+        Step::Asan,
         Step::Loom,
         Step::Miri,
         Step::Bench,
@@ -32,6 +35,7 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Asan => "asan",
             Step::Loom => "loom",
             Step::Miri => "miri",
             Step::Bench => "bench",
@@ -48,6 +52,19 @@ impl Step {
 /// target yet, is skipped rather than failing the run.
 pub(crate) const MIRI_PACKAGES: [&str; 3] = ["ouro-pool", "ouro-cyclegc", "ouro-refobj"];
 
+/// Integration tests (package, test target) that drive the unsafe paths
+/// through the public API: Miri runs them beside the unit tests of
+/// `MIRI_PACKAGES`. Kept in this one place; a target not in the workspace
+/// (yet) is left out with a message. They shrink their loops under
+/// `cfg(miri)`.
+pub(crate) const MIRI_INTEGRATION_TESTS: [(&str, &str); 5] = [
+    ("ouro", "deep"),
+    ("ouro", "derive"),
+    ("ouro", "deep_copy"),
+    ("ouro", "teardown"),
+    ("ouro", "finalize"),
+];
+
 /// What unsafe code looks like in source text (prose saying "without
 /// `unsafe`" does not count).
 const UNSAFE_CODE: [&str; 3] = ["unsafe {", "unsafe fn", "unsafe impl"];
@@ -58,14 +75,34 @@ const UNSAFE_CODE: [&str; 3] = ["unsafe {", "unsafe fn", "unsafe impl"];
 /// Tree Borrows and leak checking off.
 const EPOCH_FILTER: &str = "epoch";
 
+/// Tests the Tree Borrows pass leaves to the Stacked Borrows pass (names
+/// contain one of these): the ones whose point is size (deep structures on
+/// a small stack, long random programs against a model, several arenas'
+/// worth of blocks). They repeat the code paths that the small tests take
+/// once, and they are most of a pass's time. A test renamed away from
+/// this list only makes the Tree Borrows pass slower.
+const TREE_BORROWS_SKIP: [&str; 10] = [
+    "on_a_small_stack",
+    "on_a_2_mib_stack",
+    "million_node",
+    "iteratively",
+    "without_recursion",
+    "matches_model",
+    "against_the_model",
+    "memory_goes_back_to_the_os",
+    "arenas_stay_sorted",
+    "plans_lay_out_the_lists",
+];
+
 /// The Miri flags of the strict passes (STYLE.md, "Tests").
 const MIRI_STRICT: &str = "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check";
 
 /// The nightly pinned by shared/TOOLCHAIN.md as the fallback that has Miri.
 const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
 
-/// Runs `step` as part of `cargo xtask ci` (or alone, for `miri`, `loom`,
-/// `bench --no-run`). `test_args` go to the test harness (loom and Miri).
+/// Runs `step` as part of `cargo xtask ci` (or alone, for `asan`, `miri`,
+/// `loom`, `bench --no-run`). `test_args` go to the test harness (ASan, loom
+/// and Miri).
 pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) -> Result<()> {
     match step {
         Step::Fmt => {
@@ -85,6 +122,7 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
             session.step("clippy", session.cargo().args(clippy))
         }
         Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
+        Step::Asan => asan(session, test_args),
         Step::Loom => loom(session, test_args),
         Step::Miri => miri(session, test_args),
         Step::Bench => session.step(
@@ -147,6 +185,72 @@ fn loom(session: &mut Session, test_args: &[String]) -> Result<()> {
     session.step("loom", &mut cmd)
 }
 
+/// The cfg the AddressSanitizer build sets (declared in the workspace's
+/// `unexpected_cfgs`): the pool takes its arenas from `System` so that
+/// LeakSanitizer sees into them (pool/src/os.rs), and the slowest tests
+/// shrink their loops.
+const SANITIZE_CFG: &str = "ouro_sanitize";
+
+/// The workspace's unit and integration tests (no doctests, benches or
+/// xtask) built with AddressSanitizer on nightly, in `target/asan`, with
+/// LeakSanitizer on: any leak or memory error fails the step. `--target`
+/// keeps the sanitizer flags off build scripts and proc macros. The
+/// prebuilt standard library is not instrumented, which only means that
+/// errors inside it go unseen; ouro's own code and the tests are.
+fn asan(session: &mut Session, test_args: &[String]) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let toolchain = nightly_toolchain(session, &ASAN_NEEDS)?;
+    let host = session
+        .cargo_toolchain(&toolchain)
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| host_triple(&String::from_utf8_lossy(&out.stdout)))
+        .ok_or("asan: could not read the host triple from `cargo -vV`")?;
+    if !host.contains("-linux") {
+        session.skip("asan", "LeakSanitizer needs Linux");
+        return Ok(());
+    }
+    let flags = format!("-Zsanitizer=address --cfg {SANITIZE_CFG}");
+    // A user's own ASAN_OPTIONS come after ours (the last one wins).
+    let mut options = "detect_leaks=1".to_owned();
+    if let Ok(extra) = std::env::var("ASAN_OPTIONS")
+        && !extra.is_empty()
+    {
+        options = format!("{options}:{extra}");
+    }
+    let mut cmd = session.cargo_toolchain(&toolchain);
+    cmd.env("RUSTFLAGS", &flags)
+        .env("RUSTDOCFLAGS", &flags)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTDOCFLAGS")
+        .env("ASAN_OPTIONS", options)
+        .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "asan"))
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--target",
+            &host,
+        ])
+        // Unit and integration tests; every binary runs, so that one run
+        // shows every report.
+        .args(["--tests", "--no-fail-fast"]);
+    if !test_args.is_empty() {
+        cmd.arg("--").args(test_args);
+    }
+    session.step("asan", &mut cmd)
+}
+
+/// The `host:` line of `cargo -vV` (or `rustc -vV`).
+fn host_triple(version: &str) -> Option<String> {
+    version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|host| host.trim().to_owned())
+}
+
 /// Whether any `.rs` file under `dir` mentions one of `needles`, in its
 /// name or its text (test names include the module path, so `epoch.rs`
 /// counts for `epoch`).
@@ -168,26 +272,56 @@ fn sources_mention(dir: &Path, needles: &[&str]) -> bool {
     })
 }
 
-/// Finds a toolchain with Miri, installing the components (or the pinned
-/// nightly) when missing; see shared/TOOLCHAIN.md.
-fn miri_toolchain(session: &mut Session) -> Result<String> {
-    if let Ok(toolchain) = std::env::var("XTASK_MIRI_TOOLCHAIN") {
+/// What a nightly step needs from its toolchain.
+#[derive(Debug)]
+struct NightlyNeeds {
+    /// The step's name, for messages and the install steps' names.
+    step: &'static str,
+    /// A variable naming the toolchain to use as is.
+    override_var: &'static str,
+    /// `cargo` arguments that succeed only when the toolchain has what
+    /// the step needs.
+    probe: &'static [&'static str],
+    /// The rustup components to add when the probe fails.
+    components: &'static [&'static str],
+}
+
+const MIRI_NEEDS: NightlyNeeds = NightlyNeeds {
+    step: "miri",
+    override_var: "XTASK_MIRI_TOOLCHAIN",
+    probe: &["miri", "--version"],
+    components: &["miri", "rust-src"],
+};
+
+/// AddressSanitizer links the prebuilt standard library (no `-Zbuild-std`),
+/// so any nightly will do.
+const ASAN_NEEDS: NightlyNeeds = NightlyNeeds {
+    step: "asan",
+    override_var: "XTASK_ASAN_TOOLCHAIN",
+    probe: &["--version"],
+    components: &[],
+};
+
+/// Finds a nightly with what `needs` asks for, adding the components (or
+/// installing the pinned nightly) when missing; see shared/TOOLCHAIN.md.
+fn nightly_toolchain(session: &mut Session, needs: &NightlyNeeds) -> Result<String> {
+    if let Ok(toolchain) = std::env::var(needs.override_var) {
         return Ok(toolchain);
     }
     // RUSTUP_AUTO_INSTALL=0: asking about a missing toolchain must not
     // download it.
-    let has_miri = |session: &Session, toolchain: &str| {
+    let ready = |session: &Session, toolchain: &str| {
         session.probe(
             session
                 .cargo_toolchain(toolchain)
                 .env("RUSTUP_AUTO_INSTALL", "0")
-                .args(["miri", "--version"]),
+                .args(needs.probe),
         )
     };
-    if has_miri(session, "nightly") {
+    if ready(session, "nightly") {
         return Ok("nightly".to_owned());
     }
-    if has_miri(session, PINNED_NIGHTLY) {
+    if ready(session, PINNED_NIGHTLY) {
         return Ok(PINNED_NIGHTLY.to_owned());
     }
     // Add the components only to a `nightly` that is already there: with
@@ -195,38 +329,34 @@ fn miri_toolchain(session: &mut Session) -> Result<String> {
     let listed = session.rustup().args(["toolchain", "list"]).output();
     let nightly_installed =
         listed.is_ok_and(|out| has_plain_nightly(&String::from_utf8_lossy(&out.stdout)));
-    if nightly_installed {
+    if nightly_installed && !needs.components.is_empty() {
         let added = session.attempt(
-            "miri: add components",
-            session.rustup().args([
-                "component",
-                "add",
-                "--toolchain",
-                "nightly",
-                "miri",
-                "rust-src",
-            ]),
+            &format!("{}: add components", needs.step),
+            session
+                .rustup()
+                .args(["component", "add", "--toolchain", "nightly"])
+                .args(needs.components),
         );
-        if added && has_miri(session, "nightly") {
+        if added && ready(session, "nightly") {
             return Ok("nightly".to_owned());
         }
-    } else {
-        eprintln!("xtask: miri: no `nightly` toolchain installed");
+    } else if !nightly_installed {
+        eprintln!("xtask: {}: no `nightly` toolchain installed", needs.step);
     }
     // Never a plain `nightly` install: the newest nightly may lack Miri.
-    session.step(
-        "miri: install toolchain",
-        session.rustup().args([
-            "toolchain",
-            "install",
-            PINNED_NIGHTLY,
-            "--profile",
-            "minimal",
-            "-c",
-            "miri,rust-src",
-            "--no-self-update",
-        ]),
-    )?;
+    let mut install = session.rustup();
+    install.args([
+        "toolchain",
+        "install",
+        PINNED_NIGHTLY,
+        "--profile",
+        "minimal",
+        "--no-self-update",
+    ]);
+    if !needs.components.is_empty() {
+        install.args(["-c", &needs.components.join(",")]);
+    }
+    session.step(&format!("{}: install toolchain", needs.step), &mut install)?;
     Ok(PINNED_NIGHTLY.to_owned())
 }
 
@@ -271,7 +401,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
         session.skip("miri", "none of the Miri crates has a lib target yet");
         return Ok(());
     }
-    let toolchain = miri_toolchain(session)?;
+    let toolchain = nightly_toolchain(session, &MIRI_NEEDS)?;
     let target_dir = side_target_dir(&workspace, "miri");
     session.step(
         "miri: setup",
@@ -290,34 +420,68 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             format!("{ours} {extra}")
         }
     };
-    let run =
-        |session: &mut Session, name: &str, pkgs: &[&Package], flags: String, filter: &[&str]| {
-            let mut cmd = session.cargo_toolchain(&toolchain);
-            cmd.env("MIRIFLAGS", flags)
-                .env("CARGO_TARGET_DIR", &target_dir)
-                .args(["miri", "test"]);
-            for package in pkgs {
-                cmd.args(["-p", &package.name]);
-            }
-            cmd.args(["--lib", "--"]).args(filter).args(test_args);
-            session.step(name, &mut cmd)
-        };
+    let run = |session: &mut Session,
+               name: &str,
+               pkgs: &[&Package],
+               targets: &[String],
+               flags: String,
+               filter: &[&str]| {
+        let mut cmd = session.cargo_toolchain(&toolchain);
+        cmd.env("MIRIFLAGS", flags)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["miri", "test"]);
+        for package in pkgs {
+            cmd.args(["-p", &package.name]);
+        }
+        cmd.args(targets).arg("--").args(filter).args(test_args);
+        session.step(name, &mut cmd)
+    };
+    let lib = ["--lib".to_owned()];
+    let (it_packages, it_targets) = miri_integration_tests(&workspace);
 
     let skip_epoch = ["--skip", EPOCH_FILTER];
+    let stacked = flags(MIRI_STRICT);
     run(
         session,
         "miri: stacked borrows",
         &packages,
-        flags(MIRI_STRICT),
+        &lib,
+        stacked.clone(),
         &skip_epoch,
     )?;
+    if !it_targets.is_empty() {
+        run(
+            session,
+            "miri: stacked borrows, integration",
+            &it_packages,
+            &it_targets,
+            stacked,
+            &skip_epoch,
+        )?;
+    }
+    let mut tree_filter = skip_epoch.to_vec();
+    for name in TREE_BORROWS_SKIP {
+        tree_filter.extend(["--skip", name]);
+    }
+    let tree = flags(&format!("-Zmiri-tree-borrows {MIRI_STRICT}"));
     run(
         session,
         "miri: tree borrows",
         &packages,
-        flags(&format!("-Zmiri-tree-borrows {MIRI_STRICT}")),
-        &skip_epoch,
+        &lib,
+        tree.clone(),
+        &tree_filter,
     )?;
+    if !it_targets.is_empty() {
+        run(
+            session,
+            "miri: tree borrows, integration",
+            &it_packages,
+            &it_targets,
+            tree,
+            &tree_filter,
+        )?;
+    }
     let epoch_packages: Vec<&Package> = packages
         .iter()
         .copied()
@@ -333,10 +497,30 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             session,
             "miri: epoch",
             &epoch_packages,
+            &lib,
             epoch_flags,
             &[EPOCH_FILTER],
         )
     }
+}
+
+/// The packages and `--test <name>` arguments of the
+/// `MIRI_INTEGRATION_TESTS` that exist.
+fn miri_integration_tests(workspace: &Workspace) -> (Vec<&Package>, Vec<String>) {
+    let mut packages: Vec<&Package> = Vec::new();
+    let mut targets = Vec::new();
+    for (name, test) in MIRI_INTEGRATION_TESTS {
+        match workspace.package(name) {
+            Some(p) if p.has_target("test", Some(test)) => {
+                if !packages.iter().any(|q| q.name == p.name) {
+                    packages.push(p);
+                }
+                targets.extend(["--test".to_owned(), test.to_owned()]);
+            }
+            _ => eprintln!("xtask: miri: {name} has no test `{test}` yet; leaving it out"),
+        }
+    }
+    (packages, targets)
 }
 
 #[cfg(test)]
@@ -349,6 +533,33 @@ mod tests {
             assert_eq!(Step::from_name(step.name()), Some(step));
         }
         assert_eq!(Step::from_name("lint"), None);
+    }
+
+    #[test]
+    fn picks_the_integration_tests_that_exist() {
+        let metadata = r#"{"packages":[
+            {"name":"ouro","manifest_path":"/w/Cargo.toml","targets":[
+                {"kind":["lib"],"name":"ouro","src_path":"/w/src/lib.rs"},
+                {"kind":["test"],"name":"derive","src_path":"/w/tests/derive.rs"},
+                {"kind":["test"],"name":"deep","src_path":"/w/tests/deep.rs"},
+                {"kind":["test"],"name":"model","src_path":"/w/tests/model.rs"}]}],
+            "target_directory":"/w/target","version":1,"workspace_root":"/w"}"#;
+        let workspace = Workspace::from_metadata(metadata).unwrap();
+        let (packages, targets) = miri_integration_tests(&workspace);
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].name, "ouro");
+        assert_eq!(targets, ["--test", "deep", "--test", "derive"]);
+    }
+
+    #[test]
+    fn reads_the_host_triple() {
+        let version = "cargo 1.97.0-nightly (abc 2026-05-19)\nrelease: 1.97.0-nightly\n\
+                       host: x86_64-unknown-linux-gnu\nos: Linux\n";
+        assert_eq!(
+            host_triple(version).as_deref(),
+            Some("x86_64-unknown-linux-gnu")
+        );
+        assert_eq!(host_triple("cargo 1.95.0\n"), None);
     }
 
     #[test]

@@ -26,13 +26,20 @@ const USAGE: &str = "\
 cargo xtask <command> [options]
 
 commands:
-  ci [--skip <step>]...   fmt, clippy, test, loom, miri, bench (build only), in
-                          that order, stopping at the first failure; --skip
-                          (repeatable, or comma-separated) leaves steps out
+  ci [--skip <step>]...   fmt, clippy, test, asan, loom, miri, bench (build
+                          only), in that order, stopping at the first failure;
+                          --skip (repeatable, or comma-separated) leaves steps
+                          out
+  asan [-- <test args>]   the unit and integration tests with AddressSanitizer
+                          and LeakSanitizer (nightly, -Zsanitizer=address
+                          --cfg ouro_sanitize, in target/asan): any leak or
+                          memory error fails it
   miri [-- <test args>]   Miri (nightly) over the unit tests of the crates with
-                          unsafe code: Stacked Borrows and Tree Borrows passes
-                          with strict provenance, plus a pass for `epoch` tests;
-                          installs the miri and rust-src components if missing
+                          unsafe code and the integration tests that drive
+                          unsafe paths: Stacked Borrows and Tree Borrows (less
+                          the size tests) passes with strict provenance, plus a
+                          pass for `epoch` tests; installs the miri and
+                          rust-src components if missing
   loom [-- <test args>]   the loom models (tests/loom.rs of every package),
                           release, RUSTFLAGS=\"--cfg loom\", LOOM_MAX_PREEMPTIONS=2
   bench [--json] [--no-run | --report-only] [-- <criterion args>]
@@ -99,6 +106,9 @@ fn workspace_root() -> PathBuf {
 enum Command {
     Ci {
         skip: Vec<Step>,
+    },
+    Asan {
+        test_args: Vec<String>,
     },
     Miri {
         test_args: Vec<String>,
@@ -171,15 +181,15 @@ fn parse(command: &str, rest: &[String]) -> Result<Command> {
             }
             Ok(Command::Ci { skip })
         }
-        "miri" | "loom" => {
+        "asan" | "miri" | "loom" => {
             let (flags, test_args) = split_passthrough(rest);
             if let Some(flag) = flags.first() {
                 return Err(format!("{command}: unknown option `{flag}`").into());
             }
-            Ok(if command == "miri" {
-                Command::Miri { test_args }
-            } else {
-                Command::Loom { test_args }
+            Ok(match command {
+                "asan" => Command::Asan { test_args },
+                "miri" => Command::Miri { test_args },
+                _ => Command::Loom { test_args },
             })
         }
         "bench" => {
@@ -241,6 +251,7 @@ fn run(session: &mut Session, command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Asan { test_args } => ci::run_step(session, Step::Asan, &test_args),
         Command::Miri { test_args } => ci::run_step(session, Step::Miri, &test_args),
         Command::Loom { test_args } => ci::run_step(session, Step::Loom, &test_args),
         Command::Bench { json, mode, args } => bench(session, json, mode, &args),
@@ -382,6 +393,12 @@ mod tests {
             }
         );
         assert!(parse_line("miri --fast").is_err());
+        assert_eq!(
+            parse_line("asan -- derive").unwrap(),
+            Command::Asan {
+                test_args: vec!["derive".into()]
+            }
+        );
         assert_eq!(parse_line("demo").unwrap(), Command::Demo { args: vec![] });
         assert_eq!(
             parse_line("compare --json -- --runs 5").unwrap(),
