@@ -1937,3 +1937,171 @@ mod saveall {
         .unwrap();
     }
 }
+
+/// Was a finding (a `trace` panic under a lock taken by ouro's `Mutex` or
+/// `RwLock` impl poisoned that lock, which the user never took).
+mod poisoning {
+    use super::{guarded, sync_guarded};
+    use ouro::{Structural, Trace, Visitor};
+    use std::panic::catch_unwind;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Mutex, RwLock};
+
+    /// Panics in `trace` while armed.
+    #[derive(Default)]
+    struct Bomb(AtomicBool);
+    impl Trace for Bomb {
+        // SAFETY: traces nothing, takes no lock, changes nothing (so the
+        // sync heap can collect what holds one).
+        const STRUCTURAL: Structural = unsafe { Structural::promise() };
+        fn trace(&self, _: &mut Visitor<'_>) {
+            if self.0.load(SeqCst) {
+                panic!("trace bomb");
+            }
+        }
+    }
+
+    /// A node whose bomb is reached through ouro's impl for `$lock` (which
+    /// takes the lock), after its edge to itself.
+    macro_rules! bomb_node {
+        ($name:ident, $($heap:ident)::+, $lock:ident, $write:ident) => {
+            #[derive(Trace)]
+            struct $name {
+                next: $lock<Option<$($heap)::+::Gc<$name>>>,
+                inner: $lock<Bomb>,
+            }
+            impl $name {
+                /// Collects a self-cycle whose trace panics; says whether a
+                /// lock of it is poisoned afterwards, then frees it.
+                fn poisoned_by_collect() -> bool {
+                    use $($heap)::+::{Gc, gc};
+                    let a = Gc::new($name {
+                        next: $lock::new(None),
+                        inner: $lock::new(Bomb::default()),
+                    });
+                    *a.next.$write().unwrap() = Some(a.clone());
+                    a.inner.$write().unwrap().0.store(true, SeqCst);
+                    assert!(catch_unwind(gc::collect).is_err(), "the bomb did not go off");
+                    let poisoned = a.inner.is_poisoned() || a.next.is_poisoned();
+                    a.inner.clear_poison();
+                    a.next.clear_poison();
+                    a.inner.$write().unwrap().0.store(false, SeqCst);
+                    let w = Gc::downgrade(&a);
+                    drop(a);
+                    gc::collect();
+                    assert!(w.upgrade().is_none(), "the cycle was not collected");
+                    poisoned
+                }
+            }
+        };
+    }
+
+    bomb_node!(LocalMutex, ouro, Mutex, lock);
+    bomb_node!(LocalRwLock, ouro, RwLock, write);
+    bomb_node!(SyncMutex, ouro::sync, Mutex, lock);
+    bomb_node!(SyncRwLock, ouro::sync, RwLock, write);
+
+    #[test]
+    fn a_trace_panic_does_not_poison_a_lock_the_user_never_took() {
+        guarded(|| {
+            ouro::gc::disable();
+            assert!(!LocalMutex::poisoned_by_collect(), "thread-local heap");
+        });
+        sync_guarded(|| assert!(!SyncMutex::poisoned_by_collect(), "sync heap"));
+    }
+
+    #[test]
+    fn a_trace_panic_does_not_poison_an_rwlock_the_user_never_took() {
+        guarded(|| {
+            ouro::gc::disable();
+            assert!(!LocalRwLock::poisoned_by_collect(), "thread-local heap");
+        });
+        sync_guarded(|| assert!(!SyncRwLock::poisoned_by_collect(), "sync heap"));
+    }
+
+    /// Calls to `Fuse::trace` so far, and the one that panics (0: none).
+    static FUSE_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static FUSE_AT: AtomicUsize = AtomicUsize::new(0);
+
+    /// Panics at call `FUSE_AT` of any fuse's `trace`. The verification
+    /// keeps the guard of a lock around a `Fuse<u8>` until it is done, and
+    /// releases one around a (zero-sized) `Fuse<()>` at once: both kinds.
+    struct Fuse<T>(T);
+    impl<T: Send + Sync + 'static> Trace for Fuse<T> {
+        // SAFETY: traces nothing, takes no lock, changes nothing of the
+        // heap (only the call counter).
+        const STRUCTURAL: Structural = unsafe { Structural::promise() };
+        fn trace(&self, _: &mut Visitor<'_>) {
+            if FUSE_CALLS.fetch_add(1, SeqCst) + 1 == FUSE_AT.load(SeqCst) {
+                panic!("trace fuse");
+            }
+        }
+    }
+
+    #[derive(Trace)]
+    struct Link {
+        next: Mutex<Option<ouro::sync::Gc<Link>>>,
+        read: RwLock<Fuse<u8>>,
+        kept: Mutex<Fuse<u8>>,
+        unkept: Mutex<Fuse<()>>,
+    }
+
+    impl Link {
+        fn new() -> ouro::sync::Gc<Link> {
+            ouro::sync::Gc::new(Link {
+                next: Mutex::new(None),
+                read: RwLock::new(Fuse(0)),
+                kept: Mutex::new(Fuse(0)),
+                unkept: Mutex::new(Fuse(())),
+            })
+        }
+
+        fn poisoned(&self) -> bool {
+            self.next.is_poisoned()
+                || self.read.is_poisoned()
+                || self.kept.is_poisoned()
+                || self.unkept.is_poisoned()
+        }
+    }
+
+    /// The panic goes off at each trace call of a collection in turn, so
+    /// also while the verification keeps the guards of the objects traced
+    /// before: no lock of the garbage is poisoned by any of them.
+    #[test]
+    fn sync_trace_panics_at_any_point_poison_no_lock() {
+        use ouro::sync::{Gc, gc};
+        sync_guarded(|| {
+            let mut done = false;
+            for at in 1..=200 {
+                let first = Link::new();
+                let mut prev = first.clone();
+                let mut weaks = vec![Gc::downgrade(&first)];
+                for _ in 1..3 {
+                    let x = Link::new();
+                    weaks.push(Gc::downgrade(&x));
+                    *prev.next.lock().unwrap() = Some(x.clone());
+                    prev = x;
+                }
+                *prev.next.lock().unwrap() = Some(first);
+                drop(prev);
+                FUSE_CALLS.store(0, SeqCst);
+                FUSE_AT.store(at, SeqCst);
+                let r = catch_unwind(gc::collect);
+                FUSE_AT.store(0, SeqCst);
+                if r.is_ok() {
+                    assert!(at > 1, "the garbage was not traced");
+                    assert!(weaks.iter().all(|w| w.upgrade().is_none()));
+                    done = true;
+                    break;
+                }
+                for w in &weaks {
+                    let x = w.upgrade().expect("given back after the panic");
+                    assert!(!x.poisoned(), "poisoned by the panic at trace call {at}");
+                }
+                gc::collect();
+                assert!(weaks.iter().all(|w| w.upgrade().is_none()));
+            }
+            assert!(done, "every collection panicked");
+        });
+    }
+}

@@ -300,7 +300,8 @@ impl<'a> Visitor<'a> {
     /// guarded value with `trace`. While the concurrent collector verifies
     /// its candidates the guard is kept (taken over before the value is
     /// traced, so that guards taken inside are released first, also when
-    /// `trace` panics); otherwise it is dropped when `trace` returns.
+    /// `trace` panics); otherwise it is dropped when `trace` returns or
+    /// panics, without poisoning the mutex.
     #[doc(hidden)]
     #[inline]
     pub fn trace_mutex_guard<T: ?Sized>(
@@ -316,7 +317,15 @@ impl<'a> Visitor<'a> {
             // memory that outlives the hold (`may_keep`).
             trace(unsafe { &*data }, self);
         } else {
-            trace(&guard, self);
+            // A panic of `trace` is held until the guard is dropped, then
+            // resumed: a guard dropped while unwinding would poison the
+            // mutex, which the user never took. (Kept guards are dropped by
+            // their owner after it caught the panic.)
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trace(&guard, self)));
+            drop(guard);
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
+            }
         }
     }
 
@@ -335,6 +344,7 @@ impl<'a> Visitor<'a> {
             // SAFETY: as in `trace_mutex_guard`.
             trace(unsafe { &*data }, self);
         } else {
+            // (A read guard dropped while unwinding does not poison.)
             trace(&guard, self);
         }
     }
