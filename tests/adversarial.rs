@@ -1,8 +1,8 @@
 //! Hostile user code against ouro's soundness claims (DESIGN.md, "Soundness
 //! does not rest on user code"): lying `Trace` impls, hostile `Drop`,
 //! `finalize`, callbacks and `DeepCopy` impls, introspection in odd states,
-//! deep structures. Every test here holds today; the attacks that succeed
-//! live in `adversarial_findings.rs`.
+//! deep structures. Every test here holds; the modules whose doc says "was
+//! a finding" pin attacks that succeeded before their fix.
 //!
 //! Each thread-local test runs on a fresh thread (its own heap) with a 2 MiB
 //! stack and a time limit, so a hang fails instead of blocking the suite.
@@ -504,7 +504,7 @@ mod lying_trace {
         })
     }
 
-    /// Was a finding (`adversarial_findings.rs`): the subtraction counted
+    /// Was a finding: the subtraction counted
     /// the edge reported by the first call, the reachability pass never saw
     /// it, and `collect()` dropped the leaf while it was borrowed. A
     /// non-structural `trace` is no longer called to subtract.
@@ -1953,7 +1953,7 @@ mod poisoning {
     impl Trace for Bomb {
         // SAFETY: traces nothing, takes no lock, changes nothing (so the
         // sync heap can collect what holds one).
-        const STRUCTURAL: Structural = unsafe { Structural::promise() };
+        const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
         fn trace(&self, _: &mut Visitor<'_>) {
             if self.0.load(SeqCst) {
                 panic!("trace bomb");
@@ -2030,7 +2030,7 @@ mod poisoning {
     impl<T: Send + Sync + 'static> Trace for Fuse<T> {
         // SAFETY: traces nothing, takes no lock, changes nothing of the
         // heap (only the call counter).
-        const STRUCTURAL: Structural = unsafe { Structural::promise() };
+        const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
         fn trace(&self, _: &mut Visitor<'_>) {
             if FUSE_CALLS.fetch_add(1, SeqCst) + 1 == FUSE_AT.load(SeqCst) {
                 panic!("trace fuse");

@@ -904,6 +904,11 @@ struct VerifyHook {
     me: Mutex<Option<Gc<VerifyHook>>>,
     seen: Arc<AtomicBool>,
     upgraded: Arc<Barrier>,
+    /// The test's thread: only its own collection waits at the barrier (a
+    /// concurrent test's collection that traced this hook waited there
+    /// while keeping the guard of `me`, which this test's thread was about
+    /// to lock: a hang).
+    owner: std::thread::ThreadId,
 }
 
 impl Trace for VerifyHook {
@@ -911,6 +916,9 @@ impl Trace for VerifyHook {
     const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
+        if std::thread::current().id() != self.owner {
+            return;
+        }
         if self.me.try_lock().is_err() {
             // Our guard is kept: the verification, after `Nest` (older).
             // Wait until the other thread holds a handle (before the claim).
@@ -946,6 +954,7 @@ fn sr08_nested_guards_released_outer_first() {
             me: Mutex::new(None),
             seen: seen.clone(),
             upgraded: upgraded.clone(),
+            owner: std::thread::current().id(),
         });
         *relock(&h.me) = Some(h.clone());
         drop(h);
@@ -1011,6 +1020,9 @@ struct GuessHook {
     me: Mutex<Option<Gc<GuessHook>>>,
     armed: AtomicBool,
     sync: Arc<(Barrier, Barrier)>,
+    /// The test's thread: only its own collection stops at the barriers
+    /// (another test's collection would take the armed shot).
+    owner: std::thread::ThreadId,
 }
 
 impl Trace for GuessHook {
@@ -1020,7 +1032,10 @@ impl Trace for GuessHook {
         self.me.trace(v);
         // In the guess (the guard was not kept), after the older objects'
         // counts were read and their traces ran.
-        if self.me.try_lock().is_ok() && self.armed.swap(false, Ordering::SeqCst) {
+        if std::thread::current().id() == self.owner
+            && self.me.try_lock().is_ok()
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
             self.sync.0.wait();
             self.sync.1.wait();
         }
@@ -1050,6 +1065,7 @@ fn sr09_saveall_saves_a_zombie_then_drops_it() {
         me: Mutex::new(None),
         armed: AtomicBool::new(true),
         sync: sync.clone(),
+        owner: std::thread::current().id(),
     });
     *relock(&h.me) = Some(h.clone());
     drop(h);
