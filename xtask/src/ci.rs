@@ -1,4 +1,5 @@
-//! The CI steps: fmt, clippy, tests, loom, Miri and the bench build.
+//! The CI steps: fmt, clippy, the MSRV check, tests, loom, Miri and the
+//! bench build.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::workspace::{Package, Workspace};
 pub(crate) enum Step {
     Fmt,
     Clippy,
+    Msrv,
     Test,
     Loom,
     Miri,
@@ -18,9 +20,10 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 6] = [
+    pub(crate) const ALL: [Step; 7] = [
         Step::Fmt,
         Step::Clippy,
+        Step::Msrv,
         Step::Test,
         Step::Loom,
         Step::Miri,
@@ -31,6 +34,7 @@ impl Step {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
+            Step::Msrv => "msrv",
             Step::Test => "test",
             Step::Loom => "loom",
             Step::Miri => "miri",
@@ -84,6 +88,7 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
             ];
             session.step("clippy", session.cargo().args(clippy))
         }
+        Step::Msrv => msrv(session),
         Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
         Step::Loom => loom(session, test_args),
         Step::Miri => miri(session, test_args),
@@ -339,9 +344,67 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
     }
 }
 
+/// The published crates: what `rust-version` promises to build (their
+/// dev-dependencies, criterion and proptest, may need a newer toolchain).
+const MSRV_PACKAGES: [&str; 5] = [
+    "ouro-pool",
+    "ouro-cyclegc",
+    "ouro-refobj",
+    "ouro-macros",
+    "ouro-gc",
+];
+
+/// Checks the library crates with the toolchain `rust-version` names
+/// (`[workspace.package]` of the root manifest), installing it with rustup's
+/// minimal profile when it is missing, in `target/msrv`.
+fn msrv(session: &mut Session) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let root = workspace
+        .package("ouro-gc")
+        .ok_or("msrv: no package ouro-gc in the workspace")?;
+    let manifest = fs::read_to_string(root.dir.join("Cargo.toml"))
+        .map_err(|e| format!("msrv: reading Cargo.toml: {e}"))?;
+    let version = rust_version(&manifest).ok_or("msrv: no `rust-version` in Cargo.toml")?;
+    if !session.probe(
+        session
+            .rustup()
+            .args(["run", &version, "rustc", "--version"]),
+    ) {
+        let install = ["toolchain", "install", &version, "--profile", "minimal"];
+        session.step(
+            &format!("msrv: install {version}"),
+            session.rustup().args(install),
+        )?;
+    }
+    let mut cmd = session.cargo_toolchain(&version);
+    cmd.args(["check", "--lib"])
+        .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "msrv"));
+    for package in MSRV_PACKAGES {
+        cmd.args(["-p", package]);
+    }
+    session.step(&format!("msrv ({version})"), &mut cmd)
+}
+
+/// The value of the first `rust-version = "..."` line of a manifest.
+fn rust_version(manifest: &str) -> Option<String> {
+    manifest.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("rust-version")?.trim_start();
+        let value = value.strip_prefix('=')?.trim();
+        Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_rust_version_from_the_manifest() {
+        let manifest = "[workspace.package]\nversion = \"0.1.0\"\nrust-version = \"1.88\"\n";
+        assert_eq!(rust_version(manifest).as_deref(), Some("1.88"));
+        assert_eq!(rust_version("rust-version.workspace = true\n"), None);
+        assert_eq!(rust_version("[package]\nname = \"x\"\n"), None);
+    }
 
     #[test]
     fn step_names_round_trip() {

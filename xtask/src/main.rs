@@ -26,8 +26,9 @@ const USAGE: &str = "\
 cargo xtask <command> [options]
 
 commands:
-  ci [--skip <step>]...   fmt, clippy, test, loom, miri, bench (build only), in
-                          that order, stopping at the first failure; --skip
+  ci [--skip <step>]...   fmt, clippy, msrv (cargo +<rust-version> check of the
+                          library crates), test, loom, miri, bench (build
+                          only), in that order, stopping at the first failure; --skip
                           (repeatable, or comma-separated) leaves steps out
   miri [-- <test args>]   Miri (nightly) over the unit tests of the crates with
                           unsafe code: Stacked Borrows and Tree Borrows passes

@@ -1,7 +1,7 @@
 //! Compile-fail tests pinning every error message of the derives.
 //!
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test -p
-//! ouro-macros --test ui`; never edit them by hand.
+//! ouro-ui-tests --test ui`; never edit them by hand.
 #![cfg(not(any(loom, miri)))]
 
 #[test]
