@@ -364,7 +364,8 @@ fn msrv(session: &mut Session) -> Result<()> {
         .ok_or("msrv: no package ouro-gc in the workspace")?;
     let manifest = fs::read_to_string(root.dir.join("Cargo.toml"))
         .map_err(|e| format!("msrv: reading Cargo.toml: {e}"))?;
-    let version = rust_version(&manifest).ok_or("msrv: no `rust-version` in Cargo.toml")?;
+    let version = manifest_string(&manifest, "rust-version")
+        .ok_or("msrv: no `rust-version` in Cargo.toml")?;
     if !session.probe(
         session
             .rustup()
@@ -385,10 +386,11 @@ fn msrv(session: &mut Session) -> Result<()> {
     session.step(&format!("msrv ({version})"), &mut cmd)
 }
 
-/// The value of the first `rust-version = "..."` line of a manifest.
-fn rust_version(manifest: &str) -> Option<String> {
+/// The value of the first `<key> = "..."` line of a manifest (std only: no
+/// TOML parser; enough for the root manifest's `[workspace.package]`).
+pub(crate) fn manifest_string(manifest: &str, key: &str) -> Option<String> {
     manifest.lines().find_map(|line| {
-        let value = line.trim().strip_prefix("rust-version")?.trim_start();
+        let value = line.trim().strip_prefix(key)?.trim_start();
         let value = value.strip_prefix('=')?.trim();
         Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned())
     })
@@ -401,9 +403,20 @@ mod tests {
     #[test]
     fn reads_rust_version_from_the_manifest() {
         let manifest = "[workspace.package]\nversion = \"0.1.0\"\nrust-version = \"1.88\"\n";
-        assert_eq!(rust_version(manifest).as_deref(), Some("1.88"));
-        assert_eq!(rust_version("rust-version.workspace = true\n"), None);
-        assert_eq!(rust_version("[package]\nname = \"x\"\n"), None);
+        assert_eq!(
+            manifest_string(manifest, "rust-version").as_deref(),
+            Some("1.88")
+        );
+        assert_eq!(
+            manifest_string(manifest, "version").as_deref(),
+            Some("0.1.0")
+        );
+        let inherited = "rust-version.workspace = true\n";
+        assert_eq!(manifest_string(inherited, "rust-version"), None);
+        assert_eq!(
+            manifest_string("[package]\nname = \"x\"\n", "rust-version"),
+            None
+        );
     }
 
     #[test]

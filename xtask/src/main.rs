@@ -11,6 +11,7 @@ mod bench;
 mod ci;
 mod compare;
 mod json;
+mod publish;
 mod session;
 mod workspace;
 
@@ -50,6 +51,12 @@ commands:
                           prints the raw results instead; e.g.
                           `-- --runs 5 --lib ouro,gc --workload ring_1m`
   demo [-- <args>]        cargo run --release --example tour
+  publish-check [--allow-dirty]
+                          cargo publish --dry-run --workspace (each crate
+                          packaged and built in dependency order), then each
+                          packaged crate unpacked outside the workspace: its
+                          tests built and its doctests run against the other
+                          packaged crates ([patch.crates-io])
   help                    this text
 ";
 
@@ -118,6 +125,9 @@ enum Command {
     },
     Demo {
         args: Vec<String>,
+    },
+    PublishCheck {
+        allow_dirty: bool,
     },
 }
 
@@ -226,6 +236,11 @@ fn parse(command: &str, rest: &[String]) -> Result<Command> {
             }
             Ok(Command::Demo { args })
         }
+        "publish-check" => match rest {
+            [] => Ok(Command::PublishCheck { allow_dirty: false }),
+            [flag] if flag == "--allow-dirty" => Ok(Command::PublishCheck { allow_dirty: true }),
+            [other, ..] => Err(format!("publish-check: unexpected argument `{other}`").into()),
+        },
         other => Err(format!("unknown command `{other}`").into()),
     }
 }
@@ -254,6 +269,7 @@ fn run(session: &mut Session, command: Command) -> Result<()> {
             }
             session.step("demo", &mut cmd)
         }
+        Command::PublishCheck { allow_dirty } => publish::publish_check(session, allow_dirty),
     }
 }
 
