@@ -80,9 +80,10 @@ impl ObjectInfo {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the object (the same for every handle to it; compare
-    /// with `Gc::as_ptr(&h) as usize` minus nothing: it is the header's
-    /// address, stable while the object lives).
+    /// The address of the object's header: the same for every handle to
+    /// the object and stable while it lives, so it identifies the object
+    /// (as Python's `id()` does). It is not the value's address
+    /// (`Gc::as_ptr`), which lies after the header.
     pub fn address(&self) -> usize {
         self.obj.as_ptr().addr()
     }
@@ -221,7 +222,8 @@ pub fn garbage() -> Vec<ObjectInfo> {
 ///   drawn as green boxes.
 /// - Objects not reachable from any root are garbage a collection would
 ///   free, drawn as red octagons.
-/// - Everything else is a plain ellipse; frozen objects are dashed.
+/// - Everything else is a plain ellipse.
+/// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {

@@ -5,7 +5,8 @@
 //!    and verifies them in dependency order (cargo resolves the internal
 //!    dependencies from a temporary local registry of the crates it just
 //!    packaged, as crates.io will once they are uploaded in that order).
-//! 2. Each `.crate` is unpacked outside the workspace and its tests (unit,
+//! 2. `cargo package --workspace --no-verify` writes the same archives to
+//!    `target/package`; each `.crate` is unpacked outside the workspace and its tests (unit,
 //!    integration, examples) are built and its doctests run, with
 //!    `[patch.crates-io]` pointing the internal dependencies at the other
 //!    unpacked crates: a dev-dependency that `cargo package` stripped (a
@@ -35,6 +36,14 @@ pub(crate) fn publish_check(session: &mut Session, allow_dirty: bool) -> Result<
         dry_run.arg("--allow-dirty");
     }
     session.step("publish --dry-run", &mut dry_run)?;
+    // The dry run keeps its archives in a scratch place of its own; this
+    // writes them where `cargo package` documents them, `target/package`.
+    let mut package = session.cargo();
+    package.args(["package", "--workspace", "--no-verify"]);
+    if allow_dirty {
+        package.arg("--allow-dirty");
+    }
+    session.step("package", &mut package)?;
 
     let scratch = std::env::temp_dir().join(format!("ouro-publish-check-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
