@@ -1,4 +1,6 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("../docs/crate.md")]
+
+pub mod guide;
 
 pub use ouro_refobj::{
     DeepCopier, DeepCopy, Finalize, Gc, Structural, Trace, Visitor, Weak, deep_copy, gc, sync,
