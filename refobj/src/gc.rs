@@ -19,13 +19,13 @@
 //! left behind; elsewhere such cycles stay allocated.
 //!
 //! ```
-//! use ouro_refobj::{Gc, Trace, Visitor, gc};
+//! # extern crate ouro_refobj as ouro;
+//! # use ouro_macros::Trace;
+//! use ouro::{Gc, Trace, gc};
 //! use std::cell::RefCell;
 //!
+//! #[derive(Trace)]
 //! struct Node { next: RefCell<Option<Gc<Node>>> }
-//! impl Trace for Node {
-//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
-//! }
 //!
 //! gc::disable();
 //! let a = Gc::new(Node { next: RefCell::new(None) });
@@ -159,6 +159,25 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 ///
 /// # Panics
 /// If `generation > 2`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let nodes = gc::get_objects(None)
+///     .iter()
+///     .filter(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a)))
+///     .count();
+/// assert_eq!(nodes, 1);
+/// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     infos(raw::snapshot(generation, false))
 }
@@ -178,6 +197,24 @@ fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
 
 /// The tracked objects `obj` refers to: the edges its `Trace` impl reports
 /// that the collector counts (Python's `gc.get_referents`).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+/// let refs = gc::get_referents(&b);
+/// assert_eq!(refs.len(), 1);
+/// assert!(Gc::ptr_eq(&refs[0].downcast::<Node>().unwrap(), &a));
+/// ```
 pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     if !Gc::is_tracked(obj) {
         return Vec::new();
@@ -189,6 +226,25 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 ///
 /// This traces every tracked object of the heap: a debugging tool, not for
 /// hot paths.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+/// // Who keeps `a` alive? `b` (and the local `a`, which is not an object).
+/// let who = gc::get_referrers(&a);
+/// assert_eq!(who.len(), 1);
+/// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
+/// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     let target = obj.obj();
     infos(raw::snapshot(None, true))
@@ -201,6 +257,31 @@ pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// unreachable ones, and the uncollectable ones (cycles through a
 /// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
 /// stay alive until [`clear_garbage`].
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::set_debug(gc::DebugFlags::SAVEALL);
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// gc::collect();
+/// let kept = gc::garbage();
+/// assert_eq!(kept.len(), 1);
+/// assert!(kept[0].type_name().ends_with("Node"));
+/// drop(kept);
+/// gc::set_debug(gc::DebugFlags::empty());
+/// gc::clear_garbage();
+/// gc::collect();
+/// ```
 pub fn garbage() -> Vec<ObjectInfo> {
     raw::garbage()
         .into_iter()
@@ -221,6 +302,26 @@ pub fn garbage() -> Vec<ObjectInfo> {
 /// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let root = Gc::new(Node { next: RefCell::new(None) });
+/// let mut out = Vec::new();
+/// gc::write_dot(&mut out).unwrap(); // or a `File`
+/// let dot = String::from_utf8(out).unwrap();
+/// assert!(dot.starts_with("digraph"));
+/// assert!(dot.contains("Node"));
+/// # drop(root);
+/// ```
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {
     let objs = infos(raw::snapshot(None, true));
     let index: HashMap<usize, usize> = objs

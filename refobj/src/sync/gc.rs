@@ -41,14 +41,14 @@
 //! cycle meanwhile may make it wrong; nothing is freed on its strength.
 //!
 //! ```
-//! use ouro_refobj::sync::{Gc, gc};
-//! use ouro_refobj::{Trace, Visitor};
+//! # extern crate ouro_refobj as ouro;
+//! # use ouro_macros::Trace;
+//! use ouro::Trace;
+//! use ouro::sync::{Gc, gc};
 //! use std::sync::Mutex;
 //!
+//! #[derive(Trace)]
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
-//! impl Trace for Node {
-//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
-//! }
 //!
 //! let a = Gc::new(Node { next: Mutex::new(None) });
 //! let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
@@ -124,17 +124,71 @@ fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 
 /// Every tracked object of `generation` (every generation and the frozen
 /// set for `None`), as `gc.get_objects()`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// assert!(gc::get_objects(None)
+///     .iter()
+///     .any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a))));
+/// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     wrap(control::get_objects(generation))
 }
 
 /// The tracked objects `obj`'s value holds handles to.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+/// let refs = gc::get_referents(&b);
+/// assert!(Gc::ptr_eq(&refs[0].downcast::<Node>().unwrap(), &a));
+/// ```
 pub fn get_referents<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     // SAFETY: we hold a strong reference through a shared borrow.
     wrap(unsafe { control::get_referents(Gc::header_ptr(obj)) })
 }
 
 /// The tracked objects whose values hold a handle to `obj`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+/// let who = gc::get_referrers(&a);
+/// assert!(who.iter().any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &b))));
+/// ```
 pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     wrap(control::get_referrers(Gc::header_ptr(obj)))
 }
@@ -143,11 +197,49 @@ pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// unreachable ones, and the uncollectable ones (cycles through a
 /// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
 /// stay alive until [`clear_garbage`].
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// // With `DebugFlags::SAVEALL` set, what collections find stays here for
+/// // inspection (process-wide) until `clear_garbage`.
+/// for o in gc::garbage() {
+///     println!("{} at {:#x}", o.type_name(), o.address());
+/// }
+/// ```
 pub fn garbage() -> Vec<ObjectInfo> {
     wrap(control::garbage())
 }
 
 /// Writes the object graph as a Graphviz `digraph` (see [`crate::gc::write_dot`]).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let mut out = Vec::new();
+/// gc::write_dot(&mut out).unwrap();
+/// assert!(String::from_utf8(out).unwrap().starts_with("digraph"));
+/// # drop(a);
+/// ```
 pub fn write_dot(w: impl io::Write) -> io::Result<()> {
     control::write_dot(w)
 }
