@@ -11,7 +11,8 @@ use std::time::Duration;
 /// (Python's `gc.DEBUG_*`).
 ///
 /// ```
-/// use ouro_cyclegc::DebugFlags;
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::DebugFlags; } }
+/// use ouro::gc::DebugFlags;
 /// let f = DebugFlags::STATS | DebugFlags::SAVEALL;
 /// assert!(f.contains(DebugFlags::SAVEALL));
 /// assert!(DebugFlags::empty().is_empty());
