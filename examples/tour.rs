@@ -1,6 +1,9 @@
-//! A tour of ouro: `cargo run --release --example tour`.
+//! A tour of ouro: `cargo run --release --example tour [-- <output dir>]`.
 //!
-//! Each part of the library has its own function; `main` runs them in turn.
+//! Each part of the library has its own function; `main` runs them in turn
+//! and ends with a summary. The heap drawing goes to the directory given as
+//! the first argument, else to `ouro-tour` in the system's temporary
+//! directory (printed at the start).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -11,10 +14,39 @@ use ouro::pool::Pool;
 
 #[path = "tour_parts/gc_tour.rs"]
 mod gc_tour;
+#[path = "tour_parts/more_tour.rs"]
+mod more_tour;
 
 fn main() {
-    pool_tour();
-    gc_tour::gc_tour();
+    let out_dir = std::env::args_os()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("ouro-tour"));
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        eprintln!("tour: cannot create {}: {e}", out_dir.display());
+        std::process::exit(1);
+    }
+    println!("The tour writes its files to {}\n", out_dir.display());
+
+    let speedup = pool_tour();
+    let gc = gc_tour::gc_tour(&out_dir);
+    let copy = more_tour::deep_copy_tour();
+    let sync = more_tour::sync_tour();
+
+    println!("\n== Summary ==");
+    println!("  pool         {speedup:.2}x the system allocator's speed on small blocks");
+    println!(
+        "  gc           the cycle collector freed {} objects that counting could not",
+        gc.collected
+    );
+    println!("  deep_copy    {copy}");
+    println!("  sync         {sync}");
+    if gc.files.is_empty() {
+        println!("  files        none written");
+    }
+    for file in &gc.files {
+        println!("  file         {}", file.display());
+    }
 }
 
 /// Block sizes of the tour's workload: mostly small, like a Python heap
@@ -68,8 +100,9 @@ fn workload(
 }
 
 /// ouro-pool: allocate and free a few million blocks of mixed sizes, show
-/// the pool's statistics and its speed against the system allocator.
-fn pool_tour() {
+/// the pool's statistics and its speed against the system allocator;
+/// returns the pool's speed relative to the system allocator's.
+fn pool_tour() -> f64 {
     const ALLOCATIONS: usize = 4_000_000;
     const WINDOW: usize = 100_000;
     println!("== ouro::pool — pymalloc's arenas, pools and size classes ==\n");
@@ -138,8 +171,7 @@ fn pool_tour() {
         system_time.as_secs_f64() * 1e3,
         per_op(system_time)
     );
-    println!(
-        "  Pool is {:.2}x the speed of the system allocator",
-        system_time.as_secs_f64() / pool_time.as_secs_f64()
-    );
+    let speedup = system_time.as_secs_f64() / pool_time.as_secs_f64();
+    println!("  Pool is {speedup:.2}x the speed of the system allocator");
+    speedup
 }

@@ -768,11 +768,11 @@ mod hostile_drop {
         guarded(|| {
             gc::disable();
             on_drop(|h| {
-                if let Ok(mut n) = h.next.try_borrow_mut() {
-                    if let Some(mut n) = n.take() {
-                        assert!(Gc::get_mut(&mut n).is_none());
-                        assert!(Gc::try_unwrap(n).is_err());
-                    }
+                if let Ok(mut n) = h.next.try_borrow_mut()
+                    && let Some(mut n) = n.take()
+                {
+                    assert!(Gc::get_mut(&mut n).is_none());
+                    assert!(Gc::try_unwrap(n).is_err());
                 }
             });
             hostile_ring(5);

@@ -698,10 +698,10 @@ mod structural {
         fn trace(&self, v: &mut Visitor<'_>) {
             let moved = {
                 let mut a = relock(&self.a);
-                if a.is_none() {
-                    if let Ok(mut b) = self.b.try_lock() {
-                        *a = b.take();
-                    }
+                if a.is_none()
+                    && let Ok(mut b) = self.b.try_lock()
+                {
+                    *a = b.take();
                 }
                 a.trace(v);
                 a.take()

@@ -1,7 +1,7 @@
 //! Model checks of the concurrent cycle collector behind `ouro::sync::Gc`
 //! (the protocol written down in `ouro_cyclegc::sync`), through the public
 //! API only. Run with `cargo xtask loom`, or
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ouro --release --test loom`.
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ouro-gc --release --test loom`.
 //!
 //! Under `--cfg loom` the process-wide heap is a `loom::lazy_static`, so
 //! every execution starts from an empty heap; its shard locks, the

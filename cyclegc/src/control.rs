@@ -125,8 +125,10 @@ pub fn get_freeze_count() -> usize {
     with_heap(|h| unsafe { crate::list::len(crate::list::node(&h.permanent)) })
 }
 
-/// Sets the debugging flags.
+/// Sets the debugging flags (see `DebugFlags::STATS` for where its lines
+/// go).
 pub fn set_debug(flags: crate::DebugFlags) {
+    crate::debug::hint_if_stats_unseen(flags);
     with_heap(|h| h.debug.set(flags))
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 /// (Python's `gc.DEBUG_*`).
 ///
 /// ```
-/// use ouro_cyclegc::DebugFlags;
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::DebugFlags; } }
+/// use ouro::gc::DebugFlags;
 /// let f = DebugFlags::STATS | DebugFlags::SAVEALL;
 /// assert!(f.contains(DebugFlags::SAVEALL));
 /// assert!(DebugFlags::empty().is_empty());
@@ -22,7 +23,14 @@ pub struct DebugFlags(pub(crate) u32);
 impl DebugFlags {
     /// Log a summary of every collection through the `log` facade (target
     /// `ouro::gc`, level `info`): generation, objects scanned, unreachable,
-    /// collected, time.
+    /// collected, uncollectable, time.
+    ///
+    /// The lines go wherever the program's logger sends them; with no logger
+    /// installed (`log`'s default) nothing is printed. Install one, e.g.
+    /// `env_logger` run with `RUST_LOG=ouro::gc=info`, or read the same
+    /// numbers from `get_stats()` or a callback. Setting `STATS` while no
+    /// logger is installed prints a one-line hint saying so to stderr, once
+    /// per process.
     pub const STATS: DebugFlags = DebugFlags(1);
     /// Keep unreachable objects in `garbage()` instead of freeing them, and
     /// the uncollectable ones a collection reports too.
@@ -231,5 +239,22 @@ impl Callbacks {
             self.entries.borrow_mut().retain(|e| !e.removed);
         }
         first
+    }
+}
+
+/// Prints, once per process, a hint to stderr when `STATS` is set but no
+/// logger is installed (`log::max_level()` is `Off`, its value until a
+/// logger sets one), so that `set_debug(STATS)` is not silently useless.
+pub(crate) fn hint_if_stats_unseen(flags: DebugFlags) {
+    static HINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if flags.contains(DebugFlags::STATS)
+        && log::max_level() == log::LevelFilter::Off
+        && !HINTED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        eprintln!(
+            "ouro: DebugFlags::STATS logs through the `log` crate (target `ouro::gc`, level \
+             info), and no logger is installed; install one (e.g. env_logger with \
+             RUST_LOG=ouro::gc=info) or read gc::get_stats()"
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ouro::{Finalize, Gc, Trace, Weak, gc};
@@ -151,32 +152,53 @@ fn show_counts(when: &str) {
     );
 }
 
-/// Writes `tour.dot` and, when Graphviz is installed, `tour.svg`.
-fn draw_heap() {
-    let path = "tour.dot";
-    match File::create(path)
+/// Writes `tour.dot` into `out_dir` and, when Graphviz is installed,
+/// `tour.svg`; returns the files written.
+fn draw_heap(out_dir: &Path) -> Vec<PathBuf> {
+    let dot = out_dir.join("tour.dot");
+    let svg = out_dir.join("tour.svg");
+    match File::create(&dot)
         .map(BufWriter::new)
         .and_then(gc::write_dot)
     {
-        Ok(()) => println!("  wrote {path} (roots green, garbage red)"),
+        Ok(()) => println!("  wrote {} (roots green, garbage red)", dot.display()),
         Err(e) => {
-            println!("  could not write {path}: {e}");
-            return;
+            println!("  could not write {}: {e}", dot.display());
+            return Vec::new();
         }
     }
     match Command::new("dot")
-        .args(["-Tsvg", path, "-o", "tour.svg"])
+        .arg("-Tsvg")
+        .arg(&dot)
+        .arg("-o")
+        .arg(&svg)
         .status()
     {
-        Ok(s) if s.success() => println!("  rendered tour.svg with Graphviz"),
+        Ok(s) if s.success() => {
+            println!("  rendered {} with Graphviz", svg.display());
+            vec![dot, svg]
+        }
         _ => {
-            println!("  (install Graphviz and run `dot -Tsvg tour.dot -o tour.svg` for a picture)")
+            println!(
+                "  (install Graphviz and run `dot -Tsvg {} -o {}` for a picture)",
+                dot.display(),
+                svg.display()
+            );
+            vec![dot]
         }
     }
 }
 
-/// Runs the collector tour.
-pub(crate) fn gc_tour() {
+/// What the collector part showed, for the tour's summary.
+pub(crate) struct GcSummary {
+    /// Objects the first `gc::collect()` found unreachable.
+    pub(crate) collected: usize,
+    /// The files `write_dot` (and Graphviz) wrote.
+    pub(crate) files: Vec<PathBuf>,
+}
+
+/// Runs the collector tour, writing its drawing into `out_dir`.
+pub(crate) fn gc_tour(out_dir: &Path) -> GcSummary {
     println!("\n== ouro::Gc and the cycle collector ==");
     // Collections are explicit in the tour, so the output is the same
     // every run.
@@ -212,7 +234,7 @@ pub(crate) fn gc_tour() {
             .map(|o| o.type_name().rsplit("::").next().unwrap_or("?"))
             .collect::<Vec<_>>()
     );
-    draw_heap();
+    let files = draw_heap(out_dir);
 
     println!("gc::collect():");
     let found = gc::collect();
@@ -222,4 +244,8 @@ pub(crate) fn gc_tour() {
     println!("dropping the kept tree and collecting again:");
     println!("  found {} unreachable objects", gc::collect());
     gc::enable();
+    GcSummary {
+        collected: found,
+        files,
+    }
 }

@@ -16,7 +16,8 @@ use core::mem::MaybeUninit;
 /// # Examples
 ///
 /// ```
-/// use ouro_pool::FreeList;
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
+/// use ouro::pool::FreeList;
 ///
 /// let mut floats = FreeList::<f64>::new(100);
 /// let a = floats.alloc(1.5);

@@ -95,7 +95,7 @@ const _: () = assert!(core::mem::offset_of!(PoolHeader, freeblock) == 64);
 /// Offset of the first block in a pool.
 const HEADER_SIZE: usize = (size_of::<PoolHeader>() + 15) & !15;
 
-const _: () = assert!(HEADER_SIZE % 16 == 0 && HEADER_SIZE < POOL_SIZE / 8);
+const _: () = assert!(HEADER_SIZE.is_multiple_of(16) && HEADER_SIZE < POOL_SIZE / 8);
 
 /// Blocks in a pool of size class `class`.
 #[inline]
@@ -658,7 +658,7 @@ impl Heap {
             let offset = block.addr() & POOL_MASK;
             let size = class_size((*pool).class as usize);
             if offset < HEADER_SIZE
-                || (offset - HEADER_SIZE) % size != 0
+                || !(offset - HEADER_SIZE).is_multiple_of(size)
                 || offset >= (*pool).next_offset as usize
             {
                 return bad(BadFreeKind::NotABlock);

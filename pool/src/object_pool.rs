@@ -20,7 +20,8 @@ type Reset<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 /// # Examples
 ///
 /// ```
-/// use ouro_pool::ObjectPool;
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
+/// use ouro::pool::ObjectPool;
 ///
 /// let buffers = ObjectPool::new(4, || Vec::<u8>::with_capacity(1024)).with_reset(Vec::clear);
 /// {
@@ -110,6 +111,18 @@ impl<T> fmt::Debug for ObjectPool<T> {
 
 /// An object taken from an [`ObjectPool`]; dereferences to it and gives it
 /// back to the pool on drop.
+///
+/// ```
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
+/// use ouro::pool::{ObjectPool, Pooled};
+///
+/// let strings = ObjectPool::new(2, String::new);
+/// let mut s = strings.get();
+/// s.push_str("kept");
+/// let owned: String = Pooled::into_inner(s); // taken out of the pool for good
+/// assert_eq!(owned, "kept");
+/// assert_eq!(strings.idle(), 0);
+/// ```
 pub struct Pooled<'a, T> {
     pool: &'a ObjectPool<T>,
     /// Taken out only in `drop` and `into_inner`.

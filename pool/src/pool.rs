@@ -34,8 +34,9 @@ use crate::stats::PoolStats;
 /// # Examples
 ///
 /// ```
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
 /// use std::alloc::Layout;
-/// use ouro_pool::Pool;
+/// use ouro::pool::Pool;
 ///
 /// let pool = Pool::new();
 /// let layout = Layout::new::<u64>();

@@ -23,8 +23,8 @@ pub(crate) const POOLS_PER_ARENA: usize = ARENA_SIZE / POOL_SIZE;
 /// Mask of the offset of an address inside its pool.
 pub(crate) const POOL_MASK: usize = POOL_SIZE - 1;
 
-const _: () = assert!(POOL_SIZE.is_power_of_two() && ARENA_SIZE % POOL_SIZE == 0);
-const _: () = assert!(MAX_SMALL_SIZE % ALIGNMENT == 0);
+const _: () = assert!(POOL_SIZE.is_power_of_two() && ARENA_SIZE.is_multiple_of(POOL_SIZE));
+const _: () = assert!(MAX_SMALL_SIZE.is_multiple_of(ALIGNMENT));
 
 /// The size class serving `layout`, or `None` when the system allocator
 /// must serve it (size zero, size over 512, alignment over 16).

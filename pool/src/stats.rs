@@ -5,6 +5,20 @@ use core::fmt;
 use crate::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, class_size};
 
 /// Statistics of one size class.
+///
+/// ```
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
+/// use ouro::pool::Pool;
+/// use std::alloc::Layout;
+///
+/// let pool = Pool::new();
+/// let layout = Layout::from_size_align(24, 8).unwrap(); // the 32-byte class
+/// let block = pool.alloc(layout).unwrap();
+/// let class = *pool.stats().class_for(24).unwrap();
+/// assert_eq!((class.block_size, class.blocks_in_use, class.pools), (32, 1, 1));
+/// // SAFETY: `block` came from `pool.alloc(layout)` and is freed once.
+/// unsafe { pool.dealloc(block, layout) };
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassStats {
     /// Block size of the class in bytes (16, 32, ... 512).
@@ -28,8 +42,9 @@ pub struct ClassStats {
 /// # Examples
 ///
 /// ```
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
 /// use std::alloc::Layout;
-/// use ouro_pool::Pool;
+/// use ouro::pool::Pool;
 ///
 /// let pool = Pool::new();
 /// let layout = Layout::from_size_align(40, 8).unwrap();

@@ -213,7 +213,8 @@ impl Drop for Locked<'_> {
 /// As the global allocator:
 ///
 /// ```
-/// use ouro_pool::SyncPool;
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
+/// use ouro::pool::SyncPool;
 ///
 /// #[global_allocator]
 /// static ALLOC: SyncPool = SyncPool::new();
@@ -226,8 +227,9 @@ impl Drop for Locked<'_> {
 /// Shared between threads, freeing on another thread:
 ///
 /// ```
+/// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
 /// use std::alloc::Layout;
-/// use ouro_pool::SyncPool;
+/// use ouro::pool::SyncPool;
 ///
 /// let pool = SyncPool::new();
 /// let layout = Layout::new::<[u8; 24]>();
@@ -371,8 +373,9 @@ impl SyncPool {
     /// # Examples
     ///
     /// ```
+    /// # mod ouro { pub mod pool { pub use ::ouro_pool::*; } }
     /// use core::alloc::Layout;
-    /// use ouro_pool::SyncPool;
+    /// use ouro::pool::SyncPool;
     ///
     /// let pool = SyncPool::new();
     /// let layout = Layout::new::<[u64; 4]>();

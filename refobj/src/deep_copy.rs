@@ -86,10 +86,34 @@ const MAX_DEPTH: usize = 32;
 /// impls, which consult the copier's memo: a `Gc` reached twice is copied
 /// once, and a cycle stays a cycle. Implement it with `#[derive(DeepCopy)]`
 /// (`#[deep_copy(shallow)]` on a field clones the field instead, so the copy
-/// shares it), or by hand by copying every field:
+/// shares it):
 ///
 /// ```
-/// use ouro_refobj::{DeepCopier, DeepCopy, Gc, Trace, Visitor, deep_copy};
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::{DeepCopy, Trace};
+/// use ouro::{DeepCopy, Gc, Trace, deep_copy};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace, DeepCopy)]
+/// struct Doc {
+///     title: String,
+///     links: RefCell<Vec<Gc<Doc>>>,
+/// }
+///
+/// let doc = Gc::new(Doc { title: "index".into(), links: RefCell::new(vec![]) });
+/// doc.links.borrow_mut().push(doc.clone()); // links to itself
+/// let copy = deep_copy(&doc);
+/// assert_eq!(copy.title, "index");
+/// assert!(Gc::ptr_eq(&copy.links.borrow()[0], &copy)); // the copy's own loop
+/// # doc.links.borrow_mut().clear();
+/// # copy.links.borrow_mut().clear();
+/// ```
+///
+/// Or by hand, by copying every field:
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// use ouro::{DeepCopier, DeepCopy, Gc, Trace, Visitor, deep_copy};
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
 ///
@@ -222,20 +246,12 @@ impl fmt::Debug for DeepCopier<'_> {
 /// # Examples
 ///
 /// ```
-/// use ouro_refobj::{DeepCopier, DeepCopy, Gc, Trace, Visitor, deep_copy};
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::{DeepCopy, Trace};
+/// use ouro::{DeepCopy, Gc, Trace, deep_copy};
 ///
+/// #[derive(Trace, DeepCopy)]
 /// struct Pair(Gc<String>, Gc<String>);
-/// impl Trace for Pair {
-///     fn trace(&self, v: &mut Visitor<'_>) {
-///         self.0.trace(v);
-///         self.1.trace(v);
-///     }
-/// }
-/// impl DeepCopy for Pair {
-///     fn deep_copy(&self, c: &mut DeepCopier<'_>) -> Self {
-///         Pair(self.0.deep_copy(c), self.1.deep_copy(c))
-///     }
-/// }
 ///
 /// let s = Gc::new(String::from("shared"));
 /// let p = Gc::new(Pair(s.clone(), s));

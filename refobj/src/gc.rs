@@ -19,13 +19,13 @@
 //! left behind; elsewhere such cycles stay allocated.
 //!
 //! ```
-//! use ouro_refobj::{Gc, Trace, Visitor, gc};
+//! # extern crate ouro_refobj as ouro;
+//! # use ouro_macros::Trace;
+//! use ouro::{Gc, Trace, gc};
 //! use std::cell::RefCell;
 //!
+//! #[derive(Trace)]
 //! struct Node { next: RefCell<Option<Gc<Node>>> }
-//! impl Trace for Node {
-//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
-//! }
 //!
 //! gc::disable();
 //! let a = Gc::new(Node { next: RefCell::new(None) });
@@ -42,13 +42,8 @@ use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-pub use ouro_cyclegc::control::{
-    add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
-    get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
-    set_threshold, unfreeze,
-};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
-use ouro_cyclegc::{ObjHeader, raw};
+use ouro_cyclegc::{ObjHeader, control, raw};
 
 use crate::handle::Gc;
 
@@ -80,9 +75,10 @@ impl ObjectInfo {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the object (the same for every handle to it; compare
-    /// with `Gc::as_ptr(&h) as usize` minus nothing: it is the header's
-    /// address, stable while the object lives).
+    /// The address of the object's header: the same for every handle to
+    /// the object and stable while it lives, so it identifies the object
+    /// (as Python's `id()` does). It is not the value's address
+    /// (`Gc::as_ptr`), which lies after the header.
     pub fn address(&self) -> usize {
         self.obj.as_ptr().addr()
     }
@@ -163,6 +159,25 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 ///
 /// # Panics
 /// If `generation > 2`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let nodes = gc::get_objects(None)
+///     .iter()
+///     .filter(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a)))
+///     .count();
+/// assert_eq!(nodes, 1);
+/// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     infos(raw::snapshot(generation, false))
 }
@@ -182,6 +197,24 @@ fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
 
 /// The tracked objects `obj` refers to: the edges its `Trace` impl reports
 /// that the collector counts (Python's `gc.get_referents`).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+/// let refs = gc::get_referents(&b);
+/// assert_eq!(refs.len(), 1);
+/// assert!(Gc::ptr_eq(&refs[0].downcast::<Node>().unwrap(), &a));
+/// ```
 pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     if !Gc::is_tracked(obj) {
         return Vec::new();
@@ -193,6 +226,25 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 ///
 /// This traces every tracked object of the heap: a debugging tool, not for
 /// hot paths.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+/// // Who keeps `a` alive? `b` (and the local `a`, which is not an object).
+/// let who = gc::get_referrers(&a);
+/// assert_eq!(who.len(), 1);
+/// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
+/// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     let target = obj.obj();
     infos(raw::snapshot(None, true))
@@ -205,6 +257,31 @@ pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// unreachable ones, and the uncollectable ones (cycles through a
 /// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
 /// stay alive until [`clear_garbage`].
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::set_debug(gc::DebugFlags::SAVEALL);
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// gc::collect();
+/// let kept = gc::garbage();
+/// assert_eq!(kept.len(), 1);
+/// assert!(kept[0].type_name().ends_with("Node"));
+/// drop(kept);
+/// gc::set_debug(gc::DebugFlags::empty());
+/// gc::clear_garbage();
+/// gc::collect();
+/// ```
 pub fn garbage() -> Vec<ObjectInfo> {
     raw::garbage()
         .into_iter()
@@ -221,9 +298,30 @@ pub fn garbage() -> Vec<ObjectInfo> {
 ///   drawn as green boxes.
 /// - Objects not reachable from any root are garbage a collection would
 ///   free, drawn as red octagons.
-/// - Everything else is a plain ellipse; frozen objects are dashed.
+/// - Everything else is a plain ellipse.
+/// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let root = Gc::new(Node { next: RefCell::new(None) });
+/// let mut out = Vec::new();
+/// gc::write_dot(&mut out).unwrap(); // or a `File`
+/// let dot = String::from_utf8(out).unwrap();
+/// assert!(dot.starts_with("digraph"));
+/// assert!(dot.contains("Node"));
+/// # drop(root);
+/// ```
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {
     let objs = infos(raw::snapshot(None, true));
     let index: HashMap<usize, usize> = objs
@@ -293,4 +391,416 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
         writeln!(w, "  o{:x} -> o{:x};", objs[a].address(), objs[b].address())?;
     }
     writeln!(w, "}}")
+}
+
+// The control functions: the engine's, documented here for users of the
+// facade (examples with `ouro::` paths).
+
+/// Runs a full collection (all generations) and returns the number of
+/// unreachable objects it found. A cycle through a non-structural `Trace`
+/// impl is not among them: it is counted as uncollectable in
+/// [`get_stats`] (see `GenerationStats::uncollectable`).
+///
+/// Returns 0 without doing anything when called while a collection is
+/// already running on this thread (from a finalizer, a `Drop` or a `trace`).
+///
+/// # Panics
+/// If user code (`Drop`, `finalize`, `trace`) panics during the collection,
+/// the collection completes, leaves the heap consistent, and then the first
+/// panic is resumed here.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone()); // a cycle of one
+/// drop(a);
+/// assert_eq!(gc::collect(), 1);
+/// ```
+#[inline]
+pub fn collect() -> usize {
+    control::collect()
+}
+
+/// Collects generation `generation` and all younger ones (Python's
+/// `gc.collect(generation)`); returns the number of unreachable objects
+/// found.
+///
+/// # Panics
+/// If `generation > 2`; and as [`collect`] for panics from user code.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::disable();
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// assert_eq!(gc::collect_generation(0), 1); // it was young
+/// gc::enable();
+/// ```
+#[inline]
+pub fn collect_generation(generation: usize) -> usize {
+    control::collect_generation(generation)
+}
+
+/// Turns automatic collection on.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc;
+///
+/// gc::disable();
+/// gc::enable();
+/// assert!(gc::is_enabled());
+/// ```
+#[inline]
+pub fn enable() {
+    control::enable()
+}
+
+/// Turns automatic collection off; explicit `collect()` still works.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::disable();
+/// for _ in 0..10_000 {
+///     let a = Gc::new(Node { next: RefCell::new(None) });
+///     *a.next.borrow_mut() = Some(a.clone());
+/// } // 10,000 cycles, and no automatic collection ran
+/// assert_eq!(gc::collect(), 10_000);
+/// gc::enable();
+/// ```
+#[inline]
+pub fn disable() {
+    control::disable()
+}
+
+/// Whether automatic collection is on.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc;
+///
+/// assert!(gc::is_enabled()); // on by default
+/// gc::disable();
+/// assert!(!gc::is_enabled());
+/// gc::enable();
+/// ```
+#[inline]
+pub fn is_enabled() -> bool {
+    control::is_enabled()
+}
+
+/// The collection counters (Python's `gc.get_count()`): for generation 0,
+/// tracked allocations minus deallocations since its last collection; for
+/// generations 1 and 2, collections of the next younger generation since
+/// their own last collection.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::disable();
+/// gc::collect();
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// assert_eq!(gc::get_count()[0], 1); // one tracked allocation since
+/// drop(a);
+/// gc::enable();
+/// ```
+#[inline]
+pub fn get_count() -> [usize; 3] {
+    control::get_count()
+}
+
+/// The collection thresholds (default `[700, 10, 10]`).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc;
+///
+/// assert_eq!(gc::get_threshold(), [700, 10, 10]); // CPython's defaults
+/// ```
+#[inline]
+pub fn get_threshold() -> [usize; 3] {
+    control::get_threshold()
+}
+
+/// Sets the collection thresholds. A `threshold0` of 0 disables automatic
+/// collection, as in Python.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc;
+///
+/// gc::set_threshold([10_000, 10, 10]); // fewer, larger young collections
+/// assert_eq!(gc::get_threshold(), [10_000, 10, 10]);
+/// gc::set_threshold([700, 10, 10]);
+/// ```
+#[inline]
+pub fn set_threshold(thresholds: [usize; 3]) {
+    control::set_threshold(thresholds)
+}
+
+/// Per-generation statistics since the thread's heap was created.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let before = gc::get_stats()[2].collected;
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// gc::collect();
+/// assert_eq!(gc::get_stats()[2].collected, before + 1);
+/// ```
+#[inline]
+pub fn get_stats() -> [GenerationStats; 3] {
+    control::get_stats()
+}
+
+/// Moves every tracked object to the permanent generation: frozen objects
+/// are never scanned (CPython's answer to copy-on-write after `fork`, and a
+/// way to make collections skip a large long-lived heap).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let config = Gc::new(Node { next: RefCell::new(None) });
+/// gc::freeze(); // collections no longer scan `config`
+/// assert_eq!(gc::get_freeze_count(), 1);
+/// gc::unfreeze();
+/// # drop(config);
+/// ```
+#[inline]
+pub fn freeze() {
+    control::freeze()
+}
+
+/// Moves the frozen objects back into the oldest generation.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// gc::freeze();
+/// gc::unfreeze(); // back in the oldest generation
+/// assert_eq!(gc::get_freeze_count(), 0);
+/// assert_eq!(gc::get_objects(Some(2)).len(), 1);
+/// # drop(a);
+/// ```
+#[inline]
+pub fn unfreeze() {
+    control::unfreeze()
+}
+
+/// Number of frozen objects.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// assert_eq!(gc::get_freeze_count(), 0);
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// gc::freeze();
+/// assert_eq!(gc::get_freeze_count(), 1);
+/// gc::unfreeze();
+/// # drop(a);
+/// ```
+#[inline]
+pub fn get_freeze_count() -> usize {
+    control::get_freeze_count()
+}
+
+/// Sets the debugging flags (see `DebugFlags::STATS` for where its lines
+/// go).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc::{self, DebugFlags};
+///
+/// // Keep what collections find, for inspection with gc::garbage().
+/// gc::set_debug(DebugFlags::SAVEALL);
+/// assert!(gc::get_debug().contains(DebugFlags::SAVEALL));
+/// gc::set_debug(DebugFlags::empty());
+/// ```
+#[inline]
+pub fn set_debug(flags: DebugFlags) {
+    control::set_debug(flags)
+}
+
+/// The debugging flags.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc::{self, DebugFlags};
+///
+/// assert!(gc::get_debug().is_empty()); // no flags by default
+/// ```
+#[inline]
+pub fn get_debug() -> DebugFlags {
+    control::get_debug()
+}
+
+/// Registers `f` to be called at the start and the end of every collection
+/// of this thread's heap, automatic ones included.
+///
+/// Inside a callback, `collect()` returns 0 at once (a collection is
+/// running), `add_callback` registers from the next phase on (one added at
+/// `Start` is called at the `Stop` of the same collection) and
+/// `remove_callback` takes effect at once. A panic in a callback is resumed
+/// after the collection is complete.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc::{self, Phase};
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let stops = Rc::new(Cell::new(0));
+/// let seen = stops.clone();
+/// let id = gc::add_callback(move |info| {
+///     if info.phase == Phase::Stop {
+///         seen.set(seen.get() + 1);
+///     }
+/// });
+/// gc::collect();
+/// assert_eq!(stops.get(), 1);
+/// assert!(gc::remove_callback(id));
+/// ```
+#[inline]
+pub fn add_callback(f: impl FnMut(&CallbackInfo) + 'static) -> CallbackId {
+    control::add_callback(f)
+}
+
+/// Unregisters a callback; `false` if it was not registered.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::gc;
+///
+/// let id = gc::add_callback(|_| {});
+/// assert!(gc::remove_callback(id));
+/// assert!(!gc::remove_callback(id)); // already gone
+/// ```
+#[inline]
+pub fn remove_callback(id: CallbackId) -> bool {
+    control::remove_callback(id)
+}
+
+/// Releases the objects kept by `DebugFlags::SAVEALL`. Those still in
+/// cycles are freed by the next collection (if `SAVEALL` is off by then).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { next: RefCell<Option<Gc<Node>>> }
+///
+/// gc::set_debug(gc::DebugFlags::SAVEALL);
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// gc::collect();
+/// assert_eq!(gc::garbage().len(), 1); // kept for inspection
+/// gc::set_debug(gc::DebugFlags::empty());
+/// gc::clear_garbage();
+/// assert!(gc::garbage().is_empty());
+/// gc::collect(); // now it is freed
+/// ```
+#[inline]
+pub fn clear_garbage() {
+    control::clear_garbage()
 }

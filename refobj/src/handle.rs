@@ -78,20 +78,14 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// # Examples
 ///
 /// ```
-/// use ouro_refobj::{Gc, Structural, Trace, Visitor, gc};
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
 /// use std::cell::RefCell;
 ///
+/// #[derive(Trace)]
 /// struct Node {
 ///     next: RefCell<Option<Gc<Node>>>,
-/// }
-/// // (`#[derive(Trace)]` in the `ouro` crate writes this impl.)
-/// impl Trace for Node {
-///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl
-///     // is ouro's own (structural).
-///     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
-///     fn trace(&self, v: &mut Visitor<'_>) {
-///         self.next.trace(v);
-///     }
 /// }
 ///
 /// let a = Gc::new(Node { next: RefCell::new(None) });
@@ -105,7 +99,8 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// it cannot be sent to another thread:
 ///
 /// ```compile_fail
-/// let a = ouro_refobj::Gc::new(1);
+/// # extern crate ouro_refobj as ouro;
+/// let a = ouro::Gc::new(1);
 /// std::thread::spawn(move || println!("{}", a)); // error: `Gc<i32>` is not `Send`
 /// ```
 ///
@@ -114,7 +109,8 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// reference into an object that introspection later hands out as `'static`):
 ///
 /// ```compile_fail
-/// use ouro_refobj::Gc;
+/// # extern crate ouro_refobj as ouro;
+/// use ouro::Gc;
 /// let g: Gc<&'static str> = Gc::new("static");
 /// let local = String::from("short");
 /// let mut short: Gc<&str> = g; // error: `Gc` is invariant
@@ -279,7 +275,8 @@ impl<T: Trace + 'static> Gc<T> {
     /// run an automatic collection first (see [`gc`](crate::gc)).
     ///
     /// ```
-    /// let five = ouro_refobj::Gc::new(5);
+    /// # extern crate ouro_refobj as ouro;
+    /// let five = ouro::Gc::new(5);
     /// assert_eq!(*five, 5);
     /// ```
     #[inline]
@@ -303,9 +300,10 @@ impl<T: Trace + 'static> Gc<T> {
     /// `None`: the value does not exist yet.
     ///
     /// ```
-    /// use ouro_refobj::{Gc, Weak};
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::{Gc, Weak};
     /// struct Me { me: Weak<Me> }
-    /// impl ouro_refobj::Trace for Me { fn trace(&self, _: &mut ouro_refobj::Visitor<'_>) {} }
+    /// impl ouro::Trace for Me { fn trace(&self, _: &mut ouro::Visitor<'_>) {} }
     /// let a = Gc::new_cyclic(|w| Me { me: w.clone() });
     /// assert!(Gc::ptr_eq(&a.me.upgrade().unwrap(), &a));
     /// ```
@@ -551,7 +549,8 @@ impl<T: 'static> Gc<[T]> {
 
 impl<T: 'static> From<Vec<T>> for Gc<[T]> {
     /// ```
-    /// let s: ouro_refobj::Gc<[u32]> = vec![1, 2, 3].into();
+    /// # extern crate ouro_refobj as ouro;
+    /// let s: ouro::Gc<[u32]> = vec![1, 2, 3].into();
     /// assert_eq!(&*s, &[1, 2, 3]);
     /// ```
     fn from(v: Vec<T>) -> Self {
@@ -567,7 +566,8 @@ impl<T: Clone + 'static> From<&[T]> for Gc<[T]> {
 
 impl From<&str> for Gc<str> {
     /// ```
-    /// let s: ouro_refobj::Gc<str> = "hello".into();
+    /// # extern crate ouro_refobj as ouro;
+    /// let s: ouro::Gc<str> = "hello".into();
     /// assert_eq!(&*s, "hello");
     /// ```
     fn from(s: &str) -> Self {

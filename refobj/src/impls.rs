@@ -172,10 +172,10 @@ impl<T: Trace + ?Sized> Trace for RefCell<T> {
     const HAS_FINALIZER: bool = false;
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE {
-            if let Ok(x) = self.try_borrow() {
-                x.trace(v)
-            }
+        if T::NEEDS_TRACE
+            && let Ok(x) = self.try_borrow()
+        {
+            x.trace(v)
         }
     }
 }

@@ -8,7 +8,8 @@
 //! Most users want the facade crate `ouro`, which re-exports all of this.
 //!
 //! ```
-//! use ouro_refobj::{Gc, gc};
+//! # extern crate ouro_refobj as ouro;
+//! use ouro::{Gc, gc};
 //! let a = Gc::new(String::from("hello"));
 //! let b = a.clone();
 //! assert!(Gc::ptr_eq(&a, &b));

@@ -74,10 +74,10 @@ fn r1_trace_drops_walked_survivor() {
 struct UnwrapsGlobal;
 impl Trace for UnwrapsGlobal {
     fn trace(&self, _: &mut Visitor<'_>) {
-        if triggered() {
-            if let Some(h) = SLOT.with(|s| s.borrow_mut().take()) {
-                let _ = Gc::try_unwrap(h);
-            }
+        if triggered()
+            && let Some(h) = SLOT.with(|s| s.borrow_mut().take())
+        {
+            let _ = Gc::try_unwrap(h);
         }
     }
 }

@@ -363,18 +363,18 @@ fn mutator(sh: &Shared, cfg: &Config, t: usize) -> Vec<Gc<Node>> {
                     }
                 }
                 let (first, head) = &ring[0];
-                if rng.below(2) == 0 {
-                    if let Some((b, nb)) = st.walk(t, &roots, &mut rng) {
-                        head.edges().push(nb);
-                        st.edges[*first].push(b);
-                    }
+                if rng.below(2) == 0
+                    && let Some((b, nb)) = st.walk(t, &roots, &mut rng)
+                {
+                    head.edges().push(nb);
+                    st.edges[*first].push(b);
                 }
-                if rng.below(3) == 0 {
-                    if let Some((a, na)) = st.walk(t, &roots, &mut rng) {
-                        na.edges().push(head.clone());
-                        st.edges[a].push(*first);
-                        trash.push(na);
-                    }
+                if rng.below(3) == 0
+                    && let Some((a, na)) = st.walk(t, &roots, &mut rng)
+                {
+                    na.edges().push(head.clone());
+                    st.edges[a].push(*first);
+                    trash.push(na);
                 }
                 drop(st);
                 trash.extend(ring.into_iter().map(|(_, n)| n));

@@ -34,12 +34,37 @@ use ouro_cyclegc::Visitor;
 /// `Trace` is not dyn-compatible (it has associated constants), so
 /// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
 ///
-/// Implement it with `#[derive(Trace)]`, or by hand by calling `trace` on
-/// every field that may hold a handle, and promising that this is all it
-/// does:
+/// Implement it with `#[derive(Trace)]`:
 ///
 /// ```
-/// use ouro_refobj::{Gc, Structural, Trace, Visitor, gc};
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+/// use std::collections::HashMap;
+///
+/// #[derive(Trace)]
+/// enum Value {
+///     Int(i64),
+///     List(RefCell<Vec<Gc<Value>>>),
+///     Dict(RefCell<HashMap<String, Gc<Value>>>),
+/// }
+///
+/// let list = Gc::new(Value::List(RefCell::new(vec![])));
+/// if let Value::List(items) = &*list {
+///     items.borrow_mut().push(Gc::new(Value::Int(1)));
+///     items.borrow_mut().push(list.clone()); // the list contains itself
+/// }
+/// drop(list);
+/// assert_eq!(gc::collect(), 2); // the list, and the `Int` it held
+/// ```
+///
+/// or by hand, by calling `trace` on every field that may hold a handle,
+/// and promising that this is all it does:
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// use ouro::{Gc, Structural, Trace, Visitor, gc};
 /// use std::cell::RefCell;
 ///
 /// struct Node {
@@ -99,7 +124,8 @@ pub trait Trace {
     /// `unsafe`:
     ///
     /// ```
-    /// use ouro_refobj::{Structural, Trace, Visitor, sync::Gc};
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::{Structural, Trace, Visitor, sync::Gc};
     /// use std::sync::Mutex;
     ///
     /// struct Node { next: Mutex<Option<Gc<Node>>> }
@@ -228,6 +254,36 @@ impl<T: ?Sized> fmt::Debug for Structural<T> {
 
 /// A finalizer that `#[derive(Trace)]` forwards `Trace::finalize` to when the
 /// type carries `#[trace(finalize)]`.
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Finalize, Gc, Trace, gc};
+/// use std::cell::{Cell, RefCell};
+///
+/// thread_local!(static CLOSED: Cell<u32> = const { Cell::new(0) });
+///
+/// #[derive(Trace)]
+/// #[trace(finalize)]
+/// struct Conn {
+///     peer: RefCell<Option<Gc<Conn>>>,
+/// }
+///
+/// impl Finalize for Conn {
+///     fn finalize(&self) {
+///         // Runs once, before the cycle is dropped; the peer is intact.
+///         assert!(self.peer.borrow().is_some());
+///         CLOSED.with(|c| c.set(c.get() + 1));
+///     }
+/// }
+///
+/// let a = Gc::new(Conn { peer: RefCell::new(None) });
+/// let b = Gc::new(Conn { peer: RefCell::new(Some(a.clone())) });
+/// *a.peer.borrow_mut() = Some(b.clone());
+/// drop((a, b));
+/// gc::collect();
+/// assert_eq!(CLOSED.with(Cell::get), 2);
+/// ```
 pub trait Finalize {
     /// See [`Trace::finalize`].
     fn finalize(&self);

@@ -26,12 +26,37 @@ use crate::handle::{Gc, GcBox};
 /// The memory of the object stays until the last weak handle goes.
 ///
 /// ```
-/// use ouro_refobj::Gc;
+/// # extern crate ouro_refobj as ouro;
+/// use ouro::Gc;
 /// let a = Gc::new(7);
 /// let w = Gc::downgrade(&a);
 /// assert_eq!(*w.upgrade().unwrap(), 7);
 /// drop(a);
 /// assert!(w.upgrade().is_none());
+/// ```
+///
+/// The usual use: a back-pointer that does not keep its target alive, so
+/// a tree with parent links is freed by counting alone.
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, Weak};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     parent: RefCell<Weak<Node>>,
+///     children: RefCell<Vec<Gc<Node>>>,
+/// }
+///
+/// let root = Gc::new(Node { parent: RefCell::new(Weak::new()), children: RefCell::new(vec![]) });
+/// let leaf = Gc::new(Node { parent: RefCell::new(Gc::downgrade(&root)), children: RefCell::new(vec![]) });
+/// root.children.borrow_mut().push(leaf.clone());
+/// assert!(Gc::ptr_eq(&leaf.parent.borrow().upgrade().unwrap(), &root));
+/// let watch = Gc::downgrade(&root);
+/// drop((root, leaf));
+/// assert!(watch.upgrade().is_none()); // no cycle: freed without a collection
 /// ```
 pub struct Weak<T: ?Sized> {
     /// `None` for `Weak::new()`, which points to nothing.

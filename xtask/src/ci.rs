@@ -1,5 +1,5 @@
-//! The CI steps: fmt, clippy, tests, the AddressSanitizer tests, loom, Miri
-//! and the bench build.
+//! The CI steps: fmt, clippy, the MSRV check, tests, the AddressSanitizer
+//! tests, loom, Miri and the bench build.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use crate::workspace::{Package, Workspace};
 pub(crate) enum Step {
     Fmt,
     Clippy,
+    Msrv,
     Test,
     Asan,
     Loom,
@@ -20,9 +21,10 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    pub(crate) const ALL: [Step; 7] = [
+    pub(crate) const ALL: [Step; 8] = [
         Step::Fmt,
         Step::Clippy,
+        Step::Msrv,
         Step::Test,
         Step::Asan,
         Step::Loom,
@@ -34,6 +36,7 @@ impl Step {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
+            Step::Msrv => "msrv",
             Step::Test => "test",
             Step::Asan => "asan",
             Step::Loom => "loom",
@@ -58,13 +61,13 @@ pub(crate) const MIRI_PACKAGES: [&str; 3] = ["ouro-pool", "ouro-cyclegc", "ouro-
 /// (yet) is left out with a message. They shrink their loops under
 /// `cfg(miri)`.
 pub(crate) const MIRI_INTEGRATION_TESTS: [(&str, &str); 7] = [
-    ("ouro", "deep"),
-    ("ouro", "derive"),
-    ("ouro", "deep_copy"),
-    ("ouro", "teardown"),
-    ("ouro", "finalize"),
-    ("ouro", "collect"),
-    ("ouro", "sync_report"),
+    ("ouro-gc", "deep"),
+    ("ouro-gc", "derive"),
+    ("ouro-gc", "deep_copy"),
+    ("ouro-gc", "teardown"),
+    ("ouro-gc", "finalize"),
+    ("ouro-gc", "collect"),
+    ("ouro-gc", "sync_report"),
 ];
 
 /// What unsafe code looks like in source text (prose saying "without
@@ -123,6 +126,7 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
             ];
             session.step("clippy", session.cargo().args(clippy))
         }
+        Step::Msrv => msrv(session),
         Step::Test => session.step("test", session.cargo().args(["test", "--workspace"])),
         Step::Asan => asan(session, test_args),
         Step::Loom => loom(session, test_args),
@@ -525,9 +529,80 @@ fn miri_integration_tests(workspace: &Workspace) -> (Vec<&Package>, Vec<String>)
     (packages, targets)
 }
 
+/// The published crates: what `rust-version` promises to build (their
+/// dev-dependencies, criterion and proptest, may need a newer toolchain).
+const MSRV_PACKAGES: [&str; 5] = [
+    "ouro-pool",
+    "ouro-cyclegc",
+    "ouro-refobj",
+    "ouro-macros",
+    "ouro-gc",
+];
+
+/// Checks the library crates with the toolchain `rust-version` names
+/// (`[workspace.package]` of the root manifest), installing it with rustup's
+/// minimal profile when it is missing, in `target/msrv`.
+fn msrv(session: &mut Session) -> Result<()> {
+    let workspace = Workspace::load(session)?;
+    let root = workspace
+        .package("ouro-gc")
+        .ok_or("msrv: no package ouro-gc in the workspace")?;
+    let manifest = fs::read_to_string(root.dir.join("Cargo.toml"))
+        .map_err(|e| format!("msrv: reading Cargo.toml: {e}"))?;
+    let version = manifest_string(&manifest, "rust-version")
+        .ok_or("msrv: no `rust-version` in Cargo.toml")?;
+    if !session.probe(
+        session
+            .rustup()
+            .args(["run", &version, "rustc", "--version"]),
+    ) {
+        let install = ["toolchain", "install", &version, "--profile", "minimal"];
+        session.step(
+            &format!("msrv: install {version}"),
+            session.rustup().args(install),
+        )?;
+    }
+    let mut cmd = session.cargo_toolchain(&version);
+    cmd.args(["check", "--lib"])
+        .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "msrv"));
+    for package in MSRV_PACKAGES {
+        cmd.args(["-p", package]);
+    }
+    session.step(&format!("msrv ({version})"), &mut cmd)
+}
+
+/// The value of the first `<key> = "..."` line of a manifest (std only: no
+/// TOML parser; enough for the root manifest's `[workspace.package]`).
+pub(crate) fn manifest_string(manifest: &str, key: &str) -> Option<String> {
+    manifest.lines().find_map(|line| {
+        let value = line.trim().strip_prefix(key)?.trim_start();
+        let value = value.strip_prefix('=')?.trim();
+        Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_rust_version_from_the_manifest() {
+        let manifest = "[workspace.package]\nversion = \"0.1.0\"\nrust-version = \"1.88\"\n";
+        assert_eq!(
+            manifest_string(manifest, "rust-version").as_deref(),
+            Some("1.88")
+        );
+        assert_eq!(
+            manifest_string(manifest, "version").as_deref(),
+            Some("0.1.0")
+        );
+        let inherited = "rust-version.workspace = true\n";
+        assert_eq!(manifest_string(inherited, "rust-version"), None);
+        assert_eq!(
+            manifest_string("[package]\nname = \"x\"\n", "rust-version"),
+            None
+        );
+    }
 
     #[test]
     fn step_names_round_trip() {
@@ -540,7 +615,7 @@ mod tests {
     #[test]
     fn picks_the_integration_tests_that_exist() {
         let metadata = r#"{"packages":[
-            {"name":"ouro","manifest_path":"/w/Cargo.toml","targets":[
+            {"name":"ouro-gc","manifest_path":"/w/Cargo.toml","targets":[
                 {"kind":["lib"],"name":"ouro","src_path":"/w/src/lib.rs"},
                 {"kind":["test"],"name":"derive","src_path":"/w/tests/derive.rs"},
                 {"kind":["test"],"name":"deep","src_path":"/w/tests/deep.rs"},
@@ -549,7 +624,7 @@ mod tests {
         let workspace = Workspace::from_metadata(metadata).unwrap();
         let (packages, targets) = miri_integration_tests(&workspace);
         assert_eq!(packages.len(), 1);
-        assert_eq!(packages[0].name, "ouro");
+        assert_eq!(packages[0].name, "ouro-gc");
         assert_eq!(targets, ["--test", "deep", "--test", "derive"]);
     }
 

@@ -11,6 +11,7 @@ mod bench;
 mod ci;
 mod compare;
 mod json;
+mod publish;
 mod session;
 mod workspace;
 
@@ -26,7 +27,8 @@ const USAGE: &str = "\
 cargo xtask <command> [options]
 
 commands:
-  ci [--skip <step>]...   fmt, clippy, test, asan, loom, miri, bench (build
+  ci [--skip <step>]...   fmt, clippy, msrv (cargo +<rust-version> check of the
+                          library crates), test, asan, loom, miri, bench (build
                           only), in that order, stopping at the first failure;
                           --skip (repeatable, or comma-separated) leaves steps
                           out
@@ -56,6 +58,12 @@ commands:
                           prints the raw results instead; e.g.
                           `-- --runs 5 --lib ouro,gc --workload ring_1m`
   demo [-- <args>]        cargo run --release --example tour
+  publish-check [--allow-dirty]
+                          cargo publish --dry-run --workspace (each crate
+                          packaged and built in dependency order), then each
+                          packaged crate unpacked outside the workspace: its
+                          tests built and its doctests run against the other
+                          packaged crates ([patch.crates-io])
   help                    this text
 ";
 
@@ -127,6 +135,9 @@ enum Command {
     },
     Demo {
         args: Vec<String>,
+    },
+    PublishCheck {
+        allow_dirty: bool,
     },
 }
 
@@ -235,6 +246,11 @@ fn parse(command: &str, rest: &[String]) -> Result<Command> {
             }
             Ok(Command::Demo { args })
         }
+        "publish-check" => match rest {
+            [] => Ok(Command::PublishCheck { allow_dirty: false }),
+            [flag] if flag == "--allow-dirty" => Ok(Command::PublishCheck { allow_dirty: true }),
+            [other, ..] => Err(format!("publish-check: unexpected argument `{other}`").into()),
+        },
         other => Err(format!("unknown command `{other}`").into()),
     }
 }
@@ -264,6 +280,7 @@ fn run(session: &mut Session, command: Command) -> Result<()> {
             }
             session.step("demo", &mut cmd)
         }
+        Command::PublishCheck { allow_dirty } => publish::publish_check(session, allow_dirty),
     }
 }
 

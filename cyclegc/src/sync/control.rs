@@ -417,6 +417,7 @@ pub fn get_stats() -> [GenerationStats; GENERATIONS] {
 
 /// Sets the debug flags.
 pub fn set_debug(flags: DebugFlags) {
+    crate::debug::hint_if_stats_unseen(flags);
     heap().settings.debug.store(flags.0, Ordering::Relaxed);
 }
 

@@ -41,14 +41,14 @@
 //! cycle meanwhile may make it wrong; nothing is freed on its strength.
 //!
 //! ```
-//! use ouro_refobj::sync::{Gc, gc};
-//! use ouro_refobj::{Trace, Visitor};
+//! # extern crate ouro_refobj as ouro;
+//! # use ouro_macros::Trace;
+//! use ouro::Trace;
+//! use ouro::sync::{Gc, gc};
 //! use std::sync::Mutex;
 //!
+//! #[derive(Trace)]
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
-//! impl Trace for Node {
-//!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
-//! }
 //!
 //! let a = Gc::new(Node { next: Mutex::new(None) });
 //! let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
@@ -63,11 +63,6 @@ use std::io;
 #[cfg(loom)]
 #[doc(hidden)]
 pub use ouro_cyclegc::sync::control::set_chunk_for_loom;
-pub use ouro_cyclegc::sync::control::{
-    add_callback, clear_garbage, collect, collect_generation, disable, enable, freeze, get_count,
-    get_debug, get_freeze_count, get_stats, get_threshold, is_enabled, remove_callback, set_debug,
-    set_threshold, unfreeze, wait_for_drops,
-};
 use ouro_cyclegc::sync::{ObjectRef, control};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
 
@@ -129,17 +124,71 @@ fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 
 /// Every tracked object of `generation` (every generation and the frozen
 /// set for `None`), as `gc.get_objects()`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// assert!(gc::get_objects(None)
+///     .iter()
+///     .any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a))));
+/// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     wrap(control::get_objects(generation))
 }
 
 /// The tracked objects `obj`'s value holds handles to.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+/// let refs = gc::get_referents(&b);
+/// assert!(Gc::ptr_eq(&refs[0].downcast::<Node>().unwrap(), &a));
+/// ```
 pub fn get_referents<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     // SAFETY: we hold a strong reference through a shared borrow.
     wrap(unsafe { control::get_referents(Gc::header_ptr(obj)) })
 }
 
 /// The tracked objects whose values hold a handle to `obj`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let b = Gc::new(Node { next: Mutex::new(Some(a.clone())) });
+/// let who = gc::get_referrers(&a);
+/// assert!(who.iter().any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &b))));
+/// ```
 pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     wrap(control::get_referrers(Gc::header_ptr(obj)))
 }
@@ -148,11 +197,482 @@ pub fn get_referrers<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// unreachable ones, and the uncollectable ones (cycles through a
 /// non-structural `Trace` impl, see [`GenerationStats::uncollectable`]). They
 /// stay alive until [`clear_garbage`].
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// // With `DebugFlags::SAVEALL` set, what collections find stays here for
+/// // inspection (process-wide) until `clear_garbage`.
+/// for o in gc::garbage() {
+///     println!("{} at {:#x}", o.type_name(), o.address());
+/// }
+/// ```
 pub fn garbage() -> Vec<ObjectInfo> {
     wrap(control::garbage())
 }
 
 /// Writes the object graph as a Graphviz `digraph` (see [`crate::gc::write_dot`]).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let mut out = Vec::new();
+/// gc::write_dot(&mut out).unwrap();
+/// assert!(String::from_utf8(out).unwrap().starts_with("digraph"));
+/// # drop(a);
+/// ```
 pub fn write_dot(w: impl io::Write) -> io::Result<()> {
     control::write_dot(w)
+}
+
+// The control functions: the engine's, documented here for users of the
+// facade (examples with `ouro::` paths).
+
+/// Runs a full collection and returns the number of unreachable objects
+/// found.
+///
+/// Waits for the critical part of a collection in progress (on another
+/// thread), then runs its own. When it returns, everything that was
+/// unreachable when it was called has been claimed by a collection
+/// (`Weak::upgrade` fails on it), and what this call claimed has been
+/// finalized and dropped, on this thread. Garbage that another collection
+/// claimed is finalized and dropped by that collection, maybe after this
+/// returns ([`wait_for_drops`] waits for it): a `Drop` run by another
+/// collection may be waiting for this very thread (joining it, or for a
+/// lock it holds).
+///
+/// Called from a `Drop` or a finalizer that a collection runs, it collects
+/// too; called from a callback (or a `trace`), it returns 0 at once.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let watch = cycle();
+/// gc::collect(); // from any thread
+/// assert!(watch.upgrade().is_none());
+/// ```
+#[inline]
+pub fn collect() -> usize {
+    control::collect()
+}
+
+/// Collects generations `0..=generation` (panics if `generation > 2`), as
+/// [`collect`] does.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let watch = cycle();
+/// gc::collect_generation(2); // all generations, as collect()
+/// assert!(watch.upgrade().is_none());
+/// ```
+#[inline]
+pub fn collect_generation(generation: usize) -> usize {
+    control::collect_generation(generation)
+}
+
+/// Waits until every collection that claimed garbage before this call
+/// (including one whose critical part is in progress) has finalized and
+/// dropped it: another thread's [`collect`], or an automatic collection
+/// (whose garbage the background thread drops).
+///
+/// A `Drop` that such a collection runs may wait for this thread (for a
+/// lock it holds, or for it to end): then this waits forever, as a `join`
+/// would. Called from a `Drop`, a finalizer or a callback that a collection
+/// runs, it returns at once.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let watch = cycle();
+/// std::thread::spawn(|| gc::collect()).join().unwrap();
+/// gc::wait_for_drops(); // whatever any collection claimed has been dropped
+/// assert!(watch.upgrade().is_none());
+/// ```
+#[inline]
+pub fn wait_for_drops() {
+    control::wait_for_drops()
+}
+
+/// Turns automatic collection on.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// gc::enable();
+/// assert!(gc::is_enabled());
+/// ```
+#[inline]
+pub fn enable() {
+    control::enable()
+}
+
+/// Turns automatic collection off.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// gc::disable(); // process-wide: no automatic collection on any thread
+/// assert!(!gc::is_enabled());
+/// gc::collect(); // explicit collections still run
+/// gc::enable();
+/// ```
+#[inline]
+pub fn disable() {
+    control::disable()
+}
+
+/// Whether automatic collection is on.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// if !gc::is_enabled() {
+///     println!("automatic collection is off: collect explicitly");
+/// }
+/// ```
+#[inline]
+pub fn is_enabled() -> bool {
+    control::is_enabled()
+}
+
+/// `[allocations since the last collection, collections of 0 since the
+/// last of 1, collections of 1 since the last of 2]`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let a = Gc::new(Node { next: Mutex::new(None) });
+/// let [young, middle, old] = gc::get_count(); // shared by every thread
+/// println!("{young} young allocations, {middle} and {old} collections since");
+/// # drop(a);
+/// ```
+#[inline]
+pub fn get_count() -> [usize; 3] {
+    control::get_count()
+}
+
+/// The thresholds.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// let [young, middle, old] = gc::get_threshold(); // [700, 10, 10] by default
+/// println!("a young collection every {young} allocations, then every {middle} and {old}");
+/// ```
+#[inline]
+pub fn get_threshold() -> [usize; 3] {
+    control::get_threshold()
+}
+
+/// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// let old = gc::get_threshold();
+/// gc::set_threshold([5_000, old[1], old[2]]);
+/// assert_eq!(gc::get_threshold()[0], 5_000);
+/// gc::set_threshold(old);
+/// ```
+#[inline]
+pub fn set_threshold(thresholds: [usize; 3]) {
+    control::set_threshold(thresholds)
+}
+
+/// Statistics per generation (`uncollectable`: the objects kept by
+/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
+/// as on the thread-local heap).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let before = gc::get_stats()[2].collections;
+/// gc::collect();
+/// assert!(gc::get_stats()[2].collections > before);
+/// # let _ = cycle();
+/// ```
+#[inline]
+pub fn get_stats() -> [GenerationStats; 3] {
+    control::get_stats()
+}
+
+/// Sets the debug flags.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc::{self, DebugFlags};
+///
+/// // STATS logs one line per collection through the `log` crate.
+/// gc::set_debug(DebugFlags::STATS);
+/// assert!(gc::get_debug().contains(DebugFlags::STATS));
+/// gc::set_debug(DebugFlags::empty());
+/// ```
+#[inline]
+pub fn set_debug(flags: DebugFlags) {
+    control::set_debug(flags)
+}
+
+/// The debug flags.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// let flags = gc::get_debug();
+/// println!("{flags:?}");
+/// ```
+#[inline]
+pub fn get_debug() -> DebugFlags {
+    control::get_debug()
+}
+
+/// Releases the objects kept by `DebugFlags::SAVEALL`.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// // After inspecting what `DebugFlags::SAVEALL` kept:
+/// gc::clear_garbage(); // the next collection frees it
+/// ```
+#[inline]
+pub fn clear_garbage() {
+    control::clear_garbage()
+}
+
+/// Moves every tracked object to the frozen set: never scanned again until
+/// [`unfreeze`].
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node { next: Mutex<Option<Gc<Node>>> }
+///
+/// fn cycle() -> ouro::sync::Weak<Node> {
+///     let a = Gc::new(Node { next: Mutex::new(None) });
+///     *a.next.lock().unwrap() = Some(a.clone());
+///     Gc::downgrade(&a)
+/// }
+///
+/// let config = Gc::new(Node { next: Mutex::new(None) });
+/// gc::freeze(); // collections skip everything tracked so far
+/// assert!(gc::get_freeze_count() >= 1);
+/// gc::unfreeze();
+/// # drop(config);
+/// ```
+#[inline]
+pub fn freeze() {
+    control::freeze()
+}
+
+/// Moves the frozen objects to the oldest generation.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// gc::freeze();
+/// gc::unfreeze(); // frozen objects go back to the oldest generation
+/// ```
+#[inline]
+pub fn unfreeze() {
+    control::unfreeze()
+}
+
+/// The number of frozen objects.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// println!("{} frozen objects", gc::get_freeze_count());
+/// ```
+#[inline]
+pub fn get_freeze_count() -> usize {
+    control::get_freeze_count()
+}
+
+/// Registers `f` to be called at the start and the end of every collection
+/// (from the thread that runs that part of it, holding the collector lock;
+/// see the module docs).
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc::{self, Phase};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// let stops = Arc::new(AtomicUsize::new(0));
+/// let seen = stops.clone();
+/// let id = gc::add_callback(move |info| {
+///     if info.phase == Phase::Stop {
+///         seen.fetch_add(1, Ordering::Relaxed);
+///     }
+/// });
+/// gc::collect();
+/// gc::wait_for_drops();
+/// assert!(stops.load(Ordering::Relaxed) >= 1);
+/// gc::remove_callback(id);
+/// ```
+#[inline]
+pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
+    control::add_callback(f)
+}
+
+/// Unregisters a callback; `false` if it was not registered.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::sync::gc;
+///
+/// let id = gc::add_callback(|_| {});
+/// assert!(gc::remove_callback(id));
+/// assert!(!gc::remove_callback(id));
+/// ```
+#[inline]
+pub fn remove_callback(id: CallbackId) -> bool {
+    control::remove_callback(id)
 }

@@ -73,12 +73,40 @@ unsafe fn drop_value<T>(obj: NonNull<SyncHeader>) {
 /// `Send` and `Sync` when `T` is; like [`crate::Gc`], invariant in `T`.
 ///
 /// ```
-/// use ouro_refobj::sync::Gc;
+/// # extern crate ouro_refobj as ouro;
+/// use ouro::sync::Gc;
 /// let a = Gc::new(5);
 /// let b = a.clone();
 /// let t = std::thread::spawn(move || *b + 1);
 /// assert_eq!(t.join().unwrap(), 6);
 /// assert_eq!(Gc::strong_count(&a), 1);
+/// ```
+///
+/// A graph shared between threads, with a cycle the collector frees:
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, gc};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     name: String,
+///     edges: Mutex<Vec<Gc<Node>>>,
+/// }
+///
+/// let a = Gc::new(Node { name: "a".into(), edges: Mutex::new(vec![]) });
+/// let b = Gc::new(Node { name: "b".into(), edges: Mutex::new(vec![a.clone()]) });
+/// let a2 = a.clone();
+/// std::thread::spawn(move || a2.edges.lock().unwrap().push(b)) // a <-> b
+///     .join()
+///     .unwrap();
+/// let watch = Gc::downgrade(&a);
+/// drop(a);
+/// gc::collect();
+/// assert!(watch.upgrade().is_none());
 /// ```
 ///
 /// # Panics
@@ -215,9 +243,10 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// has returned.
     ///
     /// ```
-    /// use ouro_refobj::sync::{Gc, Weak};
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::sync::{Gc, Weak};
     /// struct Me { me: Weak<Me> }
-    /// impl ouro_refobj::Trace for Me { fn trace(&self, _: &mut ouro_refobj::Visitor<'_>) {} }
+    /// impl ouro::Trace for Me { fn trace(&self, _: &mut ouro::Visitor<'_>) {} }
     /// let a = Gc::new_cyclic(|w| Me { me: w.clone() });
     /// assert!(Gc::ptr_eq(&a.me.upgrade().unwrap(), &a));
     /// ```
@@ -391,6 +420,32 @@ impl<T> AsRef<T> for Gc<T> {
 /// the collector has found it unreachable. As with
 /// [`crate::Weak`], the weak handles of an object that a finalizer
 /// resurrects upgrade again while it lives (old ones too).
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, Weak};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Child {
+///     parent: Mutex<Weak<Parent>>, // does not keep the parent alive
+/// }
+/// #[derive(Trace)]
+/// struct Parent {
+///     children: Mutex<Vec<Gc<Child>>>,
+/// }
+///
+/// let parent = Gc::new(Parent { children: Mutex::new(vec![]) });
+/// let child = Gc::new(Child { parent: Mutex::new(Gc::downgrade(&parent)) });
+/// parent.children.lock().unwrap().push(child.clone());
+/// let seen = std::thread::spawn(move || child.parent.lock().unwrap().upgrade().is_some());
+/// assert!(seen.join().unwrap());
+/// let watch: Weak<Parent> = Gc::downgrade(&parent);
+/// drop(parent);
+/// assert!(watch.upgrade().is_none()); // freed by counting alone
+/// ```
 pub struct Weak<T: ?Sized> {
     ptr: Option<NonNull<SyncBox<T>>>,
     _invariant: PhantomData<*mut T>,

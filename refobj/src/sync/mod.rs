@@ -20,8 +20,9 @@
 //! kept and reported, as on the thread-local heap: see [`gc`]):
 //!
 //! ```
-//! use ouro_refobj::sync::{Gc, gc};
-//! use ouro_refobj::{Structural, Trace, Visitor};
+//! # extern crate ouro_refobj as ouro;
+//! use ouro::sync::{Gc, gc};
+//! use ouro::{Structural, Trace, Visitor};
 //! use std::sync::Mutex;
 //!
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
