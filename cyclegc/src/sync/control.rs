@@ -196,9 +196,18 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
         let _c = Collecting::start();
         collect::collect(h, &mut state, generation)
     };
+    // The garbage earlier automatic collections claimed (handed off under
+    // the collector lock, so all of it is queued or being finished now).
+    let mut pending = background::take_pending();
     drop(state);
-    let (outcome, p) = collect::finish(h, batch);
-    if let Some(p) = p {
+    // Theirs first (their `Stop` callbacks come in the critical parts'
+    // order), then ours, then the wait for the one the background thread is
+    // finishing, which goes on meanwhile.
+    let mut p = None;
+    pending.finish_taken(&mut p);
+    let (outcome, p2) = collect::finish(h, batch);
+    pending.wait_for_running();
+    if let Some(p) = p.or(p2) {
         panic::resume_unwind(p);
     }
     outcome.unreachable
@@ -338,14 +347,18 @@ pub(crate) fn maybe_collect() {
         let _c = Collecting::start();
         collect::collect(h, &mut state, generation)
     };
-    drop(state);
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a
     // `Drop` on the background thread is logged there.
     let mut p = batch.panic.take();
     if batch.runs_user_code() {
-        background::hand_off(batch);
+        // Queued before the lock goes: a `collect()` whose critical part
+        // comes later finds it (`run`).
+        let handed = background::hand_off(batch);
+        drop(state);
+        handed.complete();
     } else {
+        drop(state);
         // Nothing to drop: the statistics and `Stop` callbacks, here.
         let (_, p2) = collect::finish(h, batch);
         p = p.or(p2);
