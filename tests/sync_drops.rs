@@ -324,8 +324,8 @@ fn a_drop_can_allocate_cyclic_garbage() {
 
 /// A `Drop` that panics while an automatic collection's garbage is dropped
 /// (on the background thread; or on this one, by `collect()`, if no
-/// automatic collection claimed it): the rest of that garbage is still
-/// dropped, and the heap goes on working.
+/// automatic collection claimed it or its batch was still queued): the rest
+/// of that garbage is still dropped, and the heap goes on working.
 #[test]
 fn a_panicking_drop_of_automatic_garbage_leaves_the_rest_dropped() {
     let _l = lock(&LOCK);

@@ -107,7 +107,7 @@ pub(crate) enum HandOff {
     Started,
     /// No thread (loom, Miri, or it could not be started: why): the batch
     /// is finished on the allocating thread.
-    Here(Batch, Option<std::io::Error>),
+    Here(Box<Batch>, Option<std::io::Error>),
 }
 
 /// Queues `batch` for the thread, starting it if needed. The caller holds
@@ -117,7 +117,7 @@ pub(crate) fn hand_off(batch: Batch) -> HandOff {
     #[cfg(not(any(loom, miri)))]
     return imp::hand_off(batch);
     #[cfg(any(loom, miri))]
-    HandOff::Here(batch, None)
+    HandOff::Here(Box::new(batch), None)
 }
 
 impl HandOff {
@@ -139,7 +139,7 @@ impl HandOff {
                          garbage of an automatic collection on the allocating thread"
                     );
                 }
-                finish_and_log(batch);
+                finish_and_log(*batch);
             }
         }
     }
@@ -237,7 +237,7 @@ mod imp {
                 .name("ouro-sync-gc".into())
                 .spawn(run);
             if let Err(e) = spawned {
-                return HandOff::Here(batch, Some(e));
+                return HandOff::Here(Box::new(batch), Some(e));
             }
             q.started = true;
             handed = HandOff::Started;
