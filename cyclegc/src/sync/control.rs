@@ -10,21 +10,24 @@
 //!
 //! - `collect()` waits for the critical part of a collection in progress,
 //!   then runs its own, and finalizes and drops what it claimed on the
-//!   calling thread before it returns. Garbage that another collection
-//!   claimed (another thread's `collect()`, or an automatic collection) is
-//!   dropped by that collection, maybe after `collect()` returns; it cannot
-//!   be reached any more (`Weak::upgrade` fails on it).
-//!   [`wait_for_drops`] waits for those.
+//!   calling thread before it returns. So it does with the garbage that
+//!   earlier automatic collections left queued for the background thread;
+//!   the batch that thread is dropping at that moment it waits for, at most
+//!   one second (`background`). Garbage that another thread's `collect()`
+//!   claimed is dropped by that thread, maybe after this `collect()`
+//!   returns; it cannot be reached any more (`Weak::upgrade` fails on it).
+//!   [`wait_for_drops`] waits for everything, without a bound.
 //! - An automatic collection runs its critical part on the allocating
 //!   thread, and hands what is left to a background thread
 //!   (`background`), since the allocating thread may hold a lock that a
 //!   `Drop` of the garbage takes.
 //! - The `Start` and `Stop` callbacks run under the collector lock, one at a
-//!   time, on the thread that runs that part: `Stop` after the drops, so on
-//!   the background thread for an automatic collection that found garbage.
-//!   Another collection's callbacks may come between a `Start` and its
-//!   `Stop`. `get_stats()` counts a collection once it has dropped its
-//!   garbage, when `Stop` is called.
+//!   time, on the thread that runs that part: `Stop` after the drops, so,
+//!   for an automatic collection that found garbage, on the background
+//!   thread or in the `collect()` that took its garbage over. Another
+//!   collection's callbacks may come between a `Start` and its `Stop`.
+//!   `get_stats()` counts a collection once it has dropped its garbage,
+//!   when `Stop` is called.
 //!
 //! Called on the thread that holds the collector lock (from a callback or a
 //! `trace`), `collect()` returns 0 at once. Called from a finalizer or a
@@ -196,9 +199,18 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
         let _c = Collecting::start();
         collect::collect(h, &mut state, generation)
     };
+    // The garbage earlier automatic collections claimed (handed off under
+    // the collector lock, so all of it is queued or being finished now).
+    let mut pending = background::take_pending();
     drop(state);
-    let (outcome, p) = collect::finish(h, batch);
-    if let Some(p) = p {
+    // Theirs first (their `Stop` callbacks come in the critical parts'
+    // order), then ours, then the wait for the one the background thread is
+    // finishing, which goes on meanwhile.
+    let mut p = None;
+    pending.finish_taken(&mut p);
+    let (outcome, p2) = collect::finish(h, batch);
+    pending.wait_for_running();
+    if let Some(p) = p.or(p2) {
         panic::resume_unwind(p);
     }
     outcome.unreachable
@@ -209,16 +221,34 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
 ///
 /// Waits for the critical part of a collection in progress (on another
 /// thread), then runs its own. When it returns, everything that was
-/// unreachable when it was called has been claimed by a collection
-/// (`Weak::upgrade` fails on it), and what this call claimed has been
-/// finalized and dropped, on this thread. Garbage that another collection
-/// claimed is finalized and dropped by that collection, maybe after this
-/// returns ([`wait_for_drops`] waits for it): a `Drop` run by another
-/// collection may be waiting for this very thread (joining it, or for a
-/// lock it holds).
+/// unreachable when it was called has been finalized and dropped, except
+/// what another thread is dropping at that moment (a finalizer's
+/// resurrection aside, as in PEP 442):
+///
+/// - what this call claimed, it drops on this thread;
+/// - so it does with the garbage that automatic collections claimed and
+///   queued for the background thread, which has not started on it;
+/// - the garbage the background thread is dropping at the call, it waits
+///   for, but at most one second: a `Drop` of it may be waiting for a lock
+///   this thread holds, or for this thread to end. Past that it returns
+///   (logging a warning, once) and the background thread drops it later;
+/// - the garbage another thread's `collect()` claimed (or took over), that
+///   thread drops, maybe after this returns: this does not wait for it (a
+///   `Drop` it runs may be joining this very thread).
+///
+/// All of it is unreachable when this returns (`Weak::upgrade` fails on
+/// it), and [`wait_for_drops`] waits for the rest without a bound. As the
+/// garbage is dropped here, calling this while holding a lock that a
+/// garbage `Drop` takes deadlocks, as on the thread-local heap.
 ///
 /// Called from a `Drop` or a finalizer that a collection runs, it collects
-/// too; called from a callback (or a `trace`), it returns 0 at once.
+/// too (never waiting for the garbage it is itself being dropped with);
+/// called from a callback (or a `trace`), it returns 0 at once.
+///
+/// # Panics
+///
+/// Propagates the first panic of a finalizer, a `Drop` or a callback that
+/// it ran (after all of them have run and the heap is consistent).
 pub fn collect() -> usize {
     collect_generation(GENERATIONS - 1)
 }
@@ -267,12 +297,16 @@ pub(crate) fn unregister_unfinished(h: &heap::SyncHeap, ticket: u64) {
 /// Waits until every collection that claimed garbage before this call
 /// (including one whose critical part is in progress) has finalized and
 /// dropped it: another thread's [`collect`], or an automatic collection
-/// (whose garbage the background thread drops).
+/// (whose garbage the background thread drops, or a `collect()` that took
+/// it over).
 ///
-/// A `Drop` that such a collection runs may wait for this thread (for a
-/// lock it holds, or for it to end): then this waits forever, as a `join`
-/// would. Called from a `Drop`, a finalizer or a callback that a collection
-/// runs, it returns at once.
+/// [`collect()`] already drops, before it returns, all the garbage that was
+/// unreachable at its call except what another thread is dropping at that
+/// moment; this waits for that too, and without a bound. A `Drop` that
+/// such a collection runs may wait for this thread (for a lock it holds,
+/// or for it to end): then this waits forever, as a `join` would. Called
+/// from a `Drop`, a finalizer or a callback that a collection runs, it
+/// returns at once.
 ///
 /// ```
 /// use ouro_cyclegc::sync::control::{collect, wait_for_drops};
@@ -338,14 +372,18 @@ pub(crate) fn maybe_collect() {
         let _c = Collecting::start();
         collect::collect(h, &mut state, generation)
     };
-    drop(state);
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a
     // `Drop` on the background thread is logged there.
     let mut p = batch.panic.take();
     if batch.runs_user_code() {
-        background::hand_off(batch);
+        // Queued before the lock goes: a `collect()` whose critical part
+        // comes later finds it (`run`).
+        let handed = background::hand_off(batch);
+        drop(state);
+        handed.complete();
     } else {
+        drop(state);
         // Nothing to drop: the statistics and `Stop` callbacks, here.
         let (_, p2) = collect::finish(h, batch);
         p = p.or(p2);

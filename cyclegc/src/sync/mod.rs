@@ -257,19 +257,31 @@
 //! keeps that read from racing the write. The re-verification holds the
 //! lock for the same reason (it reads `prev` of whatever its trace meets).
 //!
+//! An automatic collection runs its critical part on the allocating
+//! thread, which may hold a lock a `Drop` of the garbage takes: the rest
+//! goes to a background thread (`background`), unless nothing is left to
+//! drop. It is queued before the collector lock is released, so that a
+//! later critical part finds it.
+//!
 //! `collect()` waits for the critical part of a collection in progress,
-//! not for its drops (a `Drop` of it may be waiting for the caller). When
-//! it returns, everything that was unreachable at the call has been claimed
-//! by some collection (`Weak::upgrade` fails on it), and what this call
-//! claimed has been finalized and dropped on the calling thread; a
-//! finalizer's resurrection is the exception, as in PEP 442.
-//! `wait_for_drops()` waits for the others (tickets in
-//! `SyncHeap::unfinished`). An automatic collection runs its critical part
-//! on the allocating thread, which may hold a lock a `Drop` of the garbage
-//! takes: the rest goes to a background thread (`background`), unless
-//! nothing is left to drop. A panic in user code never stops the rest of a
-//! collection: `collect()` propagates the first one when the heap is
-//! consistent; the background thread logs it.
+//! then runs its own. Before it returns it finalizes and drops, on the
+//! calling thread, what it claimed and what earlier automatic collections
+//! left queued for the background thread (it takes those batches over, in
+//! its critical part); and it waits for the batch the background thread is
+//! dropping, at most one second, since a `Drop` of that batch may be
+//! waiting for the caller (for a lock it holds, or for it to end). It never
+//! waits for the drops of another thread's `collect()`: a `Drop` of that
+//! garbage may be joining the caller. Nor, on the background thread itself,
+//! for the batch the caller is part of. So when it returns, everything that
+//! was unreachable at the call has been finalized and dropped, except what
+//! another thread is dropping at that moment (another thread's
+//! `collect()`, or the background thread past the bound) and what a
+//! finalizer resurrected (PEP 442); all of it has been claimed by some
+//! collection (`Weak::upgrade` fails on it). `wait_for_drops()` waits for
+//! the rest, without a bound (tickets in `SyncHeap::unfinished`). A panic
+//! in user code never stops the rest of a collection: `collect()`
+//! propagates the first one (of its own garbage or of what it took over)
+//! when the heap is consistent; the background thread logs it.
 //!
 //! # Orderings
 //!
@@ -337,7 +349,9 @@
 //! ticket), and one with finalizers or `Stop` callbacks takes the collector
 //! lock once more; an automatic one that found garbage hands it to the
 //! background thread (a queue lock and a wake-up), which drops it on
-//! another core while the allocating thread goes on. The report costs one
+//! another core while the allocating thread goes on. Every `collect()`
+//! takes that queue lock too, under the collector lock, to take the queued
+//! batches over. The report costs one
 //! more pass over the table and the recorded edges, only in a collection
 //! that met a value whose `trace` is not structural.
 //!
