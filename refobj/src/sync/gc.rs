@@ -252,16 +252,34 @@ pub fn write_dot(w: impl io::Write) -> io::Result<()> {
 ///
 /// Waits for the critical part of a collection in progress (on another
 /// thread), then runs its own. When it returns, everything that was
-/// unreachable when it was called has been claimed by a collection
-/// (`Weak::upgrade` fails on it), and what this call claimed has been
-/// finalized and dropped, on this thread. Garbage that another collection
-/// claimed is finalized and dropped by that collection, maybe after this
-/// returns ([`wait_for_drops`] waits for it): a `Drop` run by another
-/// collection may be waiting for this very thread (joining it, or for a
-/// lock it holds).
+/// unreachable when it was called has been finalized and dropped, except
+/// what another thread is dropping at that moment (a finalizer's
+/// resurrection aside, as in PEP 442):
+///
+/// - what this call claimed, it drops on this thread;
+/// - so it does with the garbage that automatic collections claimed and
+///   queued for the background thread, which has not started on it;
+/// - the garbage the background thread is dropping at the call, it waits
+///   for, but at most one second: a `Drop` of it may be waiting for a lock
+///   this thread holds, or for this thread to end. Past that it returns
+///   (logging a warning, once) and the background thread drops it later;
+/// - the garbage another thread's `collect()` claimed (or took over), that
+///   thread drops, maybe after this returns: this does not wait for it (a
+///   `Drop` it runs may be joining this very thread).
+///
+/// All of it is unreachable when this returns (`Weak::upgrade` fails on
+/// it), and [`wait_for_drops`] waits for the rest without a bound. As the
+/// garbage is dropped here, calling this while holding a lock that a
+/// garbage `Drop` takes deadlocks, as on the thread-local heap.
 ///
 /// Called from a `Drop` or a finalizer that a collection runs, it collects
-/// too; called from a callback (or a `trace`), it returns 0 at once.
+/// too (never waiting for the garbage it is itself being dropped with);
+/// called from a callback (or a `trace`), it returns 0 at once.
+///
+/// # Panics
+///
+/// Propagates the first panic of a finalizer, a `Drop` or a callback that
+/// it ran (after all of them have run and the heap is consistent).
 ///
 /// # Examples
 ///
