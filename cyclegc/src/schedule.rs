@@ -1,0 +1,197 @@
+//! When automatic collections run: one rule for both heaps, as a pure
+//! function of a few counters that each heap keeps ([`Counters`]).
+//!
+//! The rule keeps CPython's three thresholds and their meaning for the
+//! young generations, and changes two things:
+//!
+//! 1. **The young threshold backs off while young collections find
+//!    nothing.** A collection of generation 0 or 1 that finds no
+//!    unreachable object doubles the effective threshold of generation 0
+//!    (up to [`MAX_BACKOFF`] doublings, `threshold0 << 4`); one that finds
+//!    any garbage brings it back to `threshold0`. A program that makes no
+//!    cycles pays for a young collection every ~11k allocations instead of
+//!    every 700; one that makes them keeps CPython's pace, and at worst 16
+//!    times its young garbage waits before being found.
+//! 2. **A full collection waits for the heap to grow.** CPython holds one
+//!    off until the objects *promoted* into the oldest generation since the
+//!    last full collection exceed 25% of those that survived it, and never
+//!    subtracts the promoted objects that die by reference count afterwards:
+//!    short-lived objects that happened to be alive at a young collection
+//!    keep triggering full scans of a large, unchanging old generation.
+//!    Here a full collection needs the tracked objects alive *now* (objects
+//!    freed by reference count do not count) to exceed those alive after
+//!    the last full collection by [`FULL_GROWTH_PERCENT`]. Each full
+//!    collection scans about as many objects as were allocated since the
+//!    last one, so their total work stays proportional to the program's
+//!    own, and cyclic garbage that reaches the oldest generation is found
+//!    before the heap has doubled.
+
+use crate::heap::GENERATIONS;
+
+/// Doublings of the young threshold while young collections find nothing.
+pub(crate) const MAX_BACKOFF: u32 = 4;
+
+/// Net growth of the tracked objects since the last full collection, in
+/// percent of those that survived it, before the next one may run.
+pub(crate) const FULL_GROWTH_PERCENT: usize = 100;
+
+/// What the schedule looks at; each heap keeps these up to date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    /// `get_count()`: for generation 0 the tracked allocations (minus
+    /// deallocations, on the thread-local heap) since its last collection;
+    /// for 1 and 2, collections of the next younger generation since their
+    /// own last collection.
+    pub(crate) counts: [usize; GENERATIONS],
+    /// `get_threshold()`, as the user set them.
+    pub(crate) thresholds: [usize; GENERATIONS],
+    /// Doublings of threshold 0 in force (see [`after_collection`]).
+    pub(crate) backoff: u32,
+    /// Tracked objects alive now.
+    pub(crate) live: usize,
+    /// Tracked objects that survived the last full collection.
+    pub(crate) live_after_full: usize,
+}
+
+/// The effective threshold of generation 0: `threshold0` doubled `backoff`
+/// times; 0 (automatic collection off) stays 0.
+#[inline]
+pub(crate) fn young_threshold(threshold0: usize, backoff: u32) -> usize {
+    threshold0.saturating_mul(1 << backoff.min(MAX_BACKOFF))
+}
+
+/// Whether the live tracked objects have grown enough since the last full
+/// collection for another one.
+fn heap_grew(c: &Counters) -> bool {
+    let grown = c.live.saturating_sub(c.live_after_full);
+    // `grown * 100 > base * percent`, without overflow.
+    (grown as u128) * 100 > (c.live_after_full as u128) * FULL_GROWTH_PERCENT as u128
+}
+
+/// The generation to collect now, or `None`.
+///
+/// Nothing unless generation 0's count passed its effective threshold
+/// ([`young_threshold`]; a `threshold0` of 0 turns automatic collection
+/// off). Then the oldest generation whose count passed its threshold is
+/// collected, as in CPython, except that the oldest one also needs the
+/// heap to have grown ([`FULL_GROWTH_PERCENT`]); otherwise the next one.
+pub(crate) fn decide(c: &Counters) -> Option<usize> {
+    let t0 = young_threshold(c.thresholds[0], c.backoff);
+    if c.thresholds[0] == 0 || c.counts[0] <= t0 {
+        return None;
+    }
+    for g in (1..GENERATIONS).rev() {
+        if c.counts[g] > c.thresholds[g] && (g < GENERATIONS - 1 || heap_grew(c)) {
+            return Some(g);
+        }
+    }
+    Some(0)
+}
+
+/// The backoff after a collection of `generation` that found `unreachable`
+/// objects: young collections that find nothing double the young
+/// threshold (up to [`MAX_BACKOFF`] times); any collection that finds
+/// garbage resets it. A full collection that finds nothing leaves it.
+pub(crate) fn after_collection(backoff: u32, generation: usize, unreachable: usize) -> u32 {
+    if unreachable > 0 {
+        0
+    } else if generation < GENERATIONS - 1 {
+        (backoff + 1).min(MAX_BACKOFF)
+    } else {
+        backoff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(counts: [usize; 3], live: usize, live_after_full: usize) -> Counters {
+        Counters {
+            counts,
+            thresholds: [700, 10, 10],
+            backoff: 0,
+            live,
+            live_after_full,
+        }
+    }
+
+    #[test]
+    fn nothing_runs_until_the_young_count_passes_threshold0() {
+        assert_eq!(decide(&counters([700, 0, 0], 0, 0)), None);
+        assert_eq!(decide(&counters([701, 0, 0], 0, 0)), Some(0));
+    }
+
+    #[test]
+    fn threshold0_of_zero_turns_automatic_collection_off() {
+        let mut c = counters([usize::MAX, 50, 50], 1 << 20, 0);
+        c.thresholds[0] = 0;
+        assert_eq!(decide(&c), None);
+    }
+
+    #[test]
+    fn middle_generation_runs_after_threshold1_young_collections() {
+        assert_eq!(decide(&counters([701, 10, 0], 0, 0)), Some(0));
+        assert_eq!(decide(&counters([701, 11, 0], 0, 0)), Some(1));
+    }
+
+    #[test]
+    fn full_collection_needs_the_live_heap_to_double() {
+        // The count of generation 2 passed its threshold, but the heap has
+        // not grown since the last full collection: the middle one instead.
+        assert_eq!(decide(&counters([701, 11, 11], 1000, 1000)), Some(1));
+        assert_eq!(decide(&counters([701, 11, 11], 2000, 1000)), Some(1));
+        assert_eq!(decide(&counters([701, 11, 11], 2001, 1000)), Some(2));
+        // A heap that shrank (objects freed by reference count) does not
+        // count as growth, however many objects were promoted meanwhile.
+        assert_eq!(decide(&counters([701, 11, 500], 10, 1000)), Some(1));
+    }
+
+    #[test]
+    fn full_collection_also_needs_threshold2_middle_collections() {
+        assert_eq!(decide(&counters([701, 11, 10], 1 << 20, 1)), Some(1));
+        assert_eq!(decide(&counters([701, 11, 11], 1 << 20, 1)), Some(2));
+    }
+
+    #[test]
+    fn young_threshold_doubles_while_young_collections_find_nothing() {
+        let mut b = 0;
+        for expected in [1, 2, 3, 4, 4, 4] {
+            b = after_collection(b, 0, 0);
+            assert_eq!(b, expected);
+        }
+        assert_eq!(young_threshold(700, b), 700 * 16);
+        let mut c = counters([700 * 16, 0, 0], 0, 0);
+        c.backoff = b;
+        assert_eq!(decide(&c), None);
+        c.counts[0] += 1;
+        assert_eq!(decide(&c), Some(0));
+        // A middle collection that finds nothing backs off too.
+        assert_eq!(after_collection(1, 1, 0), 2);
+    }
+
+    #[test]
+    fn finding_garbage_restores_the_young_threshold() {
+        assert_eq!(after_collection(MAX_BACKOFF, 0, 1), 0);
+        assert_eq!(after_collection(3, 1, 5), 0);
+        assert_eq!(after_collection(3, 2, 5), 0);
+        // A full collection that finds nothing says nothing about the young.
+        assert_eq!(after_collection(3, 2, 0), 3);
+    }
+
+    #[test]
+    fn young_threshold_saturates_instead_of_overflowing() {
+        assert_eq!(young_threshold(usize::MAX, MAX_BACKOFF), usize::MAX);
+        assert_eq!(young_threshold(0, MAX_BACKOFF), 0);
+        assert_eq!(
+            decide(&Counters {
+                counts: [usize::MAX, 0, 0],
+                thresholds: [usize::MAX, 10, 10],
+                backoff: MAX_BACKOFF,
+                live: 0,
+                live_after_full: 0,
+            }),
+            None
+        );
+    }
+}
