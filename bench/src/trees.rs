@@ -116,7 +116,10 @@ macro_rules! tree_lib {
                 (h.left.as_ref(), h.right.as_ref())
             }
             fn has_parent(h: &$gc) -> bool {
-                h.parent.borrow().as_ref().is_some_and(|w| w.upgrade().is_some())
+                h.parent
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|w| w.upgrade().is_some())
             }
             fn collect() {
                 $collect
@@ -181,7 +184,16 @@ pub mod ouro_tree {
 pub mod rc_tree {
     use super::*;
     use std::rc::{Rc, Weak};
-    tree_lib!(RcTree, RcNode, Rc<RcNode>, Weak<RcNode>, Rc::new, Rc::downgrade, (), ());
+    tree_lib!(
+        RcTree,
+        RcNode,
+        Rc<RcNode>,
+        Weak<RcNode>,
+        Rc::new,
+        Rc::downgrade,
+        (),
+        ()
+    );
 }
 
 pub mod bacon_tree {
