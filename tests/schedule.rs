@@ -71,6 +71,34 @@ fn thread_heap_collects_cycles_made_steadily_without_collect() {
 }
 
 #[test]
+fn thread_heap_collection_finding_much_garbage_keeps_young_collections_at_threshold0() {
+    on_fresh_thread(|| {
+        // A ring built node by node: the young collections meanwhile find
+        // nothing and back off. Dropped, it is garbage only a full
+        // collection sees (its first nodes left generation 0 long ago).
+        let first = node(None);
+        let mut last = first.clone();
+        for _ in 0..10 * 700 {
+            last = node(Some(last));
+        }
+        *first.next.borrow_mut() = Some(last);
+        drop(first);
+        assert_eq!(gc::collect(), 10 * 700 + 1);
+        // All it scanned was garbage: young collections stay at threshold0
+        // instead of backing off again on their own silence.
+        let young = |s: [gc::GenerationStats; 3]| s[0].collections + s[1].collections;
+        let before = young(gc::get_stats());
+        let kept: Vec<_> = (0..8 * 700 + 1).map(|_| node(None)).collect();
+        let ran = young(gc::get_stats()) - before;
+        assert!(
+            ran >= 7,
+            "{ran} young collections in 8 x threshold0 allocations"
+        );
+        drop(kept);
+    });
+}
+
+#[test]
 fn thread_heap_stable_old_generation_and_young_churn_run_no_full_collection() {
     on_fresh_thread(|| {
         // Small thresholds, so that middle collections come often and the

@@ -669,6 +669,7 @@ fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome:
         heap.backoff.get(),
         generation,
         outcome.unreachable,
+        outcome.scanned,
     ));
     heap.update_trigger();
 }

@@ -20,11 +20,30 @@
 //!    *effective* young threshold: `threshold0`, doubled after each young or
 //!    middle collection that finds no garbage, up to 16 times `threshold0`,
 //!    and back to `threshold0` as soon as a collection finds garbage (or
-//!    [`set_threshold`] is called). Unlike CPython's, the count is not
-//!    clamped at zero when objects die: a heap that is not growing (objects
-//!    freed as fast as they are made) does not pay for young collections,
-//!    and the heap cannot grow by more than the effective threshold of
-//!    tracked objects without one.
+//!    [`set_threshold`] is called). A middle or full collection whose
+//!    garbage is at least an eighth of what it scanned also holds the young
+//!    threshold at `threshold0` until the next collection of that
+//!    generation finds less: cycles that die only after leaving generation
+//!    0 (a large structure built, then dropped) are invisible to young
+//!    collections, and backing off on their silence would make the
+//!    collections that do find them 16 times rarer too.
+//!
+//!    Unlike CPython's, the count is not clamped at zero when objects die
+//!    (on this heap; `ouro::sync`'s counts allocations only): a heap that
+//!    is not growing (objects freed as fast as they are made) does not pay
+//!    for young collections, and the heap cannot grow by more than the
+//!    effective threshold of tracked objects without one. It is not clamped
+//!    at any other floor either, on purpose: after a structure of N tracked
+//!    objects is freed by reference count, cyclic garbage made afterwards
+//!    waits for up to N + threshold allocations before a young collection
+//!    looks at it. The memory stays bounded by what the program already
+//!    held (the garbage reuses the freed objects' memory, so the tracked
+//!    objects never exceed their earlier peak plus the threshold); what
+//!    waits is the garbage's `Drop`s. A clamp would cost a comparison on
+//!    every drop of a tracked object and would break the live count the
+//!    full-collection rule below reads. A program that needs such garbage
+//!    dropped promptly after a large free calls
+//!    [`collect_generation`]`(0)`.
 //! 2. As in CPython, the middle generation is collected instead when
 //!    `count[1]` (young collections since its last collection) passes
 //!    `threshold1`, and the oldest when `count[2]` passes `threshold2` ...

@@ -355,7 +355,12 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     // The young threshold backs off or comes back (`schedule`).
     let backoff = h.backoff.load(Ordering::Relaxed);
     h.backoff.store(
-        crate::schedule::after_collection(backoff, generation, outcome.unreachable),
+        crate::schedule::after_collection(
+            backoff,
+            generation,
+            outcome.unreachable,
+            b.back.survivors + outcome.unreachable,
+        ),
         Ordering::Relaxed,
     );
     h.update_trigger();
