@@ -23,6 +23,7 @@ mod clock;
 mod heap;
 mod libs;
 mod threaded;
+mod trees;
 mod workloads;
 
 use std::fmt::Write as _;
@@ -60,6 +61,16 @@ fn run_once(library: &str, workload: &str) -> Outcome {
     use libs::*;
     if threaded::WORKLOADS.iter().any(|(w, _)| *w == workload) {
         return threaded::run(library, workload);
+    }
+    if workload == "binary_trees_weak_18" {
+        use trees::*;
+        return match library {
+            "ouro" => run::<ouro_tree::Ouro>(18),
+            "ouro_manual" => run::<ouro_tree::OuroManual>(18),
+            "rc" => run::<rc_tree::RcTree>(18),
+            "bacon_rajan_cc" => run::<bacon_tree::BaconTree>(18),
+            _ => Err(Failure::NotApplicable("no weak handle")),
+        };
     }
     match library {
         "ouro" => workloads::run::<ouro_lib::Ouro>(workload),

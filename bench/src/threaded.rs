@@ -27,6 +27,14 @@ pub const WORKLOADS: &[(&str, &str)] = &[
         "threads_dumpster_churn",
         "dumpster's multiref churn on 2 threads: each thread 50 roots and 500k random ops on thread-safe nodes (a `Mutex<Vec<_>>` of handles), then drop all and collect (the sum of both threads' CPU time)",
     ),
+    (
+        "threads_binary_trees_weak_18",
+        "benchmarks-game binary trees, max depth 18, weak parent pointers, on 2 threads: each its own stretch and long-lived tree and half of each depth's trees (the sum of both threads' CPU time); libraries with weak handles only",
+    ),
+    (
+        "threads_long_lived_churn",
+        "a long-lived heap plus churn on 2 threads: 1M live nodes held (1000 chains of 1000, built first), then each thread 1M steps each making a node with a child and a link into the old nodes, kept in a window of the last 1000; every 100th closes a two-node cycle (the sum of all threads' CPU time)",
+    ),
 ];
 
 const PER_THREAD: usize = 1_000_000;
@@ -168,6 +176,9 @@ impl SyncHeap for OuroSync {
     mutex_node_ops!();
     fn collect() {
         ouro::sync::gc::collect();
+        // What automatic collections claimed is dropped by the background
+        // thread: wait for it, so the drop counter sees it.
+        ouro::sync::gc::wait_for_drops();
     }
 }
 
@@ -186,6 +197,9 @@ impl SyncHeap for OuroSyncManual {
     mutex_node_ops!();
     fn collect() {
         ouro::sync::gc::collect();
+        // What automatic collections claimed is dropped by the background
+        // thread: wait for it, so the drop counter sees it.
+        ouro::sync::gc::wait_for_drops();
     }
 }
 
@@ -319,7 +333,67 @@ fn threaded_cycles<H: SyncHeap>() -> Outcome {
     Ok(t_make + t_link + t_drop + t_collect)
 }
 
+/// `threads_long_lived_churn` (see `workloads::long_lived_churn`).
+fn threaded_long_lived_churn<H: SyncHeap>() -> Outcome {
+    const STEPS: usize = 1_000_000;
+    const WINDOW: usize = 1000;
+    const CYCLE_EVERY: usize = 100;
+    H::prepare();
+    let counter = Counter::start();
+    let (old, t_old) = timed(|| {
+        (0..1000)
+            .map(|_| {
+                let mut head = H::node();
+                for _ in 1..1000 {
+                    let node = H::node();
+                    H::push(&node, head);
+                    head = node;
+                }
+                head
+            })
+            .collect::<Vec<H::H>>()
+    });
+    let t = on_two_threads(|| {
+        let mut recent: Vec<Option<H::H>> = (0..WINDOW).map(|_| None).collect();
+        for i in 0..STEPS {
+            let a = H::node();
+            let b = H::node();
+            H::push(&a, old[i % old.len()].clone());
+            if i % CYCLE_EVERY == 0 {
+                H::push(&b, a.clone());
+            }
+            H::push(&a, b);
+            recent[i % WINDOW] = Some(a);
+        }
+    });
+    let start = Stamp::now();
+    drop(old);
+    H::collect();
+    let t = t + t_old + start.elapsed();
+    counter.all_freed()?;
+    Ok(t)
+}
+
 pub fn run(library: &str, workload: &str) -> Outcome {
+    if workload == "threads_binary_trees_weak_18" {
+        use crate::trees::{run_threaded, sync_trees::*};
+        return match library {
+            "ouro_sync" => run_threaded::<OuroSync>(18),
+            "ouro_sync_manual" => run_threaded::<OuroSyncManual>(18),
+            "arc" => run_threaded::<ArcTree>(18),
+            _ => Err(Failure::NotApplicable("no weak handle")),
+        };
+    }
+    if workload == "threads_long_lived_churn" {
+        return match library {
+            "ouro_sync" => threaded_long_lived_churn::<OuroSync>(),
+            "ouro_sync_manual" => threaded_long_lived_churn::<OuroSyncManual>(),
+            "arc" => Err(Failure::NotApplicable("no collector: leaks every cycle")),
+            "gcmodule_threaded" => threaded_long_lived_churn::<GcModuleThreaded>(),
+            "dumpster_sync" => threaded_long_lived_churn::<DumpsterSync>(),
+            _ => Err(Failure::NotApplicable("no thread-safe handle")),
+        };
+    }
     if workload == "threads_dumpster_churn" {
         return match library {
             "ouro_sync" => threaded_churn::<OuroSync>(),

@@ -54,6 +54,14 @@ pub const WORKLOADS: &[(&str, &str)] = &[
         "rust-cc's large linked list: a 4096-node doubly linked list built 30 times, each dropped and collected",
     ),
     (
+        "binary_trees_weak_18",
+        "benchmarks-game binary trees, max depth 18, with weak parent pointers (acyclic: reference counting frees everything); libraries with weak handles only",
+    ),
+    (
+        "long_lived_churn",
+        "a long-lived heap plus churn: 1M live nodes held (1000 chains of 1000), then 2M steps each making a node with a child and a link into the old nodes, kept in a window of the last 1000; every 100th closes a two-node cycle",
+    ),
+    (
         "rustcc_stress",
         "rust-cc's stress test: 2^15 labelled nodes, 2^15 random edges, truncated by 1024 with a collection after each step",
     ),
@@ -76,6 +84,7 @@ pub fn run<H: Heap>(workload: &str) -> Outcome {
         "rustcc_binary_trees_parent" => rustcc_binary_trees::<H>(14, true),
         "rustcc_linked_list" => rustcc_linked_list::<H>(4096, 30),
         "rustcc_stress" => rustcc_stress::<H>(1 << 15, 1 << 15, 1024),
+        "long_lived_churn" => long_lived_churn::<H>(2 * MILLION, 1000, 100),
         other => Err(Failure::Wrong(format!("unknown workload {other}"))),
     }
 }
@@ -412,6 +421,34 @@ fn churn<H: Heap>(initial: usize, ops: usize) -> Outcome {
         }
     }
     drop(roots);
+    H::collect();
+    let t = start.elapsed();
+    counter.all_freed()?;
+    Ok(t)
+}
+
+/// A long-lived heap plus churn: `chains` of old nodes held throughout,
+/// then `steps` short-lived pairs (a node, its child, and a link from the
+/// node into the old heap), each kept alive for `window` steps; every
+/// `cycle_every`th pair is a two-node cycle, garbage once it leaves the
+/// window.
+fn long_lived_churn<H: Heap>(steps: usize, window: usize, cycle_every: usize) -> Outcome {
+    let counter = Counter::start();
+    let start = Stamp::now();
+    let old = chains::<H>(1000, 1000);
+    let mut recent: Vec<Option<H::H>> = (0..window).map(|_| None).collect();
+    for i in 0..steps {
+        let a = H::node(i as u64);
+        let b = H::node(i as u64);
+        H::set(&a, 1, Some(old[i % old.len()].clone()));
+        if i % cycle_every == 0 {
+            H::set(&b, 0, Some(a.clone()));
+        }
+        H::set(&a, 0, Some(b));
+        recent[i % window] = Some(a);
+    }
+    drop(recent);
+    drop(old);
     H::collect();
     let t = start.elapsed();
     counter.all_freed()?;

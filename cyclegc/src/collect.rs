@@ -593,7 +593,6 @@ fn run(
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
     // between collections.
     let survivors = unsafe { move_unreachable(young, unreachable, scratch, &mut pending, panic) };
-    count_long_lived(heap, generation, survivors);
 
     let mut outcome = Outcome {
         scanned,
@@ -624,6 +623,9 @@ fn run(
             &mut outcome,
         )
     };
+    // Survivors and revived objects stay; saved ones stay too.
+    let kept = survivors + (outcome.unreachable - outcome.collected);
+    count_for_schedule(heap, generation, kept, &outcome);
 
     // Objects whose last handle went away while they were protected: the
     // queue holds one reference to each, released now.
@@ -638,26 +640,38 @@ fn run(
 }
 
 /// The counters, as CPython keeps them: the next generation counts this
-/// collection; the collected ones start again from zero.
+/// collection; the collected ones start again from zero (generation 0's
+/// count goes into the schedule's `growth` first).
 fn count_collection(heap: &Heap, generation: usize) {
     if generation + 1 < GENERATIONS {
         let c = &heap.gens[generation + 1].count;
         c.set(c.get() + 1);
     }
-    for g in &heap.gens[..=generation] {
+    heap.fold_young_count();
+    for g in &heap.gens[1..=generation] {
         g.count.set(0);
     }
 }
 
-/// Feeds the rule that holds off full collections (`collect_generations`).
-fn count_long_lived(heap: &Heap, generation: usize, survivors: usize) {
+/// Feeds the schedule after a collection: a full one sets the live heap it
+/// measures growth from; the objects freed count as deallocations; the
+/// young threshold backs off or comes back (`schedule::after_collection`).
+fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome: &Outcome) {
     if generation == GENERATIONS - 1 {
-        heap.long_lived_pending.set(0);
-        heap.long_lived_total.set(survivors);
-    } else if generation == GENERATIONS - 2 {
-        heap.long_lived_pending
-            .set(heap.long_lived_pending.get() + survivors);
+        heap.live_after_full.set(survivors);
+        heap.growth.set(0);
+    } else {
+        let g = heap.growth.get();
+        heap.growth
+            .set(g.wrapping_sub(outcome.collected.min(isize::MAX as usize) as isize));
     }
+    heap.backoff.set(crate::schedule::after_collection(
+        heap.backoff.get(),
+        generation,
+        outcome.unreachable,
+        outcome.scanned,
+    ));
+    heap.update_trigger();
 }
 
 /// How the unreachable set is disposed of, decided when it is marked.
@@ -878,22 +892,22 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
     }
 }
 
-/// Automatic collection: collects the oldest generation whose count passed
-/// its threshold (CPython's `gc_collect_generations`).
+/// Automatic collection: collects what the schedule says (see `schedule`).
 pub(crate) fn collect_generations(heap: &Heap) {
-    for g in (0..GENERATIONS).rev() {
-        let generation = &heap.gens[g];
-        if generation.count.get() > generation.threshold.get() {
-            // Avoid quadratic behaviour: a full collection waits until the
-            // objects that survived young collections since the last full
-            // one exceed 25% of the long-lived ones.
-            if g == GENERATIONS - 1
-                && heap.long_lived_pending.get() < heap.long_lived_total.get() / 4
-            {
-                continue;
+    let counters = crate::schedule::Counters {
+        counts: core::array::from_fn(|g| {
+            if g == 0 {
+                heap.young_count()
+            } else {
+                heap.gens[g].count.get()
             }
-            collect(heap, g);
-            break;
-        }
+        }),
+        thresholds: core::array::from_fn(|g| heap.gens[g].threshold.get()),
+        backoff: heap.backoff.get(),
+        live: heap.live_tracked(),
+        live_after_full: heap.live_after_full.get(),
+    };
+    if let Some(g) = crate::schedule::decide(&counters) {
+        collect(heap, g);
     }
 }

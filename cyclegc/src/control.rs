@@ -46,12 +46,18 @@ pub fn collect_generation(generation: usize) -> usize {
 
 /// Turns automatic collection on.
 pub fn enable() {
-    with_heap(|h| h.enabled.set(true))
+    with_heap(|h| {
+        h.enabled.set(true);
+        h.update_trigger();
+    })
 }
 
 /// Turns automatic collection off; explicit `collect()` still works.
 pub fn disable() {
-    with_heap(|h| h.enabled.set(false))
+    with_heap(|h| {
+        h.enabled.set(false);
+        h.update_trigger();
+    })
 }
 
 /// Whether automatic collection is on.
@@ -60,11 +66,20 @@ pub fn is_enabled() -> bool {
 }
 
 /// The collection counters (Python's `gc.get_count()`): for generation 0,
-/// tracked allocations minus deallocations since its last collection; for
-/// generations 1 and 2, collections of the next younger generation since
-/// their own last collection.
+/// tracked allocations minus deallocations since its last collection (0
+/// while more were freed than allocated); for generations 1 and 2,
+/// collections of the next younger generation since their own last
+/// collection.
 pub fn get_count() -> [usize; 3] {
-    with_heap(|h| core::array::from_fn(|g| h.gens[g].count.get()))
+    with_heap(|h| {
+        core::array::from_fn(|g| {
+            if g == 0 {
+                h.young_count()
+            } else {
+                h.gens[g].count.get()
+            }
+        })
+    })
 }
 
 /// The collection thresholds (default `[700, 10, 10]`).
@@ -73,12 +88,15 @@ pub fn get_threshold() -> [usize; 3] {
 }
 
 /// Sets the collection thresholds. A `threshold0` of 0 disables automatic
-/// collection, as in Python.
+/// collection, as in Python. The young threshold in force starts again
+/// from `threshold0` (see the `gc` module docs for how it backs off).
 pub fn set_threshold(thresholds: [usize; 3]) {
     with_heap(|h| {
         for (g, t) in thresholds.into_iter().enumerate() {
             h.gens[g].threshold.set(t);
         }
+        h.backoff.set(0);
+        h.update_trigger();
     })
 }
 
@@ -105,7 +123,7 @@ pub fn freeze() {
             // formed; the running collection (if any) owns only its own lists.
             unsafe { crate::list::splice(h.gen_head(g), perm) };
         }
-        h.gens[0].count.set(0);
+        h.fold_young_count();
     })
 }
 

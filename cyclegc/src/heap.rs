@@ -26,8 +26,10 @@ const TRASH_DEPTH: usize = 50;
 pub(crate) struct Generation {
     pub(crate) head: GcLinks,
     /// Gen 0: tracked allocations minus deallocations since the last
-    /// collection; gen n > 0: collections of gen n-1 since the last
-    /// collection of gen n (CPython's meaning).
+    /// collection, wrapping: read as an `isize`, negative when more were
+    /// freed than allocated (`get_count` shows 0 then); gen n > 0:
+    /// collections of gen n-1 since the last collection of gen n
+    /// (CPython's meaning).
     pub(crate) count: Cell<usize>,
     pub(crate) threshold: Cell<usize>,
     pub(crate) stats: Cell<GenerationStats>,
@@ -47,8 +49,18 @@ pub(crate) struct Heap {
     pub(crate) uncollectable: GcLinks,
     pub(crate) enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
-    pub(crate) long_lived_total: Cell<usize>,
-    pub(crate) long_lived_pending: Cell<usize>,
+    /// The schedule's state (see `schedule`): doublings of threshold 0 in
+    /// force,
+    pub(crate) backoff: Cell<u32>,
+    /// the effective young threshold (`isize::MAX` while automatic
+    /// collection is off), compared with gen 0's count at each tracked
+    /// allocation,
+    pub(crate) young_trigger: Cell<isize>,
+    /// tracked objects that survived the last full collection,
+    pub(crate) live_after_full: Cell<usize>,
+    /// and tracked allocations minus deallocations since then, up to the
+    /// last collection (gen 0's count holds the rest).
+    pub(crate) growth: Cell<isize>,
     /// Scratch memory for collections, reset (not freed) after each one.
     pub(crate) scratch: RefCell<bumpalo::Bump>,
     /// Depth of nested value drops, for the trashcan.
@@ -134,8 +146,10 @@ impl Heap {
             uncollectable: links(),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
-            long_lived_total: Cell::new(0),
-            long_lived_pending: Cell::new(0),
+            backoff: Cell::new(0),
+            young_trigger: Cell::new(DEFAULT_THRESHOLDS[0] as isize),
+            live_after_full: Cell::new(0),
+            growth: Cell::new(0),
             scratch: RefCell::new(bumpalo::Bump::new()),
             drop_depth: Cell::new(0),
             trash: Cell::new(ptr::null_mut()),
@@ -277,16 +291,17 @@ impl Heap {
     }
 
     /// Counts a new tracked allocation and runs an automatic collection if
-    /// the count passes threshold 0. As in CPython, this happens before the
-    /// new object is tracked; here it also happens before it is allocated,
-    /// so a panic from user code in the collection leaves no half-made
-    /// object behind (the value being moved in is simply dropped).
+    /// the count passes the effective young threshold (`young_trigger`). As
+    /// in CPython, this happens before the new object is tracked; here it
+    /// also happens before it is allocated, so a panic from user code in
+    /// the collection leaves no half-made object behind (the value being
+    /// moved in is simply dropped).
     #[inline]
     pub(crate) fn count_and_collect(&self) {
         let g0 = &self.gens[0];
-        let c = g0.count.get() + 1;
+        let c = g0.count.get().wrapping_add(1);
         g0.count.set(c);
-        if c > g0.threshold.get() {
+        if c as isize > self.young_trigger.get() {
             self.maybe_collect();
         }
     }
@@ -294,9 +309,43 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn maybe_collect(&self) {
-        if self.enabled.get() && self.gens[0].threshold.get() > 0 && !self.collecting.get() {
+        if self.enabled.get() && !self.collecting.get() {
             crate::collect::collect_generations(self);
         }
+    }
+
+    /// Generation 0's count as `get_count` shows it (never negative).
+    pub(crate) fn young_count(&self) -> usize {
+        (self.gens[0].count.get() as isize).max(0) as usize
+    }
+
+    /// Moves generation 0's count into `growth` and resets it (when a
+    /// collection starts, and when `freeze` empties the generation).
+    pub(crate) fn fold_young_count(&self) {
+        let c = self.gens[0].count.replace(0) as isize;
+        self.growth.set(self.growth.get().wrapping_add(c));
+    }
+
+    /// Tracked objects alive now, as the schedule counts them.
+    pub(crate) fn live_tracked(&self) -> usize {
+        let net = self
+            .growth
+            .get()
+            .wrapping_add(self.gens[0].count.get() as isize);
+        self.live_after_full.get().saturating_add_signed(net)
+    }
+
+    /// Recomputes `young_trigger` after a change of the thresholds, of
+    /// `enabled` or of the backoff.
+    pub(crate) fn update_trigger(&self) {
+        let t0 = self.gens[0].threshold.get();
+        let t = if self.enabled.get() && t0 > 0 {
+            crate::schedule::young_threshold(t0, self.backoff.get()).min(isize::MAX as usize)
+                as isize
+        } else {
+            isize::MAX
+        };
+        self.young_trigger.set(t);
     }
 
     /// Handles a strong count that just reached zero: drops the value now
@@ -341,7 +390,7 @@ impl Heap {
             // (not in a collection: checked above).
             unsafe { list::unlink(ObjHeader::links(obj)) };
             let c = &self.gens[0].count;
-            c.set(c.get().saturating_sub(1));
+            c.set(c.get().wrapping_sub(1));
             if depth >= TRASH_DEPTH {
                 h.clear(TRACKED);
                 self.push_trash(obj);

@@ -23,6 +23,7 @@ mod header;
 mod heap;
 mod list;
 pub mod raw;
+mod schedule;
 mod stats;
 pub mod sync;
 pub(crate) mod visitor;

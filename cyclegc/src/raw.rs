@@ -169,7 +169,7 @@ pub unsafe fn begin_unwrap(obj: NonNull<ObjHeader>) {
             unsafe { list::unlink(ObjHeader::links(obj)) };
             h.clear(TRACKED);
             let c = &heap.gens[0].count;
-            c.set(c.get().saturating_sub(1));
+            c.set(c.get().wrapping_sub(1));
         }
         h.dec_strong();
         h.set(crate::header::DEAD);

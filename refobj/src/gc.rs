@@ -7,6 +7,61 @@
 //! keep the garbage for inspection, freeze a long-lived heap, and draw the
 //! object graph.
 //!
+//! # When an automatic collection runs
+//!
+//! The thresholds keep CPython's names, defaults (`[700, 10, 10]`) and
+//! round-trip through [`get_threshold`]/[`set_threshold`]; a `threshold0`
+//! of 0, like [`disable`], turns automatic collection off. What they
+//! trigger (the same rule on `ouro::sync`'s heap):
+//!
+//! 1. A young collection (generation 0) runs when generation 0's count, the
+//!    tracked objects allocated minus those freed since its last collection
+//!    ([`get_count`]`()[0]`, shown as 0 while more were freed), passes the
+//!    *effective* young threshold: `threshold0`, doubled after each young or
+//!    middle collection that finds no garbage, up to 16 times `threshold0`,
+//!    and back to `threshold0` as soon as a collection finds garbage (or
+//!    [`set_threshold`] is called). A middle or full collection whose
+//!    garbage is at least an eighth of what it scanned also holds the young
+//!    threshold at `threshold0` until the next collection of that
+//!    generation finds less: cycles that die only after leaving generation
+//!    0 (a large structure built, then dropped) are invisible to young
+//!    collections, and backing off on their silence would make the
+//!    collections that do find them 16 times rarer too.
+//!
+//!    Unlike CPython's, the count is not clamped at zero when objects die
+//!    (on this heap; `ouro::sync`'s counts allocations only): a heap that
+//!    is not growing (objects freed as fast as they are made) does not pay
+//!    for young collections, and the heap cannot grow by more than the
+//!    effective threshold of tracked objects without one. It is not clamped
+//!    at any other floor either, on purpose: after a structure of N tracked
+//!    objects is freed by reference count, cyclic garbage made afterwards
+//!    waits for up to N + threshold allocations before a young collection
+//!    looks at it. The memory stays bounded by what the program already
+//!    held (the garbage reuses the freed objects' memory, so the tracked
+//!    objects never exceed their earlier peak plus the threshold); what
+//!    waits is the garbage's `Drop`s. A clamp would cost a comparison on
+//!    every drop of a tracked object and would break the live count the
+//!    full-collection rule below reads. A program that needs such garbage
+//!    dropped promptly after a large free calls
+//!    [`collect_generation`]`(0)`.
+//! 2. As in CPython, the middle generation is collected instead when
+//!    `count[1]` (young collections since its last collection) passes
+//!    `threshold1`, and the oldest when `count[2]` passes `threshold2` ...
+//! 3. ... but a full collection also needs the **live** tracked objects to
+//!    have grown by more than 25% since the last full collection (otherwise
+//!    the middle generation is collected). CPython's rule counts the objects
+//!    *promoted* into the oldest generation since then and never subtracts
+//!    those that die afterwards by reference count, so short-lived objects
+//!    that were alive at a young collection keep triggering full scans of a
+//!    large old generation that is neither growing nor changing (the
+//!    benchmarks-game binary trees spent 85% of their time there). Here an
+//!    object freed by reference count leaves the count, so full
+//!    collections follow the growth of the heap, and their total work stays
+//!    within a small constant of the program's own.
+//!
+//! Every automatic collection, like an explicit one, is counted in
+//! [`get_stats`] and seen by the [`add_callback`] callbacks.
+//!
 //! # When a thread ends
 //!
 //! The heap is collected once more when the thread's locals are destroyed.

@@ -352,6 +352,18 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         st.collected += outcome.collected;
         st.uncollectable += outcome.uncollectable;
     }
+    // The young threshold backs off or comes back (`schedule`).
+    let backoff = h.backoff.load(Ordering::Relaxed);
+    h.backoff.store(
+        crate::schedule::after_collection(
+            backoff,
+            generation,
+            outcome.unreachable,
+            b.back.survivors + outcome.unreachable,
+        ),
+        Ordering::Relaxed,
+    );
+    h.update_trigger();
     if h.debug().contains(DebugFlags::STATS) {
         log::info!(
             target: "ouro::gc",
@@ -2087,10 +2099,7 @@ impl GiveBack {
 
     fn finish(self, state: &mut CollectorState) {
         if self.generation == 2 {
-            state.long_lived_total = self.survivors;
-            state.long_lived_pending = 0;
-        } else if self.generation == 1 {
-            state.long_lived_pending += self.survivors;
+            state.live_after_full = self.survivors;
         }
     }
 }

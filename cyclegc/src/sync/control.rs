@@ -327,11 +327,11 @@ pub fn wait_for_drops() {
     }
 }
 
-/// The automatic collection, called before allocating a tracked object.
+/// The automatic collection, called before allocating a tracked object:
+/// collects what the schedule says (see `schedule`).
 pub(crate) fn maybe_collect() {
     let h = heap();
-    let t0 = h.settings.thresholds[0].load(Ordering::Relaxed);
-    if t0 == 0 || h.young.load(Ordering::Relaxed) <= t0 {
+    if h.young.load(Ordering::Relaxed) <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
@@ -349,25 +349,29 @@ pub(crate) fn maybe_collect() {
     let Some(mut state) = prims::try_lock(&h.collector) else {
         return;
     };
-    if h.young.load(Ordering::Relaxed) <= t0 {
+    let mut counters = crate::schedule::Counters {
+        counts: [
+            h.young.load(Ordering::Relaxed),
+            h.gen_counts[1].load(Ordering::Relaxed),
+            h.gen_counts[2].load(Ordering::Relaxed),
+        ],
+        thresholds: h
+            .settings
+            .thresholds
+            .each_ref()
+            .map(|t| t.load(Ordering::Relaxed)),
+        backoff: h.backoff.load(Ordering::Relaxed),
+        live: 0,
+        live_after_full: state.live_after_full,
+    };
+    // Counting the live objects takes every shard lock: only when a full
+    // collection is otherwise due.
+    if counters.counts[2] > counters.thresholds[2] {
+        counters.live = h.live_tracked();
+    }
+    let Some(generation) = crate::schedule::decide(&counters) else {
         return;
-    }
-    let counts = [
-        h.young.load(Ordering::Relaxed),
-        h.gen_counts[1].load(Ordering::Relaxed),
-        h.gen_counts[2].load(Ordering::Relaxed),
-    ];
-    let mut generation = 0;
-    for g in (0..GENERATIONS).rev() {
-        if counts[g] > h.settings.thresholds[g].load(Ordering::Relaxed) {
-            // CPython's rule against quadratic full collections.
-            if g == GENERATIONS - 1 && state.long_lived_pending < state.long_lived_total / 4 {
-                continue;
-            }
-            generation = g;
-            break;
-        }
-    }
+    };
     let mut batch = {
         let _c = Collecting::start();
         collect::collect(h, &mut state, generation)
@@ -441,9 +445,12 @@ pub fn get_threshold() -> [usize; GENERATIONS] {
 
 /// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
 pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
-    for (a, t) in heap().settings.thresholds.iter().zip(thresholds) {
+    let h = heap();
+    for (a, t) in h.settings.thresholds.iter().zip(thresholds) {
         a.store(t, Ordering::Relaxed);
     }
+    h.backoff.store(0, Ordering::Relaxed);
+    h.update_trigger();
 }
 
 /// Statistics per generation (`uncollectable`: the objects kept by

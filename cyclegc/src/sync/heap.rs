@@ -186,8 +186,9 @@ pub(crate) struct Settings {
 
 /// State only the running collection touches (behind `SyncHeap::collector`).
 pub(crate) struct CollectorState {
-    pub(crate) long_lived_total: usize,
-    pub(crate) long_lived_pending: usize,
+    /// Tracked objects that survived the last full collection (the
+    /// schedule measures the heap's growth from it).
+    pub(crate) live_after_full: usize,
     pub(crate) scratch: bumpalo::Bump,
     pub(crate) tables: super::collect::Tables,
 }
@@ -203,6 +204,12 @@ pub(crate) struct SyncHeap {
     /// `count[1]`, `count[2]` as CPython (`count[0]` is `young`); written by
     /// the collector, readable from anywhere (also from its callbacks).
     pub(crate) gen_counts: [AtomicUsize; GENERATIONS],
+    /// Doublings of threshold 0 in force (`schedule`), written under the
+    /// collector lock or by `set_threshold`.
+    pub(crate) backoff: AtomicU32,
+    /// The effective young threshold (`usize::MAX` with a threshold0 of
+    /// 0), compared with `young` before each tracked allocation.
+    pub(crate) young_trigger: AtomicUsize,
     pub(crate) stats: Mutex<[GenerationStats; GENERATIONS]>,
     /// Held for the whole of a collection (one at a time). Functions that
     /// must not overlap a collection take it too, except on the collecting
@@ -243,10 +250,11 @@ impl SyncHeap {
                 debug: AtomicU32::new(0),
             },
             gen_counts: core::array::from_fn(|_| AtomicUsize::new(0)),
+            backoff: AtomicU32::new(0),
+            young_trigger: AtomicUsize::new(DEFAULT_THRESHOLDS[0]),
             stats: Mutex::new([GenerationStats::default(); GENERATIONS]),
             collector: Mutex::new(CollectorState {
-                long_lived_total: 0,
-                long_lived_pending: 0,
+                live_after_full: 0,
                 scratch: bumpalo::Bump::new(),
                 tables: Default::default(),
             }),
@@ -258,6 +266,27 @@ impl SyncHeap {
             #[cfg(loom)]
             loom_chunk: std::sync::atomic::AtomicUsize::new(2),
         }
+    }
+
+    /// Recomputes `young_trigger` from threshold 0 and the backoff.
+    pub(crate) fn update_trigger(&self) {
+        let t0 = self.settings.thresholds[0].load(Ordering::Relaxed);
+        let t = if t0 == 0 {
+            usize::MAX
+        } else {
+            crate::schedule::young_threshold(t0, self.backoff.load(Ordering::Relaxed))
+        };
+        self.young_trigger.store(t, Ordering::Relaxed);
+    }
+
+    /// Tracked objects on the generation lists (frozen ones included).
+    /// Takes each shard's lock in turn; with no collection running, that is
+    /// every tracked object alive.
+    pub(crate) fn live_tracked(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| prims::lock(&s.0).lists.iter().map(|l| l.len).sum::<usize>())
+            .sum()
     }
 
     pub(crate) fn debug(&self) -> DebugFlags {

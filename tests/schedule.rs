@@ -1,0 +1,285 @@
+//! The automatic schedule on both heaps: cyclic garbage made steadily is
+//! found without an explicit `collect()`, and a stable old generation does
+//! not get scanned again while only short-lived objects come and go. The
+//! process-wide heap's tests change its settings, so they run one at a
+//! time (`SYNC`), in this binary of their own.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use ouro::{Gc, Trace, gc};
+
+const SCALE: usize = if cfg!(miri) { 1 } else { 20 };
+
+thread_local! {
+    static DROPS: Cell<usize> = const { Cell::new(0) };
+}
+
+struct Counted;
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.with(|d| d.set(d.get() + 1));
+    }
+}
+
+#[derive(Trace)]
+struct Node {
+    next: RefCell<Option<Gc<Node>>>,
+    #[trace(skip)]
+    _c: Counted,
+}
+
+fn node(next: Option<Gc<Node>>) -> Gc<Node> {
+    Gc::new(Node {
+        next: RefCell::new(next),
+        _c: Counted,
+    })
+}
+
+fn drops() -> usize {
+    DROPS.with(Cell::get)
+}
+
+/// On a thread of its own (a fresh heap with the default settings).
+fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(f).join().unwrap();
+}
+
+#[test]
+fn thread_heap_collects_cycles_made_steadily_without_collect() {
+    on_fresh_thread(|| {
+        let pairs = 5_000 * SCALE;
+        let mut most_waiting = 0;
+        for i in 0..pairs {
+            let a = node(None);
+            let b = node(Some(a.clone()));
+            *a.next.borrow_mut() = Some(b);
+            most_waiting = most_waiting.max(2 * (i + 1) - drops());
+        }
+        // Young garbage waits for a young collection at most: the young
+        // threshold (700, at most 16 times that while collections find
+        // nothing), never for the program to call `collect()`.
+        assert!(drops() > 0, "no automatic collection found the cycles");
+        assert!(
+            most_waiting <= 2 * 700 * 16,
+            "{most_waiting} garbage objects waited at once"
+        );
+        assert!(gc::get_stats()[0].collections > 0);
+    });
+}
+
+#[test]
+fn thread_heap_collection_finding_much_garbage_keeps_young_collections_at_threshold0() {
+    on_fresh_thread(|| {
+        // A ring built node by node: the young collections meanwhile find
+        // nothing and back off. Dropped, it is garbage only a full
+        // collection sees (its first nodes left generation 0 long ago).
+        let first = node(None);
+        let mut last = first.clone();
+        for _ in 0..10 * 700 {
+            last = node(Some(last));
+        }
+        *first.next.borrow_mut() = Some(last);
+        drop(first);
+        assert_eq!(gc::collect(), 10 * 700 + 1);
+        // All it scanned was garbage: young collections stay at threshold0
+        // instead of backing off again on their own silence.
+        let young = |s: [gc::GenerationStats; 3]| s[0].collections + s[1].collections;
+        let before = young(gc::get_stats());
+        let kept: Vec<_> = (0..8 * 700 + 1).map(|_| node(None)).collect();
+        let ran = young(gc::get_stats()) - before;
+        assert!(
+            ran >= 7,
+            "{ran} young collections in 8 x threshold0 allocations"
+        );
+        drop(kept);
+    });
+}
+
+#[test]
+fn thread_heap_stable_old_generation_and_young_churn_run_no_full_collection() {
+    on_fresh_thread(|| {
+        // Small thresholds, so that middle collections come often and the
+        // oldest generation's count passes its threshold many times.
+        gc::set_threshold([100, 2, 2]);
+        // A long-lived heap, then one full collection (the schedule measures
+        // growth from what survives it).
+        let old: Vec<_> = (0..500 * SCALE).map(|_| node(None)).collect();
+        gc::collect();
+        let started = std::rc::Rc::new(Cell::new([0usize; 3]));
+        let seen = started.clone();
+        gc::add_callback(move |info| {
+            if info.phase == gc::Phase::Stop {
+                let mut s = seen.get();
+                s[info.generation] += 1;
+                seen.set(s);
+            }
+        });
+        let before = gc::get_stats();
+        // Short-lived lists of 20% of the old heap, partly promoted by young
+        // and middle collections, then freed by reference count. CPython's
+        // rule would scan the old heap again every time the promoted ones
+        // added up to 25% of it.
+        for _ in 0..20 {
+            let mut head = None;
+            for _ in 0..100 * SCALE {
+                head = Some(node(head));
+            }
+            drop(head);
+        }
+        let after = gc::get_stats();
+        assert_eq!(after[2].collections, before[2].collections);
+        let young = after[0].collections - before[0].collections;
+        let middle = after[1].collections - before[1].collections;
+        if !cfg!(miri) {
+            assert!(young > 0, "no young collection");
+        }
+        // Callbacks see every automatic collection that `get_stats` counts.
+        assert_eq!(started.get(), [young, middle, 0]);
+        assert_eq!(old.len(), 500 * SCALE);
+    });
+}
+
+#[test]
+fn thread_heap_full_collection_runs_once_the_live_heap_grows_by_a_quarter() {
+    on_fresh_thread(|| {
+        gc::set_threshold([10, 2, 2]);
+        let mut live: Vec<_> = (0..500 * SCALE).map(|_| node(None)).collect();
+        gc::collect();
+        let full = gc::get_stats()[2].collections;
+        while gc::get_stats()[2].collections == full {
+            assert!(
+                live.len() < 5_000 * SCALE,
+                "the heap grew tenfold, no full collection"
+            );
+            live.push(node(None));
+        }
+        assert!(
+            live.len() > 625 * SCALE,
+            "full collection at {} live",
+            live.len()
+        );
+    });
+}
+
+#[test]
+fn thread_heap_threshold_settings_keep_their_meaning() {
+    on_fresh_thread(|| {
+        assert_eq!(gc::get_threshold(), [700, 10, 10]);
+        gc::set_threshold([50, 3, 4]);
+        assert_eq!(gc::get_threshold(), [50, 3, 4]);
+        // `get_count()[0]`: tracked allocations minus deallocations since
+        // the last young collection.
+        gc::collect();
+        let keep: Vec<_> = (0..30).map(|_| node(None)).collect();
+        assert_eq!(gc::get_count()[0], 30);
+        drop(keep);
+        assert_eq!(gc::get_count()[0], 0);
+        // A threshold0 of 0 turns automatic collection off.
+        gc::set_threshold([0, 3, 4]);
+        let before = gc::get_stats()[0].collections;
+        let keep: Vec<_> = (0..2_000).map(|_| node(None)).collect();
+        assert_eq!(gc::get_stats()[0].collections, before);
+        assert_eq!(gc::get_count()[0], 2_000);
+        drop(keep);
+        // So does `disable()`, until `enable()`.
+        gc::set_threshold([50, 3, 4]);
+        gc::disable();
+        let keep: Vec<_> = (0..200).map(|_| node(None)).collect();
+        assert_eq!(gc::get_stats()[0].collections, before);
+        gc::enable();
+        let more: Vec<_> = (0..60).map(|_| node(None)).collect();
+        assert!(gc::get_stats()[0].collections > before);
+        drop((keep, more));
+    });
+}
+
+// The process-wide heap.
+
+static SYNC: Mutex<()> = Mutex::new(());
+
+fn sync_lock() -> MutexGuard<'static, ()> {
+    SYNC.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+static SYNC_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+struct SyncCounted;
+
+impl Drop for SyncCounted {
+    fn drop(&mut self) {
+        SYNC_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Trace)]
+struct SyncNode {
+    next: Mutex<Option<ouro::sync::Gc<SyncNode>>>,
+    #[trace(skip)]
+    _c: SyncCounted,
+}
+
+fn sync_node(next: Option<ouro::sync::Gc<SyncNode>>) -> ouro::sync::Gc<SyncNode> {
+    ouro::sync::Gc::new(SyncNode {
+        next: Mutex::new(next),
+        _c: SyncCounted,
+    })
+}
+
+#[test]
+fn sync_heap_collects_cycles_made_steadily_without_collect() {
+    use ouro::sync::gc;
+    let _l = sync_lock();
+    gc::enable();
+    gc::set_threshold([700, 10, 10]);
+    let dropped = SYNC_DROPS.load(Ordering::Relaxed);
+    let before = gc::get_stats()[0].collections;
+    let pairs = 5_000 * SCALE;
+    for _ in 0..pairs {
+        let a = sync_node(None);
+        let b = sync_node(Some(a.clone()));
+        *a.next.lock().unwrap() = Some(b);
+    }
+    // The automatic collections' garbage is dropped by the background
+    // thread: wait for it, without collecting.
+    gc::wait_for_drops();
+    let freed = SYNC_DROPS.load(Ordering::Relaxed) - dropped;
+    assert!(gc::get_stats()[0].collections > before);
+    // Everything but what the last few young thresholds' worth left.
+    assert!(
+        freed + 2 * 700 * 16 * 2 >= 2 * pairs,
+        "{freed} of {} garbage objects freed",
+        2 * pairs
+    );
+    gc::collect();
+}
+
+#[test]
+fn sync_heap_stable_old_generation_and_young_churn_run_no_full_collection() {
+    use ouro::sync::gc;
+    let _l = sync_lock();
+    gc::enable();
+    gc::set_threshold([100, 2, 2]);
+    let old: Vec<_> = (0..500 * SCALE).map(|_| sync_node(None)).collect();
+    gc::collect();
+    gc::wait_for_drops();
+    let before = gc::get_stats();
+    for _ in 0..20 {
+        let mut head = None;
+        for _ in 0..100 * SCALE {
+            head = Some(sync_node(head));
+        }
+        drop(head);
+    }
+    gc::wait_for_drops();
+    let after = gc::get_stats();
+    assert_eq!(after[2].collections, before[2].collections);
+    if !cfg!(miri) {
+        assert!(after[0].collections > before[0].collections);
+    }
+    gc::set_threshold([700, 10, 10]);
+    drop(old);
+    gc::collect();
+}
