@@ -132,14 +132,16 @@ impl HandOff {
                  automatic collections"
             ),
             HandOff::Here(batch, err) => {
+                // The batch first: a logger that panics must not leave it
+                // unfinished.
+                finish_and_log(*batch);
                 if let Some(e) = err {
                     log::warn!(
                         target: "ouro::gc",
-                        "sync gc: could not start the background thread ({e}); dropping the \
+                        "sync gc: could not start the background thread ({e}); dropped the \
                          garbage of an automatic collection on the allocating thread"
                     );
                 }
-                finish_and_log(*batch);
             }
         }
     }
@@ -172,12 +174,16 @@ pub(crate) fn has_backlog() -> bool {
 fn finish_and_log(batch: Batch) {
     let (_, p) = collect::finish(heap(), batch);
     if let Some(p) = p {
-        log::error!(
-            target: "ouro::gc",
-            "sync gc: a finalizer or Drop panicked while an automatic collection dropped its \
-             garbage (the rest of the garbage was dropped)"
-        );
-        // A payload whose own drop panics must not end the thread.
+        // Neither a panicking logger nor a payload whose own drop panics
+        // may end the thread (the batches queued after this one would never
+        // be dropped, and `wait_for_drops` would wait for them forever).
+        let _ = std::panic::catch_unwind(|| {
+            log::error!(
+                target: "ouro::gc",
+                "sync gc: a finalizer or Drop panicked while an automatic collection dropped its \
+                 garbage (the rest of the garbage was dropped)"
+            )
+        });
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(p)));
     }
 }

@@ -364,15 +364,21 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         Ordering::Relaxed,
     );
     h.update_trigger();
-    if h.debug().contains(DebugFlags::STATS) {
-        log::info!(
-            target: "ouro::gc",
-            "sync gc: generation {generation}: {} unreachable, {} collected, {} uncollectable, {:.3} ms",
-            outcome.unreachable,
-            outcome.collected,
-            outcome.uncollectable,
-            b.start.elapsed().as_secs_f64() * 1e3
-        );
+    // A logger is user code: its panic must not skip the ticket and the
+    // `Stop` callbacks below (`wait_for_drops` would wait forever).
+    if h.debug().contains(DebugFlags::STATS)
+        && let Some(p) = catch(|| {
+            log::info!(
+                target: "ouro::gc",
+                "sync gc: generation {generation}: {} unreachable, {} collected, {} uncollectable, {:.3} ms",
+                outcome.unreachable,
+                outcome.collected,
+                outcome.uncollectable,
+                b.start.elapsed().as_secs_f64() * 1e3
+            )
+        })
+    {
+        b.panic.get_or_insert(p);
     }
     if let Some(ticket) = b.ticket.take() {
         super::control::unregister_unfinished(h, ticket);
