@@ -1,0 +1,88 @@
+//! Review of the thread-local heap's soundness changes: attacks through the
+//! public API with safe code only.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+use ouro::{Gc, Trace, Visitor, gc};
+
+/// A crate path for `#[derive(Trace)]` whose `__private` items are the
+/// user's own: the real `Trace` and `Structural`, a `same` that checks
+/// nothing.
+mod fake {
+    pub(crate) use ouro::{Structural, Trace, Visitor};
+    pub(crate) mod __private {
+        pub(crate) use ouro::__private::Recursive;
+        pub(crate) use ouro::__private::types;
+        pub(crate) const fn same<A: ?Sized, B: ?Sized>() {}
+    }
+}
+
+#[derive(Trace)]
+struct Target {
+    name: String,
+    _next: Option<Gc<Target>>,
+}
+
+/// A hand-written, non-structural impl (no promise): its `trace` reports
+/// its handle on the first call only.
+struct Liar<T> {
+    held: Gc<Target>,
+    calls: Cell<u32>,
+    _of: PhantomData<T>,
+}
+
+impl<T: 'static> Trace for Liar<T> {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        if n == 0 {
+            self.held.trace(v);
+        }
+    }
+}
+
+mod forged {
+    use super::*;
+    // The user's `Vec` is the liar; the derive takes it for std's.
+    use super::Liar as Vec;
+
+    #[derive(Trace)]
+    #[trace(crate = "super::fake")]
+    pub(super) struct Node {
+        pub(super) lie: Vec<Self>,
+    }
+}
+
+#[test]
+#[ignore = "finding: #[trace(crate = ...)] lets safe code replace __private::same and forge STRUCTURAL"]
+fn a_crate_path_cannot_forge_the_structural_promise() {
+    assert!(
+        !<forged::Node as Trace>::STRUCTURAL.is_made(),
+        "the derive promised structural for a field type it never checked"
+    );
+}
+
+#[test]
+#[ignore = "finding: #[trace(crate = ...)] lets safe code replace __private::same and forge STRUCTURAL (use after free)"]
+fn a_forged_promise_does_not_free_a_borrowed_value() {
+    let target = Gc::new(Target {
+        name: "still borrowed".repeat(4),
+        _next: None,
+    });
+    let node = Gc::new(forged::Node {
+        lie: Liar {
+            held: target,
+            calls: Cell::new(0),
+            _of: PhantomData,
+        },
+    });
+    let r: &Target = &node.lie.held;
+    let freed = gc::collect();
+    // Read through a reference the collection must not invalidate (the
+    // string's buffer is freed if the value was dropped: Miri reports it).
+    let still = r.name == "still borrowed".repeat(4);
+    assert_eq!(freed, 0, "the collector dropped a borrowed value");
+    assert!(still);
+    drop(node);
+}
