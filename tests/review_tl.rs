@@ -86,3 +86,58 @@ fn a_forged_promise_does_not_free_a_borrowed_value() {
     assert!(still);
     drop(node);
 }
+
+mod shadowed {
+    use super::*;
+
+    /// A module-level type that a derive inside a function could take for
+    /// the derived type: there, `self::Node` names this one, not the local
+    /// `Node`. Its `trace` reports its handle on the first call only.
+    pub(super) struct Node {
+        pub(super) held: Gc<Target>,
+        calls: Cell<u32>,
+    }
+
+    impl Trace for Node {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            let n = self.calls.get();
+            self.calls.set(n + 1);
+            if n == 0 {
+                self.held.trace(v);
+            }
+        }
+    }
+
+    /// A derived type local to this function, whose field names the
+    /// module-level `Node` as `self::Node`: it must not be structural, and a
+    /// collection must not drop a value borrowed through it.
+    pub(super) fn borrow_across_a_collection() {
+        #[derive(Trace)]
+        struct Node {
+            lie: Box<self::Node>,
+        }
+        assert!(
+            !<Node as Trace>::STRUCTURAL.is_made(),
+            "`self::Node` is another type than the local `Node`, and its impl makes no promise"
+        );
+        let node = Gc::new(Node {
+            lie: Box::new(self::Node {
+                held: Gc::new(Target {
+                    name: "still borrowed".repeat(4),
+                    _next: None,
+                }),
+                calls: Cell::new(0),
+            }),
+        });
+        let r: &Target = &node.lie.held;
+        let freed = gc::collect();
+        let still = r.name == "still borrowed".repeat(4);
+        assert_eq!(freed, 0, "the collector dropped a borrowed value");
+        assert!(still);
+    }
+}
+
+#[test]
+fn a_self_path_to_another_type_of_the_name_is_not_taken_for_the_derived_type() {
+    shadowed::borrow_across_a_collection();
+}
