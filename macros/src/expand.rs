@@ -387,7 +387,8 @@ impl<'a> Recursion<'a> {
     }
 
     /// Whether `path` is the derived type exactly as `Self` is: `Self`, or
-    /// its name (possibly `self::Name`) with its own generic parameters.
+    /// its bare name with its own generic parameters (not `self::Name`,
+    /// which names another type inside a function body).
     fn is_self(&self, path: &syn::Path) -> bool {
         if path.leading_colon.is_some() {
             return false;
@@ -400,12 +401,9 @@ impl<'a> Recursion<'a> {
         if last.ident == "Self" {
             return prefix.is_empty() && last.arguments.is_none();
         }
-        let prefix_ok = match prefix {
-            [] => true,
-            [only] => only.ident == "self" && only.arguments.is_none(),
-            _ => false,
-        };
-        if !prefix_ok || self.shadowed || last.ident != *self.name {
+        // Only the bare name: `self::Name` is the module's item, which is
+        // another type when the derive is inside a function body.
+        if !prefix.is_empty() || self.shadowed || last.ident != *self.name {
             return false;
         }
         let args: Vec<String> = match &last.arguments {
@@ -1224,7 +1222,8 @@ mod tests {
             read(&plain, parse_quote!(Vec<Node>)),
             some("std::Vec<R>", 1)
         );
-        assert_eq!(read(&plain, parse_quote!(self::Node)), some("R", 0));
+        // `self::Node` is the module's item: another type inside a function.
+        assert_eq!(read(&plain, parse_quote!(self::Node)), None);
         assert_eq!(
             read(
                 &plain,
