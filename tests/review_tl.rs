@@ -55,7 +55,6 @@ mod forged {
 }
 
 #[test]
-#[ignore = "finding: #[trace(crate = ...)] lets safe code replace __private::same and forge STRUCTURAL"]
 fn a_crate_path_cannot_forge_the_structural_promise() {
     assert!(
         !<forged::Node as Trace>::STRUCTURAL.is_made(),
@@ -64,7 +63,6 @@ fn a_crate_path_cannot_forge_the_structural_promise() {
 }
 
 #[test]
-#[ignore = "finding: #[trace(crate = ...)] lets safe code replace __private::same and forge STRUCTURAL (use after free)"]
 fn a_forged_promise_does_not_free_a_borrowed_value() {
     let target = Gc::new(Target {
         name: "still borrowed".repeat(4),

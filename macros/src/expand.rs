@@ -583,6 +583,16 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             #path { #(#members: #bindings,)* .. } => { #(#calls)* }
         });
     }
+    // With `#[trace(crate = "...")]` the `__private` items the recursion
+    // rests on (the placeholder, std's containers, the `same` check) would
+    // come from the user's path, which could supply a `same` that checks
+    // nothing: a recursive field then makes the type not structural (its
+    // cycles are reported, not collected). Only `Trace` and `Structural`
+    // are safe to take from that path: the trait's constant is typed by
+    // the real `Structural<Self>`, so a substitute fails to compile.
+    if model.attrs.krate.is_some() && (recursion.placed > 0 || !recursion.containers.is_empty()) {
+        opaque = true;
+    }
     let structural = if opaque {
         quote!(#krate::Structural::NO)
     } else {
