@@ -209,7 +209,7 @@ struct ThroughRefobj {
 }
 
 mod reexport {
-    pub(crate) use ouro::{__private, Finalize, Structural, Trace, Visitor};
+    pub(crate) use ouro::{Finalize, Structural, Trace, Visitor};
 }
 
 #[derive(Trace)]
