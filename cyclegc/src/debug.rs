@@ -82,7 +82,22 @@ impl fmt::Debug for DebugFlags {
     }
 }
 
-/// When a callback is called.
+/// When a callback is called: once before (`Start`) and once after
+/// (`Stop`) every collection.
+///
+/// ```
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::control::*; pub use ::ouro_cyclegc::{CallbackId, CallbackInfo, Phase}; } }
+/// use ouro::gc::{self, Phase};
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let phases = Rc::new(RefCell::new(Vec::new()));
+/// let seen = phases.clone();
+/// let id = gc::add_callback(move |info| seen.borrow_mut().push(info.phase));
+/// gc::collect();
+/// assert_eq!(*phases.borrow(), [Phase::Start, Phase::Stop]);
+/// gc::remove_callback(id);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Before a collection.
@@ -92,6 +107,26 @@ pub enum Phase {
 }
 
 /// What a callback is told (Python's callback `info` dict).
+///
+/// ```
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::control::*; pub use ::ouro_cyclegc::{CallbackId, CallbackInfo, Phase}; } }
+/// use ouro::gc::{self, CallbackInfo, Phase};
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let last = Rc::new(Cell::new(None::<CallbackInfo>));
+/// let seen = last.clone();
+/// let id = gc::add_callback(move |info| {
+///     if info.phase == Phase::Stop {
+///         seen.set(Some(*info));
+///     }
+/// });
+/// gc::collect_generation(2);
+/// let info = last.get().expect("the Stop phase ran");
+/// assert_eq!(info.generation, 2);
+/// assert_eq!(info.collected, 0); // nothing to collect here
+/// gc::remove_callback(id);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallbackInfo {
     /// Start or stop.
@@ -109,6 +144,15 @@ pub struct CallbackInfo {
 }
 
 /// Identifies a registered callback, for `remove_callback`.
+///
+/// ```
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::control::*; pub use ::ouro_cyclegc::{CallbackId, CallbackInfo, Phase}; } }
+/// use ouro::gc::{self, CallbackId};
+///
+/// let id: CallbackId = gc::add_callback(|_| {});
+/// assert!(gc::remove_callback(id));
+/// assert!(!gc::remove_callback(id), "removed already");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallbackId(pub(crate) u64);
 

@@ -2,6 +2,17 @@
 
 /// What the collections of one generation have done so far
 /// (CPython's `gc.get_stats()` entries).
+///
+/// ```
+/// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::control::*; pub use ::ouro_cyclegc::GenerationStats; } }
+/// use ouro::gc::{self, GenerationStats};
+///
+/// let before: GenerationStats = gc::get_stats()[2];
+/// gc::collect();
+/// let after = gc::get_stats()[2];
+/// assert_eq!(after.collections, before.collections + 1);
+/// assert!(after.collected >= before.collected);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GenerationStats {
     /// Number of collections of this generation.
