@@ -886,7 +886,7 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
             let h = obj.as_ref();
             let_go(h, TRACKED);
             if h.strong() == 0 && h.weak() == 0 {
-                heap.free(obj, h.vtable().layout);
+                heap.free(obj, ObjHeader::boxed_layout(obj));
             }
         }
     }

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! The flags live in the low bits of the vtable pointer (vtables are aligned
-//! to 512 bytes). While a collection runs, `prev` holds the object's
+//! to 1024 bytes). While a collection runs, `prev` holds the object's
 //! `gc_refs` (a count with no provenance) instead of a pointer; the collector
 //! restores the links before it returns, as CPython does with `_gc_prev`.
 //!
@@ -62,8 +62,12 @@ pub(crate) const FINALIZED: usize = 1 << 6;
 pub(crate) const WEAK_CLEARED: usize = 1 << 7;
 /// `get_mut` handed out `&mut T`: do not trace while the handle is unique.
 pub(crate) const EXCLUSIVE: usize = 1 << 8;
+/// The value is pinned (`Gc::pin`): it is never moved out of the object nor
+/// handed out as `&mut` (`get_mut`, `try_unwrap`, `make_mut` refuse), even
+/// through a handle obtained by introspection (`ObjectInfo::downcast`).
+pub(crate) const PINNED: usize = 1 << 9;
 
-const FLAG_BITS: usize = 9;
+const FLAG_BITS: usize = 10;
 const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 
 /// Flags that make a dereference panic.
@@ -73,7 +77,7 @@ pub const NO_DEREF: usize = DEAD | UNINIT | SCANNING;
 ///
 /// The function pointers receive the object's header; the typed layer knows
 /// where the value is.
-#[repr(C, align(512))]
+#[repr(C, align(1024))]
 #[derive(Debug)]
 pub struct VTable {
     /// Calls `Trace::trace` on the value.
@@ -93,8 +97,11 @@ pub struct VTable {
     /// Whether `finalize` may do anything (`false` lets the collector skip
     /// finalization and the resurrection check).
     pub has_finalizer: bool,
-    /// Whether the value is sized, so that `layout` is the object's layout
-    /// (for unsized values it is not, and the handle's metadata gives it).
+    /// Whether the value is sized, so that `layout` is the object's layout.
+    /// For unsized values it is not: untracked ones (`str`, slices of leaf
+    /// types) are measured by the handle's metadata; tracked ones are slices
+    /// whose `layout` is the layout of one element and whose element count
+    /// is stored in the allocation (see [`ObjHeader::boxed_layout`]).
     pub sized: bool,
     /// Whether `trace` is structural (`Trace::STRUCTURAL`): it runs no code
     /// but ouro's own impls and derived ones. Only the edges such a `trace`
@@ -265,6 +272,12 @@ impl ObjHeader {
         self.has(TRACKED)
     }
 
+    /// The value is pinned (`Gc::pin`).
+    #[inline]
+    pub fn is_pinned(&self) -> bool {
+        self.has(PINNED)
+    }
+
     /// `finalize` has run.
     pub fn is_finalized(&self) -> bool {
         self.has(FINALIZED)
@@ -292,6 +305,55 @@ impl ObjHeader {
         // right before the header (`heap::alloc_object`), in the same
         // allocation, so the address is in bounds and has its provenance.
         unsafe { this.cast::<GcLinks>().sub(1) }
+    }
+
+    /// The layout of header + value of `this` (not counting the links
+    /// prefix): the vtable's `layout` for sized values; for a tracked slice,
+    /// computed from its element layout (the vtable's `layout`) and its
+    /// element count, stored [`SLICE_LEN_OFFSET`] bytes before the header.
+    ///
+    /// # Safety
+    /// `this` is an allocated object header (its memory not freed) whose
+    /// value is sized or which has links (a tracked slice, whose length was
+    /// written with [`ObjHeader::write_slice_len`]).
+    #[inline]
+    pub unsafe fn boxed_layout(this: NonNull<ObjHeader>) -> Layout {
+        // SAFETY: caller contract: the header is allocated.
+        let vt = unsafe { this.as_ref() }.vtable();
+        if vt.sized {
+            return vt.layout;
+        }
+        // SAFETY: a tracked slice's length was written at this offset,
+        // inside its allocation (`slice_box_layout`'s alignment makes the
+        // prefix 32 bytes or more), and it never changes.
+        let len = unsafe {
+            this.cast::<u8>()
+                .sub(SLICE_LEN_OFFSET)
+                .cast::<usize>()
+                .read()
+        };
+        match slice_box_layout(vt.layout, len) {
+            Some(l) => l,
+            None => unreachable!("ouro: a tracked slice's layout is checked when it is made"),
+        }
+    }
+
+    /// Records the element count of a tracked slice (see
+    /// [`ObjHeader::boxed_layout`]).
+    ///
+    /// # Safety
+    /// `this` was just allocated with links and header + value layout
+    /// `slice_box_layout(element, len)`, and is not shared yet.
+    pub unsafe fn write_slice_len(this: NonNull<ObjHeader>, len: usize) {
+        // SAFETY: the prefix of such an allocation is at least 32 bytes
+        // (its alignment is at least 32), so the word 32 bytes before the
+        // header is inside it and free (the links take the last 16 bytes).
+        unsafe {
+            this.cast::<u8>()
+                .sub(SLICE_LEN_OFFSET)
+                .cast::<usize>()
+                .write(len)
+        }
     }
 
     /// Explains why a dereference failed; called on the cold path.
@@ -332,6 +394,36 @@ impl GcLinks {
     pub(crate) unsafe fn header(this: NonNull<GcLinks>) -> NonNull<ObjHeader> {
         // SAFETY: the header follows the links in the same allocation.
         unsafe { this.add(1).cast() }
+    }
+}
+
+/// Where a tracked slice keeps its element count: this many bytes before
+/// its header, in the padding in front of its links.
+pub const SLICE_LEN_OFFSET: usize = 32;
+
+/// The header + value layout of a tracked slice of `len` elements of layout
+/// `element` (`None` if too large). Aligned to at least 32, so that the
+/// links prefix (`prefix_size`) is at least 32 bytes and leaves room for the
+/// element count before the links.
+pub fn slice_box_layout(element: Layout, len: usize) -> Option<Layout> {
+    let Some(array) = element.size().checked_mul(len) else {
+        return None;
+    };
+    let header = core::mem::size_of::<ObjHeader>();
+    let align = if element.align() > SLICE_LEN_OFFSET {
+        element.align()
+    } else {
+        SLICE_LEN_OFFSET
+    };
+    // The value starts at the header's size rounded up to the element's
+    // alignment, as `repr(C)` places it in `GcBox<[T]>`.
+    let offset = (header + element.align() - 1) & !(element.align() - 1);
+    let Some(size) = offset.checked_add(array) else {
+        return None;
+    };
+    match Layout::from_size_align(size, align) {
+        Ok(l) => Some(l.pad_to_align()),
+        Err(_) => None,
     }
 }
 

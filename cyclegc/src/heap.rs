@@ -542,7 +542,7 @@ impl Heap {
                     let h = obj.as_ref();
                     let vt = h.vtable();
                     h.set(DEAD);
-                    self.drop_then_free(obj, vt.layout, || (vt.drop_value)(obj));
+                    self.drop_then_free(obj, ObjHeader::boxed_layout(obj), || (vt.drop_value)(obj));
                 }
                 continue;
             }

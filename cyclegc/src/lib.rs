@@ -29,7 +29,7 @@ pub mod sync;
 pub(crate) mod visitor;
 
 pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
-pub use header::{NO_DEREF, ObjHeader, VTable};
+pub use header::{NO_DEREF, ObjHeader, SLICE_LEN_OFFSET, VTable, slice_box_layout};
 pub use heap::{DEFAULT_THRESHOLDS, GENERATIONS};
 pub use stats::GenerationStats;
 pub use visitor::Visitor;

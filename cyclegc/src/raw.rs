@@ -203,9 +203,13 @@ pub unsafe fn release_ref(obj: NonNull<ObjHeader>) {
     let h = unsafe { obj.as_ref() };
     if h.dec_strong() == 0 {
         let vt = h.vtable();
-        // SAFETY: tracked objects are sized with the vtable's layout; the
-        // closure drops the value once.
-        unsafe { release(obj, vt.layout, move || (vt.drop_value)(obj)) }
+        // SAFETY: tracked objects are sized or tracked slices, which
+        // `boxed_layout` measures; the closure drops the value once.
+        unsafe {
+            release(obj, ObjHeader::boxed_layout(obj), move || {
+                (vt.drop_value)(obj)
+            })
+        }
     }
 }
 
@@ -329,4 +333,64 @@ pub unsafe fn referents(obj: NonNull<ObjHeader>, f: &mut dyn FnMut(NonNull<ObjHe
     let vt = h.vtable();
     // SAFETY: live, initialised tracked object.
     v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
+}
+
+/// Marks the value of `obj` as pinned (`Gc::pin`): from now on
+/// [`is_pinned`] is true and the typed layer neither moves the value out
+/// nor hands out `&mut` to it.
+///
+/// # Safety
+/// `obj` is live.
+pub unsafe fn pin(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.set(crate::header::PINNED)
+}
+
+/// Whether the value of `obj` is pinned (see [`pin`]).
+///
+/// # Safety
+/// `obj` is live.
+#[inline]
+pub unsafe fn is_pinned(obj: NonNull<ObjHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.is_pinned()
+}
+
+/// Allocates an object with one strong reference whose value the caller
+/// writes later through its handle (`Gc::new_uninit`): the header says the
+/// value is live (it is a `MaybeUninit` until then), and the object has
+/// links if `tracked` but is on no list, so the collector never reads it.
+/// [`link_object`] tracks it once the value is written. May run an
+/// automatic collection first.
+///
+/// # Safety
+/// As [`new_object`] for `boxed` and `vtable`; until `link_object`, the
+/// value is only reached as a `MaybeUninit`, whose drop does nothing.
+pub unsafe fn new_unlinked(
+    boxed: Layout,
+    vtable: &'static VTable,
+    tracked: bool,
+) -> NonNull<ObjHeader> {
+    with_heap(|heap| {
+        if tracked {
+            heap.count_and_collect();
+        }
+        heap.alloc_object(boxed, vtable, tracked, 1, 0)
+    })
+}
+
+/// Tracks an object from [`new_unlinked`] whose value is now written, if it
+/// has links and is not tracked yet (a no-op otherwise).
+///
+/// # Safety
+/// `obj` came from [`new_unlinked`], is live, and its value is completely
+/// written.
+pub unsafe fn link_object(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    let h = unsafe { obj.as_ref() };
+    if h.has(HAS_LINKS) && !h.has(TRACKED) && h.is_live() {
+        // SAFETY: has links, value written, on no list; `track` counts it
+        // in generation 0 (it was counted by `count_and_collect`).
+        with_heap(|heap| unsafe { heap.track(obj) });
+    }
 }

@@ -216,7 +216,8 @@ impl<'a> Visitor<'a> {
         // a handle keeps alive).
         let vt = unsafe { obj.as_ref() }.vtable();
         let start = obj.as_ptr().addr() + vt.value_offset;
-        let end = obj.as_ptr().addr() + vt.layout.size();
+        // SAFETY: live tracked objects are sized or tracked slices.
+        let end = obj.as_ptr().addr() + unsafe { ObjHeader::boxed_layout(obj) }.size();
         self.depth = 0;
         self.push(start, end);
         f(self);

@@ -7,9 +7,13 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::mem::{self, ManuallyDrop};
 use core::ops::Deref;
+use core::panic::{RefUnwindSafe, UnwindSafe};
+use core::pin::Pin;
 use core::ptr::{self, NonNull};
+use std::borrow::Cow;
 
 use ouro_cyclegc::{ObjHeader, VTable, Visitor, raw};
 
@@ -117,6 +121,19 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// *Gc::get_mut(&mut short).unwrap() = &local;
 /// ```
 ///
+/// # `Rc` methods that `Gc` does not have
+/// `Gc` has `Rc`'s methods under their names, except:
+/// - `get_mut_unchecked` (unstable in std): a `&mut T` while other handles
+///   exist would be read concurrently by the collector, which traces the
+///   value through any handle's object at any allocation; [`Gc::get_mut`]
+///   and [`Gc::make_mut`] mark the object so the collector keeps off it,
+///   which needs the uniqueness check.
+/// - the allocator-parameterised variants (`new_in`, `Rc<T, A>`): every
+///   object lives in the thread's pool, where the collector can find it.
+/// - `Gc<T>` is invariant in `T` (see above), so there is no unsizing
+///   coercion such as `Rc<[T; N]>` to `Rc<[T]>` (`CoerceUnsized` is
+///   unstable too).
+///
 /// # Panics
 /// Dereferencing panics if the value is not available: when the collector
 /// already dropped it (possible only with a `Trace` impl that reports edges
@@ -208,11 +225,23 @@ impl<T: ?Sized> Gc<T> {
     /// handles), as `Rc::get_mut`.
     ///
     /// While the `&mut T` lives, the collector does not trace the value.
+    /// Returns `None` as well while a collection holds the object (from a
+    /// `Drop` or finalizer it runs) and for a pinned value ([`Gc::pin`]).
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let mut x = Gc::new(3);
+    /// *Gc::get_mut(&mut x).unwrap() = 4;
+    /// assert_eq!(*x, 4);
+    /// let _y = x.clone();
+    /// assert!(Gc::get_mut(&mut x).is_none());
+    /// ```
     pub fn get_mut(this: &mut Self) -> Option<&mut T> {
         let h = this.header();
         // SAFETY: a handle keeps its object live.
         let held = unsafe { raw::is_held_by_collector(this.obj()) };
-        if h.strong() != 1 || h.weak() != 0 || !h.is_live() || held {
+        if h.strong() != 1 || h.weak() != 0 || !h.is_live() || held || h.is_pinned() {
             return None;
         }
         // SAFETY: live object.
@@ -224,6 +253,127 @@ impl<T: ?Sized> Gc<T> {
         Some(unsafe { &mut (*this.ptr.as_ptr()).value })
     }
 
+    /// Consumes the handle and returns the pointer to the value, as
+    /// `Rc::into_raw`. The strong reference stays counted: the object stays
+    /// alive (the collector sees the reference as one from outside, like any
+    /// handle it cannot find in another object) until the pointer is given
+    /// back to [`Gc::from_raw`] and that handle dropped, or the count is
+    /// decremented with [`Gc::decrement_strong_count`]. Forgetting it leaks
+    /// the object, as with `Rc`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let x = Gc::new("hello".to_owned());
+    /// let x_ptr = Gc::into_raw(x);
+    /// assert_eq!(unsafe { &*x_ptr }, "hello");
+    /// let x = unsafe { Gc::from_raw(x_ptr) }; // back to a handle, no leak
+    /// assert_eq!(&*x, "hello");
+    /// ```
+    pub fn into_raw(this: Self) -> *const T {
+        let ptr = Gc::as_ptr(&this);
+        mem::forget(this);
+        ptr
+    }
+
+    /// Rebuilds a handle from a pointer returned by [`Gc::into_raw`], taking
+    /// over the strong reference it carried, as `Rc::from_raw`.
+    ///
+    /// # Safety
+    /// `ptr` was returned by `Gc::<U>::into_raw` (on this thread) where `U`
+    /// has the same size and alignment as `T` and is the same type for a
+    /// sized `T`, or where `U` is `[T; N]`-like with `T = [E]` (as `Rc`);
+    /// the strong reference it carried was not given back already
+    /// (each `into_raw` is matched by at most one `from_raw` or
+    /// [`Gc::decrement_strong_count`]). Otherwise this is a use after free or
+    /// a double free.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let x = Gc::new(10);
+    /// let p = Gc::into_raw(x);
+    /// // SAFETY: `p` comes from `into_raw` and is given back once.
+    /// let x = unsafe { Gc::from_raw(p) };
+    /// assert_eq!(*x, 10);
+    /// assert_eq!(Gc::strong_count(&x), 1);
+    /// ```
+    pub unsafe fn from_raw(ptr: *const T) -> Self {
+        // SAFETY: caller contract: `ptr` points at the value of a box that
+        // a counted strong reference keeps alive, so `align_of_val` reads a
+        // live value's metadata (for sized types it reads nothing).
+        let offset = value_offset(mem::align_of_val(unsafe { &*ptr }));
+        // SAFETY: the value sits `offset` bytes after the start of its box
+        // (`repr(C)`: the header, then the value at its alignment), in the
+        // same allocation, and the cast keeps the metadata.
+        let boxed = unsafe { ptr.byte_sub(offset) } as *mut GcBox<T>;
+        // SAFETY: non-null (inside an allocation); the caller gives up the
+        // strong reference `into_raw` kept.
+        unsafe { Gc::from_box(NonNull::new_unchecked(boxed)) }
+    }
+
+    /// Adds one to the strong count of the object `ptr` points into, as
+    /// `Rc::increment_strong_count`.
+    ///
+    /// # Safety
+    /// `ptr` was returned by [`Gc::into_raw`] (as for [`Gc::from_raw`]) and
+    /// its object still has at least one strong reference (the one the
+    /// pointer carries, typically).
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let five = Gc::new(5);
+    /// let p = Gc::into_raw(five);
+    /// unsafe {
+    ///     Gc::increment_strong_count(p);
+    ///     let five = Gc::from_raw(p);
+    ///     assert_eq!(2, Gc::strong_count(&five));
+    ///     Gc::decrement_strong_count(p);
+    ///     assert_eq!(1, Gc::strong_count(&five));
+    /// }
+    /// ```
+    pub unsafe fn increment_strong_count(ptr: *const T) {
+        // SAFETY: caller contract; the rebuilt handle is not dropped, so the
+        // reference the pointer carries stays where it was.
+        let this = ManuallyDrop::new(unsafe { Gc::from_raw(ptr) });
+        let _extra: ManuallyDrop<Gc<T>> = ManuallyDrop::new(Gc::clone(&this));
+    }
+
+    /// Removes one from the strong count of the object `ptr` points into,
+    /// dropping the value if it was the last, as
+    /// `Rc::decrement_strong_count`.
+    ///
+    /// # Safety
+    /// `ptr` was returned by [`Gc::into_raw`] (as for [`Gc::from_raw`]), and
+    /// the reference given up here was counted for it (by `into_raw` or
+    /// [`Gc::increment_strong_count`]) and is not given up twice.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let five = Gc::new(5);
+    /// let p = Gc::into_raw(five.clone());
+    /// assert_eq!(2, Gc::strong_count(&five));
+    /// unsafe { Gc::decrement_strong_count(p) };
+    /// assert_eq!(1, Gc::strong_count(&five));
+    /// ```
+    pub unsafe fn decrement_strong_count(ptr: *const T) {
+        // SAFETY: caller contract.
+        drop(unsafe { Gc::from_raw(ptr) })
+    }
+
+    /// Whether the value is pinned (made by [`Gc::pin`]).
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// assert!(!Gc::is_pinned(&Gc::new(1)));
+    /// ```
+    pub fn is_pinned(this: &Self) -> bool {
+        this.header().is_pinned()
+    }
+
     /// The layout of the box, read without making a reference to the value:
     /// the value may be in the middle of being dropped (the collector drops a
     /// value that holds a handle or weak handle to its own object), and a
@@ -233,17 +383,21 @@ impl<T: ?Sized> Gc<T> {
     /// `ptr` is an allocated box (its memory not freed).
     pub(crate) unsafe fn box_layout(ptr: NonNull<GcBox<T>>) -> Layout {
         // SAFETY: caller contract; the header is disjoint from the value.
-        let vt = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() }.vtable();
-        if vt.sized {
-            // Sized values (every tracked or not-yet-written one): the vtable
-            // has the layout, and no reference to the value is made.
-            vt.layout
+        let h = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() };
+        let vt = h.vtable();
+        if vt.sized || h.has_links() {
+            // Sized values (every not-yet-written one among them): the vtable
+            // has the layout; tracked slices keep their length in the
+            // allocation. No reference to the value is made.
+            // SAFETY: caller contract.
+            unsafe { ObjHeader::boxed_layout(ptr.cast()) }
         } else {
-            // Unsized values (`Gc<str>`, `Gc<[T]>`) are untracked and always
-            // written at creation; the collector never drops them, and a
-            // handle or weak handle to one cannot sit inside its own value
-            // while it is being dropped (its count is zero then, and weak
-            // handles are held off by `release`), so no `&mut` to it exists.
+            // Untracked unsized values (`Gc<str>`, slices of leaf types) are
+            // always written at creation; the collector never drops them,
+            // and a handle or weak handle to one cannot sit inside its own
+            // value while it is being dropped (its count is zero then, and
+            // weak handles are held off by `release`), so no `&mut` to it
+            // exists.
             // SAFETY: caller contract.
             Layout::for_value(unsafe { &*ptr.as_ptr() })
         }
@@ -341,7 +495,7 @@ impl<T: Trace + 'static> Gc<T> {
         let h = this.header();
         // SAFETY: a handle keeps its object live.
         let held = unsafe { raw::is_held_by_collector(this.obj()) };
-        if h.strong() != 1 || !h.is_live() || held {
+        if h.strong() != 1 || !h.is_live() || held || h.is_pinned() {
             return Err(this);
         }
         let this = ManuallyDrop::new(this);
@@ -354,6 +508,221 @@ impl<T: Trace + 'static> Gc<T> {
             raw::finish_unwrap(this.obj(), Layout::new::<GcBox<T>>());
             Ok(value)
         }
+    }
+
+    /// Returns the value if this is the only strong handle, as
+    /// `Rc::into_inner`; otherwise drops the handle and returns `None`.
+    /// Called on each of the handles of an object, it returns the value
+    /// exactly once — unless the last call comes while a collection holds
+    /// the object (from a `Drop` or finalizer the collector runs) or the
+    /// value is pinned: then the value is dropped as usual instead.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let x = Gc::new(3);
+    /// assert_eq!(Gc::into_inner(x), Some(3));
+    ///
+    /// let x = Gc::new(4);
+    /// let y = Gc::clone(&x);
+    /// assert_eq!(Gc::into_inner(y), None);
+    /// assert_eq!(Gc::into_inner(x), Some(4));
+    /// ```
+    pub fn into_inner(this: Self) -> Option<T> {
+        Gc::try_unwrap(this).ok()
+    }
+
+    /// Returns the value if this is the only strong handle, or else a clone
+    /// of it, as `Rc::unwrap_or_clone`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let inner = String::from("test");
+    /// let ptr = inner.as_ptr();
+    /// let gc = Gc::new(inner);
+    /// let inner = Gc::unwrap_or_clone(gc);
+    /// assert!(std::ptr::eq(ptr, inner.as_ptr())); // moved out, not cloned
+    ///
+    /// let gc = Gc::new(inner);
+    /// let gc2 = gc.clone();
+    /// let inner = Gc::unwrap_or_clone(gc);
+    /// assert!(!std::ptr::eq(ptr, inner.as_ptr())); // shared: cloned
+    /// assert_eq!(*gc2, inner);
+    /// ```
+    pub fn unwrap_or_clone(this: Self) -> T
+    where
+        T: Clone,
+    {
+        Gc::try_unwrap(this).unwrap_or_else(|gc| (*gc).clone())
+    }
+
+    /// Mutable access to the value, cloning it into a new object first if
+    /// other handles share it, as `Rc::make_mut` ("clone on write").
+    ///
+    /// If other strong handles exist, the value is cloned into a new object
+    /// (tracked like any new one) and `this` moves to it; the others keep
+    /// the old object. If only weak handles share it, the value is moved to
+    /// a new object and the weak handles are disassociated: they stop
+    /// upgrading, as with `Rc`. If `this` is the only handle, no new object
+    /// is made. A pinned value ([`Gc::pin`]) and one a collection holds
+    /// (from a `Drop` or finalizer it runs) are always cloned.
+    ///
+    /// While the `&mut T` lives, the collector does not trace the value.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let mut data = Gc::new(5);
+    /// *Gc::make_mut(&mut data) += 1; // won't clone anything
+    /// let mut other_data = Gc::clone(&data); // won't clone inner data
+    /// *Gc::make_mut(&mut data) += 1; // clones inner data
+    /// *Gc::make_mut(&mut data) += 1; // won't clone anything
+    /// *Gc::make_mut(&mut other_data) *= 2; // won't clone anything
+    /// assert_eq!(*data, 8);
+    /// assert_eq!(*other_data, 12);
+    /// ```
+    ///
+    /// Weak handles are disassociated:
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let mut data = Gc::new(75);
+    /// let weak = Gc::downgrade(&data);
+    /// assert!(75 == *data);
+    /// assert!(75 == *weak.upgrade().unwrap());
+    /// *Gc::make_mut(&mut data) += 1;
+    /// assert!(76 == *data);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn make_mut(this: &mut Self) -> &mut T
+    where
+        T: Clone,
+    {
+        if Gc::get_mut(this).is_none() {
+            let mut moved = false;
+            // `new_cyclic` allocates (and may run an automatic collection,
+            // which runs user code) before it calls the closure, so the
+            // uniqueness check below sees the final counts, and nothing that
+            // can panic runs between moving the value out and putting the
+            // new handle in `this`.
+            let fresh = Gc::new_cyclic(|_| {
+                let h = this.header();
+                // SAFETY: `this` keeps its object live.
+                let held = unsafe { raw::is_held_by_collector(this.obj()) };
+                if h.strong() == 1 && h.is_live() && !held && !h.is_pinned() {
+                    moved = true;
+                    // SAFETY: the only strong handle (the others are weak),
+                    // live value, not held by the collector: the value is
+                    // moved out once and the old object released to its
+                    // weak handles, which can no longer upgrade (`DEAD`).
+                    unsafe {
+                        raw::begin_unwrap(this.obj());
+                        let value = ptr::read(&raw const (*this.ptr.as_ptr()).value);
+                        raw::finish_unwrap(this.obj(), Layout::new::<GcBox<T>>());
+                        value
+                    }
+                } else {
+                    (**this).clone()
+                }
+            });
+            if moved {
+                // SAFETY: the old handle's reference was given up above (its
+                // object is released); overwrite it without dropping it.
+                unsafe { ptr::write(this, fresh) };
+            } else {
+                *this = fresh;
+            }
+        }
+        match Gc::get_mut(this) {
+            Some(v) => v,
+            None => unreachable!("ouro: make_mut's new object has one handle"),
+        }
+    }
+
+    /// Puts `value` in a new object and pins it, as `Rc::pin`: the value
+    /// never moves again. ouro enforces that for every handle to the object,
+    /// including those introspection hands out ([`gc::ObjectInfo::downcast`](crate::gc::ObjectInfo::downcast)):
+    /// [`Gc::get_mut`], [`Gc::try_unwrap`], [`Gc::into_inner`] and
+    /// [`Gc::make_mut`] never move a pinned value or hand out `&mut` to it.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// use std::pin::Pin;
+    /// let p: Pin<Gc<u8>> = Gc::pin(5);
+    /// assert_eq!(*p, 5);
+    /// ```
+    pub fn pin(value: T) -> Pin<Gc<T>> {
+        let this = Gc::new(value);
+        // SAFETY: a handle keeps its object live.
+        unsafe { raw::pin(this.obj()) };
+        // SAFETY: the value is never moved nor handed out as `&mut` again:
+        // every handle refuses once `PINNED` is set (above), and the
+        // collector drops values in place.
+        unsafe { Pin::new_unchecked(this) }
+    }
+
+    /// A new object whose value is not written yet, as `Rc::new_uninit`.
+    /// Write it through [`Gc::get_mut`] (or `Gc::as_ptr`), then call
+    /// [`Gc::assume_init`]. The collector does not track the object before
+    /// `assume_init` (it cannot trace an unwritten value), so handles stored
+    /// in the value meanwhile are not seen by it until then.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let mut five = Gc::<u32>::new_uninit();
+    /// // Deferred initialization:
+    /// Gc::get_mut(&mut five).unwrap().write(5);
+    /// let five = unsafe { five.assume_init() };
+    /// assert_eq!(*five, 5)
+    /// ```
+    pub fn new_uninit() -> Gc<MaybeUninit<T>> {
+        // SAFETY: layout and vtable are `GcBox<T>`'s, which is also the
+        // layout of `GcBox<MaybeUninit<T>>`; the value is only reached as a
+        // `MaybeUninit` until `assume_init`, and the object is on no list,
+        // so the collector never reads it.
+        let obj = unsafe {
+            raw::new_unlinked(
+                Layout::new::<GcBox<T>>(),
+                &VTableOf::<T>::VTABLE,
+                T::NEEDS_TRACE,
+            )
+        };
+        // SAFETY: a live box with one strong reference.
+        unsafe { Gc::from_box(obj.cast()) }
+    }
+}
+
+impl<T: Trace + 'static> Gc<MaybeUninit<T>> {
+    /// Converts to `Gc<T>`, as `Rc::assume_init`; the object joins the
+    /// collector's generation 0 if `T` can hold handles.
+    ///
+    /// # Safety
+    /// The value is initialised, as for `MaybeUninit::assume_init`, and the
+    /// handle came from [`Gc::new_uninit`] (the only way to make a
+    /// `Gc<MaybeUninit<T>>`, since `MaybeUninit` does not implement
+    /// `Trace`).
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let mut s = Gc::<String>::new_uninit();
+    /// Gc::get_mut(&mut s).unwrap().write("hi".into());
+    /// // SAFETY: written just above.
+    /// let s = unsafe { s.assume_init() };
+    /// assert_eq!(*s, "hi");
+    /// ```
+    pub unsafe fn assume_init(self) -> Gc<T> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: caller contract: from `new_unlinked` (via `new_uninit`),
+        // value written.
+        unsafe { raw::link_object(this.obj()) };
+        // SAFETY: `MaybeUninit<T>` has `T`'s layout and the value is
+        // initialised; the strong reference moves to the new handle.
+        unsafe { Gc::from_box(this.ptr.cast()) }
     }
 }
 
@@ -481,6 +850,20 @@ impl<T: ?Sized> AsRef<T> for Gc<T> {
 
 impl<T: ?Sized> Unpin for Gc<T> {}
 
+// As `Rc`: a handle only gives shared access to the value, so unwinding
+// through code that holds one leaves nothing half-changed that it exposes,
+// beyond what `T`'s own shared references do.
+impl<T: ?Sized + RefUnwindSafe> UnwindSafe for Gc<T> {}
+impl<T: ?Sized + RefUnwindSafe> RefUnwindSafe for Gc<T> {}
+
+/// The offset of a value of alignment `align` in its box (`repr(C)`: the
+/// header, then the value at its alignment).
+#[inline(always)]
+pub(crate) const fn value_offset(align: usize) -> usize {
+    let header = mem::size_of::<ObjHeader>();
+    (header + align - 1) & !(align - 1)
+}
+
 /// Vtable of an untracked unsized value: the collector never calls the
 /// function pointers (untracked objects are never traced, finalized or
 /// dropped by it), they only give the type's name and id.
@@ -511,27 +894,100 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
     };
 }
 
-impl<T: 'static> Gc<[T]> {
-    /// Moves the elements of `v` into a new, untracked `Gc<[T]>`.
-    ///
-    /// Slices are never tracked by the collector (it needs the length of a
-    /// tracked value at collection time, and a slice's length lives in the
-    /// handle): handles inside a `Gc<[T]>` act as roots, so cycles through
-    /// one are not collected. Use `Gc<Vec<T>>` for a collected sequence.
+/// The vtable of a tracked `Gc<[T]>`: its `layout` is one element's, and
+/// the element count is kept in the allocation (`ObjHeader::boxed_layout`).
+struct SliceVTable<T>(PhantomData<T>);
+
+impl<T: Trace + 'static> SliceVTable<T> {
+    const VTABLE: VTable = VTable {
+        trace: trace_slice::<T>,
+        finalize: finalize_slice::<T>,
+        drop_value: drop_slice::<T>,
+        layout: Layout::new::<T>(),
+        value_offset: value_offset(mem::align_of::<T>()),
+        type_name: core::any::type_name::<[T]>,
+        type_id: TypeId::of::<[T]>,
+        has_finalizer: <[T] as Trace>::HAS_FINALIZER,
+        sized: false,
+        structural: <[T] as Trace>::STRUCTURAL.is_made(),
+    };
+}
+
+/// The value of a tracked slice object.
+///
+/// # Safety
+/// `obj` is the header of an allocated tracked `GcBox<[T]>` (made by
+/// `Gc::from_vec`, which recorded its length).
+unsafe fn slice_value<T>(obj: NonNull<ObjHeader>) -> *mut [T] {
+    // SAFETY: caller contract: a tracked slice, allocated.
+    let len = unsafe {
+        obj.cast::<u8>()
+            .sub(ouro_cyclegc::SLICE_LEN_OFFSET)
+            .cast::<usize>()
+            .read()
+    };
+    // SAFETY: the elements start `value_offset` bytes after the header, in
+    // the same allocation.
+    let data = unsafe { obj.cast::<u8>().add(value_offset(mem::align_of::<T>())) };
+    ptr::slice_from_raw_parts_mut(data.cast::<T>().as_ptr(), len)
+}
+
+/// # Safety
+/// `obj` is a live tracked `GcBox<[T]>` with initialised elements.
+unsafe fn trace_slice<T: Trace>(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
+    // SAFETY: caller contract.
+    unsafe { (*slice_value::<T>(obj)).trace(v) }
+}
+
+/// # Safety
+/// As `trace_slice`.
+unsafe fn finalize_slice<T: Trace>(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { (*slice_value::<T>(obj)).finalize() }
+}
+
+/// # Safety
+/// As `trace_slice`; the elements are dropped once and never used again.
+unsafe fn drop_slice<T>(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract.
+    unsafe { ptr::drop_in_place(slice_value::<T>(obj)) }
+}
+
+impl<T: Trace + 'static> Gc<[T]> {
+    /// Moves the elements of `v` into a new `Gc<[T]>`: tracked by the
+    /// collector when `T` can hold handles (`Trace::NEEDS_TRACE`), so
+    /// cycles through the slice are collected; untracked otherwise.
     fn from_vec(v: Vec<T>) -> Gc<[T]> {
         let len = v.len();
-        let (boxed, offset) = Layout::new::<ObjHeader>()
-            .extend(Layout::array::<T>(len).expect("ouro: slice too large"))
-            .expect("ouro: slice too large");
-        let boxed = boxed.pad_to_align();
+        let tracked = T::NEEDS_TRACE;
+        let (boxed, offset, vtable) = if tracked {
+            let boxed = ouro_cyclegc::slice_box_layout(Layout::new::<T>(), len)
+                .expect("ouro: slice too large");
+            (
+                boxed,
+                value_offset(mem::align_of::<T>()),
+                &SliceVTable::<T>::VTABLE,
+            )
+        } else {
+            let (boxed, offset) = Layout::new::<ObjHeader>()
+                .extend(Layout::array::<T>(len).expect("ouro: slice too large"))
+                .expect("ouro: slice too large");
+            (boxed.pad_to_align(), offset, &UnsizedVTable::<[T]>::VTABLE)
+        };
         debug_assert_eq!(offset, mem::offset_of!(GcBox<[T; 0]>, value));
         let mut v = mem::ManuallyDrop::new(v);
-        // SAFETY: `boxed` is the layout of `GcBox<[T]>` with `len` elements
-        // (header, then the array at `offset`, as `repr(C)` places it); the
-        // closure moves all `len` elements in and cannot panic; the object
-        // is untracked, so the vtable's function pointers are never called.
+        // SAFETY: `boxed` is the header + value layout of `GcBox<[T]>` with
+        // `len` elements (header, then the array at `offset`, as `repr(C)`
+        // places it; for a tracked slice, `slice_box_layout`'s, which the
+        // heap gives a prefix with room for the length); the closure records
+        // the length (tracked) and moves all `len` elements in, and cannot
+        // panic. An untracked object's vtable functions are never called; a
+        // tracked one's read the length written here.
         let obj = unsafe {
-            raw::new_object(boxed, &UnsizedVTable::<[T]>::VTABLE, false, |obj| {
+            raw::new_object(boxed, vtable, tracked, |obj| {
+                if tracked {
+                    ObjHeader::write_slice_len(obj, len);
+                }
                 let dst = obj.cast::<u8>().add(offset).cast::<T>();
                 ptr::copy_nonoverlapping(v.as_ptr(), dst.as_ptr(), len);
                 v.set_len(0);
@@ -547,7 +1003,11 @@ impl<T: 'static> Gc<[T]> {
     }
 }
 
-impl<T: 'static> From<Vec<T>> for Gc<[T]> {
+impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
+    /// Moves the elements into a new object, as `Rc::from(Vec<T>)`. The
+    /// slice is tracked when `T` can hold handles, so cycles through it are
+    /// collected.
+    ///
     /// ```
     /// # extern crate ouro_refobj as ouro;
     /// let s: ouro::Gc<[u32]> = vec![1, 2, 3].into();
@@ -558,9 +1018,107 @@ impl<T: 'static> From<Vec<T>> for Gc<[T]> {
     }
 }
 
-impl<T: Clone + 'static> From<&[T]> for Gc<[T]> {
+impl<T: Trace + Clone + 'static> From<&[T]> for Gc<[T]> {
+    /// Clones the elements into a new object, as `Rc::from(&[T])`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// let original: &[i32] = &[1, 2, 3];
+    /// let shared: ouro::Gc<[i32]> = ouro::Gc::from(original);
+    /// assert_eq!(&[1, 2, 3], &shared[..]);
+    /// ```
     fn from(s: &[T]) -> Self {
         Gc::from_vec(s.to_vec())
+    }
+}
+
+impl<T: Trace + 'static, const N: usize> From<[T; N]> for Gc<[T]> {
+    /// Moves the array's elements into a new slice object, as
+    /// `Rc::from([T; N])`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// let original: [i32; 3] = [1, 2, 3];
+    /// let shared: ouro::Gc<[i32]> = ouro::Gc::from(original);
+    /// assert_eq!(&[1, 2, 3], &shared[..]);
+    /// ```
+    fn from(a: [T; N]) -> Self {
+        Gc::from_vec(Vec::from(a))
+    }
+}
+
+impl<T: Trace + Clone + 'static> From<Cow<'_, [T]>> for Gc<[T]> {
+    /// Moves an owned slice in or clones a borrowed one, as
+    /// `Rc::from(Cow<[T]>)`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use std::borrow::Cow;
+    /// let cow: Cow<'_, [i32]> = Cow::Borrowed(&[1, 2]);
+    /// let shared: ouro::Gc<[i32]> = ouro::Gc::from(cow);
+    /// assert_eq!(&[1, 2], &shared[..]);
+    /// ```
+    fn from(cow: Cow<'_, [T]>) -> Self {
+        match cow {
+            Cow::Borrowed(s) => Gc::from(s),
+            Cow::Owned(v) => Gc::from(v),
+        }
+    }
+}
+
+impl<T: Trace + 'static> FromIterator<T> for Gc<[T]> {
+    /// Collects the elements into a new slice object, as
+    /// `Rc<[T]>: FromIterator<T>` (through a `Vec`).
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::Gc;
+    /// let evens: Gc<[u8]> = (0..10).filter(|&x| x % 2 == 0).collect();
+    /// assert_eq!(&[0, 2, 4, 6, 8], &evens[..]);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Gc::from_vec(iter.into_iter().collect())
+    }
+}
+
+impl<T: Trace + 'static> Default for Gc<[T]> {
+    /// An empty slice, as `Rc::<[T]>::default()`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// let s: ouro::Gc<[u8]> = Default::default();
+    /// assert!(s.is_empty());
+    /// ```
+    fn default() -> Self {
+        Gc::from_vec(Vec::new())
+    }
+}
+
+impl Default for Gc<str> {
+    /// An empty string, as `Rc::<str>::default()`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// let s: ouro::Gc<str> = Default::default();
+    /// assert_eq!(&*s, "");
+    /// ```
+    fn default() -> Self {
+        Gc::from("")
+    }
+}
+
+impl From<Cow<'_, str>> for Gc<str> {
+    /// Copies the string into a new object, as `Rc::from(Cow<str>)`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use std::borrow::Cow;
+    /// let cow: Cow<'_, str> = Cow::Borrowed("eggplant");
+    /// let shared: ouro::Gc<str> = ouro::Gc::from(cow);
+    /// assert_eq!("eggplant", &shared[..]);
+    /// ```
+    fn from(cow: Cow<'_, str>) -> Self {
+        Gc::from(&*cow)
     }
 }
 
@@ -582,6 +1140,13 @@ impl From<&str> for Gc<str> {
 }
 
 impl From<String> for Gc<str> {
+    /// Copies the string into a new object, as `Rc::from(String)`.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// let s: ouro::Gc<str> = String::from("hi").into();
+    /// assert_eq!(&*s, "hi");
+    /// ```
     fn from(s: String) -> Self {
         Gc::from(s.as_str())
     }

@@ -36,6 +36,9 @@ pub use weak::Weak;
 
 static_assertions::assert_eq_size!(Option<Gc<u64>>, Gc<u64>);
 static_assertions::assert_eq_size!(Gc<u64>, usize);
+// `Weak::new()` is a sentinel address, not `None`: the niche stays free.
+static_assertions::assert_eq_size!(Option<Weak<u64>>, Weak<u64>);
+static_assertions::assert_eq_size!(Weak<u64>, usize);
 // The thread-local heap is not thread-safe: handles must stay on their thread.
 static_assertions::assert_not_impl_any!(Gc<u64>: Send, Sync);
 static_assertions::assert_not_impl_any!(Weak<u64>: Send, Sync);
@@ -50,6 +53,8 @@ static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
 
 #[cfg(test)]
 mod gc_tests;
+#[cfg(test)]
+mod handle_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]
