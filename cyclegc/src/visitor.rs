@@ -234,7 +234,9 @@ impl<'a> Visitor<'a> {
         // SAFETY: callers pass live headers.
         let vt = unsafe { obj.as_ref() }.vtable();
         let start = obj.as_ptr().addr() + vt.value_offset;
-        let end = obj.as_ptr().addr() + vt.layout.size();
+        // SAFETY: as above.
+        let end =
+            obj.as_ptr().addr() + unsafe { crate::sync::SyncHeader::boxed_layout(obj) }.size();
         self.depth = 0;
         self.push(start, end);
         f(self);

@@ -50,6 +50,7 @@ static_assertions::assert_impl_all!(sync::gc::ObjectInfo: Send, Sync);
 static_assertions::assert_not_impl_any!(sync::Gc<core::cell::Cell<u64>>: Send, Sync);
 static_assertions::assert_eq_size!(Option<sync::Gc<u64>>, sync::Gc<u64>);
 static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
+static_assertions::assert_eq_size!(Option<sync::Weak<u64>>, sync::Weak<u64>);
 
 #[cfg(test)]
 mod gc_tests;
@@ -57,6 +58,8 @@ mod gc_tests;
 mod handle_tests;
 #[cfg(test)]
 mod review_tests;
+#[cfg(test)]
+mod sync_handle_tests;
 #[cfg(test)]
 mod sync_review_tests;
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub(crate) const GEN_MASK: u32 = 0b11 << GEN_SHIFT;
 pub(crate) const FROZEN_GEN: u32 = 3;
 pub(crate) const SHARD_SHIFT: u32 = 12;
 pub(crate) const SHARD_MASK: u32 = 0b1111 << SHARD_SHIFT;
+/// The value is pinned (`sync::Gc::pin`): it is never moved out nor handed
+/// out as `&mut`. Set before the object is published, never cleared.
+pub(crate) const PINNED: u32 = 1 << 16;
+/// The value is not written yet (`sync::Gc::new_uninit`): the object is not
+/// linked, and a drop of its last handle frees it without dropping the value.
+pub(crate) const UNINIT: u32 = 1 << 17;
 
 /// Per-type operations, built by the typed layer (`ouro_refobj::sync`).
 #[derive(Debug)]
@@ -59,7 +65,8 @@ pub struct SyncVTable {
     pub finalize: unsafe fn(NonNull<SyncHeader>),
     /// Drops the value in place.
     pub drop_value: unsafe fn(NonNull<SyncHeader>),
-    /// Layout of header + value (without the links prefix).
+    /// Layout of header + value (without the links prefix); for an unsized
+    /// value (`sized == false`), the layout of one element of the slice.
     pub layout: Layout,
     /// Offset of the value from the header.
     pub value_offset: usize,
@@ -71,6 +78,10 @@ pub struct SyncVTable {
     pub has_finalizer: bool,
     /// Whether the type can hold handles (`Trace::NEEDS_TRACE`).
     pub tracked: bool,
+    /// Whether the value is sized. An unsized value is a slice (or `str`):
+    /// `layout` is its element's, and its length is stored in its block
+    /// (see [`SyncHeader::boxed_layout`]).
+    pub sized: bool,
     /// Whether the type's `trace` only calls `trace` on what the value owns
     /// (`Trace::STRUCTURAL`): the verification (step 3) only accepts such
     /// objects.
@@ -188,6 +199,24 @@ impl SyncHeader {
         // SAFETY: tracked objects are allocated with the links immediately
         // before the header (see `heap::layout_of`).
         unsafe { obj.cast::<SyncLinks>().sub(1) }
+    }
+
+    /// The layout of header + value of `obj`: the vtable's for a sized
+    /// value; for a slice, computed from its stored length.
+    ///
+    /// # Safety
+    /// `obj` is an allocated header.
+    #[inline]
+    pub unsafe fn boxed_layout(obj: NonNull<SyncHeader>) -> Layout {
+        // SAFETY: caller contract.
+        let vt = unsafe { obj.as_ref() }.vtable;
+        if vt.sized {
+            vt.layout
+        } else {
+            // SAFETY: caller contract: an allocated slice object.
+            let len = unsafe { super::heap::unsized_len(obj) };
+            super::heap::unsized_boxed(vt, len).0
+        }
     }
 
     /// Address of the value.

@@ -353,6 +353,65 @@ pub(crate) fn layout_of(vt: &SyncVTable) -> (Layout, usize) {
     }
 }
 
+/// Header + value layout of a slice of `len` elements of `vt` (whose
+/// `layout` is the element's), and the offset of the value in it.
+pub(crate) fn unsized_boxed(vt: &SyncVTable, len: usize) -> (Layout, usize) {
+    let array = match Layout::from_size_align(
+        vt.layout.size().checked_mul(len).unwrap_or(usize::MAX),
+        vt.layout.align(),
+    ) {
+        Ok(a) => a,
+        Err(_) => panic!("ouro: slice too large"),
+    };
+    match Layout::new::<SyncHeader>().extend(array) {
+        Ok((l, off)) => (l.pad_to_align(), off),
+        Err(_) => panic!("ouro: slice too large"),
+    }
+}
+
+/// The offset of the header in the block of an unsized object of `vt`: the
+/// block starts with the length (one `usize`), then the links if tracked
+/// (immediately before the header), then the header at its alignment.
+/// Independent of the length.
+#[inline]
+fn unsized_header_offset(vt: &SyncVTable) -> usize {
+    let align = vt.layout.align().max(core::mem::align_of::<SyncHeader>());
+    let fixed = core::mem::size_of::<usize>()
+        + if vt.tracked {
+            core::mem::size_of::<SyncLinks>()
+        } else {
+            0
+        };
+    fixed.next_multiple_of(align)
+}
+
+/// The block layout of an unsized object of `vt` with `len` elements, and
+/// the offset of its header in it.
+pub(crate) fn unsized_layout(vt: &SyncVTable, len: usize) -> (Layout, usize) {
+    let (boxed, _) = unsized_boxed(vt, len);
+    let off = unsized_header_offset(vt);
+    match off
+        .checked_add(boxed.size())
+        .map(|size| Layout::from_size_align(size, boxed.align()))
+    {
+        Some(Ok(l)) => (l, off),
+        _ => panic!("ouro: slice too large"),
+    }
+}
+
+/// The length of an unsized object.
+///
+/// # Safety
+/// `obj` is an allocated header of an unsized object (from
+/// [`allocate_unsized`]).
+pub(crate) unsafe fn unsized_len(obj: NonNull<SyncHeader>) -> usize {
+    // SAFETY: caller contract.
+    let off = unsized_header_offset(unsafe { obj.as_ref() }.vtable);
+    // SAFETY: `allocate_unsized` wrote the length at the block's start,
+    // `off` bytes before the header, and it never changes.
+    unsafe { obj.cast::<u8>().sub(off).cast::<usize>().read() }
+}
+
 prims::thread_local_cell! {
     /// This thread's shard (`usize::MAX`: not assigned yet).
     static SHARD: usize = usize::MAX;
@@ -484,6 +543,31 @@ pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHead
     };
     // SAFETY: `off` is inside the block (from `layout_of`), aligned for the
     // header.
+    let obj = unsafe { block.add(off) }.cast::<SyncHeader>();
+    // SAFETY: as above; the memory is fresh.
+    unsafe { obj.write(SyncHeader::new(vt, strong, flags)) };
+    obj
+}
+
+/// [`allocate`] for an unsized value (a slice of `len` elements of `vt`):
+/// the length is written in the block, before the header.
+pub(crate) fn allocate_unsized(
+    vt: &'static SyncVTable,
+    len: usize,
+    strong: u64,
+) -> NonNull<SyncHeader> {
+    let (layout, off) = unsized_layout(vt, len);
+    let block = alloc_block(layout);
+    let shard = my_shard() as u32;
+    let flags = if vt.tracked {
+        HAS_LINKS | (shard << SHARD_SHIFT)
+    } else {
+        0
+    };
+    // SAFETY: the block starts with room for the length (`unsized_layout`),
+    // aligned for it (the block's alignment is at least a `usize`'s).
+    unsafe { block.cast::<usize>().write(len) };
+    // SAFETY: `off` is inside the block, aligned for the header.
     let obj = unsafe { block.add(off) }.cast::<SyncHeader>();
     // SAFETY: as above; the memory is fresh.
     unsafe { obj.write(SyncHeader::new(vt, strong, flags)) };
@@ -662,7 +746,9 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
     let guard = ReleaseAfter(obj);
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
-    if o.flags.load(Ordering::Acquire) & DEAD != 0 {
+    // `UNINIT`: never written (`Gc::new_uninit` dropped before
+    // `assume_init`): nothing to drop.
+    if o.flags.load(Ordering::Acquire) & (DEAD | UNINIT) != 0 {
         // Already dropped by the collector: a handle that a garbage value's
         // `Drop` moved out kept the header alive until now.
         return;
@@ -710,7 +796,12 @@ pub(crate) unsafe fn release_weak_deferred(
         return None;
     }
     prims::fence(Ordering::Acquire);
-    let (layout, off) = layouts.get(o.vtable);
+    let (layout, off) = if o.vtable.sized {
+        layouts.get(o.vtable)
+    } else {
+        // SAFETY: an unsized object, still allocated (we hold its last count).
+        unsized_layout(o.vtable, unsafe { unsized_len(obj) })
+    };
     // SAFETY: the header sits `off` bytes into the block it came in
     // (`allocate`).
     Some((unsafe { obj.cast::<u8>().sub(off) }, layout))

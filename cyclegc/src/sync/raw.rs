@@ -13,10 +13,23 @@ use super::prims::{self, Ordering};
 /// automatic collection first (on this thread). The caller writes the value
 /// at `SyncHeader::value_ptr`, then calls [`publish`] (or [`abandon`]).
 pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
+    debug_assert!(vt.sized, "ouro: allocate with an unsized vtable");
     if vt.tracked {
         super::control::maybe_collect();
     }
     heap::allocate(vt, u64::from(strong))
+}
+
+/// [`allocate`] for a slice of `len` elements: `vt.sized` is false and
+/// `vt.layout` is the element's layout. The value starts at
+/// `SyncHeader::value_ptr`; its length is kept in the object for the
+/// collector and for freeing it.
+pub fn allocate_unsized(vt: &'static SyncVTable, len: usize, strong: bool) -> NonNull<SyncHeader> {
+    assert!(!vt.sized, "ouro: allocate_unsized with a sized vtable");
+    if vt.tracked {
+        super::control::maybe_collect();
+    }
+    heap::allocate_unsized(vt, len, u64::from(strong))
 }
 
 /// Makes a newly initialised object visible to the collector, with one
@@ -37,6 +50,91 @@ pub unsafe fn publish(obj: NonNull<SyncHeader>) {
         // SAFETY: caller contract.
         unsafe { heap::link(obj) };
     }
+}
+
+/// Allocates an object with one strong reference whose value the caller
+/// writes later through its handle (`sync::Gc::new_uninit`): it is not
+/// linked (the collector never reads it), and dropping its last handle
+/// frees it without dropping the value. [`publish_uninit`] makes it an
+/// ordinary object once the value is written. May run an automatic
+/// collection first.
+pub fn allocate_uninit(vt: &'static SyncVTable) -> NonNull<SyncHeader> {
+    let obj = allocate(vt, true);
+    // SAFETY: fresh, not shared yet: only this thread can reach it.
+    unsafe { obj.as_ref() }.update_flags_exclusively(UNINIT, 0);
+    obj
+}
+
+/// Marks the value of an object from [`allocate_uninit`] as written and
+/// links it if its type is tracked.
+///
+/// # Safety
+/// `obj` came from [`allocate_uninit`], its value is written, the caller
+/// holds a strong reference to it, and this is called once.
+pub unsafe fn publish_uninit(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    // A read-modify-write: other handles may exist, but none of them writes
+    // the flags of an unlinked object with a count we keep above zero.
+    o.flags.fetch_and(!UNINIT, Ordering::Release);
+    if o.vtable.tracked {
+        // SAFETY: caller contract: value written, not linked yet.
+        unsafe { heap::link(obj) };
+    }
+}
+
+/// The number of elements of an unsized object (a slice).
+///
+/// # Safety
+/// `obj` came from [`allocate_unsized`] and is still allocated.
+pub unsafe fn unsized_len(obj: NonNull<SyncHeader>) -> usize {
+    // SAFETY: caller contract.
+    unsafe { heap::unsized_len(obj) }
+}
+
+/// Removes a strong reference unless it is the last one (`Arc::into_inner`
+/// over several handles): returns `true` if it did (the count stays above
+/// zero), `false` if the count is 1 and the caller's handle is the last.
+///
+/// # Safety
+/// The caller owns a strong reference to `obj`; after `true` it no longer
+/// does.
+pub unsafe fn dec_strong_unless_last(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    let counts = &unsafe { obj.as_ref() }.counts;
+    let mut c = counts.load(Ordering::Relaxed);
+    loop {
+        if c & STRONG_MASK <= 1 {
+            return false;
+        }
+        // `Release` as `dec_strong`: our uses of the value happen before the
+        // drop of the last handle. The flags in the high bits are kept.
+        match counts.compare_exchange_weak(c, c - STRONG_ONE, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => c = now,
+        }
+    }
+}
+
+/// Marks the value of an object not yet published as pinned: from then on
+/// [`begin_exclusive`] and [`begin_unwrap`] refuse it (`sync::Gc::pin`).
+///
+/// # Safety
+/// `obj` came from [`allocate`] and is not published yet (no other thread
+/// can see it).
+pub unsafe fn pin_unpublished(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract: only this thread can reach the object.
+    unsafe { obj.as_ref() }.update_flags_exclusively(PINNED, 0);
+}
+
+/// Whether `obj`'s value is pinned.
+///
+/// # Safety
+/// The caller holds a reference to `obj`.
+pub unsafe fn is_pinned(obj: NonNull<SyncHeader>) -> bool {
+    // SAFETY: caller contract.
+    unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & PINNED != 0
 }
 
 /// Frees an object whose value was never written.
@@ -236,7 +334,9 @@ pub unsafe fn is_finalized(obj: NonNull<SyncHeader>) -> bool {
 /// The caller holds a reference to `obj`.
 pub unsafe fn is_tracked(obj: NonNull<SyncHeader>) -> bool {
     // SAFETY: caller contract.
-    unsafe { obj.as_ref() }.vtable.tracked
+    let o = unsafe { obj.as_ref() };
+    // Not before `publish_uninit` (`Gc::new_uninit`).
+    o.vtable.tracked && o.flags.load(Ordering::Acquire) & UNINIT == 0
 }
 
 /// `Gc::get_mut`: whether the caller's unique handle may hand out `&mut T`.
@@ -249,6 +349,10 @@ pub unsafe fn is_tracked(obj: NonNull<SyncHeader>) -> bool {
 pub unsafe fn begin_exclusive(obj: NonNull<SyncHeader>) -> bool {
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
+    if o.flags.load(Ordering::Relaxed) & PINNED != 0 {
+        // Set before the object was published, never cleared.
+        return false;
+    }
     loop {
         // `Acquire`, as `Arc::get_mut`: the other handles' uses of the value
         // happen before ours.
@@ -288,6 +392,10 @@ pub unsafe fn begin_exclusive(obj: NonNull<SyncHeader>) -> bool {
 pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
+    if o.flags.load(Ordering::Relaxed) & PINNED != 0 {
+        // Set before the object was published, never cleared.
+        return false;
+    }
     loop {
         let c = o.counts.load(Ordering::Relaxed);
         if c & (STRONG_MASK | CLAIMED) != 1 {

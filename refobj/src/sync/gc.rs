@@ -103,7 +103,7 @@ impl ObjectInfo {
         let r = self.0.clone();
         // SAFETY: the type matches (`TypeId`), and `r` is one counted strong
         // reference that the handle takes over.
-        Some(unsafe { Gc::from_raw(r.into_raw()) })
+        Some(unsafe { Gc::from_header(r.into_raw()) })
     }
 }
 
