@@ -46,14 +46,15 @@ use core::fmt;
 use core::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
+use std::any::Any;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use ouro_cyclegc::{ObjHeader, raw};
 
 use crate::Trace;
-use crate::handle::{Gc, GcBox, VTableOf};
+use crate::handle::{Gc, GcBox, SliceVTable, VTableOf, tracked_slice_box};
 use crate::weak::Weak;
 
 /// How many `Gc` levels one chain of nested copies may go down before the
@@ -359,6 +360,63 @@ impl<T: DeepCopy + Trace + 'static> OpsOf<T> {
     };
 }
 
+struct SliceOpsOf<T>(PhantomData<T>);
+
+impl<T: DeepCopy + Trace + 'static> SliceOpsOf<T> {
+    const OPS: Ops = Ops {
+        release: release_slice::<T>,
+        fill: fill_slice::<T>,
+    };
+}
+
+/// # Safety
+/// `obj` is a tracked `GcBox<[T]>` (its length recorded) and the caller
+/// gives up one counted strong reference to it.
+unsafe fn release_slice<T>(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract; as `release_strong`.
+    drop(unsafe { Gc::<[T]>::from_box(tracked_slice_box::<T>(obj)) });
+}
+
+/// `fill` for a tracked slice: copies the elements of `src` and writes them
+/// into the placeholder `copy` (of the same length).
+///
+/// # Safety
+/// As `fill`, with `SliceOpsOf::<T>::OPS`.
+unsafe fn fill_slice<T: DeepCopy + Trace + 'static>(
+    src: NonNull<ObjHeader>,
+    copy: NonNull<ObjHeader>,
+    copier: &mut DeepCopier<'_>,
+) {
+    // SAFETY: as in `fill`: the memo keeps the source alive, the handle only
+    // borrows its reference; its length was recorded when it was made.
+    let src = ManuallyDrop::new(unsafe { Gc::<[T]>::from_box(tracked_slice_box::<T>(src)) });
+    copier.memo.depth += 1;
+    // `Deref` panics if the source value itself is not available; a panic in
+    // an element's copy drops the elements copied so far.
+    let mut values: Vec<T> = src.iter().map(|x| x.deep_copy(copier)).collect();
+    copier.memo.depth -= 1;
+    // SAFETY: `copy` came from `raw::new_uninit` with the layout of a
+    // tracked slice of `src.len()` elements and `SliceVTable::<T>` (see
+    // `copy_slice`), its length recorded; the memo keeps it allocated and
+    // no one can have a reference to its value (`UNINIT`). The elements are
+    // moved in once (the vector keeps its buffer only), then `init_object`
+    // is called once (caller contract).
+    unsafe {
+        let dst = &raw mut (*tracked_slice_box::<T>(copy).as_ptr()).value;
+        // The same source object, so the same length (and a type checked
+        // through the memo).
+        assert_eq!(
+            values.len(),
+            dst.len(),
+            "ouro::deep_copy: a slice changed length"
+        );
+        ptr::copy_nonoverlapping(values.as_ptr(), dst.cast::<T>(), values.len());
+        values.set_len(0);
+        raw::init_object(copy);
+    }
+    copier.memo.unfilled -= 1;
+}
+
 /// # Safety
 /// `obj` is a `GcBox<T>` and the caller gives up one counted strong
 /// reference to it.
@@ -407,13 +465,13 @@ unsafe fn fill<T: DeepCopy + Trace + 'static>(
 /// casts below sound without relying on that argument. The copy's header is
 /// loaded for the count increment anyway, and its vtable is a static of `T`.
 #[inline]
-fn checked_copy<T: 'static>(copy: NonNull<ObjHeader>) -> NonNull<GcBox<T>> {
+fn checked_copy<T: ?Sized + 'static>(copy: NonNull<ObjHeader>) -> NonNull<ObjHeader> {
     // SAFETY: the memo holds a strong reference to every copy it lists.
     let vtable = unsafe { copy.as_ref() }.vtable();
     if (vtable.type_id)() != TypeId::of::<T>() {
         type_mismatch()
     }
-    copy.cast()
+    copy
 }
 
 #[cold]
@@ -448,6 +506,11 @@ struct Memo {
     /// Second pass: the objects of the copied graph (found by the first
     /// pass); a weak handle to one of them copies it at once.
     inside: AddrSet,
+    /// Copies of untracked unsized objects (`Gc<str>`, slices of leaf
+    /// types), which cannot lead back to themselves: source address -> the
+    /// pair `(source, copy)` (the source handle keeps the address from being
+    /// reused during the copy).
+    leaves: HashMap<usize, Box<dyn Any>, AddrBuild>,
 }
 
 impl Memo {
@@ -460,6 +523,7 @@ impl Memo {
             unfilled: 0,
             weak_to_source: Vec::new(),
             inside,
+            leaves: HashMap::default(),
         }
     }
 
@@ -519,9 +583,9 @@ impl DeepCopier<'_> {
                 let copy = checked_copy::<T>(*e.get());
                 // SAFETY: the memo keeps `copy` allocated (it holds a strong
                 // reference), and it is a `GcBox<T>` (checked).
-                unsafe { copy.cast::<ObjHeader>().as_ref() }.inc_strong();
+                unsafe { copy.as_ref() }.inc_strong();
                 // SAFETY: one strong reference was just counted for it.
-                return unsafe { Gc::from_box(copy) };
+                return unsafe { Gc::from_box(copy.cast()) };
             }
             Entry::Vacant(e) => {
                 // SAFETY: the layout and vtable are `GcBox<T>`'s. Two strong
@@ -562,6 +626,77 @@ impl DeepCopier<'_> {
         handle
     }
 
+    /// The copy of a tracked slice: as `copy_gc`, with a placeholder of the
+    /// source's length.
+    fn copy_slice<T: DeepCopy + Trace + 'static>(&mut self, src: &Gc<[T]>) -> Gc<[T]> {
+        let len = (Gc::as_ptr(src) as *const [T]).len();
+        let key = src.obj().as_ptr().addr();
+        let slot = match self.memo.copies.entry(key) {
+            Entry::Occupied(e) => {
+                let copy = checked_copy::<[T]>(*e.get());
+                // SAFETY: the memo keeps `copy` allocated; it is a tracked
+                // slice of `T` (checked) with the source's length.
+                unsafe { copy.as_ref() }.inc_strong();
+                // SAFETY: one strong reference was just counted for it.
+                return unsafe { Gc::from_box(tracked_slice_box::<T>(copy)) };
+            }
+            Entry::Vacant(e) => {
+                let boxed = ouro_cyclegc::slice_box_layout(Layout::new::<T>(), len)
+                    .expect("ouro: slice too large");
+                // SAFETY: the layout and vtable are those of a tracked slice
+                // of `len` elements of `T`; its length is recorded before
+                // anything else sees it. Two strong references: the memo's
+                // and the returned handle's.
+                let copy = unsafe {
+                    let copy = raw::new_uninit(boxed, &SliceVTable::<T>::VTABLE, true, 2, 0);
+                    ObjHeader::write_slice_len(copy, len);
+                    copy
+                };
+                let src_ref = ManuallyDrop::new(src.clone());
+                e.insert(copy);
+                let slot = Slot {
+                    src: src_ref.obj(),
+                    copy,
+                    ops: &SliceOpsOf::<T>::OPS,
+                };
+                self.memo.slots.push(slot);
+                slot
+            }
+        };
+        // SAFETY: `new_uninit` counted a strong reference for this handle.
+        let handle = unsafe { Gc::from_box(tracked_slice_box::<T>(slot.copy)) };
+        self.memo.unfilled += 1;
+        if self.memo.depth < MAX_DEPTH {
+            // SAFETY: the slot was just made for `[T]` and is not filled or
+            // pending.
+            unsafe { fill_slice::<T>(slot.src, slot.copy, self) };
+        } else {
+            self.memo.pending.push(slot);
+        }
+        handle
+    }
+
+    /// The copy of an untracked unsized object, made once per source object
+    /// by `make`.
+    fn copy_leaf<U: ?Sized + 'static>(
+        &mut self,
+        src: &Gc<U>,
+        make: impl FnOnce(&Gc<U>, &mut Self) -> Gc<U>,
+    ) -> Gc<U> {
+        let key = src.obj().as_ptr().addr();
+        if let Some(pair) = self.memo.leaves.get(&key) {
+            if let Some((_, copy)) = pair.downcast_ref::<(Gc<U>, Gc<U>)>() {
+                return copy.clone();
+            }
+            type_mismatch()
+        }
+        let copy = make(src, self);
+        self.memo
+            .leaves
+            .insert(key, Box::new((src.clone(), copy.clone())));
+        copy
+    }
+
     /// The copy of a weak handle (see [`deep_copy`] for the rules).
     fn copy_weak<T: DeepCopy + Trace + 'static>(&mut self, src: &Weak<T>) -> Weak<T> {
         let Some(target) = src.upgrade() else {
@@ -571,9 +706,9 @@ impl DeepCopier<'_> {
         if let Some(&copy) = self.memo.copies.get(&key) {
             let copy = checked_copy::<T>(copy);
             // SAFETY: as in `copy_gc`.
-            unsafe { copy.cast::<ObjHeader>().as_ref() }.inc_weak();
+            unsafe { copy.as_ref() }.inc_weak();
             // SAFETY: one weak reference was just counted for it.
-            return unsafe { Weak::from_box(copy) };
+            return unsafe { Weak::from_box(copy.cast()) };
         }
         if self.memo.inside.contains(&key) {
             return Gc::downgrade(&self.copy_gc(&target));
@@ -589,6 +724,50 @@ impl<T: DeepCopy + Trace + 'static> DeepCopy for Gc<T> {
     #[inline]
     fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
         copier.copy_gc(self)
+    }
+}
+
+impl<T: DeepCopy + Trace + 'static> DeepCopy for Gc<[T]> {
+    /// A new slice object holding copies of the elements, made once per
+    /// source object and shared by every handle to it in the copy. A cycle
+    /// through a slice (tracked when `T` can hold handles) is a cycle in
+    /// the copy.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::{Gc, deep_copy};
+    /// let s: Gc<[Gc<String>]> = Gc::from([Gc::new("a".to_owned())]);
+    /// let holder = Gc::new((s.clone(), s));
+    /// let copy = deep_copy(&holder);
+    /// assert!(Gc::ptr_eq(&copy.0, &copy.1)); // shared in the copy too
+    /// assert!(!Gc::ptr_eq(&copy.0, &holder.0));
+    /// assert_eq!(*copy.0[0], "a");
+    /// ```
+    fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+        if T::NEEDS_TRACE {
+            copier.copy_slice(self)
+        } else {
+            copier.copy_leaf(self, |src, c| src.iter().map(|x| x.deep_copy(c)).collect())
+        }
+    }
+}
+
+impl DeepCopy for Gc<str> {
+    /// A new string object, made once per source object and shared by every
+    /// handle to it in the copy.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::{Gc, deep_copy};
+    /// let s: Gc<str> = Gc::from("text");
+    /// let holder = Gc::new(vec![s.clone(), s]);
+    /// let copy = deep_copy(&holder);
+    /// assert_eq!(&*copy[0], "text");
+    /// assert!(Gc::ptr_eq(&copy[0], &copy[1]));
+    /// assert!(!Gc::ptr_eq(&copy[0], &holder[0]));
+    /// ```
+    fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+        copier.copy_leaf(self, |src, _| Gc::from(&**src))
     }
 }
 

@@ -896,10 +896,10 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
 
 /// The vtable of a tracked `Gc<[T]>`: its `layout` is one element's, and
 /// the element count is kept in the allocation (`ObjHeader::boxed_layout`).
-struct SliceVTable<T>(PhantomData<T>);
+pub(crate) struct SliceVTable<T>(PhantomData<T>);
 
 impl<T: Trace + 'static> SliceVTable<T> {
-    const VTABLE: VTable = VTable {
+    pub(crate) const VTABLE: VTable = VTable {
         trace: trace_slice::<T>,
         finalize: finalize_slice::<T>,
         drop_value: drop_slice::<T>,
@@ -930,6 +930,19 @@ unsafe fn slice_value<T>(obj: NonNull<ObjHeader>) -> *mut [T] {
     // the same allocation.
     let data = unsafe { obj.cast::<u8>().add(value_offset(mem::align_of::<T>())) };
     ptr::slice_from_raw_parts_mut(data.cast::<T>().as_ptr(), len)
+}
+
+/// The box of a tracked slice object, with its length.
+///
+/// # Safety
+/// `obj` is the header of an allocated tracked `GcBox<[T]>` whose length
+/// was recorded (`ObjHeader::write_slice_len`).
+pub(crate) unsafe fn tracked_slice_box<T>(obj: NonNull<ObjHeader>) -> NonNull<GcBox<[T]>> {
+    // SAFETY: caller contract.
+    let len = unsafe { slice_value::<T>(obj) }.len();
+    let fat = ptr::slice_from_raw_parts_mut(obj.as_ptr().cast::<T>(), len) as *mut GcBox<[T]>;
+    // SAFETY: from a non-null header pointer.
+    unsafe { NonNull::new_unchecked(fat) }
 }
 
 /// # Safety

@@ -322,3 +322,75 @@ fn new_uninit_then_assume_init_is_tracked() {
 
 static_assertions::assert_impl_all!(Gc<u64>: std::panic::UnwindSafe, std::panic::RefUnwindSafe);
 static_assertions::assert_not_impl_any!(Gc<Cell<u64>>: std::panic::UnwindSafe, std::panic::RefUnwindSafe);
+
+impl crate::DeepCopy for S {
+    fn deep_copy(&self, c: &mut crate::DeepCopier<'_>) -> Self {
+        S {
+            edges: self.edges.deep_copy(c),
+            drops: self.drops.clone(),
+        }
+    }
+}
+
+#[test]
+fn deep_copy_keeps_cycles_through_slices() {
+    let d = quiet();
+    // A ring of nodes, each pointing to the next through a slice; long
+    // enough to go past the copier's depth limit (its work list).
+    let n = if cfg!(miri) { 40 } else { 200 };
+    let nodes: Vec<Gc<S>> = (0..n).map(|_| s(&d)).collect();
+    for i in 0..n {
+        let next = nodes[(i + 1) % n].clone();
+        *nodes[i].edges.borrow_mut() = Some(Gc::from([next, nodes[i].clone()]));
+    }
+    let copy = crate::deep_copy(&nodes[0]);
+    let mut cur = copy.clone();
+    for _ in 0..n {
+        let e = cur.edges.borrow().clone().unwrap();
+        assert!(Gc::is_tracked(&e));
+        assert!(Gc::ptr_eq(&e[1], &cur)); // self edge maps to the copy
+        assert!(!nodes.iter().any(|x| Gc::ptr_eq(x, &e[0])));
+        cur = e[0].clone();
+    }
+    assert!(Gc::ptr_eq(&cur, &copy)); // the ring closes in the copy
+    drop((cur, copy, nodes));
+    assert_eq!(gc::collect(), 4 * n);
+    assert_eq!(d.get(), 2 * n);
+}
+
+#[test]
+fn deep_copy_of_a_slice_that_holds_itself() {
+    struct E(RefCell<Option<Gc<[E]>>>);
+    impl Trace for E {
+        // SAFETY: `trace` only calls `trace` on a field.
+        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.0.trace(v)
+        }
+    }
+    impl crate::DeepCopy for E {
+        fn deep_copy(&self, c: &mut crate::DeepCopier<'_>) -> Self {
+            E(self.0.deep_copy(c))
+        }
+    }
+    quiet();
+    let sl: Gc<[E]> = Gc::from([E(RefCell::new(None)), E(RefCell::new(None))]);
+    *sl[0].0.borrow_mut() = Some(sl.clone());
+    let root = Gc::new(vec![sl.clone()]);
+    let copy = crate::deep_copy(&root);
+    let c = &copy[0];
+    assert!(!Gc::ptr_eq(c, &sl));
+    assert!(Gc::ptr_eq(c[0].0.borrow().as_ref().unwrap(), c));
+    assert!(c[1].0.borrow().is_none());
+    drop((copy, root, sl));
+    assert_eq!(gc::collect(), 2);
+
+    // Strings and leaf slices: one copy per source object.
+    let st: Gc<str> = Gc::from("s");
+    let bytes: Gc<[u8]> = Gc::from(&b"ab"[..]);
+    let root = Gc::new((st.clone(), st, bytes.clone(), bytes));
+    let copy = crate::deep_copy(&root);
+    assert!(Gc::ptr_eq(&copy.0, &copy.1) && Gc::ptr_eq(&copy.2, &copy.3));
+    assert!(!Gc::ptr_eq(&copy.0, &root.0) && !Gc::ptr_eq(&copy.2, &root.2));
+    assert_eq!((&*copy.0, &*copy.2), ("s", &b"ab"[..]));
+}
