@@ -133,8 +133,9 @@ fn make_mut_follows_rc() {
     let mut data = Gc::new(String::from("x"));
     let weak = Gc::downgrade(&data);
     let s_ptr = data.as_ptr();
-    Gc::make_mut(&mut data).push('y');
-    assert_eq!(data.as_ptr(), s_ptr); // the String moved, not cloned
+    let m = Gc::make_mut(&mut data);
+    assert_eq!(m.as_ptr(), s_ptr); // the String moved, not cloned
+    m.push('y');
     assert!(weak.upgrade().is_none());
     assert_eq!(weak.weak_count(), 0);
     assert_eq!(Gc::weak_count(&data), 0);

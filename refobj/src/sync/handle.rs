@@ -113,6 +113,15 @@ unsafe fn drop_value<T>(obj: NonNull<SyncHeader>) {
 /// assert!(watch.upgrade().is_none());
 /// ```
 ///
+/// # `Arc` methods that `sync::Gc` does not have
+/// As [`crate::Gc`]: no `get_mut_unchecked` (a `&mut T` while other handles
+/// exist would race with the concurrent collector, which reads the value of
+/// any object it examines; [`Gc::get_mut`] and [`Gc::make_mut`] mark the
+/// object so the collector keeps off it, which needs the uniqueness check),
+/// no allocator parameter (every object lives in ouro's pool, where the
+/// collector finds it), and no unsizing coercion (`Gc<T>` is invariant in
+/// `T`, and `CoerceUnsized` is unstable).
+///
 /// # Panics
 /// Dereferencing panics if the collector already dropped the value: only
 /// possible from the `Drop` of another object of the same garbage, or with a
