@@ -406,9 +406,7 @@ pub const SLICE_LEN_OFFSET: usize = 32;
 /// links prefix (`prefix_size`) is at least 32 bytes and leaves room for the
 /// element count before the links.
 pub fn slice_box_layout(element: Layout, len: usize) -> Option<Layout> {
-    let Some(array) = element.size().checked_mul(len) else {
-        return None;
-    };
+    let array = element.size().checked_mul(len)?;
     let header = core::mem::size_of::<ObjHeader>();
     let align = if element.align() > SLICE_LEN_OFFSET {
         element.align()
@@ -418,9 +416,7 @@ pub fn slice_box_layout(element: Layout, len: usize) -> Option<Layout> {
     // The value starts at the header's size rounded up to the element's
     // alignment, as `repr(C)` places it in `GcBox<[T]>`.
     let offset = (header + element.align() - 1) & !(element.align() - 1);
-    let Some(size) = offset.checked_add(array) else {
-        return None;
-    };
+    let size = offset.checked_add(array)?;
     match Layout::from_size_align(size, align) {
         Ok(l) => Some(l.pad_to_align()),
         Err(_) => None,

@@ -629,7 +629,7 @@ impl DeepCopier<'_> {
     /// The copy of a tracked slice: as `copy_gc`, with a placeholder of the
     /// source's length.
     fn copy_slice<T: DeepCopy + Trace + 'static>(&mut self, src: &Gc<[T]>) -> Gc<[T]> {
-        let len = (Gc::as_ptr(src) as *const [T]).len();
+        let len = Gc::as_ptr(src).len();
         let key = src.obj().as_ptr().addr();
         let slot = match self.memo.copies.entry(key) {
             Entry::Occupied(e) => {

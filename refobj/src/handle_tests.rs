@@ -93,6 +93,7 @@ fn over_aligned_tracked_slice() {
     #[repr(align(64))]
     struct Big(Gc<u8>);
     impl Trace for Big {
+        // SAFETY: `trace` only calls `trace` on a field.
         const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
         fn trace(&self, v: &mut Visitor<'_>) {
             self.0.trace(v)

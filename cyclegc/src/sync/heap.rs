@@ -356,13 +356,11 @@ pub(crate) fn layout_of(vt: &SyncVTable) -> (Layout, usize) {
 /// Header + value layout of a slice of `len` elements of `vt` (whose
 /// `layout` is the element's), and the offset of the value in it.
 pub(crate) fn unsized_boxed(vt: &SyncVTable, len: usize) -> (Layout, usize) {
-    let array = match Layout::from_size_align(
-        vt.layout.size().checked_mul(len).unwrap_or(usize::MAX),
-        vt.layout.align(),
-    ) {
-        Ok(a) => a,
-        Err(_) => panic!("ouro: slice too large"),
-    };
+    let array =
+        match Layout::from_size_align(vt.layout.size().saturating_mul(len), vt.layout.align()) {
+            Ok(a) => a,
+            Err(_) => panic!("ouro: slice too large"),
+        };
     match Layout::new::<SyncHeader>().extend(array) {
         Ok((l, off)) => (l.pad_to_align(), off),
         Err(_) => panic!("ouro: slice too large"),
