@@ -79,11 +79,22 @@ impl Drop for Counted {
     }
 }
 
-/// A node of an untracked slice chain: handles inside a `Gc<[T]>` are
-/// never traced, so its objects are untracked whatever `T` is.
+/// A node of a chain through slices: each `Gc<[SliceLink]>` is a tracked
+/// object (its element type holds a handle), so dropping the chain goes
+/// through the tracked objects' deferral, which measures each slice from
+/// the length stored in its allocation.
 struct SliceLink {
-    _next: Option<Gc<[SliceLink]>>,
+    next: Option<Gc<[SliceLink]>>,
     _count: Counted,
+}
+
+impl Trace for SliceLink {
+    // SAFETY: `trace` only calls `trace` on a field, whose type's impls are
+    // ouro's own.
+    const STRUCTURAL: ouro::Structural<Self> = unsafe { ouro::Structural::promise() };
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.next.trace(v)
+    }
 }
 
 #[test]
@@ -93,10 +104,11 @@ fn dropping_a_long_chain_through_slices() {
         let mut head: Option<Gc<[SliceLink]>> = None;
         for _ in 0..CHAIN {
             head = Some(Gc::from(vec![SliceLink {
-                _next: head.take(),
+                next: head.take(),
                 _count: Counted(&DROPS),
             }]));
         }
+        assert!(Gc::is_tracked(head.as_ref().unwrap()));
         drop(head);
         assert_eq!(DROPS.load(SeqCst), CHAIN);
     });

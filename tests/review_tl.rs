@@ -155,14 +155,27 @@ mod deferred {
         }
     }
 
-    /// A node of an untracked chain (a slice's handles are never traced).
+    /// A node of an untracked chain.
     struct Link {
         _next: Option<Gc<[Link]>>,
         _count: Counted,
     }
 
+    // The chain stays untracked (slices of a `NEEDS_TRACE` type are
+    // tracked): these impls say the values hold no handle, so the handles in
+    // them act as roots, and the drops go through the untracked deferral.
+    impl ouro::Trace for Link {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, _: &mut ouro::Visitor<'_>) {}
+    }
+
     /// Panics in its own `Drop`, before its field (the chain) is dropped.
     struct Bomb(#[allow(dead_code)] Option<Gc<[Link]>>);
+
+    impl ouro::Trace for Bomb {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, _: &mut ouro::Visitor<'_>) {}
+    }
 
     impl Drop for Bomb {
         fn drop(&mut self) {
@@ -180,7 +193,7 @@ mod deferred {
                 _count: Counted(&DROPS),
             }]));
         }
-        let bomb = Gc::from(vec![Bomb(head)]);
+        let bomb: Gc<[Bomb]> = Gc::from(vec![Bomb(head)]);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(bomb)));
         assert!(r.is_err());
         let after_panic = DROPS.load(SeqCst);

@@ -385,10 +385,14 @@ impl<T: ?Sized> Gc<T> {
         // SAFETY: caller contract; the header is disjoint from the value.
         let h = unsafe { &*ptr.as_ptr().cast::<ObjHeader>() };
         let vt = h.vtable();
-        if vt.sized || h.has_links() {
+        if vt.sized {
             // Sized values (every not-yet-written one among them): the vtable
-            // has the layout; tracked slices keep their length in the
-            // allocation. No reference to the value is made.
+            // has the layout, and no reference to the value is made.
+            vt.layout
+        } else if h.has_links() {
+            // Tracked slices keep their length in the allocation; no
+            // reference to the value (which the collector may have dropped)
+            // is made.
             // SAFETY: caller contract.
             unsafe { ObjHeader::boxed_layout(ptr.cast()) }
         } else {

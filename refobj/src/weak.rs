@@ -246,6 +246,7 @@ impl<T> Default for Weak<T> {
 }
 
 impl<T: ?Sized> Clone for Weak<T> {
+    #[inline]
     fn clone(&self) -> Self {
         if let Some(h) = self.header() {
             h.inc_weak();
@@ -259,6 +260,7 @@ impl<T: ?Sized> Clone for Weak<T> {
 }
 
 impl<T: ?Sized> Drop for Weak<T> {
+    #[inline]
     fn drop(&mut self) {
         let Some(h) = self.header() else { return };
         if h.dec_weak() == 0 {
