@@ -86,6 +86,9 @@ pub(crate) struct Tables {
     /// (and found no lock busy), in table order: roots for the collection,
     /// whose recorded edges only the report trusts ([`report`]).
     untrusted: Vec<u32>,
+    /// Those of `untrusted` that are structural but hold a value whose
+    /// `trace` is not (a trait object's), with that value's type.
+    inner_untrusted: Vec<(u32, fn() -> &'static str)>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -137,6 +140,8 @@ struct Record<'t> {
     exclusive_seen: &'t mut Vec<(u32, NonNull<SyncHeader>)>,
     current: u32,
     busy: bool,
+    /// A value inside whose `trace` is not structural, by type.
+    unstructural: Option<fn() -> &'static str>,
 }
 
 impl SyncSink for Record<'_> {
@@ -151,6 +156,9 @@ impl SyncSink for Record<'_> {
     }
     fn lock_busy(&mut self) {
         self.busy = true;
+    }
+    fn unstructural(&mut self, type_name: fn() -> &'static str) {
+        self.unstructural = Some(type_name);
     }
 }
 
@@ -180,6 +188,11 @@ impl SyncSink for Verify<'_> {
         }
     }
     fn lock_busy(&mut self) {
+        self.busy = true;
+    }
+    /// The candidate cannot be verified (its `trace` runs code the
+    /// collector cannot hold locks across): it fails, as with a busy lock.
+    fn unstructural(&mut self, _: fn() -> &'static str) {
         self.busy = true;
     }
 }
@@ -251,6 +264,9 @@ pub(crate) struct Batch {
     /// The non-structural types whose values the report found keeping
     /// cycles alive (warned about in [`finish`], once per process).
     reported: Vec<&'static SyncVTable>,
+    /// The same for the non-structural values inside structural ones
+    /// (trait objects'), by their types' names.
+    reported_names: Vec<fn() -> &'static str>,
     /// The first panic of user code (a callback or a `trace` so far).
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
@@ -298,6 +314,7 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         },
         zombies: Vec::new(),
         reported: Vec::new(),
+        reported_names: Vec::new(),
         panic: cb_panic,
         ticket: None,
     };
@@ -343,7 +360,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         b.destroy_all();
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
-    report::warn_new_types(h, &b.reported, &mut b.panic);
+    report::warn_new_types(h, &b.reported, &b.reported_names, &mut b.panic);
     let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
@@ -477,7 +494,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // which may have left garbage unclaimed).
     if !t.untrusted.is_empty() && b.panic.is_none() {
         let r = report::report_uncollectable(h, t, saveall);
-        (b.outcome.uncollectable, b.reported) = (r.found, r.types);
+        (b.outcome.uncollectable, b.reported, b.reported_names) = (r.found, r.types, r.names);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
@@ -1120,6 +1137,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
     t.chunk_garbage.clear();
     t.group_end.clear();
     t.untrusted.clear();
+    t.inner_untrusted.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
     // Whether to keep the guards of the next chunk: only after a chunk
@@ -1137,7 +1155,11 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
             hi = trace_chunk(t, scratch, lo, end, true);
             cands = local_trial(t, lo, hi, true);
         } else {
-            let (excl, untrusted) = (t.exclusive_seen.len(), t.untrusted.len());
+            let (excl, untrusted, inner) = (
+                t.exclusive_seen.len(),
+                t.untrusted.len(),
+                t.inner_untrusted.len(),
+            );
             t.refs_before.clear();
             t.refs_before.extend_from_slice(&t.refs[lo..end]);
             hi = trace_chunk(t, scratch, lo, end, false);
@@ -1150,6 +1172,7 @@ fn first_pass(t: &mut Tables, scratch: &bumpalo::Bump, chunk: usize, fold_dead: 
                 t.refs[lo..end].copy_from_slice(&t.refs_before);
                 t.exclusive_seen.truncate(excl);
                 t.untrusted.truncate(untrusted);
+                t.inner_untrusted.truncate(inner);
                 hi = trace_chunk(t, scratch, lo, hi, true);
                 cands = local_trial(t, lo, hi, true);
             } else {
@@ -1195,6 +1218,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         guards,
         local_refs,
         untrusted,
+        inner_untrusted,
         ..
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
@@ -1232,13 +1256,16 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
             exclusive_seen,
             current: i as u32,
             busy: false,
+            unstructural: None,
         };
         // Only a structural `trace` lets the collector hold every lock it
         // counted a handle behind (see "Which values the verification
         // accepts" in the module docs): the guards of any other are not
         // kept (a lock its `trace` took itself may free a kept one), and it
         // is a root; its edges are recorded for the report (`untrusted`).
-        let structural = o.vtable.structural;
+        let mut structural = o.vtable.structural;
+        let (guards_before, edges_before, excl_before) =
+            (guards.len(), sink.adj.len(), sink.exclusive_seen.len());
         let kept = if structural && hold {
             Some(&mut *guards)
         } else {
@@ -1246,6 +1273,27 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         };
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, kept, scratch) };
+        // A value inside whose `trace` is not structural (a trait
+        // object's): the object is not structural after all. With guards
+        // kept the value was not traced (`Visitor::enter_unstructural`):
+        // let go of the object's guards and trace it again without them,
+        // recording every edge for the report.
+        if let Some(name) = sink.unstructural.take() {
+            if structural && hold {
+                while guards.len() > guards_before {
+                    drop(guards.pop());
+                }
+                sink.adj.truncate(edges_before);
+                sink.exclusive_seen.truncate(excl_before);
+                sink.busy = false;
+                // SAFETY: as above.
+                unsafe { trace_with(obj, &mut sink, None, scratch) };
+            }
+            structural = false;
+            if !sink.busy {
+                inner_untrusted.push((i as u32, name));
+            }
+        }
         if !structural && !sink.busy {
             untrusted.push(i as u32);
         }
