@@ -818,3 +818,35 @@ mod structural {
         assert!(weak.upgrade().is_none());
     }
 }
+
+/// Two types that contain each other through owning containers: asking
+/// either one's answers would ask the other forever; in debug builds the
+/// derive names them in a panic (rustc rejected such types when the answers
+/// were constants).
+mod mutual {
+    use ouro::Trace;
+
+    #[derive(Trace)]
+    pub struct Ping {
+        pub pong: Vec<Pong>,
+    }
+
+    #[derive(Trace)]
+    pub struct Pong {
+        pub ping: Vec<Ping>,
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "contain each other")]
+    fn needs_trace_names_the_cycle() {
+        let _ = <Ping as Trace>::needs_trace();
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is structural")]
+    fn structural_names_the_cycle() {
+        let _ = <Pong as Trace>::structural();
+    }
+}

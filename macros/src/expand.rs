@@ -780,6 +780,24 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             quote!(#(#boxes)* false #(|| #needs_trace_terms)*)
         }
     };
+    // A type that asks its fields' types asks its own name first, so that
+    // two types containing each other panic with their names (in debug
+    // builds) instead of asking each other forever (see
+    // `ouro::__private::asking`). Only with ouro's own `__private`: a crate
+    // path's could not be trusted to be that function, and without it the
+    // answer is the same.
+    let asks = |terms: bool, needs: bool| {
+        if terms && model.attrs.krate.is_none() {
+            quote!(let _asking = #krate::__private::asking(::core::any::type_name::<Self>, #needs);)
+        } else {
+            quote!()
+        }
+    };
+    let asking_needs = asks(
+        model.attrs.needs_trace.is_none() && !needs_trace_terms.is_empty(),
+        true,
+    );
+    let asking_structural = asks(!opaque && !structural_terms.is_empty(), false);
     let body = if model.is_enum && model.variants.is_empty() {
         quote!(match *self {})
     } else {
@@ -838,10 +856,12 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
                 #[inline(always)]
                 fn needs_trace() -> bool {
+                    #asking_needs
                     #needs_trace
                 }
                 #[inline(always)]
                 fn structural() -> #krate::Structural<Self> {
+                    #asking_structural
                     #structural
                 }
                 #has_finalizer
@@ -1063,12 +1083,12 @@ mod tests {
                         where T: Default, T: ::ouro::Trace
                         {
                             #[inline(always)]
-        fn needs_trace() -> bool { false
+        fn needs_trace() -> bool { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, true); false
                                 || <T as __OuroTraceField0>::needs_trace()
                                 || true
                                 || <String as __OuroTraceField2>::needs_trace() }
                             #[inline(always)]
-        fn structural() -> ::ouro::Structural<Self> { unsafe { ::ouro::Structural::promise() }
+        fn structural() -> ::ouro::Structural<Self> { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, false); unsafe { ::ouro::Structural::promise() }
                                 .and(<T as __OuroTraceField0>::structural())
                                 .and(<[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::structural())
                                 .and(<String as __OuroTraceField2>::structural()) }
@@ -1190,13 +1210,14 @@ mod tests {
                         #[automatically_derived]
                         impl ::ouro::Trace for Doc {
                             #[inline(always)]
-        fn needs_trace() -> bool { false || true || true }
+        fn needs_trace() -> bool { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, true); false || true || true }
                             // The recursive field is asked of std's containers with
                             // the type replaced by the placeholder, and checked to be
                             // those containers; under the handle `Weak` the type is
                             // asked as written.
                             #[inline(always)]
         fn structural() -> ::ouro::Structural<Self> {
+                                let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, false);
                                 ::ouro::__private::same::<Box<Self>, ::ouro::__private::types::Box<Self> >();
                                 ::ouro::__private::same::<
                                     Option<Box<Self>>,

@@ -1,14 +1,15 @@
 //! Items for the code `#[derive(Trace)]` generates; not part of the API.
 //!
 //! A derived impl is structural when every traced field's type is. A field
-//! whose type contains the derived type itself (`Option<Box<Self>>`) cannot
-//! ask its type, whose `structural()` would then depend on itself (rustc
-//! rejects that, E0391). The derive reads such a field coinductively: it
+//! whose type contains the derived type itself (`Vec<Self>`) cannot ask its
+//! type, whose `structural()` would then ask itself forever. The derive
+//! reads such a field coinductively: it
 //! asks the field type with every occurrence of the derived type replaced by
 //! [`Recursive`], a type that counts as structural, which is sound when the
 //! derived type is structural wherever it occurs. It only looks through
 //! tuples, arrays and std's containers ([`types`]), whose impls here are
-//! structural exactly when their elements' are: the field type is asked
+//! structural exactly when their elements' are (or, for `Box`, always: it
+//! checks its content when it traces it): the field type is asked
 //! with each container replaced by std's own, and [`same`] checks that the
 //! field type as written is that type (with the derived type for the
 //! placeholder), so that a type or alias of the same name cannot stand in
@@ -195,5 +196,82 @@ impl<T: Trace> TraceDyn for [T] {
         Self: Send + Sync + 'static,
     {
         panic!("ouro: `sync::Gc<[T]>` is not supported yet")
+    }
+}
+
+/// Held by a derived `needs_trace` or `structural` while it asks its
+/// fields' types (see [`asking`]).
+#[derive(Debug)]
+pub struct Asking {
+    /// Whether this guard pushed an entry on `ASKING`.
+    #[cfg(debug_assertions)]
+    pushed: bool,
+}
+
+#[cfg(debug_assertions)]
+std::thread_local! {
+    /// The derived types whose answer is being computed on this thread,
+    /// with the question (`true`: `needs_trace`).
+    static ASKING: core::cell::RefCell<Vec<(&'static str, bool)>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// Called by a derived `needs_trace` (`needs`) or `structural` before it
+/// asks its fields' types. Two types that contain each other through
+/// owning containers (`A` holds `Vec<B>`, `B` holds `Vec<A>`) would ask
+/// each other forever; in debug builds this names them in a panic instead
+/// of overflowing the stack. Nothing in release builds.
+#[inline(always)]
+pub fn asking(type_name: fn() -> &'static str, needs: bool) -> Asking {
+    #[cfg(debug_assertions)]
+    {
+        let name = type_name();
+        let cycle = ASKING.with(|a| {
+            let mut a = a.borrow_mut();
+            let cycle = a
+                .iter()
+                .position(|&(n, q)| n == name && q == needs)
+                .map(|i| {
+                    a[i..]
+                        .iter()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
+                });
+            if cycle.is_none() {
+                a.push((name, needs));
+            }
+            cycle
+        });
+        if let Some(cycle) = cycle {
+            panic!(
+                "ouro: `#[derive(Trace)]`: asking whether `{name}` {} asks it again ({cycle} -> \
+                 `{name}`): these types contain each other through owning containers. Hold one \
+                 side through a `Gc`, or implement `Trace` by hand for one of them",
+                if needs {
+                    "needs tracing"
+                } else {
+                    "is structural"
+                },
+            );
+        }
+        Asking { pushed: true }
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = (type_name, needs);
+        Asking {}
+    }
+}
+
+impl Drop for Asking {
+    #[inline(always)]
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        if self.pushed {
+            ASKING.with(|a| {
+                a.borrow_mut().pop();
+            });
+        }
     }
 }
