@@ -1032,10 +1032,10 @@ mod hostile_finalize {
         fn has_finalizer() -> bool {
             false
         }
-        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
-        // ouro's own (structural, combined with `and`); the lie is about
-        // `has_finalizer()`, which is not part of the promise.
         fn structural() -> Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field, whose type's impl
+            // is ouro's own (structural, combined with `and`); the lie is
+            // about `has_finalizer()`, which is not part of the promise.
             unsafe { Structural::promise() }.and(<RefCell<Option<Gc<NoFin>>>>::structural())
         }
         fn trace(&self, v: &mut Visitor<'_>) {

@@ -827,13 +827,13 @@ mod mutual {
     use ouro::Trace;
 
     #[derive(Trace)]
-    pub struct Ping {
-        pub pong: Vec<Pong>,
+    struct Ping {
+        _pong: Vec<Pong>,
     }
 
     #[derive(Trace)]
-    pub struct Pong {
-        pub ping: Vec<Ping>,
+    struct Pong {
+        _ping: Vec<Ping>,
     }
 
     #[test]

@@ -55,7 +55,7 @@ use crate::header::{
 };
 use crate::heap::{GENERATIONS, Heap};
 use crate::list::{self, Link};
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{Mode, TypeName, Visitor};
 
 /// Bit 0 of the scan word: reached from a surviving object.
 const REACHED: usize = 1;
@@ -258,7 +258,7 @@ fn subtract_refs<'b>(
     young: Link,
     scratch: &'b bumpalo::Bump,
     trust: Trust,
-    mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, fn() -> &'static str)>>,
+    mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
 ) -> Subtracted {
     let mut untrusted = false;
     let panic = catch(|| {

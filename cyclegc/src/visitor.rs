@@ -90,6 +90,10 @@ struct Frame {
     big: *mut u64,
 }
 
+/// `core::any::type_name` of a type, as a function (a trait object's
+/// concrete type is only known through such a pointer).
+pub(crate) type TypeName = fn() -> &'static str;
+
 /// What a traversal does with each accepted edge.
 pub(crate) enum Mode<'a> {
     /// Count the edge against the target's `gc_refs` (trial deletion).

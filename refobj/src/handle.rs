@@ -48,7 +48,7 @@ pub(crate) fn vtable_of<T: Trace + 'static>() -> &'static VTable {
 /// `ptr::with_metadata_of` does, which is not stable yet.
 pub(crate) fn with_data<T: ?Sized>(mut p: *mut T, data: *mut u8) -> *mut T {
     const {
-        assert!(mem::size_of::<*mut T>() % mem::size_of::<*mut u8>() == 0);
+        assert!(mem::size_of::<*mut T>().is_multiple_of(mem::size_of::<*mut u8>()));
     }
     // SAFETY: a pointer to `T` is its data address (a `*mut u8`), followed
     // by its metadata when `T` is unsized: the layout rustc gives every

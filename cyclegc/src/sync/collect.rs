@@ -88,7 +88,7 @@ pub(crate) struct Tables {
     untrusted: Vec<u32>,
     /// Those of `untrusted` that are structural but hold a value whose
     /// `trace` is not (a trait object's), with that value's type.
-    inner_untrusted: Vec<(u32, fn() -> &'static str)>,
+    inner_untrusted: Vec<(u32, crate::visitor::TypeName)>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
