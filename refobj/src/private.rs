@@ -226,7 +226,8 @@ pub fn asking(type_name: fn() -> &'static str, needs: bool) -> Asking {
     #[cfg(debug_assertions)]
     {
         let name = type_name();
-        let cycle = ASKING.with(|a| {
+        // Not during the thread's teardown (thread-locals gone): no check.
+        let Ok(cycle) = ASKING.try_with(|a| {
             let mut a = a.borrow_mut();
             let cycle = a
                 .iter()
@@ -242,7 +243,9 @@ pub fn asking(type_name: fn() -> &'static str, needs: bool) -> Asking {
                 a.push((name, needs));
             }
             cycle
-        });
+        }) else {
+            return Asking { pushed: false };
+        };
         if let Some(cycle) = cycle {
             panic!(
                 "ouro: `#[derive(Trace)]`: asking whether `{name}` {} asks it again ({cycle} -> \
@@ -269,9 +272,7 @@ impl Drop for Asking {
     fn drop(&mut self) {
         #[cfg(debug_assertions)]
         if self.pushed {
-            ASKING.with(|a| {
-                a.borrow_mut().pop();
-            });
+            let _ = ASKING.try_with(|a| a.borrow_mut().pop());
         }
     }
 }

@@ -297,7 +297,10 @@ impl<T: ?Sized> Structural<T> {
     /// owns inline or through ouro's containers (its fields and their
     /// elements) — it takes no lock itself, dereferences no handle, changes
     /// nothing — and the result is combined with [`and`](Self::and) with the
-    /// `structural()` of every type whose `trace` it calls. A false promise can
+    /// `structural()` of every type whose `trace` it calls. A trait object
+    /// (`dyn Shape`) has no `structural()`: trace one only through ouro's
+    /// `Box` (`self.shape.trace(v)` on the `Box<dyn Shape>`), which asks its
+    /// concrete type, never by calling its `trace` yourself. A false promise can
     /// make either collector free a value that is still in use.
     pub const unsafe fn promise() -> Structural<T> {
         Structural::new(true)

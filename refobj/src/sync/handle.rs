@@ -493,6 +493,10 @@ impl<T: Trace + Send + Sync + 'static> From<T> for Gc<T> {
 /// to a `sync::Gc<dyn Trait>` from a `Box<dyn Trait>` (without a copy from
 /// a `sync::Gc` of the concrete type: [`coerce_gc!`](crate::sync::coerce_gc)).
 ///
+/// # Panics
+/// For `Box<str>` and boxed slices: this heap has no unsized values of
+/// its own yet.
+///
 /// ```
 /// # extern crate ouro_refobj as ouro;
 /// # use ouro_macros::Trace;
