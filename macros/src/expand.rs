@@ -704,10 +704,17 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             let recursive = Mentions::of(ty, name).recursive;
             needs_trace_terms.push(if recursive {
                 quote_spanned!(ty.span()=> true)
-            } else if let Some(unboxed) = unbox(ty, &unsized_params, &recursion.types, &mut boxes) {
-                // Asked without std's `Box` of a sized type (see `unbox`);
-                // the field's own type still goes through the helper, for
-                // its error message.
+            } else if let Some(unboxed) = model
+                .attrs
+                .krate
+                .is_none()
+                .then(|| unbox(ty, &unsized_params, &recursion.types, &mut boxes))
+                .flatten()
+            {
+                // Asked without std's `Box` of a sized type (see `unbox`;
+                // only with ouro's own `__private`, which a crate path may
+                // not have); the field's own type still goes through the
+                // helper, for its error message.
                 quote_spanned!(ty.span()=> <#unboxed as #trace_trait>::needs_trace())
             } else {
                 quote_spanned!(ty.span()=> <#ty as #helper>::needs_trace())
