@@ -338,6 +338,53 @@ mod local {
         collected(n, 1);
     }
 
+    /// Every container of ouro's, in a cycle: collected, and no edge of
+    /// theirs is taken for one from memory the object does not own.
+    #[derive(Trace)]
+    struct Everything {
+        boxed: Box<Option<Gc<Everything>>>,
+        list: RefCell<Vec<Option<Gc<Everything>>>>,
+        map: RefCell<std::collections::HashMap<u32, Gc<Everything>>>,
+        tree: RefCell<std::collections::BTreeMap<u32, Vec<Gc<Everything>>>>,
+        deque: RefCell<std::collections::VecDeque<(u8, Gc<Everything>)>>,
+        locked: Mutex<Option<Gc<Everything>>>,
+        once: std::cell::OnceCell<Gc<Everything>>,
+        shapes: RefCell<Vec<Box<dyn Callback<()>>>>,
+    }
+
+    #[test]
+    fn ouro_containers_are_never_rejected() {
+        local();
+        let e = Gc::new(Everything {
+            boxed: Box::new(None),
+            list: RefCell::new(Vec::new()),
+            map: RefCell::new(Default::default()),
+            tree: RefCell::new(Default::default()),
+            deque: RefCell::new(Default::default()),
+            locked: Mutex::new(None),
+            once: std::cell::OnceCell::new(),
+            shapes: RefCell::new(Vec::new()),
+        });
+        e.list.borrow_mut().push(Some(e.clone()));
+        e.map.borrow_mut().insert(1, e.clone());
+        e.tree.borrow_mut().insert(2, vec![e.clone(), e.clone()]);
+        e.deque.borrow_mut().push_back((3, e.clone()));
+        *lock(&e.locked) = Some(e.clone());
+        let _ = e.once.set(e.clone());
+        e.shapes.borrow_mut().push(Box::new(Closure::new(
+            e.clone(),
+            |_: &Gc<Everything>, _: &()| {},
+        )));
+        assert_eq!(Gc::strong_count(&e), 9);
+        assert_eq!(gc::get_referents(&e).len(), 8);
+        let w = Gc::downgrade(&e);
+        drop(e);
+        assert_eq!(gc::collect(), 1);
+        assert!(w.upgrade().is_none());
+        let name = std::any::type_name::<Everything>();
+        assert!(warnings_naming(name).is_empty(), "{:?}", lock(&WARNINGS));
+    }
+
     /// Reports a handle it keeps in an `Rc`: memory the object does not own.
     struct Shared {
         rc: Rc<RefCell<Option<Gc<Shared>>>>,
