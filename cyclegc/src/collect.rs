@@ -489,6 +489,11 @@ impl Outcome {
 /// Collects generation `generation` (and the younger ones). Returns `None`
 /// when a collection is already running on this thread.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
+    collect_into(heap, generation, (generation + 1).min(GENERATIONS - 1))
+}
+
+/// `collect`, with the survivors moved to generation `old`.
+fn collect_into(heap: &Heap, generation: usize, old: usize) -> Option<Outcome> {
     assert!(
         generation < GENERATIONS,
         "ouro: generation {generation} out of range 0..{GENERATIONS}"
@@ -522,7 +527,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         keep_first(&mut panic, heap.callbacks.invoke(&info));
     }
     let mut scratch = heap.scratch.borrow_mut();
-    let outcome = run(heap, generation, &scratch, &mut panic);
+    let outcome = run(heap, generation, old, &scratch, &mut panic);
     scratch.reset();
     drop(scratch);
     let g = &heap.gens[generation];
@@ -571,12 +576,12 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
 fn run(
     heap: &Heap,
     generation: usize,
+    old: usize,
     scratch: &bumpalo::Bump,
     panic: &mut Option<Panic>,
 ) -> Outcome {
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
-    let old = (generation + 1).min(GENERATIONS - 1);
     count_collection(heap, generation);
 
     // SAFETY: the generation lists are well formed; nothing else touches
@@ -908,6 +913,6 @@ pub(crate) fn collect_generations(heap: &Heap) {
         live_after_full: heap.live_after_full.get(),
     };
     if let Some(g) = crate::schedule::decide(&counters) {
-        collect(heap, g);
+        collect_into(heap, g, crate::schedule::promote_to(g, counters.backoff));
     }
 }

@@ -111,6 +111,18 @@ pub(crate) fn decide(c: &Counters) -> Option<usize> {
     Some(0)
 }
 
+/// Where the survivors of an automatic collection of `generation` go: the
+/// next generation, except that a young collection made while the young
+/// threshold is fully backed off (and not held) promotes straight into the
+/// oldest one.
+pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
+    if generation == 0 && backoff == MAX_BACKOFF {
+        GENERATIONS - 1
+    } else {
+        (generation + 1).min(GENERATIONS - 1)
+    }
+}
+
 /// The backoff state after a collection of `generation` that scanned
 /// `scanned` objects and found `unreachable` of them.
 ///
@@ -247,6 +259,19 @@ mod tests {
         // A little garbage among many survivors holds nothing.
         assert_eq!(after_collection(2, 2, 1, 1 << 20), 0);
         assert_eq!(after_collection(0, 0, 0, 700), 1);
+    }
+
+    #[test]
+    fn a_fully_backed_off_young_collection_promotes_to_the_oldest() {
+        assert_eq!(promote_to(0, 0), 1);
+        assert_eq!(promote_to(0, MAX_BACKOFF - 1), 1);
+        assert_eq!(promote_to(0, MAX_BACKOFF), 2);
+        // Held (an older collection found much garbage): the middle one
+        // gets the survivors again.
+        assert_eq!(promote_to(0, MAX_BACKOFF | HELD_FULL), 1);
+        assert_eq!(promote_to(1, MAX_BACKOFF), 2);
+        assert_eq!(promote_to(2, MAX_BACKOFF), 2);
+        assert_eq!(promote_to(2, 0), 2);
     }
 
     #[test]

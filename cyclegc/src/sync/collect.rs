@@ -279,7 +279,15 @@ impl Batch {
 /// holds the collector lock (`state`) and has marked this thread as
 /// collecting. No finalizer or `Drop` runs here: that is for [`finish`],
 /// after the caller has released the lock.
-pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usize) -> Batch {
+/// Collects generation `generation` (and the younger ones); the survivors
+/// go to generation `into` (`generation + 1`, or 2 at most, except where
+/// the schedule promotes further: `schedule::promote_to`).
+pub(crate) fn collect(
+    h: &SyncHeap,
+    state: &mut CollectorState,
+    generation: usize,
+    into: usize,
+) -> Batch {
     let start = Instant::now();
     let cb_panic =
         super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
@@ -294,6 +302,7 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         saveall: false,
         back: GiveBack {
             generation,
+            into,
             survivors: 0,
         },
         zombies: Vec::new(),
@@ -2016,11 +2025,13 @@ fn finalize_all(t: &mut Tables, panic_payload: &mut Option<Box<dyn std::any::Any
 }
 
 /// Step 7, in parts: gives objects back to their shards, in generation
-/// `generation + 1` (2 at most), and collects the zombies (for `finish` to
+/// `into`, and collects the zombies (for `finish` to
 /// drop, after the collector lock is released).
 #[derive(Clone, Copy)]
 struct GiveBack {
     generation: usize,
+    /// The generation the survivors go to.
+    into: usize,
     survivors: usize,
 }
 
@@ -2044,7 +2055,7 @@ impl GiveBack {
         zombies: &mut Vec<NonNull<SyncHeader>>,
     ) {
         const GIVE_CHUNK: usize = 4096;
-        let target = (self.generation + 1).min(2);
+        let target = self.into;
         let mut i = 0;
         let n = t.objs.len();
         while i < n {
