@@ -331,7 +331,7 @@ pub fn wait_for_drops() {
 /// collects what the schedule says (see `schedule`).
 pub(crate) fn maybe_collect() {
     let h = heap();
-    if h.young.load(Ordering::Relaxed) <= h.young_trigger.load(Ordering::Relaxed) {
+    if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
@@ -351,7 +351,7 @@ pub(crate) fn maybe_collect() {
     };
     let mut counters = crate::schedule::Counters {
         counts: [
-            h.young.load(Ordering::Relaxed),
+            h.young_count(),
             h.gen_counts[1].load(Ordering::Relaxed),
             h.gen_counts[2].load(Ordering::Relaxed),
         ],
@@ -424,12 +424,14 @@ pub fn is_enabled() -> bool {
     heap().settings.enabled.load(Ordering::Relaxed)
 }
 
-/// `[allocations since the last collection, collections of 0 since the
-/// last of 1, collections of 1 since the last of 2]`.
+/// `[tracked allocations minus objects freed by reference count since the
+/// last collection (0 while more were freed), collections of 0 since the
+/// last of 1, collections of 1 since the last of 2]`. Allocations are
+/// counted in small batches per shard, so the first number is approximate.
 pub fn get_count() -> [usize; GENERATIONS] {
     let h = heap();
     [
-        h.young.load(Ordering::Relaxed),
+        h.young_count(),
         h.gen_counts[1].load(Ordering::Relaxed),
         h.gen_counts[2].load(Ordering::Relaxed),
     ]
