@@ -279,14 +279,16 @@ impl Batch {
 /// holds the collector lock (`state`) and has marked this thread as
 /// collecting. No finalizer or `Drop` runs here: that is for [`finish`],
 /// after the caller has released the lock.
-/// Collects generation `generation` (and the younger ones); the survivors
-/// go to generation `into` (`generation + 1`, or 2 at most, except where
-/// the schedule promotes further: `schedule::promote_to`).
+/// Collects generation `generation` (and the younger ones). `automatic`:
+/// the schedule chose it, and the survivors go to generation `into` (see
+/// `schedule::promote_to`); only those collections adapt the schedule's
+/// backoff. Otherwise (`None`, an explicit collection) they go to
+/// `generation + 1` (2 at most).
 pub(crate) fn collect(
     h: &SyncHeap,
     state: &mut CollectorState,
     generation: usize,
-    into: usize,
+    automatic: Option<usize>,
 ) -> Batch {
     let start = Instant::now();
     let cb_panic =
@@ -302,7 +304,8 @@ pub(crate) fn collect(
         saveall: false,
         back: GiveBack {
             generation,
-            into,
+            into: automatic.unwrap_or((generation + 1).min(2)),
+            automatic: automatic.is_some(),
             survivors: 0,
         },
         zombies: Vec::new(),
@@ -361,18 +364,21 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         st.collected += outcome.collected;
         st.uncollectable += outcome.uncollectable;
     }
-    // The young threshold backs off or comes back (`schedule`).
-    let backoff = h.backoff.load(Ordering::Relaxed);
-    h.backoff.store(
-        crate::schedule::after_collection(
-            backoff,
-            generation,
-            outcome.unreachable,
-            b.back.survivors + outcome.unreachable,
-        ),
-        Ordering::Relaxed,
-    );
-    h.update_trigger();
+    // After an automatic collection, the young threshold backs off or comes
+    // back (`schedule`); an explicit one says nothing about them.
+    if b.back.automatic {
+        let backoff = h.backoff.load(Ordering::Relaxed);
+        h.backoff.store(
+            crate::schedule::after_collection(
+                backoff,
+                generation,
+                outcome.unreachable,
+                b.back.survivors + outcome.unreachable,
+            ),
+            Ordering::Relaxed,
+        );
+        h.update_trigger();
+    }
     // A logger is user code: its panic must not skip the ticket and the
     // `Stop` callbacks below (`wait_for_drops` would wait forever).
     if h.debug().contains(DebugFlags::STATS)
@@ -2032,6 +2038,8 @@ struct GiveBack {
     generation: usize,
     /// The generation the survivors go to.
     into: usize,
+    /// The schedule chose this collection.
+    automatic: bool,
     survivors: usize,
 }
 

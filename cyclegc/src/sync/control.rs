@@ -197,7 +197,7 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
     let h = heap();
     let batch = {
         let _c = Collecting::start();
-        collect::collect(h, &mut state, generation, (generation + 1).min(2))
+        collect::collect(h, &mut state, generation, None)
     };
     // The garbage earlier automatic collections claimed (handed off under
     // the collector lock, so all of it is queued or being finished now).
@@ -375,7 +375,7 @@ pub(crate) fn maybe_collect() {
     let mut batch = {
         let _c = Collecting::start();
         let into = crate::schedule::promote_to(generation, counters.backoff);
-        collect::collect(h, &mut state, generation, into)
+        collect::collect(h, &mut state, generation, Some(into))
     };
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a
