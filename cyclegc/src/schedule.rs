@@ -19,7 +19,14 @@
 //!    parent-pointer trees: peak RSS 1.5x). A program that makes no
 //!    cycles pays for a young collection every ~11k allocations instead of
 //!    every 700; one that makes them keeps CPython's pace, and at worst 16
-//!    times its young garbage waits before being found.
+//!    times its young garbage waits before being found. While fully backed
+//!    off, a young collection promotes its survivors straight into the
+//!    oldest generation ([`promote_to`]): a growing heap whose young
+//!    collections find nothing is not scanned again by middle collections
+//!    that would find nothing either (its garbage waits for rule 2). Only
+//!    automatic collections feed [`after_collection`]: an explicit one,
+//!    typically made right after the program dropped its cycles, says
+//!    nothing about what the automatic ones find.
 //! 2. **A full collection waits for the heap to grow.** CPython holds one
 //!    off until the objects *promoted* into the oldest generation since the
 //!    last full collection exceed 25% of those that survived it, and never
