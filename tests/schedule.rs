@@ -113,6 +113,34 @@ fn thread_heap_collection_finding_much_garbage_keeps_young_collections_at_thresh
 }
 
 #[test]
+fn thread_heap_explicit_collections_do_not_move_the_young_threshold() {
+    on_fresh_thread(|| {
+        let young = || gc::get_stats()[0].collections;
+        // Live nodes only: the young collections find nothing and back off
+        // to 16 x 700 (after 700, 1400, 2800 and 5600 more allocations).
+        let mut kept: Vec<_> = (0..30 * 700).map(|_| node(None)).collect();
+        assert_eq!(young(), 4);
+        // A program that collects right after dropping its cycles: the
+        // explicit collection finds garbage ...
+        for _ in 0..100 {
+            let a = node(None);
+            *a.next.borrow_mut() = Some(a.clone());
+        }
+        assert_eq!(gc::collect(), 100);
+        // ... which says nothing about what automatic collections would
+        // find: the young threshold stays backed off.
+        kept.extend((0..16 * 700).map(|_| node(None)));
+        assert_eq!(young(), 4, "the young threshold came back to 700");
+        kept.push(node(None));
+        assert_eq!(young(), 5);
+        // A fully backed-off young collection moves its survivors straight
+        // into the oldest generation.
+        assert_eq!(gc::get_objects(Some(1)).len(), 0);
+        assert!(gc::get_objects(Some(2)).len() >= 16 * 700);
+    });
+}
+
+#[test]
 fn thread_heap_stable_old_generation_and_young_churn_run_no_full_collection() {
     on_fresh_thread(|| {
         // Small thresholds, so that middle collections come often and the
