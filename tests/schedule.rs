@@ -94,7 +94,10 @@ fn thread_heap_collection_finding_much_garbage_keeps_young_collections_at_thresh
         let mut kept = Vec::new();
         while drops() - dropped < ring {
             kept.push(node(None));
-            assert!(kept.len() < 1 << 20, "no automatic collection found the ring");
+            assert!(
+                kept.len() < 1 << 20,
+                "no automatic collection found the ring"
+            );
         }
         let young = |s: [gc::GenerationStats; 3]| s[0].collections + s[1].collections;
         assert!(young(gc::get_stats()) > young(backed_off));

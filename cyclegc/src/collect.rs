@@ -489,7 +489,12 @@ impl Outcome {
 /// Collects generation `generation` (and the younger ones). Returns `None`
 /// when a collection is already running on this thread.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
-    collect_into(heap, generation, (generation + 1).min(GENERATIONS - 1), false)
+    collect_into(
+        heap,
+        generation,
+        (generation + 1).min(GENERATIONS - 1),
+        false,
+    )
 }
 
 /// `collect`, with the survivors moved to generation `old`; `automatic`:
@@ -926,6 +931,11 @@ pub(crate) fn collect_generations(heap: &Heap) {
         live_after_full: heap.live_after_full.get(),
     };
     if let Some(g) = crate::schedule::decide(&counters) {
-        collect_into(heap, g, crate::schedule::promote_to(g, counters.backoff), true);
+        collect_into(
+            heap,
+            g,
+            crate::schedule::promote_to(g, counters.backoff),
+            true,
+        );
     }
 }
