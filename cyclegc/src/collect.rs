@@ -541,6 +541,17 @@ impl Outcome {
 /// Collects generation `generation` (and the younger ones). Returns `None`
 /// when a collection is already running on this thread.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
+    collect_into(
+        heap,
+        generation,
+        (generation + 1).min(GENERATIONS - 1),
+        false,
+    )
+}
+
+/// `collect`, with the survivors moved to generation `old`; `automatic`:
+/// the schedule chose it (only those adapt the schedule's backoff).
+fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> Option<Outcome> {
     assert!(
         generation < GENERATIONS,
         "ouro: generation {generation} out of range 0..{GENERATIONS}"
@@ -574,7 +585,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         keep_first(&mut panic, heap.callbacks.invoke(&info));
     }
     let mut scratch = heap.scratch.borrow_mut();
-    let outcome = run(heap, generation, &scratch, &mut panic);
+    let outcome = run(heap, generation, old, automatic, &scratch, &mut panic);
     scratch.reset();
     drop(scratch);
     let g = &heap.gens[generation];
@@ -628,12 +639,13 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
 fn run(
     heap: &Heap,
     generation: usize,
+    old: usize,
+    automatic: bool,
     scratch: &bumpalo::Bump,
     panic: &mut Option<Panic>,
 ) -> Outcome {
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
-    let old = (generation + 1).min(GENERATIONS - 1);
     count_collection(heap, generation);
 
     // SAFETY: the generation lists are well formed; nothing else touches
@@ -682,7 +694,7 @@ fn run(
     };
     // Survivors and revived objects stay; saved ones stay too.
     let kept = survivors + (outcome.unreachable - outcome.collected);
-    count_for_schedule(heap, generation, kept, &outcome);
+    count_for_schedule(heap, generation, kept, &outcome, automatic);
 
     // Objects whose last handle went away while they were protected: the
     // queue holds one reference to each, released now.
@@ -711,9 +723,18 @@ fn count_collection(heap: &Heap, generation: usize) {
 }
 
 /// Feeds the schedule after a collection: a full one sets the live heap it
-/// measures growth from; the objects freed count as deallocations; the
-/// young threshold backs off or comes back (`schedule::after_collection`).
-fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome: &Outcome) {
+/// measures growth from; the objects freed count as deallocations; after an
+/// automatic collection, the young threshold backs off or comes back
+/// (`schedule::after_collection`). An explicit collection says nothing
+/// about the automatic ones: a program that collects right after dropping
+/// its cycles would otherwise keep the young threshold from backing off.
+fn count_for_schedule(
+    heap: &Heap,
+    generation: usize,
+    survivors: usize,
+    outcome: &Outcome,
+    automatic: bool,
+) {
     if generation == GENERATIONS - 1 {
         heap.live_after_full.set(survivors);
         heap.growth.set(0);
@@ -722,13 +743,15 @@ fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome:
         heap.growth
             .set(g.wrapping_sub(outcome.collected.min(isize::MAX as usize) as isize));
     }
-    heap.backoff.set(crate::schedule::after_collection(
-        heap.backoff.get(),
-        generation,
-        outcome.unreachable,
-        outcome.scanned,
-    ));
-    heap.update_trigger();
+    if automatic {
+        heap.backoff.set(crate::schedule::after_collection(
+            heap.backoff.get(),
+            generation,
+            outcome.unreachable,
+            outcome.scanned,
+        ));
+        heap.update_trigger();
+    }
 }
 
 /// How the unreachable set is disposed of, decided when it is marked.
@@ -977,6 +1000,11 @@ pub(crate) fn collect_generations(heap: &Heap) {
         live_after_full: heap.live_after_full.get(),
     };
     if let Some(g) = crate::schedule::decide(&counters) {
-        collect(heap, g);
+        collect_into(
+            heap,
+            g,
+            crate::schedule::promote_to(g, counters.backoff),
+            true,
+        );
     }
 }

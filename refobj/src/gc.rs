@@ -28,20 +28,43 @@
 //!    collections, and backing off on their silence would make the
 //!    collections that do find them 16 times rarer too.
 //!
+//!    While the young threshold is fully backed off (16 times, not held),
+//!    a young collection moves its survivors straight into the oldest
+//!    generation instead of the middle one: the program is building
+//!    structures that stay, and scanning each of them a second time in a
+//!    middle collection would find nothing either. Garbage among them is
+//!    found by the next full collection (rule 3), and once a collection
+//!    finds garbage the middle generation is used again. The price: a
+//!    program that builds large cyclic structures (each outliving several
+//!    young collections) and drops them without calling [`collect`] keeps
+//!    them until that full collection, which with the default thresholds
+//!    comes after at most `11 * 11 * 16 * 700` (about 1.35 million)
+//!    tracked allocations while nothing else is found; then the schedule
+//!    holds the young threshold and collects the middle generation again.
+//!    (Rings of 20 000 nodes made and dropped in a loop: at most about 1.45
+//!    million of their objects alive or waiting at once, against about
+//!    275 000 when the middle generation got them.) Such a program can call
+//!    [`collect`] after dropping a structure, or lower the thresholds.
+//!
+//!    Only automatic collections move the effective threshold: an explicit
+//!    [`collect`] or [`collect_generation`] (which a program typically
+//!    calls right after dropping its cycles) says nothing about what the
+//!    automatic ones would find.
+//!
 //!    Unlike CPython's, the count is not clamped at zero when objects die
-//!    (on this heap; `ouro::sync`'s counts allocations only): a heap that
-//!    is not growing (objects freed as fast as they are made) does not pay
-//!    for young collections, and the heap cannot grow by more than the
-//!    effective threshold of tracked objects without one. It is not clamped
-//!    at any other floor either, on purpose: after a structure of N tracked
-//!    objects is freed by reference count, cyclic garbage made afterwards
-//!    waits for up to N + threshold allocations before a young collection
-//!    looks at it. The memory stays bounded by what the program already
-//!    held (the garbage reuses the freed objects' memory, so the tracked
-//!    objects never exceed their earlier peak plus the threshold); what
-//!    waits is the garbage's `Drop`s. A clamp would cost a comparison on
-//!    every drop of a tracked object and would break the live count the
-//!    full-collection rule below reads. A program that needs such garbage
+//!    (on either heap): a heap that is not growing (objects freed as fast
+//!    as they are made) does not pay for young collections, and the heap
+//!    cannot grow by more than the effective threshold of tracked objects
+//!    without one. It is not clamped at any other floor either, on
+//!    purpose: after a structure of N tracked objects is freed by reference
+//!    count, cyclic garbage made afterwards waits for up to N + threshold
+//!    allocations before a young collection looks at it. The memory stays
+//!    bounded by what the program already held (the garbage reuses the
+//!    freed objects' memory, so the tracked objects never exceed their
+//!    earlier peak plus the threshold); what waits is the garbage's
+//!    `Drop`s. A clamp would cost a comparison on every drop of a tracked
+//!    object and would break the live count the full-collection rule below
+//!    reads. A program that needs such garbage
 //!    dropped promptly after a large free calls
 //!    [`collect_generation`]`(0)`.
 //! 2. As in CPython, the middle generation is collected instead when

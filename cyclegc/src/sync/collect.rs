@@ -295,7 +295,17 @@ impl Batch {
 /// holds the collector lock (`state`) and has marked this thread as
 /// collecting. No finalizer or `Drop` runs here: that is for [`finish`],
 /// after the caller has released the lock.
-pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usize) -> Batch {
+/// Collects generation `generation` (and the younger ones). `automatic`:
+/// the schedule chose it, and the survivors go to generation `into` (see
+/// `schedule::promote_to`); only those collections adapt the schedule's
+/// backoff. Otherwise (`None`, an explicit collection) they go to
+/// `generation + 1` (2 at most).
+pub(crate) fn collect(
+    h: &SyncHeap,
+    state: &mut CollectorState,
+    generation: usize,
+    automatic: Option<usize>,
+) -> Batch {
     let start = Instant::now();
     let cb_panic =
         super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
@@ -310,6 +320,8 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         saveall: false,
         back: GiveBack {
             generation,
+            into: automatic.unwrap_or((generation + 1).min(2)),
+            automatic: automatic.is_some(),
             survivors: 0,
         },
         zombies: Vec::new(),
@@ -369,18 +381,21 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         st.collected += outcome.collected;
         st.uncollectable += outcome.uncollectable;
     }
-    // The young threshold backs off or comes back (`schedule`).
-    let backoff = h.backoff.load(Ordering::Relaxed);
-    h.backoff.store(
-        crate::schedule::after_collection(
-            backoff,
-            generation,
-            outcome.unreachable,
-            b.back.survivors + outcome.unreachable,
-        ),
-        Ordering::Relaxed,
-    );
-    h.update_trigger();
+    // After an automatic collection, the young threshold backs off or comes
+    // back (`schedule`); an explicit one says nothing about them.
+    if b.back.automatic {
+        let backoff = h.backoff.load(Ordering::Relaxed);
+        h.backoff.store(
+            crate::schedule::after_collection(
+                backoff,
+                generation,
+                outcome.unreachable,
+                b.back.survivors + outcome.unreachable,
+            ),
+            Ordering::Relaxed,
+        );
+        h.update_trigger();
+    }
     // A logger is user code: its panic must not skip the ticket and the
     // `Stop` callbacks below (`wait_for_drops` would wait forever).
     if h.debug().contains(DebugFlags::STATS)
@@ -2064,11 +2079,15 @@ fn finalize_all(t: &mut Tables, panic_payload: &mut Option<Box<dyn std::any::Any
 }
 
 /// Step 7, in parts: gives objects back to their shards, in generation
-/// `generation + 1` (2 at most), and collects the zombies (for `finish` to
+/// `into`, and collects the zombies (for `finish` to
 /// drop, after the collector lock is released).
 #[derive(Clone, Copy)]
 struct GiveBack {
     generation: usize,
+    /// The generation the survivors go to.
+    into: usize,
+    /// The schedule chose this collection.
+    automatic: bool,
     survivors: usize,
 }
 
@@ -2092,7 +2111,7 @@ impl GiveBack {
         zombies: &mut Vec<NonNull<SyncHeader>>,
     ) {
         const GIVE_CHUNK: usize = 4096;
-        let target = (self.generation + 1).min(2);
+        let target = self.into;
         let mut i = 0;
         let n = t.objs.len();
         while i < n {

@@ -197,7 +197,7 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
     let h = heap();
     let batch = {
         let _c = Collecting::start();
-        collect::collect(h, &mut state, generation)
+        collect::collect(h, &mut state, generation, None)
     };
     // The garbage earlier automatic collections claimed (handed off under
     // the collector lock, so all of it is queued or being finished now).
@@ -331,7 +331,7 @@ pub fn wait_for_drops() {
 /// collects what the schedule says (see `schedule`).
 pub(crate) fn maybe_collect() {
     let h = heap();
-    if h.young.load(Ordering::Relaxed) <= h.young_trigger.load(Ordering::Relaxed) {
+    if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
@@ -351,7 +351,7 @@ pub(crate) fn maybe_collect() {
     };
     let mut counters = crate::schedule::Counters {
         counts: [
-            h.young.load(Ordering::Relaxed),
+            h.young_count(),
             h.gen_counts[1].load(Ordering::Relaxed),
             h.gen_counts[2].load(Ordering::Relaxed),
         ],
@@ -374,7 +374,8 @@ pub(crate) fn maybe_collect() {
     };
     let mut batch = {
         let _c = Collecting::start();
-        collect::collect(h, &mut state, generation)
+        let into = crate::schedule::promote_to(generation, counters.backoff);
+        collect::collect(h, &mut state, generation, Some(into))
     };
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a
@@ -423,12 +424,14 @@ pub fn is_enabled() -> bool {
     heap().settings.enabled.load(Ordering::Relaxed)
 }
 
-/// `[allocations since the last collection, collections of 0 since the
-/// last of 1, collections of 1 since the last of 2]`.
+/// `[tracked allocations minus objects freed by reference count since the
+/// last collection (0 while more were freed), collections of 0 since the
+/// last of 1, collections of 1 since the last of 2]`. Allocations are
+/// counted in small batches per shard, so the first number is approximate.
 pub fn get_count() -> [usize; GENERATIONS] {
     let h = heap();
     [
-        h.young.load(Ordering::Relaxed),
+        h.young_count(),
         h.gen_counts[1].load(Ordering::Relaxed),
         h.gen_counts[2].load(Ordering::Relaxed),
     ]

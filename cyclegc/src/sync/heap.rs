@@ -169,8 +169,9 @@ impl List {
 /// One shard: its generation lists (index 3: frozen objects).
 pub(crate) struct Shard {
     pub(crate) lists: [List; 4],
-    /// Allocations not yet added to `SyncHeap::young`.
-    young_local: usize,
+    /// Tracked allocations minus frees of linked objects, not yet added
+    /// to `SyncHeap::young`.
+    young_local: isize,
 }
 
 /// A shard lock on its own cache line.
@@ -197,8 +198,10 @@ pub(crate) struct CollectorState {
 pub(crate) struct SyncHeap {
     pub(crate) shards: [ShardSlot; SHARDS],
     next_shard: AtomicUsize,
-    /// Tracked allocations since the last collection (approximate: counted
-    /// in batches per shard).
+    /// Tracked allocations minus frees by reference count since the last
+    /// collection (approximate: counted in batches per shard), wrapping:
+    /// read as an `isize` ([`SyncHeap::young_count`]), negative when more
+    /// were freed than allocated.
     pub(crate) young: AtomicUsize,
     pub(crate) settings: Settings,
     /// `count[1]`, `count[2]` as CPython (`count[0]` is `young`); written by
@@ -270,6 +273,11 @@ impl SyncHeap {
             #[cfg(loom)]
             loom_chunk: std::sync::atomic::AtomicUsize::new(2),
         }
+    }
+
+    /// Generation 0's count as `get_count` shows it (never negative).
+    pub(crate) fn young_count(&self) -> usize {
+        (self.young.load(Ordering::Relaxed) as isize).max(0) as usize
     }
 
     /// Recomputes `young_trigger` from threshold 0 and the backoff.
@@ -510,8 +518,9 @@ pub(crate) unsafe fn link(obj: NonNull<SyncHeader>) {
     // Exclusive: under the shard lock, and not yet listed.
     o.update_flags_exclusively(LINKED, 0);
     shard.young_local += 1;
-    if shard.young_local >= YOUNG_BATCH {
-        h.young.fetch_add(shard.young_local, Ordering::Relaxed);
+    if shard.young_local >= YOUNG_BATCH as isize {
+        h.young
+            .fetch_add(shard.young_local as usize, Ordering::Relaxed);
         shard.young_local = 0;
     }
 }
@@ -541,6 +550,14 @@ pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
         unsafe { shard.lists[g].unlink(obj) };
         // Exclusive: under the shard lock.
         o.update_flags_exclusively(0, LINKED);
+        // Freed by its count: it leaves generation 0's count (CPython's
+        // meaning: allocations minus deallocations).
+        shard.young_local -= 1;
+        if shard.young_local <= -(YOUNG_BATCH as isize) {
+            h.young
+                .fetch_sub(shard.young_local.unsigned_abs(), Ordering::Relaxed);
+            shard.young_local = 0;
+        }
     }
     // SAFETY: unlinked, count zero: this thread owns the value.
     unsafe { drop_unlinked(obj) }

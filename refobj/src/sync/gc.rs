@@ -430,8 +430,12 @@ pub fn is_enabled() -> bool {
     control::is_enabled()
 }
 
-/// `[allocations since the last collection, collections of 0 since the
-/// last of 1, collections of 1 since the last of 2]`.
+/// `[tracked allocations minus objects freed by reference count since the
+/// last collection, collections of 0 since the last of 1, collections of 1
+/// since the last of 2]`, as on the thread-local heap ([`crate::gc`]'s
+/// module docs say what triggers a collection). The first is counted in
+/// small batches per shard, so it is approximate, and shown as 0 while
+/// more were freed than allocated.
 ///
 /// # Examples
 ///
@@ -453,7 +457,7 @@ pub fn is_enabled() -> bool {
 ///
 /// let a = Gc::new(Node { next: Mutex::new(None) });
 /// let [young, middle, old] = gc::get_count(); // shared by every thread
-/// println!("{young} young allocations, {middle} and {old} collections since");
+/// println!("{young} more young objects, {middle} and {old} collections since");
 /// # drop(a);
 /// ```
 #[inline]
