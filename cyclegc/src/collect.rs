@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
 
-use crate::debug::{CallbackInfo, DebugFlags, Phase};
+use crate::debug::{CallbackInfo, DebugFlags, Found, Phase};
 use crate::header::{
     DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
 };
@@ -479,10 +479,16 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// What the collection found and did not free (`uncollectable` in the
-    /// statistics and the callbacks).
+    /// What the statistics and the callbacks count as collected: freed, or
+    /// kept by `SAVEALL` (as CPython counts them).
+    fn collected_or_saved(&self) -> usize {
+        self.collected + self.saved
+    }
+
+    /// What the collection found and could not free (`uncollectable` in
+    /// the statistics and the callbacks).
     fn uncollectable(&self) -> usize {
-        self.saved + self.reported
+        self.reported
     }
 }
 
@@ -528,7 +534,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     let g = &heap.gens[generation];
     let mut s = g.stats.get();
     s.collections += 1;
-    s.collected += outcome.collected;
+    s.collected += outcome.collected_or_saved();
     s.uncollectable += outcome.uncollectable();
     g.stats.set(s);
     if let Some(t) = started {
@@ -542,7 +548,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
                      uncollectable {}, {:.3} ms",
                     outcome.scanned,
                     outcome.unreachable,
-                    outcome.collected,
+                    outcome.collected_or_saved(),
                     outcome.uncollectable(),
                     duration.as_secs_f64() * 1e3,
                 )
@@ -553,7 +559,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
             let info = CallbackInfo {
                 phase: Phase::Stop,
                 generation,
-                collected: outcome.collected,
+                collected: outcome.collected_or_saved(),
                 uncollectable: outcome.uncollectable(),
                 duration,
             };
@@ -599,14 +605,18 @@ fn run(
         ..Outcome::default()
     };
     // Read once: the marking depends on it, and user code below may change it.
-    let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
+    let debug = heap.debug.get();
+    let saveall = debug.contains(DebugFlags::SAVEALL);
+    // The objects `COLLECTABLE` / `UNCOLLECTABLE` name, logged at the end.
+    let mut found = BumpVec::new_in(scratch);
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
     let marked = unsafe { mark_unreachable(unreachable, saveall, &mut outcome) };
     // Not after an aborted trial deletion (a `trace` panicked, and every
     // object survived unexamined).
     if counted.untrusted && panic.is_none() {
-        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic);
+        let log = debug.contains(DebugFlags::UNCOLLECTABLE).then_some(&mut found);
+        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic, log);
     }
     // SAFETY: `young` is a well-formed list again after `move_unreachable`
     // (and after the report, which puts back everything it takes).
@@ -621,6 +631,7 @@ fn run(
             &mut pending,
             panic,
             &mut outcome,
+            debug.contains(DebugFlags::COLLECTABLE).then_some(&mut found),
         )
     };
     // Survivors and revived objects stay; saved ones stay too.
@@ -635,6 +646,10 @@ fn run(
         // normal path if it is the last one.
         let p = catch(|| unsafe { crate::raw::release_ref(obj) });
         keep_first(panic, p);
+    }
+    // A user `log::Log` may panic: caught like any user code.
+    if !found.is_empty() {
+        keep_first(panic, catch(|| found.iter().for_each(|f| f.log())));
     }
     outcome
 }
@@ -725,6 +740,7 @@ unsafe fn dispose_unreachable<'b>(
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
     outcome: &mut Outcome,
+    log: Option<&mut BumpVec<'b, Found>>,
 ) {
     let unreachable = list::node(&heap.unreachable);
     let Marked {
@@ -755,6 +771,9 @@ unsafe fn dispose_unreachable<'b>(
                 for_each(unreachable, |o| o.as_ref().set(DEAD));
             }
         }
+        if !revived && let Some(log) = log {
+            for_each(unreachable, |o| log.push(found_line(o, true)));
+        }
         if revived {
             // It lives on: so do its weak handles (those made before this
             // collection too; see `Weak`).
@@ -781,6 +800,19 @@ unsafe fn dispose_unreachable<'b>(
     }
 }
 
+/// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `o`.
+///
+/// # Safety
+/// `o` is a live object.
+unsafe fn found_line(o: NonNull<ObjHeader>, collectable: bool) -> Found {
+    Found {
+        collectable,
+        // SAFETY: caller contract.
+        type_name: unsafe { o.as_ref() }.vtable().type_name,
+        address: o.as_ptr().addr(),
+    }
+}
+
 /// Finds and reports the survivors that are alive only because the edges of
 /// non-structural `trace`s were not subtracted (CPython's "uncollectable"
 /// objects): a second trial deletion over the survivors (still on `young`)
@@ -800,6 +832,7 @@ fn report_uncollectable<'b>(
     scratch: &'b bumpalo::Bump,
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
+    mut log: Option<&mut BumpVec<'b, Found>>,
 ) -> usize {
     let young = list::node(&heap.young);
     let found = list::node(&heap.uncollectable);
@@ -824,6 +857,9 @@ fn report_uncollectable<'b>(
                 return;
             }
             n += 1;
+            if let Some(log) = log.as_deref_mut() {
+                log.push(found_line(o, false));
+            }
             let vt = h.vtable();
             let id = (vt.type_id)();
             if !vt.structural && !warned.contains(&id) {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::header::*;
 use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
 use super::prims::{self, Ordering};
-use crate::debug::{DebugFlags, Phase};
+use crate::debug::{DebugFlags, Found, Phase};
 use crate::visitor::{KeptGuard, SyncSink, Visitor};
 
 mod report;
@@ -251,6 +251,9 @@ pub(crate) struct Batch {
     /// The non-structural types whose values the report found keeping
     /// cycles alive (warned about in [`finish`], once per process).
     reported: Vec<&'static SyncVTable>,
+    /// The objects `DebugFlags::COLLECTABLE` / `UNCOLLECTABLE` name, logged
+    /// in [`finish`] (without the collector lock: a logger is user code).
+    found: Vec<Found>,
     /// The first panic of user code (a callback or a `trace` so far).
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
@@ -298,6 +301,7 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         },
         zombies: Vec::new(),
         reported: Vec::new(),
+        found: Vec::new(),
         panic: cb_panic,
         ticket: None,
     };
@@ -340,10 +344,18 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         state.scratch.reset();
     }
     if b.rest == Rest::Destroy {
+        if h.debug().contains(DebugFlags::COLLECTABLE) {
+            b.note_collectable();
+        }
         b.destroy_all();
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
     report::warn_new_types(h, &b.reported, &mut b.panic);
+    if !b.found.is_empty()
+        && let Some(p) = catch(|| b.found.iter().for_each(|f| f.log()))
+    {
+        b.panic.get_or_insert(p);
+    }
     let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
@@ -406,6 +418,19 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     }
     drop(state);
     (outcome, b.panic)
+}
+
+/// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `obj`, an
+/// object this collection owns (its header is readable, I2).
+fn found_line(obj: NonNull<SyncHeader>, collectable: bool) -> Found {
+    let o = unsafe_ref(obj);
+    Found {
+        collectable,
+        type_name: o.vtable.type_name,
+        // SAFETY: the header is readable (above); the value's address is
+        // computed, not read.
+        address: unsafe { SyncHeader::value_ptr(obj) }.as_ptr().addr(),
+    }
 }
 
 fn catch(f: impl FnOnce()) -> Option<Panic> {
@@ -476,8 +501,9 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // (while the survivors are still ours; not after a `trace` panicked,
     // which may have left garbage unclaimed).
     if !t.untrusted.is_empty() && b.panic.is_none() {
-        let r = report::report_uncollectable(h, t, saveall);
-        (b.outcome.uncollectable, b.reported) = (r.found, r.types);
+        let log = h.debug().contains(DebugFlags::UNCOLLECTABLE);
+        let r = report::report_uncollectable(h, t, saveall, log);
+        (b.outcome.uncollectable, b.reported, b.found) = (r.found, r.types, r.lines);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
@@ -591,6 +617,7 @@ impl Batch {
     /// `SAVEALL`: keeps G' (`cands`), one strong reference each, in
     /// `garbage()`, and gives it back.
     fn save_all(&mut self, h: &SyncHeap) {
+        let log = h.debug().contains(DebugFlags::COLLECTABLE);
         let t = &mut self.t;
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
@@ -608,13 +635,32 @@ impl Batch {
                     });
                 saved.push(super::raw::ObjectRef { obj });
                 t.state[i] = REACHABLE;
+                if log {
+                    self.found.push(found_line(obj, true));
+                }
             }
         }
-        // The report's objects (if any) are counted already.
-        self.outcome.uncollectable += self.outcome.unreachable;
+        // Saved objects count as collected (CPython's count); the report's
+        // objects (if any) are counted as uncollectable already.
+        self.outcome.collected += self.outcome.unreachable;
         drop(saved);
         self.back.give(h, t, |_| true, &mut self.zombies);
         self.rest = Rest::Nothing;
+    }
+
+    /// Notes G' for `DebugFlags::COLLECTABLE` before step 6 drops it.
+    fn note_collectable(&mut self) {
+        let t = &self.t;
+        let lists: [&[u32]; 2] = if self.whole {
+            [&t.cands, &[]]
+        } else {
+            [&t.chunk_garbage, &t.global_garbage]
+        };
+        for &c in lists.into_iter().flatten() {
+            if t.state[c as usize] == GARBAGE {
+                self.found.push(found_line(t.objs[c as usize], true));
+            }
+        }
     }
 
     /// Step 6: drops G' and ends its claims, group by group.
