@@ -50,7 +50,8 @@ use bumpalo::collections::Vec as BumpVec;
 
 use crate::debug::{CallbackInfo, DebugFlags, Found, Phase};
 use crate::header::{
-    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
+    DEAD, EXCLUSIVE, FINALIZED, GcLinks, HOOKED, ObjHeader, SCANNING, TRACKED, UNREACHABLE,
+    WEAK_CLEARED,
 };
 use crate::heap::{GENERATIONS, Heap};
 use crate::list::{self, Link};
@@ -612,10 +613,18 @@ fn run(
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
     let marked = unsafe { mark_unreachable(unreachable, saveall, &mut outcome) };
+    if debug.contains(DebugFlags::COLLECTABLE) {
+        // Named as found, before finalizers run (as CPython does: a set a
+        // finalizer resurrects is named too).
+        // SAFETY: as for `mark_unreachable`.
+        unsafe { for_each(unreachable, |o| found.push(found_line(o, true))) };
+    }
     // Not after an aborted trial deletion (a `trace` panicked, and every
     // object survived unexamined).
     if counted.untrusted && panic.is_none() {
-        let log = debug.contains(DebugFlags::UNCOLLECTABLE).then_some(&mut found);
+        let log = debug
+            .contains(DebugFlags::UNCOLLECTABLE)
+            .then_some(&mut found);
         outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic, log);
     }
     // SAFETY: `young` is a well-formed list again after `move_unreachable`
@@ -631,7 +640,6 @@ fn run(
             &mut pending,
             panic,
             &mut outcome,
-            debug.contains(DebugFlags::COLLECTABLE).then_some(&mut found),
         )
     };
     // Survivors and revived objects stay; saved ones stay too.
@@ -740,7 +748,6 @@ unsafe fn dispose_unreachable<'b>(
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
     outcome: &mut Outcome,
-    log: Option<&mut BumpVec<'b, Found>>,
 ) {
     let unreachable = list::node(&heap.unreachable);
     let Marked {
@@ -770,9 +777,6 @@ unsafe fn dispose_unreachable<'b>(
             if !revived && !saveall {
                 for_each(unreachable, |o| o.as_ref().set(DEAD));
             }
-        }
-        if !revived && let Some(log) = log {
-            for_each(unreachable, |o| log.push(found_line(o, true)));
         }
         if revived {
             // It lives on: so do its weak handles (those made before this
@@ -909,7 +913,14 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
     // object's value).
     unsafe {
         for_each(unreachable, |o| {
-            let vt = o.as_ref().vtable();
+            let h = o.as_ref();
+            let vt = h.vtable();
+            if h.has(HOOKED) {
+                // Death hooks run before the value drops, as the value's
+                // `Drop` would: the set is marked and protected.
+                let hooks = heap.hooks.take(o);
+                keep_first(panic, heap.drop_nested(|| crate::hooks::run_all(hooks)));
+            }
             let p = catch(|| heap.drop_nested(|| (vt.drop_value)(o)));
             keep_first(panic, p);
         });

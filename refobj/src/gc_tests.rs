@@ -281,10 +281,12 @@ fn stats_flag_logs_one_line_per_collection() {
     gc::set_debug(DebugFlags::empty());
     let log = LOG.lock().unwrap();
     assert!(
-        log.iter().map(|(_, l)| l).any(|l| l.contains("generation 2")
-            && l.contains("scanned 1")
-            && l.contains("unreachable 1")
-            && l.contains("collected 1")),
+        log.iter()
+            .map(|(_, l)| l)
+            .any(|l| l.contains("generation 2")
+                && l.contains("scanned 1")
+                && l.contains("unreachable 1")
+                && l.contains("collected 1")),
         "{log:?}"
     );
 }
@@ -465,7 +467,10 @@ fn leak_flag_logs_and_keeps_collectable_and_uncollectable_objects() {
     assert_eq!((stats.collected, stats.uncollectable), (1, 1));
     assert_eq!(
         lines_naming(pa),
-        [format!("collectable <{} @{pa:#x}>", core::any::type_name::<N>())]
+        [format!(
+            "collectable <{} @{pa:#x}>",
+            core::any::type_name::<N>()
+        )]
     );
     assert_eq!(
         lines_naming(po),

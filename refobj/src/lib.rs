@@ -27,6 +27,7 @@ mod impls;
 pub mod sync;
 mod trace;
 mod weak;
+pub mod weakref;
 
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
 pub use handle::Gc;
@@ -60,3 +61,5 @@ mod sync_stress_tests;
 mod sync_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod weakref_tests;

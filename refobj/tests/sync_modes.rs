@@ -276,7 +276,10 @@ fn leak_flags_log_each_object_and_saveall_counts_as_collected() {
     assert_eq!(*stops.lock().unwrap(), [(2, 1)]);
     let node_name = std::any::type_name::<Node>();
     for p in [pa, pb] {
-        assert_eq!(lines_ending(p), [format!("collectable <{node_name} @{p:#x}>")]);
+        assert_eq!(
+            lines_ending(p),
+            [format!("collectable <{node_name} @{p:#x}>")]
+        );
     }
     assert_eq!(
         lines_ending(po),

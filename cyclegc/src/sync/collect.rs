@@ -344,9 +344,6 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         state.scratch.reset();
     }
     if b.rest == Rest::Destroy {
-        if h.debug().contains(DebugFlags::COLLECTABLE) {
-            b.note_collectable();
-        }
         b.destroy_all();
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
@@ -512,6 +509,15 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     if !claimed.ok {
         return;
     }
+    if h.debug().contains(DebugFlags::COLLECTABLE) {
+        // Named as found, before finalizers run (as CPython does: a set a
+        // finalizer resurrects is named too); logged in `finish`.
+        for (i, &s) in t.state.iter().enumerate() {
+            if s == GARBAGE {
+                b.found.push(found_line(t.objs[i], true));
+            }
+        }
+    }
     if claimed.needs_finalize {
         if claimed.dead_folded {
             // A finalizer may resurrect them: not dead yet.
@@ -617,7 +623,6 @@ impl Batch {
     /// `SAVEALL`: keeps G' (`cands`), one strong reference each, in
     /// `garbage()`, and gives it back.
     fn save_all(&mut self, h: &SyncHeap) {
-        let log = h.debug().contains(DebugFlags::COLLECTABLE);
         let t = &mut self.t;
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
@@ -635,9 +640,6 @@ impl Batch {
                     });
                 saved.push(super::raw::ObjectRef { obj });
                 t.state[i] = REACHABLE;
-                if log {
-                    self.found.push(found_line(obj, true));
-                }
             }
         }
         // Saved objects count as collected (CPython's count); the report's
@@ -646,21 +648,6 @@ impl Batch {
         drop(saved);
         self.back.give(h, t, |_| true, &mut self.zombies);
         self.rest = Rest::Nothing;
-    }
-
-    /// Notes G' for `DebugFlags::COLLECTABLE` before step 6 drops it.
-    fn note_collectable(&mut self) {
-        let t = &self.t;
-        let lists: [&[u32]; 2] = if self.whole {
-            [&t.cands, &[]]
-        } else {
-            [&t.chunk_garbage, &t.global_garbage]
-        };
-        for &c in lists.into_iter().flatten() {
-            if t.state[c as usize] == GARBAGE {
-                self.found.push(found_line(t.objs[c as usize], true));
-            }
-        }
     }
 
     /// Step 6: drops G' and ends its claims, group by group.
@@ -736,6 +723,7 @@ fn destroy(
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
     let mut k = 0;
+    let mut hook_panic = None;
     while k < list.len() {
         let r = catch(|| {
             while k < list.len() {
@@ -747,6 +735,14 @@ fn destroy(
                 if state[i] == GARBAGE {
                     state[i] = GONE;
                     let obj = objs[i];
+                    if unsafe_ref(obj).has(HOOKED) {
+                        // Death hooks run before the value drops (see
+                        // `hooks`), without the collector lock.
+                        let hooks = crate::hooks::sync_take(obj.as_ptr().addr());
+                        if let Some(p) = crate::hooks::run_all(hooks) {
+                            hook_panic.get_or_insert(p);
+                        }
+                    }
                     // SAFETY: verified garbage, claimed (I4): the collector
                     // owns the value; it is dropped once (state GONE).
                     unsafe { (obj.as_ref().vtable.drop_value)(obj) };
@@ -756,6 +752,9 @@ fn destroy(
         if let Some(p) = r {
             panic_payload.get_or_insert(p);
         }
+    }
+    if let Some(p) = hook_panic {
+        panic_payload.get_or_insert(p);
     }
     free.clear();
     for &c in list {

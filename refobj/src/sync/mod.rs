@@ -45,5 +45,6 @@
 
 pub mod gc;
 mod handle;
+pub mod weakref;
 
 pub use handle::{Gc, Weak};
