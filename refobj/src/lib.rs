@@ -54,6 +54,8 @@ mod gc_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]
+mod sync_deep_copy_tests;
+#[cfg(test)]
 mod sync_review_tests;
 #[cfg(test)]
 mod sync_stress_tests;

@@ -40,6 +40,44 @@ pub unsafe fn publish(obj: NonNull<SyncHeader>) {
     }
 }
 
+/// Allocates a *placeholder* for a deep copy: an object with `strong`
+/// strong references whose value is not written yet. Until
+/// [`fill_placeholder`], dereferencing a handle to it panics (`DEAD`), a
+/// weak handle does not upgrade (`WEAK_CLEARED`), and the collector does
+/// not see it (it is not linked; an edge to it counts as a reference from
+/// outside). If its last handle goes first, it is freed without a value
+/// drop. May run an automatic collection first (on this thread).
+pub fn allocate_placeholder(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+    if vt.tracked {
+        super::control::maybe_collect();
+    }
+    let obj = heap::allocate(vt, strong);
+    // SAFETY: fresh from `allocate`.
+    let o = unsafe { obj.as_ref() };
+    // Exclusive: not shared yet.
+    o.update_flags_exclusively(DEAD | WEAK_CLEARED, 0);
+    obj
+}
+
+/// Marks the value of a placeholder as written and makes the object
+/// visible to the collector (its strong count stays as it is).
+///
+/// # Safety
+/// `obj` came from [`allocate_placeholder`] and still has a strong
+/// reference (the caller's), its value is now completely written, and
+/// `fill_placeholder` was not called for it before.
+pub unsafe fn fill_placeholder(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    // An atomic update: handles to the placeholder may be on other threads
+    // (they can only clone, drop or fail to dereference it). `Release`
+    // publishes the value to those that see the bits cleared.
+    o.flags.fetch_and(!(DEAD | WEAK_CLEARED), Ordering::Release);
+    // SAFETY: caller contract; the count is above zero, so `publish` adds
+    // none.
+    unsafe { publish(obj) };
+}
+
 /// Frees an object whose value was never written.
 ///
 /// # Safety

@@ -18,13 +18,13 @@ use crate::{Trace, Visitor};
 #[repr(C)]
 pub(crate) struct SyncBox<T: ?Sized> {
     header: SyncHeader,
-    value: T,
+    pub(crate) value: T,
 }
 
-struct VTableOf<T>(PhantomData<T>);
+pub(crate) struct VTableOf<T>(PhantomData<T>);
 
 impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
-    const VTABLE: SyncVTable = SyncVTable {
+    pub(crate) const VTABLE: SyncVTable = SyncVTable {
         trace: trace_value::<T>,
         finalize: finalize_value::<T>,
         drop_value: drop_value::<T>,
@@ -457,6 +457,18 @@ unsafe impl<T: ?Sized + Send + Sync> Send for Weak<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
 
 impl<T> Weak<T> {
+    /// Builds a weak handle that takes over one weak reference.
+    ///
+    /// # Safety
+    /// `obj` is a `SyncBox<T>` and the caller gives up one counted weak
+    /// reference to it.
+    pub(crate) unsafe fn from_raw(obj: NonNull<SyncHeader>) -> Weak<T> {
+        Weak {
+            ptr: Some(obj.cast()),
+            _invariant: PhantomData,
+        }
+    }
+
     /// A weak handle that never upgrades (no allocation).
     pub const fn new() -> Weak<T> {
         Weak {

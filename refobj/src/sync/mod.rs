@@ -44,7 +44,8 @@
 //! ```
 
 pub mod gc;
-mod handle;
+pub(crate) mod handle;
 pub mod weakref;
 
+pub use crate::deep_copy::sync_deep_copy as deep_copy;
 pub use handle::{Gc, Weak};
