@@ -48,6 +48,15 @@ static_assertions::assert_impl_all!(sync::gc::ObjectInfo: Send, Sync);
 static_assertions::assert_not_impl_any!(sync::Gc<core::cell::Cell<u64>>: Send, Sync);
 static_assertions::assert_eq_size!(Option<sync::Gc<u64>>, sync::Gc<u64>);
 static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
+// `weakref`: the thread-local half stays on its thread; the process-wide
+// half's finalizers and containers may be shared when their contents may.
+static_assertions::assert_not_impl_any!(weakref::Finalizer: Send, Sync);
+static_assertions::assert_not_impl_any!(weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::Finalizer: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakRef<u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakKeyMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 
 #[cfg(test)]
 mod gc_tests;
