@@ -210,14 +210,16 @@ impl ObjectInfo {
     /// use ouro::{Gc, Trace, gc};
     /// use std::cell::RefCell;
     ///
+    /// // A tracked leaf (a type that can hold handles): the collector only
+    /// // follows edges to tracked objects.
     /// #[derive(Trace)]
-    /// struct Leaf { n: u32 }
+    /// struct Leaf { next: RefCell<Option<Gc<Leaf>>> }
     /// #[derive(Trace)]
     /// struct Middle { leaf: Gc<Leaf> }
     /// #[derive(Trace)]
     /// struct Root { middle: Gc<Middle> }
     ///
-    /// let leaf = Gc::new(Leaf { n: 1 });
+    /// let leaf = Gc::new(Leaf { next: RefCell::new(None) });
     /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
     /// // Who holds the leaf, and who holds that?
     /// let middle = gc::get_referrers(&leaf).remove(0);
