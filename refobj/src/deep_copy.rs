@@ -1468,7 +1468,7 @@ mod sync_copy {
                 // SAFETY: the memo keeps `copy` allocated.
                 unsafe { raw::inc_weak(copy) };
                 // SAFETY: one weak reference was just counted; a `SyncBox<T>`.
-                return unsafe { Weak::from_raw(copy) };
+                return unsafe { Weak::from_header(copy) };
             }
             if self.memo.inside.contains(&key) {
                 return Gc::downgrade(&self.copy_sync_gc(&target));

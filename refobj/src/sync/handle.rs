@@ -462,7 +462,7 @@ impl<T> Weak<T> {
     /// # Safety
     /// `obj` is a `SyncBox<T>` and the caller gives up one counted weak
     /// reference to it.
-    pub(crate) unsafe fn from_raw(obj: NonNull<SyncHeader>) -> Weak<T> {
+    pub(crate) unsafe fn from_header(obj: NonNull<SyncHeader>) -> Weak<T> {
         Weak {
             ptr: Some(obj.cast()),
             _invariant: PhantomData,
