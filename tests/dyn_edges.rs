@@ -257,6 +257,23 @@ mod local {
         }
     }
 
+    /// `Unpromised` again, for the SAVEALL test alone: the warning is once
+    /// per type and heap, and the tests of this file run on parallel threads
+    /// that share the captured log.
+    struct UnpromisedSaved {
+        node: RefCell<Option<Gc<Node>>>,
+    }
+    impl Trace for UnpromisedSaved {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            self.node.trace(v)
+        }
+    }
+    impl Shape for UnpromisedSaved {
+        fn area(&self) -> f64 {
+            2.0
+        }
+    }
+
     /// The same, promised.
     struct Promised {
         node: RefCell<Option<Gc<Node>>>,
@@ -307,7 +324,7 @@ mod local {
         local();
         gc::set_debug(gc::DebugFlags::SAVEALL);
         let n = node();
-        n.many.borrow_mut().push(Box::new(Unpromised {
+        n.many.borrow_mut().push(Box::new(UnpromisedSaved {
             node: RefCell::new(Some(n.clone())),
         }));
         let w = Gc::downgrade(&n);

@@ -48,9 +48,9 @@ use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
 
-use crate::debug::{CallbackInfo, DebugFlags, Phase};
+use crate::debug::{CallbackInfo, DebugFlags, Found, Phase};
 use crate::header::{
-    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable,
+    DEAD, EXCLUSIVE, FINALIZED, GcLinks, HOOKED, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable,
     WEAK_CLEARED,
 };
 use crate::heap::{GENERATIONS, Heap};
@@ -531,10 +531,16 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// What the collection found and did not free (`uncollectable` in the
-    /// statistics and the callbacks).
+    /// What the statistics and the callbacks count as collected: freed, or
+    /// kept by `SAVEALL` (as CPython counts them).
+    fn collected_or_saved(&self) -> usize {
+        self.collected + self.saved
+    }
+
+    /// What the collection found and could not free (`uncollectable` in
+    /// the statistics and the callbacks).
     fn uncollectable(&self) -> usize {
-        self.saved + self.reported
+        self.reported
     }
 }
 
@@ -591,7 +597,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
     let g = &heap.gens[generation];
     let mut s = g.stats.get();
     s.collections += 1;
-    s.collected += outcome.collected;
+    s.collected += outcome.collected_or_saved();
     s.uncollectable += outcome.uncollectable();
     g.stats.set(s);
     if let Some(t) = started {
@@ -605,7 +611,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
                      uncollectable {}, {:.3} ms",
                     outcome.scanned,
                     outcome.unreachable,
-                    outcome.collected,
+                    outcome.collected_or_saved(),
                     outcome.uncollectable(),
                     duration.as_secs_f64() * 1e3,
                 )
@@ -616,7 +622,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
             let info = CallbackInfo {
                 phase: Phase::Stop,
                 generation,
-                collected: outcome.collected,
+                collected: outcome.collected_or_saved(),
                 uncollectable: outcome.uncollectable(),
                 duration,
             };
@@ -668,14 +674,26 @@ fn run(
         ..Outcome::default()
     };
     // Read once: the marking depends on it, and user code below may change it.
-    let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
+    let debug = heap.debug.get();
+    let saveall = debug.contains(DebugFlags::SAVEALL);
+    // The objects `COLLECTABLE` / `UNCOLLECTABLE` name, logged at the end.
+    let mut found = BumpVec::new_in(scratch);
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
     let marked = unsafe { mark_unreachable(unreachable, saveall, &mut outcome) };
+    if debug.contains(DebugFlags::COLLECTABLE) {
+        // Named as found, before finalizers run (as CPython does: a set a
+        // finalizer resurrects is named too).
+        // SAFETY: as for `mark_unreachable`.
+        unsafe { for_each(unreachable, |o| found.push(found_line(o, true))) };
+    }
     // Not after an aborted trial deletion (a `trace` panicked, and every
     // object survived unexamined).
     if counted.untrusted && panic.is_none() {
-        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic);
+        let log = debug
+            .contains(DebugFlags::UNCOLLECTABLE)
+            .then_some(&mut found);
+        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic, log);
     }
     // SAFETY: `young` is a well-formed list again after `move_unreachable`
     // (and after the report, which puts back everything it takes).
@@ -704,6 +722,10 @@ fn run(
         // normal path if it is the last one.
         let p = catch(|| unsafe { crate::raw::release_ref(obj) });
         keep_first(panic, p);
+    }
+    // A user `log::Log` may panic: caught like any user code.
+    if !found.is_empty() {
+        keep_first(panic, catch(|| found.iter().for_each(|f| f.log())));
     }
     outcome
 }
@@ -861,6 +883,19 @@ unsafe fn dispose_unreachable<'b>(
     }
 }
 
+/// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `o`.
+///
+/// # Safety
+/// `o` is a live object.
+unsafe fn found_line(o: NonNull<ObjHeader>, collectable: bool) -> Found {
+    Found {
+        collectable,
+        // SAFETY: caller contract.
+        type_name: unsafe { o.as_ref() }.vtable().type_name,
+        address: o.as_ptr().addr(),
+    }
+}
+
 /// Finds and reports the survivors that are alive only because the edges of
 /// non-structural `trace`s were not subtracted (CPython's "uncollectable"
 /// objects): a second trial deletion over the survivors (still on `young`)
@@ -880,6 +915,7 @@ fn report_uncollectable<'b>(
     scratch: &'b bumpalo::Bump,
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
+    mut log: Option<&mut BumpVec<'b, Found>>,
 ) -> usize {
     let young = list::node(&heap.young);
     let found = list::node(&heap.uncollectable);
@@ -908,6 +944,9 @@ fn report_uncollectable<'b>(
                 return;
             }
             n += 1;
+            if let Some(log) = log.as_deref_mut() {
+                log.push(found_line(o, false));
+            }
             let vt = h.vtable();
             let id = (vt.type_id)();
             if !vt.structural && !warned.contains(&id) {
@@ -965,7 +1004,14 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
     // object's value).
     unsafe {
         for_each(unreachable, |o| {
-            let vt = o.as_ref().vtable();
+            let h = o.as_ref();
+            let vt = h.vtable();
+            if h.has(HOOKED) {
+                // Death hooks run before the value drops, as the value's
+                // `Drop` would: the set is marked and protected.
+                let hooks = heap.hooks.take(o);
+                keep_first(panic, heap.drop_nested(|| crate::hooks::run_all(hooks)));
+            }
             let p = catch(|| heap.drop_nested(|| (vt.drop_value)(o)));
             keep_first(panic, p);
         });

@@ -188,6 +188,71 @@ impl ObjectInfo {
         Some(unsafe { Gc::from_box(self.obj.cast()) })
     }
 
+    /// The tracked objects this object refers to: [`get_referents`] for
+    /// an object of any type, so that a chain of objects of mixed types can
+    /// be walked without a downcast at each hop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::{Gc, Trace, gc};
+    /// use std::cell::RefCell;
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { parent: RefCell<Option<Gc<Root>>> }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: RefCell<Option<Gc<Middle>>> }
+    ///
+    /// let root = Gc::new(Root { middle: RefCell::new(None) });
+    /// let leaf = Gc::new(Leaf { parent: RefCell::new(Some(root.clone())) });
+    /// *root.middle.borrow_mut() = Some(Gc::new(Middle { leaf: leaf.clone() }));
+    /// // root -> Middle -> Leaf -> root, without naming Middle's type.
+    /// let middle = gc::get_referents(&root).remove(0);
+    /// let next = middle.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
+    /// let back = next.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&back.downcast::<Root>().unwrap(), &root));
+    /// # *root.middle.borrow_mut() = None;
+    /// ```
+    pub fn referents(&self) -> Vec<ObjectInfo> {
+        referents_of(self.obj)
+    }
+
+    /// The tracked objects that refer to this object: [`get_referrers`]
+    /// for an object of any type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::{Gc, Trace, gc};
+    /// use std::cell::RefCell;
+    ///
+    /// // A tracked leaf (a type that can hold handles): the collector only
+    /// // follows edges to tracked objects.
+    /// #[derive(Trace)]
+    /// struct Leaf { next: RefCell<Option<Gc<Leaf>>> }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { next: RefCell::new(None) });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// // Who holds the leaf, and who holds that?
+    /// let middle = gc::get_referrers(&leaf).remove(0);
+    /// let up = middle.referrers().remove(0);
+    /// assert!(Gc::ptr_eq(&up.downcast::<Root>().unwrap(), &root));
+    /// ```
+    pub fn referrers(&self) -> Vec<ObjectInfo> {
+        referrers_of(self.obj)
+    }
+
     fn same(&self, other: NonNull<ObjHeader>) -> bool {
         self.obj == other
     }
@@ -274,7 +339,8 @@ fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
 }
 
 /// The tracked objects `obj` refers to: the edges its `Trace` impl reports
-/// that the collector counts (Python's `gc.get_referents`).
+/// that the collector counts (Python's `gc.get_referents`). To go on from
+/// one of them without knowing its type, use [`ObjectInfo::referents`].
 ///
 /// # Examples
 ///
@@ -301,6 +367,8 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 }
 
 /// The tracked objects that refer to `obj` (Python's `gc.get_referrers`).
+/// To go on from one of them without knowing its type, use
+/// [`ObjectInfo::referrers`].
 ///
 /// This traces every tracked object of the heap: a debugging tool, not for
 /// hot paths.
@@ -324,7 +392,10 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
 /// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
-    let target = obj.obj();
+    referrers_of(obj.obj())
+}
+
+fn referrers_of(target: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
     infos(raw::snapshot(None, true))
         .into_iter()
         .filter(|o| referents_of(o.obj).iter().any(|r| r.same(target)))

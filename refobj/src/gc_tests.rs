@@ -201,7 +201,9 @@ fn saveall_keeps_exactly_the_unreachable_set() {
     assert_eq!(gc::collect(), 2);
     assert_eq!(d.get(), 1, "nothing freed");
     assert_eq!(names(&gc::garbage()), ["a", "b"]);
-    assert_eq!(gc::get_stats()[2].uncollectable, 2);
+    // Counted as collected, as CPython counts saved objects.
+    let stats = gc::get_stats()[2];
+    assert_eq!((stats.collected, stats.uncollectable), (2, 0));
     gc::set_debug(DebugFlags::empty());
     gc::clear_garbage();
     assert!(gc::garbage().is_empty());
@@ -247,7 +249,9 @@ fn debug_flags_round_trip() {
     assert!(gc::get_debug().is_empty());
 }
 
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The lines logged, with the thread that logged them (tests run in
+/// parallel, and addresses are reused across threads' heaps).
+static LOG: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -257,7 +261,9 @@ impl log::Log for Capture {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            LOG.lock().unwrap().push(r.args().to_string());
+            LOG.lock()
+                .unwrap()
+                .push((std::thread::current().id(), r.args().to_string()));
         }
     }
     fn flush(&self) {}
@@ -277,10 +283,12 @@ fn stats_flag_logs_one_line_per_collection() {
     gc::set_debug(DebugFlags::empty());
     let log = LOG.lock().unwrap();
     assert!(
-        log.iter().any(|l| l.contains("generation 2")
-            && l.contains("scanned 1")
-            && l.contains("unreachable 1")
-            && l.contains("collected 1")),
+        log.iter()
+            .map(|(_, l)| l)
+            .any(|l| l.contains("generation 2")
+                && l.contains("scanned 1")
+                && l.contains("unreachable 1")
+                && l.contains("collected 1")),
         "{log:?}"
     );
 }
@@ -353,4 +361,190 @@ fn dot_output_has_every_object_and_edge() {
 
 fn obj_addr(g: &Gc<N>) -> usize {
     g.obj().as_ptr().addr()
+}
+
+#[test]
+fn saveall_counts_saved_objects_as_collected_in_callbacks() {
+    gc::disable();
+    gc::set_debug(DebugFlags::SAVEALL);
+    let seen = Rc::new(Cell::new(None::<CallbackInfo>));
+    let s = seen.clone();
+    let id = gc::add_callback(move |i| {
+        if i.phase == Phase::Stop {
+            s.set(Some(*i))
+        }
+    });
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    link(&a, &a);
+    drop(a);
+    assert_eq!(gc::collect(), 1);
+    gc::remove_callback(id);
+    let info = seen.get().unwrap();
+    assert_eq!((info.collected, info.uncollectable), (1, 0));
+    gc::set_debug(DebugFlags::empty());
+    gc::clear_garbage();
+    assert_eq!(gc::collect(), 1);
+    assert_eq!(d.get(), 1);
+}
+
+#[test]
+fn debug_flags_leak_is_collectable_uncollectable_saveall() {
+    assert_eq!(
+        DebugFlags::LEAK,
+        DebugFlags::COLLECTABLE | DebugFlags::UNCOLLECTABLE | DebugFlags::SAVEALL
+    );
+    assert_eq!(
+        format!("{:?}", DebugFlags::LEAK | DebugFlags::STATS),
+        "DebugFlags(STATS | COLLECTABLE | UNCOLLECTABLE | SAVEALL)"
+    );
+}
+
+fn lines_naming(addr: usize) -> Vec<String> {
+    let tag = format!("@{addr:#x}>");
+    let me = std::thread::current().id();
+    LOG.lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, l)| *t == me && l.ends_with(&tag))
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+#[test]
+fn collectable_flag_logs_one_line_per_object_found() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    gc::disable();
+    let d = Rc::new(Cell::new(0));
+    let (a, b) = (n("a", &d), n("b", &d));
+    link(&a, &b);
+    link(&b, &a);
+    let (pa, pb) = (obj_addr(&a), obj_addr(&b));
+    drop((a, b));
+    gc::set_debug(DebugFlags::COLLECTABLE);
+    assert_eq!(gc::collect(), 2);
+    gc::set_debug(DebugFlags::empty());
+    assert_eq!(d.get(), 2, "freed as usual");
+    let name = core::any::type_name::<N>();
+    for p in [pa, pb] {
+        assert_eq!(
+            lines_naming(p),
+            [format!("collectable <{name} @{p:#x}>")],
+            "one line for the object at {p:#x}"
+        );
+    }
+}
+
+/// A node whose `trace` is not promised structural: a cycle through it is
+/// reported as uncollectable.
+struct Opaque {
+    me: RefCell<Option<Gc<Opaque>>>,
+}
+
+impl Trace for Opaque {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v);
+    }
+}
+
+#[test]
+fn leak_flag_logs_and_keeps_collectable_and_uncollectable_objects() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    gc::disable();
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    link(&a, &a);
+    let o = Gc::new(Opaque {
+        me: RefCell::new(None),
+    });
+    *o.me.borrow_mut() = Some(o.clone());
+    let (pa, po) = (obj_addr(&a), o.obj().as_ptr().addr());
+    drop((a, o));
+    gc::set_debug(DebugFlags::LEAK);
+    assert_eq!(gc::collect(), 1);
+    gc::set_debug(DebugFlags::empty());
+    let stats = gc::get_stats()[2];
+    assert_eq!((stats.collected, stats.uncollectable), (1, 1));
+    assert_eq!(
+        lines_naming(pa),
+        [format!(
+            "collectable <{} @{pa:#x}>",
+            core::any::type_name::<N>()
+        )]
+    );
+    assert_eq!(
+        lines_naming(po),
+        [format!(
+            "uncollectable <{} @{po:#x}>",
+            core::any::type_name::<Opaque>()
+        )]
+    );
+    let kept = gc::garbage();
+    assert_eq!(kept.len(), 2, "SAVEALL kept both");
+    let o = kept.iter().find_map(|k| k.downcast::<Opaque>()).unwrap();
+    drop(kept);
+    gc::clear_garbage();
+    o.me.borrow_mut().take();
+    drop(o);
+    assert_eq!(gc::collect(), 1);
+    assert_eq!(d.get(), 1);
+}
+
+struct Hop {
+    next: RefCell<Option<Gc<Stop>>>,
+}
+struct Stop {
+    back: RefCell<Option<Gc<Hop>>>,
+    n: u32,
+}
+impl Trace for Hop {
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+        unsafe { crate::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.next.trace(v);
+    }
+}
+impl Trace for Stop {
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: as for `Hop`.
+        unsafe { crate::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.back.trace(v);
+    }
+}
+
+#[test]
+fn object_info_walks_a_chain_of_mixed_types_without_downcasts() {
+    gc::disable();
+    let hop = Gc::new(Hop {
+        next: RefCell::new(None),
+    });
+    let stop = Gc::new(Stop {
+        back: RefCell::new(Some(hop.clone())),
+        n: 7,
+    });
+    *hop.next.borrow_mut() = Some(stop.clone());
+    let start = gc::get_referrers(&hop);
+    assert_eq!(start.len(), 1);
+    // hop -> stop -> hop, by ObjectInfo alone.
+    let there = gc::get_referents(&hop).remove(0);
+    assert_eq!(there.type_name(), core::any::type_name::<Stop>());
+    let back = there.referents();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].type_name(), core::any::type_name::<Hop>());
+    assert!(Gc::ptr_eq(&back[0].downcast::<Hop>().unwrap(), &hop));
+    let who = there.referrers();
+    assert_eq!(who.len(), 1);
+    assert!(Gc::ptr_eq(&who[0].downcast::<Hop>().unwrap(), &hop));
+    assert_eq!(there.downcast::<Stop>().unwrap().n, 7);
+    drop((start, there, back, who, stop));
+    hop.next.borrow_mut().take();
+    drop(hop);
+    assert_eq!(gc::collect(), 0);
+    assert!(gc::get_objects(None).is_empty());
 }

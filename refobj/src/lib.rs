@@ -29,6 +29,7 @@ mod impls;
 pub mod sync;
 mod trace;
 mod weak;
+pub mod weakref;
 
 pub use closure::{Callback, Closure};
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
@@ -52,11 +53,22 @@ static_assertions::assert_impl_all!(sync::gc::ObjectInfo: Send, Sync);
 static_assertions::assert_not_impl_any!(sync::Gc<core::cell::Cell<u64>>: Send, Sync);
 static_assertions::assert_eq_size!(Option<sync::Gc<u64>>, sync::Gc<u64>);
 static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
+// `weakref`: the thread-local half stays on its thread; the process-wide
+// half's finalizers and containers may be shared when their contents may.
+static_assertions::assert_not_impl_any!(weakref::Finalizer: Send, Sync);
+static_assertions::assert_not_impl_any!(weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::Finalizer: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakRef<u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakKeyMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 
 #[cfg(test)]
 mod gc_tests;
 #[cfg(test)]
 mod review_tests;
+#[cfg(test)]
+mod sync_deep_copy_tests;
 #[cfg(test)]
 mod sync_review_tests;
 #[cfg(test)]
@@ -65,3 +77,5 @@ mod sync_stress_tests;
 mod sync_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod weakref_tests;

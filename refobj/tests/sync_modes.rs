@@ -200,3 +200,138 @@ fn gc_functions_work_inside_callbacks_and_drops() {
         ]
     );
 }
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "ouro::gc"
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            LINES.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn lines_ending(addr: usize) -> Vec<String> {
+    let tag = format!("@{addr:#x}>");
+    LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.ends_with(&tag))
+        .cloned()
+        .collect()
+}
+
+/// A node whose `trace` is not promised structural.
+struct Opaque {
+    me: Mutex<Option<Gc<Opaque>>>,
+}
+
+impl Trace for Opaque {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.me.trace(v);
+    }
+}
+
+#[test]
+fn leak_flags_log_each_object_and_saveall_counts_as_collected() {
+    let _l = lock();
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    gc::collect();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    link(&b, &a);
+    let (pa, pb) = (Gc::as_ptr(&a).addr(), Gc::as_ptr(&b).addr());
+    let o = Gc::new(Opaque {
+        me: Mutex::new(None),
+    });
+    *o.me.lock().unwrap() = Some(o.clone());
+    let po = Gc::as_ptr(&o).addr();
+    drop((a, b, o));
+    let before = gc::get_stats()[2];
+    let stops = Arc::new(Mutex::new(Vec::new()));
+    let seen = stops.clone();
+    let id = gc::add_callback(move |i| {
+        if i.phase == gc::Phase::Stop {
+            seen.lock().unwrap().push((i.collected, i.uncollectable));
+        }
+    });
+    gc::set_debug(gc::DebugFlags::LEAK);
+    assert_eq!(gc::collect(), 2);
+    gc::set_debug(gc::DebugFlags::empty());
+    gc::remove_callback(id);
+    let after = gc::get_stats()[2];
+    assert_eq!(
+        (
+            after.collected - before.collected,
+            after.uncollectable - before.uncollectable
+        ),
+        (2, 1),
+        "saved objects count as collected, the reported one as uncollectable"
+    );
+    assert_eq!(*stops.lock().unwrap(), [(2, 1)]);
+    let node_name = std::any::type_name::<Node>();
+    for p in [pa, pb] {
+        assert_eq!(
+            lines_ending(p),
+            [format!("collectable <{node_name} @{p:#x}>")]
+        );
+    }
+    assert_eq!(
+        lines_ending(po),
+        [format!(
+            "uncollectable <{} @{po:#x}>",
+            std::any::type_name::<Opaque>()
+        )]
+    );
+    let kept = gc::garbage();
+    assert_eq!(kept.len(), 3, "SAVEALL kept all three");
+    let o = kept.iter().find_map(|k| k.downcast::<Opaque>()).unwrap();
+    drop(kept);
+    gc::clear_garbage();
+    o.me.lock().unwrap().take();
+    drop(o);
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn collectable_flag_names_freed_objects() {
+    let _l = lock();
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = node(1, &drops);
+    link(&a, &a);
+    let pa = Gc::as_ptr(&a).addr();
+    drop(a);
+    gc::set_debug(gc::DebugFlags::COLLECTABLE);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "freed as usual");
+    let name = std::any::type_name::<Node>();
+    assert!(lines_ending(pa).contains(&format!("collectable <{name} @{pa:#x}>")));
+}
+
+#[test]
+fn object_info_walks_referents_and_referrers() {
+    let _l = lock();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    let ib = gc::get_referents(&a).remove(0);
+    assert!(Gc::ptr_eq(&ib.downcast::<Node>().unwrap(), &b));
+    assert!(ib.referents().is_empty());
+    let up = ib.referrers();
+    assert_eq!(up.len(), 1);
+    assert!(Gc::ptr_eq(&up[0].downcast::<Node>().unwrap(), &a));
+    assert_eq!(up[0].referents()[0].address(), ib.address());
+}

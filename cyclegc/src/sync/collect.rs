@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::header::*;
 use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
 use super::prims::{self, Ordering};
-use crate::debug::{DebugFlags, Phase};
+use crate::debug::{DebugFlags, Found, Phase};
 use crate::visitor::{KeptGuard, SyncSink, Visitor};
 
 mod report;
@@ -267,6 +267,9 @@ pub(crate) struct Batch {
     /// The same for the non-structural values inside structural ones
     /// (trait objects'), by their types' names.
     reported_names: Vec<fn() -> &'static str>,
+    /// The objects `DebugFlags::COLLECTABLE` / `UNCOLLECTABLE` name, logged
+    /// in [`finish`] (without the collector lock: a logger is user code).
+    found: Vec<Found>,
     /// The first panic of user code (a callback or a `trace` so far).
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
@@ -327,6 +330,7 @@ pub(crate) fn collect(
         zombies: Vec::new(),
         reported: Vec::new(),
         reported_names: Vec::new(),
+        found: Vec::new(),
         panic: cb_panic,
         ticket: None,
     };
@@ -373,6 +377,11 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
     report::warn_new_types(h, &b.reported, &b.reported_names, &mut b.panic);
+    if !b.found.is_empty()
+        && let Some(p) = catch(|| b.found.iter().for_each(|f| f.log()))
+    {
+        b.panic.get_or_insert(p);
+    }
     let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
@@ -438,6 +447,19 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     }
     drop(state);
     (outcome, b.panic)
+}
+
+/// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `obj`, an
+/// object this collection owns (its header is readable, I2).
+fn found_line(obj: NonNull<SyncHeader>, collectable: bool) -> Found {
+    let o = unsafe_ref(obj);
+    Found {
+        collectable,
+        type_name: o.vtable.type_name,
+        // SAFETY: the header is readable (above); the value's address is
+        // computed, not read.
+        address: unsafe { SyncHeader::value_ptr(obj) }.as_ptr().addr(),
+    }
 }
 
 fn catch(f: impl FnOnce()) -> Option<Panic> {
@@ -508,8 +530,14 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // (while the survivors are still ours; not after a `trace` panicked,
     // which may have left garbage unclaimed).
     if !t.untrusted.is_empty() && b.panic.is_none() {
-        let r = report::report_uncollectable(h, t, saveall);
-        (b.outcome.uncollectable, b.reported, b.reported_names) = (r.found, r.types, r.names);
+        let log = h.debug().contains(DebugFlags::UNCOLLECTABLE);
+        let r = report::report_uncollectable(h, t, saveall, log);
+        (
+            b.outcome.uncollectable,
+            b.reported,
+            b.reported_names,
+            b.found,
+        ) = (r.found, r.types, r.names, r.lines);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
@@ -517,6 +545,15 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     b.back.give(h, t, |s| s != GARBAGE, &mut b.zombies);
     if !claimed.ok {
         return;
+    }
+    if h.debug().contains(DebugFlags::COLLECTABLE) {
+        // Named as found, before finalizers run (as CPython does: a set a
+        // finalizer resurrects is named too); logged in `finish`.
+        for (i, &s) in t.state.iter().enumerate() {
+            if s == GARBAGE {
+                b.found.push(found_line(t.objs[i], true));
+            }
+        }
     }
     if claimed.needs_finalize {
         if claimed.dead_folded {
@@ -642,8 +679,9 @@ impl Batch {
                 t.state[i] = REACHABLE;
             }
         }
-        // The report's objects (if any) are counted already.
-        self.outcome.uncollectable += self.outcome.unreachable;
+        // Saved objects count as collected (CPython's count); the report's
+        // objects (if any) are counted as uncollectable already.
+        self.outcome.collected += self.outcome.unreachable;
         drop(saved);
         self.back.give(h, t, |_| true, &mut self.zombies);
         self.rest = Rest::Nothing;
@@ -722,6 +760,7 @@ fn destroy(
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
     let mut k = 0;
+    let mut hook_panic = None;
     while k < list.len() {
         let r = catch(|| {
             while k < list.len() {
@@ -733,6 +772,14 @@ fn destroy(
                 if state[i] == GARBAGE {
                     state[i] = GONE;
                     let obj = objs[i];
+                    if unsafe_ref(obj).has(HOOKED) {
+                        // Death hooks run before the value drops (see
+                        // `hooks`), without the collector lock.
+                        let hooks = crate::hooks::sync_take(obj.as_ptr().addr());
+                        if let Some(p) = crate::hooks::run_all(hooks) {
+                            hook_panic.get_or_insert(p);
+                        }
+                    }
                     // SAFETY: verified garbage, claimed (I4): the collector
                     // owns the value; it is dropped once (state GONE).
                     unsafe { (obj.as_ref().vtable.drop_value)(obj) };
@@ -742,6 +789,9 @@ fn destroy(
         if let Some(p) = r {
             panic_payload.get_or_insert(p);
         }
+    }
+    if let Some(p) = hook_panic {
+        panic_payload.get_or_insert(p);
     }
     free.clear();
     for &c in list {

@@ -456,9 +456,10 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
     h.update_trigger();
 }
 
-/// Statistics per generation (`uncollectable`: the objects kept by
-/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
-/// as on the thread-local heap).
+/// Statistics per generation (`collected`: the objects freed, and the
+/// unreachable ones kept by `SAVEALL`, as CPython counts them;
+/// `uncollectable`: those that only non-structural `Trace` impls keep
+/// alive; as on the thread-local heap).
 pub fn get_stats() -> [GenerationStats; GENERATIONS] {
     *prims::lock(&heap().stats)
 }

@@ -689,10 +689,21 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
         return;
     }
     // Exclusive: nobody else can reach an object whose value we own.
+    let f = o.flags.load(Ordering::Relaxed);
     o.update_flags_exclusively(DEAD, 0);
+    // Death hooks run before the value drops (see `hooks`); a panic among
+    // them is resumed once the value is dropped.
+    let p = if f & HOOKED != 0 {
+        crate::hooks::run_all(crate::hooks::sync_take(obj.as_ptr().addr()))
+    } else {
+        None
+    };
     // SAFETY: the caller owns the value; it is dropped once.
     unsafe { (o.vtable.drop_value)(obj) };
     drop(guard);
+    if let Some(p) = p {
+        std::panic::resume_unwind(p);
+    }
 }
 
 /// Releases one weak count; frees the memory when it was the last.

@@ -35,8 +35,9 @@
 //! type in a `log` warning (target `ouro::gc`, once per type in the
 //! process) that gives both fixes, and, under [`DebugFlags::SAVEALL`], keeps
 //! its objects in [`garbage`]. So `uncollectable` counts the objects a
-//! collection found and did not free: the unreachable ones `SAVEALL` kept,
-//! and those only non-structural impls keep alive. The report is the
+//! collection found and could not free: those only non-structural impls
+//! keep alive (the unreachable ones `SAVEALL` kept count as `collected`,
+//! as in CPython). The report is the
 //! collector's reading of edges it does not trust: a thread mutating the
 //! cycle meanwhile may make it wrong; nothing is freed on its strength.
 //!
@@ -105,6 +106,64 @@ impl ObjectInfo {
         // reference that the handle takes over.
         Some(unsafe { Gc::from_raw(r.into_raw()) })
     }
+
+    /// The tracked objects this object's value holds handles to:
+    /// [`get_referents`] for an object of any type, so that a chain of
+    /// objects of mixed types can be walked without a downcast at each hop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::Trace;
+    /// use ouro::sync::{Gc, gc};
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { n: u32 }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { n: 1 });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// let middle = gc::get_referents(&root).remove(0);
+    /// let next = middle.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
+    /// ```
+    pub fn referents(&self) -> Vec<ObjectInfo> {
+        // SAFETY: the info holds a strong reference for the whole call.
+        wrap(unsafe { control::get_referents(self.0.header()) })
+    }
+
+    /// The tracked objects whose values hold a handle to this object:
+    /// [`get_referrers`] for an object of any type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::Trace;
+    /// use ouro::sync::{Gc, gc};
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { n: u32 }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { n: 1 });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// let middle = gc::get_referrers(&leaf).remove(0);
+    /// let up = middle.referrers();
+    /// assert!(up.iter().any(|o| o.downcast::<Root>().is_some_and(|r| Gc::ptr_eq(&r, &root))));
+    /// ```
+    pub fn referrers(&self) -> Vec<ObjectInfo> {
+        wrap(control::get_referrers(self.0.header()))
+    }
 }
 
 impl fmt::Debug for ObjectInfo {
@@ -146,7 +205,8 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     wrap(control::get_objects(generation))
 }
 
-/// The tracked objects `obj`'s value holds handles to.
+/// The tracked objects `obj`'s value holds handles to. To go on from one
+/// of them without knowing its type, use [`ObjectInfo::referents`].
 ///
 /// # Examples
 ///
@@ -170,7 +230,8 @@ pub fn get_referents<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     wrap(unsafe { control::get_referents(Gc::header_ptr(obj)) })
 }
 
-/// The tracked objects whose values hold a handle to `obj`.
+/// The tracked objects whose values hold a handle to `obj`. To go on from
+/// one of them without knowing its type, use [`ObjectInfo::referrers`].
 ///
 /// # Examples
 ///
@@ -501,9 +562,10 @@ pub fn set_threshold(thresholds: [usize; 3]) {
     control::set_threshold(thresholds)
 }
 
-/// Statistics per generation (`uncollectable`: the objects kept by
-/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
-/// as on the thread-local heap).
+/// Statistics per generation (`collected`: the objects freed, and the
+/// unreachable ones kept by `SAVEALL`, as CPython counts them;
+/// `uncollectable`: those that only non-structural `Trace` impls keep
+/// alive; as on the thread-local heap).
 ///
 /// # Examples
 ///

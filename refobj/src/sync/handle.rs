@@ -22,18 +22,18 @@ use crate::{Trace, Visitor};
 #[allow(missing_debug_implementations)]
 pub struct SyncBox<T: ?Sized> {
     header: SyncHeader,
-    value: T,
+    pub(crate) value: T,
 }
 
 /// The vtables of `SyncBox<T>`, one static per type and answers of its
 /// `Trace` impl (`N`: needs tracing, `S`: structural, `F`: has a
 /// finalizer).
-struct VTableOf<T, const N: bool, const S: bool, const F: bool>(PhantomData<T>);
+pub(crate) struct VTableOf<T, const N: bool, const S: bool, const F: bool>(PhantomData<T>);
 
 /// The vtable of `SyncBox<T>`: a constant once inlined (see
 /// `crate::handle::vtable_of`).
 #[inline(always)]
-fn vtable_of<T: Trace + Send + Sync + 'static>() -> &'static SyncVTable {
+pub(crate) fn vtable_of<T: Trace + Send + Sync + 'static>() -> &'static SyncVTable {
     match (
         T::needs_trace(),
         T::structural().is_made(),
@@ -590,6 +590,20 @@ pub struct Weak<T: ?Sized> {
 unsafe impl<T: ?Sized + Send + Sync> Send for Weak<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
+
+impl<T> Weak<T> {
+    /// Builds a weak handle that takes over one weak reference.
+    ///
+    /// # Safety
+    /// `obj` is a `SyncBox<T>` and the caller gives up one counted weak
+    /// reference to it.
+    pub(crate) unsafe fn from_header(obj: NonNull<SyncHeader>) -> Weak<T> {
+        Weak {
+            ptr: Some(obj.cast()),
+            _invariant: PhantomData,
+        }
+    }
+}
 
 impl<T: ?Sized> Weak<T> {
     /// A weak handle that never upgrades (no allocation).

@@ -46,10 +46,12 @@
 //! ```
 
 pub mod gc;
-mod handle;
+pub(crate) mod handle;
+pub mod weakref;
 
 #[doc(inline)]
 pub use crate::__coerce_sync_gc as coerce_gc;
+pub use crate::deep_copy::sync_deep_copy as deep_copy;
 #[doc(hidden)]
 pub use handle::SyncBox;
 pub use handle::{Gc, Weak};

@@ -42,6 +42,8 @@ pub(super) struct Reported {
     /// The types of the non-structural values inside structural ones
     /// (trait objects'), each once.
     pub(super) names: Vec<fn() -> &'static str>,
+    /// Them, for `DebugFlags::UNCOLLECTABLE` (empty unless `log`).
+    pub(super) lines: Vec<crate::debug::Found>,
 }
 
 /// Finds the survivors of this collection (what the claims left) that
@@ -51,11 +53,16 @@ pub(super) struct Reported {
 /// claims and before the survivors are given back (the collection still
 /// owns them: their headers are readable, I2), only when the first pass met
 /// a non-structural value.
-pub(super) fn report_uncollectable(h: &SyncHeap, t: &mut Tables, saveall: bool) -> Reported {
+pub(super) fn report_uncollectable(
+    h: &SyncHeap,
+    t: &mut Tables,
+    saveall: bool,
+    log: bool,
+) -> Reported {
     debug_assert!(!t.untrusted.is_empty());
     trial_with_every_edge(t);
     reach_from_untrusted(t);
-    keep_found(h, t, saveall)
+    keep_found(h, t, saveall, log)
 }
 
 /// The edges the first pass recorded from table object `k`.
@@ -154,7 +161,7 @@ fn mark_from(adj: &[u32], adj_start: &[u32], mark: &mut [u8], work: &mut Vec<u32
 /// Counts the `FOUND` objects still alive, lists their non-structural
 /// types, and under `saveall` keeps one strong reference to each in
 /// `garbage()`.
-fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
+fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool, log: bool) -> Reported {
     let mut out = Reported::default();
     let mut saved = Vec::new();
     for (i, (&m, &obj)) in t.local_mark.iter().zip(&t.objs).enumerate() {
@@ -176,6 +183,9 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
             continue;
         }
         out.found += 1;
+        if log {
+            out.lines.push(super::found_line(obj, false));
+        }
         let vt = o.vtable;
         if !vt.structural && !out.types.iter().any(|t| (t.type_id)() == (vt.type_id)()) {
             out.types.push(vt);
