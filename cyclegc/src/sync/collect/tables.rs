@@ -1,0 +1,182 @@
+//! The collector's tables: one row per taken object, in the index space
+//! `take` lays out; the per-object states; the primitives every step
+//! uses to reach a collector-owned object.
+
+use super::*;
+
+/// Per-object state in the collector's tables.
+pub(super) const UNKNOWN: u8 = 0;
+
+pub(super) const REACHABLE: u8 = 1;
+
+/// A candidate of the guess (step 2).
+pub(super) const CANDIDATE: u8 = 2;
+
+/// A candidate that failed verification (step 3).
+pub(super) const FAILED: u8 = 3;
+
+/// Verified garbage (G').
+pub(super) const GARBAGE: u8 = 4;
+
+/// Destroyed: not given back.
+pub(super) const GONE: u8 = 5;
+
+/// Destroyed, and its claim ended (freed, or left to a handle a `Drop`
+/// moved out).
+pub(super) const ENDED: u8 = 7;
+
+/// The collector's tables, kept between collections so that their capacity
+/// is reused (a collection allocates only when the heap has grown).
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(super) objs: Vec<NonNull<SyncHeader>>,
+    pub(super) refs: Vec<i64>,
+    pub(super) state: Vec<u8>,
+    /// Edges counted by the verification, per candidate (`counted`), and
+    /// their targets (`edges`, grouped by source: `edge_start`).
+    pub(super) counted: Vec<u32>,
+    pub(super) edges: Vec<u32>,
+    pub(super) edge_start: Vec<u32>,
+    pub(super) cands: Vec<u32>,
+    pub(super) snap: Vec<u64>,
+    pub(super) work: Vec<u32>,
+    pub(super) guards: Vec<KeptGuard>,
+    /// Where each candidate's guards start in `guards` (by position in
+    /// `cands`; one more entry at the end).
+    pub(super) guard_start: Vec<u32>,
+    /// Table index -> position in `cands`, built when a failure needs it.
+    pub(super) pos: Vec<u32>,
+    /// The first place in `objs` of each run of a list (`take`'s layout),
+    /// and the places a list left empty.
+    pub(super) run_starts: Vec<usize>,
+    pub(super) holes: Vec<usize>,
+    /// Each object's counts word as the first pass read it (before its
+    /// trace).
+    pub(super) words: Vec<u64>,
+    /// The current chunk's `gc_refs` and marks, by index in the chunk
+    /// (after the first pass, the report's, by table index: [`report`]).
+    pub(super) local_refs: Vec<i64>,
+    pub(super) local_mark: Vec<u8>,
+    pub(super) local_work: Vec<u32>,
+    /// The current chunk's candidates, by index in the chunk.
+    pub(super) chunk_cands: Vec<u32>,
+    /// `refs` of the current chunk before a trace without guards, put back
+    /// if the chunk is traced again with them (`first_pass`).
+    pub(super) refs_before: Vec<i64>,
+    /// Whether the last chunk of the last first pass had no candidates: the
+    /// next first pass then starts without keeping guards.
+    pub(super) last_chunk_clean: bool,
+    /// Blocks to free at the end of a collection (freed in one batch).
+    pub(super) free: Vec<(NonNull<u8>, core::alloc::Layout)>,
+    /// (traced object, exclusive target) pairs seen by the guess.
+    pub(super) exclusive_seen: Vec<(u32, NonNull<SyncHeader>)>,
+    /// Edges seen by the guess, grouped by source.
+    pub(super) adj: Vec<u32>,
+    pub(super) adj_start: Vec<u32>,
+    /// G' claimed by the first pass, chunk by chunk (in table order), and
+    /// where each chunk's part ends (`group_end`).
+    pub(super) chunk_garbage: Vec<u32>,
+    pub(super) group_end: Vec<u32>,
+    /// G' claimed by the global steps, in table order.
+    pub(super) global_garbage: Vec<u32>,
+    /// The objects the first pass traced whose `trace` is not structural
+    /// (and found no lock busy), in table order: roots for the collection,
+    /// whose recorded edges only the report trusts ([`report`]).
+    pub(super) untrusted: Vec<u32>,
+}
+
+// SAFETY: the raw pointers in the tables are only used by the thread that
+// holds the collector lock, which owns the objects they point to (I1).
+unsafe impl Send for Tables {}
+
+/// The index of a collector-owned object, kept in its `prev` link.
+///
+/// # Safety
+/// `obj` has `IN_COLLECTOR` set (the running collection owns its links).
+#[inline(always)]
+pub(super) unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
+    // SAFETY: caller contract (I1 (b)).
+    unsafe { (*SyncHeader::links(obj).as_ref().prev.get()).addr() }
+}
+
+/// Records `i` as the index of a collector-owned object (see [`index_of`]).
+///
+/// # Safety
+/// As [`index_of`].
+#[inline(always)]
+pub(super) unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
+    // SAFETY: caller contract (I1 (b)).
+    unsafe { *SyncHeader::links(obj).as_ref().prev.get() = core::ptr::without_provenance_mut(i) };
+}
+
+/// The collector-table index of `target` if the running collection owns
+/// it (checked against the table, so that a stale index can never name
+/// another object), with the flags it read (the `EXCLUSIVE` of an object
+/// this collection owns changes only in `take`).
+#[inline(always)]
+pub(super) fn owned_index(
+    target: NonNull<SyncHeader>,
+    objs: &[NonNull<SyncHeader>],
+) -> Option<(usize, u32)> {
+    // SAFETY: the handle that reported `target` keeps it alive.
+    let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
+    if f & IN_COLLECTOR == 0 {
+        return None;
+    }
+    // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
+    let i = unsafe { index_of(target) };
+    (objs.get(i) == Some(&target)).then_some((i, f))
+}
+
+/// Traces the value of a collector-owned object with `sink`, keeping the
+/// lock guards in `guards` if given.
+///
+/// # Safety
+/// `obj` is owned by the running collection (I2), not `EXCLUSIVE` (I3).
+#[inline]
+pub(super) unsafe fn trace_with(
+    obj: NonNull<SyncHeader>,
+    sink: &mut dyn SyncSink,
+    guards: Option<&mut Vec<KeptGuard>>,
+    scratch: &bumpalo::Bump,
+) {
+    let mut v = Visitor::new_sync(sink, guards, scratch);
+    // SAFETY: caller contract: the value is intact and nobody holds `&mut`.
+    v.with_sync_object(obj, |v| unsafe { (obj.as_ref().vtable.trace)(obj, v) });
+}
+
+/// Drops the held guards, innermost first.
+pub(super) fn release_guards(guards: &mut Vec<KeptGuard>) {
+    // Innermost first: an inner guard may borrow from an outer one's data.
+    while let Some(g) = guards.pop() {
+        drop(g);
+    }
+}
+
+/// Dereferences a header the running collection owns.
+#[inline(always)]
+pub(super) fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
+    // SAFETY: every pointer in the tables is an object owned by the running
+    // collection (I1, I2), alive until the collection frees it (and then it
+    // is never dereferenced again: state GONE, then ENDED).
+    unsafe { obj.as_ref() }
+}
+
+/// `gc_refs` of an object that is a root for this collection whatever its
+/// count: one the collector must not read (`EXCLUSIVE`), or cannot verify
+/// (a busy lock, a `trace` that is not structural).
+pub(super) const ROOT_REFS: i64 = i64::MAX / 2;
+
+/// How many objects ahead the passes over the table prefetch (see
+/// `prims::prefetch`).
+pub(super) const PREFETCH: usize = 8;
+
+/// Drops the guards from index `from` on, innermost first.
+pub(super) fn release_guards_from(guards: &mut Vec<KeptGuard>, from: usize) {
+    while guards.len() > from {
+        drop(guards.pop());
+    }
+}
+
+/// Given back already.
+pub(super) const GIVEN: u8 = 6;
