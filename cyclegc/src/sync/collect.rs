@@ -265,7 +265,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     guess(t);
     t.cands.clear();
     for (i, &s) in t.state.iter().enumerate() {
-        if s == CANDIDATE {
+        if s == State::Candidate {
             t.cands.push(i as u32);
         }
     }
@@ -276,7 +276,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     }
     t.global_garbage.clear();
     for &c in &t.cands {
-        if t.state[c as usize] == GARBAGE {
+        if t.state[c as usize] == State::Garbage {
             t.global_garbage.push(c);
         }
     }
@@ -287,7 +287,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     if b.whole {
         t.cands.clear();
         for i in 0..n {
-            if t.state[i] == GARBAGE {
+            if t.state[i] == State::Garbage {
                 t.cands.push(i as u32);
             }
         }
@@ -302,7 +302,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
     // of these objects must not wait for that code.
-    b.back.give(h, t, |s| s != GARBAGE, &mut b.zombies);
+    b.back.give(h, t, |s| s != State::Garbage, &mut b.zombies);
     if !claimed.ok {
         return;
     }
@@ -310,7 +310,8 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
         if claimed.dead_folded {
             // A finalizer may resurrect them: not dead yet.
             for &c in &t.cands {
-                unsafe_ref(t.objs[c as usize])
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                unsafe { owned(t.objs[c as usize]) }
                     .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
             }
         }

@@ -13,8 +13,8 @@ impl Batch {
         let scratch = &state.scratch;
         // Re-verify exactly G' (the rest is given back already).
         for &c in &t.cands {
-            if t.state[c as usize] == GARBAGE {
-                t.state[c as usize] = CANDIDATE;
+            if t.state[c as usize] == State::Garbage {
+                t.state[c as usize] = State::Candidate;
             }
         }
         let r = tracing(|| {
@@ -24,7 +24,10 @@ impl Batch {
             })
         });
         release_guards(&mut t.guards);
-        let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c as usize] != FAILED);
+        let intact = r.is_none()
+            && t.cands
+                .iter()
+                .all(|&c| t.state[c as usize] != State::Failed);
         if let Some(p) = r {
             self.panic.get_or_insert(p);
         }
@@ -34,12 +37,16 @@ impl Batch {
             // their weak handles (as when a claim is withdrawn in step 4).
             for &c in &t.cands {
                 let i = c as usize;
-                if matches!(t.state[i], CANDIDATE | FAILED | GARBAGE) {
+                if matches!(
+                    t.state[i],
+                    State::Candidate | State::Failed | State::Garbage
+                ) {
                     // Exclusive: still claimed (I4), and before the claim
                     // ends (a mutator may set `ZOMBIE` after that).
-                    unsafe_ref(t.objs[i]).update_flags_exclusively(0, WEAK_CLEARED);
+                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                    unsafe { owned(t.objs[i]) }.update_flags_exclusively(0, WEAK_CLEARED);
                     unclaim(t.objs[i]);
-                    t.state[i] = REACHABLE;
+                    t.state[i] = State::Reachable;
                 }
             }
             self.back.give(h, t, |_| true, &mut self.zombies);
@@ -51,7 +58,8 @@ impl Batch {
         // marked, I4: step 6 reads the counts.)
         for (&c, &seen) in t.cands.iter().zip(&t.snap) {
             if seen != NOT_MARKED {
-                unsafe_ref(t.objs[c as usize])
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                unsafe { owned(t.objs[c as usize]) }
                     .counts
                     .fetch_and(!MARKED, Ordering::AcqRel);
             }
@@ -62,8 +70,9 @@ impl Batch {
             .cands
             .iter()
             .filter(|&&c| {
-                t.state[c as usize] == GARBAGE
-                    && unsafe_ref(t.objs[c as usize])
+                t.state[c as usize] == State::Garbage
+                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                    && unsafe { owned(t.objs[c as usize]) }
                         .counts
                         .load(Ordering::Relaxed)
                         & STRONG_MASK
@@ -87,9 +96,10 @@ impl Batch {
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
             let i = c as usize;
-            if t.state[i] == GARBAGE {
+            if t.state[i] == State::Garbage {
                 let obj = t.objs[i];
-                let o = unsafe_ref(obj);
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(obj) };
                 // Exclusive: claimed. A zombie is one no longer: the saved
                 // reference keeps it.
                 o.update_flags_exclusively(0, ZOMBIE);
@@ -99,7 +109,7 @@ impl Batch {
                         Some((c + STRONG_ONE) & !CLAIMED)
                     });
                 saved.push(crate::sync::raw::ObjectRef { obj });
-                t.state[i] = REACHABLE;
+                t.state[i] = State::Reachable;
             }
         }
         // The report's objects (if any) are counted already.
@@ -152,9 +162,11 @@ impl Batch {
 /// for its own.
 pub(super) fn mark_dead(t: &Tables, whole: bool) {
     let dead = |c: u32| {
-        if t.state[c as usize] == GARBAGE {
+        if t.state[c as usize] == State::Garbage {
             // Exclusive: claimed garbage (I4).
-            unsafe_ref(t.objs[c as usize]).update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            unsafe { owned(t.objs[c as usize]) }
+                .update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
         }
     };
     if whole {
@@ -190,11 +202,11 @@ pub(super) fn destroy(
                 }
                 let i = list[k] as usize;
                 k += 1;
-                if state[i] == GARBAGE {
-                    state[i] = GONE;
+                if state[i] == State::Garbage {
+                    state[i] = State::Gone;
                     let obj = objs[i];
                     // SAFETY: verified garbage, claimed (I4): the collector
-                    // owns the value; it is dropped once (state GONE).
+                    // owns the value; it is dropped once (state State::Gone).
                     unsafe { (obj.as_ref().vtable.drop_value)(obj) };
                 }
             }
@@ -206,17 +218,18 @@ pub(super) fn destroy(
     free.clear();
     for &c in list {
         let i = c as usize;
-        if state[i] != GONE {
+        if state[i] != State::Gone {
             continue;
         }
         // Done with, whatever follows: the claim ends once.
-        state[i] = ENDED;
+        state[i] = State::Ended;
         let obj = objs[i];
         // The claim ends. A count left above zero means a `Drop` moved a
         // handle to this object out of the garbage (or a value of a later
         // group still holds one): that handle now owns the header (the value
         // is `DEAD`), and its drop releases it.
-        let counts = &unsafe_ref(obj).counts;
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let counts = &unsafe { owned(obj) }.counts;
         // No handle left: nobody can change the count any more, so no
         // read-modify-write is needed to end the claim.
         let old = match counts.load(Ordering::Acquire) {
@@ -248,8 +261,9 @@ pub(super) fn finalize_all(
                 let i = t.cands[k] as usize;
                 k += 1;
                 let obj = t.objs[i];
-                let o = unsafe_ref(obj);
-                if t.state[i] == GARBAGE
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(obj) };
+                if t.state[i] == State::Garbage
                     && o.vtable.has_finalizer
                     && o.flags.fetch_or(FINALIZED, Ordering::AcqRel) & FINALIZED == 0
                 {

@@ -36,11 +36,13 @@ impl SyncSink for Record<'_> {
 pub(super) fn withdraw_first_pass(t: &mut Tables) {
     release_guards(&mut t.guards);
     for (s, &obj) in t.state.iter_mut().zip(&t.objs) {
-        if *s == GARBAGE {
-            unsafe_ref(obj).update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD | WEAK_CLEARED);
+        if *s == State::Garbage {
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            unsafe { owned(obj) }
+                .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD | WEAK_CLEARED);
             unclaim(obj);
         }
-        *s = REACHABLE;
+        *s = State::Reachable;
     }
 }
 
@@ -218,7 +220,8 @@ pub(super) fn trace_chunk(
             prims::prefetch(ahead.as_ptr());
         }
         let obj = objs[i];
-        let o = unsafe_ref(obj);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(obj) };
         let word = o.counts.load(Ordering::SeqCst);
         *word_slot = word;
         let mut sink = Record {
@@ -260,14 +263,19 @@ pub(super) fn trace_chunk(
     end
 }
 
-/// Chunk-local marks of [`end_chunk`].
-pub(super) const L_UNKNOWN: u8 = 0;
-
-pub(super) const L_REACHABLE: u8 = 1;
-
-pub(super) const L_CANDIDATE: u8 = 2;
-
-pub(super) const L_FAILED: u8 = 3;
+/// Chunk-local marks of [`local_trial`] and [`end_chunk`], by index in
+/// the chunk (`Tables::local_mark`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Mark {
+    /// Not reached from the chunk's roots: a candidate of the chunk.
+    Unknown,
+    /// Reached from an object referenced from outside the chunk.
+    Reachable,
+    /// A candidate that passed (b) so far.
+    Candidate,
+    /// A candidate that failed.
+    Failed,
+}
 
 /// The edges of one chunk of the first pass (objects `lo..`), by object.
 #[derive(Clone, Copy)]
@@ -342,24 +350,24 @@ pub(super) fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) ->
     }
     let edges = ChunkEdges::new(adj, adj_start, lo);
     local_mark.clear();
-    local_mark.resize(m, L_UNKNOWN);
+    local_mark.resize(m, Mark::Unknown);
     let local_mark = &mut local_mark[..m];
     local_work.clear();
     for (k, (&r, mark)) in local_refs.iter().zip(local_mark.iter_mut()).enumerate() {
         if r > 0 {
-            *mark = L_REACHABLE;
+            *mark = Mark::Reachable;
             local_work.push(k as u32);
         }
     }
     while let Some(k) = local_work.pop() {
         for j in edges.of(k as usize) {
-            if let Some(mark @ &mut L_UNKNOWN) = local_mark.get_mut(j) {
-                *mark = L_REACHABLE;
+            if let Some(mark @ &mut Mark::Unknown) = local_mark.get_mut(j) {
+                *mark = Mark::Reachable;
                 local_work.push(j as u32);
             }
         }
     }
-    local_mark.contains(&L_UNKNOWN)
+    local_mark.contains(&Mark::Unknown)
 }
 
 /// The end of one chunk of the first pass (objects `lo..hi`) whose trial
@@ -368,7 +376,7 @@ pub(super) fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) ->
 /// candidates, and step 4 for those that pass (the others are unmarked). What it claims (`None` if an `upgrade`
 /// got in first and the chunk's claims were withdrawn). The chunk's marks
 /// are kept in `local_mark`; only claimed objects change state (to
-/// `GARBAGE`): failed ones are left to the global steps.
+/// `State::Garbage`): failed ones are left to the global steps.
 #[inline(always)]
 pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Claimed> {
     let Tables {
@@ -402,15 +410,18 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         .zip(&mut words[lo..hi])
         .zip(local_refs.iter());
     for (k, (((mark, &o), seen), &r)) in slots.enumerate() {
-        if *mark != L_UNKNOWN {
+        if *mark != Mark::Unknown {
             continue;
         }
-        let marked = unsafe_ref(o).counts.fetch_or(MARKED, Ordering::SeqCst);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let marked = unsafe { owned(o) }
+            .counts
+            .fetch_or(MARKED, Ordering::SeqCst);
         chunk_cands.push(k as u32);
         if marked == *seen && marked & (MARKED | CLAIMED) == 0 && r == 0 {
-            *mark = L_CANDIDATE;
+            *mark = Mark::Candidate;
         } else {
-            *mark = L_FAILED;
+            *mark = Mark::Failed;
             local_work.push(k as u32);
         }
         *seen = marked;
@@ -418,10 +429,11 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
     // (c): read every word again; (d) inside the chunk.
     for &k in chunk_cands.iter() {
         let k = k as usize;
-        if local_mark[k] != L_CANDIDATE {
+        if local_mark[k] != Mark::Candidate {
             continue;
         }
-        let o = unsafe_ref(objs[lo + k]);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(objs[lo + k]) };
         let seen = words[lo + k];
         // The weak count first: see `claim_unshared`.
         let w = o.weak.load(Ordering::Acquire);
@@ -431,14 +443,14 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         if ok {
             weak |= w > 1;
         } else {
-            local_mark[k] = L_FAILED;
+            local_mark[k] = Mark::Failed;
             local_work.push(k as u32);
         }
     }
     while let Some(k) = local_work.pop() {
         for j in edges.of(k as usize) {
-            if let Some(mark @ &mut L_CANDIDATE) = local_mark.get_mut(j) {
-                *mark = L_FAILED;
+            if let Some(mark @ &mut Mark::Candidate) = local_mark.get_mut(j) {
+                *mark = Mark::Failed;
                 local_work.push(j as u32);
             }
         }
@@ -457,11 +469,12 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         let k = k as usize;
         let i = lo + k;
         let seen = words[i];
-        if local_mark[k] != L_CANDIDATE {
+        if local_mark[k] != Mark::Candidate {
             unmark(objs[i], seen);
             continue;
         }
-        let o = unsafe_ref(objs[i]);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(objs[i]) };
         if weak {
             if o.counts
                 .compare_exchange(
@@ -476,9 +489,10 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
                 // and marks (the global steps decide about all of it).
                 for &j in &chunk_garbage[first_claim..] {
                     let obj = objs[j as usize];
-                    unsafe_ref(obj).update_flags_exclusively(0, WEAK_CLEARED);
+                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                    unsafe { owned(obj) }.update_flags_exclusively(0, WEAK_CLEARED);
                     unclaim(obj);
-                    state[j as usize] = UNKNOWN;
+                    state[j as usize] = State::Unknown;
                 }
                 chunk_garbage.truncate(first_claim);
                 for &j in &chunk_cands[p..] {
@@ -493,7 +507,7 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         // Exclusive: claimed garbage (I4).
         let f = o.flags.load(Ordering::Relaxed);
         o.flags.store((f | set) & !clear, Ordering::Release);
-        state[i] = GARBAGE;
+        state[i] = State::Garbage;
         chunk_garbage.push(i as u32);
         chunk.found += usize::from(seen & STRONG_MASK != 0);
         let has_finalizer = match last_vtable {
@@ -524,8 +538,9 @@ pub(super) fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) 
     for &(parent, target) in &pairs {
         let p = t.objs[parent as usize];
         // (A parent the first pass claimed is garbage: nothing to learn.)
-        if t.state[parent as usize] == GARBAGE
-            || unsafe_ref(p).flags.load(Ordering::Acquire) & EXCLUSIVE != 0
+        if t.state[parent as usize] == State::Garbage
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            || unsafe { owned(p) }.flags.load(Ordering::Acquire) & EXCLUSIVE != 0
         {
             continue;
         }
@@ -540,7 +555,8 @@ pub(super) fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) 
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(p, &mut sink, Some(&mut t.guards), scratch) };
         let found = !sink.busy && matches!(sink.probe, Some((_, true)));
-        let tgt = unsafe_ref(target);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let tgt = unsafe { owned(target) };
         if found && tgt.counts.load(Ordering::SeqCst) & STRONG_MASK == 1 {
             // The only handle is in a slot we hold: no `&mut` to it, so no
             // `&mut T` from `get_mut`; and `get_mut` cannot start while the

@@ -24,7 +24,7 @@ impl GiveBack {
         &mut self,
         h: &SyncHeap,
         t: &mut Tables,
-        which: impl Fn(u8) -> bool,
+        which: impl Fn(State) -> bool,
         zombies: &mut Vec<NonNull<SyncHeader>>,
     ) {
         const GIVE_CHUNK: usize = 4096;
@@ -34,17 +34,18 @@ impl GiveBack {
         while i < n {
             // The next object to give back starts a run of its shard.
             let st = t.state[i];
-            if st == GONE || st == GIVEN || !which(st) {
+            if st == State::Gone || st == State::Given || !which(st) {
                 i += 1;
                 continue;
             }
-            let s = unsafe_ref(t.objs[i]).shard();
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            let s = unsafe { owned(t.objs[i]) }.shard();
             let mut shard = prims::lock(&h.shards[s].0);
             let mut keep = List::new();
             let mut taken = 0;
             while i < n && taken < GIVE_CHUNK {
                 let st = t.state[i];
-                if st == GONE || st == GIVEN || !which(st) {
+                if st == State::Gone || st == State::Given || !which(st) {
                     i += 1;
                     continue;
                 }
@@ -52,11 +53,12 @@ impl GiveBack {
                     prims::prefetch(ahead.as_ptr());
                 }
                 let obj = t.objs[i];
-                let o = unsafe_ref(obj);
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(obj) };
                 if o.shard() != s {
                     break;
                 }
-                t.state[i] = GIVEN;
+                t.state[i] = State::Given;
                 i += 1;
                 taken += 1;
                 // Exclusive flag updates: every other writer of these flags

@@ -4,26 +4,32 @@
 
 use super::*;
 
-/// Per-object state in the collector's tables.
-pub(super) const UNKNOWN: u8 = 0;
-
-pub(super) const REACHABLE: u8 = 1;
-
-/// A candidate of the guess (step 2).
-pub(super) const CANDIDATE: u8 = 2;
-
-/// A candidate that failed verification (step 3).
-pub(super) const FAILED: u8 = 3;
-
-/// Verified garbage (G').
-pub(super) const GARBAGE: u8 = 4;
-
-/// Destroyed: not given back.
-pub(super) const GONE: u8 = 5;
-
-/// Destroyed, and its claim ended (freed, or left to a handle a `Drop`
-/// moved out).
-pub(super) const ENDED: u8 = 7;
+/// Per-object state in the collector's tables (`Tables::state`), from
+/// `take` (everything `Unknown`) to the give-back (`Given`) or the end of
+/// step 6 (`Ended`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(super) enum State {
+    /// Not decided: a root of the guess, or not looked at yet.
+    Unknown,
+    /// Reached from a root, or a candidate put back (a failed verification
+    /// or a withdrawn claim): a survivor.
+    Reachable,
+    /// A candidate of the guess (step 2).
+    Candidate,
+    /// A candidate that failed verification (step 3).
+    Failed,
+    /// Verified garbage (G'), claimed or about to be (step 4).
+    Garbage,
+    /// Destroyed: not given back.
+    Gone,
+    /// Given back already (step 7).
+    Given,
+    /// Destroyed, and its claim ended (freed, or left to a handle a `Drop`
+    /// moved out).
+    Ended,
+}
+static_assertions::assert_eq_size!(State, u8);
 
 /// The collector's tables, kept between collections so that their capacity
 /// is reused (a collection allocates only when the heap has grown).
@@ -31,7 +37,7 @@ pub(super) const ENDED: u8 = 7;
 pub(crate) struct Tables {
     pub(super) objs: Vec<NonNull<SyncHeader>>,
     pub(super) refs: Vec<i64>,
-    pub(super) state: Vec<u8>,
+    pub(super) state: Vec<State>,
     /// Edges counted by the verification, per candidate (`counted`), and
     /// their targets (`edges`, grouped by source: `edge_start`).
     pub(super) counted: Vec<u32>,
@@ -54,9 +60,12 @@ pub(crate) struct Tables {
     /// trace).
     pub(super) words: Vec<u64>,
     /// The current chunk's `gc_refs` and marks, by index in the chunk
-    /// (after the first pass, the report's, by table index: [`report`]).
+    /// (after the first pass, `local_refs` is the report's, by table index:
+    /// [`report`]).
     pub(super) local_refs: Vec<i64>,
-    pub(super) local_mark: Vec<u8>,
+    pub(super) local_mark: Vec<Mark>,
+    /// The report's marks, by table index.
+    pub(super) report_mark: Vec<report::Reach>,
     pub(super) local_work: Vec<u32>,
     /// The current chunk's candidates, by index in the chunk.
     pub(super) chunk_cands: Vec<u32>,
@@ -153,12 +162,19 @@ pub(super) fn release_guards(guards: &mut Vec<KeptGuard>) {
     }
 }
 
-/// Dereferences a header the running collection owns.
+/// The header of an object the running collection owns.
+///
+/// # Safety
+/// `obj` is owned by the running collection: taken from its shard (under
+/// the shard lock, or with `IN_COLLECTOR` set: I1), a zombie it found
+/// (I2), or garbage it claimed (I4); and it is not freed (its state is not
+/// [`State::Ended`]). The returned reference is not used after the
+/// collection gives the object back or frees it: the caller picks `'a` no
+/// longer than that.
 #[inline(always)]
-pub(super) fn unsafe_ref<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
-    // SAFETY: every pointer in the tables is an object owned by the running
-    // collection (I1, I2), alive until the collection frees it (and then it
-    // is never dereferenced again: state GONE, then ENDED).
+pub(super) unsafe fn owned<'a>(obj: NonNull<SyncHeader>) -> &'a SyncHeader {
+    // SAFETY: caller contract: the object is alive and its header is only
+    // ever shared (its fields are atomics or written under I1's rules).
     unsafe { obj.as_ref() }
 }
 
@@ -177,6 +193,3 @@ pub(super) fn release_guards_from(guards: &mut Vec<KeptGuard>, from: usize) {
         drop(guards.pop());
     }
 }
-
-/// Given back already.
-pub(super) const GIVEN: u8 = 6;

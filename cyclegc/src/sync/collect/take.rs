@@ -77,7 +77,7 @@ pub(super) fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
     debug_assert!(t.objs.iter().all(|&o| o != NonNull::dangling()));
     let n = t.objs.len();
     t.state.clear();
-    t.state.resize(n, UNKNOWN);
+    t.state.resize(n, State::Unknown);
     t.exclusive_seen.clear();
 }
 
@@ -94,7 +94,8 @@ pub(super) unsafe fn take_one(
     objs: &mut [NonNull<SyncHeader>],
     refs: &mut [i64],
 ) {
-    let h = unsafe_ref(o);
+    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+    let h = unsafe { owned(o) };
     let f = h.flags.load(Ordering::Relaxed);
     // The strong count is added by the first pass, which reads it just
     // before the trace.

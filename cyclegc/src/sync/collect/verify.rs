@@ -7,7 +7,7 @@ use super::*;
 /// candidates.
 pub(super) struct Verify<'t> {
     pub(super) objs: &'t [NonNull<SyncHeader>],
-    pub(super) state: &'t [u8],
+    pub(super) state: &'t [State],
     pub(super) counted: &'t mut [u32],
     pub(super) edges: &'t mut Vec<u32>,
     pub(super) busy: bool,
@@ -22,7 +22,7 @@ impl SyncSink for Verify<'_> {
             return;
         }
         if let Some((i, _)) = owned_index(target, self.objs)
-            && self.state[i] == CANDIDATE
+            && self.state[i] == State::Candidate
         {
             self.counted[i] += 1;
             self.edges.push(i as u32);
@@ -46,8 +46,8 @@ pub(super) fn verify_global(
         panic.get_or_insert(p);
         release_guards(&mut t.guards);
         for s in &mut t.state {
-            if matches!(*s, CANDIDATE | FAILED) {
-                *s = REACHABLE;
+            if matches!(*s, State::Candidate | State::Failed) {
+                *s = State::Reachable;
             }
         }
         return Claimed::default();
@@ -70,7 +70,7 @@ pub(super) fn verify_global(
 /// counts it read, minus every edge it recorded: update_refs and
 /// subtract_refs), which raced the mutators (a guess). The claimed garbage
 /// is not a root, and its edges count (they will be gone with it). The
-/// candidates end in state `CANDIDATE`; the roots stay `UNKNOWN`.
+/// candidates end in state `State::Candidate`; the roots stay `State::Unknown`.
 ///
 /// Most objects of a collection are roots, so the walk starts from the
 /// other side: the objects with `gc_refs <= 0` are marked first (usually
@@ -81,8 +81,8 @@ pub(super) fn guess(t: &mut Tables) {
     let n = t.objs.len();
     let mut others = 0usize;
     for (s, &r) in t.state.iter_mut().zip(&t.refs) {
-        if *s == UNKNOWN && r <= 0 {
-            *s = CANDIDATE;
+        if *s == State::Unknown && r <= 0 {
+            *s = State::Candidate;
             others += 1;
         }
     }
@@ -100,16 +100,16 @@ pub(super) fn guess(t: &mut Tables) {
         work,
         ..
     } = t;
-    let reach_from = |k: usize, state: &mut [u8], work: &mut Vec<u32>| {
+    let reach_from = |k: usize, state: &mut [State], work: &mut Vec<u32>| {
         for &j in &adj[adj_start[k] as usize..adj_start[k + 1] as usize] {
-            if state[j as usize] == CANDIDATE {
-                state[j as usize] = REACHABLE;
+            if state[j as usize] == State::Candidate {
+                state[j as usize] = State::Reachable;
                 work.push(j);
             }
         }
     };
     for i in 0..n {
-        if state[i] == UNKNOWN {
+        if state[i] == State::Unknown {
             reach_from(i, state, work);
         }
     }
@@ -127,10 +127,10 @@ pub(super) struct Traced {
     pub(super) finalize: bool,
 }
 
-/// Step 3 (a) and (b) over the objects in state `CANDIDATE`: traces each
+/// Step 3 (a) and (b) over the objects in state `State::Candidate`: traces each
 /// one with the guards kept (`guard_start` says whose they are), then
 /// marks each one (`snap`); the ones that cannot be checked become
-/// `FAILED` (unmarked: `NOT_MARKED`), their positions in `work`. The proof
+/// `State::Failed` (unmarked: `NOT_MARKED`), their positions in `work`. The proof
 /// needs every mark after every trace, and before any read of (c).
 #[inline(never)]
 pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
@@ -149,11 +149,12 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         t.edge_start.push(t.edges.len() as u32);
         t.guard_start.push(t.guards.len() as u32);
         t.snap.push(NOT_MARKED);
-        if t.state[c] != CANDIDATE {
+        if t.state[c] != State::Candidate {
             continue;
         }
         let obj = t.objs[c];
-        let o = unsafe_ref(obj);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(obj) };
         seen.weak |= o.weak.load(Ordering::Relaxed) > 1;
         let f = o.flags.load(Ordering::Acquire);
         seen.finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
@@ -161,7 +162,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         // counted a handle behind (see "Which values the verification
         // accepts" in the module docs).
         if !o.vtable.structural || f & EXCLUSIVE != 0 {
-            t.state[c] = FAILED;
+            t.state[c] = State::Failed;
             t.work.push(k as u32);
             continue;
         }
@@ -176,7 +177,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, Some(&mut t.guards), scratch) };
         if sink.busy {
-            t.state[c] = FAILED;
+            t.state[c] = State::Failed;
             t.work.push(k as u32);
         }
     }
@@ -185,8 +186,9 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     // (b): mark every candidate whose trace could be checked, after every
     // trace of (a) and before any read of (c).
     for (&c, snap) in t.cands.iter().zip(&mut t.snap) {
-        if t.state[c as usize] == CANDIDATE {
-            *snap = unsafe_ref(t.objs[c as usize])
+        if t.state[c as usize] == State::Candidate {
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            *snap = unsafe { owned(t.objs[c as usize]) }
                 .counts
                 .fetch_or(MARKED, Ordering::SeqCst);
         }
@@ -204,11 +206,11 @@ pub(super) const NOT_MARKED: u64 = MARKED;
 pub(super) fn count_claimed_edges(t: &mut Tables) {
     for &i in &t.chunk_garbage {
         let i = i as usize;
-        debug_assert_eq!(t.state[i], GARBAGE);
+        debug_assert_eq!(t.state[i], State::Garbage);
         let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
         for x in s..e {
             let j = t.adj[x] as usize;
-            if t.state[j] == CANDIDATE {
+            if t.state[j] == State::Candidate {
                 t.counted[j] += 1;
             }
         }
@@ -216,7 +218,7 @@ pub(super) fn count_claimed_edges(t: &mut Tables) {
 }
 
 /// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
-/// `GARBAGE` or `FAILED`. The guards stay held. `claimed`: the counts carry
+/// `State::Garbage` or `State::Failed`. The guards stay held. `claimed`: the counts carry
 /// `CLAIMED` (the resurrection check). `no_weak`: a candidate with a weak
 /// handle fails (for [`claim_unshared`]).
 #[inline(never)]
@@ -233,10 +235,11 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
     } = &mut *t;
     for (k, (&c, &seen)) in cands.iter().zip(snap.iter()).enumerate() {
         let c = c as usize;
-        if state[c] != CANDIDATE {
+        if state[c] != State::Candidate {
             continue;
         }
-        let o = unsafe_ref(objs[c]);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(objs[c]) };
         // The weak count first: see `claim_unshared`.
         let weak_ok = !no_weak || o.weak.load(Ordering::Acquire) == 1;
         let now = o.counts.load(Ordering::SeqCst);
@@ -248,9 +251,9 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
             && ((now & CLAIMED != 0) == claimed);
         if ok {
-            state[c] = GARBAGE;
+            state[c] = State::Garbage;
         } else {
-            state[c] = FAILED;
+            state[c] = State::Failed;
             work.push(k as u32);
         }
     }
@@ -259,8 +262,8 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
 }
 
 /// Step 3 (d): everything reachable from a failed candidate (the positions
-/// in `work`) along the counted edges fails too (`GARBAGE` or `CANDIDATE`
-/// objects reached become `FAILED`).
+/// in `work`) along the counted edges fails too (`State::Garbage` or `State::Candidate`
+/// objects reached become `State::Failed`).
 pub(super) fn propagate_failures(t: &mut Tables) {
     if t.work.is_empty() {
         return;
@@ -278,8 +281,8 @@ pub(super) fn propagate_failures(t: &mut Tables) {
         );
         for x in s..e {
             let j = t.edges[x] as usize;
-            if matches!(t.state[j], CANDIDATE | GARBAGE) {
-                t.state[j] = FAILED;
+            if matches!(t.state[j], State::Candidate | State::Garbage) {
+                t.state[j] = State::Failed;
                 t.work.push(t.pos[j]);
             }
         }
@@ -328,8 +331,9 @@ pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
     for k in (0..t.cands.len()).rev() {
         let c = t.cands[k] as usize;
         match t.state[c] {
-            GARBAGE => {
-                let o = unsafe_ref(t.objs[c]);
+            State::Garbage => {
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(t.objs[c]) };
                 let seen = t.snap[k];
                 if o.counts
                     .compare_exchange(
@@ -352,15 +356,18 @@ pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
                 out.found += usize::from(seen & STRONG_MASK != 0);
                 out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-            FAILED => {
+            State::Failed => {
                 unmark(t.objs[c], t.snap[k]);
-                t.state[c] = REACHABLE;
+                t.state[c] = State::Reachable;
             }
             _ => {}
         }
         release_guards_from(&mut t.guards, t.guard_start[k] as usize);
     }
-    out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c as usize] == GARBAGE);
+    out.ok = out.found > 0
+        || t.cands
+            .iter()
+            .any(|&c| t.state[c as usize] == State::Garbage);
     out.not_folded = out.ok;
     out
 }
@@ -412,8 +419,9 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
     for ((&c, &seen), &from) in cands.iter().zip(snap.iter()).zip(guard_start.iter()).rev() {
         let c = c as usize;
         match state[c] {
-            GARBAGE => {
-                let o = unsafe_ref(objs[c]);
+            State::Garbage => {
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(objs[c]) };
                 debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
                 o.counts.store(seen | CLAIMED, Ordering::Relaxed);
                 // Exclusive: claimed garbage (I4).
@@ -423,9 +431,9 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
                 found += usize::from(seen & STRONG_MASK != 0);
                 needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
-            FAILED => {
+            State::Failed => {
                 unmark(objs[c], seen);
-                state[c] = REACHABLE;
+                state[c] = State::Reachable;
             }
             _ => {}
         }
@@ -446,8 +454,9 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
 pub(super) fn withdraw(t: &mut Tables, k: usize) {
     for &d in &t.cands[k + 1..] {
         let d = d as usize;
-        if t.state[d] == GARBAGE {
-            let o = unsafe_ref(t.objs[d]);
+        if t.state[d] == State::Garbage {
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            let o = unsafe { owned(t.objs[d]) };
             // Exclusive: still claimed. Before the claim ends: a mutator may
             // set `ZOMBIE` after that.
             o.update_flags_exclusively(0, WEAK_CLEARED);
@@ -458,8 +467,8 @@ pub(super) fn withdraw(t: &mut Tables, k: usize) {
         unmark(t.objs[d as usize], seen);
     }
     for &d in &t.cands {
-        if matches!(t.state[d as usize], GARBAGE | FAILED) {
-            t.state[d as usize] = REACHABLE;
+        if matches!(t.state[d as usize], State::Garbage | State::Failed) {
+            t.state[d as usize] = State::Reachable;
         }
     }
 }
@@ -473,7 +482,8 @@ pub(super) fn unmark(obj: NonNull<SyncHeader>, seen: u64) {
     if seen == NOT_MARKED {
         return;
     }
-    let o = unsafe_ref(obj);
+    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+    let o = unsafe { owned(obj) };
     // `AcqRel`: reads the dropper's `Release` decrement (as `Arc`'s fence).
     let old = o.counts.fetch_and(!MARKED, Ordering::AcqRel);
     if old & MARKED != 0 && old & STRONG_MASK == 0 && seen & STRONG_MASK != 0 {
@@ -487,7 +497,8 @@ pub(super) fn unmark(obj: NonNull<SyncHeader>, seen: u64) {
 /// left with no strong reference becomes a zombie (dropped when given
 /// back).
 pub(super) fn unclaim(obj: NonNull<SyncHeader>) {
-    let o = unsafe_ref(obj);
+    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+    let o = unsafe { owned(obj) };
     let old = o.counts.fetch_and(!(CLAIMED | MARKED), Ordering::AcqRel);
     if old & CLAIMED != 0 && old & STRONG_MASK == 0 {
         o.flags.fetch_or(ZOMBIE, Ordering::Release);
