@@ -236,100 +236,127 @@ fn catch(f: impl FnOnce()) -> Option<Panic> {
 /// `b.rest` what is left.
 fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     let scratch = &state.scratch;
-    let t = &mut b.t;
-    take(h, t, b.generation);
-    let n = t.objs.len();
+    take(h, &mut b.t, b.generation);
     // Read once: a claim may already mark the garbage dead, which `SAVEALL`
     // must not find.
-    let saveall = h.debug().contains(DebugFlags::SAVEALL);
-    b.saveall = saveall;
-
-    // Steps 2 to 4 chunk by chunk (`first_pass`).
-    let mut claimed = Claimed::default();
-    let chunk = chunk_size(h);
-    let r = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, !saveall)));
-    if let Some(p) = r {
-        b.panic.get_or_insert(p);
-        withdraw_first_pass(t);
-        b.back.give(h, t, |_| true, &mut b.zombies);
+    b.saveall = h.debug().contains(DebugFlags::SAVEALL);
+    let Some(mut claimed) = b.first_pass(h, scratch) else {
+        // A `trace` panicked: everything went back.
         return;
-    }
-    if !t.exclusive_seen.is_empty() {
-        if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
-            b.panic.get_or_insert(p);
-        }
-        release_guards(&mut t.guards);
-    }
-
-    // Step 2 for the rest, on the recorded edges.
-    guess(t);
-    t.cands.clear();
-    for (i, &s) in t.state.iter().enumerate() {
-        if s == State::Candidate {
-            t.cands.push(i as u32);
-        }
-    }
-
-    // Steps 3 and 4 for the global candidates.
-    if !t.cands.is_empty() {
-        claimed.merge(verify_global(t, scratch, saveall, &mut b.panic));
-    }
-    t.global_garbage.clear();
-    for &c in &t.cands {
-        if t.state[c as usize] == State::Garbage {
-            t.global_garbage.push(c);
-        }
-    }
-    // G' is `chunk_garbage` and `global_garbage`. Finalizers and `SAVEALL`
-    // work on all of it at once: for them, from here on `cands` is G', in
-    // table order.
-    b.whole = claimed.needs_finalize || saveall;
-    if b.whole {
-        t.cands.clear();
-        for i in 0..n {
-            if t.state[i] == State::Garbage {
-                t.cands.push(i as u32);
-            }
-        }
-    }
+    };
+    claimed.merge(b.global_pass(scratch));
+    b.list_garbage(&claimed);
     // Reported, not collected: what only non-structural values keep alive
     // (while the survivors are still ours; not after a `trace` panicked,
     // which may have left garbage unclaimed).
-    if !t.untrusted.is_empty() && b.panic.is_none() {
-        let r = report::report_uncollectable(h, t, saveall);
+    if !b.t.untrusted.is_empty() && b.panic.is_none() {
+        let r = report::report_uncollectable(h, &mut b.t, b.saveall);
         (b.outcome.uncollectable, b.reported) = (r.found, r.types);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
     // of these objects must not wait for that code.
-    b.back.give(h, t, |s| s != State::Garbage, &mut b.zombies);
-    if !claimed.ok {
-        return;
+    b.back
+        .give(h, &mut b.t, |s| s != State::Garbage, &mut b.zombies);
+    b.rest = b.after_claims(h, claimed);
+}
+
+impl Batch {
+    /// Steps 2 to 4 chunk by chunk ([`first_pass`]), then the `EXCLUSIVE`
+    /// bits it found stale. If a `trace` panicked, the claims are
+    /// withdrawn and every object goes back: `None`.
+    fn first_pass(&mut self, h: &SyncHeap, scratch: &bumpalo::Bump) -> Option<Claimed> {
+        let t = &mut self.t;
+        let mut claimed = Claimed::default();
+        let (chunk, fold_dead) = (chunk_size(h), !self.saveall);
+        if let Some(p) = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, fold_dead))) {
+            self.panic.get_or_insert(p);
+            withdraw_first_pass(t);
+            self.back.give(h, t, |_| true, &mut self.zombies);
+            return None;
+        }
+        if !t.exclusive_seen.is_empty() {
+            if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
+                self.panic.get_or_insert(p);
+            }
+            release_guards(&mut t.guards);
+        }
+        Some(claimed)
     }
-    if claimed.needs_finalize {
-        if claimed.dead_folded {
-            // A finalizer may resurrect them: not dead yet.
-            for &c in &t.cands {
-                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                unsafe { owned(t.objs[c as usize]) }
-                    .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
+
+    /// Step 2 for what the first pass left, on the recorded edges
+    /// ([`guess`]), then steps 3 and 4 for its candidates
+    /// ([`verify_global`]); lists what they claimed in `global_garbage`.
+    fn global_pass(&mut self, scratch: &bumpalo::Bump) -> Claimed {
+        let t = &mut self.t;
+        guess(t);
+        t.cands.clear();
+        for (i, &s) in t.state.iter().enumerate() {
+            if s == State::Candidate {
+                t.cands.push(i as u32);
             }
         }
-        b.rest = Rest::Finalize;
-        return;
+        let mut claimed = Claimed::default();
+        if !t.cands.is_empty() {
+            claimed = verify_global(t, scratch, self.saveall, &mut self.panic);
+        }
+        t.global_garbage.clear();
+        for &c in &t.cands {
+            if t.state[c as usize] == State::Garbage {
+                t.global_garbage.push(c);
+            }
+        }
+        claimed
     }
-    // Objects whose count reached zero during the collection (zombies) were
-    // freed by counting, not found by the collector: not counted.
-    b.outcome.unreachable = claimed.found;
-    if saveall {
-        b.save_all(h);
-        return;
+
+    /// G' is `chunk_garbage` and `global_garbage`. Finalizers and `SAVEALL`
+    /// work on all of it at once (`whole`): for them, from here on `cands`
+    /// is G', in table order.
+    fn list_garbage(&mut self, claimed: &Claimed) {
+        let t = &mut self.t;
+        self.whole = claimed.needs_finalize || self.saveall;
+        if self.whole {
+            t.cands.clear();
+            for (i, &s) in t.state.iter().enumerate() {
+                if s == State::Garbage {
+                    t.cands.push(i as u32);
+                }
+            }
+        }
     }
-    if claimed.not_folded {
-        mark_dead(t, b.whole);
+
+    /// What is left once the survivors are back: nothing if nothing was
+    /// claimed; step 5 if a finalizer must run (the claims made with `DEAD`
+    /// lose it: a finalizer may resurrect them); else `SAVEALL`'s keeping
+    /// (done here) or step 6.
+    fn after_claims(&mut self, h: &SyncHeap, claimed: Claimed) -> Rest {
+        if !claimed.ok {
+            return Rest::Nothing;
+        }
+        let t = &mut self.t;
+        if claimed.needs_finalize {
+            if claimed.dead_folded {
+                for &c in &t.cands {
+                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                    unsafe { owned(t.objs[c as usize]) }
+                        .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
+                }
+            }
+            return Rest::Finalize;
+        }
+        // Objects whose count reached zero during the collection (zombies)
+        // were freed by counting, not found by the collector: not counted.
+        self.outcome.unreachable = claimed.found;
+        if self.saveall {
+            self.save_all(h);
+            return Rest::Nothing;
+        }
+        if claimed.not_folded {
+            mark_dead(t, self.whole);
+        }
+        self.outcome.collected = claimed.found;
+        Rest::Destroy
     }
-    b.outcome.collected = claimed.found;
-    b.rest = Rest::Destroy;
 }
 
 /// Marks the collecting thread as tracing while `f` runs: dereferencing an

@@ -41,11 +41,7 @@ impl Batch {
                     t.state[i],
                     State::Candidate | State::Failed | State::Garbage
                 ) {
-                    // Exclusive: still claimed (I4), and before the claim
-                    // ends (a mutator may set `ZOMBIE` after that).
-                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    unsafe { owned(t.objs[i]) }.update_flags_exclusively(0, WEAK_CLEARED);
-                    unclaim(t.objs[i]);
+                    rule::withdraw_claim(t.objs[i]);
                     t.state[i] = State::Reachable;
                 }
             }

@@ -175,13 +175,7 @@ pub(super) fn first_pass(
 /// an opaque call, after which every `Vec` reached through `t` would be
 /// read again from memory.
 #[inline(always)]
-pub(super) fn trace_chunk(
-    t: &mut Tables,
-    scratch: &bumpalo::Bump,
-    lo: usize,
-    hi: usize,
-    hold: bool,
-) -> usize {
+fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, hold: bool) -> usize {
     let Tables {
         objs,
         refs,
@@ -237,11 +231,7 @@ pub(super) fn trace_chunk(
         // kept (a lock its `trace` took itself may free a kept one), and it
         // is a root; its edges are recorded for the report (`untrusted`).
         let structural = o.vtable.structural;
-        let kept = if structural && hold {
-            Some(&mut *guards)
-        } else {
-            None
-        };
+        let kept = (structural && hold).then_some(&mut *guards);
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, kept, scratch) };
         if !structural && !sink.busy {
@@ -308,7 +298,7 @@ impl<'a> ChunkEdges<'a> {
 
 /// Subtracts every edge of the chunk starting at `lo` (the last one traced)
 /// from the global `gc_refs`: step 2 needs no other pass over the edges.
-pub(super) fn subtract_chunk_edges(t: &mut Tables, lo: usize) {
+fn subtract_chunk_edges(t: &mut Tables, lo: usize) {
     for &j in &t.adj[t.adj_start[lo] as usize..] {
         t.refs[j as usize] -= 1;
     }
@@ -322,7 +312,7 @@ pub(super) fn subtract_chunk_edges(t: &mut Tables, lo: usize) {
 /// (`local_mark`). Whether anything is left unmarked: the chunk's
 /// candidates.
 #[inline(always)]
-pub(super) fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
+fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
     let Tables {
         refs,
         adj,
@@ -373,50 +363,46 @@ pub(super) fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) ->
 /// The end of one chunk of the first pass (objects `lo..hi`) whose trial
 /// ([`local_trial`]) left candidates. The chunk was traced with its guards
 /// kept, and they are still held: step 3's (b), (c) and (d) on the
-/// candidates, and step 4 for those that pass (the others are unmarked). What it claims (`None` if an `upgrade`
-/// got in first and the chunk's claims were withdrawn). The chunk's marks
-/// are kept in `local_mark`; only claimed objects change state (to
-/// `State::Garbage`): failed ones are left to the global steps.
+/// candidates, and step 4 for those that pass (the others are unmarked),
+/// by the verification's rules ([`rule`]). What it claims (`None` if an
+/// `upgrade` got in first and the chunk's claims were withdrawn). The
+/// chunk's marks are kept in `local_mark`; only claimed objects change
+/// state (to `State::Garbage`): failed ones are left to the global steps.
 #[inline(always)]
 pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -> Option<Claimed> {
+    mark_chunk(t, lo, hi);
+    let weak = check_chunk(t, lo, hi);
+    claim_chunk(t, lo, weak, fold_dead)
+}
+
+/// Step 3 (b) on the chunk's candidates (listed in `chunk_cands`): marks
+/// each one, all before any read of (c). A candidate fails unless the mark
+/// finds the word read before its trace, whose strong count the trial
+/// explained by the chunk's counted edges (`r == 0`). The words the marks
+/// returned replace those in `words` (`unmark` needs them).
+#[inline(always)]
+fn mark_chunk(t: &mut Tables, lo: usize, hi: usize) {
     let Tables {
         objs,
-        state,
         words,
-        adj,
-        adj_start,
         local_refs,
         local_mark,
         local_work,
-        chunk_garbage,
-        group_end,
         chunk_cands,
         ..
     } = t;
     let m = hi - lo;
-    let local_refs = &local_refs[..m];
-    let edges = ChunkEdges::new(adj, adj_start, lo);
-    let local_mark = &mut local_mark[..m];
-    // Step 3 (b) on the chunk's candidates (listed in `chunk_cands`): mark
-    // each one, all before any read of (c). A candidate fails unless the
-    // mark finds the word read before its trace, whose strong count the
-    // trial explained by the chunk's counted edges (`r == 0`). The words
-    // the marks returned replace those in `words` (`unmark` needs them).
-    let mut weak = false;
     chunk_cands.clear();
-    let slots = local_mark
+    let slots = local_mark[..m]
         .iter_mut()
         .zip(&objs[lo..hi])
         .zip(&mut words[lo..hi])
-        .zip(local_refs.iter());
+        .zip(&local_refs[..m]);
     for (k, (((mark, &o), seen), &r)) in slots.enumerate() {
         if *mark != Mark::Unknown {
             continue;
         }
-        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-        let marked = unsafe { owned(o) }
-            .counts
-            .fetch_or(MARKED, Ordering::SeqCst);
+        let marked = rule::mark(o);
         chunk_cands.push(k as u32);
         if marked == *seen && marked & (MARKED | CLAIMED) == 0 && r == 0 {
             *mark = Mark::Candidate;
@@ -426,36 +412,72 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         }
         *seen = marked;
     }
-    // (c): read every word again; (d) inside the chunk.
+}
+
+/// Step 3 (c) and (d) inside the chunk: reads every candidate's word again
+/// (its whole strong count is counted: `r == 0` in (b)), then fails what a
+/// failed candidate reaches. Whether a candidate that passed has a weak
+/// handle.
+#[inline(always)]
+fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
+    let Tables {
+        objs,
+        words,
+        adj,
+        adj_start,
+        local_mark,
+        local_work,
+        chunk_cands,
+        ..
+    } = t;
+    let local_mark = &mut local_mark[..hi - lo];
+    let mut weak = false;
     for &k in chunk_cands.iter() {
         let k = k as usize;
         if local_mark[k] != Mark::Candidate {
             continue;
         }
-        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-        let o = unsafe { owned(objs[lo + k]) };
         let seen = words[lo + k];
-        // The weak count first: see `claim_unshared`.
-        let w = o.weak.load(Ordering::Acquire);
-        let now = o.counts.load(Ordering::SeqCst);
-        let ok = now == seen | MARKED
-            && (seen & STRONG_MASK > 0 || o.flags.load(Ordering::Acquire) & ZOMBIE != 0);
-        if ok {
-            weak |= w > 1;
-        } else {
-            local_mark[k] = Mark::Failed;
-            local_work.push(k as u32);
-        }
-    }
-    while let Some(k) = local_work.pop() {
-        for j in edges.of(k as usize) {
-            if let Some(mark @ &mut Mark::Candidate) = local_mark.get_mut(j) {
-                *mark = Mark::Failed;
-                local_work.push(j as u32);
+        match rule::recheck(objs[lo + k], seen, seen & STRONG_MASK, false) {
+            Some(w) => weak |= w,
+            None => {
+                local_mark[k] = Mark::Failed;
+                local_work.push(k as u32);
             }
         }
     }
-    // Step 4 for the chunk.
+    let edges = ChunkEdges::new(adj, adj_start, lo);
+    rule::propagate_failures(
+        local_work,
+        |k| edges.of(k),
+        |j| match local_mark.get_mut(j) {
+            Some(mark @ &mut Mark::Candidate) => {
+                *mark = Mark::Failed;
+                Some(j as u32)
+            }
+            _ => None,
+        },
+    );
+    weak
+}
+
+/// Step 4 for the chunk: claims the candidates that passed (by
+/// compare-exchange if one has a weak handle, else by a store, then with
+/// `DEAD` if `fold_dead`) and unmarks the others. If an `upgrade` got in
+/// first, withdraws the chunk's claims and marks (the global steps decide
+/// about all of it): `None`.
+#[inline(always)]
+fn claim_chunk(t: &mut Tables, lo: usize, weak: bool, fold_dead: bool) -> Option<Claimed> {
+    let Tables {
+        objs,
+        state,
+        words,
+        local_mark,
+        chunk_garbage,
+        group_end,
+        chunk_cands,
+        ..
+    } = t;
     let (set, clear) = if fold_dead && !weak {
         (DEAD_SET, DEAD_CLEAR)
     } else {
@@ -475,38 +497,17 @@ pub(super) fn end_chunk(t: &mut Tables, lo: usize, hi: usize, fold_dead: bool) -
         }
         // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
         let o = unsafe { owned(objs[i]) };
-        if weak {
-            if o.counts
-                .compare_exchange(
-                    seen | MARKED,
-                    seen | CLAIMED,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
-                // An `upgrade` got in first: withdraw the chunk's claims
-                // and marks (the global steps decide about all of it).
-                for &j in &chunk_garbage[first_claim..] {
-                    let obj = objs[j as usize];
-                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    unsafe { owned(obj) }.update_flags_exclusively(0, WEAK_CLEARED);
-                    unclaim(obj);
-                    state[j as usize] = State::Unknown;
-                }
-                chunk_garbage.truncate(first_claim);
-                for &j in &chunk_cands[p..] {
-                    unmark(objs[lo + j as usize], words[lo + j as usize]);
-                }
-                return None;
+        let Ok(f) = rule::claim(o, seen, weak, set, clear) else {
+            for &j in &chunk_garbage[first_claim..] {
+                rule::withdraw_claim(objs[j as usize]);
+                state[j as usize] = State::Unknown;
             }
-        } else {
-            debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
-            o.counts.store(seen | CLAIMED, Ordering::Relaxed);
-        }
-        // Exclusive: claimed garbage (I4).
-        let f = o.flags.load(Ordering::Relaxed);
-        o.flags.store((f | set) & !clear, Ordering::Release);
+            chunk_garbage.truncate(first_claim);
+            for &j in &chunk_cands[p..] {
+                unmark(objs[lo + j as usize], words[lo + j as usize]);
+            }
+            return None;
+        };
         state[i] = State::Garbage;
         chunk_garbage.push(i as u32);
         chunk.found += usize::from(seen & STRONG_MASK != 0);

@@ -118,6 +118,112 @@ pub(super) fn guess(t: &mut Tables) {
     }
 }
 
+/// The verification's rules for one object, used by both of its drivers:
+/// the first pass's, per chunk ([`end_chunk`]: chunk-local indices, the
+/// trial's words), and the global one ([`verify_trace`], [`verify_check`],
+/// [`claim_and_release`], [`claim_unshared`]: positions in `cands`, counted
+/// edges). A change to what makes a candidate garbage is made here once.
+pub(super) mod rule {
+    use super::*;
+
+    /// Step 3 (b): marks `obj`; returns the word the mark found.
+    #[inline(always)]
+    pub(in super::super) fn mark(obj: NonNull<SyncHeader>) -> u64 {
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        unsafe { owned(obj) }
+            .counts
+            .fetch_or(MARKED, Ordering::SeqCst)
+    }
+
+    /// Step 3 (c) for a candidate whose mark found `seen` and whose strong
+    /// count the verification explained by `counted` edges (each in a
+    /// candidate's value or in G'). Reads the weak count first (see
+    /// [`claim_unshared`]), then the counts word again. The candidate
+    /// passes if the mark was its own (`seen` unmarked), the word is still
+    /// `seen` marked, its strong count is `counted`, that count is above
+    /// zero unless `claimed` (the resurrection check) or the object is a
+    /// zombie, and it carries `CLAIMED` exactly when `claimed`. `None` if it
+    /// fails; else whether it has a weak handle.
+    #[inline(always)]
+    pub(in super::super) fn recheck(
+        obj: NonNull<SyncHeader>,
+        seen: u64,
+        counted: u64,
+        claimed: bool,
+    ) -> Option<bool> {
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(obj) };
+        let w = o.weak.load(Ordering::Acquire);
+        let now = o.counts.load(Ordering::SeqCst);
+        let strong = now & STRONG_MASK;
+        let ok = seen & MARKED == 0
+            && now == seen | MARKED
+            && strong == counted
+            && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
+            && ((now & CLAIMED != 0) == claimed);
+        ok.then_some(w > 1)
+    }
+
+    /// Step 3 (d): everything reachable from a failed candidate along the
+    /// counted edges fails too. `work` holds the failed ones; `edges(k)`
+    /// lists `k`'s counted edges; `fail(j)` fails `j` if it has not failed
+    /// yet and returns what to push on `work` for it.
+    #[inline(always)]
+    pub(in super::super) fn propagate_failures<I: Iterator<Item = usize>>(
+        work: &mut Vec<u32>,
+        edges: impl Fn(usize) -> I,
+        mut fail: impl FnMut(usize) -> Option<u32>,
+    ) {
+        while let Some(k) = work.pop() {
+            for j in edges(k as usize) {
+                if let Some(next) = fail(j) {
+                    work.push(next);
+                }
+            }
+        }
+    }
+
+    /// Step 4 for a verified candidate whose mark found `seen`: claims it,
+    /// by a compare-exchange if `cas` (an `upgrade` may race it: `Err` if
+    /// one got in first), else by a plain store (sound only after the
+    /// checks of [`claim_unshared`]); then sets `set` and clears `clear` in
+    /// its flags (exclusive: claimed garbage, I4). Returns the flags before.
+    #[inline(always)]
+    pub(in super::super) fn claim(
+        o: &SyncHeader,
+        seen: u64,
+        cas: bool,
+        set: u32,
+        clear: u32,
+    ) -> Result<u32, ()> {
+        if cas {
+            o.counts
+                .compare_exchange(
+                    seen | MARKED,
+                    seen | CLAIMED,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .map_err(|_| ())?;
+        } else {
+            debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
+            o.counts.store(seen | CLAIMED, Ordering::Relaxed);
+        }
+        let f = o.flags.load(Ordering::Relaxed);
+        o.flags.store((f | set) & !clear, Ordering::Release);
+        Ok(f)
+    }
+
+    /// Withdraws the claim on `obj` made by [`claim`] without `DEAD`: its
+    /// flags first (exclusive while it is claimed, I4; a mutator may set
+    /// `ZOMBIE` once the claim ends), then the claim (see [`unclaim`]).
+    pub(in super::super) fn withdraw_claim(obj: NonNull<SyncHeader>) {
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        unsafe { owned(obj) }.update_flags_exclusively(0, WEAK_CLEARED);
+        unclaim(obj);
+    }
+}
+
 /// What the first half of the verification saw of the candidates.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Traced {
@@ -187,10 +293,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     // trace of (a) and before any read of (c).
     for (&c, snap) in t.cands.iter().zip(&mut t.snap) {
         if t.state[c as usize] == State::Candidate {
-            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-            *snap = unsafe { owned(t.objs[c as usize]) }
-                .counts
-                .fetch_or(MARKED, Ordering::SeqCst);
+            *snap = rule::mark(t.objs[c as usize]);
         }
     }
     seen
@@ -238,18 +341,10 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
         if state[c] != State::Candidate {
             continue;
         }
-        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-        let o = unsafe { owned(objs[c]) };
-        // The weak count first: see `claim_unshared`.
-        let weak_ok = !no_weak || o.weak.load(Ordering::Acquire) == 1;
-        let now = o.counts.load(Ordering::SeqCst);
-        let strong = now & STRONG_MASK;
-        let ok = weak_ok
-            && seen & MARKED == 0
-            && now == seen | MARKED
-            && strong == u64::from(counted[c])
-            && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
-            && ((now & CLAIMED != 0) == claimed);
+        let ok = match rule::recheck(objs[c], seen, u64::from(counted[c]), claimed) {
+            Some(weak) => !(no_weak && weak),
+            None => false,
+        };
         if ok {
             state[c] = State::Garbage;
         } else {
@@ -274,19 +369,25 @@ pub(super) fn propagate_failures(t: &mut Tables) {
             t.pos[c as usize] = k as u32;
         }
     }
-    while let Some(k) = t.work.pop() {
-        let (s, e) = (
-            t.edge_start[k as usize] as usize,
-            t.edge_start[k as usize + 1] as usize,
-        );
-        for x in s..e {
-            let j = t.edges[x] as usize;
-            if matches!(t.state[j], State::Candidate | State::Garbage) {
-                t.state[j] = State::Failed;
-                t.work.push(t.pos[j]);
-            }
-        }
-    }
+    let Tables {
+        state,
+        edges,
+        edge_start,
+        work,
+        pos,
+        ..
+    } = t;
+    let counted_edges = |k: usize| {
+        edges[edge_start[k] as usize..edge_start[k + 1] as usize]
+            .iter()
+            .map(|&j| j as usize)
+    };
+    rule::propagate_failures(work, counted_edges, |j| {
+        matches!(state[j], State::Candidate | State::Garbage).then(|| {
+            state[j] = State::Failed;
+            pos[j]
+        })
+    });
 }
 
 /// What the claims found out about G' on their way.
@@ -335,24 +436,14 @@ pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
                 let o = unsafe { owned(t.objs[c]) };
                 let seen = t.snap[k];
-                if o.counts
-                    .compare_exchange(
-                        seen | MARKED,
-                        seen | CLAIMED,
-                        Ordering::SeqCst,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-                {
+                // `upgrade` fails from here on either way; `WEAK_CLEARED`
+                // keeps it failing while finalizers run (as in Python),
+                // until the claim is withdrawn.
+                let Ok(f) = rule::claim(o, seen, true, WEAK_CLEARED, 0) else {
                     withdraw(t, k);
                     release_guards(&mut t.guards);
                     return Claimed::default();
-                }
-                // Exclusive: claimed garbage (I4). `upgrade` fails from here
-                // on either way; the bit keeps it failing while finalizers
-                // run (as in Python), until the claim is withdrawn.
-                let f = o.flags.load(Ordering::Relaxed);
-                o.flags.store(f | WEAK_CLEARED, Ordering::Release);
+                };
                 out.found += usize::from(seen & STRONG_MASK != 0);
                 out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
             }
@@ -422,11 +513,9 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
             State::Garbage => {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
                 let o = unsafe { owned(objs[c]) };
-                debug_assert_eq!(o.counts.load(Ordering::Relaxed), seen | MARKED);
-                o.counts.store(seen | CLAIMED, Ordering::Relaxed);
-                // Exclusive: claimed garbage (I4).
-                let f = o.flags.load(Ordering::Relaxed);
-                o.flags.store((f | set) & !clear, Ordering::Release);
+                let Ok(f) = rule::claim(o, seen, false, set, clear) else {
+                    unreachable!("a claim by a store cannot fail");
+                };
                 ok = true;
                 found += usize::from(seen & STRONG_MASK != 0);
                 needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
@@ -455,12 +544,7 @@ pub(super) fn withdraw(t: &mut Tables, k: usize) {
     for &d in &t.cands[k + 1..] {
         let d = d as usize;
         if t.state[d] == State::Garbage {
-            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-            let o = unsafe { owned(t.objs[d]) };
-            // Exclusive: still claimed. Before the claim ends: a mutator may
-            // set `ZOMBIE` after that.
-            o.update_flags_exclusively(0, WEAK_CLEARED);
-            unclaim(t.objs[d]);
+            rule::withdraw_claim(t.objs[d]);
         }
     }
     for (&d, &seen) in t.cands[..=k].iter().zip(&t.snap) {
