@@ -125,6 +125,17 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
     // No lock guard leaves the critical part (a batch may be finished on
     // another thread).
     debug_assert!(b.t.guards.is_empty(), "guards kept after the claim");
+    // Everything but G' went back, unmarked (I5); G' is claimed and
+    // unmarked too (the claim replaced the mark).
+    debug_assert!(
+        b.t.state.iter().zip(&b.t.objs).all(|(&s, &o)| match s {
+            State::Given => true,
+            // SAFETY: claimed garbage is the batch's (I4).
+            State::Garbage => unsafe { owned(o) }.counts.load(Ordering::Relaxed) & MARKED == 0,
+            _ => false,
+        }),
+        "I5: the critical part ends with an object neither given back nor claimed, or marked"
+    );
     state.scratch.reset();
     if b.rest != Rest::Finalize {
         // Everything went back (after finalizers, `finish` does this).

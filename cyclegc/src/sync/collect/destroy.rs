@@ -201,6 +201,12 @@ pub(super) fn destroy(
                 if state[i] == State::Garbage {
                     state[i] = State::Gone;
                     let obj = objs[i];
+                    debug_assert_ne!(
+                        // SAFETY: in the tables and not freed (see `owned`).
+                        unsafe { owned(obj) }.counts.load(Ordering::Relaxed) & CLAIMED,
+                        0,
+                        "I4: garbage dropped without its claim"
+                    );
                     // SAFETY: verified garbage, claimed (I4): the collector
                     // owns the value; it is dropped once (state State::Gone).
                     unsafe { (obj.as_ref().vtable.drop_value)(obj) };

@@ -28,6 +28,10 @@ impl GiveBack {
         zombies: &mut Vec<NonNull<SyncHeader>>,
     ) {
         const GIVE_CHUNK: usize = 4096;
+        debug_assert!(
+            prims::try_lock(&h.collector).is_none(),
+            "I6: objects given back without the collector lock"
+        );
         let target = (self.generation + 1).min(2);
         let mut i = 0;
         let n = t.objs.len();
@@ -64,11 +68,12 @@ impl GiveBack {
                 // Exclusive flag updates: every other writer of these flags
                 // (`ZOMBIE`) holds the shard lock too, which we hold.
                 debug_assert_eq!(
-                    o.counts.load(Ordering::Relaxed) & MARKED,
+                    o.counts.load(Ordering::Relaxed) & (MARKED | CLAIMED),
                     0,
-                    "given back with its mark"
+                    "I5, I4: given back with its mark or its claim"
                 );
                 let f = o.flags.load(Ordering::Acquire);
+                debug_assert_ne!(f & IN_COLLECTOR, 0, "I1: given back twice");
                 if f & ZOMBIE != 0 {
                     o.flags
                         .store(f & !(LINKED | IN_COLLECTOR), Ordering::Release);

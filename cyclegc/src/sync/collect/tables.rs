@@ -104,6 +104,11 @@ unsafe impl Send for Tables {}
 /// `obj` has `IN_COLLECTOR` set (the running collection owns its links).
 #[inline(always)]
 pub(super) unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
+    debug_assert_ne!(
+        in_collector(obj),
+        0,
+        "I1 (b): a link read without `IN_COLLECTOR`"
+    );
     // SAFETY: caller contract (I1 (b)).
     unsafe { (*SyncHeader::links(obj).as_ref().prev.get()).addr() }
 }
@@ -114,6 +119,11 @@ pub(super) unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
 /// As [`index_of`].
 #[inline(always)]
 pub(super) unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
+    debug_assert_ne!(
+        in_collector(obj),
+        0,
+        "I1 (b): a link written without `IN_COLLECTOR`"
+    );
     // SAFETY: caller contract (I1 (b)).
     unsafe { *SyncHeader::links(obj).as_ref().prev.get() = core::ptr::without_provenance_mut(i) };
 }
@@ -149,9 +159,24 @@ pub(super) unsafe fn trace_with(
     guards: Option<&mut Vec<KeptGuard>>,
     scratch: &bumpalo::Bump,
 ) {
+    // SAFETY: caller contract (owned by this collection).
+    let flags = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed);
+    debug_assert_eq!(
+        flags & EXCLUSIVE,
+        0,
+        "I3: the value of an `EXCLUSIVE` object traced"
+    );
     let mut v = Visitor::new_sync(sink, guards, scratch);
     // SAFETY: caller contract: the value is intact and nobody holds `&mut`.
     v.with_sync_object(obj, |v| unsafe { (obj.as_ref().vtable.trace)(obj, v) });
+}
+
+/// `obj`'s `IN_COLLECTOR` bit, for the invariants' `debug_assert!`s.
+#[inline(always)]
+fn in_collector(obj: NonNull<SyncHeader>) -> u32 {
+    // SAFETY: only called on objects the running collection took, whose
+    // headers stay allocated while it owns them (I2).
+    unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & IN_COLLECTOR
 }
 
 /// Drops the held guards, innermost first.
