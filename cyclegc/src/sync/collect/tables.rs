@@ -105,7 +105,7 @@ unsafe impl Send for Tables {}
 #[inline(always)]
 pub(super) unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
     debug_assert_ne!(
-        in_collector(obj),
+        flag_bits(obj, IN_COLLECTOR),
         0,
         "I1 (b): a link read without `IN_COLLECTOR`"
     );
@@ -120,7 +120,7 @@ pub(super) unsafe fn index_of(obj: NonNull<SyncHeader>) -> usize {
 #[inline(always)]
 pub(super) unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
     debug_assert_ne!(
-        in_collector(obj),
+        flag_bits(obj, IN_COLLECTOR),
         0,
         "I1 (b): a link written without `IN_COLLECTOR`"
     );
@@ -159,10 +159,8 @@ pub(super) unsafe fn trace_with(
     guards: Option<&mut Vec<KeptGuard>>,
     scratch: &bumpalo::Bump,
 ) {
-    // SAFETY: caller contract (owned by this collection).
-    let flags = unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed);
     debug_assert_eq!(
-        flags & EXCLUSIVE,
+        flag_bits(obj, EXCLUSIVE),
         0,
         "I3: the value of an `EXCLUSIVE` object traced"
     );
@@ -171,15 +169,16 @@ pub(super) unsafe fn trace_with(
     v.with_sync_object(obj, |v| unsafe { (obj.as_ref().vtable.trace)(obj, v) });
 }
 
-/// `obj`'s `IN_COLLECTOR` bit, for the invariants' `debug_assert!`s.
+/// The `bits` of `obj`'s flags, for the invariants' `debug_assert!`s.
 #[inline(always)]
-fn in_collector(obj: NonNull<SyncHeader>) -> u32 {
+fn flag_bits(obj: NonNull<SyncHeader>, bits: u32) -> u32 {
     // SAFETY: only called on objects the running collection took, whose
     // headers stay allocated while it owns them (I2).
-    unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & IN_COLLECTOR
+    unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & bits
 }
 
 /// Drops the held guards, innermost first.
+#[inline]
 pub(super) fn release_guards(guards: &mut Vec<KeptGuard>) {
     // Innermost first: an inner guard may borrow from an outer one's data.
     while let Some(g) = guards.pop() {
@@ -213,6 +212,7 @@ pub(super) const ROOT_REFS: i64 = i64::MAX / 2;
 pub(super) const PREFETCH: usize = 8;
 
 /// Drops the guards from index `from` on, innermost first.
+#[inline]
 pub(super) fn release_guards_from(guards: &mut Vec<KeptGuard>, from: usize) {
     while guards.len() > from {
         drop(guards.pop());

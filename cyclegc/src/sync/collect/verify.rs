@@ -562,6 +562,7 @@ pub(super) fn withdraw(t: &mut Tables, k: usize) {
 /// count from above zero to zero while the mark was set did nothing else
 /// (`dec_strong`): the collector takes that zero over (I5), and the object
 /// becomes a zombie, dropped when given back.
+#[inline]
 pub(super) fn unmark(obj: NonNull<SyncHeader>, seen: u64) {
     if seen == NOT_MARKED {
         return;
@@ -580,6 +581,7 @@ pub(super) fn unmark(obj: NonNull<SyncHeader>, seen: u64) {
 /// Withdraws a claim (and a mark the resurrection check left); an object
 /// left with no strong reference becomes a zombie (dropped when given
 /// back).
+#[inline]
 pub(super) fn unclaim(obj: NonNull<SyncHeader>) {
     // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
     let o = unsafe { owned(obj) };
