@@ -130,12 +130,12 @@ impl ObjectInfo {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the object's header: the same for every handle to
-    /// the object and stable while it lives, so it identifies the object
-    /// (as Python's `id()` does). It is not the value's address
-    /// (`Gc::as_ptr`), which lies after the header.
+    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
+    /// `h` to it, as on the process-wide heap): the same for every handle
+    /// to the object and stable while it lives, so it identifies the object
+    /// (as Python's `id()` does).
     pub fn address(&self) -> usize {
-        self.obj.as_ptr().addr()
+        self.obj.as_ptr().addr() + self.header().vtable().value_offset
     }
 
     /// The strong count, not counting the reference this `ObjectInfo` holds.

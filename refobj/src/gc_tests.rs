@@ -51,6 +51,19 @@ fn names(infos: &[gc::ObjectInfo]) -> Vec<&'static str> {
     v
 }
 
+/// `ObjectInfo::address` is the value's address, as on the process-wide
+/// heap (`refobj/tests/sync_modes.rs`, `settings_and_introspection`).
+#[test]
+fn address_is_the_value_address() {
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    let want = Gc::as_ptr(&a) as usize;
+    let infos = gc::get_referents(&Gc::new(RefCell::new(vec![a.clone()])));
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].address(), want);
+    assert!(gc::get_objects(None).iter().any(|o| o.address() == want));
+}
+
 #[test]
 fn get_objects_follows_promotions() {
     gc::disable();
@@ -296,7 +309,7 @@ fn dot_output_has_every_object_and_edge() {
     let (g1, g2) = (n("g1", &d), n("g2", &d));
     link(&g1, &g2);
     link(&g2, &g1);
-    let addr = |g: &Gc<N>| format!("o{:x}", obj_addr(g));
+    let addr = |g: &Gc<N>| format!("o{:x}", Gc::as_ptr(g) as usize);
     let expected_edges: HashSet<(String, String)> = [
         (addr(&root), addr(&child)),
         (addr(&child), addr(&root)),
@@ -347,8 +360,4 @@ fn dot_output_has_every_object_and_edge() {
     assert_eq!(kind_of("g2"), "garbage");
     drop(root);
     gc::collect();
-}
-
-fn obj_addr(g: &Gc<N>) -> usize {
-    g.obj().as_ptr().addr()
 }
