@@ -64,6 +64,22 @@ fn address_is_the_value_address() {
     assert!(gc::get_objects(None).iter().any(|o| o.address() == want));
 }
 
+/// Frozen objects are left out of `get_objects(None)` (as in Python, and
+/// on the process-wide heap: `refobj/tests/sync_modes.rs`,
+/// `saveall_and_freeze`).
+#[test]
+fn get_objects_leaves_frozen_objects_out() {
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    let want = Gc::as_ptr(&a) as usize;
+    let listed = || gc::get_objects(None).iter().any(|o| o.address() == want);
+    assert!(listed());
+    gc::freeze();
+    assert!(!listed());
+    gc::unfreeze();
+    assert!(listed());
+}
+
 #[test]
 fn get_objects_follows_promotions() {
     gc::disable();

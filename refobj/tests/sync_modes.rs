@@ -118,8 +118,17 @@ fn saveall_and_freeze() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 
     let b = node(2, &drops);
+    let listed = |generation| {
+        gc::get_objects(generation)
+            .iter()
+            .any(|o| o.address() == Gc::as_ptr(&b) as usize)
+    };
+    assert!(listed(None));
     gc::freeze();
     assert!(gc::get_freeze_count() >= 1);
+    // Frozen objects are left out of every listing, `None` included (as in
+    // Python, and on the thread-local heap: gc_tests.rs).
+    assert!(!listed(None));
     assert_eq!(
         gc::get_objects(Some(2))
             .iter()
@@ -129,6 +138,7 @@ fn saveall_and_freeze() {
     );
     gc::unfreeze();
     assert_eq!(gc::get_freeze_count(), 0);
+    assert!(listed(None));
     link(&b, &b);
     drop(b);
     gc::collect();

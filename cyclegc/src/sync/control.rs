@@ -541,8 +541,9 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
     }
 }
 
-/// Every tracked object of generation `generation` (all generations and
-/// the frozen set for `None`), each held by a new strong reference.
+/// Every tracked object of generation `generation` (all three generations
+/// for `None`; frozen objects are not included, as in Python), each held by
+/// a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     let h = heap();
     let _state = exclude_collection();
@@ -550,7 +551,7 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
         for (g, list) in shard.lists.iter().enumerate() {
-            if generation.is_some_and(|want| want != g) {
+            if generation.map_or(g == FROZEN_GEN as usize, |want| want != g) {
                 continue;
             }
             // SAFETY: under the shard lock with no collection running (I1
