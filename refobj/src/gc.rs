@@ -352,8 +352,12 @@ pub fn garbage() -> Vec<ObjectInfo> {
 ///   from tracked objects: locals, globals, untracked objects) are roots,
 ///   drawn as green boxes.
 /// - Objects not reachable from any root are garbage a collection would
-///   free, drawn as red octagons.
+///   free, drawn as red octagons; so are the objects `SAVEALL` kept in
+///   [`garbage`] (held only by that list, they are not roots).
 /// - Everything else is a plain ellipse.
+///
+/// The process-wide heap's `sync::gc::write_dot` draws the same things the
+/// same way.
 /// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
@@ -378,6 +382,8 @@ pub fn garbage() -> Vec<ObjectInfo> {
 /// # drop(root);
 /// ```
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {
+    // Before the snapshot, so that its references are gone from the counts.
+    let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
     let objs = infos(raw::snapshot(None, true));
     let index: HashMap<usize, usize> = objs
         .iter()
@@ -395,7 +401,10 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
         }
     }
     let refcounts: Vec<usize> = objs.iter().map(|o| o.refcount()).collect();
-    let roots: Vec<bool> = (0..objs.len()).map(|i| refcounts[i] > inner[i]).collect();
+    let is_saved: Vec<bool> = objs.iter().map(|o| saved.contains(&o.address())).collect();
+    let roots: Vec<bool> = (0..objs.len())
+        .map(|i| !is_saved[i] && refcounts[i] > inner[i])
+        .collect();
     let mut reachable = roots.clone();
     let mut stack: Vec<usize> = (0..objs.len()).filter(|&i| roots[i]).collect();
     let mut out_edges = vec![Vec::new(); objs.len()];
@@ -422,7 +431,7 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
             .replace('"', "'");
         let style = if roots[i] {
             "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-        } else if !reachable[i] {
+        } else if !reachable[i] || is_saved[i] {
             "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
         } else {
             "shape=ellipse"

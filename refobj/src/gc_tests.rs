@@ -312,6 +312,36 @@ fn stats_flag_logs_one_line_per_collection() {
     );
 }
 
+/// Objects `SAVEALL` kept in `garbage()` are drawn as garbage (red
+/// octagons), not as roots, as on the process-wide heap
+/// (`refobj/tests/sync_modes.rs`, `dot_colours_roots_garbage_and_saved_objects`).
+#[test]
+fn dot_marks_saved_objects_as_garbage() {
+    gc::disable();
+    let d = Rc::new(Cell::new(0));
+    let (s1, s2) = (n("s1", &d), n("s2", &d));
+    link(&s1, &s2);
+    link(&s2, &s1);
+    let id = format!("o{:x} ", Gc::as_ptr(&s1) as usize);
+    drop((s1, s2));
+    gc::set_debug(DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(DebugFlags::empty());
+    let mut out = Vec::new();
+    gc::write_dot(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&id))
+        .unwrap();
+    assert!(line.contains("shape=octagon"), "{text}");
+    gc::clear_garbage();
+    gc::collect();
+    assert_eq!(d.get(), 2);
+    gc::enable();
+}
+
 /// Parses the `write_dot` output back: every object and edge is there, with
 /// the right kind (root, reachable, garbage).
 #[test]

@@ -206,3 +206,54 @@ fn gc_functions_work_inside_callbacks_and_drops() {
         ]
     );
 }
+
+/// `write_dot` draws roots as green boxes, objects no root reaches and
+/// those `SAVEALL` kept as red octagons, the rest as ellipses: the same
+/// things as on the thread-local heap (`gc_tests.rs`,
+/// `dot_marks_saved_objects_as_garbage`).
+#[test]
+fn dot_colours_roots_garbage_and_saved_objects() {
+    let _l = lock();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let addr = |g: &Gc<Node>| Gc::as_ptr(g) as usize;
+    gc::disable();
+    let (s1, s2) = (node(1, &drops), node(2, &drops));
+    link(&s1, &s2);
+    link(&s2, &s1);
+    let saved = addr(&s1);
+    drop((s1, s2));
+    gc::set_debug(gc::DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    let root = node(3, &drops);
+    let child = node(4, &drops);
+    link(&root, &child);
+    let (g1, g2) = (node(5, &drops), node(6, &drops));
+    link(&g1, &g2);
+    link(&g2, &g1);
+    let (r, c, g) = (addr(&root), addr(&child), addr(&g1));
+    drop((child, g1, g2));
+    let mut out = Vec::new();
+    gc::write_dot(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let kind_of = |a: usize| {
+        let label = format!("\\n{a:#x}\"");
+        let line = text.lines().find(|l| l.contains(&label)).unwrap();
+        if line.contains("shape=box") {
+            "root"
+        } else if line.contains("shape=octagon") {
+            "garbage"
+        } else {
+            "reachable"
+        }
+    };
+    assert_eq!(kind_of(r), "root", "{text}");
+    assert_eq!(kind_of(c), "reachable", "{text}");
+    assert_eq!(kind_of(g), "garbage", "{text}");
+    assert_eq!(kind_of(saved), "garbage", "{text}");
+    drop(root);
+    gc::clear_garbage();
+    gc::enable();
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 6);
+}

@@ -703,19 +703,53 @@ pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
     })
 }
 
-/// Writes every tracked object and edge as a Graphviz `digraph`: objects
-/// held from outside the heap (more strong references than edges from
-/// other objects) are roots (green boxes), objects kept by `SAVEALL` are red
-/// octagons, frozen objects have a double border.
-pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
-    struct Node {
-        addr: usize,
-        name: &'static str,
-        strong: usize,
-        internal: usize,
-        frozen: bool,
-        edges: Vec<usize>,
+/// One object of [`write_dot`]'s graph.
+struct Node {
+    addr: usize,
+    name: &'static str,
+    strong: usize,
+    internal: usize,
+    frozen: bool,
+    edges: Vec<usize>,
+}
+
+/// The shape and colour of each of [`write_dot`]'s nodes (as the
+/// thread-local heap's `gc::write_dot`).
+fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
+    // Roots, then what they reach; the rest (and `SAVEALL`'s) is garbage.
+    let root = |n: &Node| !saved.contains(&n.addr) && n.strong > n.internal;
+    let mut reachable: Vec<bool> = nodes.iter().map(root).collect();
+    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &j in &nodes[i].edges {
+            if !reachable[j] {
+                reachable[j] = true;
+                stack.push(j);
+            }
+        }
     }
+    nodes
+        .iter()
+        .zip(&reachable)
+        .map(|(n, &reached)| {
+            if root(n) {
+                "shape=box, style=filled, fillcolor=\"#b7e4a0\""
+            } else if !reached || saved.contains(&n.addr) {
+                "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
+            } else {
+                "shape=ellipse"
+            }
+        })
+        .collect()
+}
+
+/// Writes every tracked object and edge as a Graphviz `digraph`, drawn as
+/// the thread-local heap's (`gc::write_dot`): objects held from outside the
+/// heap (more strong references than edges from other objects) are roots
+/// (green boxes); objects not reachable from a root, and those `SAVEALL`
+/// kept in `garbage()` (not roots), are red octagons; frozen objects have a
+/// double border.
+pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
     let saved: Vec<usize> = prims::lock(&heap().garbage)
         .iter()
         .map(|r| r.address())
@@ -754,6 +788,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
         }
         nodes
     });
+    let style = dot_styles(&nodes, &saved);
     writeln!(w, "digraph ouro_sync_heap {{")?;
     writeln!(w, "  node [fontname=\"monospace\"];")?;
     for (i, n) in nodes.iter().enumerate() {
@@ -762,11 +797,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
             n.name.replace('"', "\\\""),
             n.addr
         )];
-        if saved.contains(&n.addr) {
-            attrs.push("shape=octagon, color=red".into());
-        } else if n.strong > n.internal {
-            attrs.push("shape=box, style=filled, fillcolor=palegreen".into());
-        }
+        attrs.push(style[i].into());
         if n.frozen {
             attrs.push("peripheries=2".into());
         }
