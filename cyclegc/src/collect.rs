@@ -170,6 +170,14 @@ fn update_refs(young: Link) -> usize {
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// [`run`] with a panic slot of its own (a `Start` callback's panic is no
+/// `trace` panic: the collection goes on as usual).
+fn run_alone(heap: &Heap, generation: usize, scratch: &bumpalo::Bump) -> (Outcome, Option<Panic>) {
+    let mut panic = None;
+    let outcome = run(heap, generation, scratch, &mut panic);
+    (outcome, panic)
+}
+
 /// Runs `f`, catching a panic; returns the payload.
 fn catch(f: impl FnOnce()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(f)).err()
@@ -522,7 +530,9 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         keep_first(&mut panic, heap.callbacks.invoke(&info));
     }
     let mut scratch = heap.scratch.borrow_mut();
-    let outcome = run(heap, generation, &scratch, &mut panic);
+    // Apart: `run` takes any panic it holds for a `trace`'s (all survive).
+    let (outcome, run_panic) = run_alone(heap, generation, &scratch);
+    keep_first(&mut panic, run_panic);
     scratch.reset();
     drop(scratch);
     let g = &heap.gens[generation];

@@ -342,6 +342,44 @@ fn dot_marks_saved_objects_as_garbage() {
     gc::enable();
 }
 
+/// A callback that removes itself, and whose captured state panics when
+/// dropped: the panic comes out of `collect()` once the collection is done,
+/// and the callback is gone, as on the process-wide heap
+/// (`refobj/tests/sync_modes.rs`, `panic_dropping_a_removed_callback`).
+#[test]
+fn panic_dropping_a_removed_callback() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("callback state dropped");
+        }
+    }
+    let me = Rc::new(Cell::new(None));
+    let calls = Rc::new(Cell::new(0));
+    let (me2, calls2, state) = (me.clone(), calls.clone(), PanicsOnDrop);
+    let id = gc::add_callback(move |_| {
+        let _state = &state;
+        calls2.set(calls2.get() + 1);
+        if let Some(id) = me2.get() {
+            assert!(gc::remove_callback(id));
+        }
+    });
+    me.set(Some(id));
+    let d = Rc::new(Cell::new(0));
+    let (a, b) = (n("a", &d), n("b", &d));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    let p = panic::catch_unwind(gc::collect).unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"callback state dropped"));
+    assert_eq!(calls.get(), 1);
+    // The collection went on after the panic and freed the cycle.
+    assert_eq!(d.get(), 2);
+    gc::collect();
+    assert_eq!(calls.get(), 1);
+    assert!(!gc::remove_callback(id));
+}
+
 /// Parses the `write_dot` output back: every object and edge is there, with
 /// the right kind (root, reachable, garbage).
 #[test]

@@ -257,3 +257,46 @@ fn dot_colours_roots_garbage_and_saved_objects() {
     gc::collect();
     assert_eq!(drops.load(Ordering::SeqCst), 6);
 }
+
+/// A callback that removes itself, and whose captured state panics when
+/// dropped: the panic comes out of `collect()` once the collection is done
+/// (the collection finishes: `wait_for_drops` returns), and the callback is
+/// gone, as on the thread-local heap (`gc_tests.rs`,
+/// `panic_dropping_a_removed_callback`).
+#[test]
+fn panic_dropping_a_removed_callback() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("callback state dropped");
+        }
+    }
+    let _l = lock();
+    gc::disable();
+    let me = Arc::new(Mutex::new(None));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (me2, calls2, state) = (me.clone(), calls.clone(), PanicsOnDrop);
+    let id = gc::add_callback(move |_| {
+        let _state = &state;
+        calls2.fetch_add(1, Ordering::SeqCst);
+        if let Some(id) = *me2.lock().unwrap() {
+            assert!(gc::remove_callback(id));
+        }
+    });
+    *me.lock().unwrap() = Some(id);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    let p = std::panic::catch_unwind(gc::collect).unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"callback state dropped"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    gc::wait_for_drops();
+    // The collection went on after the panic and freed the cycle.
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    gc::collect();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(!gc::remove_callback(id));
+    gc::enable();
+}

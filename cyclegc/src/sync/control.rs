@@ -66,6 +66,17 @@ pub(crate) struct SyncCallbacks {
     invoking: bool,
 }
 
+/// Keeps the first panic of the callbacks; a later one is dropped, under
+/// `catch_unwind` as a payload's own `Drop` could panic (then that one's
+/// payload is leaked).
+fn keep(first: &mut Option<Box<dyn std::any::Any + Send>>, p: Box<dyn std::any::Any + Send>) {
+    if first.is_none() {
+        *first = Some(p);
+    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
+        core::mem::forget(again);
+    }
+}
+
 /// Runs the callbacks for one phase; returns the first panic.
 pub(crate) fn invoke_callbacks(
     h: &heap::SyncHeap,
@@ -104,7 +115,7 @@ pub(crate) fn invoke_callbacks(
         };
         let Some(mut f) = f else { continue };
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
-            first.get_or_insert(p);
+            keep(&mut first, p);
         }
         let mut cbs = prims::lock(&h.callbacks);
         if let Some(e) = cbs.entries.get_mut(i)
@@ -113,7 +124,11 @@ pub(crate) fn invoke_callbacks(
             e.f = Some(f);
         } else {
             drop(cbs);
-            drop(f);
+            // Removed while it ran: its captured state's `Drop` is user
+            // code too (caught as the thread-local heap's `Callbacks` does).
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
+                keep(&mut first, p);
+            }
         }
     }
     let dropped: Vec<Entry> = {
