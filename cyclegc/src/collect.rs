@@ -546,15 +546,14 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         if stats {
             // A user `log::Log` may panic: caught like any user code.
             let p = catch(|| {
-                log::info!(
-                    target: "ouro::gc",
-                    "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
-                     uncollectable {}, {:.3} ms",
+                crate::debug::log_stats(
+                    "gc",
+                    generation,
                     outcome.scanned,
                     outcome.unreachable,
                     outcome.collected,
                     outcome.uncollectable(),
-                    duration.as_secs_f64() * 1e3,
+                    duration,
                 )
             });
             keep_first(&mut panic, p);

@@ -300,3 +300,49 @@ fn panic_dropping_a_removed_callback() {
     assert!(!gc::remove_callback(id));
     gc::enable();
 }
+
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "ouro::gc"
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            LOG.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// `STATS` logs one line per collection in the thread-local heap's shape
+/// (`gc_tests.rs`, `stats_flag_logs_one_line_per_collection`), named `sync
+/// gc`.
+#[test]
+fn stats_line() {
+    let _l = lock();
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    gc::disable();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    gc::set_debug(gc::DebugFlags::STATS);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    gc::enable();
+    let log = LOG.lock().unwrap();
+    let line = log
+        .iter()
+        .find(|l| l.starts_with("sync gc: generation 2: scanned "))
+        .unwrap_or_else(|| panic!("{log:?}"));
+    let rest = line.split_once(", ").map(|(_, r)| r).unwrap();
+    assert!(
+        rest.starts_with("unreachable 2, collected 2, uncollectable 0, ") && rest.ends_with(" ms"),
+        "{line}"
+    );
+}

@@ -199,13 +199,14 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     // `Stop` callbacks below (`wait_for_drops` would wait forever).
     if h.debug().contains(DebugFlags::STATS)
         && let Some(p) = catch(|| {
-            log::info!(
-                target: "ouro::gc",
-                "sync gc: generation {generation}: {} unreachable, {} collected, {} uncollectable, {:.3} ms",
+            crate::debug::log_stats(
+                "sync gc",
+                generation,
+                b.t.objs.len(),
                 outcome.unreachable,
                 outcome.collected,
                 outcome.uncollectable,
-                b.start.elapsed().as_secs_f64() * 1e3
+                b.start.elapsed(),
             )
         })
     {
