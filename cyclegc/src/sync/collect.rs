@@ -305,7 +305,7 @@ impl Batch {
         t.cands.clear();
         for (i, &s) in t.state.iter().enumerate() {
             if s == State::Candidate {
-                t.cands.push(i as u32);
+                t.cands.push(Ix::new(i));
             }
         }
         let mut claimed = Claimed::default();
@@ -314,7 +314,7 @@ impl Batch {
         }
         t.global_garbage.clear();
         for &c in &t.cands {
-            if t.state[c as usize] == State::Garbage {
+            if t.state[c] == State::Garbage {
                 t.global_garbage.push(c);
             }
         }
@@ -331,7 +331,7 @@ impl Batch {
             t.cands.clear();
             for (i, &s) in t.state.iter().enumerate() {
                 if s == State::Garbage {
-                    t.cands.push(i as u32);
+                    t.cands.push(Ix::new(i));
                 }
             }
         }
@@ -350,7 +350,7 @@ impl Batch {
             if claimed.dead_folded {
                 for &c in &t.cands {
                     // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    unsafe { owned(t.objs[c as usize]) }
+                    unsafe { owned(t.objs[c]) }
                         .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
                 }
             }

@@ -13,8 +13,8 @@ impl Batch {
         let scratch = &state.scratch;
         // Re-verify exactly G' (the rest is given back already).
         for &c in &t.cands {
-            if t.state[c as usize] == State::Garbage {
-                t.state[c as usize] = State::Candidate;
+            if t.state[c] == State::Garbage {
+                t.state[c] = State::Candidate;
             }
         }
         let r = tracing(|| {
@@ -24,10 +24,7 @@ impl Batch {
             })
         });
         release_guards(&mut t.guards);
-        let intact = r.is_none()
-            && t.cands
-                .iter()
-                .all(|&c| t.state[c as usize] != State::Failed);
+        let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c] != State::Failed);
         if let Some(p) = r {
             self.panic.get_or_insert(p);
         }
@@ -36,7 +33,7 @@ impl Batch {
             // now, the claims are withdrawn. The objects live on, so do
             // their weak handles (as when a claim is withdrawn in step 4).
             for &c in &t.cands {
-                let i = c as usize;
+                let i = c;
                 if matches!(
                     t.state[i],
                     State::Candidate | State::Failed | State::Garbage
@@ -55,7 +52,7 @@ impl Batch {
         for (&c, &seen) in t.cands.iter().zip(&t.snap) {
             if seen != NOT_MARKED {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                unsafe { owned(t.objs[c as usize]) }
+                unsafe { owned(t.objs[c]) }
                     .counts
                     .fetch_and(!MARKED, Ordering::AcqRel);
             }
@@ -66,9 +63,9 @@ impl Batch {
             .cands
             .iter()
             .filter(|&&c| {
-                t.state[c as usize] == State::Garbage
+                t.state[c] == State::Garbage
                     // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    && unsafe { owned(t.objs[c as usize]) }
+                    && unsafe { owned(t.objs[c]) }
                         .counts
                         .load(Ordering::Relaxed)
                         & STRONG_MASK
@@ -91,7 +88,7 @@ impl Batch {
         let t = &mut self.t;
         let mut saved = prims::lock(&h.garbage);
         for &c in &t.cands {
-            let i = c as usize;
+            let i = c;
             if t.state[i] == State::Garbage {
                 let obj = t.objs[i];
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
@@ -157,12 +154,11 @@ impl Batch {
 /// collection, and a later one must not take the stale index in `prev`
 /// for its own.
 pub(super) fn mark_dead(t: &Tables, whole: bool) {
-    let dead = |c: u32| {
-        if t.state[c as usize] == State::Garbage {
+    let dead = |c: Ix| {
+        if t.state[c] == State::Garbage {
             // Exclusive: claimed garbage (I4).
             // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-            unsafe { owned(t.objs[c as usize]) }
-                .update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
+            unsafe { owned(t.objs[c]) }.update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
         }
     };
     if whole {
@@ -179,7 +175,7 @@ pub(super) fn mark_dead(t: &Tables, whole: bool) {
 /// ends their claims and frees the blocks nobody holds any more.
 pub(super) fn destroy(
     t: &mut Tables,
-    list: &[u32],
+    list: &[Ix],
     layouts: &mut heap::LayoutCache,
     panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
 ) {
@@ -194,9 +190,9 @@ pub(super) fn destroy(
         let r = catch(|| {
             while k < list.len() {
                 if let Some(&ahead) = list.get(k + PREFETCH) {
-                    prims::prefetch(objs[ahead as usize].as_ptr());
+                    prims::prefetch(objs[ahead].as_ptr());
                 }
-                let i = list[k] as usize;
+                let i = list[k];
                 k += 1;
                 if state[i] == State::Garbage {
                     state[i] = State::Gone;
@@ -219,7 +215,7 @@ pub(super) fn destroy(
     }
     free.clear();
     for &c in list {
-        let i = c as usize;
+        let i = c;
         if state[i] != State::Gone {
             continue;
         }
@@ -260,7 +256,7 @@ pub(super) fn finalize_all(
     while k < t.cands.len() {
         let r = catch(|| {
             while k < t.cands.len() {
-                let i = t.cands[k] as usize;
+                let i = t.cands[k];
                 k += 1;
                 let obj = t.objs[i];
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).

@@ -9,9 +9,9 @@ use super::*;
 /// The guards are kept (by the visitor) until the object's chunk is done.
 pub(super) struct Record<'t> {
     pub(super) objs: &'t [NonNull<SyncHeader>],
-    pub(super) adj: &'t mut Vec<u32>,
-    pub(super) exclusive_seen: &'t mut Vec<(u32, NonNull<SyncHeader>)>,
-    pub(super) current: u32,
+    pub(super) adj: &'t mut Vec<Ix>,
+    pub(super) exclusive_seen: &'t mut Vec<(Ix, NonNull<SyncHeader>)>,
+    pub(super) current: Ix,
     pub(super) busy: bool,
 }
 
@@ -20,7 +20,7 @@ impl SyncSink for Record<'_> {
         let Some((i, f)) = owned_index(target, self.objs) else {
             return;
         };
-        self.adj.push(i as u32);
+        self.adj.push(i);
         if f & EXCLUSIVE != 0 {
             self.exclusive_seen.push((self.current, target));
         }
@@ -222,7 +222,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
             objs,
             adj,
             exclusive_seen,
-            current: i as u32,
+            current: Ix::new(i),
             busy: false,
         };
         // Only a structural `trace` lets the collector hold every lock it
@@ -235,7 +235,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         // SAFETY: owned by this collection, not exclusive.
         unsafe { trace_with(obj, &mut sink, kept, scratch) };
         if !structural && !sink.busy {
-            untrusted.push(i as u32);
+            untrusted.push(Ix::new(i));
         }
         // A busy lock hid some edges: a root too.
         let r = if sink.busy || !structural {
@@ -270,13 +270,13 @@ pub(super) enum Mark {
 /// The edges of one chunk of the first pass (objects `lo..`), by object.
 #[derive(Clone, Copy)]
 pub(super) struct ChunkEdges<'a> {
-    pub(super) adj: &'a [u32],
+    pub(super) adj: &'a [Ix],
     pub(super) adj_start: &'a [u32],
     pub(super) lo: usize,
 }
 
 impl<'a> ChunkEdges<'a> {
-    pub(super) fn new(adj: &'a [u32], adj_start: &'a [u32], lo: usize) -> Self {
+    pub(super) fn new(adj: &'a [Ix], adj_start: &'a [u32], lo: usize) -> Self {
         ChunkEdges {
             adj,
             adj_start: &adj_start[lo..],
@@ -287,12 +287,13 @@ impl<'a> ChunkEdges<'a> {
     /// The edges of chunk object `k`, as chunk indices (edges that leave
     /// the chunk wrap around to large values, which the callers skip).
     #[inline(always)]
-    pub(super) fn of(self, k: usize) -> impl Iterator<Item = usize> + 'a {
+    pub(super) fn of(self, k: Local) -> impl Iterator<Item = usize> + 'a {
+        let k = k.get();
         let (s, e) = (self.adj_start[k] as usize, self.adj_start[k + 1] as usize);
         let lo = self.lo;
         self.adj[s..e]
             .iter()
-            .map(move |&j| (j as usize).wrapping_sub(lo))
+            .map(move |&j| j.get().wrapping_sub(lo))
     }
 }
 
@@ -300,7 +301,7 @@ impl<'a> ChunkEdges<'a> {
 /// from the global `gc_refs`: step 2 needs no other pass over the edges.
 fn subtract_chunk_edges(t: &mut Tables, lo: usize) {
     for &j in &t.adj[t.adj_start[lo] as usize..] {
-        t.refs[j as usize] -= 1;
+        t.refs[j] -= 1;
     }
 }
 
@@ -327,9 +328,9 @@ fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
     let local_refs = &mut local_refs[..m];
     for &j in &adj[first..] {
         if global {
-            refs[j as usize] -= 1;
+            refs[j] -= 1;
         }
-        if let Some(r) = local_refs.get_mut((j as usize).wrapping_sub(lo)) {
+        if let Some(r) = local_refs.get_mut(j.get().wrapping_sub(lo)) {
             *r -= 1;
         }
     }
@@ -346,14 +347,14 @@ fn local_trial(t: &mut Tables, lo: usize, hi: usize, global: bool) -> bool {
     for (k, (&r, mark)) in local_refs.iter().zip(local_mark.iter_mut()).enumerate() {
         if r > 0 {
             *mark = Mark::Reachable;
-            local_work.push(k as u32);
+            local_work.push(Local::new(k));
         }
     }
     while let Some(k) = local_work.pop() {
-        for j in edges.of(k as usize) {
+        for j in edges.of(k) {
             if let Some(mark @ &mut Mark::Unknown) = local_mark.get_mut(j) {
                 *mark = Mark::Reachable;
-                local_work.push(j as u32);
+                local_work.push(Local::new(j));
             }
         }
     }
@@ -403,12 +404,12 @@ fn mark_chunk(t: &mut Tables, lo: usize, hi: usize) {
             continue;
         }
         let marked = rule::mark(o);
-        chunk_cands.push(k as u32);
+        chunk_cands.push(Local::new(k));
         if marked == *seen && marked & (MARKED | CLAIMED) == 0 && r == 0 {
             *mark = Mark::Candidate;
         } else {
             *mark = Mark::Failed;
-            local_work.push(k as u32);
+            local_work.push(Local::new(k));
         }
         *seen = marked;
     }
@@ -433,7 +434,7 @@ fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
     let local_mark = &mut local_mark[..hi - lo];
     let mut weak = false;
     for &k in chunk_cands.iter() {
-        let k = k as usize;
+        let k = k.get();
         if local_mark[k] != Mark::Candidate {
             continue;
         }
@@ -442,7 +443,7 @@ fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
             Some(w) => weak |= w,
             None => {
                 local_mark[k] = Mark::Failed;
-                local_work.push(k as u32);
+                local_work.push(Local::new(k));
             }
         }
     }
@@ -453,7 +454,7 @@ fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
         |j| match local_mark.get_mut(j) {
             Some(mark @ &mut Mark::Candidate) => {
                 *mark = Mark::Failed;
-                Some(j as u32)
+                Some(Local::new(j))
             }
             _ => None,
         },
@@ -488,8 +489,8 @@ fn claim_chunk(t: &mut Tables, lo: usize, weak: bool, fold_dead: bool) -> Option
     // `has_finalizer` of the last vtable seen (runs of one type are usual).
     let mut last_vtable: Option<(&SyncVTable, bool)> = None;
     for (p, &k) in chunk_cands.iter().enumerate() {
-        let k = k as usize;
-        let i = lo + k;
+        let k = k.get();
+        let i = Ix::new(lo + k);
         let seen = words[i];
         if local_mark[k] != Mark::Candidate {
             unmark(objs[i], seen);
@@ -499,17 +500,17 @@ fn claim_chunk(t: &mut Tables, lo: usize, weak: bool, fold_dead: bool) -> Option
         let o = unsafe { owned(objs[i]) };
         let Ok(f) = rule::claim(o, seen, weak, set, clear) else {
             for &j in &chunk_garbage[first_claim..] {
-                rule::withdraw_claim(objs[j as usize]);
-                state[j as usize] = State::Unknown;
+                rule::withdraw_claim(objs[j]);
+                state[j] = State::Unknown;
             }
             chunk_garbage.truncate(first_claim);
             for &j in &chunk_cands[p..] {
-                unmark(objs[lo + j as usize], words[lo + j as usize]);
+                unmark(objs[lo + j.get()], words[lo + j.get()]);
             }
             return None;
         };
         state[i] = State::Garbage;
-        chunk_garbage.push(i as u32);
+        chunk_garbage.push(i);
         chunk.found += usize::from(seen & STRONG_MASK != 0);
         let has_finalizer = match last_vtable {
             Some((vt, fin)) if core::ptr::eq(vt, o.vtable) => fin,
@@ -537,9 +538,9 @@ pub(super) fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) 
     let mut no_edges = Vec::new();
     let mut counted = Vec::new();
     for &(parent, target) in &pairs {
-        let p = t.objs[parent as usize];
+        let p = t.objs[parent];
         // (A parent the first pass claimed is garbage: nothing to learn.)
-        if t.state[parent as usize] == State::Garbage
+        if t.state[parent] == State::Garbage
             // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
             || unsafe { owned(p) }.flags.load(Ordering::Acquire) & EXCLUSIVE != 0
         {

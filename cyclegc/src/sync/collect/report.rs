@@ -13,7 +13,7 @@
 
 use core::any::TypeId;
 
-use super::{Panic, ROOT_REFS, State, Tables, catch, owned};
+use super::{Ix, Panic, ROOT_REFS, State, Tables, catch, owned};
 use crate::sync::header::{STRONG_MASK, SyncVTable};
 use crate::sync::heap::SyncHeap;
 use crate::sync::prims::{self, Ordering};
@@ -60,8 +60,8 @@ pub(super) fn report_uncollectable(h: &SyncHeap, t: &mut Tables, saveall: bool) 
 }
 
 /// The edges the first pass recorded from table object `k`.
-fn edges<'a>(adj: &'a [u32], adj_start: &[u32], k: usize) -> &'a [u32] {
-    &adj[adj_start[k] as usize..adj_start[k + 1] as usize]
+fn edges<'a>(adj: &'a [Ix], adj_start: &[u32], k: Ix) -> &'a [Ix] {
+    &adj[adj_start[k] as usize..adj_start[k.get() + 1] as usize]
 }
 
 /// Trial deletion over the survivors with every recorded edge trusted: the
@@ -80,24 +80,25 @@ fn trial_with_every_edge(t: &mut Tables) {
         untrusted,
         local_refs: rem,
         report_mark: mark,
-        local_work: work,
+        work,
         ..
     } = t;
     let n = state.len();
     mark.clear();
     mark.resize(n, Reach::Unreached);
     for &u in untrusted.iter() {
-        mark[u as usize] = Reach::Untrusted;
+        mark[u] = Reach::Untrusted;
     }
     rem.clear();
     rem.resize(n, 0);
     for (i, (&s, &w)) in state.iter().zip(words.iter()).enumerate() {
+        let i = Ix::new(i);
         if s == State::Garbage {
             mark[i] = Reach::Gone;
         } else {
             rem[i] += (w & STRONG_MASK) as i64;
             for &j in edges(adj, adj_start, i) {
-                rem[j as usize] -= 1;
+                rem[j] -= 1;
             }
         }
     }
@@ -114,7 +115,7 @@ fn trial_with_every_edge(t: &mut Tables) {
             Reach::Unreached
         };
         if root {
-            work.push(i as u32);
+            work.push(Ix::new(i));
         }
     }
     mark_from(adj, adj_start, mark, work, Reach::Reached);
@@ -130,13 +131,13 @@ fn reach_from_untrusted(t: &mut Tables) {
         adj_start,
         untrusted,
         report_mark: mark,
-        local_work: work,
+        work,
         ..
     } = t;
     work.clear();
     for &u in untrusted.iter() {
-        if mark[u as usize] == Reach::Unreached {
-            mark[u as usize] = Reach::Found;
+        if mark[u] == Reach::Unreached {
+            mark[u] = Reach::Found;
             work.push(u);
         }
     }
@@ -145,11 +146,11 @@ fn reach_from_untrusted(t: &mut Tables) {
 
 /// Marks `to` every `Unreached` object reachable from those in `work`
 /// (marked already) along the recorded edges.
-fn mark_from(adj: &[u32], adj_start: &[u32], mark: &mut [Reach], work: &mut Vec<u32>, to: Reach) {
+fn mark_from(adj: &[Ix], adj_start: &[u32], mark: &mut [Reach], work: &mut Vec<Ix>, to: Reach) {
     while let Some(k) = work.pop() {
-        for &j in edges(adj, adj_start, k as usize) {
-            if mark[j as usize] == Reach::Unreached {
-                mark[j as usize] = to;
+        for &j in edges(adj, adj_start, k) {
+            if mark[j] == Reach::Unreached {
+                mark[j] = to;
                 work.push(j);
             }
         }

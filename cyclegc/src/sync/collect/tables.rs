@@ -31,6 +31,79 @@ pub(super) enum State {
 }
 static_assertions::assert_eq_size!(State, u8);
 
+/// A `u32` index of one of the tables' index spaces: the compiler keeps
+/// them apart.
+macro_rules! index_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Debug)]
+        #[repr(transparent)]
+        pub(super) struct $name(u32);
+
+        impl $name {
+            #[inline(always)]
+            pub(super) fn new(i: usize) -> Self {
+                debug_assert!(u32::try_from(i).is_ok(), "index {i} over u32");
+                Self(i as u32)
+            }
+
+            #[inline(always)]
+            pub(super) fn get(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+index_type!(
+    /// A table index: a place in `objs` and in every per-object vector
+    /// (`refs`, `state`, `words`, `adj_start`, ...), fixed by `take`.
+    Ix
+);
+// The per-object vectors are indexed by `Ix` directly (`t.state[c]`); the
+// other spaces convert explicitly (`snap[k.get()]`), so that a position used
+// as a table index stands out.
+impl<T> core::ops::Index<Ix> for [T] {
+    type Output = T;
+    #[inline(always)]
+    fn index(&self, i: Ix) -> &T {
+        &self[i.get()]
+    }
+}
+
+impl<T> core::ops::IndexMut<Ix> for [T] {
+    #[inline(always)]
+    fn index_mut(&mut self, i: Ix) -> &mut T {
+        &mut self[i.get()]
+    }
+}
+
+impl<T> core::ops::Index<Ix> for Vec<T> {
+    type Output = T;
+    #[inline(always)]
+    fn index(&self, i: Ix) -> &T {
+        &self[i.get()]
+    }
+}
+
+impl<T> core::ops::IndexMut<Ix> for Vec<T> {
+    #[inline(always)]
+    fn index_mut(&mut self, i: Ix) -> &mut T {
+        &mut self[i.get()]
+    }
+}
+
+index_type!(
+    /// A position in `cands`, and in the vectors kept in step with it
+    /// (`snap`, `edge_start`, `guard_start`).
+    Pos
+);
+index_type!(
+    /// An index inside the current chunk of the first pass (`local_refs`,
+    /// `local_mark`): the table index less the chunk's first.
+    Local
+);
+
 /// The collector's tables, kept between collections so that their capacity
 /// is reused (a collection allocates only when the heap has grown).
 #[derive(Default)]
@@ -41,17 +114,20 @@ pub(crate) struct Tables {
     /// Edges counted by the verification, per candidate (`counted`), and
     /// their targets (`edges`, grouped by source: `edge_start`).
     pub(super) counted: Vec<u32>,
-    pub(super) edges: Vec<u32>,
+    pub(super) edges: Vec<Ix>,
     pub(super) edge_start: Vec<u32>,
-    pub(super) cands: Vec<u32>,
+    pub(super) cands: Vec<Ix>,
     pub(super) snap: Vec<u64>,
-    pub(super) work: Vec<u32>,
+    /// The guess's walk (and the report's).
+    pub(super) work: Vec<Ix>,
+    /// The verification's failed candidates still to propagate.
+    pub(super) failed: Vec<Pos>,
     pub(super) guards: Vec<KeptGuard>,
     /// Where each candidate's guards start in `guards` (by position in
     /// `cands`; one more entry at the end).
     pub(super) guard_start: Vec<u32>,
     /// Table index -> position in `cands`, built when a failure needs it.
-    pub(super) pos: Vec<u32>,
+    pub(super) pos: Vec<Pos>,
     /// The first place in `objs` of each run of a list (`take`'s layout),
     /// and the places a list left empty.
     pub(super) run_starts: Vec<usize>,
@@ -66,9 +142,9 @@ pub(crate) struct Tables {
     pub(super) local_mark: Vec<Mark>,
     /// The report's marks, by table index.
     pub(super) report_mark: Vec<report::Reach>,
-    pub(super) local_work: Vec<u32>,
+    pub(super) local_work: Vec<Local>,
     /// The current chunk's candidates, by index in the chunk.
-    pub(super) chunk_cands: Vec<u32>,
+    pub(super) chunk_cands: Vec<Local>,
     /// `refs` of the current chunk before a trace without guards, put back
     /// if the chunk is traced again with them (`first_pass`).
     pub(super) refs_before: Vec<i64>,
@@ -78,20 +154,20 @@ pub(crate) struct Tables {
     /// Blocks to free at the end of a collection (freed in one batch).
     pub(super) free: Vec<(NonNull<u8>, core::alloc::Layout)>,
     /// (traced object, exclusive target) pairs seen by the guess.
-    pub(super) exclusive_seen: Vec<(u32, NonNull<SyncHeader>)>,
+    pub(super) exclusive_seen: Vec<(Ix, NonNull<SyncHeader>)>,
     /// Edges seen by the guess, grouped by source.
-    pub(super) adj: Vec<u32>,
+    pub(super) adj: Vec<Ix>,
     pub(super) adj_start: Vec<u32>,
     /// G' claimed by the first pass, chunk by chunk (in table order), and
     /// where each chunk's part ends (`group_end`).
-    pub(super) chunk_garbage: Vec<u32>,
+    pub(super) chunk_garbage: Vec<Ix>,
     pub(super) group_end: Vec<u32>,
     /// G' claimed by the global steps, in table order.
-    pub(super) global_garbage: Vec<u32>,
+    pub(super) global_garbage: Vec<Ix>,
     /// The objects the first pass traced whose `trace` is not structural
     /// (and found no lock busy), in table order: roots for the collection,
     /// whose recorded edges only the report trusts ([`report`]).
-    pub(super) untrusted: Vec<u32>,
+    pub(super) untrusted: Vec<Ix>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that
@@ -136,7 +212,7 @@ pub(super) unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
 pub(super) fn owned_index(
     target: NonNull<SyncHeader>,
     objs: &[NonNull<SyncHeader>],
-) -> Option<(usize, u32)> {
+) -> Option<(Ix, u32)> {
     // SAFETY: the handle that reported `target` keeps it alive.
     let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
     if f & IN_COLLECTOR == 0 {
@@ -144,7 +220,7 @@ pub(super) fn owned_index(
     }
     // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
     let i = unsafe { index_of(target) };
-    (objs.get(i) == Some(&target)).then_some((i, f))
+    (objs.get(i) == Some(&target)).then_some((Ix::new(i), f))
 }
 
 /// Traces the value of a collector-owned object with `sink`, keeping the

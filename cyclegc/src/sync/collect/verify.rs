@@ -9,7 +9,7 @@ pub(super) struct Verify<'t> {
     pub(super) objs: &'t [NonNull<SyncHeader>],
     pub(super) state: &'t [State],
     pub(super) counted: &'t mut [u32],
-    pub(super) edges: &'t mut Vec<u32>,
+    pub(super) edges: &'t mut Vec<Ix>,
     pub(super) busy: bool,
     /// For the exclusive probe: the object looked for, and whether found.
     pub(super) probe: Option<(NonNull<SyncHeader>, bool)>,
@@ -25,7 +25,7 @@ impl SyncSink for Verify<'_> {
             && self.state[i] == State::Candidate
         {
             self.counted[i] += 1;
-            self.edges.push(i as u32);
+            self.edges.push(i);
         }
     }
     fn lock_busy(&mut self) {
@@ -100,21 +100,21 @@ pub(super) fn guess(t: &mut Tables) {
         work,
         ..
     } = t;
-    let reach_from = |k: usize, state: &mut [State], work: &mut Vec<u32>| {
-        for &j in &adj[adj_start[k] as usize..adj_start[k + 1] as usize] {
-            if state[j as usize] == State::Candidate {
-                state[j as usize] = State::Reachable;
+    let reach_from = |k: Ix, state: &mut [State], work: &mut Vec<Ix>| {
+        for &j in &adj[adj_start[k] as usize..adj_start[k.get() + 1] as usize] {
+            if state[j] == State::Candidate {
+                state[j] = State::Reachable;
                 work.push(j);
             }
         }
     };
-    for i in 0..n {
+    for i in (0..n).map(Ix::new) {
         if state[i] == State::Unknown {
             reach_from(i, state, work);
         }
     }
     while let Some(k) = work.pop() {
-        reach_from(k as usize, state, work);
+        reach_from(k, state, work);
     }
 }
 
@@ -169,13 +169,13 @@ pub(super) mod rule {
     /// lists `k`'s counted edges; `fail(j)` fails `j` if it has not failed
     /// yet and returns what to push on `work` for it.
     #[inline(always)]
-    pub(in super::super) fn propagate_failures<I: Iterator<Item = usize>>(
-        work: &mut Vec<u32>,
-        edges: impl Fn(usize) -> I,
-        mut fail: impl FnMut(usize) -> Option<u32>,
+    pub(in super::super) fn propagate_failures<W: Copy, T, I: Iterator<Item = T>>(
+        work: &mut Vec<W>,
+        edges: impl Fn(W) -> I,
+        mut fail: impl FnMut(T) -> Option<W>,
     ) {
         while let Some(k) = work.pop() {
-            for j in edges(k as usize) {
+            for j in edges(k) {
                 if let Some(next) = fail(j) {
                     work.push(next);
                 }
@@ -236,7 +236,7 @@ pub(super) struct Traced {
 /// Step 3 (a) and (b) over the objects in state `State::Candidate`: traces each
 /// one with the guards kept (`guard_start` says whose they are), then
 /// marks each one (`snap`); the ones that cannot be checked become
-/// `State::Failed` (unmarked: `NOT_MARKED`), their positions in `work`. The proof
+/// `State::Failed` (unmarked: `NOT_MARKED`), their positions in `failed`. The proof
 /// needs every mark after every trace, and before any read of (c).
 #[inline(never)]
 pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
@@ -248,10 +248,10 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     t.edge_start.clear();
     t.snap.clear();
     t.guard_start.clear();
-    t.work.clear();
+    t.failed.clear();
     t.pos.clear();
-    for k in 0..t.cands.len() {
-        let c = t.cands[k] as usize;
+    for k in (0..t.cands.len()).map(Pos::new) {
+        let c = t.cands[k.get()];
         t.edge_start.push(t.edges.len() as u32);
         t.guard_start.push(t.guards.len() as u32);
         t.snap.push(NOT_MARKED);
@@ -269,7 +269,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         // accepts" in the module docs).
         if !o.vtable.structural || f & EXCLUSIVE != 0 {
             t.state[c] = State::Failed;
-            t.work.push(k as u32);
+            t.failed.push(k);
             continue;
         }
         let mut sink = Verify {
@@ -284,7 +284,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         unsafe { trace_with(obj, &mut sink, Some(&mut t.guards), scratch) };
         if sink.busy {
             t.state[c] = State::Failed;
-            t.work.push(k as u32);
+            t.failed.push(k);
         }
     }
     t.edge_start.push(t.edges.len() as u32);
@@ -292,8 +292,8 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
     // (b): mark every candidate whose trace could be checked, after every
     // trace of (a) and before any read of (c).
     for (&c, snap) in t.cands.iter().zip(&mut t.snap) {
-        if t.state[c as usize] == State::Candidate {
-            *snap = rule::mark(t.objs[c as usize]);
+        if t.state[c] == State::Candidate {
+            *snap = rule::mark(t.objs[c]);
         }
     }
     seen
@@ -308,11 +308,10 @@ pub(super) const NOT_MARKED: u64 = MARKED;
 /// point to.
 pub(super) fn count_claimed_edges(t: &mut Tables) {
     for &i in &t.chunk_garbage {
-        let i = i as usize;
         debug_assert_eq!(t.state[i], State::Garbage);
-        let (s, e) = (t.adj_start[i] as usize, t.adj_start[i + 1] as usize);
+        let (s, e) = (t.adj_start[i] as usize, t.adj_start[i.get() + 1] as usize);
         for x in s..e {
-            let j = t.adj[x] as usize;
+            let j = t.adj[x];
             if t.state[j] == State::Candidate {
                 t.counted[j] += 1;
             }
@@ -333,11 +332,10 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
         cands,
         snap,
         counted,
-        work,
+        failed,
         ..
     } = &mut *t;
     for (k, (&c, &seen)) in cands.iter().zip(snap.iter()).enumerate() {
-        let c = c as usize;
         if state[c] != State::Candidate {
             continue;
         }
@@ -349,7 +347,7 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
             state[c] = State::Garbage;
         } else {
             state[c] = State::Failed;
-            work.push(k as u32);
+            failed.push(Pos::new(k));
         }
     }
     // (d)
@@ -357,32 +355,32 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
 }
 
 /// Step 3 (d): everything reachable from a failed candidate (the positions
-/// in `work`) along the counted edges fails too (`State::Garbage` or `State::Candidate`
+/// in `failed`) along the counted edges fails too (`State::Garbage` or `State::Candidate`
 /// objects reached become `State::Failed`).
 pub(super) fn propagate_failures(t: &mut Tables) {
-    if t.work.is_empty() {
+    if t.failed.is_empty() {
         return;
     }
     if t.pos.is_empty() {
-        t.pos.resize(t.objs.len(), 0);
+        t.pos.resize(t.objs.len(), Pos::default());
         for (k, &c) in t.cands.iter().enumerate() {
-            t.pos[c as usize] = k as u32;
+            t.pos[c] = Pos::new(k);
         }
     }
     let Tables {
         state,
         edges,
         edge_start,
-        work,
+        failed,
         pos,
         ..
     } = t;
-    let counted_edges = |k: usize| {
-        edges[edge_start[k] as usize..edge_start[k + 1] as usize]
+    let counted_edges = |k: Pos| {
+        edges[edge_start[k.get()] as usize..edge_start[k.get() + 1] as usize]
             .iter()
-            .map(|&j| j as usize)
+            .copied()
     };
-    rule::propagate_failures(work, counted_edges, |j| {
+    rule::propagate_failures(failed, counted_edges, |j| {
         matches!(state[j], State::Candidate | State::Garbage).then(|| {
             state[j] = State::Failed;
             pos[j]
@@ -430,7 +428,7 @@ pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
         ..Claimed::default()
     };
     for k in (0..t.cands.len()).rev() {
-        let c = t.cands[k] as usize;
+        let c = t.cands[k];
         match t.state[c] {
             State::Garbage => {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
@@ -455,10 +453,7 @@ pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
         }
         release_guards_from(&mut t.guards, t.guard_start[k] as usize);
     }
-    out.ok = out.found > 0
-        || t.cands
-            .iter()
-            .any(|&c| t.state[c as usize] == State::Garbage);
+    out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c] == State::Garbage);
     out.not_folded = out.ok;
     out
 }
@@ -508,7 +503,6 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
         ..
     } = t;
     for ((&c, &seen), &from) in cands.iter().zip(snap.iter()).zip(guard_start.iter()).rev() {
-        let c = c as usize;
         match state[c] {
             State::Garbage => {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
@@ -542,17 +536,16 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
 /// every candidate to the survivors.
 pub(super) fn withdraw(t: &mut Tables, k: usize) {
     for &d in &t.cands[k + 1..] {
-        let d = d as usize;
         if t.state[d] == State::Garbage {
             rule::withdraw_claim(t.objs[d]);
         }
     }
     for (&d, &seen) in t.cands[..=k].iter().zip(&t.snap) {
-        unmark(t.objs[d as usize], seen);
+        unmark(t.objs[d], seen);
     }
     for &d in &t.cands {
-        if matches!(t.state[d as usize], State::Garbage | State::Failed) {
-            t.state[d as usize] = State::Reachable;
+        if matches!(t.state[d], State::Garbage | State::Failed) {
+            t.state[d] = State::Reachable;
         }
     }
 }
