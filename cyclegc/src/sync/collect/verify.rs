@@ -108,9 +108,9 @@ pub(super) fn guess(t: &mut Tables) {
             }
         }
     };
-    for i in (0..n).map(Ix::new) {
+    for i in 0..n {
         if state[i] == State::Unknown {
-            reach_from(i, state, work);
+            reach_from(Ix::new(i), state, work);
         }
     }
     while let Some(k) = work.pop() {
