@@ -102,7 +102,7 @@ fn dropping_a_long_chain_through_slices() {
     });
 }
 
-/// A chain of a type that says it holds no handle (`NEEDS_TRACE = false`,
+/// A chain of a type that says it holds no handle (`needs_trace() == false`,
 /// so untracked) although it does: the handles act as roots.
 struct Untracked {
     _next: Option<Gc<Untracked>>,
@@ -110,7 +110,9 @@ struct Untracked {
 }
 
 impl Trace for Untracked {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -182,7 +184,9 @@ struct SyncUntracked {
 }
 
 impl Trace for SyncUntracked {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -217,7 +221,9 @@ struct Fragile {
 }
 
 impl Trace for Fragile {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 

@@ -59,7 +59,7 @@ mod forged {
 #[test]
 fn a_crate_path_cannot_forge_the_structural_promise() {
     assert!(
-        !<forged::Node as Trace>::STRUCTURAL.is_made(),
+        !<forged::Node as Trace>::structural().is_made(),
         "the derive promised structural for a field type it never checked"
     );
 }
@@ -117,7 +117,7 @@ mod shadowed {
             lie: Box<self::Node>,
         }
         assert!(
-            !<Node as Trace>::STRUCTURAL.is_made(),
+            !<Node as Trace>::structural().is_made(),
             "`self::Node` is another type than the local `Node`, and its impl makes no promise"
         );
         let node = Gc::new(Node {

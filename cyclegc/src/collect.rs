@@ -50,11 +50,12 @@ use bumpalo::collections::Vec as BumpVec;
 
 use crate::debug::{CallbackInfo, DebugFlags, Phase};
 use crate::header::{
-    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
+    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable,
+    WEAK_CLEARED,
 };
 use crate::heap::{GENERATIONS, Heap};
 use crate::list::{self, Link};
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{Mode, TypeName, Visitor};
 
 /// Bit 0 of the scan word: reached from a surviving object.
 const REACHED: usize = 1;
@@ -131,6 +132,40 @@ fn trace_object(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
     // SAFETY: `obj` is live and its value is initialised (not DEAD: dead
     // objects are never on a list).
     v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
+    if v.take_rejected() {
+        note_rejected(vt);
+    }
+}
+
+/// Notes that a `trace` of `vt`'s type reported an edge from memory its
+/// object does not own (ignored: see `visitor`), to be named in a warning
+/// when the collection ends, once per type and thread.
+#[cold]
+#[inline(never)]
+fn note_rejected(vt: &VTable) {
+    crate::heap::with_heap(|heap| {
+        let id = (vt.type_id)();
+        let mut seen = heap.rejected.borrow_mut();
+        if !seen.contains(&id) {
+            seen.push(id);
+            heap.rejected_pending.borrow_mut().push(vt.type_name);
+        }
+    });
+}
+
+/// Names a type whose `trace` reported a handle the collector could not
+/// count (see `note_rejected`), for both heaps.
+#[cold]
+pub(crate) fn warn_rejected(type_name: &str) {
+    log::warn!(
+        target: "ouro::gc",
+        "the `Trace` impl of `{type_name}` reported a handle (or a container of handles) that \
+         is not inside the value it traces: the cycle collector ignores such edges, so a cycle \
+         through them is never collected. Report only what the value owns (its fields and \
+         what ouro's containers hold): a handle kept in an `Rc`, a global or a local is not \
+         owned; hold it in the value (or a `Vec`, `Box`, `RefCell`... of it) instead, and \
+         prefer `#[derive(Trace)]`. This warning is shown once per type and thread."
+    );
 }
 
 /// Iterates a list through `next`, reading the next node before `f` runs.
@@ -211,7 +246,8 @@ struct Subtracted {
     /// The payload of a `trace` that panicked.
     panic: Option<Panic>,
     /// A non-structural object was left untraced (its edges count as
-    /// references from outside).
+    /// references from outside), or a non-structural value inside one
+    /// (a trait object's: see `Visitor::enter_unstructural`).
     untrusted: bool,
 }
 
@@ -226,14 +262,30 @@ struct Subtracted {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
-fn subtract_refs(young: Link, scratch: &bumpalo::Bump, trust: Trust) -> Subtracted {
+fn subtract_refs<'b>(
+    young: Link,
+    scratch: &'b bumpalo::Bump,
+    trust: Trust,
+    mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
+) -> Subtracted {
     let mut untrusted = false;
     let panic = catch(|| {
         let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        if trust == Trust::All {
+            v.set_trust_all();
+        }
         let mut count = |obj: NonNull<ObjHeader>, v: &mut Visitor<'_>| {
             // SAFETY: working-set objects stay alive during the collection.
             if trust == Trust::All || unsafe { obj.as_ref() }.vtable().structural {
                 trace_object(obj, v);
+                // A value inside whose `trace` is not structural (a trait
+                // object's) was left out (or, for the report, traced).
+                if let Some(name) = v.take_unstructural() {
+                    untrusted = true;
+                    if let Some(inner) = &mut inner {
+                        inner.push((obj, name));
+                    }
+                }
             } else {
                 untrusted = true;
             }
@@ -535,12 +587,7 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     keep_first(&mut panic, run_panic);
     scratch.reset();
     drop(scratch);
-    let g = &heap.gens[generation];
-    let mut s = g.stats.get();
-    s.collections += 1;
-    s.collected += outcome.collected;
-    s.uncollectable += outcome.uncollectable();
-    g.stats.set(s);
+    count(heap, generation, &outcome);
     if let Some(t) = started {
         let duration = t.elapsed();
         if stats {
@@ -569,12 +616,32 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
             keep_first(&mut panic, heap.callbacks.invoke(&info));
         }
     }
+    warn_rejected_pending(heap, &mut panic);
     drop(running);
     heap.drain_trash();
     if let Some(p) = panic {
         panic::resume_unwind(p);
     }
     Some(outcome)
+}
+
+/// Adds a collection of generation `generation` to its statistics.
+fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
+    let g = &heap.gens[generation];
+    let mut s = g.stats.get();
+    s.collections += 1;
+    s.collected += outcome.collected;
+    s.uncollectable += outcome.uncollectable();
+    g.stats.set(s);
+}
+
+/// Warns about the types whose edges were rejected since the last time.
+fn warn_rejected_pending(heap: &Heap, panic: &mut Option<Panic>) {
+    let rejected = core::mem::take(&mut *heap.rejected_pending.borrow_mut());
+    for type_name in rejected {
+        // A user `log::Log` may panic: caught like any user code.
+        keep_first(panic, catch(|| warn_rejected(type_name())));
+    }
 }
 
 fn run(
@@ -596,7 +663,7 @@ fn run(
         }
     }
     let scanned = update_refs(young);
-    let counted = subtract_refs(young, scratch, Trust::Structural);
+    let counted = subtract_refs(young, scratch, Trust::Structural, None);
     keep_first(panic, counted.panic);
     let mut pending = BumpVec::new_in(scratch);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
@@ -813,7 +880,11 @@ fn report_uncollectable<'b>(
     let young = list::node(&heap.young);
     let found = list::node(&heap.uncollectable);
     update_refs(young);
-    keep_first(panic, subtract_refs(young, scratch, Trust::All).panic);
+    let mut inner = BumpVec::new_in(scratch);
+    keep_first(
+        panic,
+        subtract_refs(young, scratch, Trust::All, Some(&mut inner)).panic,
+    );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.
     unsafe { move_unreachable(young, found, scratch, pending, panic) };
@@ -838,6 +909,14 @@ fn report_uncollectable<'b>(
             if !vt.structural && !warned.contains(&id) {
                 warned.push(id);
                 warn.push(vt.type_name);
+            }
+            // The non-structural values inside it (trait objects'), by name.
+            for &(_, name) in inner.iter().filter(|(obj, _)| *obj == o) {
+                let mut names = heap.warned_names.borrow_mut();
+                if !names.contains(&name()) {
+                    names.push(name());
+                    warn.push(name);
+                }
             }
             if saveall {
                 h.inc_strong();
@@ -865,8 +944,8 @@ pub(crate) fn warn_uncollectable(type_name: &str, gc: &str, per: &str) {
          structural, so the cycle collector does not count the edges it reports (the objects \
          are counted as uncollectable in `{gc}::get_stats()`; this warning is shown once per type \
          and {per}). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
-         on fields, promise so with `const STRUCTURAL: Structural<Self> = unsafe {{ \
-         Structural::promise() }};`"
+         on fields, promise so with `fn structural() -> Structural<Self> {{ unsafe {{ \
+         Structural::promise() }} }}`"
     );
 }
 

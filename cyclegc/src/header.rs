@@ -96,7 +96,7 @@ pub struct VTable {
     /// Whether the value is sized, so that `layout` is the object's layout
     /// (for unsized values it is not, and the handle's metadata gives it).
     pub sized: bool,
-    /// Whether `trace` is structural (`Trace::STRUCTURAL`): it runs no code
+    /// Whether `trace` is structural (`Trace::structural`): it runs no code
     /// but ouro's own impls and derived ones. Only the edges such a `trace`
     /// reports are subtracted in trial deletion (see `visitor`); read by the
     /// collector only.

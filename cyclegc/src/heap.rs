@@ -81,6 +81,14 @@ pub(crate) struct Heap {
     /// Types already named in a warning about a cycle their non-structural
     /// `trace` keeps alive (once per type and thread).
     pub(crate) warned: RefCell<Vec<TypeId>>,
+    /// The same, for the types of values behind a vtable (a trait object's
+    /// concrete type, which may have no `TypeId`): by name.
+    pub(crate) warned_names: RefCell<Vec<&'static str>>,
+    /// Types named in a warning about an edge their `trace` reported from
+    /// memory the object does not own (once per type and thread).
+    pub(crate) rejected: RefCell<Vec<TypeId>>,
+    /// Such types met by the running collection, warned about when it ends.
+    pub(crate) rejected_pending: RefCell<Vec<fn() -> &'static str>>,
     /// Objects allocated and not yet freed, plus one that the thread holds
     /// until its exit hook ([`HeapGuard`]) has run. The heap is freed when
     /// this reaches zero ([`reap`]): while any object of it is alive, it
@@ -159,6 +167,9 @@ impl Heap {
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
             warned: RefCell::new(Vec::new()),
+            warned_names: RefCell::new(Vec::new()),
+            rejected: RefCell::new(Vec::new()),
+            rejected_pending: RefCell::new(Vec::new()),
             refs: Cell::new(usize::from(thread_ref)),
             exited: Cell::new(!thread_ref),
         })

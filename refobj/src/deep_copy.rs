@@ -53,7 +53,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use ouro_cyclegc::{ObjHeader, raw};
 
 use crate::Trace;
-use crate::handle::{Gc, GcBox, VTableOf};
+use crate::handle::{Gc, GcBox, vtable_of};
 use crate::weak::Weak;
 
 /// How many `Gc` levels one chain of nested copies may go down before the
@@ -389,7 +389,7 @@ unsafe fn fill<T: DeepCopy + Trace + 'static>(
     let value = T::deep_copy(&src, copier);
     copier.memo.depth -= 1;
     // SAFETY: `copy` came from `raw::new_uninit` with `GcBox<T>`'s layout and
-    // vtable and `T::NEEDS_TRACE` (`copy_gc`), the memo keeps it allocated,
+    // vtable and `T::needs_trace()` (`copy_gc`), the memo keeps it allocated,
     // and no one can have a reference to its value: every dereference of it
     // panics while `UNINIT` is set. The value is written once, completely,
     // then `init_object` is called once (caller contract).
@@ -529,8 +529,8 @@ impl DeepCopier<'_> {
                 let copy = unsafe {
                     raw::new_uninit(
                         Layout::new::<GcBox<T>>(),
-                        &VTableOf::<T>::VTABLE,
-                        T::NEEDS_TRACE,
+                        vtable_of::<T>(),
+                        T::needs_trace(),
                         2,
                         0,
                     )
@@ -810,9 +810,11 @@ mod tests {
     }
 
     impl Trace for Node {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.edges.trace(v);
         }

@@ -16,9 +16,11 @@ struct N {
 }
 
 impl Trace for N {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }

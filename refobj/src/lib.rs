@@ -20,6 +20,8 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod closure;
+mod coerce;
 mod deep_copy;
 pub mod gc;
 mod handle;
@@ -28,8 +30,11 @@ pub mod sync;
 mod trace;
 mod weak;
 
+pub use closure::{Callback, Closure};
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
 pub use handle::Gc;
+#[doc(hidden)]
+pub use handle::GcBox;
 pub use ouro_cyclegc::Visitor;
 pub use trace::{Finalize, Structural, Trace};
 pub use weak::Weak;

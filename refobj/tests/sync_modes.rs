@@ -22,8 +22,10 @@ struct Node {
 }
 
 impl Trace for Node {
-    // SAFETY: `trace` only calls `trace` on a field of ouro's types.
-    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+        unsafe { Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -171,8 +173,10 @@ fn gc_functions_work_inside_callbacks_and_drops() {
     });
     struct CollectsOnDrop(Mutex<Option<Gc<CollectsOnDrop>>>);
     impl Trace for CollectsOnDrop {
-        // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+        fn structural() -> Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields.
+            unsafe { Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.0.trace(v);
         }

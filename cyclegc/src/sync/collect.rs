@@ -71,6 +71,9 @@ pub(crate) struct Batch {
     /// The non-structural types whose values the report found keeping
     /// cycles alive (warned about in [`finish`], once per process).
     reported: Vec<&'static SyncVTable>,
+    /// The same for the non-structural values inside structural ones
+    /// (trait objects'), by their types' names.
+    reported_names: Vec<fn() -> &'static str>,
     /// The first panic of user code (a callback or a `trace` so far).
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
@@ -118,6 +121,7 @@ pub(crate) fn collect(h: &SyncHeap, state: &mut CollectorState, generation: usiz
         },
         zombies: Vec::new(),
         reported: Vec::new(),
+        reported_names: Vec::new(),
         panic: cb_panic,
         ticket: None,
     };
@@ -174,7 +178,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         b.destroy_all();
     }
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
-    report::warn_new_types(h, &b.reported, &mut b.panic);
+    report::warn_new_types(h, &b.reported, &b.reported_names, &mut b.panic);
     let (generation, outcome) = (b.generation, b.outcome);
     {
         let mut stats = prims::lock(&h.stats);
@@ -263,7 +267,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // which may have left garbage unclaimed).
     if !b.t.untrusted.is_empty() && b.panic.is_none() {
         let r = report::report_uncollectable(h, &mut b.t, b.saveall);
-        (b.outcome.uncollectable, b.reported) = (r.found, r.types);
+        (b.outcome.uncollectable, b.reported, b.reported_names) = (r.found, r.types, r.names);
     }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one

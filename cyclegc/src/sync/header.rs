@@ -69,10 +69,10 @@ pub struct SyncVTable {
     pub type_id: fn() -> core::any::TypeId,
     /// Whether `finalize` may do anything.
     pub has_finalizer: bool,
-    /// Whether the type can hold handles (`Trace::NEEDS_TRACE`).
+    /// Whether the type can hold handles (`Trace::needs_trace`).
     pub tracked: bool,
     /// Whether the type's `trace` only calls `trace` on what the value owns
-    /// (`Trace::STRUCTURAL`): the verification (step 3) only accepts such
+    /// (`Trace::structural`): the verification (step 3) only accepts such
     /// objects.
     pub structural: bool,
 }

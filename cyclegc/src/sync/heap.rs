@@ -220,6 +220,9 @@ pub(crate) struct SyncHeap {
     /// The types named in a warning of the report already (once per
     /// process: `collect::report`).
     pub(crate) warned: Mutex<Vec<core::any::TypeId>>,
+    /// The same for the types of values behind a vtable (trait objects'
+    /// concrete types), by name.
+    pub(crate) warned_names: Mutex<Vec<&'static str>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
     /// The collections whose finalizers and drops have not finished
     /// (`control::wait_for_drops`), and the condition variable signalled
@@ -260,6 +263,7 @@ impl SyncHeap {
             }),
             garbage: Mutex::new(Vec::new()),
             warned: Mutex::new(Vec::new()),
+            warned_names: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
             unfinished: std::sync::Mutex::new(super::control::Unfinished::default()),
             finished: std::sync::Condvar::new(),

@@ -27,7 +27,7 @@
 //! counts a collection when it calls `Stop`.
 //!
 //! Cycles are freed only through values whose `Trace` is structural
-//! ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)), as on the thread-local
+//! ([`Trace::structural`](crate::Trace::structural)), as on the thread-local
 //! heap, and by the same rule a cycle kept alive only by another impl is
 //! reported, never leaked silently: each collection that finds it counts
 //! its objects as `uncollectable` (in [`get_stats`], in the `Stop`

@@ -15,15 +15,44 @@ use ouro_cyclegc::sync::{SyncHeader, SyncVTable, raw};
 
 use crate::{Trace, Visitor};
 
+/// One object: the header, then the value. Public (hidden) only so that
+/// [`sync::coerce_gc!`](crate::sync::coerce_gc) can coerce a pointer to it.
+#[doc(hidden)]
 #[repr(C)]
-pub(crate) struct SyncBox<T: ?Sized> {
+#[allow(missing_debug_implementations)]
+pub struct SyncBox<T: ?Sized> {
     header: SyncHeader,
     value: T,
 }
 
-struct VTableOf<T>(PhantomData<T>);
+/// The vtables of `SyncBox<T>`, one static per type and answers of its
+/// `Trace` impl (`N`: needs tracing, `S`: structural, `F`: has a
+/// finalizer).
+struct VTableOf<T, const N: bool, const S: bool, const F: bool>(PhantomData<T>);
 
-impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
+/// The vtable of `SyncBox<T>`: a constant once inlined (see
+/// `crate::handle::vtable_of`).
+#[inline(always)]
+fn vtable_of<T: Trace + Send + Sync + 'static>() -> &'static SyncVTable {
+    match (
+        T::needs_trace(),
+        T::structural().is_made(),
+        T::has_finalizer(),
+    ) {
+        (true, true, false) => &VTableOf::<T, true, true, false>::VTABLE,
+        (true, true, true) => &VTableOf::<T, true, true, true>::VTABLE,
+        (true, false, false) => &VTableOf::<T, true, false, false>::VTABLE,
+        (true, false, true) => &VTableOf::<T, true, false, true>::VTABLE,
+        (false, true, false) => &VTableOf::<T, false, true, false>::VTABLE,
+        (false, true, true) => &VTableOf::<T, false, true, true>::VTABLE,
+        (false, false, false) => &VTableOf::<T, false, false, false>::VTABLE,
+        (false, false, true) => &VTableOf::<T, false, false, true>::VTABLE,
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static, const N: bool, const S: bool, const F: bool>
+    VTableOf<T, N, S, F>
+{
     const VTABLE: SyncVTable = SyncVTable {
         trace: trace_value::<T>,
         finalize: finalize_value::<T>,
@@ -32,9 +61,9 @@ impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
         value_offset: mem::offset_of!(SyncBox<T>, value),
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
-        has_finalizer: T::HAS_FINALIZER,
-        tracked: T::NEEDS_TRACE,
-        structural: T::STRUCTURAL.is_made(),
+        has_finalizer: F,
+        tracked: N,
+        structural: S,
     };
 }
 
@@ -126,7 +155,7 @@ unsafe impl<T: ?Sized + Send + Sync> Send for Gc<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send + Sync> Sync for Gc<T> {}
 
-impl<T> Gc<T> {
+impl<T: ?Sized> Gc<T> {
     #[inline(always)]
     fn obj(&self) -> NonNull<SyncHeader> {
         self.ptr.cast()
@@ -138,20 +167,25 @@ impl<T> Gc<T> {
         unsafe { self.obj().as_ref() }
     }
 
+    pub(crate) fn header_ptr(this: &Self) -> NonNull<SyncHeader> {
+        this.obj()
+    }
+
     /// # Safety
-    /// The caller gives up one counted strong reference to a live object of
-    /// type `T`.
+    /// `ptr` is a live object; the caller gives up one counted strong
+    /// reference to it.
     #[inline(always)]
-    pub(crate) unsafe fn from_raw(obj: NonNull<SyncHeader>) -> Self {
+    unsafe fn from_nonnull(ptr: NonNull<SyncBox<T>>) -> Self {
         Gc {
-            ptr: obj.cast(),
+            ptr,
             _owns: PhantomData,
             _invariant: PhantomData,
         }
     }
 
-    pub(crate) fn header_ptr(this: &Self) -> NonNull<SyncHeader> {
-        this.obj()
+    /// The object, with the handle's strong reference.
+    pub(crate) fn into_header(this: Self) -> NonNull<SyncHeader> {
+        ManuallyDrop::new(this).obj()
     }
 
     /// Whether both handles point to the same object (Python's `is`).
@@ -190,7 +224,7 @@ impl<T> Gc<T> {
     }
 
     /// Whether the collector tracks the object (types with
-    /// `NEEDS_TRACE == false` are never tracked).
+    /// `needs_trace() == false` are never tracked).
     pub fn is_tracked(this: &Self) -> bool {
         // SAFETY: we hold a strong reference.
         unsafe { raw::is_tracked(this.obj()) }
@@ -221,6 +255,53 @@ impl<T> Gc<T> {
     }
 }
 
+impl<T> Gc<T> {
+    /// `this` with its pointer cast by `f` (the code of
+    /// [`sync::coerce_gc!`](crate::sync::coerce_gc)).
+    ///
+    /// # Safety
+    /// `f` is `|p| p as _`: the cast is to a pointer to `SyncBox<U>`, which
+    /// from a pointer to a sized `SyncBox<T>` is either an unsizing (`U` a
+    /// trait object `T` implements, or a slice of `T`'s array) or, for a
+    /// sized `U`, a pointer cast, which is checked here to be to `T` itself.
+    #[doc(hidden)]
+    pub unsafe fn __ouro_coerce<U: ?Sized + 'static>(
+        this: Self,
+        f: impl FnOnce(*const SyncBox<T>) -> *const SyncBox<U>,
+    ) -> Gc<U>
+    where
+        T: 'static,
+    {
+        // A sized `U` has a thin pointer, as `T`: the cast kept the type or
+        // changed it, and only the first is a coercion.
+        if mem::size_of::<*const U>() == mem::size_of::<*const T>() {
+            assert!(
+                TypeId::of::<U>() == TypeId::of::<T>(),
+                "ouro: `coerce_gc!` can only unsize a handle (to a trait object or a slice), not change its type"
+            );
+        }
+        let ptr = ManuallyDrop::new(this).ptr;
+        let coerced = f(ptr.as_ptr()).cast_mut();
+        // SAFETY: an unsizing cast keeps the address (and provenance): the
+        // same live object, whose strong reference moves from `this`; `U`
+        // is the value's type seen through the metadata the unsizing added
+        // (the header's vtable keeps the object's layout, `trace` and drop).
+        unsafe { Gc::from_nonnull(NonNull::new_unchecked(coerced)) }
+    }
+
+    /// # Safety
+    /// The caller gives up one counted strong reference to a live object of
+    /// type `T`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(obj: NonNull<SyncHeader>) -> Self {
+        Gc {
+            ptr: obj.cast(),
+            _owns: PhantomData,
+            _invariant: PhantomData,
+        }
+    }
+}
+
 impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// Puts `value` in a new object on the process-wide heap.
     ///
@@ -228,7 +309,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// collection first, on this thread.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let obj = raw::allocate(&VTableOf::<T>::VTABLE, true);
+        let obj = raw::allocate(vtable_of::<T>(), true);
         // SAFETY: `allocate` returned an object of this vtable's layout with
         // an unwritten value; it is written once, then published.
         unsafe {
@@ -259,7 +340,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                 unsafe { raw::abandon(self.0) }
             }
         }
-        let obj = raw::allocate(&VTableOf::<T>::VTABLE, false);
+        let obj = raw::allocate(vtable_of::<T>(), false);
         let abandon = Abandon(obj);
         // SAFETY: a weak reference for `weak`, counted now.
         unsafe { raw::inc_weak(obj) };
@@ -299,7 +380,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     }
 }
 
-impl<T> Deref for Gc<T> {
+impl<T: ?Sized> Deref for Gc<T> {
     type Target = T;
 
     #[inline(always)]
@@ -313,7 +394,7 @@ impl<T> Deref for Gc<T> {
     }
 }
 
-impl<T> Clone for Gc<T> {
+impl<T: ?Sized> Clone for Gc<T> {
     #[inline(always)]
     fn clone(&self) -> Self {
         // SAFETY: we hold a strong reference.
@@ -334,10 +415,15 @@ impl<T: ?Sized> Drop for Gc<T> {
     }
 }
 
-impl<T> Trace for Gc<T> {
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+impl<T: ?Sized> Trace for Gc<T> {
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
 
     #[inline]
     fn trace(&self, visitor: &mut Visitor<'_>) {
@@ -347,45 +433,45 @@ impl<T> Trace for Gc<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Gc<T> {
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Gc<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: fmt::Display> fmt::Display for Gc<T> {
+impl<T: ?Sized + fmt::Display> fmt::Display for Gc<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
 }
 
-impl<T> fmt::Pointer for Gc<T> {
+impl<T: ?Sized> fmt::Pointer for Gc<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Pointer::fmt(&Gc::as_ptr(self), f)
     }
 }
 
-impl<T: PartialEq> PartialEq for Gc<T> {
+impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
     fn eq(&self, other: &Self) -> bool {
         **self == **other
     }
 }
 
-impl<T: Eq> Eq for Gc<T> {}
+impl<T: ?Sized + Eq> Eq for Gc<T> {}
 
-impl<T: PartialOrd> PartialOrd for Gc<T> {
+impl<T: ?Sized + PartialOrd> PartialOrd for Gc<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         (**self).partial_cmp(&**other)
     }
 }
 
-impl<T: Ord> Ord for Gc<T> {
+impl<T: ?Sized + Ord> Ord for Gc<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         (**self).cmp(&**other)
     }
 }
 
-impl<T: Hash> Hash for Gc<T> {
+impl<T: ?Sized + Hash> Hash for Gc<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         (**self).hash(state)
     }
@@ -403,13 +489,62 @@ impl<T: Trace + Send + Sync + 'static> From<T> for Gc<T> {
     }
 }
 
-impl<T> Borrow<T> for Gc<T> {
+/// Moves a boxed value into a new object, as `Arc::from(Box<T>)`: the way
+/// to a `sync::Gc<dyn Trait>` from a `Box<dyn Trait>` (without a copy from
+/// a `sync::Gc` of the concrete type: [`coerce_gc!`](crate::sync::coerce_gc)).
+///
+/// # Panics
+/// For `Box<str>` and boxed slices: this heap has no unsized values of
+/// its own yet.
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, Weak};
+///
+/// trait Shape: Trace + Send + Sync {
+///     fn area(&self) -> f64;
+/// }
+/// #[derive(Trace)]
+/// struct Square(f64);
+/// impl Shape for Square {
+///     fn area(&self) -> f64 { self.0 * self.0 }
+/// }
+///
+/// let s: Gc<dyn Shape> = Gc::from(Box::new(Square(2.0)) as Box<dyn Shape>);
+/// let w: Weak<dyn Shape> = Gc::downgrade(&s);
+/// let t = std::thread::spawn(move || s.area());
+/// assert_eq!(t.join().unwrap(), 4.0);
+/// assert!(w.upgrade().is_none());
+/// ```
+impl<T: ?Sized + Trace + Send + Sync + 'static> From<Box<T>> for Gc<T> {
+    fn from(value: Box<T>) -> Self {
+        // Only the metadata of this pointer is used (the box is freed).
+        let meta = ptr::from_ref::<T>(&*value).cast_mut() as *mut SyncBox<T>;
+        // SAFETY: the strong reference is taken over below.
+        let obj = unsafe { <T as crate::__private::TraceDyn>::__ouro_into_sync_gc(value) };
+        let fat = crate::handle::with_data(meta, obj.as_ptr().cast::<u8>());
+        // SAFETY: `obj` is a live object holding the value that was in
+        // `value`, moved as its own type (see the thread-local `From`),
+        // with one strong reference.
+        unsafe {
+            Gc {
+                ptr: NonNull::new_unchecked(fat),
+                _owns: PhantomData,
+                _invariant: PhantomData,
+            }
+        }
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Gc<T> {
     fn borrow(&self) -> &T {
         self
     }
 }
 
-impl<T> AsRef<T> for Gc<T> {
+impl<T: ?Sized> AsRef<T> for Gc<T> {
     fn as_ref(&self) -> &T {
         self
     }
@@ -456,7 +591,7 @@ unsafe impl<T: ?Sized + Send + Sync> Send for Weak<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
 
-impl<T> Weak<T> {
+impl<T: ?Sized> Weak<T> {
     /// A weak handle that never upgrades (no allocation).
     pub const fn new() -> Weak<T> {
         Weak {
@@ -473,11 +608,16 @@ impl<T> Weak<T> {
     /// A strong handle, if the value is still alive and not found
     /// unreachable by the collector.
     pub fn upgrade(&self) -> Option<Gc<T>> {
-        let p = self.ptr?.cast::<SyncHeader>();
+        let fat = self.ptr?;
+        let p = fat.cast::<SyncHeader>();
         // SAFETY: we hold a weak reference.
         if unsafe { raw::upgrade(p) } {
-            // SAFETY: one strong reference was just counted for us.
-            Some(unsafe { Gc::from_raw(p) })
+            // One strong reference was just counted for the handle.
+            Some(Gc {
+                ptr: fat,
+                _owns: PhantomData,
+                _invariant: PhantomData,
+            })
         } else {
             None
         }
@@ -496,7 +636,7 @@ impl<T> Weak<T> {
     /// Whether both point to the same object (or both are `Weak::new()`).
     pub fn ptr_eq(&self, other: &Self) -> bool {
         match (self.ptr, other.ptr) {
-            (Some(a), Some(b)) => a == b,
+            (Some(a), Some(b)) => ptr::addr_eq(a.as_ptr(), b.as_ptr()),
             (None, None) => true,
             _ => false,
         }
@@ -532,11 +672,16 @@ impl<T: ?Sized> Drop for Weak<T> {
 }
 
 impl<T: ?Sized> Trace for Weak<T> {
-    // A weak handle is not an edge, but keeping `NEEDS_TRACE` true keeps
+    // A weak handle is not an edge, but keeping `needs_trace()` true keeps
     // recursive types simple (as `crate::Weak`).
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 

@@ -13,6 +13,8 @@ pub(super) struct Record<'t> {
     pub(super) exclusive_seen: &'t mut Vec<(Ix, NonNull<SyncHeader>)>,
     pub(super) current: Ix,
     pub(super) busy: bool,
+    /// A value inside whose `trace` is not structural, by type.
+    pub(super) unstructural: Option<fn() -> &'static str>,
 }
 
 impl SyncSink for Record<'_> {
@@ -27,6 +29,9 @@ impl SyncSink for Record<'_> {
     }
     fn lock_busy(&mut self) {
         self.busy = true;
+    }
+    fn unstructural(&mut self, type_name: fn() -> &'static str) {
+        self.unstructural = Some(type_name);
     }
 }
 
@@ -111,6 +116,7 @@ pub(super) fn first_pass(
     t.chunk_garbage.clear();
     t.group_end.clear();
     t.untrusted.clear();
+    t.inner_untrusted.clear();
     let mut out = Claimed::default();
     let mut lo = 0;
     // Whether to keep the guards of the next chunk: only after a chunk
@@ -128,7 +134,11 @@ pub(super) fn first_pass(
             hi = trace_chunk(t, scratch, lo, end, true);
             cands = local_trial(t, lo, hi, true);
         } else {
-            let (excl, untrusted) = (t.exclusive_seen.len(), t.untrusted.len());
+            let (excl, untrusted, inner) = (
+                t.exclusive_seen.len(),
+                t.untrusted.len(),
+                t.inner_untrusted.len(),
+            );
             t.refs_before.clear();
             t.refs_before.extend_from_slice(&t.refs[lo..end]);
             hi = trace_chunk(t, scratch, lo, end, false);
@@ -141,6 +151,7 @@ pub(super) fn first_pass(
                 t.refs[lo..end].copy_from_slice(&t.refs_before);
                 t.exclusive_seen.truncate(excl);
                 t.untrusted.truncate(untrusted);
+                t.inner_untrusted.truncate(inner);
                 hi = trace_chunk(t, scratch, lo, hi, true);
                 cands = local_trial(t, lo, hi, true);
             } else {
@@ -186,6 +197,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         guards,
         local_refs,
         untrusted,
+        inner_untrusted,
         ..
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
@@ -224,16 +236,16 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
             exclusive_seen,
             current: Ix::new(i),
             busy: false,
+            unstructural: None,
         };
-        // Only a structural `trace` lets the collector hold every lock it
-        // counted a handle behind (see "Which values the verification
-        // accepts" in the module docs): the guards of any other are not
-        // kept (a lock its `trace` took itself may free a kept one), and it
-        // is a root; its edges are recorded for the report (`untrusted`).
-        let structural = o.vtable.structural;
-        let kept = (structural && hold).then_some(&mut *guards);
-        // SAFETY: owned by this collection, not exclusive.
-        unsafe { trace_with(obj, &mut sink, kept, scratch) };
+        // Only a structural `trace` keeps its guards (`trace_recording`).
+        let mut structural = o.vtable.structural;
+        if let Some(name) = trace_recording(&mut sink, obj, structural && hold, guards, scratch) {
+            structural = false;
+            if !sink.busy {
+                inner_untrusted.push((Ix::new(i), name));
+            }
+        }
         if !structural && !sink.busy {
             untrusted.push(Ix::new(i));
         }
@@ -251,6 +263,41 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
     local_refs.truncate(end - lo);
     adj_start[end] = adj.len() as u32;
     end
+}
+
+/// Traces taken object `obj` for [`trace_chunk`], recording its edges in
+/// `sink` and keeping its lock guards in `guards` if `keep`. Only a
+/// structural `trace` lets the collector hold every lock it counted a
+/// handle behind (see "Which values the verification accepts" in the module
+/// docs): the guards of any other are not kept (a lock its `trace` took
+/// itself may free a kept one), and it is a root; its edges are recorded for
+/// the report (`untrusted`). A value inside whose `trace` is not structural
+/// (a trait object's) makes the object not structural after all: with
+/// guards kept that value was not traced (`Visitor::enter_unstructural`), so
+/// the object's guards go and it is traced again without them, recording
+/// every edge for the report. Returns that value's type, if any.
+#[inline(always)]
+fn trace_recording(
+    sink: &mut Record<'_>,
+    obj: NonNull<SyncHeader>,
+    keep: bool,
+    guards: &mut Vec<KeptGuard>,
+    scratch: &bumpalo::Bump,
+) -> Option<crate::visitor::TypeName> {
+    let (guards_before, edges_before, excl_before) =
+        (guards.len(), sink.adj.len(), sink.exclusive_seen.len());
+    // SAFETY: owned by this collection, not exclusive.
+    unsafe { trace_with(obj, sink, keep.then_some(&mut *guards), scratch) };
+    let name = sink.unstructural.take()?;
+    if keep {
+        release_guards_from(guards, guards_before);
+        sink.adj.truncate(edges_before);
+        sink.exclusive_seen.truncate(excl_before);
+        sink.busy = false;
+        // SAFETY: as above.
+        unsafe { trace_with(obj, sink, None, scratch) };
+    }
+    Some(name)
 }
 
 /// Chunk-local marks of [`local_trial`] and [`end_chunk`], by index in

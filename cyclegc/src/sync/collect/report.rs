@@ -43,6 +43,9 @@ pub(super) struct Reported {
     pub(super) found: usize,
     /// The non-structural types among them, each once.
     pub(super) types: Vec<&'static SyncVTable>,
+    /// The types of the non-structural values inside structural ones
+    /// (trait objects'), each once.
+    pub(super) names: Vec<fn() -> &'static str>,
 }
 
 /// Finds the survivors of this collection (what the claims left) that
@@ -163,7 +166,7 @@ fn mark_from(adj: &[Ix], adj_start: &[u32], mark: &mut [Reach], work: &mut Vec<I
 fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
     let mut out = Reported::default();
     let mut saved = Vec::new();
-    for (&m, &obj) in t.report_mark.iter().zip(&t.objs) {
+    for (i, (&m, &obj)) in t.report_mark.iter().zip(&t.objs).enumerate() {
         if m != Reach::Found {
             continue;
         }
@@ -187,6 +190,11 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
         if !vt.structural && !out.types.iter().any(|t| (t.type_id)() == (vt.type_id)()) {
             out.types.push(vt);
         }
+        for &(k, name) in &t.inner_untrusted {
+            if k.get() == i && !out.names.iter().any(|n| n() == name()) {
+                out.names.push(name);
+            }
+        }
     }
     if !saved.is_empty() {
         prims::lock(&h.garbage).extend(saved);
@@ -200,10 +208,31 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
 pub(super) fn warn_new_types(
     h: &SyncHeap,
     types: &[&'static SyncVTable],
+    names: &[fn() -> &'static str],
     panic: &mut Option<Panic>,
 ) {
-    if types.is_empty() {
+    if types.is_empty() && names.is_empty() {
         return;
+    }
+    let new_names: Vec<fn() -> &'static str> = {
+        let mut warned = prims::lock(&h.warned_names);
+        names
+            .iter()
+            .copied()
+            .filter(|name| {
+                let new = !warned.contains(&name());
+                if new {
+                    warned.push(name());
+                }
+                new
+            })
+            .collect()
+    };
+    for name in new_names {
+        let p = catch(|| crate::collect::warn_uncollectable(name(), "sync::gc", "process"));
+        if let Some(p) = p {
+            panic.get_or_insert(p);
+        }
     }
     let new: Vec<&'static SyncVTable> = {
         let mut warned = prims::lock(&h.warned);

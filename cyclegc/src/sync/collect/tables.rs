@@ -168,6 +168,9 @@ pub(crate) struct Tables {
     /// (and found no lock busy), in table order: roots for the collection,
     /// whose recorded edges only the report trusts ([`report`]).
     pub(super) untrusted: Vec<Ix>,
+    /// Those of `untrusted` that are structural but hold a value whose
+    /// `trace` is not (a trait object's), with that value's type.
+    pub(super) inner_untrusted: Vec<(Ix, crate::visitor::TypeName)>,
 }
 
 // SAFETY: the raw pointers in the tables are only used by the thread that

@@ -31,6 +31,11 @@ impl SyncSink for Verify<'_> {
     fn lock_busy(&mut self) {
         self.busy = true;
     }
+    /// The candidate cannot be verified (its `trace` runs code the
+    /// collector cannot hold locks across): it fails, as with a busy lock.
+    fn unstructural(&mut self, _: fn() -> &'static str) {
+        self.busy = true;
+    }
 }
 
 /// Steps 3 and 4 for the global candidates (`cands`): what they claim. A
