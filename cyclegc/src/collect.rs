@@ -205,6 +205,20 @@ fn update_refs(young: Link) -> usize {
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// [`run`] with a panic slot of its own (a `Start` callback's panic is no
+/// `trace` panic: the collection goes on as usual).
+fn run_alone(
+    heap: &Heap,
+    generation: usize,
+    old: usize,
+    automatic: bool,
+    scratch: &bumpalo::Bump,
+) -> (Outcome, Option<Panic>) {
+    let mut panic = None;
+    let outcome = run(heap, generation, old, automatic, scratch, &mut panic);
+    (outcome, panic)
+}
+
 /// Runs `f`, catching a panic; returns the payload.
 fn catch(f: impl FnOnce()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(f)).err()
@@ -591,29 +605,25 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
         keep_first(&mut panic, heap.callbacks.invoke(&info));
     }
     let mut scratch = heap.scratch.borrow_mut();
-    let outcome = run(heap, generation, old, automatic, &scratch, &mut panic);
+    // Apart: `run` takes any panic it holds for a `trace`'s (all survive).
+    let (outcome, run_panic) = run_alone(heap, generation, old, automatic, &scratch);
+    keep_first(&mut panic, run_panic);
     scratch.reset();
     drop(scratch);
-    let g = &heap.gens[generation];
-    let mut s = g.stats.get();
-    s.collections += 1;
-    s.collected += outcome.collected_or_saved();
-    s.uncollectable += outcome.uncollectable();
-    g.stats.set(s);
+    count(heap, generation, &outcome);
     if let Some(t) = started {
         let duration = t.elapsed();
         if stats {
             // A user `log::Log` may panic: caught like any user code.
             let p = catch(|| {
-                log::info!(
-                    target: "ouro::gc",
-                    "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
-                     uncollectable {}, {:.3} ms",
+                crate::debug::log_stats(
+                    "gc",
+                    generation,
                     outcome.scanned,
                     outcome.unreachable,
                     outcome.collected_or_saved(),
                     outcome.uncollectable(),
-                    duration.as_secs_f64() * 1e3,
+                    duration,
                 )
             });
             keep_first(&mut panic, p);
@@ -629,17 +639,32 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
             keep_first(&mut panic, heap.callbacks.invoke(&info));
         }
     }
-    let rejected = core::mem::take(&mut *heap.rejected_pending.borrow_mut());
-    for type_name in rejected {
-        // A user `log::Log` may panic: caught like any user code.
-        keep_first(&mut panic, catch(|| warn_rejected(type_name())));
-    }
+    warn_rejected_pending(heap, &mut panic);
     drop(running);
     heap.drain_trash();
     if let Some(p) = panic {
         panic::resume_unwind(p);
     }
     Some(outcome)
+}
+
+/// Adds a collection of generation `generation` to its statistics.
+fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
+    let g = &heap.gens[generation];
+    let mut s = g.stats.get();
+    s.collections += 1;
+    s.collected += outcome.collected_or_saved();
+    s.uncollectable += outcome.uncollectable();
+    g.stats.set(s);
+}
+
+/// Warns about the types whose edges were rejected since the last time.
+fn warn_rejected_pending(heap: &Heap, panic: &mut Option<Panic>) {
+    let rejected = core::mem::take(&mut *heap.rejected_pending.borrow_mut());
+    for type_name in rejected {
+        // A user `log::Log` may panic: caught like any user code.
+        keep_first(panic, catch(|| warn_rejected(type_name())));
+    }
 }
 
 fn run(
@@ -888,11 +913,13 @@ unsafe fn dispose_unreachable<'b>(
 /// # Safety
 /// `o` is a live object.
 unsafe fn found_line(o: NonNull<ObjHeader>, collectable: bool) -> Found {
+    // SAFETY: caller contract.
+    let vt = unsafe { o.as_ref() }.vtable();
     Found {
         collectable,
-        // SAFETY: caller contract.
-        type_name: unsafe { o.as_ref() }.vtable().type_name,
-        address: o.as_ptr().addr(),
+        type_name: vt.type_name,
+        // The value's address, as `ObjectInfo::address` and `Gc::as_ptr`.
+        address: o.as_ptr().addr() + vt.value_offset,
     }
 }
 

@@ -332,6 +332,27 @@ impl Callbacks {
     }
 }
 
+/// Logs the `STATS` record of one collection (target `ouro::gc`, level
+/// info), in one shape for both heaps: `gc: generation 2: scanned 3,
+/// unreachable 2, collected 2, uncollectable 0, 0.015 ms` (`sync gc` on the
+/// process-wide heap). `log::Log` is user code: the callers catch a panic.
+pub(crate) fn log_stats(
+    module: &str,
+    generation: usize,
+    scanned: usize,
+    unreachable: usize,
+    collected: usize,
+    uncollectable: usize,
+    elapsed: std::time::Duration,
+) {
+    log::info!(
+        target: "ouro::gc",
+        "{module}: generation {generation}: scanned {scanned}, unreachable {unreachable}, \
+         collected {collected}, uncollectable {uncollectable}, {:.3} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
 /// Prints, once per process, a hint to stderr when `STATS` is set but no
 /// logger is installed (`log::max_level()` is `Off`, its value until a
 /// logger sets one), so that `set_debug(STATS)` is not silently useless.

@@ -153,12 +153,12 @@ impl ObjectInfo {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the object's header: the same for every handle to
-    /// the object and stable while it lives, so it identifies the object
-    /// (as Python's `id()` does). It is not the value's address
-    /// (`Gc::as_ptr`), which lies after the header.
+    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
+    /// `h` to it, as on the process-wide heap): the same for every handle
+    /// to the object and stable while it lives, so it identifies the object
+    /// (as Python's `id()` does).
     pub fn address(&self) -> usize {
-        self.obj.as_ptr().addr()
+        self.obj.as_ptr().addr() + self.header().vtable().value_offset
     }
 
     /// The strong count, not counting the reference this `ObjectInfo` holds.
@@ -446,8 +446,12 @@ pub fn garbage() -> Vec<ObjectInfo> {
 ///   from tracked objects: locals, globals, untracked objects) are roots,
 ///   drawn as green boxes.
 /// - Objects not reachable from any root are garbage a collection would
-///   free, drawn as red octagons.
+///   free, drawn as red octagons; so are the objects `SAVEALL` kept in
+///   [`garbage`] (held only by that list, they are not roots).
 /// - Everything else is a plain ellipse.
+///
+/// The process-wide heap's `sync::gc::write_dot` draws the same things the
+/// same way.
 /// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
@@ -472,6 +476,8 @@ pub fn garbage() -> Vec<ObjectInfo> {
 /// # drop(root);
 /// ```
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {
+    // Before the snapshot, so that its references are gone from the counts.
+    let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
     let objs = infos(raw::snapshot(None, true));
     let index: HashMap<usize, usize> = objs
         .iter()
@@ -489,7 +495,10 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
         }
     }
     let refcounts: Vec<usize> = objs.iter().map(|o| o.refcount()).collect();
-    let roots: Vec<bool> = (0..objs.len()).map(|i| refcounts[i] > inner[i]).collect();
+    let is_saved: Vec<bool> = objs.iter().map(|o| saved.contains(&o.address())).collect();
+    let roots: Vec<bool> = (0..objs.len())
+        .map(|i| !is_saved[i] && refcounts[i] > inner[i])
+        .collect();
     let mut reachable = roots.clone();
     let mut stack: Vec<usize> = (0..objs.len()).filter(|&i| roots[i]).collect();
     let mut out_edges = vec![Vec::new(); objs.len()];
@@ -516,7 +525,7 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
             .replace('"', "'");
         let style = if roots[i] {
             "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-        } else if !reachable[i] {
+        } else if !reachable[i] || is_saved[i] {
             "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
         } else {
             "shape=ellipse"

@@ -53,6 +53,35 @@ fn names(infos: &[gc::ObjectInfo]) -> Vec<&'static str> {
     v
 }
 
+/// `ObjectInfo::address` is the value's address, as on the process-wide
+/// heap (`refobj/tests/sync_modes.rs`, `settings_and_introspection`).
+#[test]
+fn address_is_the_value_address() {
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    let want = Gc::as_ptr(&a) as usize;
+    let infos = gc::get_referents(&Gc::new(RefCell::new(vec![a.clone()])));
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].address(), want);
+    assert!(gc::get_objects(None).iter().any(|o| o.address() == want));
+}
+
+/// Frozen objects are left out of `get_objects(None)` (as in Python, and
+/// on the process-wide heap: `refobj/tests/sync_modes.rs`,
+/// `saveall_and_freeze`).
+#[test]
+fn get_objects_leaves_frozen_objects_out() {
+    let d = Rc::new(Cell::new(0));
+    let a = n("a", &d);
+    let want = Gc::as_ptr(&a) as usize;
+    let listed = || gc::get_objects(None).iter().any(|o| o.address() == want);
+    assert!(listed());
+    gc::freeze();
+    assert!(!listed());
+    gc::unfreeze();
+    assert!(listed());
+}
+
 #[test]
 fn get_objects_follows_promotions() {
     gc::disable();
@@ -282,15 +311,82 @@ fn stats_flag_logs_one_line_per_collection() {
     gc::collect();
     gc::set_debug(DebugFlags::empty());
     let log = LOG.lock().unwrap();
+    // The shape of the process-wide heap's line too (`sync gc: ...`,
+    // `refobj/tests/sync_modes.rs`, `stats_line`).
     assert!(
-        log.iter()
-            .map(|(_, l)| l)
-            .any(|l| l.contains("generation 2")
-                && l.contains("scanned 1")
-                && l.contains("unreachable 1")
-                && l.contains("collected 1")),
+        log.iter().map(|(_, l)| l).any(|l| l.starts_with(
+            "gc: generation 2: scanned 1, unreachable 1, collected 1, uncollectable 0, "
+        ) && l.ends_with(" ms")),
         "{log:?}"
     );
+}
+
+/// Objects `SAVEALL` kept in `garbage()` are drawn as garbage (red
+/// octagons), not as roots, as on the process-wide heap
+/// (`refobj/tests/sync_modes.rs`, `dot_colours_roots_garbage_and_saved_objects`).
+#[test]
+fn dot_marks_saved_objects_as_garbage() {
+    gc::disable();
+    let d = Rc::new(Cell::new(0));
+    let (s1, s2) = (n("s1", &d), n("s2", &d));
+    link(&s1, &s2);
+    link(&s2, &s1);
+    let id = format!("o{:x} ", Gc::as_ptr(&s1) as usize);
+    drop((s1, s2));
+    gc::set_debug(DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(DebugFlags::empty());
+    let mut out = Vec::new();
+    gc::write_dot(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&id))
+        .unwrap();
+    assert!(line.contains("shape=octagon"), "{text}");
+    gc::clear_garbage();
+    gc::collect();
+    assert_eq!(d.get(), 2);
+    gc::enable();
+}
+
+/// A callback that removes itself, and whose captured state panics when
+/// dropped: the panic comes out of `collect()` once the collection is done,
+/// and the callback is gone, as on the process-wide heap
+/// (`refobj/tests/sync_modes.rs`, `panic_dropping_a_removed_callback`).
+#[test]
+fn panic_dropping_a_removed_callback() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("callback state dropped");
+        }
+    }
+    let me = Rc::new(Cell::new(None));
+    let calls = Rc::new(Cell::new(0));
+    let (me2, calls2, state) = (me.clone(), calls.clone(), PanicsOnDrop);
+    let id = gc::add_callback(move |_| {
+        let _state = &state;
+        calls2.set(calls2.get() + 1);
+        if let Some(id) = me2.get() {
+            assert!(gc::remove_callback(id));
+        }
+    });
+    me.set(Some(id));
+    let d = Rc::new(Cell::new(0));
+    let (a, b) = (n("a", &d), n("b", &d));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    let p = panic::catch_unwind(gc::collect).unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"callback state dropped"));
+    assert_eq!(calls.get(), 1);
+    // The collection went on after the panic and freed the cycle.
+    assert_eq!(d.get(), 2);
+    gc::collect();
+    assert_eq!(calls.get(), 1);
+    assert!(!gc::remove_callback(id));
 }
 
 /// Parses the `write_dot` output back: every object and edge is there, with
@@ -306,7 +402,7 @@ fn dot_output_has_every_object_and_edge() {
     let (g1, g2) = (n("g1", &d), n("g2", &d));
     link(&g1, &g2);
     link(&g2, &g1);
-    let addr = |g: &Gc<N>| format!("o{:x}", obj_addr(g));
+    let addr = |g: &Gc<N>| format!("o{:x}", Gc::as_ptr(g) as usize);
     let expected_edges: HashSet<(String, String)> = [
         (addr(&root), addr(&child)),
         (addr(&child), addr(&root)),
@@ -360,7 +456,7 @@ fn dot_output_has_every_object_and_edge() {
 }
 
 fn obj_addr(g: &Gc<N>) -> usize {
-    g.obj().as_ptr().addr()
+    Gc::as_ptr(g) as usize
 }
 
 #[test]
@@ -460,7 +556,7 @@ fn leak_flag_logs_and_keeps_collectable_and_uncollectable_objects() {
         me: RefCell::new(None),
     });
     *o.me.borrow_mut() = Some(o.clone());
-    let (pa, po) = (obj_addr(&a), o.obj().as_ptr().addr());
+    let (pa, po) = (obj_addr(&a), Gc::as_ptr(&o) as usize);
     drop((a, o));
     gc::set_debug(DebugFlags::LEAK);
     assert_eq!(gc::collect(), 1);

@@ -120,8 +120,17 @@ fn saveall_and_freeze() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 
     let b = node(2, &drops);
+    let listed = |generation| {
+        gc::get_objects(generation)
+            .iter()
+            .any(|o| o.address() == Gc::as_ptr(&b) as usize)
+    };
+    assert!(listed(None));
     gc::freeze();
     assert!(gc::get_freeze_count() >= 1);
+    // Frozen objects are left out of every listing, `None` included (as in
+    // Python, and on the thread-local heap: gc_tests.rs).
+    assert!(!listed(None));
     assert_eq!(
         gc::get_objects(Some(2))
             .iter()
@@ -131,6 +140,7 @@ fn saveall_and_freeze() {
     );
     gc::unfreeze();
     assert_eq!(gc::get_freeze_count(), 0);
+    assert!(listed(None));
     link(&b, &b);
     drop(b);
     gc::collect();
@@ -201,7 +211,101 @@ fn gc_functions_work_inside_callbacks_and_drops() {
     );
 }
 
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// `write_dot` draws roots as green boxes, objects no root reaches and
+/// those `SAVEALL` kept as red octagons, the rest as ellipses: the same
+/// things as on the thread-local heap (`gc_tests.rs`,
+/// `dot_marks_saved_objects_as_garbage`).
+#[test]
+fn dot_colours_roots_garbage_and_saved_objects() {
+    let _l = lock();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let addr = |g: &Gc<Node>| Gc::as_ptr(g) as usize;
+    gc::disable();
+    let (s1, s2) = (node(1, &drops), node(2, &drops));
+    link(&s1, &s2);
+    link(&s2, &s1);
+    let saved = addr(&s1);
+    drop((s1, s2));
+    gc::set_debug(gc::DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    let root = node(3, &drops);
+    let child = node(4, &drops);
+    link(&root, &child);
+    let (g1, g2) = (node(5, &drops), node(6, &drops));
+    link(&g1, &g2);
+    link(&g2, &g1);
+    let (r, c, g) = (addr(&root), addr(&child), addr(&g1));
+    drop((child, g1, g2));
+    let mut out = Vec::new();
+    gc::write_dot(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let kind_of = |a: usize| {
+        let label = format!("\\n{a:#x}\"");
+        let line = text.lines().find(|l| l.contains(&label)).unwrap();
+        if line.contains("shape=box") {
+            "root"
+        } else if line.contains("shape=octagon") {
+            "garbage"
+        } else {
+            "reachable"
+        }
+    };
+    assert_eq!(kind_of(r), "root", "{text}");
+    assert_eq!(kind_of(c), "reachable", "{text}");
+    assert_eq!(kind_of(g), "garbage", "{text}");
+    assert_eq!(kind_of(saved), "garbage", "{text}");
+    drop(root);
+    gc::clear_garbage();
+    gc::enable();
+    gc::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 6);
+}
+
+/// A callback that removes itself, and whose captured state panics when
+/// dropped: the panic comes out of `collect()` once the collection is done
+/// (the collection finishes: `wait_for_drops` returns), and the callback is
+/// gone, as on the thread-local heap (`gc_tests.rs`,
+/// `panic_dropping_a_removed_callback`).
+#[test]
+fn panic_dropping_a_removed_callback() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("callback state dropped");
+        }
+    }
+    let _l = lock();
+    gc::disable();
+    let me = Arc::new(Mutex::new(None));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (me2, calls2, state) = (me.clone(), calls.clone(), PanicsOnDrop);
+    let id = gc::add_callback(move |_| {
+        let _state = &state;
+        calls2.fetch_add(1, Ordering::SeqCst);
+        if let Some(id) = *me2.lock().unwrap() {
+            assert!(gc::remove_callback(id));
+        }
+    });
+    *me.lock().unwrap() = Some(id);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    let p = std::panic::catch_unwind(gc::collect).unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"callback state dropped"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    gc::wait_for_drops();
+    // The collection went on after the panic and freed the cycle.
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    gc::collect();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(!gc::remove_callback(id));
+    gc::enable();
+}
+
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -211,16 +315,45 @@ impl log::Log for Capture {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            LINES.lock().unwrap().push(r.args().to_string());
+            LOG.lock().unwrap().push(r.args().to_string());
         }
     }
     fn flush(&self) {}
 }
 
+/// `STATS` logs one line per collection in the thread-local heap's shape
+/// (`gc_tests.rs`, `stats_flag_logs_one_line_per_collection`), named `sync
+/// gc`.
+#[test]
+fn stats_line() {
+    let _l = lock();
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+    gc::disable();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (node(1, &drops), node(2, &drops));
+    link(&a, &b);
+    link(&b, &a);
+    drop((a, b));
+    gc::set_debug(gc::DebugFlags::STATS);
+    gc::collect();
+    gc::set_debug(gc::DebugFlags::empty());
+    gc::enable();
+    let log = LOG.lock().unwrap();
+    let line = log
+        .iter()
+        .find(|l| l.starts_with("sync gc: generation 2: scanned "))
+        .unwrap_or_else(|| panic!("{log:?}"));
+    let rest = line.split_once(", ").map(|(_, r)| r).unwrap();
+    assert!(
+        rest.starts_with("unreachable 2, collected 2, uncollectable 0, ") && rest.ends_with(" ms"),
+        "{line}"
+    );
+}
+
 fn lines_ending(addr: usize) -> Vec<String> {
     let tag = format!("@{addr:#x}>");
-    LINES
-        .lock()
+    LOG.lock()
         .unwrap()
         .iter()
         .filter(|l| l.ends_with(&tag))

@@ -66,6 +66,17 @@ pub(crate) struct SyncCallbacks {
     invoking: bool,
 }
 
+/// Keeps the first panic of the callbacks; a later one is dropped, under
+/// `catch_unwind` as a payload's own `Drop` could panic (then that one's
+/// payload is leaked).
+fn keep(first: &mut Option<Box<dyn std::any::Any + Send>>, p: Box<dyn std::any::Any + Send>) {
+    if first.is_none() {
+        *first = Some(p);
+    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
+        core::mem::forget(again);
+    }
+}
+
 /// Runs the callbacks for one phase; returns the first panic.
 pub(crate) fn invoke_callbacks(
     h: &heap::SyncHeap,
@@ -104,7 +115,7 @@ pub(crate) fn invoke_callbacks(
         };
         let Some(mut f) = f else { continue };
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
-            first.get_or_insert(p);
+            keep(&mut first, p);
         }
         let mut cbs = prims::lock(&h.callbacks);
         if let Some(e) = cbs.entries.get_mut(i)
@@ -113,7 +124,11 @@ pub(crate) fn invoke_callbacks(
             e.f = Some(f);
         } else {
             drop(cbs);
-            drop(f);
+            // Removed while it ran: its captured state's `Drop` is user
+            // code too (caught as the thread-local heap's `Callbacks` does).
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
+                keep(&mut first, p);
+            }
         }
     }
     let dropped: Vec<Entry> = {
@@ -545,8 +560,9 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
     }
 }
 
-/// Every tracked object of generation `generation` (all generations and
-/// the frozen set for `None`), each held by a new strong reference.
+/// Every tracked object of generation `generation` (all three generations
+/// for `None`; frozen objects are not included, as in Python), each held by
+/// a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     let h = heap();
     let _state = exclude_collection();
@@ -554,7 +570,7 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
         for (g, list) in shard.lists.iter().enumerate() {
-            if generation.is_some_and(|want| want != g) {
+            if generation.map_or(g == FROZEN_GEN as usize, |want| want != g) {
                 continue;
             }
             // SAFETY: under the shard lock with no collection running (I1
@@ -706,19 +722,53 @@ pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
     })
 }
 
-/// Writes every tracked object and edge as a Graphviz `digraph`: objects
-/// held from outside the heap (more strong references than edges from
-/// other objects) are roots (green boxes), objects kept by `SAVEALL` are red
-/// octagons, frozen objects have a double border.
-pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
-    struct Node {
-        addr: usize,
-        name: &'static str,
-        strong: usize,
-        internal: usize,
-        frozen: bool,
-        edges: Vec<usize>,
+/// One object of [`write_dot`]'s graph.
+struct Node {
+    addr: usize,
+    name: &'static str,
+    strong: usize,
+    internal: usize,
+    frozen: bool,
+    edges: Vec<usize>,
+}
+
+/// The shape and colour of each of [`write_dot`]'s nodes (as the
+/// thread-local heap's `gc::write_dot`).
+fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
+    // Roots, then what they reach; the rest (and `SAVEALL`'s) is garbage.
+    let root = |n: &Node| !saved.contains(&n.addr) && n.strong > n.internal;
+    let mut reachable: Vec<bool> = nodes.iter().map(root).collect();
+    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &j in &nodes[i].edges {
+            if !reachable[j] {
+                reachable[j] = true;
+                stack.push(j);
+            }
+        }
     }
+    nodes
+        .iter()
+        .zip(&reachable)
+        .map(|(n, &reached)| {
+            if root(n) {
+                "shape=box, style=filled, fillcolor=\"#b7e4a0\""
+            } else if !reached || saved.contains(&n.addr) {
+                "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
+            } else {
+                "shape=ellipse"
+            }
+        })
+        .collect()
+}
+
+/// Writes every tracked object and edge as a Graphviz `digraph`, drawn as
+/// the thread-local heap's (`gc::write_dot`): objects held from outside the
+/// heap (more strong references than edges from other objects) are roots
+/// (green boxes); objects not reachable from a root, and those `SAVEALL`
+/// kept in `garbage()` (not roots), are red octagons; frozen objects have a
+/// double border.
+pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
     let saved: Vec<usize> = prims::lock(&heap().garbage)
         .iter()
         .map(|r| r.address())
@@ -757,6 +807,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
         }
         nodes
     });
+    let style = dot_styles(&nodes, &saved);
     writeln!(w, "digraph ouro_sync_heap {{")?;
     writeln!(w, "  node [fontname=\"monospace\"];")?;
     for (i, n) in nodes.iter().enumerate() {
@@ -765,11 +816,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
             n.name.replace('"', "\\\""),
             n.addr
         )];
-        if saved.contains(&n.addr) {
-            attrs.push("shape=octagon, color=red".into());
-        } else if n.strong > n.internal {
-            attrs.push("shape=box, style=filled, fillcolor=palegreen".into());
-        }
+        attrs.push(style[i].into());
         if n.frozen {
             attrs.push("peripheries=2".into());
         }

@@ -181,8 +181,9 @@ fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
     v.into_iter().map(ObjectInfo).collect()
 }
 
-/// Every tracked object of `generation` (every generation and the frozen
-/// set for `None`), as `gc.get_objects()`.
+/// Every tracked object of `generation` (all three generations for `None`;
+/// frozen objects are not included, as in Python's `gc.get_objects()` and
+/// on the thread-local heap).
 ///
 /// # Examples
 ///
