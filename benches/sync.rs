@@ -83,7 +83,7 @@ fn on_two_threads<A: Send, B: Send>(
 
 /// A node of the thread-safe heap: one link and a word of payload. The
 /// derive (no finalizer) is what a user writes; a hand-written `Trace` keeps
-/// `HAS_FINALIZER = true` and makes every collection verify its garbage a
+/// `has_finalizer() == true` and makes every collection verify its garbage a
 /// second time (the resurrection check).
 #[derive(Trace)]
 struct SyncNode {

@@ -8,7 +8,7 @@
 //! 5. [Threads](threads): `ouro::sync`, structural traces, where drops run.
 //! 6. [Finding a leak](leaks): `get_referrers`, `write_dot`, `STATS`.
 //! 7. [Tuning](tuning): thresholds, `disable`, `freeze`.
-//! 8. [The pool as the global allocator](global_allocator).
+//! 8. [The pool as the global allocator](mod@global_allocator).
 
 #[doc = include_str!("../docs/guide/trees.md")]
 pub mod trees {}

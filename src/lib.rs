@@ -3,7 +3,8 @@
 pub mod guide;
 
 pub use ouro_refobj::{
-    DeepCopier, DeepCopy, Finalize, Gc, Structural, Trace, Visitor, Weak, deep_copy, gc, sync,
+    Callback, Closure, DeepCopier, DeepCopy, Finalize, Gc, Structural, Trace, Visitor, Weak,
+    coerce_gc, deep_copy, gc, sync, weakref,
 };
 // The derives share their traits' names (different namespaces, like serde's).
 // Their documentation lives here, where its examples can use `ouro::` paths.

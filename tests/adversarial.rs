@@ -584,13 +584,15 @@ mod lying_trace {
         });
     }
 
-    /// `NEEDS_TRACE = false` although it holds a handle: untracked, its
+    /// `needs_trace() == false` although it holds a handle: untracked, its
     /// handle acts as a root.
     struct Untracked {
         inner: RefCell<Option<Gc<Node>>>,
     }
     impl Trace for Untracked {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.inner.trace(v)
         }
@@ -1019,7 +1021,7 @@ mod hostile_finalize {
         });
     }
 
-    /// `HAS_FINALIZER = false` with a finalizer: it is not called. Written
+    /// `has_finalizer() == false` with a finalizer: it is not called. Written
     /// by hand to tell that lie; its `trace` is honest, and promised so, so
     /// its cycle is collected (without the promise it would be kept and
     /// the finalizer never considered).
@@ -1027,12 +1029,15 @@ mod hostile_finalize {
         next: RefCell<Option<Gc<NoFin>>>,
     }
     impl Trace for NoFin {
-        const HAS_FINALIZER: bool = false;
-        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
-        // ouro's own (structural, combined with `and`); the lie is about
-        // `HAS_FINALIZER`, which is not part of the promise.
-        const STRUCTURAL: Structural<Self> =
-            unsafe { Structural::promise() }.and(<RefCell<Option<Gc<NoFin>>>>::STRUCTURAL);
+        fn has_finalizer() -> bool {
+            false
+        }
+        fn structural() -> Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field, whose type's impl
+            // is ouro's own (structural, combined with `and`); the lie is
+            // about `has_finalizer()`, which is not part of the promise.
+            unsafe { Structural::promise() }.and(<RefCell<Option<Gc<NoFin>>>>::structural())
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v)
         }
@@ -1951,9 +1956,11 @@ mod poisoning {
     #[derive(Default)]
     struct Bomb(AtomicBool);
     impl Trace for Bomb {
-        // SAFETY: traces nothing, takes no lock, changes nothing (so the
-        // sync heap can collect what holds one).
-        const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+        fn structural() -> Structural<Self> {
+            // SAFETY: traces nothing, takes no lock, changes nothing (so the
+            // sync heap can collect what holds one).
+            unsafe { Structural::promise() }
+        }
         fn trace(&self, _: &mut Visitor<'_>) {
             if self.0.load(SeqCst) {
                 panic!("trace bomb");
@@ -2028,9 +2035,11 @@ mod poisoning {
     /// releases one around a (zero-sized) `Fuse<()>` at once: both kinds.
     struct Fuse<T>(T);
     impl<T: Send + Sync + 'static> Trace for Fuse<T> {
-        // SAFETY: traces nothing, takes no lock, changes nothing of the
-        // heap (only the call counter).
-        const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+        fn structural() -> Structural<Self> {
+            // SAFETY: traces nothing, takes no lock, changes nothing of the
+            // heap (only the call counter).
+            unsafe { Structural::promise() }
+        }
         fn trace(&self, _: &mut Visitor<'_>) {
             if FUSE_CALLS.fetch_add(1, SeqCst) + 1 == FUSE_AT.load(SeqCst) {
                 panic!("trace fuse");

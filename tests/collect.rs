@@ -299,9 +299,11 @@ struct Promised {
 }
 
 impl Trace for Promised {
-    // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
-    // ouro's own (structural).
-    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+        // ouro's own (structural).
+        unsafe { Structural::promise() }
+    }
     fn trace(&self, v: &mut ouro::Visitor<'_>) {
         self.me.trace(v);
     }

@@ -89,9 +89,11 @@ struct SliceLink {
 }
 
 impl Trace for SliceLink {
-    // SAFETY: `trace` only calls `trace` on a field, whose type's impls are
-    // ouro's own.
-    const STRUCTURAL: ouro::Structural<Self> = unsafe { ouro::Structural::promise() };
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impls are
+        // ouro's own.
+        unsafe { ouro::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v)
     }
@@ -114,7 +116,7 @@ fn dropping_a_long_chain_through_slices() {
     });
 }
 
-/// A chain of a type that says it holds no handle (`NEEDS_TRACE = false`,
+/// A chain of a type that says it holds no handle (`needs_trace() == false`,
 /// so untracked) although it does: the handles act as roots.
 struct Untracked {
     _next: Option<Gc<Untracked>>,
@@ -122,7 +124,9 @@ struct Untracked {
 }
 
 impl Trace for Untracked {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -194,7 +198,9 @@ struct SyncUntracked {
 }
 
 impl Trace for SyncUntracked {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -229,7 +235,9 @@ struct Fragile {
 }
 
 impl Trace for Fragile {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 

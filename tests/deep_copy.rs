@@ -319,3 +319,79 @@ fn trait_and_derive_share_the_name() {
     let _: fn(&Gc<Node>) -> Gc<Node> = ouro::deep_copy::<Node>;
     let _ = core::mem::size_of::<ouro::DeepCopier<'static>>();
 }
+
+/// `ouro::sync::deep_copy` with the derive: a tree with weak parent
+/// pointers and a shared leaf, behind `Mutex` and `RwLock`, on the
+/// process-wide heap.
+mod sync_heap {
+    use std::sync::{Arc, Mutex, RwLock};
+
+    use ouro::sync::{Gc, Weak, deep_copy, gc};
+    use ouro::{DeepCopy, Trace};
+
+    #[derive(Trace, DeepCopy)]
+    struct Tree {
+        name: String,
+        parent: RwLock<Weak<Tree>>,
+        children: Mutex<Vec<Gc<Tree>>>,
+        #[deep_copy(shallow)]
+        #[trace(skip)]
+        tag: Arc<str>,
+    }
+
+    fn tree(name: &str, tag: &Arc<str>) -> Gc<Tree> {
+        Gc::new(Tree {
+            name: name.into(),
+            parent: RwLock::new(Weak::new()),
+            children: Mutex::new(Vec::new()),
+            tag: tag.clone(),
+        })
+    }
+
+    fn adopt(parent: &Gc<Tree>, child: &Gc<Tree>) {
+        parent.children.lock().unwrap().push(child.clone());
+        *child.parent.write().unwrap() = Gc::downgrade(parent);
+    }
+
+    #[test]
+    fn a_tree_with_parent_pointers_and_a_shared_leaf() {
+        let tag: Arc<str> = "t".into();
+        let (root, a, b, leaf) = (
+            tree("root", &tag),
+            tree("a", &tag),
+            tree("b", &tag),
+            tree("leaf", &tag),
+        );
+        adopt(&root, &a);
+        adopt(&root, &b);
+        adopt(&a, &leaf);
+        b.children.lock().unwrap().push(leaf.clone()); // shared
+        let copy = deep_copy(&root);
+        let kids = copy.children.lock().unwrap().clone();
+        assert_eq!(
+            kids.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        for k in &kids {
+            let up = k.parent.read().unwrap().upgrade().unwrap();
+            assert!(
+                Gc::ptr_eq(&up, &copy),
+                "parent pointers point into the copy"
+            );
+        }
+        let l1 = kids[0].children.lock().unwrap()[0].clone();
+        let l2 = kids[1].children.lock().unwrap()[0].clone();
+        assert!(Gc::ptr_eq(&l1, &l2), "the shared leaf stays shared");
+        assert!(!Gc::ptr_eq(&l1, &leaf));
+        assert!(Arc::ptr_eq(&l1.tag, &tag), "shallow fields are cloned");
+        let w = Gc::downgrade(&copy);
+        drop((copy, kids, l1, l2));
+        gc::collect();
+        assert!(w.upgrade().is_none(), "the copy is freed on its own");
+        assert_eq!(
+            root.children.lock().unwrap().len(),
+            2,
+            "the source is intact"
+        );
+    }
+}

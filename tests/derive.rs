@@ -1,5 +1,5 @@
 //! `#[derive(Trace)]` as a user sees it: which shapes compile, what
-//! `NEEDS_TRACE` comes out as, and how the attributes behave.
+//! `needs_trace()` comes out as, and how the attributes behave.
 // The derive's output must compile in a crate that forbids `unsafe`.
 #![forbid(unsafe_code)]
 
@@ -11,7 +11,9 @@ use std::marker::PhantomData;
 struct Plain;
 
 impl Trace for Plain {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -22,11 +24,13 @@ impl Trace for Edge {
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
-/// An owning pointer whose `NEEDS_TRACE` follows its content, like `Box`.
+/// An owning pointer whose `needs_trace()` follows its content, like `Box`.
 struct Owned<T>(Box<T>);
 
 impl<T: Trace> Trace for Owned<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
     fn trace(&self, visitor: &mut Visitor<'_>) {
         self.0.trace(visitor);
     }
@@ -36,12 +40,14 @@ impl<T: Trace> Trace for Owned<T> {
 struct Borrowed<'a, const N: usize>(PhantomData<&'a [u8; N]>);
 
 impl<const N: usize> Trace for Borrowed<'_, N> {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
-const fn needs_trace<T: Trace + ?Sized>() -> bool {
-    T::NEEDS_TRACE
+fn needs_trace<T: Trace>() -> bool {
+    T::needs_trace()
 }
 
 #[derive(Trace)]
@@ -97,13 +103,13 @@ fn needs_trace_is_the_or_of_the_fields() {
 
 #[test]
 fn needs_trace_is_a_constant() {
-    const { assert!(!<Named as Trace>::NEEDS_TRACE) };
-    const { assert!(<Tuple as Trace>::NEEDS_TRACE) };
+    assert!(!<Named as Trace>::needs_trace());
+    assert!(<Tuple as Trace>::needs_trace());
 }
 
 #[derive(Trace)]
 struct Skipped {
-    // Neither `Trace` nor counted in `NEEDS_TRACE`.
+    // Neither `Trace` nor counted in `needs_trace()`.
     #[trace(skip)]
     _file: Option<std::fs::File>,
     #[trace(skip)]
@@ -233,7 +239,7 @@ impl Finalize for ThroughModule {
 fn crate_override() {
     assert!(needs_trace::<ThroughRefobj>());
     assert!(!needs_trace::<ThroughModule>());
-    assert!(!<ThroughModuleList as Trace>::STRUCTURAL.is_made());
+    assert!(!<ThroughModuleList as Trace>::structural().is_made());
 }
 
 /// Field types and names that come from a `macro_rules!` still resolve.
@@ -254,9 +260,10 @@ fn derive_inside_macro_rules() {
     let _ = FromMacro { visitor: Edge }.visitor;
 }
 
-/// An unsized last field, behind a `?Sized` parameter.
+/// A generic last field. (Derived types are sized: only ouro implements
+/// `Trace` for unsized types, `str`, slices and trait objects.)
 #[derive(Trace)]
-struct Tail<T: ?Sized> {
+struct Tail<T> {
     _plain: Plain,
     _rest: T,
 }
@@ -270,8 +277,8 @@ struct W<T: 'static> {
 
 #[test]
 fn unsized_and_bounded_parameters() {
-    assert!(!needs_trace::<Tail<[Plain]>>());
-    assert!(needs_trace::<Tail<[Edge]>>());
+    assert!(!needs_trace::<Tail<Vec<Plain>>>());
+    assert!(needs_trace::<Tail<Vec<Edge>>>());
     assert!(!needs_trace::<Tail<[Plain; 4]>>());
     assert!(needs_trace::<W<u8>>());
 }
@@ -607,7 +614,7 @@ mod collector {
     #[test]
     fn plain_types_are_never_tracked() {
         fresh();
-        const { assert!(!<Record as Trace>::NEEDS_TRACE) };
+        assert!(!<Record as Trace>::needs_trace());
         let record = Gc::new(Record {
             id: 1,
             name: "r".into(),
@@ -660,7 +667,7 @@ mod collector {
     }
 }
 
-/// Which derived types are *structural* (`Trace::STRUCTURAL`), and what the
+/// Which derived types are *structural* (`Trace::structural`), and what the
 /// thread-safe collector does with one that is not.
 mod structural {
     use ouro::sync::{Gc, gc};
@@ -670,8 +677,8 @@ mod structural {
     use std::marker::PhantomData;
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
-    const fn structural<T: Trace + ?Sized>() -> bool {
-        T::STRUCTURAL.is_made()
+    fn structural<T: Trace>() -> bool {
+        T::structural().is_made()
     }
 
     fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -781,7 +788,7 @@ mod structural {
         assert!(!structural::<Expr<Locking<u8>>>());
         // The test file's `W<T>`: `RefCell<Option<Gc<W<T>>>>`.
         assert!(structural::<super::W<u8>>());
-        const { assert!(<BoxList as Trace>::STRUCTURAL.is_made()) };
+        assert!(<BoxList as Trace>::structural().is_made());
     }
 
     /// The attack of a non-structural field: the cycle `h -> h` goes
@@ -809,5 +816,37 @@ mod structural {
         drop(inner);
         drop(h);
         assert!(weak.upgrade().is_none());
+    }
+}
+
+/// Two types that contain each other through owning containers: asking
+/// either one's answers would ask the other forever; in debug builds the
+/// derive names them in a panic (rustc rejected such types when the answers
+/// were constants).
+mod mutual {
+    use ouro::Trace;
+
+    #[derive(Trace)]
+    struct Ping {
+        _pong: Vec<Pong>,
+    }
+
+    #[derive(Trace)]
+    struct Pong {
+        _ping: Vec<Ping>,
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "contain each other")]
+    fn needs_trace_names_the_cycle() {
+        let _ = <Ping as Trace>::needs_trace();
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is structural")]
+    fn structural_names_the_cycle() {
+        let _ = <Pong as Trace>::structural();
     }
 }

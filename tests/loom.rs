@@ -227,10 +227,14 @@ impl Drop for Node {
 }
 
 impl Trace for Node {
-    const HAS_FINALIZER: bool = false;
-    // SAFETY: `trace` only calls `trace` on fields (the count of traces in
-    // a loom atomic is only there to give loom a point to interleave at).
-    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+    fn has_finalizer() -> bool {
+        false
+    }
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields (the count of traces in
+        // a loom atomic is only there to give loom a point to interleave at).
+        unsafe { Structural::promise() }
+    }
 
     fn trace(&self, v: &mut Visitor<'_>) {
         self.check().touch.fetch_add(1, SeqCst);

@@ -130,8 +130,10 @@ static GATE: Mutex<Option<Gate>> = Mutex::new(None);
 struct Pause;
 
 impl Trace for Pause {
-    // SAFETY: `trace` visits nothing and mutates nothing.
-    const STRUCTURAL: ouro::Structural<Self> = unsafe { ouro::Structural::promise() };
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` visits nothing and mutates nothing.
+        unsafe { ouro::Structural::promise() }
+    }
     fn trace(&self, _: &mut ouro::Visitor<'_>) {
         if let Some((tx, rx)) = lock(&GATE).take() {
             let _ = tx.send(());

@@ -59,7 +59,7 @@ mod forged {
 #[test]
 fn a_crate_path_cannot_forge_the_structural_promise() {
     assert!(
-        !<forged::Node as Trace>::STRUCTURAL.is_made(),
+        !<forged::Node as Trace>::structural().is_made(),
         "the derive promised structural for a field type it never checked"
     );
 }
@@ -117,7 +117,7 @@ mod shadowed {
             lie: Box<self::Node>,
         }
         assert!(
-            !<Node as Trace>::STRUCTURAL.is_made(),
+            !<Node as Trace>::structural().is_made(),
             "`self::Node` is another type than the local `Node`, and its impl makes no promise"
         );
         let node = Gc::new(Node {
@@ -165,7 +165,9 @@ mod deferred {
     // tracked): these impls say the values hold no handle, so the handles in
     // them act as roots, and the drops go through the untracked deferral.
     impl ouro::Trace for Link {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, _: &mut ouro::Visitor<'_>) {}
     }
 
@@ -173,7 +175,9 @@ mod deferred {
     struct Bomb(#[allow(dead_code)] Option<Gc<[Link]>>);
 
     impl ouro::Trace for Bomb {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, _: &mut ouro::Visitor<'_>) {}
     }
 

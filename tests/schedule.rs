@@ -73,28 +73,73 @@ fn thread_heap_collects_cycles_made_steadily_without_collect() {
 #[test]
 fn thread_heap_collection_finding_much_garbage_keeps_young_collections_at_threshold0() {
     on_fresh_thread(|| {
+        // Older collections come after every other younger one here, so
+        // that the test does not have to wait for the default's 121 young
+        // collections.
+        gc::set_threshold([700, 1, 1]);
         // A ring built node by node: the young collections meanwhile find
-        // nothing and back off. Dropped, it is garbage only a full
+        // nothing and back off. Dropped, it is garbage only an older
         // collection sees (its first nodes left generation 0 long ago).
+        let ring = 10 * 700 + 1;
         let first = node(None);
         let mut last = first.clone();
-        for _ in 0..10 * 700 {
+        for _ in 1..ring {
             last = node(Some(last));
         }
         *first.next.borrow_mut() = Some(last);
+        let (dropped, backed_off) = (drops(), gc::get_stats());
         drop(first);
-        assert_eq!(gc::collect(), 10 * 700 + 1);
-        // All it scanned was garbage: young collections stay at threshold0
-        // instead of backing off again on their own silence.
+        // The automatic collections find it (no explicit `collect()`: those
+        // do not steer the schedule).
+        let mut kept = Vec::new();
+        while drops() - dropped < ring {
+            kept.push(node(None));
+            assert!(
+                kept.len() < 1 << 20,
+                "no automatic collection found the ring"
+            );
+        }
         let young = |s: [gc::GenerationStats; 3]| s[0].collections + s[1].collections;
+        assert!(young(gc::get_stats()) > young(backed_off));
+        // All they scanned was mostly garbage: young collections stay near
+        // threshold0 instead of backing off again on their own silence
+        // (backed off, 16 x 700 allocations would run none).
         let before = young(gc::get_stats());
-        let kept: Vec<_> = (0..8 * 700 + 1).map(|_| node(None)).collect();
+        kept.extend((0..8 * 700 + 1).map(|_| node(None)));
         let ran = young(gc::get_stats()) - before;
         assert!(
             ran >= 7,
             "{ran} young collections in 8 x threshold0 allocations"
         );
         drop(kept);
+    });
+}
+
+#[test]
+fn thread_heap_explicit_collections_do_not_move_the_young_threshold() {
+    on_fresh_thread(|| {
+        let young = || gc::get_stats()[0].collections;
+        // Live nodes only: the young collections find nothing and back off
+        // to 16 x 700 (after 700, 1400, 2800 and 5600 more allocations).
+        let mut kept: Vec<_> = (0..30 * 700).map(|_| node(None)).collect();
+        assert_eq!(young(), 4);
+        // A program that collects right after dropping its cycles: the
+        // explicit collection finds garbage ...
+        for _ in 0..100 {
+            let a = node(None);
+            *a.next.borrow_mut() = Some(a.clone());
+        }
+        assert_eq!(gc::collect(), 100);
+        // ... which says nothing about what automatic collections would
+        // find: the young threshold stays backed off.
+        kept.extend((0..16 * 700).map(|_| node(None)));
+        assert_eq!(young(), 4, "the young threshold came back to 700");
+        kept.push(node(None));
+        assert_eq!(young(), 5);
+        // A fully backed-off young collection moves its survivors straight
+        // into the oldest generation.
+        assert_eq!(gc::get_objects(Some(1)).len(), 0);
+        assert!(gc::get_objects(Some(2)).len() >= 16 * 700);
     });
 }
 

@@ -22,7 +22,9 @@ impl Drop for Counted {
 }
 
 impl Trace for Counted {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 

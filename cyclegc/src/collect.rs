@@ -48,13 +48,14 @@ use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
 
-use crate::debug::{CallbackInfo, DebugFlags, Phase};
+use crate::debug::{CallbackInfo, DebugFlags, Found, Phase};
 use crate::header::{
-    DEAD, EXCLUSIVE, FINALIZED, GcLinks, ObjHeader, SCANNING, TRACKED, UNREACHABLE, WEAK_CLEARED,
+    DEAD, EXCLUSIVE, FINALIZED, GcLinks, HOOKED, ObjHeader, SCANNING, TRACKED, UNREACHABLE, VTable,
+    WEAK_CLEARED,
 };
 use crate::heap::{GENERATIONS, Heap};
 use crate::list::{self, Link};
-use crate::visitor::{Mode, Visitor};
+use crate::visitor::{Mode, TypeName, Visitor};
 
 /// Bit 0 of the scan word: reached from a surviving object.
 const REACHED: usize = 1;
@@ -131,6 +132,40 @@ fn trace_object(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
     // SAFETY: `obj` is live and its value is initialised (not DEAD: dead
     // objects are never on a list).
     v.with_object(obj, |v| unsafe { (vt.trace)(obj, v) });
+    if v.take_rejected() {
+        note_rejected(vt);
+    }
+}
+
+/// Notes that a `trace` of `vt`'s type reported an edge from memory its
+/// object does not own (ignored: see `visitor`), to be named in a warning
+/// when the collection ends, once per type and thread.
+#[cold]
+#[inline(never)]
+fn note_rejected(vt: &VTable) {
+    crate::heap::with_heap(|heap| {
+        let id = (vt.type_id)();
+        let mut seen = heap.rejected.borrow_mut();
+        if !seen.contains(&id) {
+            seen.push(id);
+            heap.rejected_pending.borrow_mut().push(vt.type_name);
+        }
+    });
+}
+
+/// Names a type whose `trace` reported a handle the collector could not
+/// count (see `note_rejected`), for both heaps.
+#[cold]
+pub(crate) fn warn_rejected(type_name: &str) {
+    log::warn!(
+        target: "ouro::gc",
+        "the `Trace` impl of `{type_name}` reported a handle (or a container of handles) that \
+         is not inside the value it traces: the cycle collector ignores such edges, so a cycle \
+         through them is never collected. Report only what the value owns (its fields and \
+         what ouro's containers hold): a handle kept in an `Rc`, a global or a local is not \
+         owned; hold it in the value (or a `Vec`, `Box`, `RefCell`... of it) instead, and \
+         prefer `#[derive(Trace)]`. This warning is shown once per type and thread."
+    );
 }
 
 /// Iterates a list through `next`, reading the next node before `f` runs.
@@ -170,6 +205,20 @@ fn update_refs(young: Link) -> usize {
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// [`run`] with a panic slot of its own (a `Start` callback's panic is no
+/// `trace` panic: the collection goes on as usual).
+fn run_alone(
+    heap: &Heap,
+    generation: usize,
+    old: usize,
+    automatic: bool,
+    scratch: &bumpalo::Bump,
+) -> (Outcome, Option<Panic>) {
+    let mut panic = None;
+    let outcome = run(heap, generation, old, automatic, scratch, &mut panic);
+    (outcome, panic)
+}
+
 /// Runs `f`, catching a panic; returns the payload.
 fn catch(f: impl FnOnce()) -> Option<Panic> {
     panic::catch_unwind(AssertUnwindSafe(f)).err()
@@ -203,7 +252,8 @@ struct Subtracted {
     /// The payload of a `trace` that panicked.
     panic: Option<Panic>,
     /// A non-structural object was left untraced (its edges count as
-    /// references from outside).
+    /// references from outside), or a non-structural value inside one
+    /// (a trait object's: see `Visitor::enter_unstructural`).
     untrusted: bool,
 }
 
@@ -218,14 +268,30 @@ struct Subtracted {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
-fn subtract_refs(young: Link, scratch: &bumpalo::Bump, trust: Trust) -> Subtracted {
+fn subtract_refs<'b>(
+    young: Link,
+    scratch: &'b bumpalo::Bump,
+    trust: Trust,
+    mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
+) -> Subtracted {
     let mut untrusted = false;
     let panic = catch(|| {
         let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        if trust == Trust::All {
+            v.set_trust_all();
+        }
         let mut count = |obj: NonNull<ObjHeader>, v: &mut Visitor<'_>| {
             // SAFETY: working-set objects stay alive during the collection.
             if trust == Trust::All || unsafe { obj.as_ref() }.vtable().structural {
                 trace_object(obj, v);
+                // A value inside whose `trace` is not structural (a trait
+                // object's) was left out (or, for the report, traced).
+                if let Some(name) = v.take_unstructural() {
+                    untrusted = true;
+                    if let Some(inner) = &mut inner {
+                        inner.push((obj, name));
+                    }
+                }
             } else {
                 untrusted = true;
             }
@@ -479,16 +545,33 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// What the collection found and did not free (`uncollectable` in the
-    /// statistics and the callbacks).
+    /// What the statistics and the callbacks count as collected: freed, or
+    /// kept by `SAVEALL` (as CPython counts them).
+    fn collected_or_saved(&self) -> usize {
+        self.collected + self.saved
+    }
+
+    /// What the collection found and could not free (`uncollectable` in
+    /// the statistics and the callbacks).
     fn uncollectable(&self) -> usize {
-        self.saved + self.reported
+        self.reported
     }
 }
 
 /// Collects generation `generation` (and the younger ones). Returns `None`
 /// when a collection is already running on this thread.
 pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
+    collect_into(
+        heap,
+        generation,
+        (generation + 1).min(GENERATIONS - 1),
+        false,
+    )
+}
+
+/// `collect`, with the survivors moved to generation `old`; `automatic`:
+/// the schedule chose it (only those adapt the schedule's backoff).
+fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> Option<Outcome> {
     assert!(
         generation < GENERATIONS,
         "ouro: generation {generation} out of range 0..{GENERATIONS}"
@@ -522,29 +605,25 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
         keep_first(&mut panic, heap.callbacks.invoke(&info));
     }
     let mut scratch = heap.scratch.borrow_mut();
-    let outcome = run(heap, generation, &scratch, &mut panic);
+    // Apart: `run` takes any panic it holds for a `trace`'s (all survive).
+    let (outcome, run_panic) = run_alone(heap, generation, old, automatic, &scratch);
+    keep_first(&mut panic, run_panic);
     scratch.reset();
     drop(scratch);
-    let g = &heap.gens[generation];
-    let mut s = g.stats.get();
-    s.collections += 1;
-    s.collected += outcome.collected;
-    s.uncollectable += outcome.uncollectable();
-    g.stats.set(s);
+    count(heap, generation, &outcome);
     if let Some(t) = started {
         let duration = t.elapsed();
         if stats {
             // A user `log::Log` may panic: caught like any user code.
             let p = catch(|| {
-                log::info!(
-                    target: "ouro::gc",
-                    "collecting generation {generation}: scanned {}, unreachable {}, collected {}, \
-                     uncollectable {}, {:.3} ms",
+                crate::debug::log_stats(
+                    "gc",
+                    generation,
                     outcome.scanned,
                     outcome.unreachable,
-                    outcome.collected,
+                    outcome.collected_or_saved(),
                     outcome.uncollectable(),
-                    duration.as_secs_f64() * 1e3,
+                    duration,
                 )
             });
             keep_first(&mut panic, p);
@@ -553,13 +632,14 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
             let info = CallbackInfo {
                 phase: Phase::Stop,
                 generation,
-                collected: outcome.collected,
+                collected: outcome.collected_or_saved(),
                 uncollectable: outcome.uncollectable(),
                 duration,
             };
             keep_first(&mut panic, heap.callbacks.invoke(&info));
         }
     }
+    warn_rejected_pending(heap, &mut panic);
     drop(running);
     heap.drain_trash();
     if let Some(p) = panic {
@@ -568,15 +648,35 @@ pub(crate) fn collect(heap: &Heap, generation: usize) -> Option<Outcome> {
     Some(outcome)
 }
 
+/// Adds a collection of generation `generation` to its statistics.
+fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
+    let g = &heap.gens[generation];
+    let mut s = g.stats.get();
+    s.collections += 1;
+    s.collected += outcome.collected_or_saved();
+    s.uncollectable += outcome.uncollectable();
+    g.stats.set(s);
+}
+
+/// Warns about the types whose edges were rejected since the last time.
+fn warn_rejected_pending(heap: &Heap, panic: &mut Option<Panic>) {
+    let rejected = core::mem::take(&mut *heap.rejected_pending.borrow_mut());
+    for type_name in rejected {
+        // A user `log::Log` may panic: caught like any user code.
+        keep_first(panic, catch(|| warn_rejected(type_name())));
+    }
+}
+
 fn run(
     heap: &Heap,
     generation: usize,
+    old: usize,
+    automatic: bool,
     scratch: &bumpalo::Bump,
     panic: &mut Option<Panic>,
 ) -> Outcome {
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
-    let old = (generation + 1).min(GENERATIONS - 1);
     count_collection(heap, generation);
 
     // SAFETY: the generation lists are well formed; nothing else touches
@@ -587,7 +687,7 @@ fn run(
         }
     }
     let scanned = update_refs(young);
-    let counted = subtract_refs(young, scratch, Trust::Structural);
+    let counted = subtract_refs(young, scratch, Trust::Structural, None);
     keep_first(panic, counted.panic);
     let mut pending = BumpVec::new_in(scratch);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
@@ -599,14 +699,26 @@ fn run(
         ..Outcome::default()
     };
     // Read once: the marking depends on it, and user code below may change it.
-    let saveall = heap.debug.get().contains(DebugFlags::SAVEALL);
+    let debug = heap.debug.get();
+    let saveall = debug.contains(DebugFlags::SAVEALL);
+    // The objects `COLLECTABLE` / `UNCOLLECTABLE` name, logged at the end.
+    let mut found = BumpVec::new_in(scratch);
     // SAFETY: the unreachable list is well formed and all its objects are
     // protected (`UNREACHABLE`) until they are saved, revived or destroyed.
     let marked = unsafe { mark_unreachable(unreachable, saveall, &mut outcome) };
+    if debug.contains(DebugFlags::COLLECTABLE) {
+        // Named as found, before finalizers run (as CPython does: a set a
+        // finalizer resurrects is named too).
+        // SAFETY: as for `mark_unreachable`.
+        unsafe { for_each(unreachable, |o| found.push(found_line(o, true))) };
+    }
     // Not after an aborted trial deletion (a `trace` panicked, and every
     // object survived unexamined).
     if counted.untrusted && panic.is_none() {
-        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic);
+        let log = debug
+            .contains(DebugFlags::UNCOLLECTABLE)
+            .then_some(&mut found);
+        outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic, log);
     }
     // SAFETY: `young` is a well-formed list again after `move_unreachable`
     // (and after the report, which puts back everything it takes).
@@ -625,7 +737,7 @@ fn run(
     };
     // Survivors and revived objects stay; saved ones stay too.
     let kept = survivors + (outcome.unreachable - outcome.collected);
-    count_for_schedule(heap, generation, kept, &outcome);
+    count_for_schedule(heap, generation, kept, &outcome, automatic);
 
     // Objects whose last handle went away while they were protected: the
     // queue holds one reference to each, released now.
@@ -635,6 +747,10 @@ fn run(
         // normal path if it is the last one.
         let p = catch(|| unsafe { crate::raw::release_ref(obj) });
         keep_first(panic, p);
+    }
+    // A user `log::Log` may panic: caught like any user code.
+    if !found.is_empty() {
+        keep_first(panic, catch(|| found.iter().for_each(|f| f.log())));
     }
     outcome
 }
@@ -654,9 +770,18 @@ fn count_collection(heap: &Heap, generation: usize) {
 }
 
 /// Feeds the schedule after a collection: a full one sets the live heap it
-/// measures growth from; the objects freed count as deallocations; the
-/// young threshold backs off or comes back (`schedule::after_collection`).
-fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome: &Outcome) {
+/// measures growth from; the objects freed count as deallocations; after an
+/// automatic collection, the young threshold backs off or comes back
+/// (`schedule::after_collection`). An explicit collection says nothing
+/// about the automatic ones: a program that collects right after dropping
+/// its cycles would otherwise keep the young threshold from backing off.
+fn count_for_schedule(
+    heap: &Heap,
+    generation: usize,
+    survivors: usize,
+    outcome: &Outcome,
+    automatic: bool,
+) {
     if generation == GENERATIONS - 1 {
         heap.live_after_full.set(survivors);
         heap.growth.set(0);
@@ -665,13 +790,15 @@ fn count_for_schedule(heap: &Heap, generation: usize, survivors: usize, outcome:
         heap.growth
             .set(g.wrapping_sub(outcome.collected.min(isize::MAX as usize) as isize));
     }
-    heap.backoff.set(crate::schedule::after_collection(
-        heap.backoff.get(),
-        generation,
-        outcome.unreachable,
-        outcome.scanned,
-    ));
-    heap.update_trigger();
+    if automatic {
+        heap.backoff.set(crate::schedule::after_collection(
+            heap.backoff.get(),
+            generation,
+            outcome.unreachable,
+            outcome.scanned,
+        ));
+        heap.update_trigger();
+    }
 }
 
 /// How the unreachable set is disposed of, decided when it is marked.
@@ -781,6 +908,21 @@ unsafe fn dispose_unreachable<'b>(
     }
 }
 
+/// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `o`.
+///
+/// # Safety
+/// `o` is a live object.
+unsafe fn found_line(o: NonNull<ObjHeader>, collectable: bool) -> Found {
+    // SAFETY: caller contract.
+    let vt = unsafe { o.as_ref() }.vtable();
+    Found {
+        collectable,
+        type_name: vt.type_name,
+        // The value's address, as `ObjectInfo::address` and `Gc::as_ptr`.
+        address: o.as_ptr().addr() + vt.value_offset,
+    }
+}
+
 /// Finds and reports the survivors that are alive only because the edges of
 /// non-structural `trace`s were not subtracted (CPython's "uncollectable"
 /// objects): a second trial deletion over the survivors (still on `young`)
@@ -800,11 +942,16 @@ fn report_uncollectable<'b>(
     scratch: &'b bumpalo::Bump,
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
+    mut log: Option<&mut BumpVec<'b, Found>>,
 ) -> usize {
     let young = list::node(&heap.young);
     let found = list::node(&heap.uncollectable);
     update_refs(young);
-    keep_first(panic, subtract_refs(young, scratch, Trust::All).panic);
+    let mut inner = BumpVec::new_in(scratch);
+    keep_first(
+        panic,
+        subtract_refs(young, scratch, Trust::All, Some(&mut inner)).panic,
+    );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.
     unsafe { move_unreachable(young, found, scratch, pending, panic) };
@@ -824,11 +971,22 @@ fn report_uncollectable<'b>(
                 return;
             }
             n += 1;
+            if let Some(log) = log.as_deref_mut() {
+                log.push(found_line(o, false));
+            }
             let vt = h.vtable();
             let id = (vt.type_id)();
             if !vt.structural && !warned.contains(&id) {
                 warned.push(id);
                 warn.push(vt.type_name);
+            }
+            // The non-structural values inside it (trait objects'), by name.
+            for &(_, name) in inner.iter().filter(|(obj, _)| *obj == o) {
+                let mut names = heap.warned_names.borrow_mut();
+                if !names.contains(&name()) {
+                    names.push(name());
+                    warn.push(name);
+                }
             }
             if saveall {
                 h.inc_strong();
@@ -856,8 +1014,8 @@ pub(crate) fn warn_uncollectable(type_name: &str, gc: &str, per: &str) {
          structural, so the cycle collector does not count the edges it reports (the objects \
          are counted as uncollectable in `{gc}::get_stats()`; this warning is shown once per type \
          and {per}). Derive it with `#[derive(Trace)]`, or, if its `trace` only calls `trace` \
-         on fields, promise so with `const STRUCTURAL: Structural<Self> = unsafe {{ \
-         Structural::promise() }};`"
+         on fields, promise so with `fn structural() -> Structural<Self> {{ unsafe {{ \
+         Structural::promise() }} }}`"
     );
 }
 
@@ -873,7 +1031,14 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
     // object's value).
     unsafe {
         for_each(unreachable, |o| {
-            let vt = o.as_ref().vtable();
+            let h = o.as_ref();
+            let vt = h.vtable();
+            if h.has(HOOKED) {
+                // Death hooks run before the value drops, as the value's
+                // `Drop` would: the set is marked and protected.
+                let hooks = heap.hooks.take(o);
+                keep_first(panic, heap.drop_nested(|| crate::hooks::run_all(hooks)));
+            }
             let p = catch(|| heap.drop_nested(|| (vt.drop_value)(o)));
             keep_first(panic, p);
         });
@@ -908,6 +1073,11 @@ pub(crate) fn collect_generations(heap: &Heap) {
         live_after_full: heap.live_after_full.get(),
     };
     if let Some(g) = crate::schedule::decide(&counters) {
-        collect(heap, g);
+        collect_into(
+            heap,
+            g,
+            crate::schedule::promote_to(g, counters.backoff),
+            true,
+        );
     }
 }

@@ -32,9 +32,48 @@ impl DebugFlags {
     /// logger is installed prints a one-line hint saying so to stderr, once
     /// per process.
     pub const STATS: DebugFlags = DebugFlags(1);
+    /// Log one line per collectable object a collection found (freed, or
+    /// kept by `SAVEALL`), as CPython's `DEBUG_COLLECTABLE` prints
+    /// `gc: collectable <type @addr>`: through the `log` facade, target
+    /// `ouro::gc`, level `info`, as `collectable <type @0xaddr>` (the
+    /// address of the object's header, `ObjectInfo::address`). The lines
+    /// are written when the collection is over, not while it runs.
+    ///
+    /// ```
+    /// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::DebugFlags; } }
+    /// use ouro::gc::DebugFlags;
+    /// assert!(DebugFlags::LEAK.contains(DebugFlags::COLLECTABLE));
+    /// ```
+    pub const COLLECTABLE: DebugFlags = DebugFlags(2);
+    /// Log one line per uncollectable object a collection found (a cycle
+    /// that only the edges of non-structural `Trace` impls keep alive; see
+    /// `GenerationStats::uncollectable`), as CPython's
+    /// `DEBUG_UNCOLLECTABLE`: `uncollectable <type @0xaddr>`, target
+    /// `ouro::gc`, level `info`.
+    ///
+    /// ```
+    /// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::DebugFlags; } }
+    /// use ouro::gc::DebugFlags;
+    /// assert!(DebugFlags::LEAK.contains(DebugFlags::UNCOLLECTABLE));
+    /// ```
+    pub const UNCOLLECTABLE: DebugFlags = DebugFlags(4);
     /// Keep unreachable objects in `garbage()` instead of freeing them, and
-    /// the uncollectable ones a collection reports too.
+    /// the uncollectable ones a collection reports too. Saved unreachable
+    /// objects are counted as collected (as CPython counts them), the
+    /// reported ones as uncollectable.
     pub const SAVEALL: DebugFlags = DebugFlags(32);
+    /// `COLLECTABLE | UNCOLLECTABLE | SAVEALL` (CPython's `DEBUG_LEAK`):
+    /// log what each collection finds and keep it for inspection.
+    ///
+    /// ```
+    /// # mod ouro { pub mod gc { pub use ::ouro_cyclegc::DebugFlags; } }
+    /// use ouro::gc::DebugFlags;
+    /// assert_eq!(
+    ///     DebugFlags::LEAK,
+    ///     DebugFlags::COLLECTABLE | DebugFlags::UNCOLLECTABLE | DebugFlags::SAVEALL
+    /// );
+    /// ```
+    pub const LEAK: DebugFlags = DebugFlags(2 | 4 | 32);
 
     /// No flags.
     pub const fn empty() -> DebugFlags {
@@ -70,6 +109,12 @@ impl fmt::Debug for DebugFlags {
         let mut names = Vec::new();
         if self.contains(DebugFlags::STATS) {
             names.push("STATS");
+        }
+        if self.contains(DebugFlags::COLLECTABLE) {
+            names.push("COLLECTABLE");
+        }
+        if self.contains(DebugFlags::UNCOLLECTABLE) {
+            names.push("UNCOLLECTABLE");
         }
         if self.contains(DebugFlags::SAVEALL) {
             names.push("SAVEALL");
@@ -133,11 +178,12 @@ pub struct CallbackInfo {
     pub phase: Phase,
     /// The oldest generation collected.
     pub generation: usize,
-    /// Objects collected (0 at `Start`).
+    /// Objects collected (0 at `Start`): freed, or kept in `garbage()` by
+    /// `SAVEALL` (CPython counts those as collected too).
     pub collected: usize,
-    /// Objects found but not freed (0 at `Start`): unreachable objects kept
-    /// by `SAVEALL`, and those that only the edges of non-structural `Trace`
-    /// impls keep alive (see `GenerationStats::uncollectable`).
+    /// Objects found that could not be freed (0 at `Start`): those that
+    /// only the edges of non-structural `Trace` impls keep alive (see
+    /// `GenerationStats::uncollectable`).
     pub uncollectable: usize,
     /// Time the collection took (zero at `Start`).
     pub duration: Duration,
@@ -286,6 +332,27 @@ impl Callbacks {
     }
 }
 
+/// Logs the `STATS` record of one collection (target `ouro::gc`, level
+/// info), in one shape for both heaps: `gc: generation 2: scanned 3,
+/// unreachable 2, collected 2, uncollectable 0, 0.015 ms` (`sync gc` on the
+/// process-wide heap). `log::Log` is user code: the callers catch a panic.
+pub(crate) fn log_stats(
+    module: &str,
+    generation: usize,
+    scanned: usize,
+    unreachable: usize,
+    collected: usize,
+    uncollectable: usize,
+    elapsed: std::time::Duration,
+) {
+    log::info!(
+        target: "ouro::gc",
+        "{module}: generation {generation}: scanned {scanned}, unreachable {unreachable}, \
+         collected {collected}, uncollectable {uncollectable}, {:.3} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
 /// Prints, once per process, a hint to stderr when `STATS` is set but no
 /// logger is installed (`log::max_level()` is `Off`, its value until a
 /// logger sets one), so that `set_debug(STATS)` is not silently useless.
@@ -299,6 +366,33 @@ pub(crate) fn hint_if_stats_unseen(flags: DebugFlags) {
             "ouro: DebugFlags::STATS logs through the `log` crate (target `ouro::gc`, level \
              info), and no logger is installed; install one (e.g. env_logger with \
              RUST_LOG=ouro::gc=info) or read gc::get_stats()"
+        );
+    }
+}
+
+/// An object a collection found, to be named in a `COLLECTABLE` or
+/// `UNCOLLECTABLE` line once the collection is over (the logger is user
+/// code: it does not run while the collector holds its working sets).
+#[derive(Clone, Copy)]
+pub(crate) struct Found {
+    pub(crate) collectable: bool,
+    pub(crate) type_name: fn() -> &'static str,
+    pub(crate) address: usize,
+}
+
+impl Found {
+    /// Writes the line (CPython's `gc: collectable <type @addr>`).
+    pub(crate) fn log(self) {
+        let kind = if self.collectable {
+            "collectable"
+        } else {
+            "uncollectable"
+        };
+        log::info!(
+            target: "ouro::gc",
+            "{kind} <{} @{:#x}>",
+            (self.type_name)(),
+            self.address
         );
     }
 }

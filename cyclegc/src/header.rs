@@ -14,14 +14,14 @@
 //!   | prev: *GcLinks / gc_refs  |
 //!   +---------------------------+ <- handle  +---------------------------+ <- allocation start, handle
 //!   | strong: u32 | weak: u32   |  ObjHeader |  strong: u32 | weak: u32  |
-//!   | vtable ptr | flags (9 b)  |  (16 B)    |  vtable ptr | flags       |
+//!   | vtable ptr | flags (11 b) |  (16 B)    |  vtable ptr | flags       |
 //!   +---------------------------+            +---------------------------+
 //!   | value: T                  |            | value: T                  |
 //!   +---------------------------+            +---------------------------+
 //! ```
 //!
 //! The flags live in the low bits of the vtable pointer (vtables are aligned
-//! to 1024 bytes). While a collection runs, `prev` holds the object's
+//! to 2048 bytes). While a collection runs, `prev` holds the object's
 //! `gc_refs` (a count with no provenance) instead of a pointer; the collector
 //! restores the links before it returns, as CPython does with `_gc_prev`.
 //!
@@ -62,12 +62,16 @@ pub(crate) const FINALIZED: usize = 1 << 6;
 pub(crate) const WEAK_CLEARED: usize = 1 << 7;
 /// `get_mut` handed out `&mut T`: do not trace while the handle is unique.
 pub(crate) const EXCLUSIVE: usize = 1 << 8;
+/// Death hooks (`weakref`) wait for this object in the heap's side table
+/// (`hooks`): read where a value dies, so objects without hooks pay one
+/// test of a flag word already loaded there.
+pub(crate) const HOOKED: usize = 1 << 9;
 /// The value is pinned (`Gc::pin`): it is never moved out of the object nor
 /// handed out as `&mut` (`get_mut`, `try_unwrap`, `make_mut` refuse), even
 /// through a handle obtained by introspection (`ObjectInfo::downcast`).
-pub(crate) const PINNED: usize = 1 << 9;
+pub(crate) const PINNED: usize = 1 << 10;
 
-const FLAG_BITS: usize = 10;
+const FLAG_BITS: usize = 11;
 const FLAG_MASK: usize = (1 << FLAG_BITS) - 1;
 
 /// Flags that make a dereference panic.
@@ -77,7 +81,7 @@ pub const NO_DEREF: usize = DEAD | UNINIT | SCANNING;
 ///
 /// The function pointers receive the object's header; the typed layer knows
 /// where the value is.
-#[repr(C, align(1024))]
+#[repr(C, align(2048))]
 #[derive(Debug)]
 pub struct VTable {
     /// Calls `Trace::trace` on the value.
@@ -103,7 +107,7 @@ pub struct VTable {
     /// whose `layout` is the layout of one element and whose element count
     /// is stored in the allocation (see [`ObjHeader::boxed_layout`]).
     pub sized: bool,
-    /// Whether `trace` is structural (`Trace::STRUCTURAL`): it runs no code
+    /// Whether `trace` is structural (`Trace::structural`): it runs no code
     /// but ouro's own impls and derived ones. Only the edges such a `trace`
     /// reports are subtracted in trial deletion (see `visitor`); read by the
     /// collector only.

@@ -10,7 +10,8 @@ use core::ptr::{self, NonNull};
 use ouro_pool::Pool;
 
 use crate::debug::{Callbacks, DebugFlags};
-use crate::header::{self, DEAD, GcLinks, HAS_LINKS, ObjHeader, TRACKED, VTable};
+use crate::header::{self, DEAD, GcLinks, HAS_LINKS, HOOKED, ObjHeader, TRACKED, VTable};
+use crate::hooks::Hooks;
 use crate::list;
 use crate::stats::GenerationStats;
 
@@ -78,9 +79,19 @@ pub(crate) struct Heap {
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
     /// strong reference.
     pub(crate) garbage: RefCell<Vec<NonNull<ObjHeader>>>,
+    /// Death hooks (`weakref`), by object address (see `hooks`).
+    pub(crate) hooks: Hooks,
     /// Types already named in a warning about a cycle their non-structural
     /// `trace` keeps alive (once per type and thread).
     pub(crate) warned: RefCell<Vec<TypeId>>,
+    /// The same, for the types of values behind a vtable (a trait object's
+    /// concrete type, which may have no `TypeId`): by name.
+    pub(crate) warned_names: RefCell<Vec<&'static str>>,
+    /// Types named in a warning about an edge their `trace` reported from
+    /// memory the object does not own (once per type and thread).
+    pub(crate) rejected: RefCell<Vec<TypeId>>,
+    /// Such types met by the running collection, warned about when it ends.
+    pub(crate) rejected_pending: RefCell<Vec<fn() -> &'static str>>,
     /// Objects allocated and not yet freed, plus one that the thread holds
     /// until its exit hook ([`HeapGuard`]) has run. The heap is freed when
     /// this reaches zero ([`reap`]): while any object of it is alive, it
@@ -158,7 +169,11 @@ impl Heap {
             debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
+            hooks: Hooks::default(),
             warned: RefCell::new(Vec::new()),
+            warned_names: RefCell::new(Vec::new()),
+            rejected: RefCell::new(Vec::new()),
+            rejected_pending: RefCell::new(Vec::new()),
             refs: Cell::new(usize::from(thread_ref)),
             exited: Cell::new(!thread_ref),
         })
@@ -465,13 +480,38 @@ impl Heap {
             boxed,
             held_weak,
         };
-        self.drop_nested(drop_value);
+        if h.has(HOOKED) {
+            // SAFETY: allocated (freed by `_free` at the earliest), HOOKED.
+            unsafe { self.drop_hooked(obj, drop_value) };
+        } else {
+            self.drop_nested(drop_value);
+        }
+    }
+
+    /// Runs the death hooks of `obj`, then drops its value (even if a hook
+    /// panics; the first panic is resumed after the drop).
+    ///
+    /// # Safety
+    /// As `drop_then_free`, for an object with `HOOKED` set; the caller
+    /// frees the memory afterwards, if at all.
+    #[cold]
+    #[inline(never)]
+    unsafe fn drop_hooked(&self, obj: NonNull<ObjHeader>, drop_value: impl FnOnce()) {
+        // SAFETY: caller contract.
+        let hooks = unsafe { self.hooks.take(obj) };
+        self.drop_nested(|| {
+            let p = crate::hooks::run_all(hooks);
+            drop_value();
+            if let Some(p) = p {
+                std::panic::resume_unwind(p);
+            }
+        });
     }
 
     /// Runs `f` (a value drop) one level deeper; the depth is restored even
     /// if `f` panics.
     #[inline]
-    pub(crate) fn drop_nested(&self, f: impl FnOnce()) {
+    pub(crate) fn drop_nested<R>(&self, f: impl FnOnce() -> R) -> R {
         struct Depth<'a>(&'a Cell<usize>);
         impl Drop for Depth<'_> {
             fn drop(&mut self) {
@@ -480,7 +520,7 @@ impl Heap {
         }
         self.drop_depth.set(self.drop_depth.get() + 1);
         let _guard = Depth(&self.drop_depth);
-        f();
+        f()
     }
 
     fn push_trash(&self, obj: NonNull<ObjHeader>) {

@@ -7,9 +7,10 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::header::{
-    DEAD, EXCLUSIVE, HAS_LINKS, ObjHeader, SCANNING, TRACKED, UNINIT, UNREACHABLE, VTable,
+    DEAD, EXCLUSIVE, HAS_LINKS, HOOKED, ObjHeader, SCANNING, TRACKED, UNINIT, UNREACHABLE, VTable,
 };
 use crate::heap::{Heap, with_heap};
+pub use crate::hooks::{Hook, HookId};
 use crate::list;
 
 /// Allocates an object with one strong reference, lets `write` initialise the
@@ -182,14 +183,54 @@ pub unsafe fn begin_unwrap(obj: NonNull<ObjHeader>) {
 /// # Safety
 /// As [`begin_unwrap`], called once after it.
 pub unsafe fn finish_unwrap(obj: NonNull<ObjHeader>, boxed: Layout) {
-    with_heap(|heap| {
+    let hooks = with_heap(|heap| {
+        // SAFETY: caller contract: still allocated.
+        let h = unsafe { obj.as_ref() };
+        // The value left the heap: its death hooks run (taken before the
+        // memory can be freed).
+        let hooks = if h.has(HOOKED) {
+            // SAFETY: allocated, HOOKED.
+            unsafe { heap.hooks.take(obj) }
+        } else {
+            Vec::new()
+        };
         // SAFETY: caller contract: no handle, value moved out, on no list.
-        if unsafe { obj.as_ref() }.weak() == 0 {
+        if h.weak() == 0 {
             // SAFETY: as above.
             unsafe { heap.free(obj, boxed) };
         }
+        hooks
     });
+    let p = if hooks.is_empty() {
+        None
+    } else {
+        with_heap(|heap| heap.drop_nested(|| crate::hooks::run_all(hooks)))
+    };
     crate::heap::reap();
+    if let Some(p) = p {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// Adds a death hook: `f` runs once, when the value of `obj` dies (its
+/// count reaches zero, the collector frees it, or `try_unwrap` takes it
+/// out), before the value is dropped. Gives `f` back if the value is not
+/// alive (already dropped by the collector, or not written yet).
+///
+/// # Safety
+/// `obj` is an object of this thread's heap and the caller holds a handle
+/// to it.
+pub unsafe fn add_death_hook(obj: NonNull<ObjHeader>, f: Hook) -> Result<HookId, Hook> {
+    // SAFETY: forwarded contract.
+    with_heap(|heap| unsafe { heap.hooks.add(obj, f) })
+}
+
+/// Removes the death hook `id` added for the object whose header is at
+/// `addr`, if it has not run yet, and returns it (dropping it is the
+/// caller's business: it is user code). Safe with any address: an entry
+/// exists only while its object's value is alive.
+pub fn remove_death_hook(addr: usize, id: HookId) -> Option<Hook> {
+    with_heap(|heap| heap.hooks.remove(addr, id))
 }
 
 /// Drops one strong reference to a tracked object, freeing it through its

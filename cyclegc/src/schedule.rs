@@ -19,7 +19,14 @@
 //!    parent-pointer trees: peak RSS 1.5x). A program that makes no
 //!    cycles pays for a young collection every ~11k allocations instead of
 //!    every 700; one that makes them keeps CPython's pace, and at worst 16
-//!    times its young garbage waits before being found.
+//!    times its young garbage waits before being found. While fully backed
+//!    off, a young collection promotes its survivors straight into the
+//!    oldest generation ([`promote_to`]): a growing heap whose young
+//!    collections find nothing is not scanned again by middle collections
+//!    that would find nothing either (its garbage waits for rule 2). Only
+//!    automatic collections feed [`after_collection`]: an explicit one,
+//!    typically made right after the program dropped its cycles, says
+//!    nothing about what the automatic ones find.
 //! 2. **A full collection waits for the heap to grow.** CPython holds one
 //!    off until the objects *promoted* into the oldest generation since the
 //!    last full collection exceed 25% of those that survived it, and never
@@ -109,6 +116,18 @@ pub(crate) fn decide(c: &Counters) -> Option<usize> {
         }
     }
     Some(0)
+}
+
+/// Where the survivors of an automatic collection of `generation` go: the
+/// next generation, except that a young collection made while the young
+/// threshold is fully backed off (and not held) promotes straight into the
+/// oldest one.
+pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
+    if generation == 0 && backoff == MAX_BACKOFF {
+        GENERATIONS - 1
+    } else {
+        (generation + 1).min(GENERATIONS - 1)
+    }
 }
 
 /// The backoff state after a collection of `generation` that scanned
@@ -247,6 +266,19 @@ mod tests {
         // A little garbage among many survivors holds nothing.
         assert_eq!(after_collection(2, 2, 1, 1 << 20), 0);
         assert_eq!(after_collection(0, 0, 0, 700), 1);
+    }
+
+    #[test]
+    fn a_fully_backed_off_young_collection_promotes_to_the_oldest() {
+        assert_eq!(promote_to(0, 0), 1);
+        assert_eq!(promote_to(0, MAX_BACKOFF - 1), 1);
+        assert_eq!(promote_to(0, MAX_BACKOFF), 2);
+        // Held (an older collection found much garbage): the middle one
+        // gets the survivors again.
+        assert_eq!(promote_to(0, MAX_BACKOFF | HELD_FULL), 1);
+        assert_eq!(promote_to(1, MAX_BACKOFF), 2);
+        assert_eq!(promote_to(2, MAX_BACKOFF), 2);
+        assert_eq!(promote_to(2, 0), 2);
     }
 
     #[test]

@@ -17,15 +17,16 @@
 pub struct GenerationStats {
     /// Number of collections of this generation.
     pub collections: usize,
-    /// Objects found unreachable and freed by those collections.
+    /// Objects found unreachable by those collections and freed, or kept in
+    /// `garbage()` by `DebugFlags::SAVEALL` (CPython counts those as
+    /// collected too).
     pub collected: usize,
-    /// Objects found that could not be freed: unreachable objects kept by
-    /// `DebugFlags::SAVEALL`, and cycles that only the edges of
+    /// Objects found that could not be freed: cycles that only the edges of
     /// non-structural `Trace` impls keep alive (the collector does not count
     /// those edges, so it cannot free such a cycle; it finds it with every
     /// edge counted, counts it here at each collection that finds it, names
     /// the type in a `log` warning once, and keeps it in `garbage()` under
     /// `SAVEALL`). ouro has no legacy finalizers, so with derived impls this
-    /// stays 0 unless objects are saved.
+    /// stays 0.
     pub uncollectable: usize,
 }

@@ -34,7 +34,7 @@
 //! with a reference into that object kept alive across the collection by
 //! the caller, the collector would then drop a value that is still
 //! borrowed. Documenting this does not make it sound, so the collectors
-//! subtract only the edges of *structural* impls (`Trace::STRUCTURAL`, a
+//! subtract only the edges of *structural* impls (`Trace::structural`, a
 //! bit of the vtable that only the collector reads): those derived by
 //! `#[derive(Trace)]`, ouro's own, and hand-written ones that promise it
 //! with `unsafe`. Such a `trace` cannot count a handle twice:
@@ -90,6 +90,10 @@ struct Frame {
     big: *mut u64,
 }
 
+/// `core::any::type_name` of a type, as a function (a trait object's
+/// concrete type is only known through such a pointer).
+pub(crate) type TypeName = fn() -> &'static str;
+
 /// What a traversal does with each accepted edge.
 pub(crate) enum Mode<'a> {
     /// Count the edge against the target's `gc_refs` (trial deletion).
@@ -109,6 +113,12 @@ pub(crate) trait SyncSink {
     fn edge(&mut self, target: NonNull<crate::sync::SyncHeader>);
     /// A lock inside the traced value could not be taken.
     fn lock_busy(&mut self) {}
+    /// The traced value holds a value (a trait object's) whose `trace` is
+    /// not structural, of type `type_name`: the traversal traces it only
+    /// when it keeps no lock guards (see `Visitor::enter_unstructural`).
+    fn unstructural(&mut self, type_name: fn() -> &'static str) {
+        let _ = type_name;
+    }
 }
 
 /// A lock guard kept by a traversal, type-erased in three words (a
@@ -166,6 +176,15 @@ pub struct Visitor<'a> {
     /// Frames `0..depth` are initialised; the rest are never read.
     depth: usize,
     frames: [MaybeUninit<Frame>; MAX_FRAMES],
+    /// With `Mode::Subtract`: also trace the values whose `trace` is not
+    /// structural (the report, which frees nothing).
+    trust_all: bool,
+    /// The type of the last value met whose `trace` is not structural
+    /// (`enter_unstructural`), until taken.
+    unstructural: Option<fn() -> &'static str>,
+    /// A handle or container was reported from memory the traced object
+    /// does not own (the edge was ignored), until taken.
+    rejected: bool,
 }
 
 impl fmt::Debug for Visitor<'_> {
@@ -191,6 +210,9 @@ impl<'a> Visitor<'a> {
             scratch,
             depth: 0,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
+            trust_all: false,
+            unstructural: None,
+            rejected: false,
         }
     }
 
@@ -207,6 +229,47 @@ impl<'a> Visitor<'a> {
             scratch: Some(scratch),
             depth: 0,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
+            trust_all: false,
+            unstructural: None,
+            rejected: false,
+        }
+    }
+
+    /// With `Mode::Subtract`: trace every value, structural or not.
+    pub(crate) fn set_trust_all(&mut self) {
+        self.trust_all = true;
+    }
+
+    /// The type of the last value met whose `trace` is not structural
+    /// since the last call, if any.
+    pub(crate) fn take_unstructural(&mut self) -> Option<fn() -> &'static str> {
+        self.unstructural.take()
+    }
+
+    /// Whether an edge was ignored because it was reported from memory the
+    /// traced object does not own, since the last call.
+    pub(crate) fn take_rejected(&mut self) -> bool {
+        core::mem::replace(&mut self.rejected, false)
+    }
+
+    /// Called by ouro's containers that hold a value whose type is only
+    /// known through a vtable (`Box<dyn Trait>`), before they trace one
+    /// whose `trace` is not structural (`type_name` is its type): returns
+    /// whether to trace it. Not where the collector may run no user code
+    /// (the trial deletion, which then counts the value's edges as
+    /// references from outside and reports what they keep alive) nor while
+    /// the concurrent collector keeps lock guards; everywhere else (finding
+    /// what is reachable, introspection, the report) it is traced.
+    #[doc(hidden)]
+    pub fn enter_unstructural(&mut self, type_name: fn() -> &'static str) -> bool {
+        self.unstructural = Some(type_name);
+        match &mut self.mode {
+            Mode::Subtract => self.trust_all,
+            Mode::Reachable(_) | Mode::Collect(_) => true,
+            Mode::Sync(sink) => {
+                sink.unstructural(type_name);
+                self.guards.is_none()
+            }
         }
     }
 
@@ -408,7 +471,8 @@ impl<'a> Visitor<'a> {
     }
 
     /// Marks the word at `addr` as reported in the innermost frame; `false`
-    /// when it is outside that frame or was reported already.
+    /// when it is outside that frame (noted in `rejected`) or was reported
+    /// already.
     fn claim_addr(&mut self, addr: usize) -> bool {
         if self.depth == 0 {
             return false;
@@ -417,6 +481,7 @@ impl<'a> Visitor<'a> {
         let f = unsafe { self.frames[self.depth - 1].assume_init_mut() };
         let off = addr.wrapping_sub(f.start);
         if off >= f.end - f.start || off % 8 != 0 {
+            self.rejected = true;
             return false;
         }
         let word = off / 8;

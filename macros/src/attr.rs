@@ -91,7 +91,7 @@ impl Derive {
 pub(crate) struct ContainerAttrs {
     /// `#[trace(finalize)]`: forward `Trace::finalize` to `Finalize`.
     pub(crate) finalize: Option<Span>,
-    /// `#[trace(needs_trace = <bool>)]`: the value of `NEEDS_TRACE`, instead
+    /// `#[trace(needs_trace = <bool>)]`: the value of `needs_trace()`, instead
     /// of the one computed from the fields.
     pub(crate) needs_trace: Option<LitBool>,
     /// `#[trace(crate = "path")]`: where the ouro items live.

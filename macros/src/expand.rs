@@ -191,6 +191,10 @@ struct Mentions<'a> {
     handle: Option<String>,
     /// Whether the derived type's own name or `Self` appears.
     recursive: bool,
+    /// Inside a function signature (a `fn` pointer's, or an `Fn*` trait's
+    /// parenthesized arguments and return type): a handle named there is
+    /// passed or returned, not held, so it does not count as `handle`.
+    signature: bool,
 }
 
 impl<'a> Mentions<'a> {
@@ -199,6 +203,7 @@ impl<'a> Mentions<'a> {
             self_name,
             handle: None,
             recursive: false,
+            signature: false,
         };
         mentions.visit_type(ty);
         mentions
@@ -219,7 +224,11 @@ impl<'ast> Visit<'ast> for Mentions<'_> {
                 self.recursive = true;
             }
             let std_weak = std_path || previous.is_some_and(|p| p == "rc");
-            if (ident == "Gc" || ident == "Weak") && !std_weak && self.handle.is_none() {
+            if (ident == "Gc" || ident == "Weak")
+                && !std_weak
+                && !self.signature
+                && self.handle.is_none()
+            {
                 self.handle = Some(ident.to_string());
             }
             previous = Some(ident);
@@ -230,6 +239,21 @@ impl<'ast> Visit<'ast> for Mentions<'_> {
     fn visit_macro(&mut self, _: &'ast syn::Macro) {
         // A type written by a macro is opaque.
     }
+
+    fn visit_type_bare_fn(&mut self, f: &'ast syn::TypeBareFn) {
+        let outer = core::mem::replace(&mut self.signature, true);
+        syn::visit::visit_type_bare_fn(self, f);
+        self.signature = outer;
+    }
+
+    fn visit_parenthesized_generic_arguments(
+        &mut self,
+        args: &'ast syn::ParenthesizedGenericArguments,
+    ) {
+        let outer = core::mem::replace(&mut self.signature, true);
+        syn::visit::visit_parenthesized_generic_arguments(self, args);
+        self.signature = outer;
+    }
 }
 
 /// Whether the derived type's name or `Self` appears in `node` (a type, a
@@ -239,6 +263,7 @@ fn mentions_self(self_name: &Ident, visit: impl FnOnce(&mut Mentions<'_>)) -> bo
         self_name,
         handle: None,
         recursive: false,
+        signature: false,
     };
     visit(&mut mentions);
     mentions.recursive
@@ -424,6 +449,101 @@ impl<'a> Recursion<'a> {
     }
 }
 
+/// `ty` with std's `Box<X>` replaced by `X` wherever `X` is sized, looking
+/// through tuples, arrays and std's containers only (whose `needs_trace` is
+/// their elements'), or `None` when there is no such box. `Box<T>` answers
+/// `needs_trace() == true` whatever `T` is (`T` may be a trait object, whose
+/// answer only its value knows), but a box of a sized type needs tracing
+/// exactly when that type does: asking `X` keeps a type with a
+/// `Box<(i32, char)>` field untracked. `Box<str>` is asked as `String`
+/// (never), `Box<[X]>` as `Vec<X>`; a trait object or a `?Sized` parameter
+/// is left boxed.
+///
+/// Each box looked through is pushed on `boxes` as written and as std's
+/// `Box` (`types` is `ouro::__private::types`), for the generated code to
+/// check that they are the same type (a type of another crate named `Box`
+/// may hold handles whatever its argument).
+fn unbox(
+    ty: &Type,
+    unsized_params: &[&Ident],
+    types: &TokenStream,
+    boxes: &mut Vec<(Type, Type)>,
+) -> Option<Type> {
+    let mut changed = false;
+    let ty = walk(ty, unsized_params, types, boxes, &mut changed);
+    return changed.then_some(ty);
+
+    fn walk(
+        ty: &Type,
+        unsized_params: &[&Ident],
+        types: &TokenStream,
+        boxes: &mut Vec<(Type, Type)>,
+        changed: &mut bool,
+    ) -> Type {
+        let written = ty.clone();
+        let mut ty = ty.clone();
+        match &mut ty {
+            Type::Paren(t) => *t.elem = walk(&t.elem, unsized_params, types, boxes, changed),
+            Type::Group(t) => *t.elem = walk(&t.elem, unsized_params, types, boxes, changed),
+            Type::Tuple(t) => {
+                for elem in t.elems.iter_mut() {
+                    *elem = walk(elem, unsized_params, types, boxes, changed);
+                }
+            }
+            Type::Array(t) => *t.elem = walk(&t.elem, unsized_params, types, boxes, changed),
+            Type::Path(t) if t.qself.is_none() && is_std_path(&t.path) => {
+                let Some(last) = t.path.segments.last_mut() else {
+                    return ty;
+                };
+                if !CONTAINERS.iter().any(|name| last.ident == name) {
+                    return ty;
+                }
+                let syn::PathArguments::AngleBracketed(args) = &mut last.arguments else {
+                    return ty;
+                };
+                if last.ident == "Box" {
+                    let [syn::GenericArgument::Type(inner)] =
+                        args.args.iter().collect::<Vec<_>>()[..]
+                    else {
+                        return ty;
+                    };
+                    let inner = inner.clone();
+                    let sized = match &inner {
+                        Type::TraitObject(_) | Type::ImplTrait(_) | Type::Macro(_) => None,
+                        Type::Slice(s) => {
+                            let elem = walk(&s.elem, unsized_params, types, boxes, changed);
+                            Some(syn::parse_quote!(::std::vec::Vec<#elem>))
+                        }
+                        Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => {
+                            Some(syn::parse_quote!(::std::string::String))
+                        }
+                        Type::Path(p)
+                            if p.qself.is_none()
+                                && unsized_params.iter().any(|u| p.path.is_ident(*u)) =>
+                        {
+                            None
+                        }
+                        _ => Some(walk(&inner, unsized_params, types, boxes, changed)),
+                    };
+                    if let Some(sized) = sized {
+                        *changed = true;
+                        boxes.push((written, syn::parse_quote!(#types::Box<#inner>)));
+                        return sized;
+                    }
+                    return ty;
+                }
+                for arg in args.args.iter_mut() {
+                    if let syn::GenericArgument::Type(arg) = arg {
+                        *arg = walk(arg, unsized_params, types, boxes, changed);
+                    }
+                }
+            }
+            _ => {}
+        }
+        ty
+    }
+}
+
 /// Whether `path` can only name a std item of its last segment's name: a
 /// bare name, or a path from `std`, `core` or `alloc` (the container check
 /// in the generated code catches a bare name that is not std's).
@@ -472,7 +592,10 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     let model = read(input, Derive::Trace, &mut errors);
 
     // `#[trace(skip)]` on a field whose type names a handle would hide an
-    // edge from the collector: every cycle through it would leak.
+    // edge from the collector: every cycle through it would leak. (A handle
+    // named only in a function signature, `Box<dyn Fn(&Gc<Node>)>`, is an
+    // argument or a result, not held: such a field may be skipped, on the
+    // user's promise that what it captures holds no handle.)
     for variant in &model.variants {
         for field in &variant.fields {
             let Some(skip) = field.flag else { continue };
@@ -511,6 +634,27 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     // the field type would make the constant depend on itself.
     let mut helpers = Vec::new();
     let mut needs_trace_terms = Vec::new();
+    let mut boxes = Vec::new();
+    let unsized_params: Vec<&Ident> = input
+        .generics
+        .type_params()
+        .filter(|p| {
+            p.bounds
+                .iter()
+                .chain(input.generics.where_clause.iter().flat_map(|w| {
+                    w.predicates.iter().flat_map(|pred| match pred {
+                        syn::WherePredicate::Type(t)
+                            if matches!(&t.bounded_ty, Type::Path(tp) if tp.path.is_ident(&p.ident)) =>
+                        {
+                            t.bounds.iter().collect::<Vec<_>>()
+                        }
+                        _ => Vec::new(),
+                    })
+                }))
+                .any(|b| matches!(b, syn::TypeParamBound::Trait(t) if matches!(t.modifier, syn::TraitBoundModifier::Maybe(_))))
+        })
+        .map(|p| &p.ident)
+        .collect();
     let mut structural_terms = Vec::new();
     let mut recursion = Recursion::new(input, &krate);
     let mut opaque = false;
@@ -537,14 +681,20 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
                     note = "derive or implement `Trace` for `{Self}`, or mark the field `#[trace(skip)]` if it never holds a `Gc`",
                 )]
                 trait #helper {
-                    const NEEDS_TRACE: bool;
-                    const STRUCTURAL: #krate::Structural<Self>;
+                    fn needs_trace() -> bool where Self: ::core::marker::Sized;
+                    fn structural() -> #krate::Structural<Self> where Self: ::core::marker::Sized;
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>);
                 }
 
                 impl<__OuroT: #trace_trait + ?::core::marker::Sized> #helper for __OuroT {
-                    const NEEDS_TRACE: bool = <__OuroT as #trace_trait>::NEEDS_TRACE;
-                    const STRUCTURAL: #krate::Structural<Self> = <__OuroT as #trace_trait>::STRUCTURAL;
+                    #[inline(always)]
+                    fn needs_trace() -> bool where Self: ::core::marker::Sized {
+                        <__OuroT as #trace_trait>::needs_trace()
+                    }
+                    #[inline(always)]
+                    fn structural() -> #krate::Structural<Self> where Self: ::core::marker::Sized {
+                        <__OuroT as #trace_trait>::structural()
+                    }
                     #[inline]
                     fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                         <__OuroT as #trace_trait>::trace(self, visitor)
@@ -554,8 +704,20 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             let recursive = Mentions::of(ty, name).recursive;
             needs_trace_terms.push(if recursive {
                 quote_spanned!(ty.span()=> true)
+            } else if let Some(unboxed) = model
+                .attrs
+                .krate
+                .is_none()
+                .then(|| unbox(ty, &unsized_params, &recursion.types, &mut boxes))
+                .flatten()
+            {
+                // Asked without std's `Box` of a sized type (see `unbox`;
+                // only with ouro's own `__private`, which a crate path may
+                // not have); the field's own type still goes through the
+                // helper, for its error message.
+                quote_spanned!(ty.span()=> <#unboxed as #trace_trait>::needs_trace())
             } else {
-                quote_spanned!(ty.span()=> <#ty as #helper>::NEEDS_TRACE)
+                quote_spanned!(ty.span()=> <#ty as #helper>::needs_trace())
             });
             // STRUCTURAL is the AND over the traced fields (the generated
             // `trace` only calls theirs). A field naming the derived type
@@ -564,14 +726,14 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
             // done, makes the type not structural.
             match recursion.substitute(ty) {
                 Some(assumed) => structural_terms
-                    .push(quote_spanned!(ty.span()=> .and(<#assumed as #helper>::STRUCTURAL))),
+                    .push(quote_spanned!(ty.span()=> .and(<#assumed as #helper>::structural()))),
                 None => opaque = true,
             }
             // `visitor` keeps the call-site span so it resolves to the
             // parameter even when the field type comes from a macro.
             let visitor = quote!(visitor);
             calls.push(quote_spanned! {ty.span()=>
-                if <#ty as #helper>::NEEDS_TRACE {
+                if <#ty as #helper>::needs_trace() {
                     <#ty as #helper>::trace(#binding, #visitor);
                 }
             });
@@ -611,19 +773,38 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
         let containers = recursion.containers.iter().map(|(written, std)| {
             quote_spanned!(written.span()=> #krate::__private::same::<#written, #std>();)
         });
-        if recursion.containers.is_empty() {
-            quote!(#promise #(#structural_terms)*)
-        } else {
-            quote!({
-                #(#containers)*
-                #promise #(#structural_terms)*
-            })
-        }
+        quote!(
+            #(#containers)*
+            #promise #(#structural_terms)*
+        )
     };
     let needs_trace = match &model.attrs.needs_trace {
         Some(value) => value.to_token_stream(),
-        None => quote!(false #(|| #needs_trace_terms)*),
+        None => {
+            let boxes = boxes.iter().map(|(written, std)| {
+                quote_spanned!(written.span()=> #krate::__private::same::<#written, #std>();)
+            });
+            quote!(#(#boxes)* false #(|| #needs_trace_terms)*)
+        }
     };
+    // A type that asks its fields' types asks its own name first, so that
+    // two types containing each other panic with their names (in debug
+    // builds) instead of asking each other forever (see
+    // `ouro::__private::asking`). Only with ouro's own `__private`: a crate
+    // path's could not be trusted to be that function, and without it the
+    // answer is the same.
+    let asks = |terms: bool, needs: bool| {
+        if terms && model.attrs.krate.is_none() {
+            quote!(let _asking = #krate::__private::asking(::core::any::type_name::<Self>, #needs);)
+        } else {
+            quote!()
+        }
+    };
+    let asking_needs = asks(
+        model.attrs.needs_trace.is_none() && !needs_trace_terms.is_empty(),
+        true,
+    );
+    let asking_structural = asks(!opaque && !structural_terms.is_empty(), false);
     let body = if model.is_enum && model.variants.is_empty() {
         quote!(match *self {})
     } else {
@@ -667,7 +848,10 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
     let has_finalizer = match finalize {
         Some(_) => quote!(),
         None => quote!(
-            const HAS_FINALIZER: bool = false;
+            #[inline(always)]
+            fn has_finalizer() -> bool {
+                false
+            }
         ),
     };
 
@@ -677,8 +861,16 @@ pub(crate) fn trace(input: &DeriveInput) -> syn::Result<TokenStream> {
 
             #[automatically_derived]
             impl #impl_generics #trace_trait for #name #ty_generics #where_clause {
-                const NEEDS_TRACE: bool = #needs_trace;
-                const STRUCTURAL: #krate::Structural<Self> = #structural;
+                #[inline(always)]
+                fn needs_trace() -> bool {
+                    #asking_needs
+                    #needs_trace
+                }
+                #[inline(always)]
+                fn structural() -> #krate::Structural<Self> {
+                    #asking_structural
+                    #structural
+                }
                 #has_finalizer
 
                 #[inline]
@@ -842,14 +1034,20 @@ mod tests {
                 note = "derive or implement `Trace` for `{Self}`, or mark the field `#[trace(skip)]` if it never holds a `Gc`",
             )]
             trait #helper {
-                const NEEDS_TRACE: bool;
-                const STRUCTURAL: #krate::Structural<Self>;
+                fn needs_trace() -> bool where Self: ::core::marker::Sized;
+                fn structural() -> #krate::Structural<Self> where Self: ::core::marker::Sized;
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>);
             }
 
             impl<__OuroT: #krate::Trace + ?::core::marker::Sized> #helper for __OuroT {
-                const NEEDS_TRACE: bool = <__OuroT as #krate::Trace>::NEEDS_TRACE;
-                const STRUCTURAL: #krate::Structural<Self> = <__OuroT as #krate::Trace>::STRUCTURAL;
+                #[inline(always)]
+                fn needs_trace() -> bool where Self: ::core::marker::Sized {
+                    <__OuroT as #krate::Trace>::needs_trace()
+                }
+                #[inline(always)]
+                fn structural() -> #krate::Structural<Self> where Self: ::core::marker::Sized {
+                    <__OuroT as #krate::Trace>::structural()
+                }
                 #[inline]
                 fn trace(&self, visitor: &mut #krate::Visitor<'_>) {
                     <__OuroT as #krate::Trace>::trace(self, visitor)
@@ -884,46 +1082,49 @@ mod tests {
             ouro,
         );
         let want = quote! {
-            const _: () = {
-                #h0 #h1 #h2
+                    const _: () = {
+                        #h0 #h1 #h2
 
-                #[automatically_derived]
-                impl<'a, T: Clone, const N: usize> ::ouro::Trace for Tree<'a, T, N>
-                where T: Default, T: ::ouro::Trace
-                {
-                    const NEEDS_TRACE: bool = false
-                        || <T as __OuroTraceField0>::NEEDS_TRACE
-                        || true
-                        || <String as __OuroTraceField2>::NEEDS_TRACE;
-                    const STRUCTURAL: ::ouro::Structural<Self> = unsafe { ::ouro::Structural::promise() }
-                        .and(<T as __OuroTraceField0>::STRUCTURAL)
-                        .and(<[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::STRUCTURAL)
-                        .and(<String as __OuroTraceField2>::STRUCTURAL);
-                    const HAS_FINALIZER: bool = false;
+                        #[automatically_derived]
+                        impl<'a, T: Clone, const N: usize> ::ouro::Trace for Tree<'a, T, N>
+                        where T: Default, T: ::ouro::Trace
+                        {
+                            #[inline(always)]
+        fn needs_trace() -> bool { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, true); false
+                                || <T as __OuroTraceField0>::needs_trace()
+                                || true
+                                || <String as __OuroTraceField2>::needs_trace() }
+                            #[inline(always)]
+        fn structural() -> ::ouro::Structural<Self> { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, false); unsafe { ::ouro::Structural::promise() }
+                                .and(<T as __OuroTraceField0>::structural())
+                                .and(<[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::structural())
+                                .and(<String as __OuroTraceField2>::structural()) }
+                            #[inline(always)]
+        fn has_finalizer() -> bool { false }
 
-                    #[inline]
-                    #[allow(unused_variables)]
-                    fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
-                        match self {
-                            Self::Empty { .. } => {}
-                            Self::Leaf { 0: __ouro_field_0, .. } => {
-                                if <T as __OuroTraceField0>::NEEDS_TRACE {
-                                    <T as __OuroTraceField0>::trace(__ouro_field_0, visitor);
-                                }
-                            }
-                            Self::Node { kids: __ouro_field_0, label: __ouro_field_1, .. } => {
-                                if <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::NEEDS_TRACE {
-                                    <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::trace(__ouro_field_0, visitor);
-                                }
-                                if <String as __OuroTraceField2>::NEEDS_TRACE {
-                                    <String as __OuroTraceField2>::trace(__ouro_field_1, visitor);
+                            #[inline]
+                            #[allow(unused_variables)]
+                            fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                                match self {
+                                    Self::Empty { .. } => {}
+                                    Self::Leaf { 0: __ouro_field_0, .. } => {
+                                        if <T as __OuroTraceField0>::needs_trace() {
+                                            <T as __OuroTraceField0>::trace(__ouro_field_0, visitor);
+                                        }
+                                    }
+                                    Self::Node { kids: __ouro_field_0, label: __ouro_field_1, .. } => {
+                                        if <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::needs_trace() {
+                                            <[Gc<Tree<'a, T, N>>; N] as __OuroTraceField1>::trace(__ouro_field_0, visitor);
+                                        }
+                                        if <String as __OuroTraceField2>::needs_trace() {
+                                            <String as __OuroTraceField2>::trace(__ouro_field_1, visitor);
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
-                }
-            };
-        };
+                    };
+                };
         assert_eq!(got, text(want));
     }
 
@@ -956,36 +1157,37 @@ mod tests {
             }
         };
         let want = quote! {
-            const _: () = {
-                #h0
-                #finalize
+                    const _: () = {
+                        #h0
+                        #finalize
 
-                #[automatically_derived]
-                impl ouro_refobj::Trace for Pair {
-                    const NEEDS_TRACE: bool = false || <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE;
-                    const STRUCTURAL: ouro_refobj::Structural<Self> =
-                        unsafe { ouro_refobj::Structural::promise() }
-                        .and(<Vec<u8> as __OuroTraceField0>::STRUCTURAL);
+                        #[automatically_derived]
+                        impl ouro_refobj::Trace for Pair {
+                            #[inline(always)]
+        fn needs_trace() -> bool { false || <Vec<u8> as __OuroTraceField0>::needs_trace() }
+                            #[inline(always)]
+        fn structural() -> ouro_refobj::Structural<Self> { unsafe { ouro_refobj::Structural::promise() }
+                                .and(<Vec<u8> as __OuroTraceField0>::structural()) }
 
-                    #[inline]
-                    #[allow(unused_variables)]
-                    fn trace(&self, visitor: &mut ouro_refobj::Visitor<'_>) {
-                        match self {
-                            Self { 0: __ouro_field_0, .. } => {
-                                if <Vec<u8> as __OuroTraceField0>::NEEDS_TRACE {
-                                    <Vec<u8> as __OuroTraceField0>::trace(__ouro_field_0, visitor);
+                            #[inline]
+                            #[allow(unused_variables)]
+                            fn trace(&self, visitor: &mut ouro_refobj::Visitor<'_>) {
+                                match self {
+                                    Self { 0: __ouro_field_0, .. } => {
+                                        if <Vec<u8> as __OuroTraceField0>::needs_trace() {
+                                            <Vec<u8> as __OuroTraceField0>::trace(__ouro_field_0, visitor);
+                                        }
+                                    }
                                 }
                             }
-                        }
-                    }
 
-                    #[inline]
-                    fn finalize(&self) {
-                        <Self as __OuroFinalize>::finalize(self)
-                    }
-                }
-            };
-        };
+                            #[inline]
+                            fn finalize(&self) {
+                                <Self as __OuroFinalize>::finalize(self)
+                            }
+                        }
+                    };
+                };
         assert_eq!(got, text(want));
     }
 
@@ -1009,49 +1211,53 @@ mod tests {
             ouro,
         );
         let want = quote! {
-            const _: () = {
-                #h0 #h1
+                    const _: () = {
+                        #h0 #h1
 
-                #[automatically_derived]
-                impl ::ouro::Trace for Doc {
-                    const NEEDS_TRACE: bool = false || true || true;
-                    // The recursive field is asked of std's containers with
-                    // the type replaced by the placeholder, and checked to be
-                    // those containers; under the handle `Weak` the type is
-                    // asked as written.
-                    const STRUCTURAL: ::ouro::Structural<Self> = {
-                        ::ouro::__private::same::<Box<Self>, ::ouro::__private::types::Box<Self> >();
-                        ::ouro::__private::same::<
-                            Option<Box<Self>>,
-                            ::ouro::__private::types::Option<Box<Self>>
-                        >();
-                        unsafe { ::ouro::Structural::promise() }
-                            .and(<RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::STRUCTURAL)
-                            .and(<::ouro::__private::types::Option<
-                                ::ouro::__private::types::Box<::ouro::__private::Recursive>
-                            > as __OuroTraceField1>::STRUCTURAL)
-                    };
-                    const HAS_FINALIZER: bool = false;
+                        #[automatically_derived]
+                        impl ::ouro::Trace for Doc {
+                            #[inline(always)]
+        fn needs_trace() -> bool { let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, true); false || true || true }
+                            // The recursive field is asked of std's containers with
+                            // the type replaced by the placeholder, and checked to be
+                            // those containers; under the handle `Weak` the type is
+                            // asked as written.
+                            #[inline(always)]
+        fn structural() -> ::ouro::Structural<Self> {
+                                let _asking = ::ouro::__private::asking(::core::any::type_name::<Self>, false);
+                                ::ouro::__private::same::<Box<Self>, ::ouro::__private::types::Box<Self> >();
+                                ::ouro::__private::same::<
+                                    Option<Box<Self>>,
+                                    ::ouro::__private::types::Option<Box<Self>>
+                                >();
+                                unsafe { ::ouro::Structural::promise() }
+                                    .and(<RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::structural())
+                                    .and(<::ouro::__private::types::Option<
+                                        ::ouro::__private::types::Box<::ouro::__private::Recursive>
+                                    > as __OuroTraceField1>::structural())
+                            }
+                            #[inline(always)]
+        fn has_finalizer() -> bool { false }
 
-                    #[inline]
-                    #[allow(unused_variables)]
-                    fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
-                        match self {
-                            Self { nodes: __ouro_field_0, next: __ouro_field_1, .. } => {
-                                if <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::NEEDS_TRACE {
-                                    <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::trace(
-                                        __ouro_field_0, visitor
-                                    );
-                                }
-                                if <Option<Box<Self>> as __OuroTraceField1>::NEEDS_TRACE {
-                                    <Option<Box<Self>> as __OuroTraceField1>::trace(__ouro_field_1, visitor);
+                            #[inline]
+                            #[allow(unused_variables)]
+                            fn trace(&self, visitor: &mut ::ouro::Visitor<'_>) {
+                                match self {
+                                    Self { nodes: __ouro_field_0, next: __ouro_field_1, .. } => {
+                                        if <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::needs_trace() {
+                                            <RefCell<HashMap<String, Vec<Option<Weak<Doc>>>>> as __OuroTraceField0>::trace(
+                                                __ouro_field_0, visitor
+                                            );
+                                        }
+                                        if <Option<Box<Self>> as __OuroTraceField1>::needs_trace() {
+                                            <Option<Box<Self>> as __OuroTraceField1>::trace(__ouro_field_1, visitor);
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
-                }
-            };
-        };
+                    };
+                };
         assert_eq!(got, text(want));
     }
 
@@ -1060,7 +1266,7 @@ mod tests {
         let unit = trace_of(parse_quote!(
             struct Unit;
         ));
-        assert!(unit.contains("constNEEDS_TRACE:bool=false;"), "{unit}");
+        assert!(unit.contains("fnneeds_trace()->bool{false}"), "{unit}");
         assert!(unit.contains("matchself{Self{..}=>{}}"), "{unit}");
         assert!(!unit.contains("__OuroTraceField"), "{unit}");
 
@@ -1073,7 +1279,7 @@ mod tests {
             #[trace(needs_trace = false)]
             struct List { value: u32, next: Option<Box<List>> }
         });
-        assert!(list.contains("constNEEDS_TRACE:bool=false;"), "{list}");
+        assert!(list.contains("fnneeds_trace()->bool{false}"), "{list}");
         assert!(
             list.contains("<Option<Box<List>>as__OuroTraceField1>::trace"),
             "{list}"
@@ -1184,9 +1390,19 @@ mod tests {
             handle(parse_quote!(Vec<(u8, [Option<ouro::Gc<u8>>; 3])>)),
             Some("Gc".into())
         );
+        // Named only in a function signature: passed or returned, not held.
+        assert_eq!(handle(parse_quote!(Box<dyn Fn(Weak<u8>) -> u8>)), None);
+        assert_eq!(handle(parse_quote!(Box<dyn Fn(&[Gc<Node>], &Event)>)), None);
+        assert_eq!(handle(parse_quote!(fn() -> Gc<u8>)), None);
         assert_eq!(
-            handle(parse_quote!(Box<dyn Fn(Weak<u8>) -> u8>)),
-            Some("Weak".into())
+            handle(parse_quote!(Vec<(fn(&Gc<u8>), Gc<u8>)>)),
+            Some("Gc".into())
+        );
+        assert_eq!(handle(parse_quote!(Box<dyn FnMut(u8) -> u8 + Send>)), None);
+        // A handle in the callable's own type arguments is held.
+        assert_eq!(
+            handle(parse_quote!(Box<dyn Callback<Event, Gc<u8>>>)),
+            Some("Gc".into())
         );
         assert_eq!(
             handle(parse_quote!(ouro::sync::Weak<u8>)),

@@ -20,7 +20,7 @@
 //! }
 //!
 //! // Nothing in a `Point` can ever hold a handle: it is never tracked.
-//! assert!(!<Point as Trace>::NEEDS_TRACE);
+//! assert!(!<Point as Trace>::needs_trace());
 //! ```
 //!
 //! This crate only holds the entry points; `expand` builds the impls and

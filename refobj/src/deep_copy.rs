@@ -54,7 +54,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use ouro_cyclegc::{ObjHeader, raw};
 
 use crate::Trace;
-use crate::handle::{Gc, GcBox, SliceVTable, VTableOf, tracked_slice_box};
+use crate::handle::{Gc, GcBox, slice_vtable_of, tracked_slice_box, vtable_of};
 use crate::weak::Weak;
 
 /// How many `Gc` levels one chain of nested copies may go down before the
@@ -329,7 +329,10 @@ impl Hasher for AddrHasher {
 type AddrBuild = BuildHasherDefault<AddrHasher>;
 type AddrSet = HashSet<usize, AddrBuild>;
 
-/// What the memo owns for one copied object.
+/// What the memo owns for one copied object. For an object of the
+/// process-wide heap, `src` and `copy` are `SyncHeader` pointers cast to
+/// this type: only the slot's `ops` (which know the heap) and
+/// `sync_copy::checked_copy` look through them.
 #[derive(Clone, Copy)]
 struct Slot {
     /// The source object; the memo holds one counted strong reference.
@@ -364,17 +367,20 @@ struct SliceOpsOf<T>(PhantomData<T>);
 
 impl<T: DeepCopy + Trace + 'static> SliceOpsOf<T> {
     const OPS: Ops = Ops {
-        release: release_slice::<T>,
+        release: release_slice,
         fill: fill_slice::<T>,
     };
 }
 
 /// # Safety
-/// `obj` is a tracked `GcBox<[T]>` (its length recorded) and the caller
-/// gives up one counted strong reference to it.
-unsafe fn release_slice<T>(obj: NonNull<ObjHeader>) {
-    // SAFETY: caller contract; as `release_strong`.
-    drop(unsafe { Gc::<[T]>::from_box(tracked_slice_box::<T>(obj)) });
+/// `obj` is a tracked object holding a `[T]` (a tracked slice, or an array
+/// seen as a slice through `coerce_gc!`) and the caller gives up one counted
+/// strong reference to it.
+unsafe fn release_slice(obj: NonNull<ObjHeader>) {
+    // SAFETY: caller contract. Through the vtable, which measures both
+    // kinds of object (a coerced array keeps its array vtable and has no
+    // recorded length).
+    unsafe { raw::release_ref(obj) }
 }
 
 /// `fill` for a tracked slice: copies the elements of `src` and writes them
@@ -388,8 +394,14 @@ unsafe fn fill_slice<T: DeepCopy + Trace + 'static>(
     copier: &mut DeepCopier<'_>,
 ) {
     // SAFETY: as in `fill`: the memo keeps the source alive, the handle only
-    // borrows its reference; its length was recorded when it was made.
-    let src = ManuallyDrop::new(unsafe { Gc::<[T]>::from_box(tracked_slice_box::<T>(src)) });
+    // borrows its reference. Its length is the copy's (recorded in
+    // `copy_slice` from the source handle's metadata): a source made by
+    // `coerce_gc!` from an array has none recorded.
+    let src = ManuallyDrop::new(unsafe {
+        let len = (&raw const (*tracked_slice_box::<T>(copy).as_ptr()).value).len();
+        let fat = ptr::slice_from_raw_parts_mut(src.as_ptr().cast::<T>(), len) as *mut GcBox<[T]>;
+        Gc::<[T]>::from_box(NonNull::new_unchecked(fat))
+    });
     copier.memo.depth += 1;
     // `Deref` panics if the source value itself is not available; a panic in
     // an element's copy drops the elements copied so far.
@@ -447,7 +459,7 @@ unsafe fn fill<T: DeepCopy + Trace + 'static>(
     let value = T::deep_copy(&src, copier);
     copier.memo.depth -= 1;
     // SAFETY: `copy` came from `raw::new_uninit` with `GcBox<T>`'s layout and
-    // vtable and `T::NEEDS_TRACE` (`copy_gc`), the memo keeps it allocated,
+    // vtable and `T::needs_trace()` (`copy_gc`), the memo keeps it allocated,
     // and no one can have a reference to its value: every dereference of it
     // panics while `UNINIT` is set. The value is written once, completely,
     // then `init_object` is called once (caller contract).
@@ -559,6 +571,13 @@ impl DeepCopier<'_> {
     /// Copies `root`, then drains the work list.
     fn run<T: DeepCopy + Trace + 'static>(&mut self, root: &Gc<T>) -> Gc<T> {
         let copy = self.copy_gc(root);
+        self.drain();
+        copy
+    }
+
+    /// Fills the placeholders left on the work list, and checks that none
+    /// is left unfinished.
+    fn drain(&mut self) {
         while let Some(slot) = self.memo.pending.pop() {
             // SAFETY: pending slots come from the memo (`copy_gc`), were not
             // filled (a slot is pushed instead of being filled) and are
@@ -571,7 +590,6 @@ impl DeepCopier<'_> {
              caught a panic from a nested copy and went on",
             self.memo.unfilled
         );
-        copy
     }
 
     /// The copy of `src`: from the memo, or a new placeholder that is filled
@@ -593,8 +611,8 @@ impl DeepCopier<'_> {
                 let copy = unsafe {
                     raw::new_uninit(
                         Layout::new::<GcBox<T>>(),
-                        &VTableOf::<T>::VTABLE,
-                        T::NEEDS_TRACE,
+                        vtable_of::<T>(),
+                        T::needs_trace(),
                         2,
                         0,
                     )
@@ -648,7 +666,7 @@ impl DeepCopier<'_> {
                 // anything else sees it. Two strong references: the memo's
                 // and the returned handle's.
                 let copy = unsafe {
-                    let copy = raw::new_uninit(boxed, &SliceVTable::<T>::VTABLE, true, 2, 0);
+                    let copy = raw::new_uninit(boxed, slice_vtable_of::<T>(), true, 2, 0);
                     ObjHeader::write_slice_len(copy, len);
                     copy
                 };
@@ -744,7 +762,7 @@ impl<T: DeepCopy + Trace + 'static> DeepCopy for Gc<[T]> {
     /// assert_eq!(*copy.0[0], "a");
     /// ```
     fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
-        if T::NEEDS_TRACE {
+        if T::needs_trace() {
             copier.copy_slice(self)
         } else {
             copier.copy_leaf(self, |src, c| src.iter().map(|x| x.deep_copy(c)).collect())
@@ -989,9 +1007,11 @@ mod tests {
     }
 
     impl Trace for Node {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.edges.trace(v);
         }
@@ -1484,5 +1504,314 @@ mod tests {
         drop(c);
         assert_eq!(live.get(), 0);
         assert_eq!(gc::collect(), 0);
+    }
+}
+
+/// `deep_copy` for the process-wide heap: the same copier and memo (a
+/// thread-local value may hold `sync::Gc` handles, copied with it), with
+/// placeholders from `sync::raw::allocate_placeholder`.
+mod sync_copy {
+    use core::any::TypeId;
+    use core::mem::ManuallyDrop;
+    use core::ptr::NonNull;
+    use std::collections::hash_map::Entry;
+
+    use ouro_cyclegc::ObjHeader;
+    use ouro_cyclegc::sync::SyncHeader;
+    use ouro_cyclegc::sync::raw;
+
+    use super::{AddrSet, DeepCopier, DeepCopy, MAX_DEPTH, Memo, Ops, Slot, type_mismatch};
+    use crate::Trace;
+    use crate::sync::handle::SyncBox;
+    use crate::sync::{Gc, Weak};
+
+    struct OpsOf<T>(core::marker::PhantomData<T>);
+
+    impl<T: DeepCopy + Trace + Send + Sync + 'static> OpsOf<T> {
+        const OPS: Ops = Ops {
+            release: release_strong::<T>,
+            fill: fill::<T>,
+        };
+    }
+
+    fn erase(p: NonNull<SyncHeader>) -> NonNull<ObjHeader> {
+        p.cast()
+    }
+
+    fn unerase(p: NonNull<ObjHeader>) -> NonNull<SyncHeader> {
+        p.cast()
+    }
+
+    /// # Safety
+    /// `obj` is an erased `SyncBox<T>` header and the caller gives up one
+    /// counted strong reference to it.
+    unsafe fn release_strong<T>(obj: NonNull<ObjHeader>) {
+        // SAFETY: caller contract; dropping the handle decrements the count
+        // and frees a placeholder without a value drop at zero.
+        drop(unsafe { Gc::<T>::from_header(unerase(obj)) });
+    }
+
+    /// Copies the value of `src` into the placeholder `copy`.
+    ///
+    /// # Safety
+    /// As `super::fill`: one unfilled slot of `copier` made for `T` on the
+    /// process-wide heap, filled once.
+    unsafe fn fill<T: DeepCopy + Trace + Send + Sync + 'static>(
+        src: NonNull<ObjHeader>,
+        copy: NonNull<ObjHeader>,
+        copier: &mut DeepCopier<'_>,
+    ) {
+        // SAFETY: the memo holds a counted strong reference to `src` until
+        // the copier is dropped; the handle only borrows it (`ManuallyDrop`).
+        let src = ManuallyDrop::new(unsafe { Gc::<T>::from_header(unerase(src)) });
+        copier.memo.depth += 1;
+        let value = T::deep_copy(&src, copier);
+        copier.memo.depth -= 1;
+        let copy = unerase(copy);
+        // SAFETY: `copy` came from `allocate_placeholder` with `SyncBox<T>`'s
+        // vtable, the memo keeps it allocated, and no one can have a
+        // reference to its value (dereferencing a placeholder panics). The
+        // value is written once, completely, then the placeholder filled
+        // once (caller contract).
+        unsafe {
+            (&raw mut (*copy.cast::<SyncBox<T>>().as_ptr()).value).write(value);
+            raw::fill_placeholder(copy);
+        }
+        copier.memo.unfilled -= 1;
+    }
+
+    /// The header of a copy found in the memo, checked to be a
+    /// `SyncBox<T>` (see `super::checked_copy`).
+    fn checked_copy<T: 'static>(copy: NonNull<ObjHeader>) -> NonNull<SyncHeader> {
+        let copy = unerase(copy);
+        // SAFETY: the memo holds a strong reference to every copy it lists,
+        // and this key's entry was made by this heap (addresses of the two
+        // heaps' objects never coincide while both are alive).
+        let vtable = unsafe { copy.as_ref() }.vtable();
+        if (vtable.type_id)() != TypeId::of::<T>() {
+            type_mismatch()
+        }
+        copy
+    }
+
+    impl DeepCopier<'_> {
+        fn run_sync<T: DeepCopy + Trace + Send + Sync + 'static>(&mut self, root: &Gc<T>) -> Gc<T> {
+            let copy = self.copy_sync_gc(root);
+            self.drain();
+            copy
+        }
+
+        fn copy_sync_gc<T: DeepCopy + Trace + Send + Sync + 'static>(
+            &mut self,
+            src: &Gc<T>,
+        ) -> Gc<T> {
+            let key = Gc::header_ptr(src).as_ptr().addr();
+            let slot = match self.memo.copies.entry(key) {
+                Entry::Occupied(e) => {
+                    let copy = checked_copy::<T>(*e.get());
+                    // SAFETY: the memo holds a strong reference to `copy`.
+                    unsafe { raw::inc_strong(copy) };
+                    // SAFETY: one strong reference was just counted, and the
+                    // object is a `SyncBox<T>` (checked).
+                    return unsafe { Gc::from_header(copy) };
+                }
+                Entry::Vacant(e) => {
+                    // Two strong references: the memo's and the handle's.
+                    let copy = erase(raw::allocate_placeholder(
+                        crate::sync::handle::vtable_of::<T>(),
+                        2,
+                    ));
+                    // The memo's counted reference to the source.
+                    let src_ref = ManuallyDrop::new(src.clone());
+                    e.insert(copy);
+                    let slot = Slot {
+                        src: erase(Gc::header_ptr(&src_ref)),
+                        copy,
+                        ops: &OpsOf::<T>::OPS,
+                    };
+                    self.memo.slots.push(slot);
+                    slot
+                }
+            };
+            // SAFETY: `allocate_placeholder` counted a strong reference for
+            // this handle; made before the value is copied so that a panic
+            // gives it back.
+            let handle = unsafe { Gc::from_header(unerase(slot.copy)) };
+            self.memo.unfilled += 1;
+            if self.memo.depth < MAX_DEPTH {
+                // SAFETY: the slot was just made for `T` and is not filled
+                // or pending.
+                unsafe { fill::<T>(slot.src, slot.copy, self) };
+            } else {
+                self.memo.pending.push(slot);
+            }
+            handle
+        }
+
+        fn copy_sync_weak<T: DeepCopy + Trace + Send + Sync + 'static>(
+            &mut self,
+            src: &Weak<T>,
+        ) -> Weak<T> {
+            let Some(target) = src.upgrade() else {
+                return Weak::new();
+            };
+            let key = Gc::header_ptr(&target).as_ptr().addr();
+            if let Some(&copy) = self.memo.copies.get(&key) {
+                let copy = checked_copy::<T>(copy);
+                // SAFETY: the memo keeps `copy` allocated.
+                unsafe { raw::inc_weak(copy) };
+                // SAFETY: one weak reference was just counted; a `SyncBox<T>`.
+                return unsafe { Weak::from_header(copy) };
+            }
+            if self.memo.inside.contains(&key) {
+                return Gc::downgrade(&self.copy_sync_gc(&target));
+            }
+            self.memo.weak_to_source.push(key);
+            src.clone()
+        }
+    }
+
+    impl<T: DeepCopy + Trace + Send + Sync + 'static> DeepCopy for Gc<T> {
+        /// The copy of the object: made once per source object and shared
+        /// by every handle to it in the copy.
+        #[inline]
+        fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+            copier.copy_sync_gc(self)
+        }
+    }
+
+    impl<T: DeepCopy + Trace + Send + Sync + 'static> DeepCopy for Weak<T> {
+        /// A weak handle to the copy of the target if the target is part of
+        /// the copied graph, to the original otherwise (see
+        /// [`deep_copy`](crate::sync::deep_copy)).
+        fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+            copier.copy_sync_weak(self)
+        }
+    }
+
+    /// Copies the object graph reachable from `root` with Python's
+    /// `copy.deepcopy` semantics, as [`crate::deep_copy`] does on the
+    /// thread-local heap: shared nodes stay shared, cycles stay cycles, a
+    /// `Weak` to an object of the graph points into the copy, and the stack
+    /// depth does not grow with the graph.
+    ///
+    /// The copy runs on the calling thread. Its objects are not visible to
+    /// other threads until `deep_copy` returns them (a handle that a
+    /// `DeepCopy` impl sends away meanwhile only panics if dereferenced
+    /// before its object is filled in); automatic collections may run
+    /// meanwhile and do not see the objects still being built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::{DeepCopy, Trace};
+    /// use ouro::{DeepCopy, Trace};
+    /// use ouro::sync::{Gc, deep_copy};
+    /// use std::sync::Mutex;
+    ///
+    /// #[derive(Trace, DeepCopy)]
+    /// struct Node { name: String, next: Mutex<Option<Gc<Node>>> }
+    ///
+    /// let a = Gc::new(Node { name: "a".into(), next: Mutex::new(None) });
+    /// let b = Gc::new(Node { name: "b".into(), next: Mutex::new(Some(a.clone())) });
+    /// *a.next.lock().unwrap() = Some(b.clone()); // a <-> b
+    /// let a2 = deep_copy(&a);
+    /// let b2 = a2.next.lock().unwrap().clone().unwrap();
+    /// assert_eq!((a2.name.as_str(), b2.name.as_str()), ("a", "b"));
+    /// assert!(!Gc::ptr_eq(&a2, &a));
+    /// let back = b2.next.lock().unwrap().clone().unwrap();
+    /// assert!(Gc::ptr_eq(&back, &a2)); // the copy is a cycle of its own
+    /// # *a.next.lock().unwrap() = None;
+    /// # *a2.next.lock().unwrap() = None;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`crate::deep_copy`]: propagates a panic of a `DeepCopy` impl
+    /// (for example `Mutex::deep_copy` of a poisoned mutex, or of a mutex
+    /// this thread holds), after releasing what the copy made.
+    pub fn deep_copy<T: DeepCopy + Trace + Send + Sync + 'static>(root: &Gc<T>) -> Gc<T> {
+        let mut memo = Memo::new(AddrSet::default());
+        let copy = DeepCopier { memo: &mut memo }.run_sync(root);
+        let Some(inside) = memo.second_pass() else {
+            return copy;
+        };
+        drop(copy);
+        drop(memo);
+        let mut memo = Memo::new(inside);
+        DeepCopier { memo: &mut memo }.run_sync(root)
+    }
+}
+
+pub use sync_copy::deep_copy as sync_deep_copy;
+
+impl<T: DeepCopy> DeepCopy for std::sync::Mutex<T> {
+    /// Copies the current contents into a new mutex.
+    ///
+    /// The mutex is held while its contents are copied (so a graph whose
+    /// copy reaches other mutexes holds several at once, in the order the
+    /// copy meets them); a panic of a nested copy does not poison it.
+    ///
+    /// # Panics
+    /// If the mutex is poisoned, or held by this thread (`lock` would
+    /// deadlock or panic). A mutex held by another thread is waited for.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::{DeepCopy, Trace};
+    /// use ouro::{DeepCopy, Trace};
+    /// use ouro::sync::{Gc, deep_copy};
+    /// use std::sync::Mutex;
+    ///
+    /// #[derive(Trace, DeepCopy)]
+    /// struct Cell { v: Mutex<Vec<u32>> }
+    ///
+    /// let a = Gc::new(Cell { v: Mutex::new(vec![1, 2]) });
+    /// let b = deep_copy(&a);
+    /// b.v.lock().unwrap().push(3);
+    /// assert_eq!(*a.v.lock().unwrap(), [1, 2]);
+    /// ```
+    fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+        let guard = self.lock().expect("ouro::deep_copy: the mutex is poisoned");
+        // A panic of a nested copy must not poison the source's mutex: the
+        // guard is released first, then the panic goes on (the copy is
+        // abandoned; nothing here continues it).
+        let copy =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guard.deep_copy(copier)));
+        drop(guard);
+        match copy {
+            Ok(v) => std::sync::Mutex::new(v),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+impl<T: DeepCopy> DeepCopy for std::sync::RwLock<T> {
+    /// Copies the current contents into a new lock.
+    ///
+    /// # Panics
+    /// If the lock is poisoned, or write-locked by this thread.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::{DeepCopy, Trace};
+    /// use ouro::{DeepCopy, Trace};
+    /// use ouro::sync::{Gc, deep_copy};
+    /// use std::sync::RwLock;
+    ///
+    /// #[derive(Trace, DeepCopy)]
+    /// struct Shared { names: RwLock<Vec<String>> }
+    ///
+    /// let a = Gc::new(Shared { names: RwLock::new(vec!["x".into()]) });
+    /// let b = deep_copy(&a);
+    /// b.names.write().unwrap().clear();
+    /// assert_eq!(a.names.read().unwrap().len(), 1);
+    /// ```
+    fn deep_copy(&self, copier: &mut DeepCopier<'_>) -> Self {
+        let guard = self
+            .read()
+            .expect("ouro::deep_copy: the RwLock is poisoned");
+        std::sync::RwLock::new(guard.deep_copy(copier))
     }
 }

@@ -28,20 +28,43 @@
 //!    collections, and backing off on their silence would make the
 //!    collections that do find them 16 times rarer too.
 //!
+//!    While the young threshold is fully backed off (16 times, not held),
+//!    a young collection moves its survivors straight into the oldest
+//!    generation instead of the middle one: the program is building
+//!    structures that stay, and scanning each of them a second time in a
+//!    middle collection would find nothing either. Garbage among them is
+//!    found by the next full collection (rule 3), and once a collection
+//!    finds garbage the middle generation is used again. The price: a
+//!    program that builds large cyclic structures (each outliving several
+//!    young collections) and drops them without calling [`collect`] keeps
+//!    them until that full collection, which with the default thresholds
+//!    comes after at most `11 * 11 * 16 * 700` (about 1.35 million)
+//!    tracked allocations while nothing else is found; then the schedule
+//!    holds the young threshold and collects the middle generation again.
+//!    (Rings of 20 000 nodes made and dropped in a loop: at most about 1.45
+//!    million of their objects alive or waiting at once, against about
+//!    275 000 when the middle generation got them.) Such a program can call
+//!    [`collect`] after dropping a structure, or lower the thresholds.
+//!
+//!    Only automatic collections move the effective threshold: an explicit
+//!    [`collect`] or [`collect_generation`] (which a program typically
+//!    calls right after dropping its cycles) says nothing about what the
+//!    automatic ones would find.
+//!
 //!    Unlike CPython's, the count is not clamped at zero when objects die
-//!    (on this heap; `ouro::sync`'s counts allocations only): a heap that
-//!    is not growing (objects freed as fast as they are made) does not pay
-//!    for young collections, and the heap cannot grow by more than the
-//!    effective threshold of tracked objects without one. It is not clamped
-//!    at any other floor either, on purpose: after a structure of N tracked
-//!    objects is freed by reference count, cyclic garbage made afterwards
-//!    waits for up to N + threshold allocations before a young collection
-//!    looks at it. The memory stays bounded by what the program already
-//!    held (the garbage reuses the freed objects' memory, so the tracked
-//!    objects never exceed their earlier peak plus the threshold); what
-//!    waits is the garbage's `Drop`s. A clamp would cost a comparison on
-//!    every drop of a tracked object and would break the live count the
-//!    full-collection rule below reads. A program that needs such garbage
+//!    (on either heap): a heap that is not growing (objects freed as fast
+//!    as they are made) does not pay for young collections, and the heap
+//!    cannot grow by more than the effective threshold of tracked objects
+//!    without one. It is not clamped at any other floor either, on
+//!    purpose: after a structure of N tracked objects is freed by reference
+//!    count, cyclic garbage made afterwards waits for up to N + threshold
+//!    allocations before a young collection looks at it. The memory stays
+//!    bounded by what the program already held (the garbage reuses the
+//!    freed objects' memory, so the tracked objects never exceed their
+//!    earlier peak plus the threshold); what waits is the garbage's
+//!    `Drop`s. A clamp would cost a comparison on every drop of a tracked
+//!    object and would break the live count the full-collection rule below
+//!    reads. A program that needs such garbage
 //!    dropped promptly after a large free calls
 //!    [`collect_generation`]`(0)`.
 //! 2. As in CPython, the middle generation is collected instead when
@@ -130,12 +153,12 @@ impl ObjectInfo {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the object's header: the same for every handle to
-    /// the object and stable while it lives, so it identifies the object
-    /// (as Python's `id()` does). It is not the value's address
-    /// (`Gc::as_ptr`), which lies after the header.
+    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
+    /// `h` to it, as on the process-wide heap): the same for every handle
+    /// to the object and stable while it lives, so it identifies the object
+    /// (as Python's `id()` does).
     pub fn address(&self) -> usize {
-        self.obj.as_ptr().addr()
+        self.obj.as_ptr().addr() + self.header().vtable().value_offset
     }
 
     /// The strong count, not counting the reference this `ObjectInfo` holds.
@@ -163,6 +186,71 @@ impl ObjectInfo {
         // SAFETY: the value is a `T` (same `TypeId`, and tracked objects are
         // sized `GcBox<T>`s built by `Gc::new`); one reference was counted.
         Some(unsafe { Gc::from_box(self.obj.cast()) })
+    }
+
+    /// The tracked objects this object refers to: [`get_referents`] for
+    /// an object of any type, so that a chain of objects of mixed types can
+    /// be walked without a downcast at each hop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::{Gc, Trace, gc};
+    /// use std::cell::RefCell;
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { parent: RefCell<Option<Gc<Root>>> }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: RefCell<Option<Gc<Middle>>> }
+    ///
+    /// let root = Gc::new(Root { middle: RefCell::new(None) });
+    /// let leaf = Gc::new(Leaf { parent: RefCell::new(Some(root.clone())) });
+    /// *root.middle.borrow_mut() = Some(Gc::new(Middle { leaf: leaf.clone() }));
+    /// // root -> Middle -> Leaf -> root, without naming Middle's type.
+    /// let middle = gc::get_referents(&root).remove(0);
+    /// let next = middle.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
+    /// let back = next.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&back.downcast::<Root>().unwrap(), &root));
+    /// # *root.middle.borrow_mut() = None;
+    /// ```
+    pub fn referents(&self) -> Vec<ObjectInfo> {
+        referents_of(self.obj)
+    }
+
+    /// The tracked objects that refer to this object: [`get_referrers`]
+    /// for an object of any type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::{Gc, Trace, gc};
+    /// use std::cell::RefCell;
+    ///
+    /// // A tracked leaf (a type that can hold handles): the collector only
+    /// // follows edges to tracked objects.
+    /// #[derive(Trace)]
+    /// struct Leaf { next: RefCell<Option<Gc<Leaf>>> }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { next: RefCell::new(None) });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// // Who holds the leaf, and who holds that?
+    /// let middle = gc::get_referrers(&leaf).remove(0);
+    /// let up = middle.referrers().remove(0);
+    /// assert!(Gc::ptr_eq(&up.downcast::<Root>().unwrap(), &root));
+    /// ```
+    pub fn referrers(&self) -> Vec<ObjectInfo> {
+        referrers_of(self.obj)
     }
 
     fn same(&self, other: NonNull<ObjHeader>) -> bool {
@@ -251,7 +339,8 @@ fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
 }
 
 /// The tracked objects `obj` refers to: the edges its `Trace` impl reports
-/// that the collector counts (Python's `gc.get_referents`).
+/// that the collector counts (Python's `gc.get_referents`). To go on from
+/// one of them without knowing its type, use [`ObjectInfo::referents`].
 ///
 /// # Examples
 ///
@@ -278,6 +367,8 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 }
 
 /// The tracked objects that refer to `obj` (Python's `gc.get_referrers`).
+/// To go on from one of them without knowing its type, use
+/// [`ObjectInfo::referrers`].
 ///
 /// This traces every tracked object of the heap: a debugging tool, not for
 /// hot paths.
@@ -301,7 +392,10 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
 /// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
-    let target = obj.obj();
+    referrers_of(obj.obj())
+}
+
+fn referrers_of(target: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
     infos(raw::snapshot(None, true))
         .into_iter()
         .filter(|o| referents_of(o.obj).iter().any(|r| r.same(target)))
@@ -352,8 +446,12 @@ pub fn garbage() -> Vec<ObjectInfo> {
 ///   from tracked objects: locals, globals, untracked objects) are roots,
 ///   drawn as green boxes.
 /// - Objects not reachable from any root are garbage a collection would
-///   free, drawn as red octagons.
+///   free, drawn as red octagons; so are the objects `SAVEALL` kept in
+///   [`garbage`] (held only by that list, they are not roots).
 /// - Everything else is a plain ellipse.
+///
+/// The process-wide heap's `sync::gc::write_dot` draws the same things the
+/// same way.
 /// - Frozen objects ([`freeze`]) get a double border.
 ///
 /// Render with `dot -Tsvg heap.dot -o heap.svg`.
@@ -378,6 +476,8 @@ pub fn garbage() -> Vec<ObjectInfo> {
 /// # drop(root);
 /// ```
 pub fn write_dot(mut w: impl Write) -> io::Result<()> {
+    // Before the snapshot, so that its references are gone from the counts.
+    let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
     let objs = infos(raw::snapshot(None, true));
     let index: HashMap<usize, usize> = objs
         .iter()
@@ -395,7 +495,10 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
         }
     }
     let refcounts: Vec<usize> = objs.iter().map(|o| o.refcount()).collect();
-    let roots: Vec<bool> = (0..objs.len()).map(|i| refcounts[i] > inner[i]).collect();
+    let is_saved: Vec<bool> = objs.iter().map(|o| saved.contains(&o.address())).collect();
+    let roots: Vec<bool> = (0..objs.len())
+        .map(|i| !is_saved[i] && refcounts[i] > inner[i])
+        .collect();
     let mut reachable = roots.clone();
     let mut stack: Vec<usize> = (0..objs.len()).filter(|&i| roots[i]).collect();
     let mut out_edges = vec![Vec::new(); objs.len()];
@@ -422,7 +525,7 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
             .replace('"', "'");
         let style = if roots[i] {
             "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-        } else if !reachable[i] {
+        } else if !reachable[i] || is_saved[i] {
             "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
         } else {
             "shape=ellipse"

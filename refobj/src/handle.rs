@@ -20,17 +20,49 @@ use ouro_cyclegc::{ObjHeader, VTable, Visitor, raw};
 use crate::Trace;
 use crate::weak::Weak;
 
-/// One allocation: the header, then the value.
+/// One allocation: the header, then the value. Public (hidden) only so that
+/// [`coerce_gc!`](crate::coerce_gc) can coerce a pointer to it; its fields
+/// are not.
+#[doc(hidden)]
 #[repr(C)]
-pub(crate) struct GcBox<T: ?Sized> {
+#[allow(missing_debug_implementations)]
+pub struct GcBox<T: ?Sized> {
     pub(crate) header: ObjHeader,
     pub(crate) value: T,
 }
 
-/// The vtable of `GcBox<T>`, one static per type.
-pub(crate) struct VTableOf<T>(PhantomData<T>);
+/// The vtables of `GcBox<T>`, one static per type and answers of its
+/// `Trace` impl (`S`: structural, `F`: has a finalizer).
+pub(crate) struct VTableOf<T, const S: bool, const F: bool>(PhantomData<T>);
 
-impl<T: Trace + 'static> VTableOf<T> {
+/// The vtable of `GcBox<T>`. The answers of `T`'s impl are constants once
+/// inlined, so this is a constant too (a static).
+#[inline(always)]
+pub(crate) fn vtable_of<T: Trace + 'static>() -> &'static VTable {
+    match (T::structural().is_made(), T::has_finalizer()) {
+        (true, false) => &VTableOf::<T, true, false>::VTABLE,
+        (true, true) => &VTableOf::<T, true, true>::VTABLE,
+        (false, false) => &VTableOf::<T, false, false>::VTABLE,
+        (false, true) => &VTableOf::<T, false, true>::VTABLE,
+    }
+}
+
+/// `p` with its data address (and provenance) replaced by `data`, keeping
+/// its metadata (a length, a trait object's vtable): what
+/// `ptr::with_metadata_of` does, which is not stable yet.
+pub(crate) fn with_data<T: ?Sized>(mut p: *mut T, data: *mut u8) -> *mut T {
+    const {
+        assert!(mem::size_of::<*mut T>().is_multiple_of(mem::size_of::<*mut u8>()));
+    }
+    // SAFETY: a pointer to `T` is its data address (a `*mut u8`), followed
+    // by its metadata when `T` is unsized: the layout rustc gives every
+    // pointer, which the standard library's own `set_ptr_value` relied on
+    // before `with_metadata_of`. Only that first word is written.
+    unsafe { (&raw mut p).cast::<*mut u8>().write(data) };
+    p
+}
+
+impl<T: Trace + 'static, const S: bool, const F: bool> VTableOf<T, S, F> {
     pub(crate) const VTABLE: VTable = VTable {
         trace: trace_value::<T>,
         finalize: finalize_value::<T>,
@@ -39,9 +71,9 @@ impl<T: Trace + 'static> VTableOf<T> {
         value_offset: mem::offset_of!(GcBox<T>, value),
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
-        has_finalizer: T::HAS_FINALIZER,
+        has_finalizer: F,
         sized: true,
-        structural: T::STRUCTURAL.is_made(),
+        structural: S,
     };
 }
 
@@ -76,7 +108,7 @@ unsafe fn drop_value<T>(obj: NonNull<ObjHeader>) {
 /// by [`gc::collect()`](crate::gc::collect).
 ///
 /// Memory comes from the thread's pool allocator; `Gc` is `!Send` and
-/// `!Sync`, like `Rc`. Objects whose type has `Trace::NEEDS_TRACE == false`
+/// `!Sync`, like `Rc`. Objects whose type has `Trace::needs_trace() == false`
 /// are never tracked and cost the collector nothing.
 ///
 /// # Examples
@@ -163,6 +195,11 @@ impl<T: ?Sized> Gc<T> {
         self.ptr.cast()
     }
 
+    /// The object, with the handle's strong reference.
+    pub(crate) fn into_header(this: Self) -> NonNull<ObjHeader> {
+        ManuallyDrop::new(this).obj()
+    }
+
     /// Builds a handle that takes over one strong reference.
     ///
     /// # Safety
@@ -211,7 +248,7 @@ impl<T: ?Sized> Gc<T> {
     }
 
     /// Whether the collector tracks the object (it is on a generation list):
-    /// false for types with `NEEDS_TRACE == false` and for dead objects.
+    /// false for types with `needs_trace() == false` and for dead objects.
     pub fn is_tracked(this: &Self) -> bool {
         this.header().is_tracked()
     }
@@ -427,9 +464,42 @@ impl<T: ?Sized> Gc<T> {
 }
 
 impl<T: Trace + 'static> Gc<T> {
+    /// `this` with its pointer cast by `f` (the code of
+    /// [`coerce_gc!`](crate::coerce_gc)).
+    ///
+    /// # Safety
+    /// `f` is `|p| p as _`: the cast is to a pointer to `GcBox<U>`, which
+    /// from a pointer to a sized `GcBox<T>` is either an unsizing (`U` a
+    /// trait object `T` implements, or a slice of `T`'s array) or, for a
+    /// sized `U`, a pointer cast, which is checked here to be to `T` itself.
+    #[doc(hidden)]
+    pub unsafe fn __ouro_coerce<U: ?Sized + 'static>(
+        this: Self,
+        f: impl FnOnce(*const GcBox<T>) -> *const GcBox<U>,
+    ) -> Gc<U>
+    where
+        T: 'static,
+    {
+        // A sized `U` has a thin pointer, as `T`: the cast kept the type or
+        // changed it, and only the first is a coercion.
+        if mem::size_of::<*const U>() == mem::size_of::<*const T>() {
+            assert!(
+                TypeId::of::<U>() == TypeId::of::<T>(),
+                "ouro: `coerce_gc!` can only unsize a handle (to a trait object or a slice), not change its type"
+            );
+        }
+        let ptr = ManuallyDrop::new(this).ptr;
+        let coerced = f(ptr.as_ptr()).cast_mut();
+        // SAFETY: an unsizing cast keeps the address (and provenance): the
+        // same live object, whose strong reference moves from `this`; `U`
+        // is the value's type seen through the metadata the unsizing added
+        // (the header's vtable keeps the object's layout, `trace` and drop).
+        unsafe { Gc::from_box(NonNull::new_unchecked(coerced)) }
+    }
+
     /// Puts `value` in a new object with one handle.
     ///
-    /// Tracked objects (types with `NEEDS_TRACE`) join generation 0; this may
+    /// Tracked objects (types with `needs_trace()`) join generation 0; this may
     /// run an automatic collection first (see [`gc`](crate::gc)).
     ///
     /// ```
@@ -444,8 +514,8 @@ impl<T: Trace + 'static> Gc<T> {
         let obj = unsafe {
             raw::new_object(
                 Layout::new::<GcBox<T>>(),
-                &VTableOf::<T>::VTABLE,
-                T::NEEDS_TRACE,
+                vtable_of::<T>(),
+                T::needs_trace(),
                 |obj| (&raw mut (*obj.cast::<GcBox<T>>().as_ptr()).value).write(value),
             )
         };
@@ -471,8 +541,8 @@ impl<T: Trace + 'static> Gc<T> {
         let obj = unsafe {
             raw::new_uninit(
                 Layout::new::<GcBox<T>>(),
-                &VTableOf::<T>::VTABLE,
-                T::NEEDS_TRACE,
+                vtable_of::<T>(),
+                T::needs_trace(),
                 0,
                 1,
             )
@@ -691,8 +761,8 @@ impl<T: Trace + 'static> Gc<T> {
         let obj = unsafe {
             raw::new_unlinked(
                 Layout::new::<GcBox<T>>(),
-                &VTableOf::<T>::VTABLE,
-                T::NEEDS_TRACE,
+                vtable_of::<T>(),
+                T::needs_trace(),
             )
         };
         // SAFETY: a live box with one strong reference.
@@ -770,11 +840,16 @@ impl<T: ?Sized> Drop for Gc<T> {
 }
 
 impl<T: ?Sized> Trace for Gc<T> {
-    // A handle is an edge whatever `T` is, so recursive types do not make
-    // this constant recursive.
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    // A handle is an edge whatever `T` is (and asks nothing of `T`, so
+    // recursive types do not make these answers recursive).
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
 
     #[inline]
     fn trace(&self, visitor: &mut Visitor<'_>) {
@@ -840,6 +915,55 @@ impl<T: Trace + 'static> From<T> for Gc<T> {
     }
 }
 
+/// Moves a boxed value into a new object, as `Rc::from(Box<T>)`: the way to
+/// a `Gc<dyn Trait>` from a `Box<dyn Trait>` (for one from a `Gc` of the
+/// concrete type, without a copy, see [`coerce_gc!`](crate::coerce_gc)).
+/// The object is the one `Gc::new` makes for the concrete type, tracked if
+/// that type needs tracing; `trait Shape: Trace` makes `dyn Shape: Trace`.
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, Weak, gc};
+/// use std::cell::RefCell;
+///
+/// trait Shape: Trace {
+///     fn area(&self) -> f64;
+/// }
+///
+/// #[derive(Trace)]
+/// struct Group {
+///     parts: RefCell<Vec<Gc<dyn Shape>>>,
+/// }
+/// impl Shape for Group {
+///     fn area(&self) -> f64 {
+///         self.parts.borrow().iter().map(|p| p.area()).sum()
+///     }
+/// }
+///
+/// let g: Gc<dyn Shape> = Gc::from(Box::new(Group { parts: RefCell::new(vec![]) }) as Box<dyn Shape>);
+/// let w: Weak<dyn Shape> = Gc::downgrade(&g);
+/// assert!(Gc::is_tracked(&g));
+/// assert_eq!(g.area(), 0.0);
+/// drop(g);
+/// assert!(w.upgrade().is_none());
+/// # let _ = gc::collect();
+/// ```
+impl<T: ?Sized + Trace + 'static> From<Box<T>> for Gc<T> {
+    fn from(value: Box<T>) -> Self {
+        // Only the metadata of this pointer is used (the box is freed).
+        let meta = ptr::from_ref::<T>(&*value).cast_mut() as *mut GcBox<T>;
+        // SAFETY: the strong reference is taken over below.
+        let obj = unsafe { <T as crate::__private::TraceDyn>::__ouro_into_gc(value) };
+        let fat = with_data(meta, obj.as_ptr().cast::<u8>());
+        // SAFETY: `obj` is a live box holding the value that was in `value`
+        // (moved as its own type: the box's header has that type's vtable,
+        // and the value sits where `GcBox<T>` puts it with that type's
+        // alignment, which `T`'s metadata gives), with one strong reference.
+        unsafe { Gc::from_box(NonNull::new_unchecked(fat)) }
+    }
+}
+
 impl<T: ?Sized> Borrow<T> for Gc<T> {
     fn borrow(&self) -> &T {
         self
@@ -898,11 +1022,13 @@ impl<T: ?Sized + 'static> UnsizedVTable<T> {
     };
 }
 
-/// The vtable of a tracked `Gc<[T]>`: its `layout` is one element's, and
-/// the element count is kept in the allocation (`ObjHeader::boxed_layout`).
-pub(crate) struct SliceVTable<T>(PhantomData<T>);
+/// The vtables of a tracked `Gc<[T]>`, one per answer of `T`'s
+/// `structural` (`S`; a slice has no finalizer of its own): `layout` is one
+/// element's, and the element count is kept in the allocation
+/// (`ObjHeader::boxed_layout`).
+pub(crate) struct SliceVTable<T, const S: bool>(PhantomData<T>);
 
-impl<T: Trace + 'static> SliceVTable<T> {
+impl<T: Trace + 'static, const S: bool> SliceVTable<T, S> {
     pub(crate) const VTABLE: VTable = VTable {
         trace: trace_slice::<T>,
         finalize: finalize_slice::<T>,
@@ -911,10 +1037,20 @@ impl<T: Trace + 'static> SliceVTable<T> {
         value_offset: value_offset(mem::align_of::<T>()),
         type_name: core::any::type_name::<[T]>,
         type_id: TypeId::of::<[T]>,
-        has_finalizer: <[T] as Trace>::HAS_FINALIZER,
+        has_finalizer: false,
         sized: false,
-        structural: <[T] as Trace>::STRUCTURAL.is_made(),
+        structural: S,
     };
+}
+
+/// The vtable of a tracked `GcBox<[T]>` (a constant once inlined).
+#[inline(always)]
+pub(crate) fn slice_vtable_of<T: Trace + 'static>() -> &'static VTable {
+    if T::structural().is_made() {
+        &SliceVTable::<T, true>::VTABLE
+    } else {
+        &SliceVTable::<T, false>::VTABLE
+    }
 }
 
 /// The value of a tracked slice object.
@@ -972,18 +1108,18 @@ unsafe fn drop_slice<T>(obj: NonNull<ObjHeader>) {
 
 impl<T: Trace + 'static> Gc<[T]> {
     /// Moves the elements of `v` into a new `Gc<[T]>`: tracked by the
-    /// collector when `T` can hold handles (`Trace::NEEDS_TRACE`), so
+    /// collector when `T` can hold handles (`Trace::needs_trace`), so
     /// cycles through the slice are collected; untracked otherwise.
     fn from_vec(v: Vec<T>) -> Gc<[T]> {
         let len = v.len();
-        let tracked = T::NEEDS_TRACE;
+        let tracked = T::needs_trace();
         let (boxed, offset, vtable) = if tracked {
             let boxed = ouro_cyclegc::slice_box_layout(Layout::new::<T>(), len)
                 .expect("ouro: slice too large");
             (
                 boxed,
                 value_offset(mem::align_of::<T>()),
-                &SliceVTable::<T>::VTABLE,
+                slice_vtable_of::<T>(),
             )
         } else {
             let (boxed, offset) = Layout::new::<ObjHeader>()

@@ -15,9 +15,11 @@ struct S {
 }
 
 impl Trace for S {
-    // SAFETY: `trace` only calls `trace` on a field, whose type's impls are
-    // ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impls are
+        // ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -93,8 +95,10 @@ fn over_aligned_tracked_slice() {
     #[repr(align(64))]
     struct Big(Gc<u8>);
     impl Trace for Big {
-        // SAFETY: `trace` only calls `trace` on a field.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.0.trace(v)
         }
@@ -364,8 +368,10 @@ fn deep_copy_keeps_cycles_through_slices() {
 fn deep_copy_of_a_slice_that_holds_itself() {
     struct E(RefCell<Option<Gc<[E]>>>);
     impl Trace for E {
-        // SAFETY: `trace` only calls `trace` on a field.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.0.trace(v)
         }
@@ -395,4 +401,49 @@ fn deep_copy_of_a_slice_that_holds_itself() {
     assert!(Gc::ptr_eq(&copy.0, &copy.1) && Gc::ptr_eq(&copy.2, &copy.3));
     assert!(!Gc::ptr_eq(&copy.0, &root.0) && !Gc::ptr_eq(&copy.2, &root.2));
     assert_eq!((&*copy.0, &*copy.2), ("s", &b"ab"[..]));
+}
+
+#[test]
+fn from_boxed_str_and_slice() {
+    let d = quiet();
+    let st: Gc<str> = Gc::from(Box::<str>::from("boxed"));
+    assert_eq!(&*st, "boxed");
+    let a = s(&d);
+    let b = s(&d);
+    let boxed: Box<[Gc<S>]> = vec![a.clone(), b.clone()].into_boxed_slice();
+    let edges: Gc<[Gc<S>]> = Gc::from(boxed);
+    assert!(Gc::is_tracked(&edges));
+    assert_eq!(edges.len(), 2);
+    *a.edges.borrow_mut() = Some(edges.clone());
+    *b.edges.borrow_mut() = Some(edges.clone());
+    let watch = Gc::downgrade(&edges);
+    drop((a, b, edges));
+    assert_eq!(d.get(), 0);
+    assert_eq!(gc::collect(), 3);
+    assert_eq!(d.get(), 2);
+    assert!(watch.upgrade().is_none());
+    let leaf: Gc<[u32]> = Gc::from(vec![1, 2, 3].into_boxed_slice());
+    assert!(!Gc::is_tracked(&leaf));
+    assert_eq!(leaf.iter().sum::<u32>(), 6);
+}
+
+#[test]
+fn deep_copy_of_an_array_coerced_to_a_slice() {
+    let d = quiet();
+    let a = s(&d);
+    let arr: Gc<[Gc<S>; 2]> = Gc::new([a.clone(), a.clone()]);
+    let edges: Gc<[Gc<S>]> = crate::coerce_gc!(arr);
+    *a.edges.borrow_mut() = Some(edges.clone());
+    let holder = Gc::new(edges.clone());
+    let copy = (*crate::deep_copy(&holder)).clone();
+    assert_eq!(copy.len(), 2);
+    assert!(Gc::ptr_eq(&copy[0], &copy[1]));
+    assert!(!Gc::ptr_eq(&copy[0], &a));
+    // The copy's node points back at the copy of the slice: a cycle.
+    let back = copy[0].edges.borrow().clone().unwrap();
+    assert!(Gc::ptr_eq(&back, &copy));
+    drop((back, copy, edges, a, holder));
+    assert_eq!(d.get(), 0);
+    assert_eq!(gc::collect(), 4);
+    assert_eq!(d.get(), 2);
 }

@@ -8,7 +8,7 @@
 //! why edges in memory the visitor cannot prove owned are ignored.
 //!
 //! Every impl that traces elements is structural exactly when they are
-//! (`Structural::YES.and(T::STRUCTURAL)`): `#[derive(Trace)]` relies on it
+//! (`Structural::YES.and(T::structural())`): `#[derive(Trace)]` relies on it
 //! for the containers of `crate::__private::types`.
 
 use core::cell::{Cell, OnceCell, RefCell};
@@ -24,9 +24,28 @@ use crate::{Structural, Trace};
 macro_rules! leaf {
     ($($t:ty),* $(,)?) => {$(
         impl Trace for $t {
-            const NEEDS_TRACE: bool = false;
-            const HAS_FINALIZER: bool = false;
-            const STRUCTURAL: Structural<Self> = Structural::YES;
+            #[inline(always)]
+            fn trace(&self, _: &mut Visitor<'_>) {}
+            #[inline(always)]
+            fn needs_trace() -> bool {
+                false
+            }
+            #[inline(always)]
+            fn structural() -> Structural<Self> {
+                Structural::YES
+            }
+            #[inline(always)]
+            fn has_finalizer() -> bool {
+                false
+            }
+        }
+    )*};
+}
+
+/// Unsized leaves: nothing to ask statically (only sized types answer).
+macro_rules! unsized_leaf {
+    ($($t:ty),* $(,)?) => {$(
+        impl Trace for $t {
             #[inline(always)]
             fn trace(&self, _: &mut Visitor<'_>) {}
         }
@@ -52,7 +71,6 @@ leaf!(
     f32,
     f64,
     String,
-    str,
     &'static str,
     core::num::NonZeroU8,
     core::num::NonZeroU16,
@@ -73,17 +91,26 @@ leaf!(
     std::time::Instant,
     std::time::SystemTime,
     std::path::PathBuf,
-    std::path::Path,
     std::ffi::OsString,
-    std::ffi::OsStr,
     core::cmp::Ordering,
     core::any::TypeId,
 );
 
+unsized_leaf!(str);
+
 impl<T: ?Sized> Trace for PhantomData<T> {
-    const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural<Self> = Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -91,32 +118,68 @@ impl<T: ?Sized> Trace for PhantomData<T> {
 /// they are opaque: handles inside them act as roots (cycles through them
 /// leak, as with plain `Rc`).
 impl<T: ?Sized> Trace for Rc<T> {
-    const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural<Self> = Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 /// See the `Rc` impl.
 impl<T: ?Sized> Trace for Arc<T> {
-    const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural<Self> = Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 /// `Cell` holds only `Copy` data here, which cannot be a handle.
 impl<T: Copy> Trace for Cell<T> {
-    const NEEDS_TRACE: bool = false;
-    const STRUCTURAL: Structural<Self> = Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
 impl<T: Trace> Trace for Option<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if let Some(x) = self {
@@ -126,9 +189,18 @@ impl<T: Trace> Trace for Option<T> {
 }
 
 impl<T: Trace, E: Trace> Trace for Result<T, E> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL).and(E::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace() || E::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural()).and(E::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Ok(x) => x.trace(v),
@@ -138,11 +210,20 @@ impl<T: Trace, E: Trace> Trace for Result<T, E> {
 }
 
 impl<T: Trace, const N: usize> Trace for [T; N] {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE {
+        if T::needs_trace() {
             for x in self {
                 x.trace(v)
             }
@@ -150,12 +231,10 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
     }
 }
 
+/// Unsized: its answers are asked through a value (see `Box`'s impl).
 impl<T: Trace> Trace for [T] {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE {
+        if T::needs_trace() {
             for x in self {
                 x.trace(v)
             }
@@ -166,13 +245,22 @@ impl<T: Trace> Trace for [T] {
 /// A value borrowed mutably while a collection runs cannot be read: it is
 /// skipped, so whatever it holds counts as referenced from outside (it stays
 /// alive).
-impl<T: Trace + ?Sized> Trace for RefCell<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+impl<T: Trace> Trace for RefCell<T> {
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE
+        if T::needs_trace()
             && let Ok(x) = self.try_borrow()
         {
             x.trace(v)
@@ -181,9 +269,18 @@ impl<T: Trace + ?Sized> Trace for RefCell<T> {
 }
 
 impl<T: Trace> Trace for OnceCell<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         if let Some(x) = self.get() {
             x.trace(v)
@@ -193,12 +290,21 @@ impl<T: Trace> Trace for OnceCell<T> {
 
 /// A locked mutex is skipped like a mutably borrowed `RefCell`; a poisoned
 /// one is traced.
-impl<T: Trace + ?Sized> Trace for Mutex<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+impl<T: Trace> Trace for Mutex<T> {
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE {
+        if T::needs_trace() {
             // The guard goes back to the visitor: the concurrent collector
             // keeps it while it verifies (see `ouro_cyclegc::sync`).
             let guard = match self.try_lock() {
@@ -212,12 +318,21 @@ impl<T: Trace + ?Sized> Trace for Mutex<T> {
 }
 
 /// Write-locked: skipped, like a locked `Mutex`.
-impl<T: Trace + ?Sized> Trace for RwLock<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+impl<T: Trace> Trace for RwLock<T> {
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE {
+        if T::needs_trace() {
             let guard = match self.try_read() {
                 Ok(x) => x,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -239,24 +354,51 @@ unsafe fn trace_in<T: ?Sized + Trace>(v: &mut Visitor<'_>, elems: &T) {
     unsafe { v.trace_owned(elems, |e, v| e.trace(v)) }
 }
 
+/// `T` may be unsized (a trait object, `str`, a slice), so what its type
+/// says is asked through the value, from its concrete type (for a trait
+/// object, through its vtable): the box counts as needing tracing and as
+/// structural, and its `trace` leaves out a value whose type is not
+/// structural where the collector must not run its `trace` (see
+/// `Visitor::enter_unstructural`). For a sized `T` the answers are
+/// constants and the checks fold away.
 impl<T: Trace + ?Sized> Trace for Box<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
+    #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && v.claim_container(self) {
+        let value: &T = self;
+        let info = <T as crate::__private::TraceDyn>::__ouro_info(value);
+        if info.needs_trace
+            && v.claim_container(self)
+            && (info.structural || v.enter_unstructural(info.type_name))
+        {
             // SAFETY: a `Box` uniquely owns its pointee.
-            unsafe { trace_in(v, &**self) }
+            unsafe { trace_in(v, value) }
         }
     }
 }
 
 impl<T: Trace> Trace for Vec<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if T::needs_trace() && !self.is_empty() && v.claim_container(self) {
             // SAFETY: a `Vec` uniquely owns its buffer.
             unsafe { trace_in(v, self.as_slice()) }
         }
@@ -264,11 +406,20 @@ impl<T: Trace> Trace for Vec<T> {
 }
 
 impl<T: Trace> Trace for VecDeque<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if T::needs_trace() && !self.is_empty() && v.claim_container(self) {
             let (a, b) = self.as_slices();
             // SAFETY: a `VecDeque` uniquely owns its buffer; the two slices
             // are disjoint parts of it.
@@ -281,11 +432,20 @@ impl<T: Trace> Trace for VecDeque<T> {
 }
 
 impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
-    const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(K::STRUCTURAL).and(V::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        K::needs_trace() || V::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(K::structural()).and(V::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if Self::needs_trace() && !self.is_empty() && v.claim_container(self) {
             for (k, x) in self {
                 // SAFETY: a `HashMap` uniquely owns its entries.
                 unsafe {
@@ -298,11 +458,20 @@ impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
 }
 
 impl<T: Trace, S> Trace for HashSet<T, S> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if T::needs_trace() && !self.is_empty() && v.claim_container(self) {
             for x in self {
                 // SAFETY: a `HashSet` uniquely owns its entries.
                 unsafe { trace_in(v, x) }
@@ -312,11 +481,20 @@ impl<T: Trace, S> Trace for HashSet<T, S> {
 }
 
 impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
-    const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(K::STRUCTURAL).and(V::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        K::needs_trace() || V::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(K::structural()).and(V::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if Self::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if Self::needs_trace() && !self.is_empty() && v.claim_container(self) {
             for (k, x) in self {
                 // SAFETY: a `BTreeMap` uniquely owns its entries.
                 unsafe {
@@ -329,11 +507,20 @@ impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
 }
 
 impl<T: Trace> Trace for BTreeSet<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const STRUCTURAL: Structural<Self> = Structural::YES.and(T::STRUCTURAL);
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    #[inline(always)]
+    fn structural() -> Structural<Self> {
+        Structural::YES.and(T::structural())
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
-        if T::NEEDS_TRACE && !self.is_empty() && v.claim_container(self) {
+        if T::needs_trace() && !self.is_empty() && v.claim_container(self) {
             for x in self {
                 // SAFETY: a `BTreeSet` uniquely owns its entries.
                 unsafe { trace_in(v, x) }
@@ -345,9 +532,18 @@ impl<T: Trace> Trace for BTreeSet<T> {
 macro_rules! tuple {
     ($($n:tt $t:ident),+) => {
         impl<$($t: Trace),+> Trace for ($($t,)+) {
-            const NEEDS_TRACE: bool = $($t::NEEDS_TRACE)||+;
-            const STRUCTURAL: Structural<Self> = Structural::YES $(.and($t::STRUCTURAL))+;
-            const HAS_FINALIZER: bool = false;
+            #[inline(always)]
+            fn needs_trace() -> bool {
+                $($t::needs_trace())||+
+            }
+            #[inline(always)]
+            fn structural() -> Structural<Self> {
+                Structural::YES $(.and($t::structural()))+
+            }
+            #[inline(always)]
+            fn has_finalizer() -> bool {
+                false
+            }
             fn trace(&self, v: &mut Visitor<'_>) {
                 $(self.$n.trace(v);)+
             }

@@ -20,6 +20,8 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod closure;
+mod coerce;
 mod deep_copy;
 pub mod gc;
 mod handle;
@@ -27,9 +29,13 @@ mod impls;
 pub mod sync;
 mod trace;
 mod weak;
+pub mod weakref;
 
+pub use closure::{Callback, Closure};
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
 pub use handle::Gc;
+#[doc(hidden)]
+pub use handle::GcBox;
 pub use ouro_cyclegc::Visitor;
 pub use trace::{Finalize, Structural, Trace};
 pub use weak::Weak;
@@ -51,6 +57,15 @@ static_assertions::assert_not_impl_any!(sync::Gc<core::cell::Cell<u64>>: Send, S
 static_assertions::assert_eq_size!(Option<sync::Gc<u64>>, sync::Gc<u64>);
 static_assertions::assert_eq_size!(sync::Weak<u64>, usize);
 static_assertions::assert_eq_size!(Option<sync::Weak<u64>>, sync::Weak<u64>);
+// `weakref`: the thread-local half stays on its thread; the process-wide
+// half's finalizers and containers may be shared when their contents may.
+static_assertions::assert_not_impl_any!(weakref::Finalizer: Send, Sync);
+static_assertions::assert_not_impl_any!(weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::Finalizer: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakRef<u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakValueMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakKeyMap<u64, u64>: Send, Sync);
+static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 
 #[cfg(test)]
 mod gc_tests;
@@ -58,6 +73,8 @@ mod gc_tests;
 mod handle_tests;
 #[cfg(test)]
 mod review_tests;
+#[cfg(test)]
+mod sync_deep_copy_tests;
 #[cfg(test)]
 mod sync_handle_tests;
 #[cfg(test)]
@@ -68,3 +85,5 @@ mod sync_stress_tests;
 mod sync_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod weakref_tests;

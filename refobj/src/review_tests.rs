@@ -115,9 +115,11 @@ struct Fin {
     me: RefCell<Option<Gc<Fin>>>,
 }
 impl Trace for Fin {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -167,9 +169,11 @@ struct Parent {
     kids: RefCell<Vec<Gc<Child>>>,
 }
 impl Trace for Parent {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.kids.trace(v);
@@ -249,9 +253,11 @@ struct Fin2 {
     me: RefCell<Option<Gc<Fin2>>>,
 }
 impl Trace for Fin2 {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
     }
@@ -280,9 +286,11 @@ fn big(mode: u8) -> Gc<Big> {
     })
 }
 impl Trace for Big {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -432,9 +440,11 @@ struct Deep {
     boom: bool,
 }
 impl Trace for Deep {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
     }
@@ -543,9 +553,11 @@ thread_local! {
 }
 struct Counted(RefCell<Option<Gc<Counted>>>);
 impl Trace for Counted {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v)
     }

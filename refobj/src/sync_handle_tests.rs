@@ -30,8 +30,10 @@ impl Clone for S {
 }
 
 impl Trace for S {
-    // SAFETY: `trace` only calls `trace` on a field.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -104,8 +106,10 @@ fn sync_over_aligned_slice() {
     #[repr(align(64))]
     struct Big(Gc<u8>);
     impl Trace for Big {
-        // SAFETY: `trace` only calls `trace` on a field.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.0.trace(v)
         }
@@ -267,4 +271,29 @@ fn sync_new_uninit_then_assume_init() {
     // Dropped unwritten: freed, nothing dropped.
     drop(Gc::<S>::new_uninit());
     assert_eq!(d.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn sync_from_boxed_str_and_slice() {
+    let st: Gc<str> = Gc::from(Box::<str>::from("boxed"));
+    assert_eq!(&*st, "boxed");
+    let d = counter();
+    let a = s(&d);
+    let b = s(&d);
+    let boxed: Box<[Gc<S>]> = vec![a.clone(), b.clone()].into_boxed_slice();
+    let edges: Gc<[Gc<S>]> = Gc::from(boxed);
+    assert!(Gc::is_tracked(&edges));
+    assert_eq!(edges.len(), 2);
+    *a.edges.lock().unwrap() = Some(edges.clone());
+    *b.edges.lock().unwrap() = Some(edges.clone());
+    let watch = Gc::downgrade(&edges);
+    drop((a, b, edges));
+    assert_eq!(d.load(Ordering::SeqCst), 0);
+    collect();
+    assert_eq!(d.load(Ordering::SeqCst), 2);
+    assert!(watch.upgrade().is_none());
+    drop(watch);
+    let leaf: Gc<[u32]> = Gc::from(vec![1, 2, 3].into_boxed_slice());
+    assert!(!Gc::is_tracked(&leaf));
+    assert_eq!(leaf.iter().sum::<u32>(), 6);
 }

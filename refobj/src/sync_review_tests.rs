@@ -48,9 +48,13 @@ struct Node {
 }
 
 impl Trace for Node {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
-    const HAS_FINALIZER: bool = false;
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -85,8 +89,10 @@ struct Exclusive {
 }
 
 impl Trace for Exclusive {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self._edge.trace(v);
     }
@@ -136,8 +142,10 @@ struct Stasher {
 }
 
 impl Trace for Stasher {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.other.trace(v);
     }
@@ -240,7 +248,7 @@ impl Trace for Holder {
 /// inner mutex, and `release_guards` would unlock freed memory (UAF under
 /// Miri, before the fix).
 ///
-/// Fixed by `Trace::STRUCTURAL`: `Holder`'s hand-written `trace` makes no
+/// Fixed by `Trace::structural`: `Holder`'s hand-written `trace` makes no
 /// promise, so the verification never runs on it (no guard of it is ever
 /// kept); its cycle is leaked instead, the safe direction. The armed
 /// rendezvous would only fire in a verification, so if it ever did, the
@@ -308,8 +316,10 @@ fn sr03_kept_guard_inside_user_locked_box_is_freed() {
 struct Bomb(Mutex<Option<Gc<Bomb>>>);
 
 impl Trace for Bomb {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -362,8 +372,10 @@ struct Waiter {
 }
 
 impl Trace for Waiter {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -448,8 +460,10 @@ struct Fuse {
 }
 
 impl Trace for Fuse {
-    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         let (who, stop, go) = &*self.sync;
@@ -466,8 +480,10 @@ impl Trace for Fuse {
 struct PanicsOnDrop(Mutex<Option<Gc<PanicsOnDrop>>>);
 
 impl Trace for PanicsOnDrop {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
     }
@@ -547,8 +563,10 @@ enum Item {
 }
 
 impl Trace for Item {
-    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
             Item::Slot(m, r) => {
@@ -587,8 +605,10 @@ impl Drop for WaitOnUnwind<'_> {
 }
 
 impl Trace for Shell {
-    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         let _w = WaitOnUnwind(&self.r);
         self.outer.trace(v);
@@ -692,8 +712,10 @@ fn sp01_new_cyclic_panic_with_escaped_weak() {
         me: crate::sync::Weak<Me>,
     }
     impl Trace for Me {
-        // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, _: &mut Visitor<'_>) {}
     }
     let escaped: Arc<Mutex<Option<crate::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
@@ -773,8 +795,10 @@ fn sp03_panicking_trace_then_recovery() {
         drops: Arc<AtomicUsize>,
     }
     impl Trace for P {
-        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             if self.fuse.swap(false, Ordering::SeqCst) {
@@ -856,9 +880,11 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
         drops: Arc<AtomicUsize>,
     }
     impl Trace for S {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
             self.rw.trace(v);
@@ -893,8 +919,10 @@ struct Nest {
 }
 
 impl Trace for Nest {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.outer.trace(v);
     }
@@ -912,8 +940,10 @@ struct VerifyHook {
 }
 
 impl Trace for VerifyHook {
-    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         if std::thread::current().id() != self.owner {
@@ -1008,8 +1038,10 @@ struct Ycell {
 }
 
 impl Trace for Ycell {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.z.trace(v);
@@ -1026,8 +1058,10 @@ struct GuessHook {
 }
 
 impl Trace for GuessHook {
-    // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         // In the guess (the guard was not kept), after the older objects'
@@ -1111,7 +1145,9 @@ struct Bv {
 }
 
 impl Trace for Bv {
-    const HAS_FINALIZER: bool = false;
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         relock(&self.slot).trace(v);
         self.to_a.trace(v);
@@ -1123,9 +1159,13 @@ struct Dv {
 }
 
 impl Trace for Dv {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
-    const HAS_FINALIZER: bool = false;
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.m.trace(v);
     }
@@ -1149,7 +1189,9 @@ struct Av {
 }
 
 impl Trace for Av {
-    const HAS_FINALIZER: bool = false;
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.to_b.trace(v);
         self.to_d.trace(v); // a read guard the verification keeps
@@ -1245,9 +1287,13 @@ struct EscapeHolder {
 }
 
 impl Trace for EscapeHolder {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
-    const HAS_FINALIZER: bool = false;
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
         self.escaped.trace(v);

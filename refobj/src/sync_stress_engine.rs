@@ -120,8 +120,10 @@ impl Node {
 }
 
 impl Trace for Node {
-    // SAFETY: `trace` only calls `trace` on a field of ouro's types.
-    const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+        unsafe { Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }

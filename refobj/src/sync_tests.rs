@@ -32,8 +32,10 @@ struct Node {
 }
 
 impl Trace for Node {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -266,8 +268,10 @@ fn new_cyclic_and_parent_pointers() {
         kids: Mutex<Vec<Gc<Tree>>>,
     }
     impl Trace for Tree {
-        // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.kids.trace(v);
         }
@@ -339,8 +343,10 @@ struct Phoenix {
 static SAVED: Mutex<Vec<Gc<Phoenix>>> = Mutex::new(Vec::new());
 
 impl Trace for Phoenix {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -384,8 +390,10 @@ fn drop_of_garbage_sees_dead_neighbours_as_panics_not_ub() {
         saw: Arc<AtomicUsize>,
     }
     impl Trace for Peek {
-        // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.other.trace(v);
         }
@@ -426,8 +434,10 @@ fn rwlock_and_deep_chains() {
         next: RwLock<Option<Gc<R>>>,
     }
     impl Trace for R {
-        // SAFETY: `trace` only calls `trace` on fields.
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields.
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }
@@ -502,8 +512,10 @@ struct Introspect {
 }
 
 impl Trace for Introspect {
-    // SAFETY: `trace` only calls `trace` on fields.
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }

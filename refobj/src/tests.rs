@@ -18,9 +18,11 @@ struct Node {
 }
 
 impl Trace for Node {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.edges.trace(v);
     }
@@ -109,9 +111,11 @@ fn cycles_through_std_containers() {
         drops: Rc<Cell<usize>>,
     }
     impl Trace for Holder {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.map.trace(v);
             self.boxed.trace(v);
@@ -279,9 +283,11 @@ struct Fin {
 }
 
 impl Trace for Fin {
-    // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-    // are ouro's own (structural).
-    const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+    fn structural() -> crate::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+        // are ouro's own (structural).
+        unsafe { crate::Structural::promise() }
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
     }
@@ -399,9 +405,11 @@ fn panic_in_drop_propagates_after_the_heap_is_consistent() {
         boom: bool,
     }
     impl Trace for Boom {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }
@@ -543,9 +551,11 @@ fn double_visits_count_once() {
         next: RefCell<Option<Gc<Twice>>>,
     }
     impl Trace for Twice {
-        // SAFETY: `trace` only calls `trace` on a field (twice: the visitor
-        // counts it once), whose type's impl is ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on a field (twice: the visitor
+            // counts it once), whose type's impl is ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
             self.next.trace(v);
@@ -629,7 +639,7 @@ fn missing_edges_leak_but_stay_safe() {
     assert_eq!(d.get(), 1);
 }
 
-/// `NEEDS_TRACE = false` on a type that holds handles: never tracked, leaks.
+/// `needs_trace() == false` on a type that holds handles: never tracked, leaks.
 #[test]
 fn wrong_needs_trace_only_leaks() {
     quiet();
@@ -637,7 +647,9 @@ fn wrong_needs_trace_only_leaks() {
         next: RefCell<Option<Gc<Hidden>>>,
     }
     impl Trace for Hidden {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.next.trace(v);
         }
@@ -662,9 +674,11 @@ fn dropping_garbage_that_reads_a_peer_panics_cleanly() {
         name: String,
     }
     impl Trace for Reader {
-        // SAFETY: `trace` only calls `trace` on fields, whose types' impls
-        // are ouro's own (structural).
-        const STRUCTURAL: crate::Structural<Self> = unsafe { crate::Structural::promise() };
+        fn structural() -> crate::Structural<Self> {
+            // SAFETY: `trace` only calls `trace` on fields, whose types' impls
+            // are ouro's own (structural).
+            unsafe { crate::Structural::promise() }
+        }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.peer.trace(v);
         }

@@ -9,12 +9,12 @@ use ouro_cyclegc::Visitor;
 /// Reports the handles a value owns to the cycle collector.
 ///
 /// `Trace` is a **safe** trait: a wrong implementation (a missing edge, an
-/// extra edge, an edge reported twice, a wrong `NEEDS_TRACE`) can make the
+/// extra edge, an edge reported twice, a wrong `needs_trace`) can make the
 /// collector leak or make a later dereference panic, but it can never cause
 /// undefined behaviour.
 ///
 /// Both collectors free cycles only through values whose impl is
-/// [`STRUCTURAL`](Trace::STRUCTURAL): derived impls and ouro's own are; a
+/// [`structural`](Trace::structural): derived impls and ouro's own are; a
 /// hand-written one is when it promises so with `unsafe`. The edges any
 /// other `trace` reports count as references from outside the cycle, so a
 /// cycle through such a value is kept — and reported: counted as
@@ -31,8 +31,12 @@ use ouro_cyclegc::Visitor;
 /// (`self.m.lock().unwrap().trace(v)`): the concurrent collector keeps the
 /// locks it took through `trace` while it verifies its garbage.
 ///
-/// `Trace` is not dyn-compatible (it has associated constants), so
-/// `Gc<dyn Trait>` is not supported; `Gc<str>` and `Gc<[T]>` are, untracked.
+/// `Trace` is dyn-compatible: a trait with `Trace` as a supertrait makes
+/// traced trait objects (`Box<dyn Shape>`, `Vec<Box<dyn Shape>>`,
+/// `Gc<dyn Shape>`), and [`Closure`](crate::Closure) is a traced closure
+/// (see *Trait objects and closures* below). Only ouro implements it for
+/// unsized types (`str`, slices, trait objects); the types you implement
+/// it for are sized.
 ///
 /// Implement it with `#[derive(Trace)]`:
 ///
@@ -73,11 +77,13 @@ use ouro_cyclegc::Visitor;
 /// }
 ///
 /// impl Trace for Node {
-///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
-///     // ouro's own (structural).
-///     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
 ///     fn trace(&self, visitor: &mut Visitor<'_>) {
 ///         self.next.trace(visitor);
+///     }
+///     // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+///     // ouro's own (structural).
+///     fn structural() -> Structural<Self> {
+///         unsafe { Structural::promise() }
 ///     }
 /// }
 ///
@@ -87,27 +93,94 @@ use ouro_cyclegc::Visitor;
 /// drop(a);
 /// assert_eq!(gc::collect(), 1); // without the promise: 0, and reported
 /// ```
+///
+/// # Trait objects and closures
+///
+/// Give a trait `Trace` as a supertrait and its trait objects are traced:
+/// `Box<dyn Shape>` (alone, in a `Vec`, an `Option`...) is an edge like any
+/// other container, and `Gc<dyn Shape>` is made with `Gc::from(Box<dyn
+/// Shape>)` or, from a `Gc` of the concrete type without a copy, with
+/// [`coerce_gc!`](crate::coerce_gc). What a trait object's `trace` is
+/// worth (needs tracing, structural) is its concrete type's answer, read
+/// through the vtable: a concrete type whose `trace` is not structural is
+/// left out of the count, and its cycles reported, as everywhere else.
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::{Gc, Trace, gc};
+/// use std::cell::RefCell;
+///
+/// trait Widget: Trace {
+///     fn name(&self) -> String;
+/// }
+///
+/// #[derive(Trace)]
+/// struct Panel {
+///     children: RefCell<Vec<Box<dyn Widget>>>,
+/// }
+///
+/// #[derive(Trace)]
+/// struct Label {
+///     owner: Gc<Panel>, // points back at the panel that holds it
+/// }
+/// impl Widget for Label {
+///     fn name(&self) -> String { "label".into() }
+/// }
+///
+/// let panel = Gc::new(Panel { children: RefCell::new(vec![]) });
+/// panel.children.borrow_mut().push(Box::new(Label { owner: panel.clone() }));
+/// assert_eq!(panel.children.borrow()[0].name(), "label");
+/// drop(panel);
+/// assert_eq!(gc::collect(), 1); // the cycle through `Box<dyn Widget>`
+/// ```
+///
+/// A closure's captures are hidden from the collector; a
+/// [`Closure`](crate::Closure) keeps them in a traced value and its code in
+/// a `fn` pointer, and [`Callback`](crate::Callback) is its trait object
+/// (`Box<dyn Callback<Event>>`), so a listener that captures the node it
+/// hangs on is collected with it: see `Closure`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `ouro::Trace`",
     label = "this type must implement `Trace` to be traced by the cycle collector",
     note = "derive it with `#[derive(Trace)]`, implement it by hand, or mark the field `#[trace(skip)]` if it never holds a `Gc`"
 )]
-pub trait Trace {
+pub trait Trace: crate::__private::TraceDyn {
+    /// Visits every handle this value owns, by calling `trace` on each field
+    /// that may hold one.
+    fn trace(&self, visitor: &mut Visitor<'_>);
+
+    /// The finalizer: called at most once, by the cycle collector, before a
+    /// cycle this object belongs to is dropped, while every object of the
+    /// cycle is still intact (PEP 442). It may resurrect objects by storing
+    /// handles somewhere reachable. An object freed by its reference count
+    /// reaching zero just has its `Drop` run.
+    fn finalize(&self) {}
+
     /// `false` for types that can never hold a handle (numbers, strings,
     /// byte buffers…). Objects of such types are never tracked by the
     /// collector and cost nothing at collection time.
     ///
-    /// Setting it to `false` on a type that does hold handles is not unsound:
-    /// the handles inside act as roots, so cycles through them leak.
-    const NEEDS_TRACE: bool = true;
-
-    /// Whether [`finalize`](Trace::finalize) may do anything. Set to `false`
-    /// by `#[derive(Trace)]` (without `#[trace(finalize)]`) and by ouro's
-    /// own impls; the collector then neither calls `finalize` nor re-checks
-    /// the garbage for resurrection, which saves a pass over it. Leave it
-    /// alone in hand-written impls: `true` is always correct.
-    #[doc(hidden)]
-    const HAS_FINALIZER: bool = true;
+    /// A function rather than a constant so that `Trace` stays
+    /// dyn-compatible (`where Self: Sized`: a trait object answers through
+    /// its concrete type); an override should return a constant, and the
+    /// calls are inlined and folded away. Returning `false` for a type that
+    /// does hold handles is not unsound: the handles inside act as roots,
+    /// so cycles through them leak.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::{Gc, Trace};
+    /// assert!(!<String as Trace>::needs_trace());
+    /// assert!(<Vec<Gc<u8>> as Trace>::needs_trace());
+    /// ```
+    #[inline(always)]
+    fn needs_trace() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
 
     /// Whether `trace` is *structural*: it only calls `trace` on what the
     /// value owns (fields, elements), and so do the impls it calls. Both
@@ -119,7 +192,7 @@ pub trait Trace {
     /// also hold every lock behind which it counted a handle, and can only
     /// hold the locks it takes itself through `trace` (a `trace` that locks
     /// a `Mutex` by itself, dereferences a handle or changes the value
-    /// defeats it). `#[derive(Trace)]` and ouro's impls set it; a
+    /// defeats it). `#[derive(Trace)]` and ouro's impls answer it; a
     /// hand-written impl is not structural unless it promises so with
     /// `unsafe`:
     ///
@@ -130,41 +203,57 @@ pub trait Trace {
     ///
     /// struct Node { next: Mutex<Option<Gc<Node>>> }
     /// impl Trace for Node {
+    ///     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
     ///     // SAFETY: `trace` only calls `trace` on a field, whose type's
     ///     // impl is structural too (`and`).
-    ///     const STRUCTURAL: Structural<Self> =
-    ///         unsafe { Structural::promise() }.and(<Mutex<Option<Gc<Node>>>>::STRUCTURAL);
-    ///     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
+    ///     fn structural() -> Structural<Self> {
+    ///         unsafe { Structural::promise() }.and(<Mutex<Option<Gc<Node>>>>::structural())
+    ///     }
     /// }
+    /// assert!(Node::structural().is_made());
     /// ```
     ///
-    /// The constant is a [`Structural<Self>`](Structural): a promise made
-    /// for another type (`<u8 as Trace>::STRUCTURAL`) has another type and
-    /// cannot stand in for it, so safe code cannot make the promise.
+    /// The answer is a [`Structural<Self>`](Structural): a promise made for
+    /// another type (`<u8 as Trace>::structural()`) has another type and
+    /// cannot stand in for it, so safe code cannot make the promise. A
+    /// trait object (`dyn Shape` where `trait Shape: Trace`) has no answer
+    /// of its own: the containers that hold one (`Box<dyn Shape>`,
+    /// `Gc<dyn Shape>`) ask its concrete type's, through the trait object's
+    /// vtable, each time they trace it, and a value whose type is not
+    /// structural is then left out of the count like any other.
     ///
     /// Not structural is never unsound; it only means that cycles through
     /// such values are kept (and reported: see the [trait docs](Trace)); the
     /// value itself is still freed when it is not part of the cycle, and its
     /// `trace` still serves to find what is reachable and for introspection.
-    const STRUCTURAL: Structural<Self> = Structural::NO;
+    #[inline(always)]
+    fn structural() -> Structural<Self>
+    where
+        Self: Sized,
+    {
+        Structural::NO
+    }
 
-    /// Visits every handle this value owns, by calling `trace` on each field
-    /// that may hold one.
-    fn trace(&self, visitor: &mut Visitor<'_>);
-
-    /// The finalizer: called at most once, by the cycle collector, before a
-    /// cycle this object belongs to is dropped, while every object of the
-    /// cycle is still intact (PEP 442). It may resurrect objects by storing
-    /// handles somewhere reachable. An object freed by its reference count
-    /// reaching zero just has its `Drop` run.
-    fn finalize(&self) {}
+    /// Whether [`finalize`](Trace::finalize) may do anything. `false` from
+    /// `#[derive(Trace)]` (without `#[trace(finalize)]`) and ouro's own
+    /// impls; the collector then neither calls `finalize` nor re-checks the
+    /// garbage for resurrection, which saves a pass over it. Leave it alone
+    /// in hand-written impls: `true` is always correct.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn has_finalizer() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
 }
 
-/// A promise about the `Trace` impl of `T`: see [`Trace::STRUCTURAL`].
+/// A promise about the `Trace` impl of `T`: see [`Trace::structural`].
 ///
 /// The promise is typed by the impl it is about, so it cannot be borrowed
-/// from another type: `const STRUCTURAL: Structural<Self> = <u8 as
-/// Trace>::STRUCTURAL;` does not compile (that constant is a
+/// from another type: `fn structural() -> Structural<Self> { <u8 as
+/// Trace>::structural() }` does not compile (that promise is a
 /// `Structural<u8>`), and the only ways to a made promise are
 /// [`promise`](Self::promise), which is `unsafe`, and the impls of ouro and
 /// of `#[derive(Trace)]`.
@@ -174,8 +263,10 @@ pub trait Trace {
 ///
 /// struct Node;
 /// impl Trace for Node {
-///     const STRUCTURAL: Structural<Self> = <u8 as Trace>::STRUCTURAL;
 ///     fn trace(&self, _: &mut Visitor<'_>) {}
+///     fn structural() -> Structural<Self> {
+///         <u8 as Trace>::structural()
+///     }
 /// }
 /// ```
 pub struct Structural<T: ?Sized> {
@@ -206,7 +297,10 @@ impl<T: ?Sized> Structural<T> {
     /// owns inline or through ouro's containers (its fields and their
     /// elements) — it takes no lock itself, dereferences no handle, changes
     /// nothing — and the result is combined with [`and`](Self::and) with the
-    /// `STRUCTURAL` of every type whose `trace` it calls. A false promise can
+    /// `structural()` of every type whose `trace` it calls. A trait object
+    /// (`dyn Shape`) has no `structural()`: trace one only through ouro's
+    /// `Box` (`self.shape.trace(v)` on the `Box<dyn Shape>`), which asks its
+    /// concrete type, never by calling its `trace` yourself. A false promise can
     /// make either collector free a value that is still in use.
     pub const unsafe fn promise() -> Structural<T> {
         Structural::new(true)

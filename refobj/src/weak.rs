@@ -273,9 +273,14 @@ impl<T: ?Sized> Drop for Weak<T> {
 }
 
 impl<T: ?Sized> Trace for Weak<T> {
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
 
     /// A weak handle is not an edge: it does not keep anything alive.
     fn trace(&self, _: &mut Visitor<'_>) {}

@@ -60,7 +60,7 @@ pub(crate) const MIRI_PACKAGES: [&str; 3] = ["ouro-pool", "ouro-cyclegc", "ouro-
 /// `MIRI_PACKAGES`. Kept in this one place; a target not in the workspace
 /// (yet) is left out with a message. They shrink their loops under
 /// `cfg(miri)`.
-pub(crate) const MIRI_INTEGRATION_TESTS: [(&str, &str); 7] = [
+pub(crate) const MIRI_INTEGRATION_TESTS: [(&str, &str); 8] = [
     ("ouro-gc", "deep"),
     ("ouro-gc", "derive"),
     ("ouro-gc", "deep_copy"),
@@ -68,17 +68,12 @@ pub(crate) const MIRI_INTEGRATION_TESTS: [(&str, &str); 7] = [
     ("ouro-gc", "finalize"),
     ("ouro-gc", "collect"),
     ("ouro-gc", "sync_report"),
+    ("ouro-gc", "dyn_edges"),
 ];
 
 /// What unsafe code looks like in source text (prose saying "without
 /// `unsafe`" does not count).
 const UNSAFE_CODE: [&str; 3] = ["unsafe {", "unsafe fn", "unsafe impl"];
-
-/// Tests whose names contain this touch crossbeam-epoch, which is not clean
-/// under strict provenance or Stacked Borrows and leaks its global collector
-/// by design (shared/TOOLCHAIN.md): they run in a pass of their own with
-/// Tree Borrows and leak checking off.
-const EPOCH_FILTER: &str = "epoch";
 
 /// Tests the Tree Borrows pass leaves to the Stacked Borrows pass (names
 /// contain one of these): the ones whose point is size (deep structures on
@@ -131,10 +126,21 @@ pub(crate) fn run_step(session: &mut Session, step: Step, test_args: &[String]) 
         Step::Asan => asan(session, test_args),
         Step::Loom => loom(session, test_args),
         Step::Miri => miri(session, test_args),
-        Step::Bench => session.step(
-            "bench build",
-            session.cargo().args(["bench", "--workspace", "--no-run"]),
-        ),
+        Step::Bench => {
+            session.step(
+                "bench build",
+                session.cargo().args(["bench", "--workspace", "--no-run"]),
+            )?;
+            // The reports of `cargo xtask bench` and `compare` live in the
+            // bench workspace, outside `cargo test --workspace`.
+            let bench_dir = session.root().join("bench");
+            let mut report = session.cargo();
+            report
+                .args(["test", "-p", "ouro-report", "--manifest-path"])
+                .arg(bench_dir.join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", bench_dir.join("target"));
+            session.step("bench report tests", &mut report)
+        }
     }
 }
 
@@ -258,8 +264,7 @@ fn host_triple(version: &str) -> Option<String> {
 }
 
 /// Whether any `.rs` file under `dir` mentions one of `needles`, in its
-/// name or its text (test names include the module path, so `epoch.rs`
-/// counts for `epoch`).
+/// name or its text.
 fn sources_mention(dir: &Path, needles: &[&str]) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
@@ -445,7 +450,6 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
     let lib = ["--lib".to_owned()];
     let (it_packages, it_targets) = miri_integration_tests(&workspace);
 
-    let skip_epoch = ["--skip", EPOCH_FILTER];
     let stacked = flags(MIRI_STRICT);
     run(
         session,
@@ -453,7 +457,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
         &packages,
         &lib,
         stacked.clone(),
-        &skip_epoch,
+        &[],
     )?;
     if !it_targets.is_empty() {
         run(
@@ -462,10 +466,10 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             &it_packages,
             &it_targets,
             stacked,
-            &skip_epoch,
+            &[],
         )?;
     }
-    let mut tree_filter = skip_epoch.to_vec();
+    let mut tree_filter = Vec::new();
     for name in TREE_BORROWS_SKIP {
         tree_filter.extend(["--skip", name]);
     }
@@ -488,26 +492,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             &tree_filter,
         )?;
     }
-    let epoch_packages: Vec<&Package> = packages
-        .iter()
-        .copied()
-        .filter(|p| sources_mention(&p.dir.join("src"), &[EPOCH_FILTER]))
-        .collect();
-    if epoch_packages.is_empty() {
-        session.skip("miri: epoch", "no Miri crate's sources mention `epoch`");
-        Ok(())
-    } else {
-        // Exception to the strict flags, see EPOCH_FILTER.
-        let epoch_flags = flags("-Zmiri-tree-borrows -Zmiri-ignore-leaks");
-        run(
-            session,
-            "miri: epoch",
-            &epoch_packages,
-            &lib,
-            epoch_flags,
-            &[EPOCH_FILTER],
-        )
-    }
+    Ok(())
 }
 
 /// The packages and `--test <name>` arguments of the
@@ -655,19 +640,19 @@ mod tests {
     }
 
     #[test]
-    fn finds_epoch_and_unsafe_code_in_sources() {
-        let root = std::env::temp_dir().join(format!("xtask-epoch-test-{}", std::process::id()));
+    fn finds_needles_and_unsafe_code_in_sources() {
+        let root = std::env::temp_dir().join(format!("xtask-sources-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("a/sub")).unwrap();
         fs::write(root.join("a/lib.rs"), "fn main() {}").unwrap();
-        assert!(!sources_mention(&root.join("a"), &["epoch"]));
-        fs::write(root.join("a/sub/epoch.rs"), "").unwrap();
-        assert!(sources_mention(&root.join("a"), &["epoch"]));
+        assert!(!sources_mention(&root.join("a"), &["needle"]));
+        fs::write(root.join("a/sub/needle.rs"), "").unwrap();
+        assert!(sources_mention(&root.join("a"), &["needle"]));
         fs::create_dir_all(root.join("b")).unwrap();
-        fs::write(root.join("b/x.rs"), "#[test] fn epoch_pin() {}").unwrap();
+        fs::write(root.join("b/x.rs"), "#[test] fn needle_pin() {}").unwrap();
         fs::write(root.join("b/notes.txt"), "").unwrap();
-        assert!(sources_mention(&root.join("b"), &["epoch"]));
-        assert!(!sources_mention(&root.join("missing"), &["epoch"]));
+        assert!(sources_mention(&root.join("b"), &["needle"]));
+        assert!(!sources_mention(&root.join("missing"), &["needle"]));
         fs::create_dir_all(root.join("c")).unwrap();
         fs::write(root.join("c/lib.rs"), "//! Graphs without `unsafe`.").unwrap();
         assert!(!sources_mention(&root.join("c"), &UNSAFE_CODE));

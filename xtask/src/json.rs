@@ -1,12 +1,12 @@
-//! A small JSON reader and writer, enough for `cargo metadata` and
-//! criterion's `estimates.json` / `benchmark.json` files.
+//! A small JSON reader, enough for `cargo metadata` (the reports, which
+//! read and write more JSON, are `bench/report`'s, with serde_json).
 //!
 //! The reader accepts RFC 8259 JSON (objects, arrays, strings with every
 //! escape including surrogate pairs, numbers, `true`/`false`/`null`) and
 //! keeps object members in file order. Numbers are read as `f64`, which is
 //! all the callers need (times in nanoseconds, never large integers).
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,20 +57,6 @@ impl Json {
     pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         match self {
             Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    /// Follows a dot-separated path of object keys: `"median.point_estimate"`.
-    pub(crate) fn path(&self, dotted: &str) -> Option<&Json> {
-        dotted
-            .split('.')
-            .try_fold(self, |value, key| value.get(key))
-    }
-
-    pub(crate) fn as_f64(&self) -> Option<f64> {
-        match self {
-            Json::Number(n) => Some(*n),
             _ => None,
         }
     }
@@ -330,34 +316,6 @@ impl Parser<'_> {
     }
 }
 
-/// Appends `s` to `out` as a JSON string literal, quotes included.
-pub(crate) fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Appends a number; JSON has no NaN or infinity, so those become `null`.
-pub(crate) fn write_number(out: &mut String, n: f64) {
-    if n.is_finite() {
-        let _ = write!(out, "{n}");
-    } else {
-        out.push_str("null");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,32 +346,23 @@ mod tests {
         };
         let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["b", "a", "e"]);
-        assert_eq!(parsed.path("a.x").and_then(Json::as_str), Some("y"));
+        assert_eq!(
+            parsed
+                .get("a")
+                .and_then(|a| a.get("x"))
+                .and_then(Json::as_str),
+            Some("y")
+        );
         assert_eq!(
             parsed.get("b").and_then(Json::as_array).map(<[Json]>::len),
             Some(2)
         );
-        assert_eq!(parsed.path("a.missing"), None);
-        assert_eq!(parsed.path("b.c"), None, "arrays have no keys");
-    }
-
-    #[test]
-    fn reads_a_criterion_estimates_file() {
-        let doc = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,
-            "lower_bound":10.5,"upper_bound":11.5},"point_estimate":11.0,"standard_error":0.25},
-            "median":{"confidence_interval":{"confidence_level":0.95,"lower_bound":10.1,
-            "upper_bound":10.9},"point_estimate":10.5,"standard_error":0.2},
-            "median_abs_dev":{"point_estimate":0.3},"slope":null,"std_dev":{"point_estimate":0.5}}"#;
-        let parsed = Json::parse(doc).unwrap();
+        assert_eq!(parsed.get("a").and_then(|a| a.get("missing")), None);
         assert_eq!(
-            parsed.path("median.point_estimate").and_then(Json::as_f64),
-            Some(10.5)
+            parsed.get("b").and_then(|b| b.get("c")),
+            None,
+            "arrays have no keys"
         );
-        assert_eq!(
-            parsed.path("mean.point_estimate").and_then(Json::as_f64),
-            Some(11.0)
-        );
-        assert_eq!(parsed.get("slope"), Some(&Json::Null));
     }
 
     #[test]
@@ -447,19 +396,5 @@ mod tests {
     fn rejects_excessive_nesting_without_overflow() {
         let deep = "[".repeat(100_000);
         assert!(Json::parse(&deep).is_err());
-    }
-
-    #[test]
-    fn writer_round_trips_through_the_reader() {
-        let original = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
-        let mut out = String::new();
-        write_string(&mut out, original);
-        assert_eq!(Json::parse(&out).unwrap().as_str(), Some(original));
-
-        let mut n = String::new();
-        write_number(&mut n, 12.25);
-        n.push(' ');
-        write_number(&mut n, f64::NAN);
-        assert_eq!(n, "12.25 null");
     }
 }

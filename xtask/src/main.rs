@@ -7,7 +7,6 @@
 //! Packages are discovered through `cargo metadata`, so crates, loom tests
 //! and benches added later are picked up without editing xtask.
 
-mod bench;
 mod ci;
 mod compare;
 mod json;
@@ -39,9 +38,8 @@ commands:
   miri [-- <test args>]   Miri (nightly) over the unit tests of the crates with
                           unsafe code and the integration tests that drive
                           unsafe paths: Stacked Borrows and Tree Borrows (less
-                          the size tests) passes with strict provenance, plus a
-                          pass for `epoch` tests; installs the miri and
-                          rust-src components if missing
+                          the size tests) passes with strict provenance;
+                          installs the miri and rust-src components if missing
   loom [-- <test args>]   the loom models (tests/loom.rs of every package),
                           release, RUSTFLAGS=\"--cfg loom\", LOOM_MAX_PREEMPTIONS=2
   bench [--json] [--no-run | --report-only] [-- <criterion args>]
@@ -321,20 +319,7 @@ fn bench(session: &mut Session, json: bool, mode: BenchMode, args: &[String]) ->
         BenchMode::Run => Some(started - Duration::from_secs(2)),
         _ => None,
     };
-    let measurements = bench::collect(&criterion_dir, since)?;
-    if measurements.is_empty() {
-        eprintln!(
-            "xtask: no criterion results under {}",
-            criterion_dir.display()
-        );
-    }
-    let tables = bench::tables(&measurements);
-    if json {
-        print!("{}", bench::to_json(&tables));
-    } else {
-        print!("{}", bench::markdown(&tables));
-    }
-    Ok(())
+    compare::criterion_report(session, &criterion_dir, since, json)
 }
 
 #[cfg(test)]

@@ -63,6 +63,11 @@ impl Session {
         }
     }
 
+    /// The workspace root, where every command runs.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// `cargo` as the user invoked it: `$CARGO` (set by `cargo run` to the
     /// toolchain's own cargo), else `cargo` from `PATH`.
     pub(crate) fn cargo(&self) -> Command {

@@ -66,6 +66,17 @@ pub(crate) struct SyncCallbacks {
     invoking: bool,
 }
 
+/// Keeps the first panic of the callbacks; a later one is dropped, under
+/// `catch_unwind` as a payload's own `Drop` could panic (then that one's
+/// payload is leaked).
+fn keep(first: &mut Option<Box<dyn std::any::Any + Send>>, p: Box<dyn std::any::Any + Send>) {
+    if first.is_none() {
+        *first = Some(p);
+    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
+        core::mem::forget(again);
+    }
+}
+
 /// Runs the callbacks for one phase; returns the first panic.
 pub(crate) fn invoke_callbacks(
     h: &heap::SyncHeap,
@@ -104,7 +115,7 @@ pub(crate) fn invoke_callbacks(
         };
         let Some(mut f) = f else { continue };
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
-            first.get_or_insert(p);
+            keep(&mut first, p);
         }
         let mut cbs = prims::lock(&h.callbacks);
         if let Some(e) = cbs.entries.get_mut(i)
@@ -113,7 +124,11 @@ pub(crate) fn invoke_callbacks(
             e.f = Some(f);
         } else {
             drop(cbs);
-            drop(f);
+            // Removed while it ran: its captured state's `Drop` is user
+            // code too (caught as the thread-local heap's `Callbacks` does).
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
+                keep(&mut first, p);
+            }
         }
     }
     let dropped: Vec<Entry> = {
@@ -197,7 +212,7 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
     let h = heap();
     let batch = {
         let _c = Collecting::start();
-        collect::collect(h, &mut state, generation)
+        collect::collect(h, &mut state, generation, None)
     };
     // The garbage earlier automatic collections claimed (handed off under
     // the collector lock, so all of it is queued or being finished now).
@@ -331,7 +346,7 @@ pub fn wait_for_drops() {
 /// collects what the schedule says (see `schedule`).
 pub(crate) fn maybe_collect() {
     let h = heap();
-    if h.young.load(Ordering::Relaxed) <= h.young_trigger.load(Ordering::Relaxed) {
+    if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
@@ -351,7 +366,7 @@ pub(crate) fn maybe_collect() {
     };
     let mut counters = crate::schedule::Counters {
         counts: [
-            h.young.load(Ordering::Relaxed),
+            h.young_count(),
             h.gen_counts[1].load(Ordering::Relaxed),
             h.gen_counts[2].load(Ordering::Relaxed),
         ],
@@ -374,7 +389,8 @@ pub(crate) fn maybe_collect() {
     };
     let mut batch = {
         let _c = Collecting::start();
-        collect::collect(h, &mut state, generation)
+        let into = crate::schedule::promote_to(generation, counters.backoff);
+        collect::collect(h, &mut state, generation, Some(into))
     };
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a
@@ -423,12 +439,14 @@ pub fn is_enabled() -> bool {
     heap().settings.enabled.load(Ordering::Relaxed)
 }
 
-/// `[allocations since the last collection, collections of 0 since the
-/// last of 1, collections of 1 since the last of 2]`.
+/// `[tracked allocations minus objects freed by reference count since the
+/// last collection (0 while more were freed), collections of 0 since the
+/// last of 1, collections of 1 since the last of 2]`. Allocations are
+/// counted in small batches per shard, so the first number is approximate.
 pub fn get_count() -> [usize; GENERATIONS] {
     let h = heap();
     [
-        h.young.load(Ordering::Relaxed),
+        h.young_count(),
         h.gen_counts[1].load(Ordering::Relaxed),
         h.gen_counts[2].load(Ordering::Relaxed),
     ]
@@ -453,9 +471,10 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
     h.update_trigger();
 }
 
-/// Statistics per generation (`uncollectable`: the objects kept by
-/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
-/// as on the thread-local heap).
+/// Statistics per generation (`collected`: the objects freed, and the
+/// unreachable ones kept by `SAVEALL`, as CPython counts them;
+/// `uncollectable`: those that only non-structural `Trace` impls keep
+/// alive; as on the thread-local heap).
 pub fn get_stats() -> [GenerationStats; GENERATIONS] {
     *prims::lock(&heap().stats)
 }
@@ -541,8 +560,9 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
     }
 }
 
-/// Every tracked object of generation `generation` (all generations and
-/// the frozen set for `None`), each held by a new strong reference.
+/// Every tracked object of generation `generation` (all three generations
+/// for `None`; frozen objects are not included, as in Python), each held by
+/// a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     let h = heap();
     let _state = exclude_collection();
@@ -550,7 +570,7 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
         for (g, list) in shard.lists.iter().enumerate() {
-            if generation.is_some_and(|want| want != g) {
+            if generation.map_or(g == FROZEN_GEN as usize, |want| want != g) {
                 continue;
             }
             // SAFETY: under the shard lock with no collection running (I1
@@ -702,19 +722,53 @@ pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
     })
 }
 
-/// Writes every tracked object and edge as a Graphviz `digraph`: objects
-/// held from outside the heap (more strong references than edges from
-/// other objects) are roots (green boxes), objects kept by `SAVEALL` are red
-/// octagons, frozen objects have a double border.
-pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
-    struct Node {
-        addr: usize,
-        name: &'static str,
-        strong: usize,
-        internal: usize,
-        frozen: bool,
-        edges: Vec<usize>,
+/// One object of [`write_dot`]'s graph.
+struct Node {
+    addr: usize,
+    name: &'static str,
+    strong: usize,
+    internal: usize,
+    frozen: bool,
+    edges: Vec<usize>,
+}
+
+/// The shape and colour of each of [`write_dot`]'s nodes (as the
+/// thread-local heap's `gc::write_dot`).
+fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
+    // Roots, then what they reach; the rest (and `SAVEALL`'s) is garbage.
+    let root = |n: &Node| !saved.contains(&n.addr) && n.strong > n.internal;
+    let mut reachable: Vec<bool> = nodes.iter().map(root).collect();
+    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &j in &nodes[i].edges {
+            if !reachable[j] {
+                reachable[j] = true;
+                stack.push(j);
+            }
+        }
     }
+    nodes
+        .iter()
+        .zip(&reachable)
+        .map(|(n, &reached)| {
+            if root(n) {
+                "shape=box, style=filled, fillcolor=\"#b7e4a0\""
+            } else if !reached || saved.contains(&n.addr) {
+                "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
+            } else {
+                "shape=ellipse"
+            }
+        })
+        .collect()
+}
+
+/// Writes every tracked object and edge as a Graphviz `digraph`, drawn as
+/// the thread-local heap's (`gc::write_dot`): objects held from outside the
+/// heap (more strong references than edges from other objects) are roots
+/// (green boxes); objects not reachable from a root, and those `SAVEALL`
+/// kept in `garbage()` (not roots), are red octagons; frozen objects have a
+/// double border.
+pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
     let saved: Vec<usize> = prims::lock(&heap().garbage)
         .iter()
         .map(|r| r.address())
@@ -753,6 +807,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
         }
         nodes
     });
+    let style = dot_styles(&nodes, &saved);
     writeln!(w, "digraph ouro_sync_heap {{")?;
     writeln!(w, "  node [fontname=\"monospace\"];")?;
     for (i, n) in nodes.iter().enumerate() {
@@ -761,11 +816,7 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
             n.name.replace('"', "\\\""),
             n.addr
         )];
-        if saved.contains(&n.addr) {
-            attrs.push("shape=octagon, color=red".into());
-        } else if n.strong > n.internal {
-            attrs.push("shape=box, style=filled, fillcolor=palegreen".into());
-        }
+        attrs.push(style[i].into());
         if n.frozen {
             attrs.push("peripheries=2".into());
         }

@@ -43,6 +43,10 @@ pub(crate) const FINALIZED: u32 = 1 << 5;
 pub(crate) const WEAK_CLEARED: u32 = 1 << 6;
 /// The object is on a shard list (set once the value is initialised).
 pub(crate) const LINKED: u32 = 1 << 7;
+/// Death hooks (`weakref`) were added for the object (see `hooks`): its
+/// death looks the side table up. Set under the rules of the flag word
+/// (`raw::add_death_hook`), never cleared while the object lives.
+pub(crate) const HOOKED: u32 = 1 << 10;
 pub(crate) const GEN_SHIFT: u32 = 8;
 pub(crate) const GEN_MASK: u32 = 0b11 << GEN_SHIFT;
 /// The generation value of frozen objects.
@@ -76,14 +80,14 @@ pub struct SyncVTable {
     pub type_id: fn() -> core::any::TypeId,
     /// Whether `finalize` may do anything.
     pub has_finalizer: bool,
-    /// Whether the type can hold handles (`Trace::NEEDS_TRACE`).
+    /// Whether the type can hold handles (`Trace::needs_trace`).
     pub tracked: bool,
     /// Whether the value is sized. An unsized value is a slice (or `str`):
     /// `layout` is its element's, and its length is stored in its block
     /// (see [`SyncHeader::boxed_layout`]).
     pub sized: bool,
     /// Whether the type's `trace` only calls `trace` on what the value owns
-    /// (`Trace::STRUCTURAL`): the verification (step 3) only accepts such
+    /// (`Trace::structural`): the verification (step 3) only accepts such
     /// objects.
     pub structural: bool,
 }

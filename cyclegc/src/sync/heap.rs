@@ -169,8 +169,9 @@ impl List {
 /// One shard: its generation lists (index 3: frozen objects).
 pub(crate) struct Shard {
     pub(crate) lists: [List; 4],
-    /// Allocations not yet added to `SyncHeap::young`.
-    young_local: usize,
+    /// Tracked allocations minus frees of linked objects, not yet added
+    /// to `SyncHeap::young`.
+    young_local: isize,
 }
 
 /// A shard lock on its own cache line.
@@ -197,8 +198,10 @@ pub(crate) struct CollectorState {
 pub(crate) struct SyncHeap {
     pub(crate) shards: [ShardSlot; SHARDS],
     next_shard: AtomicUsize,
-    /// Tracked allocations since the last collection (approximate: counted
-    /// in batches per shard).
+    /// Tracked allocations minus frees by reference count since the last
+    /// collection (approximate: counted in batches per shard), wrapping:
+    /// read as an `isize` ([`SyncHeap::young_count`]), negative when more
+    /// were freed than allocated.
     pub(crate) young: AtomicUsize,
     pub(crate) settings: Settings,
     /// `count[1]`, `count[2]` as CPython (`count[0]` is `young`); written by
@@ -220,6 +223,9 @@ pub(crate) struct SyncHeap {
     /// The types named in a warning of the report already (once per
     /// process: `collect::report`).
     pub(crate) warned: Mutex<Vec<core::any::TypeId>>,
+    /// The same for the types of values behind a vtable (trait objects'
+    /// concrete types), by name.
+    pub(crate) warned_names: Mutex<Vec<&'static str>>,
     pub(crate) callbacks: Mutex<super::control::SyncCallbacks>,
     /// The collections whose finalizers and drops have not finished
     /// (`control::wait_for_drops`), and the condition variable signalled
@@ -260,12 +266,18 @@ impl SyncHeap {
             }),
             garbage: Mutex::new(Vec::new()),
             warned: Mutex::new(Vec::new()),
+            warned_names: Mutex::new(Vec::new()),
             callbacks: Mutex::new(super::control::SyncCallbacks::default()),
             unfinished: std::sync::Mutex::new(super::control::Unfinished::default()),
             finished: std::sync::Condvar::new(),
             #[cfg(loom)]
             loom_chunk: std::sync::atomic::AtomicUsize::new(2),
         }
+    }
+
+    /// Generation 0's count as `get_count` shows it (never negative).
+    pub(crate) fn young_count(&self) -> usize {
+        (self.young.load(Ordering::Relaxed) as isize).max(0) as usize
     }
 
     /// Recomputes `young_trigger` from threshold 0 and the backoff.
@@ -588,8 +600,9 @@ pub(crate) unsafe fn link(obj: NonNull<SyncHeader>) {
     // Exclusive: under the shard lock, and not yet listed.
     o.update_flags_exclusively(LINKED, 0);
     shard.young_local += 1;
-    if shard.young_local >= YOUNG_BATCH {
-        h.young.fetch_add(shard.young_local, Ordering::Relaxed);
+    if shard.young_local >= YOUNG_BATCH as isize {
+        h.young
+            .fetch_add(shard.young_local as usize, Ordering::Relaxed);
         shard.young_local = 0;
     }
 }
@@ -619,6 +632,14 @@ pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
         unsafe { shard.lists[g].unlink(obj) };
         // Exclusive: under the shard lock.
         o.update_flags_exclusively(0, LINKED);
+        // Freed by its count: it leaves generation 0's count (CPython's
+        // meaning: allocations minus deallocations).
+        shard.young_local -= 1;
+        if shard.young_local <= -(YOUNG_BATCH as isize) {
+            h.young
+                .fetch_sub(shard.young_local.unsigned_abs(), Ordering::Relaxed);
+            shard.young_local = 0;
+        }
     }
     // SAFETY: unlinked, count zero: this thread owns the value.
     unsafe { drop_unlinked(obj) }
@@ -752,10 +773,21 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
         return;
     }
     // Exclusive: nobody else can reach an object whose value we own.
+    let f = o.flags.load(Ordering::Relaxed);
     o.update_flags_exclusively(DEAD, 0);
+    // Death hooks run before the value drops (see `hooks`); a panic among
+    // them is resumed once the value is dropped.
+    let p = if f & HOOKED != 0 {
+        crate::hooks::run_all(crate::hooks::sync_take(obj.as_ptr().addr()))
+    } else {
+        None
+    };
     // SAFETY: the caller owns the value; it is dropped once.
     unsafe { (o.vtable.drop_value)(obj) };
     drop(guard);
+    if let Some(p) = p {
+        std::panic::resume_unwind(p);
+    }
 }
 
 /// Releases one weak count; frees the memory when it was the last.

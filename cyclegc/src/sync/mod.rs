@@ -20,7 +20,7 @@
 //! - `flags: AtomicU32` — `IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`, `DEAD`,
 //!   `FINALIZED`, `WEAK_CLEARED`, the generation and the home shard.
 //!
-//! Untracked objects (`Trace::NEEDS_TRACE == false`) have no links, are on
+//! Untracked objects (`Trace::needs_trace == false`) have no links, are on
 //! no list, and behave exactly like `Arc`.
 //!
 //! # Lists and ownership
@@ -367,7 +367,7 @@
 //! the visitor keeps; a `trace` that dereferences handles or mutates values
 //! can do the same. So the verification only accepts objects whose type's
 //! `trace` is *structural* ([`SyncVTable::structural`], from
-//! `Trace::STRUCTURAL`: it only calls `trace` on what the value owns).
+//! `Trace::structural`: it only calls `trace` on what the value owns).
 //! `#[derive(Trace)]` and ouro's impls are; a hand-written impl is only if
 //! it promises so with `unsafe`. Cycles through other values are never
 //! freed by this collector, as on the thread-local heap (which counts only

@@ -7,6 +7,7 @@ use core::ptr::NonNull;
 use super::header::*;
 use super::heap::{self, heap};
 use super::prims::{self, Ordering};
+pub use crate::hooks::{HookId, SyncHook};
 
 /// Allocates an object for `vt` with one strong reference (or none when
 /// `strong` is 0, for `new_cyclic`) and an uninitialised value. May run an
@@ -135,6 +136,44 @@ pub unsafe fn pin_unpublished(obj: NonNull<SyncHeader>) {
 pub unsafe fn is_pinned(obj: NonNull<SyncHeader>) -> bool {
     // SAFETY: caller contract.
     unsafe { obj.as_ref() }.flags.load(Ordering::Relaxed) & PINNED != 0
+}
+
+/// Allocates a *placeholder* for a deep copy: an object with `strong`
+/// strong references whose value is not written yet. Until
+/// [`fill_placeholder`], dereferencing a handle to it panics (`DEAD`), a
+/// weak handle does not upgrade (`WEAK_CLEARED`), and the collector does
+/// not see it (it is not linked; an edge to it counts as a reference from
+/// outside). If its last handle goes first, it is freed without a value
+/// drop. May run an automatic collection first (on this thread).
+pub fn allocate_placeholder(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+    if vt.tracked {
+        super::control::maybe_collect();
+    }
+    let obj = heap::allocate(vt, strong);
+    // SAFETY: fresh from `allocate`.
+    let o = unsafe { obj.as_ref() };
+    // Exclusive: not shared yet.
+    o.update_flags_exclusively(DEAD | WEAK_CLEARED, 0);
+    obj
+}
+
+/// Marks the value of a placeholder as written and makes the object
+/// visible to the collector (its strong count stays as it is).
+///
+/// # Safety
+/// `obj` came from [`allocate_placeholder`] and still has a strong
+/// reference (the caller's), its value is now completely written, and
+/// `fill_placeholder` was not called for it before.
+pub unsafe fn fill_placeholder(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    // An atomic update: handles to the placeholder may be on other threads
+    // (they can only clone, drop or fail to dereference it). `Release`
+    // publishes the value to those that see the bits cleared.
+    o.flags.fetch_and(!(DEAD | WEAK_CLEARED), Ordering::Release);
+    // SAFETY: caller contract; the count is above zero, so `publish` adds
+    // none.
+    unsafe { publish(obj) };
 }
 
 /// Frees an object whose value was never written.
@@ -440,9 +479,77 @@ pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
 pub unsafe fn finish_unwrap(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
-    o.flags.fetch_or(DEAD, Ordering::Release);
+    let f = o.flags.fetch_or(DEAD, Ordering::Release);
+    // The value left the heap: its death hooks run (before the memory can
+    // be freed).
+    let p = if f & HOOKED != 0 {
+        crate::hooks::run_all(crate::hooks::sync_take(obj.as_ptr().addr()))
+    } else {
+        None
+    };
     // SAFETY: the strong side's weak count.
-    unsafe { heap::release_weak(obj) }
+    unsafe { heap::release_weak(obj) };
+    if let Some(p) = p {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// Adds a death hook: `f` runs once, when the value of `obj` dies (its
+/// count reaches zero, the collector frees it, or `try_unwrap` takes it
+/// out), before the value is dropped, on whichever thread that happens
+/// (the background thread for automatic collections). Gives `f` back if the
+/// value is dead (a handle a `Drop` moved out of collected garbage), or if
+/// the calling thread is the one collecting the object right now (a
+/// finalizer of its own garbage).
+///
+/// # Safety
+/// The caller holds a strong reference to `obj`.
+pub unsafe fn add_death_hook(obj: NonNull<SyncHeader>, f: SyncHook) -> Result<HookId, SyncHook> {
+    // SAFETY: caller contract.
+    let o = unsafe { obj.as_ref() };
+    loop {
+        let flags = o.flags.load(Ordering::Acquire);
+        if flags & DEAD != 0 {
+            return Err(f);
+        }
+        if flags & HOOKED != 0 {
+            // Never cleared while the object lives.
+            break;
+        }
+        if flags & LINKED == 0 {
+            // Untracked: every writer of its flags uses a read-modify-write
+            // (or owns the object with its count at zero, which our handle
+            // rules out).
+            o.flags.fetch_or(HOOKED, Ordering::Relaxed);
+            break;
+        }
+        {
+            let h = heap();
+            let _shard = prims::lock(&h.shards[o.shard()].0);
+            if o.flags.load(Ordering::Relaxed) & IN_COLLECTOR == 0 {
+                // As `EXCLUSIVE` (I3): every other writer of a listed
+                // object's flags holds this lock, and a collection that
+                // takes the object afterwards copies the bit.
+                o.flags.fetch_or(HOOKED, Ordering::Relaxed);
+                break;
+            }
+        }
+        if heap::is_collecting_thread() {
+            return Err(f);
+        }
+        prims::wait_a_little();
+    }
+    // The death that takes the hook happens after our handle's release, so
+    // it sees both the bit and the entry.
+    Ok(crate::hooks::sync_add(obj.as_ptr().addr(), f))
+}
+
+/// Removes the death hook `id` added for the object whose header is at
+/// `addr`, if it has not run yet, and returns it (dropping it is the
+/// caller's business: it is user code). Safe with any address: the table
+/// never dereferences it.
+pub fn remove_death_hook(addr: usize, id: HookId) -> Option<SyncHook> {
+    crate::hooks::sync_remove(addr, id)
 }
 
 /// A strong reference to an object of the process-wide heap, type-erased

@@ -27,7 +27,7 @@
 //! counts a collection when it calls `Stop`.
 //!
 //! Cycles are freed only through values whose `Trace` is structural
-//! ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)), as on the thread-local
+//! ([`Trace::structural`](crate::Trace::structural)), as on the thread-local
 //! heap, and by the same rule a cycle kept alive only by another impl is
 //! reported, never leaked silently: each collection that finds it counts
 //! its objects as `uncollectable` (in [`get_stats`], in the `Stop`
@@ -35,8 +35,9 @@
 //! type in a `log` warning (target `ouro::gc`, once per type in the
 //! process) that gives both fixes, and, under [`DebugFlags::SAVEALL`], keeps
 //! its objects in [`garbage`]. So `uncollectable` counts the objects a
-//! collection found and did not free: the unreachable ones `SAVEALL` kept,
-//! and those only non-structural impls keep alive. The report is the
+//! collection found and could not free: those only non-structural impls
+//! keep alive (the unreachable ones `SAVEALL` kept count as `collected`,
+//! as in CPython). The report is the
 //! collector's reading of edges it does not trust: a thread mutating the
 //! cycle meanwhile may make it wrong; nothing is freed on its strength.
 //!
@@ -105,6 +106,64 @@ impl ObjectInfo {
         // reference that the handle takes over.
         Some(unsafe { Gc::from_header(r.into_raw()) })
     }
+
+    /// The tracked objects this object's value holds handles to:
+    /// [`get_referents`] for an object of any type, so that a chain of
+    /// objects of mixed types can be walked without a downcast at each hop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::Trace;
+    /// use ouro::sync::{Gc, gc};
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { n: u32 }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { n: 1 });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// let middle = gc::get_referents(&root).remove(0);
+    /// let next = middle.referents().remove(0);
+    /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
+    /// ```
+    pub fn referents(&self) -> Vec<ObjectInfo> {
+        // SAFETY: the info holds a strong reference for the whole call.
+        wrap(unsafe { control::get_referents(self.0.header()) })
+    }
+
+    /// The tracked objects whose values hold a handle to this object:
+    /// [`get_referrers`] for an object of any type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// # use ouro_macros::Trace;
+    /// use ouro::Trace;
+    /// use ouro::sync::{Gc, gc};
+    ///
+    /// #[derive(Trace)]
+    /// struct Leaf { n: u32 }
+    /// #[derive(Trace)]
+    /// struct Middle { leaf: Gc<Leaf> }
+    /// #[derive(Trace)]
+    /// struct Root { middle: Gc<Middle> }
+    ///
+    /// let leaf = Gc::new(Leaf { n: 1 });
+    /// let root = Gc::new(Root { middle: Gc::new(Middle { leaf: leaf.clone() }) });
+    /// let middle = gc::get_referrers(&leaf).remove(0);
+    /// let up = middle.referrers();
+    /// assert!(up.iter().any(|o| o.downcast::<Root>().is_some_and(|r| Gc::ptr_eq(&r, &root))));
+    /// ```
+    pub fn referrers(&self) -> Vec<ObjectInfo> {
+        wrap(control::get_referrers(self.0.header()))
+    }
 }
 
 impl fmt::Debug for ObjectInfo {
@@ -122,8 +181,9 @@ fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
     v.into_iter().map(ObjectInfo).collect()
 }
 
-/// Every tracked object of `generation` (every generation and the frozen
-/// set for `None`), as `gc.get_objects()`.
+/// Every tracked object of `generation` (all three generations for `None`;
+/// frozen objects are not included, as in Python's `gc.get_objects()` and
+/// on the thread-local heap).
 ///
 /// # Examples
 ///
@@ -146,7 +206,8 @@ pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
     wrap(control::get_objects(generation))
 }
 
-/// The tracked objects `obj`'s value holds handles to.
+/// The tracked objects `obj`'s value holds handles to. To go on from one
+/// of them without knowing its type, use [`ObjectInfo::referents`].
 ///
 /// # Examples
 ///
@@ -170,7 +231,8 @@ pub fn get_referents<T>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     wrap(unsafe { control::get_referents(Gc::header_ptr(obj)) })
 }
 
-/// The tracked objects whose values hold a handle to `obj`.
+/// The tracked objects whose values hold a handle to `obj`. To go on from
+/// one of them without knowing its type, use [`ObjectInfo::referrers`].
 ///
 /// # Examples
 ///
@@ -430,8 +492,12 @@ pub fn is_enabled() -> bool {
     control::is_enabled()
 }
 
-/// `[allocations since the last collection, collections of 0 since the
-/// last of 1, collections of 1 since the last of 2]`.
+/// `[tracked allocations minus objects freed by reference count since the
+/// last collection, collections of 0 since the last of 1, collections of 1
+/// since the last of 2]`, as on the thread-local heap ([`crate::gc`]'s
+/// module docs say what triggers a collection). The first is counted in
+/// small batches per shard, so it is approximate, and shown as 0 while
+/// more were freed than allocated.
 ///
 /// # Examples
 ///
@@ -453,7 +519,7 @@ pub fn is_enabled() -> bool {
 ///
 /// let a = Gc::new(Node { next: Mutex::new(None) });
 /// let [young, middle, old] = gc::get_count(); // shared by every thread
-/// println!("{young} young allocations, {middle} and {old} collections since");
+/// println!("{young} more young objects, {middle} and {old} collections since");
 /// # drop(a);
 /// ```
 #[inline]
@@ -497,9 +563,10 @@ pub fn set_threshold(thresholds: [usize; 3]) {
     control::set_threshold(thresholds)
 }
 
-/// Statistics per generation (`uncollectable`: the objects kept by
-/// `SAVEALL`, and those that only non-structural `Trace` impls keep alive,
-/// as on the thread-local heap).
+/// Statistics per generation (`collected`: the objects freed, and the
+/// unreachable ones kept by `SAVEALL`, as CPython counts them;
+/// `uncollectable`: those that only non-structural `Trace` impls keep
+/// alive; as on the thread-local heap).
 ///
 /// # Examples
 ///

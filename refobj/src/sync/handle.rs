@@ -18,15 +18,44 @@ use ouro_cyclegc::sync::{SyncHeader, SyncVTable, raw};
 
 use crate::{Trace, Visitor};
 
+/// One object: the header, then the value. Public (hidden) only so that
+/// [`sync::coerce_gc!`](crate::sync::coerce_gc) can coerce a pointer to it.
+#[doc(hidden)]
 #[repr(C)]
-pub(crate) struct SyncBox<T: ?Sized> {
+#[allow(missing_debug_implementations)]
+pub struct SyncBox<T: ?Sized> {
     header: SyncHeader,
-    value: T,
+    pub(crate) value: T,
 }
 
-struct VTableOf<T>(PhantomData<T>);
+/// The vtables of `SyncBox<T>`, one static per type and answers of its
+/// `Trace` impl (`N`: needs tracing, `S`: structural, `F`: has a
+/// finalizer).
+pub(crate) struct VTableOf<T, const N: bool, const S: bool, const F: bool>(PhantomData<T>);
 
-impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
+/// The vtable of `SyncBox<T>`: a constant once inlined (see
+/// `crate::handle::vtable_of`).
+#[inline(always)]
+pub(crate) fn vtable_of<T: Trace + Send + Sync + 'static>() -> &'static SyncVTable {
+    match (
+        T::needs_trace(),
+        T::structural().is_made(),
+        T::has_finalizer(),
+    ) {
+        (true, true, false) => &VTableOf::<T, true, true, false>::VTABLE,
+        (true, true, true) => &VTableOf::<T, true, true, true>::VTABLE,
+        (true, false, false) => &VTableOf::<T, true, false, false>::VTABLE,
+        (true, false, true) => &VTableOf::<T, true, false, true>::VTABLE,
+        (false, true, false) => &VTableOf::<T, false, true, false>::VTABLE,
+        (false, true, true) => &VTableOf::<T, false, true, true>::VTABLE,
+        (false, false, false) => &VTableOf::<T, false, false, false>::VTABLE,
+        (false, false, true) => &VTableOf::<T, false, false, true>::VTABLE,
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static, const N: bool, const S: bool, const F: bool>
+    VTableOf<T, N, S, F>
+{
     const VTABLE: SyncVTable = SyncVTable {
         trace: trace_value::<T>,
         finalize: finalize_value::<T>,
@@ -35,10 +64,10 @@ impl<T: Trace + Send + Sync + 'static> VTableOf<T> {
         value_offset: mem::offset_of!(SyncBox<T>, value),
         type_name: core::any::type_name::<T>,
         type_id: TypeId::of::<T>,
-        has_finalizer: T::HAS_FINALIZER,
-        tracked: T::NEEDS_TRACE,
+        has_finalizer: F,
+        tracked: N,
+        structural: S,
         sized: true,
-        structural: T::STRUCTURAL.is_made(),
     };
 }
 
@@ -169,6 +198,23 @@ impl<T: ?Sized> Gc<T> {
         this.obj()
     }
 
+    /// # Safety
+    /// `ptr` is a live object; the caller gives up one counted strong
+    /// reference to it.
+    #[inline(always)]
+    unsafe fn from_nonnull(ptr: NonNull<SyncBox<T>>) -> Self {
+        Gc {
+            ptr,
+            _owns: PhantomData,
+            _invariant: PhantomData,
+        }
+    }
+
+    /// The object, with the handle's strong reference.
+    pub(crate) fn into_header(this: Self) -> NonNull<SyncHeader> {
+        ManuallyDrop::new(this).obj()
+    }
+
     /// Whether both handles point to the same object (Python's `is`).
     #[inline]
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
@@ -205,7 +251,7 @@ impl<T: ?Sized> Gc<T> {
     }
 
     /// Whether the collector tracks the object (types with
-    /// `NEEDS_TRACE == false` are never tracked).
+    /// `needs_trace() == false` are never tracked).
     pub fn is_tracked(this: &Self) -> bool {
         // SAFETY: we hold a strong reference.
         unsafe { raw::is_tracked(this.obj()) }
@@ -349,6 +395,41 @@ impl<T: ?Sized> Gc<T> {
     }
 }
 
+impl<T> Gc<T> {
+    /// `this` with its pointer cast by `f` (the code of
+    /// [`sync::coerce_gc!`](crate::sync::coerce_gc)).
+    ///
+    /// # Safety
+    /// `f` is `|p| p as _`: the cast is to a pointer to `SyncBox<U>`, which
+    /// from a pointer to a sized `SyncBox<T>` is either an unsizing (`U` a
+    /// trait object `T` implements, or a slice of `T`'s array) or, for a
+    /// sized `U`, a pointer cast, which is checked here to be to `T` itself.
+    #[doc(hidden)]
+    pub unsafe fn __ouro_coerce<U: ?Sized + 'static>(
+        this: Self,
+        f: impl FnOnce(*const SyncBox<T>) -> *const SyncBox<U>,
+    ) -> Gc<U>
+    where
+        T: 'static,
+    {
+        // A sized `U` has a thin pointer, as `T`: the cast kept the type or
+        // changed it, and only the first is a coercion.
+        if mem::size_of::<*const U>() == mem::size_of::<*const T>() {
+            assert!(
+                TypeId::of::<U>() == TypeId::of::<T>(),
+                "ouro: `coerce_gc!` can only unsize a handle (to a trait object or a slice), not change its type"
+            );
+        }
+        let ptr = ManuallyDrop::new(this).ptr;
+        let coerced = f(ptr.as_ptr()).cast_mut();
+        // SAFETY: an unsizing cast keeps the address (and provenance): the
+        // same live object, whose strong reference moves from `this`; `U`
+        // is the value's type seen through the metadata the unsizing added
+        // (the header's vtable keeps the object's layout, `trace` and drop).
+        unsafe { Gc::from_nonnull(NonNull::new_unchecked(coerced)) }
+    }
+}
+
 impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// Puts `value` in a new object on the process-wide heap.
     ///
@@ -356,7 +437,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// collection first, on this thread.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let obj = raw::allocate(&VTableOf::<T>::VTABLE, true);
+        let obj = raw::allocate(vtable_of::<T>(), true);
         // SAFETY: `allocate` returned an object of this vtable's layout with
         // an unwritten value; it is written once, then published.
         unsafe {
@@ -387,7 +468,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                 unsafe { raw::abandon(self.0) }
             }
         }
-        let obj = raw::allocate(&VTableOf::<T>::VTABLE, false);
+        let obj = raw::allocate(vtable_of::<T>(), false);
         let abandon = Abandon(obj);
         // SAFETY: a weak reference for `weak`, counted now.
         unsafe { raw::inc_weak(obj) };
@@ -523,7 +604,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             // Allocate first: this may run a collection; then nothing that
             // can panic runs between moving the value out and storing the
             // new handle.
-            let obj = raw::allocate(&VTableOf::<T>::VTABLE, true);
+            let obj = raw::allocate(vtable_of::<T>(), true);
             let abandon = Abandon(obj);
             // SAFETY: we hold a strong reference; `begin_unwrap` succeeds
             // only if it is the only one (weak handles aside), and then
@@ -573,7 +654,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// assert_eq!(*p, 5);
     /// ```
     pub fn pin(value: T) -> Pin<Gc<T>> {
-        let obj = raw::allocate(&VTableOf::<T>::VTABLE, true);
+        let obj = raw::allocate(vtable_of::<T>(), true);
         // SAFETY: written once; pinned before it is published; then one
         // strong reference is ours.
         let this = unsafe {
@@ -601,7 +682,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// assert_eq!(*five, 5)
     /// ```
     pub fn new_uninit() -> Gc<MaybeUninit<T>> {
-        let obj = raw::allocate_uninit(&VTableOf::<T>::VTABLE);
+        let obj = raw::allocate_uninit(vtable_of::<T>());
         // SAFETY: one strong reference; `MaybeUninit<T>` has `T`'s layout,
         // and the value is not dropped while `UNINIT` is set.
         unsafe { Gc::from_header(obj) }
@@ -671,9 +752,14 @@ impl<T: ?Sized> Drop for Gc<T> {
 }
 
 impl<T: ?Sized> Trace for Gc<T> {
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
 
     #[inline]
     fn trace(&self, visitor: &mut Visitor<'_>) {
@@ -736,6 +822,54 @@ impl<T: Default + Trace + Send + Sync + 'static> Default for Gc<T> {
 impl<T: Trace + Send + Sync + 'static> From<T> for Gc<T> {
     fn from(value: T) -> Self {
         Gc::new(value)
+    }
+}
+
+/// Moves a boxed value into a new object, as `Arc::from(Box<T>)`: the way
+/// to a `sync::Gc<dyn Trait>` from a `Box<dyn Trait>` (without a copy from
+/// a `sync::Gc` of the concrete type: [`coerce_gc!`](crate::sync::coerce_gc)).
+///
+/// A `Box<str>` or a boxed slice becomes a `sync::Gc<str>` or
+/// `sync::Gc<[T]>` (tracked when `T` can hold handles).
+///
+/// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
+/// use ouro::Trace;
+/// use ouro::sync::{Gc, Weak};
+///
+/// trait Shape: Trace + Send + Sync {
+///     fn area(&self) -> f64;
+/// }
+/// #[derive(Trace)]
+/// struct Square(f64);
+/// impl Shape for Square {
+///     fn area(&self) -> f64 { self.0 * self.0 }
+/// }
+///
+/// let s: Gc<dyn Shape> = Gc::from(Box::new(Square(2.0)) as Box<dyn Shape>);
+/// let w: Weak<dyn Shape> = Gc::downgrade(&s);
+/// let t = std::thread::spawn(move || s.area());
+/// assert_eq!(t.join().unwrap(), 4.0);
+/// assert!(w.upgrade().is_none());
+/// ```
+impl<T: ?Sized + Trace + Send + Sync + 'static> From<Box<T>> for Gc<T> {
+    fn from(value: Box<T>) -> Self {
+        // Only the metadata of this pointer is used (the box is freed).
+        let meta = ptr::from_ref::<T>(&*value).cast_mut() as *mut SyncBox<T>;
+        // SAFETY: the strong reference is taken over below.
+        let obj = unsafe { <T as crate::__private::TraceDyn>::__ouro_into_sync_gc(value) };
+        let fat = crate::handle::with_data(meta, obj.as_ptr().cast::<u8>());
+        // SAFETY: `obj` is a live object holding the value that was in
+        // `value`, moved as its own type (see the thread-local `From`),
+        // with one strong reference.
+        unsafe {
+            Gc {
+                ptr: NonNull::new_unchecked(fat),
+                _owns: PhantomData,
+                _invariant: PhantomData,
+            }
+        }
     }
 }
 
@@ -803,6 +937,18 @@ unsafe impl<T: ?Sized + Send + Sync> Send for Weak<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
 
 impl<T> Weak<T> {
+    /// Builds a weak handle that takes over one weak reference.
+    ///
+    /// # Safety
+    /// `obj` is a `SyncBox<T>` and the caller gives up one counted weak
+    /// reference to it.
+    pub(crate) unsafe fn from_header(obj: NonNull<SyncHeader>) -> Weak<T> {
+        Weak {
+            ptr: obj.cast(),
+            _invariant: PhantomData,
+        }
+    }
+
     /// A weak handle that never upgrades (no allocation).
     pub const fn new() -> Weak<T> {
         Weak {
@@ -972,11 +1118,16 @@ impl<T: ?Sized> Drop for Weak<T> {
 }
 
 impl<T: ?Sized> Trace for Weak<T> {
-    // A weak handle is not an edge, but keeping `NEEDS_TRACE` true keeps
+    // A weak handle is not an edge, but keeping `needs_trace()` true keeps
     // recursive types simple (as `crate::Weak`).
-    const NEEDS_TRACE: bool = true;
-    const STRUCTURAL: crate::Structural<Self> = crate::Structural::YES;
-    const HAS_FINALIZER: bool = false;
+    #[inline(always)]
+    fn structural() -> crate::Structural<Self> {
+        crate::Structural::YES
+    }
+    #[inline(always)]
+    fn has_finalizer() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 
@@ -986,11 +1137,13 @@ impl<T: ?Sized> fmt::Debug for Weak<T> {
     }
 }
 
-/// The vtable of a `sync::Gc<[T]>`: `layout` is one element's; the length
-/// is kept in the object (`raw::unsized_len`).
-struct SliceVTableOf<T>(PhantomData<T>);
+/// The vtables of a `sync::Gc<[T]>`, one per answer of `T`'s impl (`N`:
+/// needs tracing, `S`: structural; a slice has no finalizer of its own):
+/// `layout` is one element's; the length is kept in the object
+/// (`raw::unsized_len`).
+struct SliceVTableOf<T, const N: bool, const S: bool>(PhantomData<T>);
 
-impl<T: Trace + Send + Sync + 'static> SliceVTableOf<T> {
+impl<T: Trace + 'static, const N: bool, const S: bool> SliceVTableOf<T, N, S> {
     const VTABLE: SyncVTable = SyncVTable {
         trace: trace_slice::<T>,
         finalize: finalize_slice::<T>,
@@ -999,11 +1152,22 @@ impl<T: Trace + Send + Sync + 'static> SliceVTableOf<T> {
         value_offset: mem::offset_of!(SyncBox<[T; 0]>, value),
         type_name: core::any::type_name::<[T]>,
         type_id: TypeId::of::<[T]>,
-        has_finalizer: <[T] as Trace>::HAS_FINALIZER,
-        tracked: T::NEEDS_TRACE,
+        has_finalizer: false,
+        tracked: N,
         sized: false,
-        structural: <[T] as Trace>::STRUCTURAL.is_made(),
+        structural: S,
     };
+}
+
+/// The vtable of a `SyncBox<[T]>` (a constant once inlined).
+#[inline(always)]
+fn slice_vtable_of<T: Trace + 'static>() -> &'static SyncVTable {
+    match (T::needs_trace(), T::structural().is_made()) {
+        (true, true) => &SliceVTableOf::<T, true, true>::VTABLE,
+        (true, false) => &SliceVTableOf::<T, true, false>::VTABLE,
+        (false, true) => &SliceVTableOf::<T, false, true>::VTABLE,
+        (false, false) => &SliceVTableOf::<T, false, false>::VTABLE,
+    }
 }
 
 /// The value of a slice object.
@@ -1039,24 +1203,39 @@ unsafe fn drop_slice<T>(obj: NonNull<SyncHeader>) {
     unsafe { ptr::drop_in_place(slice_value::<T>(obj)) }
 }
 
+/// Moves the elements of `v` into a new, published slice object with one
+/// strong reference (the code of `Gc::<[T]>::from_vec`, also reached from a
+/// `Box<[T]>` whose `[T]: Send + Sync` does not let the compiler see
+/// `T: Send + Sync`).
+///
+/// # Safety
+/// `T` is `Send + Sync` (the object may be traced, finalized and dropped on
+/// any thread).
+pub(crate) unsafe fn slice_object<T: Trace + 'static>(v: Vec<T>) -> NonNull<SyncHeader> {
+    let len = v.len();
+    let obj = raw::allocate_unsized(slice_vtable_of::<T>(), len, true);
+    let mut v = ManuallyDrop::new(v);
+    // SAFETY: the object has room for `len` elements at its value
+    // address (`allocate_unsized`); they are moved in once (the vector
+    // keeps its buffer only), then the object is published.
+    unsafe {
+        let dst = SyncHeader::value_ptr(obj).cast::<T>();
+        ptr::copy_nonoverlapping(v.as_ptr(), dst.as_ptr(), len);
+        v.set_len(0);
+        ManuallyDrop::drop(&mut v);
+        raw::publish(obj);
+    }
+    obj
+}
+
 impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
     /// Moves the elements of `v` into a new slice object on the
     /// process-wide heap: tracked when `T` can hold handles, so cycles
     /// through it are collected.
     fn from_vec(v: Vec<T>) -> Gc<[T]> {
         let len = v.len();
-        let obj = raw::allocate_unsized(&SliceVTableOf::<T>::VTABLE, len, true);
-        let mut v = ManuallyDrop::new(v);
-        // SAFETY: the object has room for `len` elements at its value
-        // address (`allocate_unsized`); they are moved in once (the vector
-        // keeps its buffer only), then the object is published.
-        unsafe {
-            let dst = SyncHeader::value_ptr(obj).cast::<T>();
-            ptr::copy_nonoverlapping(v.as_ptr(), dst.as_ptr(), len);
-            v.set_len(0);
-            ManuallyDrop::drop(&mut v);
-            raw::publish(obj);
-        }
+        // SAFETY: `T: Send + Sync` (this impl's bounds).
+        let obj = unsafe { slice_object(v) };
         let fat = ptr::slice_from_raw_parts_mut(obj.as_ptr().cast::<T>(), len) as *mut SyncBox<[T]>;
         Gc {
             // SAFETY: from a non-null header pointer; one strong reference.

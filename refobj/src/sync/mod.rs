@@ -14,7 +14,7 @@
 //! Values must be `Trace + Send + Sync + 'static`: the collector reads them
 //! from its own thread and drops garbage there. Mutate them through `Mutex`,
 //! `RwLock` or atomics inside `T`. Cycles are collected through values
-//! whose `Trace` is *structural* ([`Trace::STRUCTURAL`](crate::Trace::STRUCTURAL)):
+//! whose `Trace` is *structural* ([`Trace::structural`](crate::Trace::structural)):
 //! `#[derive(Trace)]` (in the `ouro` crate) is; a hand-written impl says so
 //! with an `unsafe` promise, as here (a cycle through any other impl is
 //! kept and reported, as on the thread-local heap: see [`gc`]):
@@ -27,8 +27,10 @@
 //!
 //! struct Node { next: Mutex<Option<Gc<Node>>> }
 //! impl Trace for Node {
-//!     // SAFETY: `trace` only calls `trace` on a field of ouro's types.
-//!     const STRUCTURAL: Structural<Self> = unsafe { Structural::promise() };
+//!     fn structural() -> Structural<Self> {
+//!         // SAFETY: `trace` only calls `trace` on a field of ouro's types.
+//!         unsafe { Structural::promise() }
+//!     }
 //!     fn trace(&self, v: &mut Visitor<'_>) { self.next.trace(v) }
 //! }
 //!
@@ -44,6 +46,12 @@
 //! ```
 
 pub mod gc;
-mod handle;
+pub(crate) mod handle;
+pub mod weakref;
 
+#[doc(inline)]
+pub use crate::__coerce_sync_gc as coerce_gc;
+pub use crate::deep_copy::sync_deep_copy as deep_copy;
+#[doc(hidden)]
+pub use handle::SyncBox;
 pub use handle::{Gc, Weak};

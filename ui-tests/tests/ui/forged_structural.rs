@@ -7,7 +7,9 @@ use std::sync::Mutex;
 struct Locking(Mutex<Option<ouro::sync::Gc<Locking>>>);
 
 impl Trace for Locking {
-    const STRUCTURAL: Structural<Self> = <u8 as Trace>::STRUCTURAL;
+    fn structural() -> Structural<Self> {
+        <u8 as Trace>::structural()
+    }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.lock().unwrap().trace(v);
     }

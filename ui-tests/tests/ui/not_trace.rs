@@ -3,7 +3,7 @@ use ouro::{Trace, Visitor};
 struct Plain;
 
 impl Trace for Plain {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool { false }
     fn trace(&self, _: &mut Visitor<'_>) {}
 }
 

@@ -1,5 +1,6 @@
 // `#[trace(skip)]` is refused on any field whose type names `Gc` or `Weak`,
-// however deeply nested; std's `Weak` under its full path is fine.
+// however deeply nested; std's `Weak` under its full path is fine, and so is
+// a handle named only in a function signature (an argument or a result).
 use ouro::{Gc, Trace, Weak};
 use std::cell::RefCell;
 
@@ -15,6 +16,12 @@ struct Node {
     fine: std::rc::Weak<u32>,
     #[trace(skip)]
     also_fine: std::sync::Weak<u32>,
+    #[trace(skip)]
+    listener: Box<dyn Fn(&[Gc<Node>], &str)>,
+    #[trace(skip)]
+    factory: fn(u32) -> Option<Weak<Node>>,
+    #[trace(skip)]
+    pair: Vec<(fn(&Gc<Node>), Gc<Node>)>,
 }
 
 #[derive(Trace)]

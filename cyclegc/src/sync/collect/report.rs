@@ -13,24 +13,28 @@
 
 use core::any::TypeId;
 
-use super::{GARBAGE, Panic, ROOT_REFS, Tables, catch, unsafe_ref};
+use super::{Ix, Panic, ROOT_REFS, State, Tables, catch, owned};
 use crate::sync::header::{STRONG_MASK, SyncVTable};
 use crate::sync::heap::SyncHeap;
 use crate::sync::prims::{self, Ordering};
 use crate::sync::raw::ObjectRef;
 
-/// The report's marks, by table index (in `Tables::local_mark`).
-/// Claimed (G'): not part of the report.
-const GONE: u8 = 0;
-/// A survivor not reached (yet).
-const UNREACHED: u8 = 1;
-/// A survivor whose `trace` is not structural, before the roots are known.
-const UNTRUSTED: u8 = 2;
-/// Reachable with every recorded edge trusted.
-const REACHED: u8 = 3;
-/// Unreachable with every recorded edge trusted, and reached from an
-/// unreachable non-structural value: reported.
-const FOUND: u8 = 4;
+/// The report's marks, by table index (in `Tables::report_mark`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Reach {
+    /// Claimed (G'): not part of the report.
+    Gone,
+    /// A survivor not reached (yet).
+    Unreached,
+    /// A survivor whose `trace` is not structural, before the roots are
+    /// known.
+    Untrusted,
+    /// Reachable with every recorded edge trusted.
+    Reached,
+    /// Unreachable with every recorded edge trusted, and reached from an
+    /// unreachable non-structural value: reported.
+    Found,
+}
 
 /// What a report found.
 #[derive(Default)]
@@ -39,6 +43,11 @@ pub(super) struct Reported {
     pub(super) found: usize,
     /// The non-structural types among them, each once.
     pub(super) types: Vec<&'static SyncVTable>,
+    /// The types of the non-structural values inside structural ones
+    /// (trait objects'), each once.
+    pub(super) names: Vec<fn() -> &'static str>,
+    /// Them, for `DebugFlags::UNCOLLECTABLE` (empty unless `log`).
+    pub(super) lines: Vec<crate::debug::Found>,
 }
 
 /// Finds the survivors of this collection (what the claims left) that
@@ -48,16 +57,21 @@ pub(super) struct Reported {
 /// claims and before the survivors are given back (the collection still
 /// owns them: their headers are readable, I2), only when the first pass met
 /// a non-structural value.
-pub(super) fn report_uncollectable(h: &SyncHeap, t: &mut Tables, saveall: bool) -> Reported {
+pub(super) fn report_uncollectable(
+    h: &SyncHeap,
+    t: &mut Tables,
+    saveall: bool,
+    log: bool,
+) -> Reported {
     debug_assert!(!t.untrusted.is_empty());
     trial_with_every_edge(t);
     reach_from_untrusted(t);
-    keep_found(h, t, saveall)
+    keep_found(h, t, saveall, log)
 }
 
 /// The edges the first pass recorded from table object `k`.
-fn edges<'a>(adj: &'a [u32], adj_start: &[u32], k: usize) -> &'a [u32] {
-    &adj[adj_start[k] as usize..adj_start[k + 1] as usize]
+fn edges<'a>(adj: &'a [Ix], adj_start: &[u32], k: Ix) -> &'a [Ix] {
+    &adj[adj_start[k] as usize..adj_start[k.get() + 1] as usize]
 }
 
 /// Trial deletion over the survivors with every recorded edge trusted: the
@@ -65,7 +79,7 @@ fn edges<'a>(adj: &'a [u32], adj_start: &[u32], k: usize) -> &'a [u32] {
 /// survivors (a handle held by the claimed garbage goes with it, and counts
 /// as external here); the roots are the survivors with a remainder, and
 /// those whose edges were not all recorded (`EXCLUSIVE`, not traced, or a
-/// lock busy: `ROOT_REFS`). Marks `REACHED` everything reachable from them.
+/// lock busy: `ROOT_REFS`). Marks `Reached` everything reachable from them.
 fn trial_with_every_edge(t: &mut Tables) {
     let Tables {
         state,
@@ -75,44 +89,49 @@ fn trial_with_every_edge(t: &mut Tables) {
         adj_start,
         untrusted,
         local_refs: rem,
-        local_mark: mark,
-        local_work: work,
+        report_mark: mark,
+        work,
         ..
     } = t;
     let n = state.len();
     mark.clear();
-    mark.resize(n, UNREACHED);
+    mark.resize(n, Reach::Unreached);
     for &u in untrusted.iter() {
-        mark[u as usize] = UNTRUSTED;
+        mark[u] = Reach::Untrusted;
     }
     rem.clear();
     rem.resize(n, 0);
     for (i, (&s, &w)) in state.iter().zip(words.iter()).enumerate() {
-        if s == GARBAGE {
-            mark[i] = GONE;
+        let i = Ix::new(i);
+        if s == State::Garbage {
+            mark[i] = Reach::Gone;
         } else {
             rem[i] += (w & STRONG_MASK) as i64;
             for &j in edges(adj, adj_start, i) {
-                rem[j as usize] -= 1;
+                rem[j] -= 1;
             }
         }
     }
     work.clear();
     for (i, (m, &r)) in mark.iter_mut().zip(rem.iter()).enumerate() {
         let root = match *m {
-            GONE => continue,
-            UNTRUSTED => r > 0,
+            Reach::Gone => continue,
+            Reach::Untrusted => r > 0,
             _ => r > 0 || refs[i] > ROOT_REFS / 2,
         };
-        *m = if root { REACHED } else { UNREACHED };
+        *m = if root {
+            Reach::Reached
+        } else {
+            Reach::Unreached
+        };
         if root {
-            work.push(i as u32);
+            work.push(Ix::new(i));
         }
     }
-    mark_from(adj, adj_start, mark, work, REACHED);
+    mark_from(adj, adj_start, mark, work, Reach::Reached);
 }
 
-/// Marks `FOUND` the unreached survivors reachable from an unreached
+/// Marks `Found` the unreached survivors reachable from an unreached
 /// non-structural value: what only such values keep alive. (An unreached
 /// structural cycle that no such value reaches would have been claimed
 /// unless a mutator raced the verification: not reported.)
@@ -121,44 +140,45 @@ fn reach_from_untrusted(t: &mut Tables) {
         adj,
         adj_start,
         untrusted,
-        local_mark: mark,
-        local_work: work,
+        report_mark: mark,
+        work,
         ..
     } = t;
     work.clear();
     for &u in untrusted.iter() {
-        if mark[u as usize] == UNREACHED {
-            mark[u as usize] = FOUND;
+        if mark[u] == Reach::Unreached {
+            mark[u] = Reach::Found;
             work.push(u);
         }
     }
-    mark_from(adj, adj_start, mark, work, FOUND);
+    mark_from(adj, adj_start, mark, work, Reach::Found);
 }
 
-/// Marks `to` every `UNREACHED` object reachable from those in `work`
+/// Marks `to` every `Unreached` object reachable from those in `work`
 /// (marked already) along the recorded edges.
-fn mark_from(adj: &[u32], adj_start: &[u32], mark: &mut [u8], work: &mut Vec<u32>, to: u8) {
+fn mark_from(adj: &[Ix], adj_start: &[u32], mark: &mut [Reach], work: &mut Vec<Ix>, to: Reach) {
     while let Some(k) = work.pop() {
-        for &j in edges(adj, adj_start, k as usize) {
-            if mark[j as usize] == UNREACHED {
-                mark[j as usize] = to;
+        for &j in edges(adj, adj_start, k) {
+            if mark[j] == Reach::Unreached {
+                mark[j] = to;
                 work.push(j);
             }
         }
     }
 }
 
-/// Counts the `FOUND` objects still alive, lists their non-structural
+/// Counts the `Found` objects still alive, lists their non-structural
 /// types, and under `saveall` keeps one strong reference to each in
 /// `garbage()`.
-fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
+fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool, log: bool) -> Reported {
     let mut out = Reported::default();
     let mut saved = Vec::new();
-    for (&m, &obj) in t.local_mark.iter().zip(&t.objs) {
-        if m != FOUND {
+    for (i, (&m, &obj)) in t.report_mark.iter().zip(&t.objs).enumerate() {
+        if m != Reach::Found {
             continue;
         }
-        let o = unsafe_ref(obj);
+        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+        let o = unsafe { owned(obj) };
         if saveall {
             // SAFETY: owned by this collection, so its header stays
             // readable (I2). The upgrade fails on a count that reached zero
@@ -173,9 +193,17 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
             continue;
         }
         out.found += 1;
+        if log {
+            out.lines.push(super::found_line(obj, false));
+        }
         let vt = o.vtable;
         if !vt.structural && !out.types.iter().any(|t| (t.type_id)() == (vt.type_id)()) {
             out.types.push(vt);
+        }
+        for &(k, name) in &t.inner_untrusted {
+            if k.get() == i && !out.names.iter().any(|n| n() == name()) {
+                out.names.push(name);
+            }
         }
     }
     if !saved.is_empty() {
@@ -190,10 +218,31 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool) -> Reported {
 pub(super) fn warn_new_types(
     h: &SyncHeap,
     types: &[&'static SyncVTable],
+    names: &[fn() -> &'static str],
     panic: &mut Option<Panic>,
 ) {
-    if types.is_empty() {
+    if types.is_empty() && names.is_empty() {
         return;
+    }
+    let new_names: Vec<fn() -> &'static str> = {
+        let mut warned = prims::lock(&h.warned_names);
+        names
+            .iter()
+            .copied()
+            .filter(|name| {
+                let new = !warned.contains(&name());
+                if new {
+                    warned.push(name());
+                }
+                new
+            })
+            .collect()
+    };
+    for name in new_names {
+        let p = catch(|| crate::collect::warn_uncollectable(name(), "sync::gc", "process"));
+        if let Some(p) = p {
+            panic.get_or_insert(p);
+        }
     }
     let new: Vec<&'static SyncVTable> = {
         let mut warned = prims::lock(&h.warned);

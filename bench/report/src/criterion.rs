@@ -9,8 +9,9 @@ use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::json::{self, Json};
-use crate::session::Result;
+use serde_json::Value as Json;
+
+use crate::{Result, write_number, write_string};
 
 /// One measured benchmark.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +82,7 @@ fn walk(
 fn read_json(path: &Path) -> Result<Json> {
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(Json::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// One benchmark directory (the one holding `new/`).
@@ -90,7 +91,7 @@ fn read_measurement(root: &Path, dir: &Path) -> Result<Measurement> {
     let estimates = read_json(&estimates_path)?;
     let point = |field: &str| {
         estimates
-            .path(&format!("{field}.point_estimate"))
+            .pointer(&format!("/{field}/point_estimate"))
             .and_then(Json::as_f64)
             .ok_or_else(|| format!("{}: no {field}.point_estimate", estimates_path.display()))
     };
@@ -305,25 +306,25 @@ pub(crate) fn to_json(tables: &[GroupTable]) -> String {
     for (gi, table) in tables.iter().enumerate() {
         out.push_str(if gi == 0 { "\n    {" } else { ",\n    {" });
         out.push_str("\"group\": ");
-        json::write_string(&mut out, &table.group);
+        write_string(&mut out, &table.group);
         out.push_str(", \"baseline\": ");
-        json::write_string(&mut out, &table.baseline);
+        write_string(&mut out, &table.baseline);
         out.push_str(", \"benches\": [");
         for (ri, (m, ratio)) in table.rows.iter().enumerate() {
             out.push_str(if ri == 0 { "\n      {" } else { ",\n      {" });
             out.push_str("\"function\": ");
-            json::write_string(&mut out, &m.function);
+            write_string(&mut out, &m.function);
             out.push_str(", \"param\": ");
             match &m.param {
-                Some(p) => json::write_string(&mut out, p),
+                Some(p) => write_string(&mut out, p),
                 None => out.push_str("null"),
             }
             out.push_str(", \"median_ns\": ");
-            json::write_number(&mut out, m.median_ns);
+            write_number(&mut out, m.median_ns);
             out.push_str(", \"mean_ns\": ");
-            json::write_number(&mut out, m.mean_ns);
+            write_number(&mut out, m.mean_ns);
             out.push_str(", \"ratio\": ");
-            json::write_number(&mut out, ratio.unwrap_or(f64::NAN));
+            write_number(&mut out, ratio.unwrap_or(f64::NAN));
             out.push('}');
         }
         out.push_str(if table.rows.is_empty() {
@@ -464,7 +465,7 @@ mod tests {
             m("g\"1", "rc", None, 5.0),
         ];
         let text = to_json(&tables(&data));
-        let doc = Json::parse(&text).unwrap();
+        let doc: Json = serde_json::from_str(&text).unwrap();
         let groups = doc.get("groups").and_then(Json::as_array).unwrap();
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].get("group").and_then(Json::as_str), Some("g\"1"));
@@ -480,15 +481,14 @@ mod tests {
             benches[1].get("median_ns").and_then(Json::as_f64),
             Some(10.0)
         );
-        assert_eq!(
-            Json::parse(&to_json(&[])).unwrap().get("groups"),
-            Some(&Json::Array(vec![]))
-        );
+        let empty: Json = serde_json::from_str(&to_json(&[])).unwrap();
+        assert_eq!(empty.get("groups"), Some(&Json::Array(vec![])));
     }
 
     #[test]
     fn reads_a_criterion_directory() {
-        let root = std::env::temp_dir().join(format!("xtask-bench-test-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("ouro-report-criterion-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let write = |rel: &str, text: &str| {
             let path = root.join(rel);

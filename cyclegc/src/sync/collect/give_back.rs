@@ -1,0 +1,106 @@
+//! Step 7: giving objects back to their shards.
+
+use super::*;
+
+/// Step 7, in parts: gives objects back to their shards, in generation
+/// `into`, and collects the zombies (for `finish` to
+/// drop, after the collector lock is released).
+#[derive(Clone, Copy)]
+pub(super) struct GiveBack {
+    pub(super) generation: usize,
+    /// The generation the survivors go to.
+    pub(super) into: usize,
+    /// The schedule chose this collection.
+    pub(super) automatic: bool,
+    pub(super) survivors: usize,
+}
+
+impl GiveBack {
+    /// Gives back every object whose state passes `which` (and is not
+    /// destroyed or given back already); the zombies among them go to
+    /// `zombies`.
+    ///
+    /// One pass in table order, which is shard order (`take` walks the
+    /// shards in turn), holding a shard's lock for at most `GIVE_CHUNK`
+    /// objects at a time: a thread allocating on that shard waits no longer
+    /// than that.
+    pub(super) fn give(
+        &mut self,
+        h: &SyncHeap,
+        t: &mut Tables,
+        which: impl Fn(State) -> bool,
+        zombies: &mut Vec<NonNull<SyncHeader>>,
+    ) {
+        const GIVE_CHUNK: usize = 4096;
+        debug_assert!(
+            prims::try_lock(&h.collector).is_none(),
+            "I6: objects given back without the collector lock"
+        );
+        let target = self.into;
+        let mut i = 0;
+        let n = t.objs.len();
+        while i < n {
+            // The next object to give back starts a run of its shard.
+            let st = t.state[i];
+            if st == State::Gone || st == State::Given || !which(st) {
+                i += 1;
+                continue;
+            }
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            let s = unsafe { owned(t.objs[i]) }.shard();
+            let mut shard = prims::lock(&h.shards[s].0);
+            let mut keep = List::new();
+            let mut taken = 0;
+            while i < n && taken < GIVE_CHUNK {
+                let st = t.state[i];
+                if st == State::Gone || st == State::Given || !which(st) {
+                    i += 1;
+                    continue;
+                }
+                if let Some(&ahead) = t.objs.get(i + PREFETCH) {
+                    prims::prefetch(ahead.as_ptr());
+                }
+                let obj = t.objs[i];
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                let o = unsafe { owned(obj) };
+                if o.shard() != s {
+                    break;
+                }
+                t.state[i] = State::Given;
+                i += 1;
+                taken += 1;
+                // Exclusive flag updates: every other writer of these flags
+                // (`ZOMBIE`) holds the shard lock too, which we hold.
+                debug_assert_eq!(
+                    o.counts.load(Ordering::Relaxed) & (MARKED | CLAIMED),
+                    0,
+                    "I5, I4: given back with its mark or its claim"
+                );
+                let f = o.flags.load(Ordering::Acquire);
+                debug_assert_ne!(f & IN_COLLECTOR, 0, "I1: given back twice");
+                if f & ZOMBIE != 0 {
+                    o.flags
+                        .store(f & !(LINKED | IN_COLLECTOR), Ordering::Release);
+                    zombies.push(obj);
+                    continue;
+                }
+                o.flags.store(
+                    (f & !(IN_COLLECTOR | GEN_MASK)) | ((target as u32) << GEN_SHIFT),
+                    Ordering::Release,
+                );
+                // SAFETY: owned by this collection until the flag is
+                // cleared, under the shard lock (I1); on no list now.
+                unsafe { keep.push(obj) };
+            }
+            self.survivors += keep.len;
+            // SAFETY: we hold the shard lock; `keep`'s members are ours.
+            unsafe { shard.lists[target].append(&mut keep) };
+        }
+    }
+
+    pub(super) fn finish(self, state: &mut CollectorState) {
+        if self.generation == 2 {
+            state.live_after_full = self.survivors;
+        }
+    }
+}
