@@ -1044,6 +1044,14 @@ impl<T: ?Sized> Weak<T> {
         }
     }
 
+    /// The weak count kept in the header, also once the value is gone (the
+    /// loom models check that each count is released once).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn weak_count_for_loom(&self) -> usize {
+        self.header().map_or(0, |h| h.weak())
+    }
+
     /// Whether both point to the same object (or both are `Weak::new()`).
     pub fn ptr_eq(&self, other: &Self) -> bool {
         ptr::addr_eq(self.ptr.as_ptr(), other.ptr.as_ptr())
