@@ -852,6 +852,11 @@ impl<T: Trace + Send + Sync + 'static> From<T> for Gc<T> {
 /// let t = std::thread::spawn(move || s.area());
 /// assert_eq!(t.join().unwrap(), 4.0);
 /// assert!(w.upgrade().is_none());
+///
+/// let text: Gc<str> = Gc::from(Box::<str>::from("boxed"));
+/// assert_eq!(&*text, "boxed");
+/// let items: Gc<[u8]> = Gc::from(vec![1, 2].into_boxed_slice());
+/// assert_eq!(*items, [1, 2]);
 /// ```
 impl<T: ?Sized + Trace + Send + Sync + 'static> From<Box<T>> for Gc<T> {
     fn from(value: Box<T>) -> Self {
