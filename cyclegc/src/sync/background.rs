@@ -50,7 +50,6 @@
 use std::time::Duration;
 
 use super::collect::{self, Batch, Panic};
-use super::heap::heap;
 
 /// How long `collect()` waits for the batch the thread is finishing.
 ///
@@ -76,7 +75,7 @@ impl Pending {
     /// user code goes to `panic`.
     pub(crate) fn finish_taken(&mut self, panic: &mut Option<Panic>) {
         for b in self.batches.drain(..) {
-            let (_, p) = collect::finish(heap(), b);
+            let (_, p) = collect::finish(b.heap, b);
             if let Some(p) = p {
                 panic.get_or_insert(p);
             }
@@ -172,7 +171,7 @@ pub(crate) fn has_backlog() -> bool {
 
 /// Finishes `batch` here, logging a panic of its user code.
 fn finish_and_log(batch: Batch) {
-    let (_, p) = collect::finish(heap(), batch);
+    let (_, p) = collect::finish(batch.heap, batch);
     if let Some(p) = p {
         // Neither a panicking logger nor a payload whose own drop panics
         // may end the thread (the batches queued after this one would never

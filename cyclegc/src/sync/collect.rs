@@ -81,6 +81,8 @@ pub(crate) struct Batch {
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
     ticket: Option<u64>,
+    /// The heap it collected (heaps are never freed).
+    pub(crate) heap: &'static SyncHeap,
 }
 
 // SAFETY: the pointers in a batch are to objects only it can reach: claimed
@@ -111,7 +113,7 @@ impl Batch {
 /// backoff. Otherwise (`None`, an explicit collection) they go to
 /// `generation + 1` (2 at most).
 pub(crate) fn collect(
-    h: &SyncHeap,
+    h: &'static SyncHeap,
     state: &mut CollectorState,
     generation: usize,
     automatic: Option<usize>,
@@ -121,6 +123,7 @@ pub(crate) fn collect(
         super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
     h.young.store(0, Ordering::Relaxed);
     let mut b = Batch {
+        heap: h,
         t: core::mem::take(&mut state.tables),
         generation,
         start,
@@ -185,7 +188,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     if b.rest == Rest::Finalize {
         finalize_all(&mut b.t, &mut b.panic);
         let mut state = prims::lock(&h.collector);
-        let _c = super::control::Collecting::start();
+        let _c = super::control::Collecting::start(h);
         b.after_finalizers(h, &mut state);
         b.back.finish(&mut state);
         state.scratch.reset();
@@ -258,7 +261,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         s.tables = core::mem::take(&mut b.t);
     }
     if callbacks {
-        let _c = super::control::Collecting::start();
+        let _c = super::control::Collecting::start(h);
         let p = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, b.start);
         if let Some(p) = p {
             b.panic.get_or_insert(p);

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use super::background;
 use super::collect::{self, Outcome};
 use super::header::*;
-use super::heap::{self, CollectorState, List, heap};
+use super::heap::{self, CollectorState, List, SyncHeap, heap};
 use super::prims::{self, MutexGuard, Ordering};
 use super::raw::ObjectRef;
 use crate::debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
@@ -153,12 +153,16 @@ pub(crate) fn has_callbacks(h: &heap::SyncHeap) -> bool {
 /// (from the thread that runs that part of it, holding the collector lock;
 /// see the module docs).
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
-    let mut cbs = prims::lock(&heap().callbacks);
+    add_callback_in(heap(), Box::new(f))
+}
+
+fn add_callback_in(h: &SyncHeap, f: Callback) -> CallbackId {
+    let mut cbs = prims::lock(&h.callbacks);
     cbs.next_id += 1;
     let id = CallbackId(cbs.next_id);
     cbs.entries.push(Entry {
         id,
-        f: Some(Box::new(f)),
+        f: Some(f),
         removed: false,
     });
     id
@@ -166,8 +170,12 @@ pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId
 
 /// Unregisters a callback; `false` if it was not registered.
 pub fn remove_callback(id: CallbackId) -> bool {
+    remove_callback_in(heap(), id)
+}
+
+fn remove_callback_in(h: &SyncHeap, id: CallbackId) -> bool {
     let removed = {
-        let mut cbs = prims::lock(&heap().callbacks);
+        let mut cbs = prims::lock(&h.callbacks);
         let Some(i) = cbs.entries.iter().position(|e| e.id == id && !e.removed) else {
             return false;
         };
@@ -186,19 +194,17 @@ pub fn remove_callback(id: CallbackId) -> bool {
 /// this thread is the one collecting (a callback, `finalize` or `Drop`
 /// calling the `gc` functions): then the objects that collection examines
 /// are simply not on the lists.
-fn exclude_collection() -> Option<MutexGuard<'static, CollectorState>> {
-    (!heap::is_collecting_thread()).then(|| prims::lock(&heap().collector))
+fn exclude_collection(h: &SyncHeap) -> Option<MutexGuard<'_, CollectorState>> {
+    (!heap::is_collecting(h)).then(|| prims::lock(&h.collector))
 }
 
 /// Marks the current thread as the collecting one (holding the collector
 /// lock) while alive.
-pub(crate) struct Collecting(bool);
+pub(crate) struct Collecting(u32);
 
 impl Collecting {
-    pub(crate) fn start() -> Collecting {
-        let was = heap::is_collecting_thread();
-        heap::set_collecting_thread(true);
-        Collecting(was)
+    pub(crate) fn start(h: &SyncHeap) -> Collecting {
+        Collecting(heap::set_collecting_thread(h.id + 1))
     }
 }
 
@@ -208,10 +214,9 @@ impl Drop for Collecting {
     }
 }
 
-fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
-    let h = heap();
+fn run(h: &'static SyncHeap, mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
     let batch = {
-        let _c = Collecting::start();
+        let _c = Collecting::start(h);
         collect::collect(h, &mut state, generation, None)
     };
     // The garbage earlier automatic collections claimed (handed off under
@@ -271,14 +276,20 @@ pub fn collect() -> usize {
 /// Collects generations `0..=generation` (panics if `generation > 2`), as
 /// [`collect`] does.
 pub fn collect_generation(generation: usize) -> usize {
+    collect_generation_in(heap(), generation)
+}
+
+fn collect_generation_in(h: &'static SyncHeap, generation: usize) -> usize {
     assert!(
         generation < GENERATIONS,
         "ouro::sync::gc::collect_generation: generation {generation} does not exist (0, 1 or 2)"
     );
+    // On the collecting thread (of any heap: a second collector lock taken
+    // there could be waited for by the first one's collection).
     if heap::is_collecting_thread() {
         return 0;
     }
-    run(prims::lock(&heap().collector), generation)
+    run(h, prims::lock(&h.collector), generation)
 }
 
 /// The collections whose finalizers and drops have not finished, by
@@ -329,10 +340,13 @@ pub(crate) fn unregister_unfinished(h: &heap::SyncHeap, ticket: u64) {
 /// wait_for_drops(); // every garbage value found so far has been dropped
 /// ```
 pub fn wait_for_drops() {
+    wait_for_drops_in(heap())
+}
+
+fn wait_for_drops_in(h: &SyncHeap) {
     if heap::is_collecting_thread() || heap::is_finishing() {
         return;
     }
-    let h = heap();
     // A critical part in progress claims before it lets go of the lock.
     drop(prims::lock(&h.collector));
     let mut u = lock_unfinished(h);
@@ -344,8 +358,8 @@ pub fn wait_for_drops() {
 
 /// The automatic collection, called before allocating a tracked object:
 /// collects what the schedule says (see `schedule`).
-pub(crate) fn maybe_collect() {
-    let h = heap();
+#[inline]
+pub(crate) fn maybe_collect(h: &'static SyncHeap) {
     if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
@@ -388,7 +402,7 @@ pub(crate) fn maybe_collect() {
         return;
     };
     let mut batch = {
-        let _c = Collecting::start();
+        let _c = Collecting::start(h);
         let into = crate::schedule::promote_to(generation, counters.backoff);
         collect::collect(h, &mut state, generation, Some(into))
     };
@@ -426,17 +440,29 @@ pub fn set_chunk_for_loom(objects: usize) {
 
 /// Turns automatic collection on.
 pub fn enable() {
-    heap().settings.enabled.store(true, Ordering::Relaxed);
+    enable_in(heap())
+}
+
+fn enable_in(h: &SyncHeap) {
+    h.settings.enabled.store(true, Ordering::Relaxed);
 }
 
 /// Turns automatic collection off.
 pub fn disable() {
-    heap().settings.enabled.store(false, Ordering::Relaxed);
+    disable_in(heap())
+}
+
+fn disable_in(h: &SyncHeap) {
+    h.settings.enabled.store(false, Ordering::Relaxed);
 }
 
 /// Whether automatic collection is on.
 pub fn is_enabled() -> bool {
-    heap().settings.enabled.load(Ordering::Relaxed)
+    is_enabled_in(heap())
+}
+
+fn is_enabled_in(h: &SyncHeap) -> bool {
+    h.settings.enabled.load(Ordering::Relaxed)
 }
 
 /// `[tracked allocations minus objects freed by reference count since the
@@ -444,7 +470,10 @@ pub fn is_enabled() -> bool {
 /// last of 1, collections of 1 since the last of 2]`. Allocations are
 /// counted in small batches per shard, so the first number is approximate.
 pub fn get_count() -> [usize; GENERATIONS] {
-    let h = heap();
+    get_count_in(heap())
+}
+
+fn get_count_in(h: &SyncHeap) -> [usize; GENERATIONS] {
     [
         h.young_count(),
         h.gen_counts[1].load(Ordering::Relaxed),
@@ -454,8 +483,11 @@ pub fn get_count() -> [usize; GENERATIONS] {
 
 /// The thresholds.
 pub fn get_threshold() -> [usize; GENERATIONS] {
-    heap()
-        .settings
+    get_threshold_in(heap())
+}
+
+fn get_threshold_in(h: &SyncHeap) -> [usize; GENERATIONS] {
+    h.settings
         .thresholds
         .each_ref()
         .map(|t| t.load(Ordering::Relaxed))
@@ -463,7 +495,10 @@ pub fn get_threshold() -> [usize; GENERATIONS] {
 
 /// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
 pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
-    let h = heap();
+    set_threshold_in(heap(), thresholds)
+}
+
+fn set_threshold_in(h: &SyncHeap, thresholds: [usize; GENERATIONS]) {
     for (a, t) in h.settings.thresholds.iter().zip(thresholds) {
         a.store(t, Ordering::Relaxed);
     }
@@ -479,10 +514,18 @@ pub fn get_stats() -> [GenerationStats; GENERATIONS] {
     *prims::lock(&heap().stats)
 }
 
+fn get_stats_in(h: &SyncHeap) -> [GenerationStats; GENERATIONS] {
+    *prims::lock(&h.stats)
+}
+
 /// Sets the debug flags.
 pub fn set_debug(flags: DebugFlags) {
+    set_debug_in(heap(), flags)
+}
+
+fn set_debug_in(h: &SyncHeap, flags: DebugFlags) {
     crate::debug::hint_if_stats_unseen(flags);
-    heap().settings.debug.store(flags.0, Ordering::Relaxed);
+    h.settings.debug.store(flags.0, Ordering::Relaxed);
 }
 
 /// The debug flags.
@@ -496,17 +539,28 @@ pub fn garbage() -> Vec<ObjectRef> {
     prims::lock(&heap().garbage).clone()
 }
 
+fn garbage_in(h: &SyncHeap) -> Vec<ObjectRef> {
+    prims::lock(&h.garbage).clone()
+}
+
 /// Releases the objects kept by `DebugFlags::SAVEALL`.
 pub fn clear_garbage() {
-    let v = core::mem::take(&mut *prims::lock(&heap().garbage));
+    clear_garbage_in(heap())
+}
+
+fn clear_garbage_in(h: &SyncHeap) {
+    let v = core::mem::take(&mut *prims::lock(&h.garbage));
     drop(v);
 }
 
 /// Moves every tracked object to the frozen set: never scanned again until
 /// [`unfreeze`].
 pub fn freeze() {
-    let h = heap();
-    let _state = exclude_collection();
+    freeze_in(heap())
+}
+
+fn freeze_in(h: &SyncHeap) {
+    let _state = exclude_collection(h);
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         for g in 0..GENERATIONS {
@@ -522,8 +576,11 @@ pub fn freeze() {
 
 /// Moves the frozen objects to the oldest generation.
 pub fn unfreeze() {
-    let h = heap();
-    let _state = exclude_collection();
+    unfreeze_in(heap())
+}
+
+fn unfreeze_in(h: &SyncHeap) {
+    let _state = exclude_collection(h);
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         let mut l = core::mem::replace(&mut shard.lists[FROZEN_GEN as usize], List::new());
@@ -537,8 +594,11 @@ pub fn unfreeze() {
 
 /// The number of frozen objects.
 pub fn get_freeze_count() -> usize {
-    heap()
-        .shards
+    get_freeze_count_in(heap())
+}
+
+fn get_freeze_count_in(h: &SyncHeap) -> usize {
+    h.shards
         .iter()
         .map(|s| prims::lock(&s.0).lists[FROZEN_GEN as usize].len)
         .sum()
@@ -564,8 +624,11 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
 /// for `None`; frozen objects are not included, as in Python), each held by
 /// a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
-    let h = heap();
-    let _state = exclude_collection();
+    get_objects_in(heap(), generation)
+}
+
+fn get_objects_in(h: &SyncHeap, generation: Option<usize>) -> Vec<ObjectRef> {
+    let _state = exclude_collection(h);
     let mut out = Vec::new();
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
@@ -638,10 +701,12 @@ pub unsafe fn get_referents(obj: NonNull<SyncHeader>) -> Vec<ObjectRef> {
 /// Runs `f` over every tracked object while the collector owns them all
 /// (so their values can be read), then gives them back to the generations
 /// they were in.
-fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R) -> R {
-    let h = heap();
-    let _state = exclude_collection();
-    let _c = Collecting::start();
+fn with_all_owned<R>(
+    h: &SyncHeap,
+    f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R,
+) -> R {
+    let _state = exclude_collection(h);
+    let _c = Collecting::start(h);
     let bump = bumpalo::Bump::new();
     let mut objs: Vec<NonNull<SyncHeader>> = Vec::new();
     let mut lists: Vec<(usize, usize, List)> = Vec::new();
@@ -706,7 +771,11 @@ fn targets_of(obj: NonNull<SyncHeader>, bump: &bumpalo::Bump, out: &mut Vec<NonN
 
 /// The tracked objects whose values hold a handle to `target`.
 pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
-    with_all_owned(|objs, bump| {
+    get_referrers_in(heap(), target)
+}
+
+fn get_referrers_in(h: &SyncHeap, target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+    with_all_owned(h, |objs, bump| {
         let mut out = Vec::new();
         let mut t = Vec::new();
         for &o in objs {
@@ -768,12 +837,16 @@ fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
 /// (green boxes); objects not reachable from a root, and those `SAVEALL`
 /// kept in `garbage()` (not roots), are red octagons; frozen objects have a
 /// double border.
-pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
-    let saved: Vec<usize> = prims::lock(&heap().garbage)
+pub fn write_dot(w: impl std::io::Write) -> std::io::Result<()> {
+    write_dot_in(heap(), w)
+}
+
+fn write_dot_in(h: &SyncHeap, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let saved: Vec<usize> = prims::lock(&h.garbage)
         .iter()
         .map(|r| r.address())
         .collect();
-    let nodes: Vec<Node> = with_all_owned(|objs, bump| {
+    let nodes: Vec<Node> = with_all_owned(h, |objs, bump| {
         let index: std::collections::HashMap<usize, usize> = objs
             .iter()
             .enumerate()
@@ -828,4 +901,227 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
         }
     }
     writeln!(w, "}}")
+}
+
+/// A heap of its own for `sync` objects, beside the process-wide default
+/// one (as crossbeam-epoch's `Collector::new()` beside its default
+/// collector): its own generations, settings, statistics, callbacks and
+/// `SAVEALL` garbage, collected independently of every other heap. The
+/// typed layer allocates in it with `Gc::new_in`.
+///
+/// An edge between two heaps counts as a reference from outside: a cycle
+/// that spans two heaps is never collected by either (each sees the other's
+/// handle as a root). [`Heap::cross_heap_edges`] counts such edges.
+///
+/// A heap lives for the rest of the process (its memory, about 3 KiB, is
+/// never freed, and its id is never reused: a process can make 4095).
+/// Dropping the `Heap` runs a full collection of it, waits for its drops,
+/// and then moves every object still alive in it to the default heap (its
+/// `SAVEALL` garbage to the default heap's `garbage()`), where later
+/// collections find them: objects may outlive their heap's handle.
+///
+/// ```
+/// use ouro_cyclegc::sync::control::Heap;
+/// let heap = Heap::new();
+/// heap.disable();
+/// assert!(!heap.is_enabled());
+/// assert_eq!(heap.collect(), 0);
+/// ```
+pub struct Heap {
+    h: &'static SyncHeap,
+}
+
+impl Heap {
+    /// Makes a new heap.
+    ///
+    /// # Panics
+    ///
+    /// If the process made 4095 heaps already (heaps are never freed).
+    pub fn new() -> Heap {
+        match heap::new_heap() {
+            Some(h) => Heap { h },
+            None => panic!("ouro::sync::Heap::new: the process made 4095 heaps already"),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &'static SyncHeap {
+        self.h
+    }
+
+    /// [`collect`] for this heap.
+    pub fn collect(&self) -> usize {
+        collect_generation_in(self.h, GENERATIONS - 1)
+    }
+
+    /// [`collect_generation`] for this heap.
+    pub fn collect_generation(&self, generation: usize) -> usize {
+        collect_generation_in(self.h, generation)
+    }
+
+    /// [`wait_for_drops`] for this heap's collections.
+    pub fn wait_for_drops(&self) {
+        wait_for_drops_in(self.h)
+    }
+
+    /// [`enable`] for this heap.
+    pub fn enable(&self) {
+        enable_in(self.h)
+    }
+
+    /// [`disable`] for this heap.
+    pub fn disable(&self) {
+        disable_in(self.h)
+    }
+
+    /// [`is_enabled`] for this heap.
+    pub fn is_enabled(&self) -> bool {
+        is_enabled_in(self.h)
+    }
+
+    /// [`get_count`] for this heap.
+    pub fn get_count(&self) -> [usize; GENERATIONS] {
+        get_count_in(self.h)
+    }
+
+    /// [`get_threshold`] for this heap.
+    pub fn get_threshold(&self) -> [usize; GENERATIONS] {
+        get_threshold_in(self.h)
+    }
+
+    /// [`set_threshold`] for this heap.
+    pub fn set_threshold(&self, thresholds: [usize; GENERATIONS]) {
+        set_threshold_in(self.h, thresholds)
+    }
+
+    /// [`get_stats`] for this heap.
+    pub fn get_stats(&self) -> [GenerationStats; GENERATIONS] {
+        get_stats_in(self.h)
+    }
+
+    /// [`set_debug`] for this heap.
+    pub fn set_debug(&self, flags: DebugFlags) {
+        set_debug_in(self.h, flags)
+    }
+
+    /// [`get_debug`] for this heap.
+    pub fn get_debug(&self) -> DebugFlags {
+        self.h.debug()
+    }
+
+    /// [`garbage`] for this heap.
+    pub fn garbage(&self) -> Vec<ObjectRef> {
+        garbage_in(self.h)
+    }
+
+    /// [`clear_garbage`] for this heap.
+    pub fn clear_garbage(&self) {
+        clear_garbage_in(self.h)
+    }
+
+    /// [`freeze`] for this heap.
+    pub fn freeze(&self) {
+        freeze_in(self.h)
+    }
+
+    /// [`unfreeze`] for this heap.
+    pub fn unfreeze(&self) {
+        unfreeze_in(self.h)
+    }
+
+    /// [`get_freeze_count`] for this heap.
+    pub fn get_freeze_count(&self) -> usize {
+        get_freeze_count_in(self.h)
+    }
+
+    /// [`get_objects`] for this heap.
+    pub fn get_objects(&self, generation: Option<usize>) -> Vec<ObjectRef> {
+        get_objects_in(self.h, generation)
+    }
+
+    /// [`get_referrers`] among this heap's objects.
+    pub fn get_referrers(&self, target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+        get_referrers_in(self.h, target)
+    }
+
+    /// [`write_dot`] for this heap's objects.
+    pub fn write_dot(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        write_dot_in(self.h, w)
+    }
+
+    /// [`add_callback`] for this heap's collections.
+    pub fn add_callback(&self, f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
+        add_callback_in(self.h, Box::new(f))
+    }
+
+    /// [`remove_callback`] for this heap's callbacks.
+    pub fn remove_callback(&self, id: CallbackId) -> bool {
+        remove_callback_in(self.h, id)
+    }
+
+    /// The handles that this heap's tracked objects hold to tracked objects
+    /// of other heaps (the default heap included). Such an edge counts as
+    /// a reference from outside for the heap of its target, so a cycle
+    /// through it is never collected; this is the check that makes such
+    /// cycles visible. Takes every object of the heap as `get_referrers`
+    /// does (it traces every value).
+    pub fn cross_heap_edges(&self) -> usize {
+        cross_heap_edges_in(self.h)
+    }
+}
+
+/// Handles from `h`'s tracked objects to tracked objects of another heap.
+pub(crate) fn cross_heap_edges_in(h: &SyncHeap) -> usize {
+    with_all_owned(h, |objs, bump| {
+        let mut n = 0;
+        let mut t = Vec::new();
+        for &o in objs {
+            targets_of(o, bump, &mut t);
+            n += t
+                .iter()
+                // SAFETY: a visited handle's target is alive while its
+                // source (owned) is not dropped.
+                .filter(|x| unsafe { x.as_ref() }.vtable.tracked)
+                .filter(|x| unsafe { x.as_ref() }.heap_id() != h.id)
+                .count();
+        }
+        n
+    })
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
+impl core::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Heap")
+            .field("id", &self.h.id)
+            .field("count", &get_count_in(self.h))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        let h = self.h;
+        // A full collection (unless this thread is collecting: then the
+        // survivors simply move), and its drops.
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            collect_generation_in(h, GENERATIONS - 1);
+            wait_for_drops_in(h);
+        }));
+        {
+            let _state = exclude_collection(h);
+            let saved = core::mem::take(&mut *prims::lock(&h.garbage));
+            heap::migrate(h);
+            prims::lock(&heap().garbage).extend(saved);
+        }
+        if let Err(p) = r
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(p);
+        }
+    }
 }

@@ -53,6 +53,13 @@ pub(crate) const GEN_MASK: u32 = 0b11 << GEN_SHIFT;
 pub(crate) const FROZEN_GEN: u32 = 3;
 pub(crate) const SHARD_SHIFT: u32 = 12;
 pub(crate) const SHARD_MASK: u32 = 0b1111 << SHARD_SHIFT;
+/// The heap a tracked object belongs to (`heap::heap_of`): 0 for the
+/// process-wide default heap, otherwise the id of a heap made with
+/// `control::Heap::new`. Written when the object is allocated, and
+/// rewritten only when a dropped heap hands its survivors to the default
+/// one (under both shard locks, `heap::migrate`).
+pub(crate) const HEAP_SHIFT: u32 = 20;
+pub(crate) const HEAP_MASK: u32 = 0xfff << HEAP_SHIFT;
 
 /// Per-type operations, built by the typed layer (`ouro_refobj::sync`).
 #[derive(Debug)]
@@ -177,6 +184,12 @@ impl SyncHeader {
 
     pub(crate) fn generation(&self) -> u32 {
         (self.flags.load(Ordering::Relaxed) & GEN_MASK) >> GEN_SHIFT
+    }
+
+    /// The id of the heap the object belongs to (see [`HEAP_MASK`]).
+    #[inline(always)]
+    pub(crate) fn heap_id(&self) -> u32 {
+        (self.flags.load(Ordering::Relaxed) & HEAP_MASK) >> HEAP_SHIFT
     }
 
     pub(crate) fn shard(&self) -> usize {

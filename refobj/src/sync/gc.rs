@@ -177,7 +177,7 @@ impl fmt::Debug for ObjectInfo {
     }
 }
 
-fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
+pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
     v.into_iter().map(ObjectInfo).collect()
 }
 
