@@ -126,7 +126,11 @@ fn saveall_garbage_is_per_heap() {
     assert_eq!(kept.len(), 2);
     assert!(kept.iter().all(|o| o.downcast::<Node>().is_some()));
     assert!(b.garbage().is_empty());
-    assert!(gc::garbage().iter().all(|o| !kept.iter().any(|k| k.address() == o.address())));
+    assert!(
+        gc::garbage()
+            .iter()
+            .all(|o| !kept.iter().any(|k| k.address() == o.address()))
+    );
     drop(kept);
     a.clear_garbage();
     assert!(a.garbage().is_empty());

@@ -214,7 +214,11 @@ impl Drop for Collecting {
     }
 }
 
-fn run(h: &'static SyncHeap, mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
+fn run(
+    h: &'static SyncHeap,
+    mut state: MutexGuard<'_, CollectorState>,
+    generation: usize,
+) -> usize {
     let batch = {
         let _c = Collecting::start(h);
         collect::collect(h, &mut state, generation, None)
@@ -1069,22 +1073,39 @@ impl Heap {
     }
 }
 
+/// Counts the visited handles to tracked objects of another heap than
+/// `id` (read during the visit, which keeps the target alive).
+struct CrossHeap {
+    id: u32,
+    n: usize,
+}
+
+impl SyncSink for CrossHeap {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        // SAFETY: the handle being visited keeps `target` alive for the
+        // duration of the call.
+        let t = unsafe { target.as_ref() };
+        if t.vtable.tracked && t.heap_id() != self.id {
+            self.n += 1;
+        }
+    }
+}
+
 /// Handles from `h`'s tracked objects to tracked objects of another heap.
 pub(crate) fn cross_heap_edges_in(h: &SyncHeap) -> usize {
     with_all_owned(h, |objs, bump| {
-        let mut n = 0;
-        let mut t = Vec::new();
-        for &o in objs {
-            targets_of(o, bump, &mut t);
-            n += t
-                .iter()
-                // SAFETY: a visited handle's target is alive while its
-                // source (owned) is not dropped.
-                .filter(|x| unsafe { x.as_ref() }.vtable.tracked)
-                .filter(|x| unsafe { x.as_ref() }.heap_id() != h.id)
-                .count();
+        let mut sink = CrossHeap { id: h.id, n: 0 };
+        for &obj in objs {
+            // SAFETY: owned by `with_all_owned` (I2).
+            let o = unsafe { obj.as_ref() };
+            if o.flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+                continue;
+            }
+            let mut v = Visitor::new(Mode::Sync(&mut sink), Some(bump));
+            // SAFETY: owned and not exclusive (I2, I3).
+            v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
         }
-        n
+        sink.n
     })
 }
 
