@@ -1133,6 +1133,15 @@ impl Drop for Heap {
             collect_generation_in(h, GENERATIONS - 1);
             wait_for_drops_in(h);
         }));
+        if heap::is_collecting(h) || heap::is_finishing() {
+            // Its own collection's survivors (or resurrected garbage) are
+            // given back after this: say so, rather than lose them silently.
+            log::warn!(
+                target: "ouro::gc",
+                "an ouro::sync::Heap was dropped from inside a collection: objects that \
+                 collection gives back stay in the dropped heap, and no collection examines them"
+            );
+        }
         {
             let _state = exclude_collection(h);
             let saved = core::mem::take(&mut *prims::lock(&h.garbage));
