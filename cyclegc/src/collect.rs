@@ -41,6 +41,7 @@
 //! over. A panic from `trace` aborts the collection (everything survives),
 //! or the report (nothing is reported).
 
+use crate::callbacks::Slot;
 use core::ptr::{self, NonNull};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -602,7 +603,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
             uncollectable: 0,
             duration: Duration::ZERO,
         };
-        keep_first(&mut panic, heap.callbacks.invoke(&info));
+        keep_first(&mut panic, heap.callbacks.invoke(|f| f(&info)));
     }
     let mut scratch = heap.scratch.borrow_mut();
     // Apart: `run` takes any panic it holds for a `trace`'s (all survive).
@@ -636,7 +637,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
                 uncollectable: outcome.uncollectable(),
                 duration,
             };
-            keep_first(&mut panic, heap.callbacks.invoke(&info));
+            keep_first(&mut panic, heap.callbacks.invoke(|f| f(&info)));
         }
     }
     warn_rejected_pending(heap, &mut panic);

@@ -16,6 +16,7 @@
 //! assert_eq!(control::collect(), 0);
 //! ```
 
+mod callbacks;
 mod collect;
 pub mod control;
 mod debug;

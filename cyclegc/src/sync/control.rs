@@ -44,6 +44,7 @@ use super::header::*;
 use super::heap::{self, CollectorState, List, SyncHeap, heap};
 use super::prims::{self, MutexGuard, Ordering};
 use super::raw::ObjectRef;
+use crate::callbacks::{CallbackList, Slot};
 use crate::debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
 use crate::heap::GENERATIONS;
 use crate::stats::GenerationStats;
@@ -51,29 +52,13 @@ use crate::visitor::{Mode, SyncSink, Visitor};
 
 type Callback = Box<dyn FnMut(&CallbackInfo) + Send>;
 
-struct Entry {
-    id: CallbackId,
-    f: Option<Callback>,
-    removed: bool,
-}
+/// The callbacks of a process-wide heap (the rules of `callbacks`, shared
+/// with the thread-local heap).
+pub(crate) type SyncCallbacks = CallbackList<dyn FnMut(&CallbackInfo) + Send>;
 
-/// The callbacks of the process-wide heap (the rules of the thread-local
-/// heap's callbacks apply).
-#[derive(Default)]
-pub(crate) struct SyncCallbacks {
-    entries: Vec<Entry>,
-    next_id: u64,
-    invoking: bool,
-}
-
-/// Keeps the first panic of the callbacks; a later one is dropped, under
-/// `catch_unwind` as a payload's own `Drop` could panic (then that one's
-/// payload is leaked).
-fn keep(first: &mut Option<Box<dyn std::any::Any + Send>>, p: Box<dyn std::any::Any + Send>) {
-    if first.is_none() {
-        *first = Some(p);
-    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
-        core::mem::forget(again);
+impl<F: ?Sized> Slot<F> for prims::Mutex<CallbackList<F>> {
+    fn with<R>(&self, f: impl FnOnce(&mut CallbackList<F>) -> R) -> R {
+        f(&mut prims::lock(self))
     }
 }
 
@@ -85,14 +70,9 @@ pub(crate) fn invoke_callbacks(
     o: Outcome,
     start: Instant,
 ) -> Option<Box<dyn std::any::Any + Send>> {
-    let n = {
-        let mut cbs = prims::lock(&h.callbacks);
-        if cbs.entries.is_empty() {
-            return None;
-        }
-        cbs.invoking = true;
-        cbs.entries.len()
-    };
+    if h.callbacks.is_empty() {
+        return None;
+    }
     let info = CallbackInfo {
         phase,
         generation,
@@ -104,49 +84,12 @@ pub(crate) fn invoke_callbacks(
             start.elapsed()
         },
     };
-    let mut first = None;
-    for i in 0..n {
-        let f = {
-            let mut cbs = prims::lock(&h.callbacks);
-            match cbs.entries.get_mut(i) {
-                Some(e) if !e.removed => e.f.take(),
-                _ => None,
-            }
-        };
-        let Some(mut f) = f else { continue };
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
-            keep(&mut first, p);
-        }
-        let mut cbs = prims::lock(&h.callbacks);
-        if let Some(e) = cbs.entries.get_mut(i)
-            && !e.removed
-        {
-            e.f = Some(f);
-        } else {
-            drop(cbs);
-            // Removed while it ran: its captured state's `Drop` is user
-            // code too (caught as the thread-local heap's `Callbacks` does).
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
-                keep(&mut first, p);
-            }
-        }
-    }
-    let dropped: Vec<Entry> = {
-        let mut cbs = prims::lock(&h.callbacks);
-        cbs.invoking = false;
-        let (gone, kept) = core::mem::take(&mut cbs.entries)
-            .into_iter()
-            .partition(|e| e.removed);
-        cbs.entries = kept;
-        gone
-    };
-    drop(dropped);
-    first
+    h.callbacks.invoke(|f| f(&info))
 }
 
 /// Whether any callback is registered.
 pub(crate) fn has_callbacks(h: &heap::SyncHeap) -> bool {
-    !prims::lock(&h.callbacks).entries.is_empty()
+    !h.callbacks.is_empty()
 }
 
 /// Registers `f` to be called at the start and the end of every collection
@@ -157,15 +100,7 @@ pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId
 }
 
 fn add_callback_in(h: &SyncHeap, f: Callback) -> CallbackId {
-    let mut cbs = prims::lock(&h.callbacks);
-    cbs.next_id += 1;
-    let id = CallbackId(cbs.next_id);
-    cbs.entries.push(Entry {
-        id,
-        f: Some(f),
-        removed: false,
-    });
-    id
+    h.callbacks.add(f)
 }
 
 /// Unregisters a callback; `false` if it was not registered.
@@ -174,20 +109,10 @@ pub fn remove_callback(id: CallbackId) -> bool {
 }
 
 fn remove_callback_in(h: &SyncHeap, id: CallbackId) -> bool {
-    let removed = {
-        let mut cbs = prims::lock(&h.callbacks);
-        let Some(i) = cbs.entries.iter().position(|e| e.id == id && !e.removed) else {
-            return false;
-        };
-        if cbs.invoking {
-            cbs.entries[i].removed = true;
-            cbs.entries[i].f.take()
-        } else {
-            cbs.entries.remove(i).f
-        }
-    };
-    drop(removed);
-    true
+    let (found, f) = h.callbacks.remove(id);
+    // Dropped without the lock: its `Drop` is user code.
+    drop(f);
+    found
 }
 
 /// Waits for a running collection and keeps others from starting, unless
