@@ -20,6 +20,8 @@ mod callbacks;
 mod collect;
 pub mod control;
 mod debug;
+#[doc(hidden)]
+pub mod dot;
 mod header;
 mod heap;
 mod hooks;

@@ -46,6 +46,7 @@ use super::prims::{self, MutexGuard, Ordering};
 use super::raw::ObjectRef;
 use crate::callbacks::{CallbackList, Slot};
 use crate::debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
+use crate::dot::DotNode;
 use crate::heap::GENERATIONS;
 use crate::stats::GenerationStats;
 use crate::visitor::{Mode, SyncSink, Visitor};
@@ -720,46 +721,6 @@ fn get_referrers_in(h: &SyncHeap, target: NonNull<SyncHeader>) -> Vec<ObjectRef>
     })
 }
 
-/// One object of [`write_dot`]'s graph.
-struct Node {
-    addr: usize,
-    name: &'static str,
-    strong: usize,
-    internal: usize,
-    frozen: bool,
-    edges: Vec<usize>,
-}
-
-/// The shape and colour of each of [`write_dot`]'s nodes (as the
-/// thread-local heap's `gc::write_dot`).
-fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
-    // Roots, then what they reach; the rest (and `SAVEALL`'s) is garbage.
-    let root = |n: &Node| !saved.contains(&n.addr) && n.strong > n.internal;
-    let mut reachable: Vec<bool> = nodes.iter().map(root).collect();
-    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i]).collect();
-    while let Some(i) = stack.pop() {
-        for &j in &nodes[i].edges {
-            if !reachable[j] {
-                reachable[j] = true;
-                stack.push(j);
-            }
-        }
-    }
-    nodes
-        .iter()
-        .zip(&reachable)
-        .map(|(n, &reached)| {
-            if root(n) {
-                "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-            } else if !reached || saved.contains(&n.addr) {
-                "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
-            } else {
-                "shape=ellipse"
-            }
-        })
-        .collect()
-}
-
 /// Writes every tracked object and edge as a Graphviz `digraph`, drawn as
 /// the thread-local heap's (`gc::write_dot`): objects held from outside the
 /// heap (more strong references than edges from other objects) are roots
@@ -770,28 +731,27 @@ pub fn write_dot(w: impl std::io::Write) -> std::io::Result<()> {
     write_dot_in(heap(), w)
 }
 
-fn write_dot_in(h: &SyncHeap, mut w: impl std::io::Write) -> std::io::Result<()> {
+fn write_dot_in(h: &SyncHeap, w: impl std::io::Write) -> std::io::Result<()> {
     let saved: Vec<usize> = prims::lock(&h.garbage)
         .iter()
         .map(|r| r.address())
         .collect();
-    let nodes: Vec<Node> = with_all_owned(h, |objs, bump| {
+    let nodes: Vec<DotNode> = with_all_owned(h, |objs, bump| {
         let index: std::collections::HashMap<usize, usize> = objs
             .iter()
             .enumerate()
             .map(|(i, o)| (o.as_ptr().addr(), i))
             .collect();
-        let mut nodes: Vec<Node> = objs
+        let mut nodes: Vec<DotNode> = objs
             .iter()
             .map(|&o| {
                 // SAFETY: owned objects are alive.
                 let h = unsafe { o.as_ref() };
-                Node {
+                DotNode {
                     // SAFETY: as above.
                     addr: unsafe { SyncHeader::value_ptr(o) }.as_ptr().addr(),
-                    name: (h.vtable.type_name)(),
+                    type_name: (h.vtable.type_name)(),
                     strong: h.strong(),
-                    internal: 0,
                     frozen: h.generation() == FROZEN_GEN,
                     edges: Vec::new(),
                 }
@@ -803,33 +763,12 @@ fn write_dot_in(h: &SyncHeap, mut w: impl std::io::Write) -> std::io::Result<()>
             for x in &t {
                 if let Some(&j) = index.get(&x.as_ptr().addr()) {
                     nodes[i].edges.push(j);
-                    nodes[j].internal += 1;
                 }
             }
         }
         nodes
     });
-    let style = dot_styles(&nodes, &saved);
-    writeln!(w, "digraph ouro_sync_heap {{")?;
-    writeln!(w, "  node [fontname=\"monospace\"];")?;
-    for (i, n) in nodes.iter().enumerate() {
-        let mut attrs = vec![format!(
-            "label=\"{}\\n{:#x}\"",
-            n.name.replace('"', "\\\""),
-            n.addr
-        )];
-        attrs.push(style[i].into());
-        if n.frozen {
-            attrs.push("peripheries=2".into());
-        }
-        writeln!(w, "  n{i} [{}];", attrs.join(", "))?;
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        for j in &n.edges {
-            writeln!(w, "  n{i} -> n{j};")?;
-        }
-    }
-    writeln!(w, "}}")
+    crate::dot::write_dot(&nodes, &saved, w)
 }
 
 /// A heap of its own for `sync` objects, beside the process-wide default
