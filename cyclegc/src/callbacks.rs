@@ -17,8 +17,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::debug::CallbackId;
 
-/// A panic payload of user code.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) use crate::panics::Panic;
+use crate::panics::keep_first;
 
 struct Entry<F: ?Sized> {
     id: CallbackId,
@@ -42,16 +42,6 @@ impl<F: ?Sized> Default for CallbackList<F> {
             next_id: 0,
             invoking: false,
         }
-    }
-}
-
-/// Keeps the first panic; a later one is dropped, under `catch_unwind` as
-/// a payload's own `Drop` could panic (then that one's payload is leaked).
-pub(crate) fn keep_first(first: &mut Option<Panic>, p: Panic) {
-    if first.is_none() {
-        *first = Some(p);
-    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
-        core::mem::forget(again);
     }
 }
 
@@ -142,7 +132,7 @@ pub(crate) trait Slot<F: ?Sized> {
                 continue;
             };
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| call(&mut f))) {
-                keep_first(&mut first, p);
+                keep_first(&mut first, Some(p));
             }
             let removed = self.with(|l| match l.entries.get_mut(i) {
                 Some(e) if !e.removed => {
@@ -156,7 +146,7 @@ pub(crate) trait Slot<F: ?Sized> {
             if let Some(f) = removed
                 && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f)))
             {
-                keep_first(&mut first, p);
+                keep_first(&mut first, Some(p));
             }
         }
         first

@@ -43,8 +43,7 @@
 
 use crate::callbacks::Slot;
 use core::ptr::{self, NonNull};
-use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
@@ -204,7 +203,7 @@ fn update_refs(young: Link) -> usize {
     n
 }
 
-type Panic = Box<dyn Any + Send + 'static>;
+use crate::panics::{Panic, catch, keep_first};
 
 /// [`run`] with a panic slot of its own (a `Start` callback's panic is no
 /// `trace` panic: the collection goes on as usual).
@@ -218,24 +217,6 @@ fn run_alone(
     let mut panic = None;
     let outcome = run(heap, generation, old, automatic, scratch, &mut panic);
     (outcome, panic)
-}
-
-/// Runs `f`, catching a panic; returns the payload.
-fn catch(f: impl FnOnce()) -> Option<Panic> {
-    panic::catch_unwind(AssertUnwindSafe(f)).err()
-}
-
-fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
-    if slot.is_none() {
-        *slot = p;
-    } else if let Some(extra) = p {
-        // Only the first panic is resumed. The others are dropped here, but
-        // a payload's own `Drop` could panic too: that one is caught, and its
-        // payload leaked rather than risk a third.
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(extra))) {
-            core::mem::forget(again);
-        }
-    }
 }
 
 /// Which reported edges trial deletion subtracts.

@@ -26,6 +26,7 @@ mod header;
 mod heap;
 mod hooks;
 mod list;
+mod panics;
 pub mod raw;
 mod schedule;
 mod stats;

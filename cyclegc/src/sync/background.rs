@@ -49,7 +49,7 @@
 
 use std::time::Duration;
 
-use super::collect::{self, Batch, Panic};
+use super::collect::{self, Batch, Panic, keep_first};
 
 /// How long `collect()` waits for the batch the thread is finishing.
 ///
@@ -77,7 +77,7 @@ impl Pending {
         for b in self.batches.drain(..) {
             let (_, p) = collect::finish(b.heap, b);
             if let Some(p) = p {
-                panic.get_or_insert(p);
+                keep_first(panic, Some(p));
             }
         }
     }
@@ -183,7 +183,7 @@ fn finish_and_log(batch: Batch) {
                  garbage (the rest of the garbage was dropped)"
             )
         });
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(p)));
+        crate::panics::drop_payload(p);
     }
 }
 

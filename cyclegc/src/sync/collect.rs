@@ -2,7 +2,6 @@
 //! the module documentation of `sync`, in order.
 
 use core::ptr::NonNull;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::header::*;
@@ -37,8 +36,7 @@ pub(crate) struct Outcome {
     pub(crate) uncollectable: usize,
 }
 
-/// A panic caught in user code, kept until the heap is consistent.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) use crate::panics::{Panic, catch, keep_first};
 
 /// What is left of a collection once its critical part is done.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -269,10 +267,6 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     }
     drop(state);
     (outcome, b.panic)
-}
-
-fn catch(f: impl FnOnce()) -> Option<Panic> {
-    panic::catch_unwind(AssertUnwindSafe(f)).err()
 }
 
 /// Steps 1 to 4 and 7 for the survivors (see [`collect`]); says in

@@ -160,7 +160,8 @@ fn run(
     pending.finish_taken(&mut p);
     let (outcome, p2) = collect::finish(h, batch);
     pending.wait_for_running();
-    if let Some(p) = p.or(p2) {
+    collect::keep_first(&mut p, p2);
+    if let Some(p) = p {
         panic::resume_unwind(p);
     }
     outcome.unreachable
@@ -350,7 +351,7 @@ pub(crate) fn maybe_collect(h: &'static SyncHeap) {
         drop(state);
         // Nothing to drop: the statistics and `Stop` callbacks, here.
         let (_, p2) = collect::finish(h, batch);
-        p = p.or(p2);
+        collect::keep_first(&mut p, p2);
     }
     if let Some(p) = p {
         panic::resume_unwind(p);

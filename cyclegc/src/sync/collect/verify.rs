@@ -49,7 +49,7 @@ pub(super) fn verify_global(
 ) -> Claimed {
     let mut traced = Traced::default();
     if let Some(p) = tracing(|| catch(|| traced = verify_trace(t, scratch))) {
-        panic.get_or_insert(p);
+        keep_first(panic, Some(p));
         release_guards(&mut t.guards);
         for s in &mut t.state {
             if matches!(*s, State::Candidate | State::Failed) {
