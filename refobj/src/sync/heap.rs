@@ -29,6 +29,8 @@ use super::gc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, ObjectInf
 /// objects may outlive the `Heap` they were made in.
 ///
 /// ```
+/// # extern crate ouro_refobj as ouro;
+/// # use ouro_macros::Trace;
 /// use ouro::sync::{Gc, Heap};
 /// use ouro::Trace;
 /// use std::sync::Mutex;
@@ -49,6 +51,7 @@ impl Heap {
     /// Makes a new heap, with the default settings.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// assert!(heap.is_enabled());
     /// ```
@@ -68,6 +71,7 @@ impl Heap {
     /// of its objects; returns the number of unreachable ones found.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// assert_eq!(heap.collect(), 0);
     /// ```
@@ -79,6 +83,7 @@ impl Heap {
     /// heap.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// assert_eq!(heap.collect_generation(0), 0);
     /// ```
@@ -90,6 +95,7 @@ impl Heap {
     /// collections.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.wait_for_drops();
     /// ```
@@ -100,6 +106,7 @@ impl Heap {
     /// Turns this heap's automatic collection on.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.disable();
     /// heap.enable();
@@ -112,6 +119,7 @@ impl Heap {
     /// Turns this heap's automatic collection off.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.disable();
     /// assert!(!heap.is_enabled());
@@ -123,6 +131,7 @@ impl Heap {
     /// Whether this heap's automatic collection is on.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// assert!(ouro::sync::Heap::new().is_enabled());
     /// ```
     pub fn is_enabled(&self) -> bool {
@@ -132,6 +141,7 @@ impl Heap {
     /// [`gc::get_count`](super::gc::get_count) for this heap.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// assert_eq!(ouro::sync::Heap::new().get_count(), [0, 0, 0]);
     /// ```
     pub fn get_count(&self) -> [usize; 3] {
@@ -141,6 +151,7 @@ impl Heap {
     /// This heap's thresholds (a new heap has the default ones).
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.set_threshold([100, 10, 10]);
     /// assert_eq!(heap.get_threshold(), [100, 10, 10]);
@@ -153,6 +164,7 @@ impl Heap {
     /// collection off).
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.set_threshold([10, 5, 5]);
     /// assert_eq!(heap.get_threshold(), [10, 5, 5]);
@@ -164,6 +176,7 @@ impl Heap {
     /// This heap's statistics per generation.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.collect();
     /// assert_eq!(heap.get_stats()[2].collections, 1);
@@ -175,6 +188,7 @@ impl Heap {
     /// Sets this heap's debug flags.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// use ouro::sync::gc::DebugFlags;
     /// let heap = ouro::sync::Heap::new();
     /// heap.set_debug(DebugFlags::SAVEALL);
@@ -187,6 +201,7 @@ impl Heap {
     /// This heap's debug flags.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// assert!(ouro::sync::Heap::new().get_debug().is_empty());
     /// ```
     pub fn get_debug(&self) -> DebugFlags {
@@ -197,6 +212,7 @@ impl Heap {
     /// [`DebugFlags::SAVEALL`].
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// assert!(ouro::sync::Heap::new().garbage().is_empty());
     /// ```
     pub fn garbage(&self) -> Vec<ObjectInfo> {
@@ -206,6 +222,7 @@ impl Heap {
     /// Releases the objects of [`Heap::garbage`].
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// heap.clear_garbage();
     /// assert!(heap.garbage().is_empty());
@@ -217,6 +234,7 @@ impl Heap {
     /// Moves every object of this heap to its frozen set.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// let a = ouro::sync::Gc::new_in(vec![ouro::sync::Gc::new(())], &heap);
     /// heap.freeze();
@@ -232,6 +250,7 @@ impl Heap {
     /// Moves this heap's frozen objects to its oldest generation.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// ouro::sync::Heap::new().unfreeze();
     /// ```
     pub fn unfreeze(&self) {
@@ -241,6 +260,7 @@ impl Heap {
     /// The number of this heap's frozen objects.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// assert_eq!(ouro::sync::Heap::new().get_freeze_count(), 0);
     /// ```
     pub fn get_freeze_count(&self) -> usize {
@@ -251,6 +271,7 @@ impl Heap {
     /// frozen objects left out), as [`gc::get_objects`](super::gc::get_objects).
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// use ouro::sync::{Gc, Heap};
     /// let heap = Heap::new();
     /// let a = Gc::new_in(vec![Gc::new(1)], &heap);
@@ -265,6 +286,7 @@ impl Heap {
     /// This heap's tracked objects whose values hold a handle to `obj`.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// use ouro::sync::{Gc, Heap};
     /// let heap = Heap::new();
     /// let a = Gc::new(vec![]);
@@ -280,6 +302,7 @@ impl Heap {
     /// [`gc::write_dot`](super::gc::write_dot)).
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let mut out = Vec::new();
     /// ouro::sync::Heap::new().write_dot(&mut out).unwrap();
     /// assert!(String::from_utf8(out).unwrap().starts_with("digraph"));
@@ -292,6 +315,7 @@ impl Heap {
     /// heap's collections (as [`gc::add_callback`](super::gc::add_callback)).
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// let heap = ouro::sync::Heap::new();
@@ -310,6 +334,7 @@ impl Heap {
     /// registered.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// let heap = ouro::sync::Heap::new();
     /// let id = heap.add_callback(|_| {});
     /// assert!(heap.remove_callback(id));
@@ -327,10 +352,11 @@ impl Heap {
     /// [`Heap::get_referrers`] does.
     ///
     /// ```
+    /// # extern crate ouro_refobj as ouro;
     /// use ouro::sync::{Gc, Heap};
     /// let heap = Heap::new();
-    /// let a = Gc::new(vec![]);
-    /// let b: Gc<Vec<Gc<Vec<()>>>> = Gc::new_in(vec![a.clone()], &heap);
+    /// let a = Gc::new(vec![Gc::new(0)]); // tracked, in the default heap
+    /// let b = Gc::new_in(vec![a.clone()], &heap);
     /// assert_eq!(heap.cross_heap_edges(), 1);
     /// # drop(b);
     /// ```
