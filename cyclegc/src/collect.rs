@@ -634,9 +634,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
 fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
     let g = &heap.gens[generation];
     let mut s = g.stats.get();
-    s.collections += 1;
-    s.collected += outcome.collected_or_saved();
-    s.uncollectable += outcome.uncollectable();
+    s.record(outcome.collected_or_saved(), outcome.uncollectable());
     g.stats.set(s);
 }
 

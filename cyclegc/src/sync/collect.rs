@@ -199,16 +199,10 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     if !b.found.is_empty()
         && let Some(p) = catch(|| b.found.iter().for_each(|f| f.log()))
     {
-        b.panic.get_or_insert(p);
+        keep_first(&mut b.panic, Some(p));
     }
     let (generation, outcome) = (b.generation, b.outcome);
-    {
-        let mut stats = prims::lock(&h.stats);
-        let st = &mut stats[generation];
-        st.collections += 1;
-        st.collected += outcome.collected;
-        st.uncollectable += outcome.uncollectable;
-    }
+    prims::lock(&h.stats)[generation].record(outcome.collected, outcome.uncollectable);
     // After an automatic collection, the young threshold backs off or comes
     // back (`schedule`); an explicit one says nothing about them.
     if b.back.automatic {
@@ -239,7 +233,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
             )
         })
     {
-        b.panic.get_or_insert(p);
+        keep_first(&mut b.panic, Some(p));
     }
     if let Some(ticket) = b.ticket.take() {
         super::control::unregister_unfinished(h, ticket);
@@ -262,7 +256,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         let _c = super::control::Collecting::start(h);
         let p = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, b.start);
         if let Some(p) = p {
-            b.panic.get_or_insert(p);
+            keep_first(&mut b.panic, Some(p));
         }
     }
     drop(state);
@@ -336,14 +330,14 @@ impl Batch {
         let mut claimed = Claimed::default();
         let (chunk, fold_dead) = (chunk_size(h), !self.saveall);
         if let Some(p) = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, fold_dead))) {
-            self.panic.get_or_insert(p);
+            keep_first(&mut self.panic, Some(p));
             withdraw_first_pass(t);
             self.back.give(h, t, |_| true, &mut self.zombies);
             return None;
         }
         if !t.exclusive_seen.is_empty() {
             if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
-                self.panic.get_or_insert(p);
+                keep_first(&mut self.panic, Some(p));
             }
             release_guards(&mut t.guards);
         }
