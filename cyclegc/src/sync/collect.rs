@@ -67,7 +67,7 @@ pub(crate) struct Batch {
     back: GiveBack,
     zombies: Vec<NonNull<SyncHeader>>,
     /// The non-structural types whose values the report found keeping
-    /// cycles alive (warned about in [`finish`], once per process).
+    /// cycles alive (warned about in [`finish`], once per heap).
     reported: Vec<&'static SyncVTable>,
     /// The same for the non-structural values inside structural ones
     /// (trait objects'), by their types' names.

@@ -221,7 +221,7 @@
 //!   those with a remainder and from those whose edges were not all
 //!   recorded (`EXCLUSIVE`, or a lock busy). What this leaves and a
 //!   non-structural value reaches is *reported*: counted as uncollectable,
-//!   its non-structural types named in a `log` warning once per process
+//!   its non-structural types named in a `log` warning once per heap
 //!   (after the critical part, without the lock: a logger is user code),
 //!   and under `SAVEALL` kept in `garbage()`. The report takes no lock and
 //!   traces nothing again; it only reads the collector's tables and the

@@ -212,7 +212,7 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool, log: bool) -> Reported {
     out
 }
 
-/// Warns about each of `types` not warned about before in this process
+/// Warns about each of `types` not warned about before by this heap
 /// (`SyncHeap::warned`). Runs without the collector lock (a `log::Log` is
 /// user code); the first panic of a logger goes to `panic`.
 pub(super) fn warn_new_types(
