@@ -1008,10 +1008,16 @@ impl Drop for Heap {
             );
         }
         {
-            let _state = exclude_collection(h);
+            let state = exclude_collection(h);
             let saved = core::mem::take(&mut *prims::lock(&h.garbage));
             heap::migrate(h);
             prims::lock(&heap().garbage).extend(saved);
+            // The heap itself stays (see `heap::new_heap`); its collector's
+            // tables, sized for its largest collection, need not.
+            if let Some(mut state) = state {
+                state.tables = Default::default();
+                state.scratch = bumpalo::Bump::new();
+            }
         }
         if let Err(p) = r
             && !std::thread::panicking()
