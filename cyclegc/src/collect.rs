@@ -41,9 +41,9 @@
 //! over. A panic from `trace` aborts the collection (everything survives),
 //! or the report (nothing is reported).
 
+use crate::callbacks::Slot;
 use core::ptr::{self, NonNull};
-use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::time::{Duration, Instant};
 
 use bumpalo::collections::Vec as BumpVec;
@@ -203,7 +203,7 @@ fn update_refs(young: Link) -> usize {
     n
 }
 
-type Panic = Box<dyn Any + Send + 'static>;
+use crate::panics::{Panic, catch, keep_first};
 
 /// [`run`] with a panic slot of its own (a `Start` callback's panic is no
 /// `trace` panic: the collection goes on as usual).
@@ -217,24 +217,6 @@ fn run_alone(
     let mut panic = None;
     let outcome = run(heap, generation, old, automatic, scratch, &mut panic);
     (outcome, panic)
-}
-
-/// Runs `f`, catching a panic; returns the payload.
-fn catch(f: impl FnOnce()) -> Option<Panic> {
-    panic::catch_unwind(AssertUnwindSafe(f)).err()
-}
-
-fn keep_first(slot: &mut Option<Panic>, p: Option<Panic>) {
-    if slot.is_none() {
-        *slot = p;
-    } else if let Some(extra) = p {
-        // Only the first panic is resumed. The others are dropped here, but
-        // a payload's own `Drop` could panic too: that one is caught, and its
-        // payload leaked rather than risk a third.
-        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(extra))) {
-            core::mem::forget(again);
-        }
-    }
 }
 
 /// Which reported edges trial deletion subtracts.
@@ -602,7 +584,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
             uncollectable: 0,
             duration: Duration::ZERO,
         };
-        keep_first(&mut panic, heap.callbacks.invoke(&info));
+        keep_first(&mut panic, heap.callbacks.invoke(|f| f(&info)));
     }
     let mut scratch = heap.scratch.borrow_mut();
     // Apart: `run` takes any panic it holds for a `trace`'s (all survive).
@@ -636,7 +618,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
                 uncollectable: outcome.uncollectable(),
                 duration,
             };
-            keep_first(&mut panic, heap.callbacks.invoke(&info));
+            keep_first(&mut panic, heap.callbacks.invoke(|f| f(&info)));
         }
     }
     warn_rejected_pending(heap, &mut panic);
@@ -652,9 +634,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
 fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
     let g = &heap.gens[generation];
     let mut s = g.stats.get();
-    s.collections += 1;
-    s.collected += outcome.collected_or_saved();
-    s.uncollectable += outcome.uncollectable();
+    s.record(outcome.collected_or_saved(), outcome.uncollectable());
     g.stats.set(s);
 }
 

@@ -1,6 +1,7 @@
 //! The control half of the `gc` module: run collections and tune them.
 //! Everything here acts on the calling thread's heap only.
 
+use crate::callbacks::Slot;
 use crate::heap::{GENERATIONS, with_heap};
 use crate::stats::GenerationStats;
 

@@ -1,10 +1,8 @@
 //! Debug flags and collection callbacks (Python's `gc.set_debug` and
 //! `gc.callbacks`).
 
-use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::ops::{BitOr, BitOrAssign};
-use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 /// Debugging options of the collector, combinable with `|`
@@ -202,135 +200,10 @@ pub struct CallbackInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallbackId(pub(crate) u64);
 
-type Callback = Box<dyn FnMut(&CallbackInfo)>;
-
-struct Entry {
-    id: CallbackId,
-    /// `None` while the callback runs.
-    f: Option<Callback>,
-    removed: bool,
-}
-
-/// The registered callbacks of one heap.
-///
-/// Rules, so that callbacks can use the `gc` module freely: callbacks run
-/// while the collection is marked as running, so a `collect()` inside one
-/// returns 0 at once; `add_callback` inside a callback registers from the
-/// next phase on (a callback added at `Start` is called at the `Stop` of the
-/// same collection); `remove_callback` inside a callback (of itself or
-/// another) takes effect at once; a panicking callback does not stop the
-/// others, and the first panic is resumed when the collection is over.
-#[derive(Default)]
-pub(crate) struct Callbacks {
-    entries: RefCell<Vec<Entry>>,
-    next_id: Cell<u64>,
-    /// While callbacks run, removed entries are only marked (indices stay).
-    invoking: Cell<bool>,
-}
-
-impl Callbacks {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.borrow().is_empty()
-    }
-
-    pub(crate) fn add(&self, f: Callback) -> CallbackId {
-        let id = CallbackId(self.next_id.get());
-        self.next_id.set(self.next_id.get() + 1);
-        self.entries.borrow_mut().push(Entry {
-            id,
-            f: Some(f),
-            removed: false,
-        });
-        id
-    }
-
-    /// Unregisters `id`; returns whether it was registered, and the
-    /// callback for the caller to drop (its `Drop` may call into `gc`
-    /// again, and may release the heap's last objects).
-    pub(crate) fn remove(&self, id: CallbackId) -> (bool, Option<Callback>) {
-        let mut dropped = None;
-        let found = {
-            let mut entries = self.entries.borrow_mut();
-            match entries.iter_mut().find(|e| e.id == id && !e.removed) {
-                Some(e) => {
-                    e.removed = true;
-                    dropped = e.f.take();
-                    true
-                }
-                None => false,
-            }
-        };
-        if !self.invoking.get() {
-            self.entries.borrow_mut().retain(|e| !e.removed);
-        }
-        (found, dropped)
-    }
-
-    /// Unregisters every callback and returns them, for the caller to drop.
-    pub(crate) fn take_all(&self) -> Vec<Callback> {
-        self.entries
-            .take()
-            .into_iter()
-            .filter_map(|e| e.f)
-            .collect()
-    }
-
-    /// Calls every callback registered before this call; returns the first
-    /// panic.
-    pub(crate) fn invoke(&self, info: &CallbackInfo) -> Option<Box<dyn std::any::Any + Send>> {
-        let n = self.entries.borrow().len();
-        let mut first: Option<Box<dyn std::any::Any + Send>> = None;
-        let mut keep = |p: Box<dyn std::any::Any + Send>| match first {
-            None => first = Some(p),
-            // Only the first panic is resumed; the others are dropped, under
-            // `catch_unwind` as a payload's own `Drop` could panic (then that
-            // one's payload is leaked).
-            Some(_) => {
-                if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
-                    core::mem::forget(again);
-                }
-            }
-        };
-        let outer = self.invoking.replace(true);
-        // Reset even if something below unwinds.
-        struct Invoking<'a>(&'a Cell<bool>, bool);
-        impl Drop for Invoking<'_> {
-            fn drop(&mut self) {
-                self.0.set(self.1);
-            }
-        }
-        let _invoking = Invoking(&self.invoking, outer);
-        for i in 0..n {
-            let (id, f) = {
-                let mut entries = self.entries.borrow_mut();
-                let e = &mut entries[i];
-                (e.id, if e.removed { None } else { e.f.take() })
-            };
-            if let Some(mut f) = f {
-                let r = panic::catch_unwind(AssertUnwindSafe(|| f(info)));
-                if let Err(p) = r {
-                    keep(p);
-                }
-                let mut entries = self.entries.borrow_mut();
-                let e = &mut entries[i];
-                debug_assert_eq!(e.id, id);
-                if e.removed {
-                    drop(entries);
-                    // Its captured state's `Drop` is user code too.
-                    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
-                        keep(p);
-                    }
-                } else {
-                    e.f = Some(f);
-                }
-            }
-        }
-        if !outer {
-            self.entries.borrow_mut().retain(|e| !e.removed);
-        }
-        first
-    }
-}
+/// The callbacks of the thread-local heap (see `callbacks` for the
+/// rules, shared with the process-wide heaps).
+pub(crate) type Callbacks =
+    core::cell::RefCell<crate::callbacks::CallbackList<dyn FnMut(&CallbackInfo)>>;
 
 /// Logs the `STATS` record of one collection (target `ouro::gc`, level
 /// info), in one shape for both heaps: `gc: generation 2: scanned 3,

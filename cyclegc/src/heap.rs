@@ -1,6 +1,7 @@
 //! The thread-local heap: object memory, the generations, the settings, and
 //! what happens when a reference count reaches zero.
 
+use crate::callbacks::Slot;
 use core::alloc::Layout;
 use core::any::TypeId;
 use core::cell::{Cell, RefCell};

@@ -27,7 +27,6 @@
 use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 use std::collections::HashMap;
-use std::panic::{self, AssertUnwindSafe};
 
 use crate::header::{DEAD, HOOKED, ObjHeader, SCANNING, UNINIT};
 
@@ -43,21 +42,14 @@ pub struct HookId(pub(crate) u64);
 /// A thread-local heap's hook.
 pub type Hook = Box<dyn FnOnce()>;
 
-/// A panic caught in a hook.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) use crate::panics::Panic;
 
 /// Runs every hook, each under `catch_unwind`; returns the first panic (the
 /// others are dropped, as the collector drops all but its first).
 pub(crate) fn run_all<F: FnOnce()>(hooks: Vec<F>) -> Option<Panic> {
     let mut first = None;
     for h in hooks {
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(h)) {
-            if first.is_none() {
-                first = Some(p);
-            } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
-                core::mem::forget(again);
-            }
-        }
+        crate::panics::keep_first(&mut first, crate::panics::catch(h));
     }
     first
 }

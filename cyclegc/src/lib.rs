@@ -16,13 +16,17 @@
 //! assert_eq!(control::collect(), 0);
 //! ```
 
+mod callbacks;
 mod collect;
 pub mod control;
 mod debug;
+#[doc(hidden)]
+pub mod dot;
 mod header;
 mod heap;
 mod hooks;
 mod list;
+mod panics;
 pub mod raw;
 mod schedule;
 mod stats;

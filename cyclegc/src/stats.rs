@@ -30,3 +30,12 @@ pub struct GenerationStats {
     /// stays 0.
     pub uncollectable: usize,
 }
+
+impl GenerationStats {
+    /// Counts one collection of this generation (both heaps' collectors).
+    pub(crate) fn record(&mut self, collected: usize, uncollectable: usize) {
+        self.collections += 1;
+        self.collected += collected;
+        self.uncollectable += uncollectable;
+    }
+}

@@ -120,6 +120,7 @@ use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use ouro_cyclegc::dot::DotNode;
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
 use ouro_cyclegc::{ObjHeader, control, raw};
 
@@ -475,7 +476,7 @@ pub fn garbage() -> Vec<ObjectInfo> {
 /// assert!(dot.contains("Node"));
 /// # drop(root);
 /// ```
-pub fn write_dot(mut w: impl Write) -> io::Result<()> {
+pub fn write_dot(w: impl Write) -> io::Result<()> {
     // Before the snapshot, so that its references are gone from the counts.
     let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
     let objs = infos(raw::snapshot(None, true));
@@ -484,71 +485,20 @@ pub fn write_dot(mut w: impl Write) -> io::Result<()> {
         .enumerate()
         .map(|(i, o)| (o.address(), i))
         .collect();
-    let mut edges: Vec<(usize, usize)> = Vec::new();
-    let mut inner = vec![0usize; objs.len()];
-    for (i, o) in objs.iter().enumerate() {
-        for r in referents_of(o.obj) {
-            if let Some(&j) = index.get(&r.address()) {
-                edges.push((i, j));
-                inner[j] += 1;
-            }
-        }
-    }
-    let refcounts: Vec<usize> = objs.iter().map(|o| o.refcount()).collect();
-    let is_saved: Vec<bool> = objs.iter().map(|o| saved.contains(&o.address())).collect();
-    let roots: Vec<bool> = (0..objs.len())
-        .map(|i| !is_saved[i] && refcounts[i] > inner[i])
+    let nodes: Vec<DotNode> = objs
+        .iter()
+        .map(|o| DotNode {
+            addr: o.address(),
+            type_name: o.type_name(),
+            strong: o.refcount(),
+            frozen: o.generation.flatten().is_none(),
+            edges: referents_of(o.obj)
+                .iter()
+                .filter_map(|r| index.get(&r.address()).copied())
+                .collect(),
+        })
         .collect();
-    let mut reachable = roots.clone();
-    let mut stack: Vec<usize> = (0..objs.len()).filter(|&i| roots[i]).collect();
-    let mut out_edges = vec![Vec::new(); objs.len()];
-    for &(a, b) in &edges {
-        out_edges[a].push(b);
-    }
-    while let Some(i) = stack.pop() {
-        for &j in &out_edges[i] {
-            if !reachable[j] {
-                reachable[j] = true;
-                stack.push(j);
-            }
-        }
-    }
-    writeln!(w, "digraph ouro {{")?;
-    writeln!(w, "  rankdir=LR;")?;
-    writeln!(w, "  node [fontname=\"monospace\", fontsize=10];")?;
-    for (i, o) in objs.iter().enumerate() {
-        let name = o
-            .type_name()
-            .rsplit("::")
-            .next()
-            .unwrap_or("?")
-            .replace('"', "'");
-        let style = if roots[i] {
-            "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-        } else if !reachable[i] || is_saved[i] {
-            "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
-        } else {
-            "shape=ellipse"
-        };
-        let frozen = if o.generation.flatten().is_none() {
-            ", peripheries=2"
-        } else {
-            ""
-        };
-        writeln!(
-            w,
-            "  o{:x} [label=\"{}\\nrefs={}\", {}{}];",
-            o.address(),
-            name,
-            refcounts[i],
-            style,
-            frozen
-        )?;
-    }
-    for (a, b) in edges {
-        writeln!(w, "  o{:x} -> o{:x};", objs[a].address(), objs[b].address())?;
-    }
-    writeln!(w, "}}")
+    ouro_cyclegc::dot::write_dot(&nodes, &saved, w)
 }
 
 // The control functions: the engine's, documented here for users of the

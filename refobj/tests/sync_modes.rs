@@ -241,8 +241,14 @@ fn dot_colours_roots_garbage_and_saved_objects() {
     gc::write_dot(&mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let kind_of = |a: usize| {
-        let label = format!("\\n{a:#x}\"");
-        let line = text.lines().find(|l| l.contains(&label)).unwrap();
+        // Each node is named by its value's address (as on the
+        // thread-local heap: one renderer draws both).
+        let node = format!("o{a:x} [");
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&node))
+            .unwrap();
         if line.contains("shape=box") {
             "root"
         } else if line.contains("shape=octagon") {

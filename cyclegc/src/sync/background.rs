@@ -49,8 +49,7 @@
 
 use std::time::Duration;
 
-use super::collect::{self, Batch, Panic};
-use super::heap::heap;
+use super::collect::{self, Batch, Panic, keep_first};
 
 /// How long `collect()` waits for the batch the thread is finishing.
 ///
@@ -76,9 +75,9 @@ impl Pending {
     /// user code goes to `panic`.
     pub(crate) fn finish_taken(&mut self, panic: &mut Option<Panic>) {
         for b in self.batches.drain(..) {
-            let (_, p) = collect::finish(heap(), b);
+            let (_, p) = collect::finish(b.heap, b);
             if let Some(p) = p {
-                panic.get_or_insert(p);
+                keep_first(panic, Some(p));
             }
         }
     }
@@ -172,7 +171,7 @@ pub(crate) fn has_backlog() -> bool {
 
 /// Finishes `batch` here, logging a panic of its user code.
 fn finish_and_log(batch: Batch) {
-    let (_, p) = collect::finish(heap(), batch);
+    let (_, p) = collect::finish(batch.heap, batch);
     if let Some(p) = p {
         // Neither a panicking logger nor a payload whose own drop panics
         // may end the thread (the batches queued after this one would never
@@ -184,7 +183,7 @@ fn finish_and_log(batch: Batch) {
                  garbage (the rest of the garbage was dropped)"
             )
         });
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(p)));
+        crate::panics::drop_payload(p);
     }
 }
 

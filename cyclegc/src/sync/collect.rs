@@ -2,7 +2,6 @@
 //! the module documentation of `sync`, in order.
 
 use core::ptr::NonNull;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::header::*;
@@ -37,8 +36,7 @@ pub(crate) struct Outcome {
     pub(crate) uncollectable: usize,
 }
 
-/// A panic caught in user code, kept until the heap is consistent.
-pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+pub(crate) use crate::panics::{Panic, catch, keep_first};
 
 /// What is left of a collection once its critical part is done.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -69,7 +67,7 @@ pub(crate) struct Batch {
     back: GiveBack,
     zombies: Vec<NonNull<SyncHeader>>,
     /// The non-structural types whose values the report found keeping
-    /// cycles alive (warned about in [`finish`], once per process).
+    /// cycles alive (warned about in [`finish`], once per heap).
     reported: Vec<&'static SyncVTable>,
     /// The same for the non-structural values inside structural ones
     /// (trait objects'), by their types' names.
@@ -81,6 +79,8 @@ pub(crate) struct Batch {
     pub(crate) panic: Option<Panic>,
     /// Its entry in `SyncHeap::unfinished` (`control::wait_for_drops`).
     ticket: Option<u64>,
+    /// The heap it collected (heaps are never freed).
+    pub(crate) heap: &'static SyncHeap,
 }
 
 // SAFETY: the pointers in a batch are to objects only it can reach: claimed
@@ -111,7 +111,7 @@ impl Batch {
 /// backoff. Otherwise (`None`, an explicit collection) they go to
 /// `generation + 1` (2 at most).
 pub(crate) fn collect(
-    h: &SyncHeap,
+    h: &'static SyncHeap,
     state: &mut CollectorState,
     generation: usize,
     automatic: Option<usize>,
@@ -121,6 +121,7 @@ pub(crate) fn collect(
         super::control::invoke_callbacks(h, Phase::Start, generation, Outcome::default(), start);
     h.young.store(0, Ordering::Relaxed);
     let mut b = Batch {
+        heap: h,
         t: core::mem::take(&mut state.tables),
         generation,
         start,
@@ -185,7 +186,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     if b.rest == Rest::Finalize {
         finalize_all(&mut b.t, &mut b.panic);
         let mut state = prims::lock(&h.collector);
-        let _c = super::control::Collecting::start();
+        let _c = super::control::Collecting::start(h);
         b.after_finalizers(h, &mut state);
         b.back.finish(&mut state);
         state.scratch.reset();
@@ -198,16 +199,10 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     if !b.found.is_empty()
         && let Some(p) = catch(|| b.found.iter().for_each(|f| f.log()))
     {
-        b.panic.get_or_insert(p);
+        keep_first(&mut b.panic, Some(p));
     }
     let (generation, outcome) = (b.generation, b.outcome);
-    {
-        let mut stats = prims::lock(&h.stats);
-        let st = &mut stats[generation];
-        st.collections += 1;
-        st.collected += outcome.collected;
-        st.uncollectable += outcome.uncollectable;
-    }
+    prims::lock(&h.stats)[generation].record(outcome.collected, outcome.uncollectable);
     // After an automatic collection, the young threshold backs off or comes
     // back (`schedule`); an explicit one says nothing about them.
     if b.back.automatic {
@@ -238,7 +233,7 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
             )
         })
     {
-        b.panic.get_or_insert(p);
+        keep_first(&mut b.panic, Some(p));
     }
     if let Some(ticket) = b.ticket.take() {
         super::control::unregister_unfinished(h, ticket);
@@ -258,18 +253,14 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         s.tables = core::mem::take(&mut b.t);
     }
     if callbacks {
-        let _c = super::control::Collecting::start();
+        let _c = super::control::Collecting::start(h);
         let p = super::control::invoke_callbacks(h, Phase::Stop, generation, outcome, b.start);
         if let Some(p) = p {
-            b.panic.get_or_insert(p);
+            keep_first(&mut b.panic, Some(p));
         }
     }
     drop(state);
     (outcome, b.panic)
-}
-
-fn catch(f: impl FnOnce()) -> Option<Panic> {
-    panic::catch_unwind(AssertUnwindSafe(f)).err()
 }
 
 /// Steps 1 to 4 and 7 for the survivors (see [`collect`]); says in
@@ -339,14 +330,14 @@ impl Batch {
         let mut claimed = Claimed::default();
         let (chunk, fold_dead) = (chunk_size(h), !self.saveall);
         if let Some(p) = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, fold_dead))) {
-            self.panic.get_or_insert(p);
+            keep_first(&mut self.panic, Some(p));
             withdraw_first_pass(t);
             self.back.give(h, t, |_| true, &mut self.zombies);
             return None;
         }
         if !t.exclusive_seen.is_empty() {
             if let Some(p) = tracing(|| catch(|| release_stale_exclusives(t, scratch))) {
-                self.panic.get_or_insert(p);
+                keep_first(&mut self.panic, Some(p));
             }
             release_guards(&mut t.guards);
         }

@@ -41,39 +41,25 @@ use std::time::{Duration, Instant};
 use super::background;
 use super::collect::{self, Outcome};
 use super::header::*;
-use super::heap::{self, CollectorState, List, heap};
+use super::heap::{self, CollectorState, List, SyncHeap, heap};
 use super::prims::{self, MutexGuard, Ordering};
 use super::raw::ObjectRef;
+use crate::callbacks::{CallbackList, Slot};
 use crate::debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
+use crate::dot::DotNode;
 use crate::heap::GENERATIONS;
 use crate::stats::GenerationStats;
 use crate::visitor::{Mode, SyncSink, Visitor};
 
 type Callback = Box<dyn FnMut(&CallbackInfo) + Send>;
 
-struct Entry {
-    id: CallbackId,
-    f: Option<Callback>,
-    removed: bool,
-}
+/// The callbacks of a process-wide heap (the rules of `callbacks`, shared
+/// with the thread-local heap).
+pub(crate) type SyncCallbacks = CallbackList<dyn FnMut(&CallbackInfo) + Send>;
 
-/// The callbacks of the process-wide heap (the rules of the thread-local
-/// heap's callbacks apply).
-#[derive(Default)]
-pub(crate) struct SyncCallbacks {
-    entries: Vec<Entry>,
-    next_id: u64,
-    invoking: bool,
-}
-
-/// Keeps the first panic of the callbacks; a later one is dropped, under
-/// `catch_unwind` as a payload's own `Drop` could panic (then that one's
-/// payload is leaked).
-fn keep(first: &mut Option<Box<dyn std::any::Any + Send>>, p: Box<dyn std::any::Any + Send>) {
-    if first.is_none() {
-        *first = Some(p);
-    } else if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(p))) {
-        core::mem::forget(again);
+impl<F: ?Sized> Slot<F> for prims::Mutex<CallbackList<F>> {
+    fn with<R>(&self, f: impl FnOnce(&mut CallbackList<F>) -> R) -> R {
+        f(&mut prims::lock(self))
     }
 }
 
@@ -85,14 +71,9 @@ pub(crate) fn invoke_callbacks(
     o: Outcome,
     start: Instant,
 ) -> Option<Box<dyn std::any::Any + Send>> {
-    let n = {
-        let mut cbs = prims::lock(&h.callbacks);
-        if cbs.entries.is_empty() {
-            return None;
-        }
-        cbs.invoking = true;
-        cbs.entries.len()
-    };
+    if h.callbacks.is_empty() {
+        return None;
+    }
     let info = CallbackInfo {
         phase,
         generation,
@@ -104,101 +85,52 @@ pub(crate) fn invoke_callbacks(
             start.elapsed()
         },
     };
-    let mut first = None;
-    for i in 0..n {
-        let f = {
-            let mut cbs = prims::lock(&h.callbacks);
-            match cbs.entries.get_mut(i) {
-                Some(e) if !e.removed => e.f.take(),
-                _ => None,
-            }
-        };
-        let Some(mut f) = f else { continue };
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&info))) {
-            keep(&mut first, p);
-        }
-        let mut cbs = prims::lock(&h.callbacks);
-        if let Some(e) = cbs.entries.get_mut(i)
-            && !e.removed
-        {
-            e.f = Some(f);
-        } else {
-            drop(cbs);
-            // Removed while it ran: its captured state's `Drop` is user
-            // code too (caught as the thread-local heap's `Callbacks` does).
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(f))) {
-                keep(&mut first, p);
-            }
-        }
-    }
-    let dropped: Vec<Entry> = {
-        let mut cbs = prims::lock(&h.callbacks);
-        cbs.invoking = false;
-        let (gone, kept) = core::mem::take(&mut cbs.entries)
-            .into_iter()
-            .partition(|e| e.removed);
-        cbs.entries = kept;
-        gone
-    };
-    drop(dropped);
-    first
+    h.callbacks.invoke(|f| f(&info))
 }
 
 /// Whether any callback is registered.
 pub(crate) fn has_callbacks(h: &heap::SyncHeap) -> bool {
-    !prims::lock(&h.callbacks).entries.is_empty()
+    !h.callbacks.is_empty()
 }
 
 /// Registers `f` to be called at the start and the end of every collection
 /// (from the thread that runs that part of it, holding the collector lock;
 /// see the module docs).
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
-    let mut cbs = prims::lock(&heap().callbacks);
-    cbs.next_id += 1;
-    let id = CallbackId(cbs.next_id);
-    cbs.entries.push(Entry {
-        id,
-        f: Some(Box::new(f)),
-        removed: false,
-    });
-    id
+    add_callback_in(heap(), Box::new(f))
+}
+
+fn add_callback_in(h: &SyncHeap, f: Callback) -> CallbackId {
+    h.callbacks.add(f)
 }
 
 /// Unregisters a callback; `false` if it was not registered.
 pub fn remove_callback(id: CallbackId) -> bool {
-    let removed = {
-        let mut cbs = prims::lock(&heap().callbacks);
-        let Some(i) = cbs.entries.iter().position(|e| e.id == id && !e.removed) else {
-            return false;
-        };
-        if cbs.invoking {
-            cbs.entries[i].removed = true;
-            cbs.entries[i].f.take()
-        } else {
-            cbs.entries.remove(i).f
-        }
-    };
-    drop(removed);
-    true
+    remove_callback_in(heap(), id)
+}
+
+fn remove_callback_in(h: &SyncHeap, id: CallbackId) -> bool {
+    let (found, f) = h.callbacks.remove(id);
+    // Dropped without the lock: its `Drop` is user code.
+    drop(f);
+    found
 }
 
 /// Waits for a running collection and keeps others from starting, unless
 /// this thread is the one collecting (a callback, `finalize` or `Drop`
 /// calling the `gc` functions): then the objects that collection examines
 /// are simply not on the lists.
-fn exclude_collection() -> Option<MutexGuard<'static, CollectorState>> {
-    (!heap::is_collecting_thread()).then(|| prims::lock(&heap().collector))
+fn exclude_collection(h: &SyncHeap) -> Option<MutexGuard<'_, CollectorState>> {
+    (!heap::is_collecting(h)).then(|| prims::lock(&h.collector))
 }
 
 /// Marks the current thread as the collecting one (holding the collector
 /// lock) while alive.
-pub(crate) struct Collecting(bool);
+pub(crate) struct Collecting(u32);
 
 impl Collecting {
-    pub(crate) fn start() -> Collecting {
-        let was = heap::is_collecting_thread();
-        heap::set_collecting_thread(true);
-        Collecting(was)
+    pub(crate) fn start(h: &SyncHeap) -> Collecting {
+        Collecting(heap::set_collecting_thread(h.id + 1))
     }
 }
 
@@ -208,10 +140,13 @@ impl Drop for Collecting {
     }
 }
 
-fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
-    let h = heap();
+fn run(
+    h: &'static SyncHeap,
+    mut state: MutexGuard<'_, CollectorState>,
+    generation: usize,
+) -> usize {
     let batch = {
-        let _c = Collecting::start();
+        let _c = Collecting::start(h);
         collect::collect(h, &mut state, generation, None)
     };
     // The garbage earlier automatic collections claimed (handed off under
@@ -225,7 +160,8 @@ fn run(mut state: MutexGuard<'_, CollectorState>, generation: usize) -> usize {
     pending.finish_taken(&mut p);
     let (outcome, p2) = collect::finish(h, batch);
     pending.wait_for_running();
-    if let Some(p) = p.or(p2) {
+    collect::keep_first(&mut p, p2);
+    if let Some(p) = p {
         panic::resume_unwind(p);
     }
     outcome.unreachable
@@ -271,14 +207,20 @@ pub fn collect() -> usize {
 /// Collects generations `0..=generation` (panics if `generation > 2`), as
 /// [`collect`] does.
 pub fn collect_generation(generation: usize) -> usize {
+    collect_generation_in(heap(), generation)
+}
+
+fn collect_generation_in(h: &'static SyncHeap, generation: usize) -> usize {
     assert!(
         generation < GENERATIONS,
         "ouro::sync::gc::collect_generation: generation {generation} does not exist (0, 1 or 2)"
     );
+    // On the collecting thread (of any heap: a second collector lock taken
+    // there could be waited for by the first one's collection).
     if heap::is_collecting_thread() {
         return 0;
     }
-    run(prims::lock(&heap().collector), generation)
+    run(h, prims::lock(&h.collector), generation)
 }
 
 /// The collections whose finalizers and drops have not finished, by
@@ -329,10 +271,13 @@ pub(crate) fn unregister_unfinished(h: &heap::SyncHeap, ticket: u64) {
 /// wait_for_drops(); // every garbage value found so far has been dropped
 /// ```
 pub fn wait_for_drops() {
+    wait_for_drops_in(heap())
+}
+
+fn wait_for_drops_in(h: &SyncHeap) {
     if heap::is_collecting_thread() || heap::is_finishing() {
         return;
     }
-    let h = heap();
     // A critical part in progress claims before it lets go of the lock.
     drop(prims::lock(&h.collector));
     let mut u = lock_unfinished(h);
@@ -344,8 +289,8 @@ pub fn wait_for_drops() {
 
 /// The automatic collection, called before allocating a tracked object:
 /// collects what the schedule says (see `schedule`).
-pub(crate) fn maybe_collect() {
-    let h = heap();
+#[inline]
+pub(crate) fn maybe_collect(h: &'static SyncHeap) {
     if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
         return;
     }
@@ -388,7 +333,7 @@ pub(crate) fn maybe_collect() {
         return;
     };
     let mut batch = {
-        let _c = Collecting::start();
+        let _c = Collecting::start(h);
         let into = crate::schedule::promote_to(generation, counters.backoff);
         collect::collect(h, &mut state, generation, Some(into))
     };
@@ -406,7 +351,7 @@ pub(crate) fn maybe_collect() {
         drop(state);
         // Nothing to drop: the statistics and `Stop` callbacks, here.
         let (_, p2) = collect::finish(h, batch);
-        p = p.or(p2);
+        collect::keep_first(&mut p, p2);
     }
     if let Some(p) = p {
         panic::resume_unwind(p);
@@ -426,17 +371,29 @@ pub fn set_chunk_for_loom(objects: usize) {
 
 /// Turns automatic collection on.
 pub fn enable() {
-    heap().settings.enabled.store(true, Ordering::Relaxed);
+    enable_in(heap())
+}
+
+fn enable_in(h: &SyncHeap) {
+    h.settings.enabled.store(true, Ordering::Relaxed);
 }
 
 /// Turns automatic collection off.
 pub fn disable() {
-    heap().settings.enabled.store(false, Ordering::Relaxed);
+    disable_in(heap())
+}
+
+fn disable_in(h: &SyncHeap) {
+    h.settings.enabled.store(false, Ordering::Relaxed);
 }
 
 /// Whether automatic collection is on.
 pub fn is_enabled() -> bool {
-    heap().settings.enabled.load(Ordering::Relaxed)
+    is_enabled_in(heap())
+}
+
+fn is_enabled_in(h: &SyncHeap) -> bool {
+    h.settings.enabled.load(Ordering::Relaxed)
 }
 
 /// `[tracked allocations minus objects freed by reference count since the
@@ -444,7 +401,10 @@ pub fn is_enabled() -> bool {
 /// last of 1, collections of 1 since the last of 2]`. Allocations are
 /// counted in small batches per shard, so the first number is approximate.
 pub fn get_count() -> [usize; GENERATIONS] {
-    let h = heap();
+    get_count_in(heap())
+}
+
+fn get_count_in(h: &SyncHeap) -> [usize; GENERATIONS] {
     [
         h.young_count(),
         h.gen_counts[1].load(Ordering::Relaxed),
@@ -454,8 +414,11 @@ pub fn get_count() -> [usize; GENERATIONS] {
 
 /// The thresholds.
 pub fn get_threshold() -> [usize; GENERATIONS] {
-    heap()
-        .settings
+    get_threshold_in(heap())
+}
+
+fn get_threshold_in(h: &SyncHeap) -> [usize; GENERATIONS] {
+    h.settings
         .thresholds
         .each_ref()
         .map(|t| t.load(Ordering::Relaxed))
@@ -463,7 +426,10 @@ pub fn get_threshold() -> [usize; GENERATIONS] {
 
 /// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
 pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
-    let h = heap();
+    set_threshold_in(heap(), thresholds)
+}
+
+fn set_threshold_in(h: &SyncHeap, thresholds: [usize; GENERATIONS]) {
     for (a, t) in h.settings.thresholds.iter().zip(thresholds) {
         a.store(t, Ordering::Relaxed);
     }
@@ -479,10 +445,18 @@ pub fn get_stats() -> [GenerationStats; GENERATIONS] {
     *prims::lock(&heap().stats)
 }
 
+fn get_stats_in(h: &SyncHeap) -> [GenerationStats; GENERATIONS] {
+    *prims::lock(&h.stats)
+}
+
 /// Sets the debug flags.
 pub fn set_debug(flags: DebugFlags) {
+    set_debug_in(heap(), flags)
+}
+
+fn set_debug_in(h: &SyncHeap, flags: DebugFlags) {
     crate::debug::hint_if_stats_unseen(flags);
-    heap().settings.debug.store(flags.0, Ordering::Relaxed);
+    h.settings.debug.store(flags.0, Ordering::Relaxed);
 }
 
 /// The debug flags.
@@ -496,17 +470,28 @@ pub fn garbage() -> Vec<ObjectRef> {
     prims::lock(&heap().garbage).clone()
 }
 
+fn garbage_in(h: &SyncHeap) -> Vec<ObjectRef> {
+    prims::lock(&h.garbage).clone()
+}
+
 /// Releases the objects kept by `DebugFlags::SAVEALL`.
 pub fn clear_garbage() {
-    let v = core::mem::take(&mut *prims::lock(&heap().garbage));
+    clear_garbage_in(heap())
+}
+
+fn clear_garbage_in(h: &SyncHeap) {
+    let v = core::mem::take(&mut *prims::lock(&h.garbage));
     drop(v);
 }
 
 /// Moves every tracked object to the frozen set: never scanned again until
 /// [`unfreeze`].
 pub fn freeze() {
-    let h = heap();
-    let _state = exclude_collection();
+    freeze_in(heap())
+}
+
+fn freeze_in(h: &SyncHeap) {
+    let _state = exclude_collection(h);
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         for g in 0..GENERATIONS {
@@ -522,8 +507,11 @@ pub fn freeze() {
 
 /// Moves the frozen objects to the oldest generation.
 pub fn unfreeze() {
-    let h = heap();
-    let _state = exclude_collection();
+    unfreeze_in(heap())
+}
+
+fn unfreeze_in(h: &SyncHeap) {
+    let _state = exclude_collection(h);
     for slot in &h.shards {
         let mut shard = prims::lock(&slot.0);
         let mut l = core::mem::replace(&mut shard.lists[FROZEN_GEN as usize], List::new());
@@ -537,8 +525,11 @@ pub fn unfreeze() {
 
 /// The number of frozen objects.
 pub fn get_freeze_count() -> usize {
-    heap()
-        .shards
+    get_freeze_count_in(heap())
+}
+
+fn get_freeze_count_in(h: &SyncHeap) -> usize {
+    h.shards
         .iter()
         .map(|s| prims::lock(&s.0).lists[FROZEN_GEN as usize].len)
         .sum()
@@ -564,8 +555,11 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
 /// for `None`; frozen objects are not included, as in Python), each held by
 /// a new strong reference.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
-    let h = heap();
-    let _state = exclude_collection();
+    get_objects_in(heap(), generation)
+}
+
+fn get_objects_in(h: &SyncHeap, generation: Option<usize>) -> Vec<ObjectRef> {
+    let _state = exclude_collection(h);
     let mut out = Vec::new();
     for slot in &h.shards {
         let shard = prims::lock(&slot.0);
@@ -638,10 +632,12 @@ pub unsafe fn get_referents(obj: NonNull<SyncHeader>) -> Vec<ObjectRef> {
 /// Runs `f` over every tracked object while the collector owns them all
 /// (so their values can be read), then gives them back to the generations
 /// they were in.
-fn with_all_owned<R>(f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R) -> R {
-    let h = heap();
-    let _state = exclude_collection();
-    let _c = Collecting::start();
+fn with_all_owned<R>(
+    h: &SyncHeap,
+    f: impl FnOnce(&[NonNull<SyncHeader>], &bumpalo::Bump) -> R,
+) -> R {
+    let _state = exclude_collection(h);
+    let _c = Collecting::start(h);
     let bump = bumpalo::Bump::new();
     let mut objs: Vec<NonNull<SyncHeader>> = Vec::new();
     let mut lists: Vec<(usize, usize, List)> = Vec::new();
@@ -706,7 +702,11 @@ fn targets_of(obj: NonNull<SyncHeader>, bump: &bumpalo::Bump, out: &mut Vec<NonN
 
 /// The tracked objects whose values hold a handle to `target`.
 pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
-    with_all_owned(|objs, bump| {
+    get_referrers_in(heap(), target)
+}
+
+fn get_referrers_in(h: &SyncHeap, target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+    with_all_owned(h, |objs, bump| {
         let mut out = Vec::new();
         let mut t = Vec::new();
         for &o in objs {
@@ -722,74 +722,37 @@ pub fn get_referrers(target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
     })
 }
 
-/// One object of [`write_dot`]'s graph.
-struct Node {
-    addr: usize,
-    name: &'static str,
-    strong: usize,
-    internal: usize,
-    frozen: bool,
-    edges: Vec<usize>,
-}
-
-/// The shape and colour of each of [`write_dot`]'s nodes (as the
-/// thread-local heap's `gc::write_dot`).
-fn dot_styles(nodes: &[Node], saved: &[usize]) -> Vec<&'static str> {
-    // Roots, then what they reach; the rest (and `SAVEALL`'s) is garbage.
-    let root = |n: &Node| !saved.contains(&n.addr) && n.strong > n.internal;
-    let mut reachable: Vec<bool> = nodes.iter().map(root).collect();
-    let mut stack: Vec<usize> = (0..nodes.len()).filter(|&i| reachable[i]).collect();
-    while let Some(i) = stack.pop() {
-        for &j in &nodes[i].edges {
-            if !reachable[j] {
-                reachable[j] = true;
-                stack.push(j);
-            }
-        }
-    }
-    nodes
-        .iter()
-        .zip(&reachable)
-        .map(|(n, &reached)| {
-            if root(n) {
-                "shape=box, style=filled, fillcolor=\"#b7e4a0\""
-            } else if !reached || saved.contains(&n.addr) {
-                "shape=octagon, style=filled, fillcolor=\"#f4a6a6\""
-            } else {
-                "shape=ellipse"
-            }
-        })
-        .collect()
-}
-
 /// Writes every tracked object and edge as a Graphviz `digraph`, drawn as
 /// the thread-local heap's (`gc::write_dot`): objects held from outside the
 /// heap (more strong references than edges from other objects) are roots
 /// (green boxes); objects not reachable from a root, and those `SAVEALL`
 /// kept in `garbage()` (not roots), are red octagons; frozen objects have a
 /// double border.
-pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
-    let saved: Vec<usize> = prims::lock(&heap().garbage)
+pub fn write_dot(w: impl std::io::Write) -> std::io::Result<()> {
+    write_dot_in(heap(), w)
+}
+
+fn write_dot_in(h: &SyncHeap, w: impl std::io::Write) -> std::io::Result<()> {
+    let saved: Vec<usize> = prims::lock(&h.garbage)
         .iter()
         .map(|r| r.address())
         .collect();
-    let nodes: Vec<Node> = with_all_owned(|objs, bump| {
+    let nodes: Vec<DotNode> = with_all_owned(h, |objs, bump| {
         let index: std::collections::HashMap<usize, usize> = objs
             .iter()
             .enumerate()
             .map(|(i, o)| (o.as_ptr().addr(), i))
             .collect();
-        let mut nodes: Vec<Node> = objs
+        let mut nodes: Vec<DotNode> = objs
             .iter()
             .map(|&o| {
                 // SAFETY: owned objects are alive.
                 let h = unsafe { o.as_ref() };
-                Node {
+                DotNode {
                     // SAFETY: as above.
                     addr: unsafe { SyncHeader::value_ptr(o) }.as_ptr().addr(),
-                    name: (h.vtable.type_name)(),
+                    type_name: (h.vtable.type_name)(),
                     strong: h.strong(),
-                    internal: 0,
                     frozen: h.generation() == FROZEN_GEN,
                     edges: Vec::new(),
                 }
@@ -801,31 +764,265 @@ pub fn write_dot(mut w: impl std::io::Write) -> std::io::Result<()> {
             for x in &t {
                 if let Some(&j) = index.get(&x.as_ptr().addr()) {
                     nodes[i].edges.push(j);
-                    nodes[j].internal += 1;
                 }
             }
         }
         nodes
     });
-    let style = dot_styles(&nodes, &saved);
-    writeln!(w, "digraph ouro_sync_heap {{")?;
-    writeln!(w, "  node [fontname=\"monospace\"];")?;
-    for (i, n) in nodes.iter().enumerate() {
-        let mut attrs = vec![format!(
-            "label=\"{}\\n{:#x}\"",
-            n.name.replace('"', "\\\""),
-            n.addr
-        )];
-        attrs.push(style[i].into());
-        if n.frozen {
-            attrs.push("peripheries=2".into());
+    crate::dot::write_dot(&nodes, &saved, w)
+}
+
+/// A heap of its own for `sync` objects, beside the process-wide default
+/// one (as crossbeam-epoch's `Collector::new()` beside its default
+/// collector): its own generations, settings, statistics, callbacks and
+/// `SAVEALL` garbage, collected independently of every other heap. The
+/// typed layer allocates in it with `Gc::new_in`.
+///
+/// An edge between two heaps counts as a reference from outside: a cycle
+/// that spans two heaps is never collected by either (each sees the other's
+/// handle as a root). [`Heap::cross_heap_edges`] counts such edges.
+///
+/// A heap lives for the rest of the process (its memory, about 3 KiB, is
+/// never freed, and its id is never reused: a process can make 4095).
+/// Dropping the `Heap` runs a full collection of it, waits for its drops,
+/// and then moves every object still alive in it to the default heap (its
+/// `SAVEALL` garbage to the default heap's `garbage()`), where later
+/// collections find them: objects may outlive their heap's handle.
+///
+/// ```
+/// use ouro_cyclegc::sync::control::Heap;
+/// let heap = Heap::new();
+/// heap.disable();
+/// assert!(!heap.is_enabled());
+/// assert_eq!(heap.collect(), 0);
+/// ```
+pub struct Heap {
+    h: &'static SyncHeap,
+}
+
+impl Heap {
+    /// Makes a new heap.
+    ///
+    /// # Panics
+    ///
+    /// If the process made 4095 heaps already (heaps are never freed).
+    pub fn new() -> Heap {
+        match heap::new_heap() {
+            Some(h) => Heap { h },
+            None => panic!("ouro::sync::Heap::new: the process made 4095 heaps already"),
         }
-        writeln!(w, "  n{i} [{}];", attrs.join(", "))?;
     }
-    for (i, n) in nodes.iter().enumerate() {
-        for j in &n.edges {
-            writeln!(w, "  n{i} -> n{j};")?;
+
+    pub(crate) fn inner(&self) -> &'static SyncHeap {
+        self.h
+    }
+
+    /// [`collect`] for this heap.
+    pub fn collect(&self) -> usize {
+        collect_generation_in(self.h, GENERATIONS - 1)
+    }
+
+    /// [`collect_generation`] for this heap.
+    pub fn collect_generation(&self, generation: usize) -> usize {
+        collect_generation_in(self.h, generation)
+    }
+
+    /// [`wait_for_drops`] for this heap's collections.
+    pub fn wait_for_drops(&self) {
+        wait_for_drops_in(self.h)
+    }
+
+    /// [`enable`] for this heap.
+    pub fn enable(&self) {
+        enable_in(self.h)
+    }
+
+    /// [`disable`] for this heap.
+    pub fn disable(&self) {
+        disable_in(self.h)
+    }
+
+    /// [`is_enabled`] for this heap.
+    pub fn is_enabled(&self) -> bool {
+        is_enabled_in(self.h)
+    }
+
+    /// [`get_count`] for this heap.
+    pub fn get_count(&self) -> [usize; GENERATIONS] {
+        get_count_in(self.h)
+    }
+
+    /// [`get_threshold`] for this heap.
+    pub fn get_threshold(&self) -> [usize; GENERATIONS] {
+        get_threshold_in(self.h)
+    }
+
+    /// [`set_threshold`] for this heap.
+    pub fn set_threshold(&self, thresholds: [usize; GENERATIONS]) {
+        set_threshold_in(self.h, thresholds)
+    }
+
+    /// [`get_stats`] for this heap.
+    pub fn get_stats(&self) -> [GenerationStats; GENERATIONS] {
+        get_stats_in(self.h)
+    }
+
+    /// [`set_debug`] for this heap.
+    pub fn set_debug(&self, flags: DebugFlags) {
+        set_debug_in(self.h, flags)
+    }
+
+    /// [`get_debug`] for this heap.
+    pub fn get_debug(&self) -> DebugFlags {
+        self.h.debug()
+    }
+
+    /// [`garbage`] for this heap.
+    pub fn garbage(&self) -> Vec<ObjectRef> {
+        garbage_in(self.h)
+    }
+
+    /// [`clear_garbage`] for this heap.
+    pub fn clear_garbage(&self) {
+        clear_garbage_in(self.h)
+    }
+
+    /// [`freeze`] for this heap.
+    pub fn freeze(&self) {
+        freeze_in(self.h)
+    }
+
+    /// [`unfreeze`] for this heap.
+    pub fn unfreeze(&self) {
+        unfreeze_in(self.h)
+    }
+
+    /// [`get_freeze_count`] for this heap.
+    pub fn get_freeze_count(&self) -> usize {
+        get_freeze_count_in(self.h)
+    }
+
+    /// [`get_objects`] for this heap.
+    pub fn get_objects(&self, generation: Option<usize>) -> Vec<ObjectRef> {
+        get_objects_in(self.h, generation)
+    }
+
+    /// [`get_referrers`] among this heap's objects.
+    pub fn get_referrers(&self, target: NonNull<SyncHeader>) -> Vec<ObjectRef> {
+        get_referrers_in(self.h, target)
+    }
+
+    /// [`write_dot`] for this heap's objects.
+    pub fn write_dot(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        write_dot_in(self.h, w)
+    }
+
+    /// [`add_callback`] for this heap's collections.
+    pub fn add_callback(&self, f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
+        add_callback_in(self.h, Box::new(f))
+    }
+
+    /// [`remove_callback`] for this heap's callbacks.
+    pub fn remove_callback(&self, id: CallbackId) -> bool {
+        remove_callback_in(self.h, id)
+    }
+
+    /// The handles that this heap's tracked objects hold to tracked objects
+    /// of other heaps (the default heap included). Such an edge counts as
+    /// a reference from outside for the heap of its target, so a cycle
+    /// through it is never collected; this is the check that makes such
+    /// cycles visible. Takes every object of the heap as `get_referrers`
+    /// does (it traces every value).
+    pub fn cross_heap_edges(&self) -> usize {
+        cross_heap_edges_in(self.h)
+    }
+}
+
+/// Counts the visited handles to tracked objects of another heap than
+/// `id` (read during the visit, which keeps the target alive).
+struct CrossHeap {
+    id: u32,
+    n: usize,
+}
+
+impl SyncSink for CrossHeap {
+    fn edge(&mut self, target: NonNull<SyncHeader>) {
+        // SAFETY: the handle being visited keeps `target` alive for the
+        // duration of the call.
+        let t = unsafe { target.as_ref() };
+        if t.vtable.tracked && t.heap_id() != self.id {
+            self.n += 1;
         }
     }
-    writeln!(w, "}}")
+}
+
+/// Handles from `h`'s tracked objects to tracked objects of another heap.
+pub(crate) fn cross_heap_edges_in(h: &SyncHeap) -> usize {
+    with_all_owned(h, |objs, bump| {
+        let mut sink = CrossHeap { id: h.id, n: 0 };
+        for &obj in objs {
+            // SAFETY: owned by `with_all_owned` (I2).
+            let o = unsafe { obj.as_ref() };
+            if o.flags.load(Ordering::Acquire) & EXCLUSIVE != 0 {
+                continue;
+            }
+            let mut v = Visitor::new(Mode::Sync(&mut sink), Some(bump));
+            // SAFETY: owned and not exclusive (I2, I3).
+            v.with_sync_object(obj, |v| unsafe { (o.vtable.trace)(obj, v) });
+        }
+        sink.n
+    })
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
+impl core::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Heap")
+            .field("id", &self.h.id)
+            .field("count", &get_count_in(self.h))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        let h = self.h;
+        // A full collection (unless this thread is collecting: then the
+        // survivors simply move), and its drops.
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            collect_generation_in(h, GENERATIONS - 1);
+            wait_for_drops_in(h);
+        }));
+        if heap::is_collecting(h) || heap::is_finishing() {
+            // Its own collection's survivors (or resurrected garbage) are
+            // given back after this: say so, rather than lose them silently.
+            log::warn!(
+                target: "ouro::gc",
+                "an ouro::sync::Heap was dropped from inside a collection: objects that \
+                 collection gives back stay in the dropped heap, and no collection examines them"
+            );
+        }
+        {
+            let state = exclude_collection(h);
+            let saved = core::mem::take(&mut *prims::lock(&h.garbage));
+            heap::migrate(h);
+            prims::lock(&heap().garbage).extend(saved);
+            // The heap itself stays (see `heap::new_heap`); its collector's
+            // tables, sized for its largest collection, need not.
+            if let Some(mut state) = state {
+                state.tables = Default::default();
+                state.scratch = bumpalo::Bump::new();
+            }
+        }
+        if let Err(p) = r
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(p);
+        }
+    }
 }

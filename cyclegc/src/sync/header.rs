@@ -59,6 +59,13 @@ pub(crate) const PINNED: u32 = 1 << 16;
 /// The value is not written yet (`sync::Gc::new_uninit`): the object is not
 /// linked, and a drop of its last handle frees it without dropping the value.
 pub(crate) const UNINIT: u32 = 1 << 17;
+/// The heap a tracked object belongs to (`heap::heap_of`): 0 for the
+/// process-wide default heap, otherwise the id of a heap made with
+/// `control::Heap::new`. Written when the object is allocated, and
+/// rewritten only when a dropped heap hands its survivors to the default
+/// one (under both shard locks, `heap::migrate`).
+pub(crate) const HEAP_SHIFT: u32 = 20;
+pub(crate) const HEAP_MASK: u32 = 0xfff << HEAP_SHIFT;
 
 /// Per-type operations, built by the typed layer (`ouro_refobj::sync`).
 #[derive(Debug)]
@@ -188,6 +195,12 @@ impl SyncHeader {
 
     pub(crate) fn generation(&self) -> u32 {
         (self.flags.load(Ordering::Relaxed) & GEN_MASK) >> GEN_SHIFT
+    }
+
+    /// The id of the heap the object belongs to (see [`HEAP_MASK`]).
+    #[inline(always)]
+    pub(crate) fn heap_id(&self) -> u32 {
+        (self.flags.load(Ordering::Relaxed) & HEAP_MASK) >> HEAP_SHIFT
     }
 
     pub(crate) fn shard(&self) -> usize {

@@ -5,7 +5,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use super::header::*;
-use super::prims::{self, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
+use super::prims::{self, AtomicBool, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::debug::DebugFlags;
 use crate::heap::{DEFAULT_THRESHOLDS, GENERATIONS};
 use crate::stats::GenerationStats;
@@ -194,8 +194,11 @@ pub(crate) struct CollectorState {
     pub(crate) tables: super::collect::Tables,
 }
 
-/// The process-wide heap.
+/// A heap: the process-wide default one (id 0), or one made with
+/// `control::Heap::new` (see [`new_heap`]).
 pub(crate) struct SyncHeap {
+    /// Its id, kept in the flags of its tracked objects (`HEAP_MASK`).
+    pub(crate) id: u32,
     pub(crate) shards: [ShardSlot; SHARDS],
     next_shard: AtomicUsize,
     /// Tracked allocations minus frees by reference count since the last
@@ -221,7 +224,7 @@ pub(crate) struct SyncHeap {
     /// Objects kept by `SAVEALL`, each with one strong reference.
     pub(crate) garbage: Mutex<Vec<super::raw::ObjectRef>>,
     /// The types named in a warning of the report already (once per
-    /// process: `collect::report`).
+    /// heap: `collect::report`).
     pub(crate) warned: Mutex<Vec<core::any::TypeId>>,
     /// The same for the types of values behind a vtable (trait objects'
     /// concrete types), by name.
@@ -240,8 +243,9 @@ pub(crate) struct SyncHeap {
 }
 
 impl SyncHeap {
-    fn new() -> SyncHeap {
+    fn new(id: u32) -> SyncHeap {
         SyncHeap {
+            id,
             shards: core::array::from_fn(|_| {
                 ShardSlot(Mutex::new(Shard {
                     lists: [List::new(), List::new(), List::new(), List::new()],
@@ -307,17 +311,105 @@ impl SyncHeap {
 }
 
 #[cfg(not(loom))]
-static HEAP: std::sync::LazyLock<SyncHeap> = std::sync::LazyLock::new(SyncHeap::new);
+static HEAP: std::sync::LazyLock<SyncHeap> = std::sync::LazyLock::new(|| SyncHeap::new(0));
 
 #[cfg(loom)]
 loom::lazy_static! {
-    static ref HEAP: SyncHeap = SyncHeap::new();
+    static ref HEAP: SyncHeap = SyncHeap::new(0);
 }
 
 /// The process-wide heap.
 #[inline]
 pub(crate) fn heap() -> &'static SyncHeap {
     &HEAP
+}
+
+/// The most heaps a process can make (`HEAP_MASK` has 12 bits; id 0 is the
+/// default heap). Heaps are never freed (see [`new_heap`]), so this bounds
+/// the memory they keep: about 3 KiB each.
+pub(crate) const MAX_HEAPS: usize = (HEAP_MASK >> HEAP_SHIFT) as usize;
+
+/// The heaps made so far, by id (index 0 unused: the default heap is
+/// `HEAP`). Std's atomics also under loom: the models use the default heap
+/// only.
+static REGISTRY: [std::sync::atomic::AtomicPtr<SyncHeap>; MAX_HEAPS + 1] =
+    [const { std::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; MAX_HEAPS + 1];
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Makes a new heap, or `None` when the process made [`MAX_HEAPS`]
+/// already. The heap is leaked: its objects may outlive the handle that
+/// made it (a dropped handle moves its survivors to the default heap,
+/// [`migrate`]), and a collection, a queued batch or a mutator may still
+/// hold a reference to it, so it is never freed and its id never reused.
+pub(crate) fn new_heap() -> Option<&'static SyncHeap> {
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if id > MAX_HEAPS {
+        NEXT_ID.store(MAX_HEAPS + 1, std::sync::atomic::Ordering::Relaxed);
+        return None;
+    }
+    let h: &'static SyncHeap = Box::leak(Box::new(SyncHeap::new(id as u32)));
+    REGISTRY[id].store(
+        ptr::from_ref(h).cast_mut(),
+        std::sync::atomic::Ordering::Release,
+    );
+    Some(h)
+}
+
+/// The heap with this id (0: the default heap).
+#[inline(always)]
+pub(crate) fn heap_by_id(id: u32) -> &'static SyncHeap {
+    if id == 0 { heap() } else { made_heap(id) }
+}
+
+#[cold]
+#[inline(never)]
+fn made_heap(id: u32) -> &'static SyncHeap {
+    let p = REGISTRY[id as usize].load(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: an id is written into an object's flags only after `new_heap`
+    // published the heap under it (the object was allocated in that heap,
+    // whose reference the allocator held); heaps are leaked, never freed.
+    unsafe { p.as_ref() }.expect("ouro: an object names a heap that does not exist")
+}
+
+/// The heap `o` belongs to and its home shard's lock, taken. Loops while
+/// a dropped heap moves `o` to the default heap between the read of its
+/// id and the lock (`migrate` rewrites the id under that lock).
+#[inline(always)]
+pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, MutexGuard<'static, Shard>) {
+    loop {
+        let id = o.heap_id();
+        let h = heap_by_id(id);
+        let shard = prims::lock(&h.shards[o.shard()].0);
+        if id == 0 || o.heap_id() == id {
+            return (h, shard);
+        }
+    }
+}
+
+/// Moves every tracked object of `from` (no collection of it running, no
+/// batch of it unfinished, no object of it being allocated) to the same
+/// generation of the default heap, and writes id 0 into their flags, under
+/// both shard locks (`lock_home` re-reads the id under the lock).
+pub(crate) fn migrate(from: &SyncHeap) {
+    let to = heap();
+    debug_assert_ne!(from.id, 0, "the default heap is never migrated");
+    for (src, dst) in from.shards.iter().zip(&to.shards) {
+        // Lock order: a made heap's shard before the default heap's (the
+        // only place that holds two shard locks).
+        let mut a = prims::lock(&src.0);
+        let mut b = prims::lock(&dst.0);
+        for g in 0..a.lists.len() {
+            let mut l = core::mem::replace(&mut a.lists[g], List::new());
+            // SAFETY: under the shard locks of both heaps, with no
+            // collection of `from` running (I1 (a)).
+            unsafe {
+                l.for_each(|o| {
+                    o.as_ref().flags.fetch_and(!HEAP_MASK, Ordering::Release);
+                });
+                b.lists[g].append(&mut l);
+            }
+        }
+    }
 }
 
 #[cfg(all(not(loom), not(miri)))]
@@ -428,8 +520,9 @@ prims::thread_local_cell! {
 }
 prims::thread_local_cell! {
     /// Set while this thread runs a collection (the collector's own
-    /// `Drop`/`finalize`/`trace` calls must not wait for it).
-    static COLLECTING: bool = false;
+    /// `Drop`/`finalize`/`trace` calls must not wait for it): the id of its
+    /// heap plus one (0: none).
+    static COLLECTING: u32 = 0;
 }
 prims::thread_local_cell! {
     /// Set while this thread finishes a collection (`collect::finish`: its
@@ -484,8 +577,15 @@ struct Deferred {
     obj: NonNull<SyncHeader>,
 }
 
+/// Whether this thread runs the critical part of a collection (of any
+/// heap).
 pub(crate) fn is_collecting_thread() -> bool {
-    COLLECTING.try_with(|c| c.get()).unwrap_or(false)
+    COLLECTING.try_with(|c| c.get()).unwrap_or(0) != 0
+}
+
+/// Whether this thread runs the critical part of a collection of `h`.
+pub(crate) fn is_collecting(h: &SyncHeap) -> bool {
+    COLLECTING.try_with(|c| c.get()).unwrap_or(0) == h.id + 1
 }
 
 pub(crate) fn is_tracing() -> bool {
@@ -496,8 +596,10 @@ pub(crate) fn set_tracing(on: bool) {
     let _ = TRACING.try_with(|c| c.set(on));
 }
 
-pub(crate) fn set_collecting_thread(on: bool) {
-    let _ = COLLECTING.try_with(|c| c.set(on));
+/// Sets what [`is_collecting`] answers: the id of the heap plus one, 0
+/// for none; returns the previous value.
+pub(crate) fn set_collecting_thread(v: u32) -> u32 {
+    COLLECTING.try_with(|c| c.replace(v)).unwrap_or(0)
 }
 
 /// Whether this thread is finishing a collection (running its finalizers
@@ -542,12 +644,12 @@ fn my_shard() -> usize {
 /// Allocates an object with one strong reference (`strong` = 1) or none
 /// (`strong` = 0, for `new_cyclic`), with an uninitialised value. A tracked
 /// object is not linked yet: call `link` once the value is written.
-pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64, h: &SyncHeap) -> NonNull<SyncHeader> {
     let (layout, off) = layout_of(vt);
     let block = alloc_block(layout);
     let shard = my_shard() as u32;
     let flags = if vt.tracked {
-        HAS_LINKS | (shard << SHARD_SHIFT)
+        HAS_LINKS | (shard << SHARD_SHIFT) | (h.id << HEAP_SHIFT)
     } else {
         0
     };
@@ -565,12 +667,13 @@ pub(crate) fn allocate_unsized(
     vt: &'static SyncVTable,
     len: usize,
     strong: u64,
+    h: &SyncHeap,
 ) -> NonNull<SyncHeader> {
     let (layout, off) = unsized_layout(vt, len);
     let block = alloc_block(layout);
     let shard = my_shard() as u32;
     let flags = if vt.tracked {
-        HAS_LINKS | (shard << SHARD_SHIFT)
+        HAS_LINKS | (shard << SHARD_SHIFT) | (h.id << HEAP_SHIFT)
     } else {
         0
     };
@@ -591,10 +694,9 @@ pub(crate) fn allocate_unsized(
 /// `obj` came from `allocate`, its value is initialised, and it is not
 /// linked yet.
 pub(crate) unsafe fn link(obj: NonNull<SyncHeader>) {
-    let h = heap();
     // SAFETY: caller contract.
     let o = unsafe { obj.as_ref() };
-    let mut shard = prims::lock(&h.shards[o.shard()].0);
+    let (h, mut shard) = lock_home(o);
     // SAFETY: a new object is on no list; we hold its shard's lock (I1).
     unsafe { shard.lists[0].push(obj) };
     // Exclusive: under the shard lock, and not yet listed.
@@ -618,8 +720,7 @@ pub(crate) unsafe fn strong_zero(obj: NonNull<SyncHeader>) {
     // SAFETY: the strong side's weak count keeps the header alive.
     let o = unsafe { obj.as_ref() };
     if o.flags.load(Ordering::Relaxed) & LINKED != 0 {
-        let h = heap();
-        let mut shard = prims::lock(&h.shards[o.shard()].0);
+        let (h, mut shard) = lock_home(o);
         let f = o.flags.load(Ordering::Relaxed);
         if f & IN_COLLECTOR != 0 {
             // I2: the collector reads this value; it drops it later.

@@ -18,7 +18,8 @@
 //! - `weak: AtomicU32` — weak handles, plus one held by the strong side
 //!   collectively (as in `Arc`); the memory is freed when it reaches 0.
 //! - `flags: AtomicU32` — `IN_COLLECTOR`, `ZOMBIE`, `EXCLUSIVE`, `DEAD`,
-//!   `FINALIZED`, `WEAK_CLEARED`, the generation and the home shard.
+//!   `FINALIZED`, `WEAK_CLEARED`, the generation, the home shard and the
+//!   heap's id (see "Heaps").
 //!
 //! Untracked objects (`Trace::needs_trace == false`) have no links, are on
 //! no list, and behave exactly like `Arc`.
@@ -32,6 +33,33 @@
 //! collection that set `IN_COLLECTOR` while it is set (and I6). `IN_COLLECTOR`
 //! is set and cleared only by a collection, under the home shard's lock or
 //! on objects it claimed.
+//!
+//! # Heaps
+//!
+//! Everything here is per heap: the process-wide default heap (id 0), or
+//! one made with [`control::Heap::new`] (ids 1 to 4095, in bits 20-31 of
+//! a tracked object's `flags`, written at its allocation). A mutator finds
+//! its object's shard through that id (`heap::lock_home`; the default
+//! heap's path costs one `id == 0` branch). A collection takes, traces as
+//! its own and claims only objects of its heap: an object of another heap
+//! is a target outside the collection, so a handle to it is an external
+//! reference, and one from it a reference from outside (a cycle spanning
+//! two heaps is never collected; `Heap::cross_heap_edges` counts such
+//! handles). Two heaps' collections may run at the same time: an object
+//! counts as owned by the running collection only with `IN_COLLECTOR` and
+//! that collection's heap id (`tables::owned_index`), so neither reads
+//! links the other owns. The thread-local "collecting" mark names the heap;
+//! `collect()` on a thread that collects any heap returns 0 at once.
+//!
+//! Made heaps are never freed (their ids are never reused): a batch, a
+//! mutator or an object may name a heap after its `Heap` is dropped. A
+//! dropped `Heap` collects itself, waits for its drops, and moves what is
+//! left to the same generations of the default heap, rewriting the id
+//! under both shard locks; a mutator re-reads the id after taking a shard
+//! lock and retries if it changed. (A `Heap` dropped by the thread that
+//! is collecting it, from its own callback or drop, moves its lists only:
+//! objects that collection gives back later stay in the made heap, alive
+//! and sound, found by no collection.)
 //!
 //! # Mutators
 //!
@@ -193,7 +221,7 @@
 //!   those with a remainder and from those whose edges were not all
 //!   recorded (`EXCLUSIVE`, or a lock busy). What this leaves and a
 //!   non-structural value reaches is *reported*: counted as uncollectable,
-//!   its non-structural types named in a `log` warning once per process
+//!   its non-structural types named in a `log` warning once per heap
 //!   (after the critical part, without the lock: a logger is user code),
 //!   and under `SAVEALL` kept in `garbage()`. The report takes no lock and
 //!   traces nothing again; it only reads the collector's tables and the

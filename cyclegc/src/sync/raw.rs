@@ -15,10 +15,26 @@ pub use crate::hooks::{HookId, SyncHook};
 /// at `SyncHeader::value_ptr`, then calls [`publish`] (or [`abandon`]).
 pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
     debug_assert!(vt.sized, "ouro: allocate with an unsized vtable");
+    let h = heap();
     if vt.tracked {
-        super::control::maybe_collect();
+        super::control::maybe_collect(h);
     }
-    heap::allocate(vt, u64::from(strong))
+    heap::allocate(vt, u64::from(strong), h)
+}
+
+/// [`allocate`] in `heap` instead of the default heap (an untracked
+/// object belongs to no heap: it is allocated as by [`allocate`]). May run
+/// an automatic collection of `heap` first (on this thread).
+pub fn allocate_in(
+    vt: &'static SyncVTable,
+    strong: bool,
+    heap: &super::control::Heap,
+) -> NonNull<SyncHeader> {
+    let h = heap.inner();
+    if vt.tracked {
+        super::control::maybe_collect(h);
+    }
+    heap::allocate(vt, u64::from(strong), h)
 }
 
 /// [`allocate`] for a slice of `len` elements: `vt.sized` is false and
@@ -27,10 +43,11 @@ pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
 /// collector and for freeing it.
 pub fn allocate_unsized(vt: &'static SyncVTable, len: usize, strong: bool) -> NonNull<SyncHeader> {
     assert!(!vt.sized, "ouro: allocate_unsized with a sized vtable");
+    let h = heap();
     if vt.tracked {
-        super::control::maybe_collect();
+        super::control::maybe_collect(h);
     }
-    heap::allocate_unsized(vt, len, u64::from(strong))
+    heap::allocate_unsized(vt, len, u64::from(strong), h)
 }
 
 /// Makes a newly initialised object visible to the collector, with one
@@ -146,10 +163,11 @@ pub unsafe fn is_pinned(obj: NonNull<SyncHeader>) -> bool {
 /// outside). If its last handle goes first, it is freed without a value
 /// drop. May run an automatic collection first (on this thread).
 pub fn allocate_placeholder(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+    let h = heap();
     if vt.tracked {
-        super::control::maybe_collect();
+        super::control::maybe_collect(h);
     }
-    let obj = heap::allocate(vt, strong);
+    let obj = heap::allocate(vt, strong, h);
     // SAFETY: fresh from `allocate`.
     let o = unsafe { obj.as_ref() };
     // Exclusive: not shared yet.
@@ -405,8 +423,7 @@ pub unsafe fn begin_exclusive(obj: NonNull<SyncHeader>) -> bool {
             return true;
         }
         {
-            let h = heap();
-            let _shard = prims::lock(&h.shards[o.shard()].0);
+            let (_, _shard) = heap::lock_home(o);
             if o.flags.load(Ordering::Relaxed) & IN_COLLECTOR == 0 {
                 // I3: set under the shard lock, so a collection that takes
                 // this object afterwards sees it.
@@ -447,8 +464,7 @@ pub unsafe fn begin_unwrap(obj: NonNull<SyncHeader>) -> bool {
                 .is_ok();
         }
         {
-            let h = heap();
-            let mut shard = prims::lock(&h.shards[o.shard()].0);
+            let (_, mut shard) = heap::lock_home(o);
             let f = o.flags.load(Ordering::Relaxed);
             if f & IN_COLLECTOR == 0 {
                 if o.counts
@@ -524,8 +540,7 @@ pub unsafe fn add_death_hook(obj: NonNull<SyncHeader>, f: SyncHook) -> Result<Ho
             break;
         }
         {
-            let h = heap();
-            let _shard = prims::lock(&h.shards[o.shard()].0);
+            let (_, _shard) = heap::lock_home(o);
             if o.flags.load(Ordering::Relaxed) & IN_COLLECTOR == 0 {
                 // As `EXCLUSIVE` (I3): every other writer of a listed
                 // object's flags holds this lock, and a collection that

@@ -32,8 +32,8 @@
 //! reported, never leaked silently: each collection that finds it counts
 //! its objects as `uncollectable` (in [`get_stats`], in the `Stop`
 //! callback's [`CallbackInfo`] and in the `STATS` log line), names the
-//! type in a `log` warning (target `ouro::gc`, once per type in the
-//! process) that gives both fixes, and, under [`DebugFlags::SAVEALL`], keeps
+//! type in a `log` warning (target `ouro::gc`, once per type and heap:
+//! the default heap and each [`Heap`](super::Heap)) that gives both fixes, and, under [`DebugFlags::SAVEALL`], keeps
 //! its objects in [`garbage`]. So `uncollectable` counts the objects a
 //! collection found and could not free: those only non-structural impls
 //! keep alive (the unreachable ones `SAVEALL` kept count as `collected`,
@@ -177,7 +177,7 @@ impl fmt::Debug for ObjectInfo {
     }
 }
 
-fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
+pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
     v.into_iter().map(ObjectInfo).collect()
 }
 

@@ -447,6 +447,28 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
         }
     }
 
+    /// Puts `value` in a new object on `heap` instead of the process-wide
+    /// default heap: [`Heap`](super::Heap)'s collections find it, the
+    /// default heap's do not. Clones and drops are as for any handle.
+    ///
+    /// ```
+    /// # extern crate ouro_refobj as ouro;
+    /// use ouro::sync::{Gc, Heap};
+    /// let heap = Heap::new();
+    /// let a = Gc::new_in(vec![Gc::new(1)], &heap);
+    /// assert_eq!(*a[0], 1);
+    /// ```
+    #[inline]
+    pub fn new_in(value: T, heap: &super::Heap) -> Gc<T> {
+        let obj = raw::allocate_in(vtable_of::<T>(), true, heap.engine());
+        // SAFETY: as in `new`.
+        unsafe {
+            (&raw mut (*obj.cast::<SyncBox<T>>().as_ptr()).value).write(value);
+            raw::publish(obj);
+            Gc::from_header(obj)
+        }
+    }
+
     /// Builds a value that holds a weak handle to itself, as
     /// `Arc::new_cyclic`: the weak handle does not upgrade until `data_fn`
     /// has returned.

@@ -47,6 +47,7 @@
 
 pub mod gc;
 pub(crate) mod handle;
+mod heap;
 pub mod weakref;
 
 #[doc(inline)]
@@ -55,3 +56,4 @@ pub use crate::deep_copy::sync_deep_copy as deep_copy;
 #[doc(hidden)]
 pub use handle::SyncBox;
 pub use handle::{Gc, Weak};
+pub use heap::Heap;

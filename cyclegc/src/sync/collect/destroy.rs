@@ -26,7 +26,7 @@ impl Batch {
         release_guards(&mut t.guards);
         let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c] != State::Failed);
         if let Some(p) = r {
-            self.panic.get_or_insert(p);
+            keep_first(&mut self.panic, Some(p));
         }
         if !intact {
             // Resurrected (or the check could not finish): nothing is freed
@@ -211,7 +211,7 @@ pub(super) fn destroy(
                         // `hooks`), without the collector lock.
                         let hooks = crate::hooks::sync_take(obj.as_ptr().addr());
                         if let Some(p) = crate::hooks::run_all(hooks) {
-                            hook_panic.get_or_insert(p);
+                            keep_first(&mut hook_panic, Some(p));
                         }
                     }
                     // SAFETY: verified garbage, claimed (I4): the collector
@@ -221,11 +221,11 @@ pub(super) fn destroy(
             }
         });
         if let Some(p) = r {
-            panic_payload.get_or_insert(p);
+            keep_first(panic_payload, Some(p));
         }
     }
     if let Some(p) = hook_panic {
-        panic_payload.get_or_insert(p);
+        keep_first(panic_payload, Some(p));
     }
     free.clear();
     for &c in list {
@@ -286,7 +286,7 @@ pub(super) fn finalize_all(
             }
         });
         if let Some(p) = r {
-            panic_payload.get_or_insert(p);
+            keep_first(panic_payload, Some(p));
         }
     }
 }
@@ -308,7 +308,7 @@ pub(crate) fn drop_zombies(
             }
         });
         if let Some(p) = r {
-            panic_payload.get_or_insert(p);
+            keep_first(panic_payload, Some(p));
         }
     }
 }

@@ -9,6 +9,7 @@ use super::*;
 /// The guards are kept (by the visitor) until the object's chunk is done.
 pub(super) struct Record<'t> {
     pub(super) objs: &'t [NonNull<SyncHeader>],
+    pub(super) heap_bits: u32,
     pub(super) adj: &'t mut Vec<Ix>,
     pub(super) exclusive_seen: &'t mut Vec<(Ix, NonNull<SyncHeader>)>,
     pub(super) current: Ix,
@@ -19,7 +20,7 @@ pub(super) struct Record<'t> {
 
 impl SyncSink for Record<'_> {
     fn edge(&mut self, target: NonNull<SyncHeader>) {
-        let Some((i, f)) = owned_index(target, self.objs) else {
+        let Some((i, f)) = owned_index(target, self.objs, self.heap_bits) else {
             return;
         };
         self.adj.push(i);
@@ -198,8 +199,10 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         local_refs,
         untrusted,
         inner_untrusted,
+        heap_bits,
         ..
     } = t;
+    let heap_bits = *heap_bits;
     let objs: &[NonNull<SyncHeader>] = objs;
     local_refs.clear();
     local_refs.resize(hi - lo, 0);
@@ -232,6 +235,7 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         *word_slot = word;
         let mut sink = Record {
             objs,
+            heap_bits,
             adj,
             exclusive_seen,
             current: Ix::new(i),
@@ -595,6 +599,7 @@ pub(super) fn release_stale_exclusives(t: &mut Tables, scratch: &bumpalo::Bump) 
         }
         let mut sink = Verify {
             objs: &t.objs,
+            heap_bits: t.heap_bits,
             state: &[],
             counted: &mut counted,
             edges: &mut no_edges,

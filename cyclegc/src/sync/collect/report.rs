@@ -13,7 +13,7 @@
 
 use core::any::TypeId;
 
-use super::{Ix, Panic, ROOT_REFS, State, Tables, catch, owned};
+use super::{Ix, Panic, ROOT_REFS, State, Tables, catch, keep_first, owned};
 use crate::sync::header::{STRONG_MASK, SyncVTable};
 use crate::sync::heap::SyncHeap;
 use crate::sync::prims::{self, Ordering};
@@ -212,7 +212,7 @@ fn keep_found(h: &SyncHeap, t: &Tables, saveall: bool, log: bool) -> Reported {
     out
 }
 
-/// Warns about each of `types` not warned about before in this process
+/// Warns about each of `types` not warned about before by this heap
 /// (`SyncHeap::warned`). Runs without the collector lock (a `log::Log` is
 /// user code); the first panic of a logger goes to `panic`.
 pub(super) fn warn_new_types(
@@ -241,7 +241,7 @@ pub(super) fn warn_new_types(
     for name in new_names {
         let p = catch(|| crate::collect::warn_uncollectable(name(), "sync::gc", "process"));
         if let Some(p) = p {
-            panic.get_or_insert(p);
+            keep_first(panic, Some(p));
         }
     }
     let new: Vec<&'static SyncVTable> = {
@@ -263,7 +263,7 @@ pub(super) fn warn_new_types(
         let p =
             catch(|| crate::collect::warn_uncollectable((vt.type_name)(), "sync::gc", "process"));
         if let Some(p) = p {
-            panic.get_or_insert(p);
+            keep_first(panic, Some(p));
         }
     }
 }

@@ -108,6 +108,10 @@ index_type!(
 /// is reused (a collection allocates only when the heap has grown).
 #[derive(Default)]
 pub(crate) struct Tables {
+    /// The heap-id bits (`HEAP_MASK`) of the heap being collected: an
+    /// object with `IN_COLLECTOR` and other bits is another heap's
+    /// collection's (`owned_index`).
+    pub(super) heap_bits: u32,
     pub(super) objs: Vec<NonNull<SyncHeader>>,
     pub(super) refs: Vec<i64>,
     pub(super) state: Vec<State>,
@@ -215,13 +219,18 @@ pub(super) unsafe fn set_index(obj: NonNull<SyncHeader>, i: usize) {
 pub(super) fn owned_index(
     target: NonNull<SyncHeader>,
     objs: &[NonNull<SyncHeader>],
+    heap_bits: u32,
 ) -> Option<(Ix, u32)> {
     // SAFETY: the handle that reported `target` keeps it alive.
     let f = unsafe { target.as_ref() }.flags.load(Ordering::Acquire);
-    if f & IN_COLLECTOR == 0 {
+    // Owned by a collection, of this heap (an object of another heap may be
+    // owned by that heap's collection, running at the same time: its links
+    // are that one's to write).
+    if f & (IN_COLLECTOR | HEAP_MASK) != IN_COLLECTOR | heap_bits {
         return None;
     }
-    // SAFETY: `IN_COLLECTOR` is set, and only this collection sets it.
+    // SAFETY: `IN_COLLECTOR` is set with this heap's id, and only this
+    // collection sets it on this heap's objects.
     let i = unsafe { index_of(target) };
     (objs.get(i) == Some(&target)).then_some((Ix::new(i), f))
 }

@@ -32,6 +32,7 @@ pub(super) fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
         }
     }
     let layout = TableLayout::plan(&lens, gens, &mut t.run_starts);
+    t.heap_bits = h.id << HEAP_SHIFT;
     t.objs.clear();
     t.refs.clear();
     t.objs.resize(layout.planned, NonNull::dangling());

@@ -7,6 +7,7 @@ use super::*;
 /// candidates.
 pub(super) struct Verify<'t> {
     pub(super) objs: &'t [NonNull<SyncHeader>],
+    pub(super) heap_bits: u32,
     pub(super) state: &'t [State],
     pub(super) counted: &'t mut [u32],
     pub(super) edges: &'t mut Vec<Ix>,
@@ -21,7 +22,7 @@ impl SyncSink for Verify<'_> {
             *found |= *t == target;
             return;
         }
-        if let Some((i, _)) = owned_index(target, self.objs)
+        if let Some((i, _)) = owned_index(target, self.objs, self.heap_bits)
             && self.state[i] == State::Candidate
         {
             self.counted[i] += 1;
@@ -48,7 +49,7 @@ pub(super) fn verify_global(
 ) -> Claimed {
     let mut traced = Traced::default();
     if let Some(p) = tracing(|| catch(|| traced = verify_trace(t, scratch))) {
-        panic.get_or_insert(p);
+        keep_first(panic, Some(p));
         release_guards(&mut t.guards);
         for s in &mut t.state {
             if matches!(*s, State::Candidate | State::Failed) {
@@ -279,6 +280,7 @@ pub(super) fn verify_trace(t: &mut Tables, scratch: &bumpalo::Bump) -> Traced {
         }
         let mut sink = Verify {
             objs: &t.objs,
+            heap_bits: t.heap_bits,
             state: &t.state,
             counted: &mut t.counted,
             edges: &mut t.edges,
