@@ -1,0 +1,627 @@
+//! Hostile safe code against the surface added in the session that brought
+//! dyn-compatible `Trace`, Rc/Arc's vocabulary, slices, `ouro::weakref`,
+//! the debug flags' object lines and `sync::deep_copy`. Each test is an
+//! attack; those that pass are kept as regression tests, a finding that is
+//! not fixed is `#[ignore]`d with its cause.
+//!
+//! Thread-local tests run on a fresh thread (their own heap); tests of the
+//! process-wide heap run one at a time (`sync_guarded`).
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+
+use ouro::{Gc, Trace, Visitor, Weak, coerce_gc, gc, weakref};
+
+fn sync_guarded(f: impl FnOnce() + Send + 'static) {
+    static SYNC_HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SYNC_HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    guarded(f);
+}
+
+/// Runs `f` on a new thread (its own thread-local heap).
+fn guarded(f: impl FnOnce() + Send + 'static) {
+    let h = std::thread::Builder::new()
+        .stack_size(4 << 20)
+        .spawn(move || f())
+        .unwrap();
+    if let Err(p) = h.join() {
+        resume_unwind(p)
+    }
+}
+
+/// Runs `f`, which must panic; returns the panic message.
+fn panics(f: impl FnOnce()) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => panic!("expected a panic"),
+        Err(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    }
+}
+
+trait Shape: Trace {
+    fn area(&self) -> u64;
+}
+
+#[derive(Trace)]
+struct Small(u8);
+impl Shape for Small {
+    fn area(&self) -> u64 {
+        self.0 as u64
+    }
+}
+
+/// `coerce_gc!`'s cast is `p as _`; a pointer cast from a wide pointer to
+/// a thin one would compile (it drops the metadata), but the source handle
+/// must be of a sized type (`__ouro_coerce` is on `impl<T> Gc<T>`), so a
+/// `Gc<dyn Shape>` or `Gc<[u8]>` cannot reach it (compile error, checked by
+/// hand). A change between two sized types panics; so does a cast between
+/// two sized types of the same size through a generic.
+#[test]
+fn coerce_between_sized_types_panics() {
+    fn cast<A: Trace + 'static, B: 'static>(a: Gc<A>) -> Gc<B> {
+        coerce_gc!(a)
+    }
+    fn sync_cast<A: 'static, B: 'static>(a: ouro::sync::Gc<A>) -> ouro::sync::Gc<B> {
+        ouro::sync::coerce_gc!(a)
+    }
+    guarded(|| {
+        let a = Gc::new(Small(1));
+        let w = Gc::downgrade(&a);
+        let msg = panics(|| drop(cast::<Small, String>(a)));
+        assert!(msg.contains("coerce_gc"), "{msg}");
+        // The handle moved into the failed cast was released, not leaked.
+        assert!(w.upgrade().is_none());
+        let same: Gc<Small> = cast::<Small, Small>(Gc::new(Small(2)));
+        assert_eq!(same.0, 2);
+        let a = ouro::sync::Gc::new(5u32);
+        let msg = panics(|| drop(sync_cast::<u32, f32>(a)));
+        assert!(msg.contains("coerce_gc"), "{msg}");
+    });
+}
+
+/// The coerced handle to an array of a tracked type: a cycle through the
+/// slice view is collected, deep-copied (its length comes from the handle,
+/// the object has none recorded) and introspected.
+#[derive(Trace, ouro::DeepCopy)]
+struct Link {
+    id: u32,
+    next: RefCell<Option<Gc<[Link]>>>,
+}
+
+#[test]
+fn coerced_array_as_slice_cycle() {
+    guarded(|| {
+        let s: Gc<[Link]> = coerce_gc!(Gc::new([
+            Link { id: 1, next: RefCell::new(None) },
+            Link { id: 2, next: RefCell::new(None) },
+        ]));
+        *s[1].next.borrow_mut() = Some(s.clone());
+        let c = copy_slice(&s);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].id, 2);
+        assert!(Gc::ptr_eq(c[1].next.borrow().as_ref().unwrap(), &c));
+        let objs = gc::get_objects(None);
+        for o in &objs {
+            let _ = o.referents();
+            let _ = o.referrers();
+            assert!(o.downcast::<[Link; 2]>().is_none() || o.address() == Gc::as_ptr(&s).cast::<u8>().addr());
+        }
+        let ws = Gc::downgrade(&s);
+        let wc = Gc::downgrade(&c);
+        drop((s, c, objs));
+        assert!(gc::collect() >= 2);
+        assert!(ws.upgrade().is_none());
+        assert!(wc.upgrade().is_none());
+    });
+}
+
+/// `deep_copy` takes a sized root: a slice is copied through one.
+#[derive(Trace, ouro::DeepCopy)]
+struct Root<T: Trace + ouro::DeepCopy + 'static>(Gc<[T]>);
+
+fn copy_slice<T: Trace + ouro::DeepCopy + 'static>(s: &Gc<[T]>) -> Gc<[T]> {
+    ouro::deep_copy(&Gc::new(Root(s.clone()))).0.clone()
+}
+
+/// Slices of zero-sized tracked elements, empty tracked slices and
+/// over-aligned elements: made, cycled, collected, copied.
+#[derive(Trace, ouro::DeepCopy)]
+#[repr(align(128))]
+struct Wide {
+    next: RefCell<Option<Gc<[Wide]>>>,
+}
+
+struct Zst;
+impl Trace for Zst {
+    fn needs_trace() -> bool {
+        true
+    }
+    fn trace(&self, _: &mut Visitor<'_>) {}
+}
+impl ouro::DeepCopy for Zst {
+    fn deep_copy(&self, _: &mut ouro::DeepCopier<'_>) -> Self {
+        Zst
+    }
+}
+
+#[test]
+fn odd_slices() {
+    guarded(|| {
+        for n in [0usize, 1, 3] {
+            let z: Gc<[Zst]> = (0..n).map(|_| Zst).collect::<Vec<_>>().into();
+            assert!(Gc::is_tracked(&z));
+            assert_eq!(z.len(), n);
+            let c = copy_slice(&z);
+            assert_eq!(c.len(), n);
+            let w: Gc<[Wide]> = (0..n)
+                .map(|_| Wide { next: RefCell::new(None) })
+                .collect::<Vec<_>>()
+                .into();
+            assert_eq!(Gc::as_ptr(&w).cast::<u8>().addr() % 128, 0);
+            if n > 0 {
+                *w[n - 1].next.borrow_mut() = Some(w.clone());
+            }
+            let wc = copy_slice(&w);
+            assert_eq!(Gc::as_ptr(&wc).cast::<u8>().addr() % 128, 0);
+            let weak = Gc::downgrade(&w);
+            drop((w, wc));
+            let _ = gc::collect();
+            assert!(weak.upgrade().is_none());
+        }
+        let e: Gc<[Link]> = Vec::new().into();
+        assert_eq!(e.len(), 0);
+        let ws: Weak<[Link]> = Gc::downgrade(&e);
+        drop(e);
+        assert!(ws.upgrade().is_none());
+        assert_eq!(ws.strong_count(), 0);
+    });
+}
+
+#[test]
+fn sync_odd_slices() {
+    #[derive(Trace)]
+    #[repr(align(256))]
+    struct SWide {
+        next: std::sync::Mutex<Option<ouro::sync::Gc<[SWide]>>>,
+    }
+    sync_guarded(|| {
+        for n in [0usize, 1, 2] {
+            let w: ouro::sync::Gc<[SWide]> = (0..n)
+                .map(|_| SWide { next: std::sync::Mutex::new(None) })
+                .collect::<Vec<_>>()
+                .into();
+            assert_eq!(ouro::sync::Gc::as_ptr(&w).cast::<u8>().addr() % 256, 0);
+            if n > 0 {
+                *w[n - 1].next.lock().unwrap() = Some(w.clone());
+            }
+            let weak = ouro::sync::Gc::downgrade(&w);
+            drop(w);
+            let _ = ouro::sync::gc::collect();
+            assert!(weak.upgrade().is_none());
+            let a: ouro::sync::Gc<[SWide]> = ouro::sync::coerce_gc!(ouro::sync::Gc::new([
+                SWide { next: std::sync::Mutex::new(None) },
+                SWide { next: std::sync::Mutex::new(None) },
+            ]));
+            *a[0].next.lock().unwrap() = Some(a.clone());
+            for o in ouro::sync::gc::get_objects(None) {
+                let _ = o.referents();
+                let _ = o.referrers();
+            }
+            let weak = ouro::sync::Gc::downgrade(&a);
+            drop(a);
+            let _ = ouro::sync::gc::collect();
+            assert!(weak.upgrade().is_none());
+        }
+    });
+}
+
+/// Every method of a `Weak::new()` and of a weak handle whose value died.
+#[test]
+fn empty_and_dangling_weaks() {
+    guarded(|| {
+        let e: Weak<Small> = Weak::new();
+        assert!(e.upgrade().is_none());
+        assert_eq!(e.strong_count(), 0);
+        assert_eq!(e.weak_count(), 0);
+        assert!(e.ptr_eq(&Weak::new()));
+        let p = e.as_ptr();
+        let e2 = e.clone();
+        let raw = e2.into_raw();
+        assert_eq!(raw, p);
+        // SAFETY: from `into_raw`, given back once.
+        let back = unsafe { Weak::from_raw(raw) };
+        assert!(back.upgrade().is_none());
+        let _ = format!("{e:?} {back:?}");
+        assert_eq!(std::mem::size_of::<Option<Weak<Small>>>(), 8);
+        let o: Option<Weak<Small>> = Some(Weak::new());
+        assert!(o.is_some());
+
+        let g = Gc::new(Small(3));
+        let d = Gc::downgrade(&g);
+        let d2 = d.clone();
+        drop(g);
+        assert!(d.upgrade().is_none());
+        assert_eq!(d.strong_count(), 0);
+        let _ = d.weak_count();
+        assert!(d.ptr_eq(&d2));
+        assert!(!d.ptr_eq(&Weak::new()));
+        let raw = d2.into_raw();
+        // SAFETY: as above.
+        let back = unsafe { Weak::from_raw(raw) };
+        assert!(back.ptr_eq(&d));
+        drop((d, back));
+
+        // A dangling weak to a tracked slice and to a trait object.
+        let s: Gc<dyn Shape> = coerce_gc!(Gc::new(Small(4)));
+        let ws = Gc::downgrade(&s);
+        drop(s);
+        assert!(ws.upgrade().is_none());
+        assert_eq!(ws.strong_count(), 0);
+        let _ = ws.as_ptr();
+        let _ = ws.clone();
+
+        let se: ouro::sync::Weak<u64> = ouro::sync::Weak::new();
+        assert!(se.upgrade().is_none());
+        assert_eq!(se.strong_count(), 0);
+        assert_eq!(se.weak_count(), 0);
+        let raw = se.clone().into_raw();
+        // SAFETY: as above.
+        let back = unsafe { ouro::sync::Weak::from_raw(raw) };
+        assert!(back.ptr_eq(&se));
+        let _ = format!("{se:?}");
+        let g = ouro::sync::Gc::new(9u64);
+        let d = ouro::sync::Gc::downgrade(&g);
+        drop(g);
+        assert!(d.upgrade().is_none());
+        let raw = d.clone().into_raw();
+        // SAFETY: as above.
+        drop(unsafe { ouro::sync::Weak::from_raw(raw) });
+        assert_eq!(d.strong_count(), 0);
+    });
+}
+
+/// A pinned value reached through introspection and the other handles'
+/// paths: nothing moves it or hands out `&mut` to it, and it is dropped in
+/// place.
+#[derive(Trace)]
+struct Pinned {
+    me: RefCell<Option<Gc<Pinned>>>,
+    #[trace(skip)]
+    at: Cell<usize>,
+    #[trace(skip)]
+    _pin: std::marker::PhantomPinned,
+}
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let here = std::ptr::from_ref(self).addr();
+        assert!(self.at.get() == 0 || self.at.get() == here, "a pinned value moved");
+    }
+}
+impl Clone for Pinned {
+    fn clone(&self) -> Self {
+        Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned }
+    }
+}
+
+#[test]
+fn pinned_value_never_moves() {
+    guarded(|| {
+        let p = Gc::pin(Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned });
+        p.at.set(std::ptr::from_ref::<Pinned>(&p).addr());
+        let mut found: Vec<Gc<Pinned>> =
+            gc::get_objects(None).iter().filter_map(|o| o.downcast::<Pinned>()).collect();
+        assert_eq!(found.len(), 1);
+        let mut h = found.pop().unwrap();
+        assert!(Gc::is_pinned(&h));
+        assert!(Gc::get_mut(&mut h).is_none());
+        let Err(h) = Gc::try_unwrap(h) else { panic!("moved a pinned value") };
+        let mut h2 = h.clone();
+        let m = Gc::make_mut(&mut h2);
+        m.at.set(0);
+        assert!(!Gc::ptr_eq(&h, &h2));
+        // The last handle: into_inner drops it in place instead.
+        drop(p);
+        assert_eq!(Gc::into_inner(h).map(|_| ()), None);
+        // A cycle through the pinned value, reached by a weakref callback.
+        let p = Gc::pin(Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned });
+        p.at.set(std::ptr::from_ref::<Pinned>(&p).addr());
+        let h = gc::get_objects(None).iter().find_map(|o| o.downcast::<Pinned>()).unwrap();
+        *p.me.borrow_mut() = Some(h.clone());
+        let got = Rc::new(Cell::new(false));
+        let g2 = got.clone();
+        let _r = weakref::ref_with_callback(&h, move |w| {
+            assert!(w.upgrade().is_none());
+            g2.set(true);
+        });
+        drop((p, h));
+        assert_eq!(gc::collect(), 1);
+        assert!(got.get());
+        // The same on the process-wide heap.
+        #[derive(Trace)]
+        struct SPinned {
+            #[trace(skip)]
+            v: u32,
+            #[trace(skip)]
+            _pin: std::marker::PhantomPinned,
+            me: std::sync::Mutex<Option<ouro::sync::Gc<SPinned>>>,
+        }
+        impl Clone for SPinned {
+            fn clone(&self) -> Self {
+                SPinned { v: self.v, _pin: std::marker::PhantomPinned, me: Default::default() }
+            }
+        }
+        let sp = ouro::sync::Gc::pin(SPinned { v: 1, _pin: std::marker::PhantomPinned, me: Default::default() });
+        let mut h = ouro::sync::gc::get_objects(None)
+            .iter()
+            .find_map(|o| o.downcast::<SPinned>())
+            .unwrap();
+        assert!(ouro::sync::Gc::get_mut(&mut h).is_none());
+        let Err(h) = ouro::sync::Gc::try_unwrap(h) else { panic!("moved a pinned value") };
+        let mut h2 = h.clone();
+        ouro::sync::Gc::make_mut(&mut h2);
+        assert!(!ouro::sync::Gc::ptr_eq(&h, &h2));
+        drop(sp);
+        assert!(ouro::sync::Gc::into_inner(h).is_none());
+    });
+}
+
+/// A cycle node whose `Drop` and finalizer can be steered.
+#[derive(Trace)]
+#[trace(finalize)]
+struct Node {
+    id: u32,
+    next: RefCell<Option<Gc<Node>>>,
+}
+
+thread_local! {
+    static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
+    static RESURRECT: Cell<bool> = const { Cell::new(false) };
+}
+
+impl ouro::Finalize for Node {
+    fn finalize(&self) {
+        if RESURRECT.with(Cell::get) {
+            // Resurrects the whole cycle through the other node's handle.
+            let n = self.next.borrow().clone();
+            STASH.with(|s| s.borrow_mut().extend(n));
+        }
+    }
+}
+
+fn ring() -> (Gc<Node>, Gc<Node>) {
+    let a = Gc::new(Node { id: 1, next: RefCell::new(None) });
+    let b = Gc::new(Node { id: 2, next: RefCell::new(Some(a.clone())) });
+    *a.next.borrow_mut() = Some(b.clone());
+    (a, b)
+}
+
+fn counter() -> (Rc<Cell<u32>>, impl Fn() + Clone + 'static) {
+    let c = Rc::new(Cell::new(0));
+    let c2 = c.clone();
+    (c, move || c2.set(c2.get() + 1))
+}
+
+/// A hook's object is resurrected by its finalizer: the hook waits until
+/// the value really dies, and runs once.
+#[test]
+fn hook_on_resurrected_object_waits() {
+    guarded(|| {
+        let (a, b) = ring();
+        let (n, bump) = counter();
+        let b2 = bump.clone();
+        let _r = weakref::ref_with_callback(&a, move |w| {
+            assert!(w.upgrade().is_none());
+            b2()
+        });
+        let f = weakref::finalize(&b, bump);
+        RESURRECT.with(|r| r.set(true));
+        drop((a, b));
+        let _ = gc::collect();
+        assert_eq!(n.get(), 0, "a hook ran for a resurrected object");
+        assert!(f.alive());
+        let live = STASH.with(|s| s.borrow().clone());
+        assert!(!live.is_empty());
+        for x in &live {
+            assert!(x.id == 1 || x.id == 2);
+        }
+        drop(live);
+        RESURRECT.with(|r| r.set(false));
+        STASH.with(|s| s.borrow_mut().clear());
+        let _ = gc::collect();
+        assert_eq!(n.get(), 2);
+        assert!(!f.alive());
+    });
+}
+
+/// A callback drops the map that registered hooks on objects dying in the
+/// same collection, a panicking callback among them, a callback that
+/// collects and allocates (so a new object can take a freed address).
+#[test]
+fn callbacks_that_drop_maps_panic_collect_and_allocate() {
+    guarded(|| {
+        let map: Rc<RefCell<Option<weakref::WeakValueMap<u32, Node>>>> =
+            Rc::new(RefCell::new(Some(weakref::WeakValueMap::new())));
+        let set: Rc<RefCell<Option<weakref::WeakSet<Node>>>> =
+            Rc::new(RefCell::new(Some(weakref::WeakSet::new())));
+        let keys: Rc<RefCell<Option<weakref::WeakKeyMap<Node, String>>>> =
+            Rc::new(RefCell::new(Some(weakref::WeakKeyMap::new())));
+        let (a, b) = ring();
+        let (c, d) = ring();
+        for (i, x) in [&a, &b, &c, &d].into_iter().enumerate() {
+            map.borrow_mut().as_mut().unwrap().insert(i as u32, x);
+            set.borrow_mut().as_mut().unwrap().insert(x);
+            keys.borrow_mut().as_mut().unwrap().insert(x, format!("{i}"));
+        }
+        let (m, s, k) = (map.clone(), set.clone(), keys.clone());
+        let _r1 = weakref::ref_with_callback(&a, move |_| {
+            m.borrow_mut().take();
+            s.borrow_mut().take();
+            k.borrow_mut().take();
+        });
+        let _r2 = weakref::ref_with_callback(&b, |_| panic!("hostile callback"));
+        let (n, bump) = counter();
+        let _r3 = weakref::ref_with_callback(&c, move |_| {
+            let _ = gc::collect();
+            // New objects of the same size, which may reuse freed
+            // addresses: none may inherit a hook.
+            let fresh: Vec<_> = (0..8).map(|_| ring()).collect();
+            drop(fresh);
+            let _ = gc::collect();
+            bump();
+        });
+        let (n2, bump2) = counter();
+        let _f = weakref::finalize(&d, bump2);
+        drop((a, b, c, d));
+        let msg = panics(|| {
+            let _ = gc::collect();
+        });
+        assert!(msg.contains("hostile callback"), "{msg}");
+        assert_eq!(n.get(), 1);
+        assert_eq!(n2.get(), 1);
+        assert!(map.borrow().is_none());
+        // Nothing left over: more rings live and die without hooks.
+        for _ in 0..4 {
+            let (x, y) = ring();
+            drop((x, y));
+            let _ = gc::collect();
+        }
+        assert_eq!(n.get(), 1);
+        assert_eq!(n2.get(), 1);
+    });
+}
+
+/// A stale finalizer (its object died) detached or called after a new
+/// object took the address and a hook: the new hook stays.
+#[test]
+fn stale_finalizer_does_not_touch_a_reused_address() {
+    guarded(|| {
+        let (n, bump) = counter();
+        let mut stale = Vec::new();
+        let mut addrs = std::collections::HashSet::new();
+        for _ in 0..16 {
+            let x = Gc::new(Small(1));
+            addrs.insert(Gc::as_ptr(&x).addr());
+            stale.push(weakref::finalize(&x, bump.clone()));
+        }
+        assert_eq!(n.get(), 16);
+        let mut fresh = Vec::new();
+        let mut fins = Vec::new();
+        for _ in 0..16 {
+            let x = Gc::new(Small(2));
+            fins.push(weakref::finalize(&x, bump.clone()));
+            fresh.push(x);
+        }
+        assert!(fresh.iter().any(|x| addrs.contains(&Gc::as_ptr(x).addr())));
+        for f in &stale {
+            assert!(!f.alive());
+            assert!(!f.detach());
+            assert!(!f.call());
+        }
+        assert!(fins.iter().all(weakref::Finalizer::alive));
+        drop(fresh);
+        assert_eq!(n.get(), 32);
+    });
+}
+
+/// `Finalizer::call`, `detach` and `alive` from inside its own callback,
+/// and `call` racing the object's death.
+#[test]
+fn finalizer_reentered_from_its_callback() {
+    guarded(|| {
+        let slot: Rc<RefCell<Option<weakref::Finalizer>>> = Rc::new(RefCell::new(None));
+        let (n, bump) = counter();
+        let s = slot.clone();
+        let x = Gc::new(Small(1));
+        let f = weakref::finalize(&x, move || {
+            bump();
+            let f = s.borrow_mut().take().unwrap();
+            assert!(!f.alive());
+            assert!(!f.call());
+            assert!(!f.detach());
+        });
+        *slot.borrow_mut() = Some(f.clone());
+        assert!(f.call());
+        assert_eq!(n.get(), 1);
+        drop(x);
+        assert_eq!(n.get(), 1);
+        // Run by the object's death instead.
+        let s = slot.clone();
+        let (n, bump) = counter();
+        let x = Gc::new(Small(1));
+        let f = weakref::finalize(&x, move || {
+            bump();
+            let f = s.borrow_mut().take().unwrap();
+            assert!(!f.call());
+        });
+        *slot.borrow_mut() = Some(f.clone());
+        drop(x);
+        assert_eq!(n.get(), 1);
+        assert!(!f.call());
+    });
+}
+
+/// Hooks of objects `SAVEALL` kept wait; released by `clear_garbage`, they
+/// run once.
+#[test]
+fn hooks_of_saved_garbage() {
+    guarded(|| {
+        gc::set_debug(gc::DebugFlags::SAVEALL);
+        let (a, b) = ring();
+        let (n, bump) = counter();
+        let _f = weakref::finalize(&a, bump.clone());
+        let _r = weakref::ref_with_callback(&b, move |_| bump());
+        drop((a, b));
+        let _ = gc::collect();
+        assert_eq!(n.get(), 0);
+        let g = gc::garbage();
+        assert_eq!(g.len(), 2);
+        for o in &g {
+            for r in o.referents() {
+                let _ = r.referrers();
+            }
+            assert!(o.downcast::<Node>().is_some());
+        }
+        drop(g);
+        gc::set_debug(gc::DebugFlags::empty());
+        gc::clear_garbage();
+        let _ = gc::collect();
+        assert_eq!(n.get(), 2);
+        let _ = gc::collect();
+        assert_eq!(n.get(), 2);
+    });
+}
+
+thread_local! {
+    static KEEP: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) };
+}
+
+/// Hooks that run while the thread exits (the object held by a
+/// thread-local), and that allocate, collect and register more hooks then.
+#[test]
+fn hooks_during_thread_exit() {
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r = ran.clone();
+    std::thread::spawn(move || {
+        let (a, b) = ring();
+        let r2 = r.clone();
+        let f = weakref::finalize(&a, move || {
+            r2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = catch_unwind(|| {
+                let (x, _y) = ring();
+                let _g = weakref::finalize(&x, || {});
+                let _ = gc::collect();
+            });
+        });
+        std::mem::forget(f);
+        KEEP.with(|k| *k.borrow_mut() = Some(a));
+        drop(b);
+    })
+    .join()
+    .unwrap();
+    eprintln!("exit hooks ran: {}", ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst) <= 1);
+}
