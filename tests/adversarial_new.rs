@@ -622,6 +622,131 @@ fn hooks_during_thread_exit() {
     })
     .join()
     .unwrap();
-    eprintln!("exit hooks ran: {}", ran.load(std::sync::atomic::Ordering::SeqCst));
-    assert!(ran.load(std::sync::atomic::Ordering::SeqCst) <= 1);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+mod sync_copy {
+    use super::*;
+    use ouro::sync::Gc as SGc;
+    use ouro::{DeepCopier, DeepCopy};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
+
+    /// 0: copy normally; 1: panic once the root's children are copied.
+    static MODE: AtomicU8 = AtomicU8::new(0);
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Trace)]
+    pub(super) struct SNode {
+        #[trace(skip)]
+        id: u32,
+        // Not through the `SGc` alias: the derive would not recognise the
+        // handle, the type would not be structural, and ouro::sync would
+        // leak (and report) its cycles.
+        up: Mutex<Option<ouro::sync::Gc<SNode>>>,
+        kids: Mutex<Vec<ouro::sync::Gc<SNode>>>,
+    }
+    impl Drop for SNode {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, SeqCst);
+        }
+    }
+
+    impl DeepCopy for SNode {
+        fn deep_copy(&self, c: &mut DeepCopier<'_>) -> Self {
+            let kids: Vec<SGc<SNode>> =
+                self.kids.lock().unwrap().iter().map(|k| k.deep_copy(c)).collect();
+            let up = self.up.lock().unwrap().deep_copy(c);
+            if self.id == 0 {
+                // Each kid's copy holds the root's placeholder.
+                let ph = kids[0].up.lock().unwrap().clone().unwrap();
+                // Reading it panics; so does every path to `&mut`.
+                assert!(catch_unwind(AssertUnwindSafe(|| ph.id)).is_err());
+                let w = SGc::downgrade(&ph);
+                assert!(w.upgrade().is_none());
+                // Another thread gets handles to it and to the copies.
+                let (p2, k2) = (ph.clone(), kids[0].clone());
+                std::thread::spawn(move || {
+                    assert!(catch_unwind(AssertUnwindSafe(|| p2.id)).is_err());
+                    let mut p3 = p2.clone();
+                    assert!(SGc::get_mut(&mut p3).is_none());
+                    let Err(p3) = SGc::try_unwrap(p3) else { panic!("took a placeholder") };
+                    drop(p3);
+                    let _f = ouro::sync::weakref::finalize(&p2, || panic!("hook on a placeholder"));
+                    // A kid's copy may still be a placeholder (filled later).
+                    if let Ok(id) = catch_unwind(AssertUnwindSafe(|| k2.id)) {
+                        assert_eq!(id, 1);
+                    }
+                    let _ = ouro::sync::gc::collect();
+                    drop(p2);
+                })
+                .join()
+                .unwrap();
+                // Introspection through the copies' edges.
+                for o in ouro::sync::gc::get_objects(None) {
+                    for r in o.referents() {
+                        // Was a finding: the root's placeholder, a
+                        // referent of its kids' copies, downcast to a
+                        // handle (whose `Deref` panicked).
+                        if let Some(n) = r.downcast::<SNode>() {
+                            let _ = n.id;
+                        }
+                        let _ = r.referrers();
+                    }
+                }
+                let _ = ouro::sync::gc::collect();
+                if MODE.load(SeqCst) == 1 {
+                    panic!("hostile copy");
+                }
+            }
+            SNode { id: self.id, up: Mutex::new(up), kids: Mutex::new(kids) }
+        }
+    }
+
+    fn tree() -> SGc<SNode> {
+        let root = SGc::new(SNode { id: 0, up: Mutex::new(None), kids: Mutex::new(vec![]) });
+        for id in 1..4 {
+            let k = SGc::new(SNode {
+                id,
+                up: Mutex::new(Some(root.clone())),
+                kids: Mutex::new(vec![]),
+            });
+            root.kids.lock().unwrap().push(k);
+        }
+        root
+    }
+
+    /// A `DeepCopy` impl that reads the placeholder of the object being
+    /// copied, sends it and the finished copies to another thread, collects,
+    /// introspects, and (second run) panics midway: no value is read before
+    /// it exists, and the abandoned copy frees everything.
+    #[test]
+    fn hostile_sync_deep_copy() {
+        sync_guarded(|| {
+            MODE.store(0, SeqCst);
+            let root = tree();
+            let c = ouro::sync::deep_copy(&root);
+            assert_eq!(c.kids.lock().unwrap().len(), 3);
+            for k in c.kids.lock().unwrap().iter() {
+                assert!(SGc::ptr_eq(k.up.lock().unwrap().as_ref().unwrap(), &c));
+            }
+            let wc = SGc::downgrade(&c);
+            drop(c);
+            let _ = ouro::sync::gc::collect();
+            assert!(wc.upgrade().is_none());
+            DROPS.store(0, SeqCst);
+            MODE.store(1, SeqCst);
+            let msg = panics(|| drop(ouro::sync::deep_copy(&root)));
+            assert!(msg.contains("hostile copy"), "{msg}");
+            let _ = ouro::sync::gc::collect();
+            // The three finished kid copies are dropped; the root's
+            // placeholder had no value.
+            assert_eq!(DROPS.load(SeqCst), 3);
+            MODE.store(0, SeqCst);
+            let wr = SGc::downgrade(&root);
+            drop(root);
+            let _ = ouro::sync::gc::collect();
+            assert!(wr.upgrade().is_none());
+        });
+    }
 }
