@@ -257,6 +257,7 @@ fn empty_and_dangling_weaks() {
 
         // A dangling weak to a tracked slice and to a trait object.
         let s: Gc<dyn Shape> = coerce_gc!(Gc::new(Small(4)));
+        assert_eq!(s.area(), 4);
         let ws = Gc::downgrade(&s);
         drop(s);
         assert!(ws.upgrade().is_none());
@@ -749,4 +750,58 @@ mod sync_copy {
             assert!(wr.upgrade().is_none());
         });
     }
+}
+
+/// `make_mut` moves the value out when only weak handles share it, which
+/// is a death of the old object: its hooks run there. A panicking hook
+/// must not leave `this` holding the released object (it would be
+/// released again when dropped).
+#[test]
+fn make_mut_with_a_panicking_death_hook() {
+    guarded(|| {
+        let mut g = Gc::new(String::from("x"));
+        let w = Gc::downgrade(&g);
+        let _r = weakref::ref_with_callback(&g, |_| panic!("hook"));
+        let msg = panics(|| {
+            Gc::make_mut(&mut g).push('y');
+        });
+        assert!(msg.contains("hook"), "{msg}");
+        assert!(w.upgrade().is_none());
+        assert_eq!(Gc::strong_count(&g), 1);
+        assert_eq!(&*g, "x");
+        Gc::make_mut(&mut g).push('z');
+        assert_eq!(&*g, "xz");
+        drop((g, w));
+        let mut g = ouro::sync::Gc::new(String::from("x"));
+        let w = ouro::sync::Gc::downgrade(&g);
+        let _r = ouro::sync::weakref::ref_with_callback(&g, |_| panic!("hook"));
+        let msg = panics(|| {
+            ouro::sync::Gc::make_mut(&mut g).push('y');
+        });
+        assert!(msg.contains("hook"), "{msg}");
+        assert!(w.upgrade().is_none());
+        assert_eq!(ouro::sync::Gc::strong_count(&g), 1);
+        assert_eq!(&*g, "x");
+        drop((g, w));
+    });
+}
+
+/// `try_unwrap` with a panicking hook: the value is dropped (once) by the
+/// unwind, the object freed.
+#[test]
+fn try_unwrap_with_a_panicking_death_hook() {
+    guarded(|| {
+        let g = Gc::new(String::from("x"));
+        let w = Gc::downgrade(&g);
+        let _r = weakref::ref_with_callback(&g, |_| panic!("hook"));
+        let msg = panics(|| drop(Gc::try_unwrap(g)));
+        assert!(msg.contains("hook"), "{msg}");
+        assert!(w.upgrade().is_none());
+        let g = ouro::sync::Gc::new(String::from("x"));
+        let w = ouro::sync::Gc::downgrade(&g);
+        let _r = ouro::sync::weakref::ref_with_callback(&g, |_| panic!("hook"));
+        let msg = panics(|| drop(ouro::sync::Gc::into_inner(g)));
+        assert!(msg.contains("hook"), "{msg}");
+        assert!(w.upgrade().is_none());
+    });
 }
