@@ -805,3 +805,163 @@ fn try_unwrap_with_a_panicking_death_hook() {
         assert!(w.upgrade().is_none());
     });
 }
+
+/// A logger that collects, allocates on both heaps, and panics on some
+/// lines, with every object line of the debug flags on: the collection
+/// that writes the lines is not corrupted, and a logger's panic does not
+/// leave an object half-collected.
+mod logger {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    thread_local! {
+        /// Only the test's own thread is steered: a collection the logger
+        /// ran on another test's thread would change what that test sees.
+        static HERE: Cell<bool> = const { Cell::new(false) };
+    }
+    static LINES: AtomicUsize = AtomicUsize::new(0);
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
+    static PANICKED: AtomicUsize = AtomicUsize::new(0);
+
+    struct Hostile;
+    impl log::Log for Hostile {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if !ARMED.load(SeqCst) || !HERE.try_with(Cell::get).unwrap_or(false) {
+                return;
+            }
+            let n = LINES.fetch_add(1, SeqCst);
+            let _ = format!("{}", r.args());
+            if DEPTH.fetch_add(1, SeqCst) == 0 {
+                let _ = gc::collect();
+                let (a, _b) = ring();
+                drop(a);
+                let s = ouro::sync::Gc::new(7u32);
+                let _ = ouro::sync::gc::collect();
+                drop(s);
+                DEPTH.fetch_sub(1, SeqCst);
+                if n % 3 == 1 {
+                    PANICKED.fetch_add(1, SeqCst);
+                    panic!("hostile logger");
+                }
+            } else {
+                DEPTH.fetch_sub(1, SeqCst);
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Hostile = Hostile;
+
+    #[test]
+    fn reentrant_panicking_logger() {
+        sync_guarded(|| {
+            let _ = log::set_logger(&LOGGER);
+            log::set_max_level(log::LevelFilter::Trace);
+            HERE.with(|h| h.set(true));
+            ARMED.store(true, SeqCst);
+            let flags = gc::DebugFlags::COLLECTABLE
+                | gc::DebugFlags::UNCOLLECTABLE
+                | gc::DebugFlags::LEAK
+                | gc::DebugFlags::STATS;
+            gc::set_debug(flags);
+            ouro::sync::gc::set_debug(flags);
+            for _ in 0..if cfg!(miri) { 2 } else { 6 } {
+                let (a, b) = ring();
+                let w = Gc::downgrade(&a);
+                drop((a, b));
+                let _ = catch_unwind(|| gc::collect());
+                let _ = catch_unwind(|| gc::collect());
+                assert!(w.upgrade().is_none());
+                #[derive(Trace)]
+                struct S {
+                    next: std::sync::Mutex<Option<ouro::sync::Gc<S>>>,
+                }
+                let x = ouro::sync::Gc::new(S { next: Default::default() });
+                *x.next.lock().unwrap() = Some(x.clone());
+                let w = ouro::sync::Gc::downgrade(&x);
+                drop(x);
+                let _ = catch_unwind(|| ouro::sync::gc::collect());
+                let _ = catch_unwind(|| ouro::sync::gc::collect());
+                assert!(w.upgrade().is_none());
+            }
+            ARMED.store(false, SeqCst);
+            gc::set_debug(gc::DebugFlags::empty());
+            ouro::sync::gc::set_debug(gc::DebugFlags::empty());
+            assert!(LINES.load(SeqCst) > 0);
+            assert!(PANICKED.load(SeqCst) > 0);
+        });
+    }
+}
+
+/// Introspection from the `Drop` of garbage: the dying objects' handles
+/// lead to values the collector already dropped, or is about to.
+#[derive(Trace)]
+struct Peek {
+    next: RefCell<Option<Gc<Peek>>>,
+}
+impl Drop for Peek {
+    fn drop(&mut self) {
+        if let Some(n) = self.next.borrow().as_ref() {
+            for r in gc::get_referents(n).into_iter().chain(gc::get_referrers(n)) {
+                let _ = r.referents();
+                let _ = r.referrers();
+                if let Some(p) = r.downcast::<Peek>() {
+                    let _ = p.next.borrow().is_some();
+                }
+            }
+            for o in gc::get_objects(None) {
+                let _ = o.referents();
+                let _ = o.referrers();
+                if let Some(p) = o.downcast::<Peek>() {
+                    let _ = p.next.borrow().is_some();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn introspection_from_drop_of_garbage() {
+    guarded(|| {
+        let a = Gc::new(Peek { next: RefCell::new(None) });
+        let b = Gc::new(Peek { next: RefCell::new(Some(a.clone())) });
+        let c = Gc::new(Peek { next: RefCell::new(Some(b.clone())) });
+        *a.next.borrow_mut() = Some(c.clone());
+        drop((a, b, c));
+        assert_eq!(gc::collect(), 3);
+    });
+    #[derive(Trace)]
+    struct SPeek {
+        next: std::sync::Mutex<Option<ouro::sync::Gc<SPeek>>>,
+    }
+    impl Drop for SPeek {
+        fn drop(&mut self) {
+            let n = self.next.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(n) = n {
+                for r in ouro::sync::gc::get_referents(&n)
+                    .into_iter()
+                    .chain(ouro::sync::gc::get_referrers(&n))
+                {
+                    let _ = r.referents();
+                    let _ = r.referrers();
+                    if let Some(p) = r.downcast::<SPeek>() {
+                        let _ = p.next.lock().is_ok();
+                    }
+                }
+            }
+        }
+    }
+    sync_guarded(|| {
+        let a = ouro::sync::Gc::new(SPeek { next: Default::default() });
+        let b = ouro::sync::Gc::new(SPeek { next: std::sync::Mutex::new(Some(a.clone())) });
+        let c = ouro::sync::Gc::new(SPeek { next: std::sync::Mutex::new(Some(b.clone())) });
+        *a.next.lock().unwrap() = Some(c.clone());
+        let w = ouro::sync::Gc::downgrade(&a);
+        drop((a, b, c));
+        let _ = ouro::sync::gc::collect();
+        assert!(w.upgrade().is_none());
+    });
+}
