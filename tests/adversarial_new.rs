@@ -617,7 +617,8 @@ fn hooks_during_thread_exit() {
                 let _ = gc::collect();
             });
         });
-        std::mem::forget(f);
+        // Dropping the handle keeps the finalizer registered.
+        drop(f);
         KEEP.with(|k| *k.borrow_mut() = Some(a));
         drop(b);
     })
@@ -963,5 +964,225 @@ fn introspection_from_drop_of_garbage() {
         drop((a, b, c));
         let _ = ouro::sync::gc::collect();
         assert!(w.upgrade().is_none());
+    });
+}
+
+/// A `trace` behind a `Box<dyn>` edge that reports a different number of
+/// edges at each call (none, once, twice, to the same handle), inside a
+/// derived (structural) type in a garbage cycle, while a handle on the
+/// stack keeps one of its targets alive: that target is never freed, the
+/// garbage is collected or reported, never half-freed.
+struct Liar {
+    calls: Cell<usize>,
+    held: RefCell<Vec<Gc<Node>>>,
+}
+impl Trace for Liar {
+    fn trace(&self, v: &mut Visitor<'_>) {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        for h in self.held.borrow().iter() {
+            for _ in 0..(n % 3) {
+                h.trace(v);
+            }
+        }
+    }
+}
+impl Shape for Liar {
+    fn area(&self) -> u64 {
+        self.held.borrow().len() as u64
+    }
+}
+
+#[derive(Trace)]
+struct Holder {
+    shape: Box<dyn Shape>,
+    me: RefCell<Option<Gc<Holder>>>,
+}
+
+#[test]
+fn lying_trace_behind_a_dyn_edge() {
+    guarded(|| {
+        for round in 0..if cfg!(miri) { 3 } else { 9 } {
+            let (a, b) = ring();
+            let liar = Liar { calls: Cell::new(round), held: RefCell::new(vec![a.clone(), b]) };
+            let h = Gc::new(Holder { shape: Box::new(liar), me: RefCell::new(None) });
+            *h.me.borrow_mut() = Some(h.clone());
+            // Also through From<Box<dyn>>: a handle to the trait object.
+            let d: Gc<dyn Shape> = Gc::from(Box::new(Liar {
+                calls: Cell::new(round + 1),
+                held: RefCell::new(vec![a.clone()]),
+            }) as Box<dyn Shape>);
+            let wh = Gc::downgrade(&h);
+            drop(h);
+            for _ in 0..3 {
+                let _ = gc::collect();
+                // `a` is held here: alive and intact whatever was reported.
+                assert_eq!(a.id, 1);
+                assert_eq!(a.next.borrow().as_ref().unwrap().id, 2);
+                assert_eq!(d.area(), 1);
+            }
+            drop(d);
+            let _ = wh.upgrade().map(|h| *h.me.borrow_mut() = None);
+            drop(a);
+            let _ = gc::collect();
+        }
+    });
+}
+
+#[test]
+fn sync_lying_trace_behind_a_dyn_edge() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    #[derive(Trace)]
+    struct Leaf {
+        #[trace(skip)]
+        id: u32,
+        next: Mutex<Option<ouro::sync::Gc<Leaf>>>,
+    }
+    trait SShape: Trace + Send + Sync {
+        fn n(&self) -> usize;
+    }
+    struct SLiar {
+        calls: AtomicUsize,
+        held: Mutex<Vec<ouro::sync::Gc<Leaf>>>,
+    }
+    impl Trace for SLiar {
+        fn trace(&self, v: &mut Visitor<'_>) {
+            let n = self.calls.fetch_add(1, SeqCst);
+            // Takes a lock and reports a varying number of edges: not
+            // structural (the default answer), which the collector checks.
+            for h in self.held.lock().unwrap().iter() {
+                for _ in 0..(n % 3) {
+                    h.trace(v);
+                }
+            }
+        }
+    }
+    impl SShape for SLiar {
+        fn n(&self) -> usize {
+            self.held.lock().unwrap().len()
+        }
+    }
+    #[derive(Trace)]
+    struct SHolder {
+        shape: Box<dyn SShape>,
+        me: Mutex<Option<ouro::sync::Gc<SHolder>>>,
+    }
+    sync_guarded(|| {
+        for round in 0..if cfg!(miri) { 3 } else { 9 } {
+            let a = ouro::sync::Gc::new(Leaf { id: 1, next: Mutex::new(None) });
+            *a.next.lock().unwrap() = Some(a.clone());
+            let liar = SLiar { calls: AtomicUsize::new(round), held: Mutex::new(vec![a.clone()]) };
+            let h = ouro::sync::Gc::new(SHolder { shape: Box::new(liar), me: Mutex::new(None) });
+            *h.me.lock().unwrap() = Some(h.clone());
+            let d: ouro::sync::Gc<dyn SShape> = ouro::sync::Gc::from(Box::new(SLiar {
+                calls: AtomicUsize::new(round + 1),
+                held: Mutex::new(vec![a.clone()]),
+            }) as Box<dyn SShape>);
+            let wh = ouro::sync::Gc::downgrade(&h);
+            drop(h);
+            // Another thread keeps changing the liar's edges meanwhile.
+            let d2 = d.clone();
+            let a2 = a.clone();
+            let t = std::thread::spawn(move || {
+                for _ in 0..if cfg!(miri) { 2 } else { 50 } {
+                    let _ = d2.n();
+                    let _ = ouro::sync::Gc::downgrade(&a2).upgrade();
+                }
+            });
+            for _ in 0..3 {
+                let _ = ouro::sync::gc::collect();
+                assert_eq!(a.id, 1);
+                assert_eq!(a.next.lock().unwrap().as_ref().unwrap().id, 1);
+                assert_eq!(d.n(), 1);
+            }
+            t.join().unwrap();
+            drop(d);
+            if let Some(h) = wh.upgrade() {
+                *h.me.lock().unwrap() = None;
+            }
+            *a.next.lock().unwrap() = None;
+            drop(a);
+            let _ = ouro::sync::gc::collect();
+        }
+    });
+}
+
+/// `From<Box<dyn>>` and `From<Box<[T]>>`/`From<Box<str>>` with zero-sized,
+/// over-aligned and empty values on both heaps: the wide pointer built by
+/// overwriting the data word must address the value where the box put it.
+#[derive(Trace, Clone, Copy)]
+#[repr(align(256))]
+struct Aligned(u8);
+impl Shape for Aligned {
+    fn area(&self) -> u64 {
+        self.0 as u64
+    }
+}
+#[derive(Trace)]
+struct Nothing;
+impl Shape for Nothing {
+    fn area(&self) -> u64 {
+        42
+    }
+}
+trait SyncShape: Trace + Send + Sync {
+    fn area(&self) -> u64;
+}
+impl SyncShape for Aligned {
+    fn area(&self) -> u64 {
+        self.0 as u64
+    }
+}
+impl SyncShape for Nothing {
+    fn area(&self) -> u64 {
+        42
+    }
+}
+
+#[test]
+fn from_box_odd_layouts() {
+    sync_guarded(|| {
+        let a: Gc<dyn Shape> = Gc::from(Box::new(Aligned(9)) as Box<dyn Shape>);
+        assert_eq!(Gc::as_ptr(&a).cast::<u8>().addr() % 256, 0);
+        assert_eq!(a.area(), 9);
+        let z: Gc<dyn Shape> = Gc::from(Box::new(Nothing) as Box<dyn Shape>);
+        assert_eq!(z.area(), 42);
+        let s: Gc<[Aligned]> = Gc::from(vec![Aligned(1), Aligned(2)].into_boxed_slice());
+        assert_eq!(Gc::as_ptr(&s).cast::<u8>().addr() % 256, 0);
+        assert_eq!(s[1].0, 2);
+        let e: Gc<[Aligned]> = Gc::from(Vec::new().into_boxed_slice());
+        assert!(e.is_empty());
+        let st: Gc<str> = Gc::from(String::new().into_boxed_str());
+        assert_eq!(&*st, "");
+        let l: Gc<[Link]> = Gc::from(
+            vec![Link { id: 5, next: RefCell::new(None) }].into_boxed_slice(),
+        );
+        *l[0].next.borrow_mut() = Some(l.clone());
+        let wl = Gc::downgrade(&l);
+        let wa = Gc::downgrade(&a);
+        drop((a, z, s, e, st, l));
+        assert!(wa.upgrade().is_none());
+        let _ = gc::collect();
+        assert!(wl.upgrade().is_none());
+
+        let a: ouro::sync::Gc<dyn SyncShape> =
+            ouro::sync::Gc::from(Box::new(Aligned(9)) as Box<dyn SyncShape>);
+        assert_eq!(ouro::sync::Gc::as_ptr(&a).cast::<u8>().addr() % 256, 0);
+        assert_eq!(a.area(), 9);
+        let z: ouro::sync::Gc<dyn SyncShape> =
+            ouro::sync::Gc::from(Box::new(Nothing) as Box<dyn SyncShape>);
+        assert_eq!(z.area(), 42);
+        let s: ouro::sync::Gc<[Aligned]> =
+            ouro::sync::Gc::from(vec![Aligned(1), Aligned(2)].into_boxed_slice());
+        assert_eq!(ouro::sync::Gc::as_ptr(&s).cast::<u8>().addr() % 256, 0);
+        assert_eq!(s[1].0, 2);
+        let e: ouro::sync::Gc<[Aligned]> = ouro::sync::Gc::from(Vec::new().into_boxed_slice());
+        assert!(e.is_empty());
+        let st: ouro::sync::Gc<str> = ouro::sync::Gc::from(String::from("héllo").into_boxed_str());
+        assert_eq!(&*st, "héllo");
+        let wa = ouro::sync::Gc::downgrade(&a);
+        drop((a, z, s, e, st));
+        assert!(wa.upgrade().is_none());
     });
 }
