@@ -1186,3 +1186,151 @@ fn from_box_odd_layouts() {
         assert!(wa.upgrade().is_none());
     });
 }
+
+/// The process-wide heap's hooks: callbacks that drop the maps that
+/// registered them, panic, collect and allocate (address reuse), a
+/// finalizer called from its own callback, stale finalizers detached after
+/// their address was reused, a resurrecting finalizer.
+mod sync_hooks {
+    use super::*;
+    use ouro::sync::Gc as SGc;
+    use ouro::sync::weakref as sw;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Trace)]
+    #[trace(finalize)]
+    struct R {
+        #[trace(skip)]
+        id: u32,
+        next: Mutex<Option<ouro::sync::Gc<R>>>,
+    }
+    static RESURRECT: AtomicBool = AtomicBool::new(false);
+    static STASH: Mutex<Vec<ouro::sync::Gc<R>>> = Mutex::new(Vec::new());
+    impl ouro::Finalize for R {
+        fn finalize(&self) {
+            if RESURRECT.load(SeqCst) {
+                let n = self.next.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                STASH.lock().unwrap().extend(n);
+            }
+        }
+    }
+    fn sring() -> (SGc<R>, SGc<R>) {
+        let a = SGc::new(R { id: 1, next: Mutex::new(None) });
+        let b = SGc::new(R { id: 2, next: Mutex::new(Some(a.clone())) });
+        *a.next.lock().unwrap() = Some(b.clone());
+        (a, b)
+    }
+    fn scounter() -> (Arc<AtomicU32>, impl Fn() + Clone + Send + 'static) {
+        let c = Arc::new(AtomicU32::new(0));
+        let c2 = c.clone();
+        (c, move || {
+            c2.fetch_add(1, SeqCst);
+        })
+    }
+
+    #[test]
+    fn hostile_sync_callbacks() {
+        sync_guarded(|| {
+            type Maps = (
+                Option<sw::WeakValueMap<u32, R>>,
+                Option<sw::WeakSet<R>>,
+                Option<sw::WeakKeyMap<R, String>>,
+            );
+            let maps: Arc<Mutex<Maps>> = Arc::new(Mutex::new((
+                Some(sw::WeakValueMap::new()),
+                Some(sw::WeakSet::new()),
+                Some(sw::WeakKeyMap::new()),
+            )));
+            let (a, b) = sring();
+            let (c, d) = sring();
+            {
+                let mut m = maps.lock().unwrap();
+                for (i, x) in [&a, &b, &c, &d].into_iter().enumerate() {
+                    m.0.as_mut().unwrap().insert(i as u32, x);
+                    m.1.as_mut().unwrap().insert(x);
+                    m.2.as_mut().unwrap().insert(x, format!("{i}"));
+                }
+            }
+            let m2 = maps.clone();
+            let _r1 = sw::ref_with_callback(&a, move |_| {
+                // Taken out under the lock, dropped after it.
+                let old = std::mem::take(&mut *m2.lock().unwrap());
+                drop(old);
+            });
+            let _r2 = sw::ref_with_callback(&b, |_| panic!("hostile callback"));
+            let (n, bump) = scounter();
+            let _r3 = sw::ref_with_callback(&c, move |_| {
+                let _ = ouro::sync::gc::collect();
+                let fresh: Vec<_> = (0..8).map(|_| sring()).collect();
+                drop(fresh);
+                let _ = ouro::sync::gc::collect();
+                bump();
+            });
+            let slot: Arc<Mutex<Option<sw::Finalizer>>> = Arc::new(Mutex::new(None));
+            let s2 = slot.clone();
+            let (n2, bump2) = scounter();
+            let f = sw::finalize(&d, move || {
+                bump2();
+                let f = s2.lock().unwrap().take().unwrap();
+                assert!(!f.alive());
+                assert!(!f.call());
+                assert!(!f.detach());
+            });
+            *slot.lock().unwrap() = Some(f.clone());
+            drop((a, b, c, d));
+            let mut msg = String::new();
+            for _ in 0..3 {
+                if let Err(p) = catch_unwind(|| ouro::sync::gc::collect()) {
+                    msg = p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default();
+                }
+            }
+            assert!(msg.contains("hostile callback"), "{msg}");
+            assert_eq!(n.load(SeqCst), 1);
+            assert_eq!(n2.load(SeqCst), 1);
+            assert!(!f.alive());
+            assert!(maps.lock().unwrap().0.is_none());
+
+            // Stale finalizers after address reuse.
+            let (n, bump) = scounter();
+            let mut stale = Vec::new();
+            for _ in 0..8 {
+                let x = SGc::new(5u64);
+                stale.push(sw::finalize(&x, bump.clone()));
+            }
+            assert_eq!(n.load(SeqCst), 8);
+            let fresh: Vec<_> = (0..8).map(|_| SGc::new(6u64)).collect();
+            let fins: Vec<_> = fresh.iter().map(|x| sw::finalize(x, bump.clone())).collect();
+            for f in &stale {
+                assert!(!f.detach());
+                assert!(!f.call());
+            }
+            assert!(fins.iter().all(sw::Finalizer::alive));
+            drop(fresh);
+            assert_eq!(n.load(SeqCst), 16);
+
+            // A resurrecting finalizer: the hooks wait for the real death.
+            let (a, b) = sring();
+            let (n, bump) = scounter();
+            let _f = sw::finalize(&a, bump.clone());
+            let _r = sw::ref_with_callback(&b, move |w| {
+                assert!(w.upgrade().is_none());
+                bump()
+            });
+            RESURRECT.store(true, SeqCst);
+            drop((a, b));
+            let _ = ouro::sync::gc::collect();
+            assert_eq!(n.load(SeqCst), 0, "a hook ran for a resurrected object");
+            let live = std::mem::take(&mut *STASH.lock().unwrap());
+            assert!(!live.is_empty());
+            for x in &live {
+                assert!(x.id == 1 || x.id == 2);
+            }
+            RESURRECT.store(false, SeqCst);
+            drop(live);
+            let _ = ouro::sync::gc::collect();
+            let _ = ouro::sync::gc::collect();
+            assert_eq!(n.load(SeqCst), 2);
+        });
+    }
+}
