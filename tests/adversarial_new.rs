@@ -96,8 +96,14 @@ struct Link {
 fn coerced_array_as_slice_cycle() {
     guarded(|| {
         let s: Gc<[Link]> = coerce_gc!(Gc::new([
-            Link { id: 1, next: RefCell::new(None) },
-            Link { id: 2, next: RefCell::new(None) },
+            Link {
+                id: 1,
+                next: RefCell::new(None)
+            },
+            Link {
+                id: 2,
+                next: RefCell::new(None)
+            },
         ]));
         *s[1].next.borrow_mut() = Some(s.clone());
         let c = copy_slice(&s);
@@ -108,7 +114,10 @@ fn coerced_array_as_slice_cycle() {
         for o in &objs {
             let _ = o.referents();
             let _ = o.referrers();
-            assert!(o.downcast::<[Link; 2]>().is_none() || o.address() == Gc::as_ptr(&s).cast::<u8>().addr());
+            assert!(
+                o.downcast::<[Link; 2]>().is_none()
+                    || o.address() == Gc::as_ptr(&s).cast::<u8>().addr()
+            );
         }
         let ws = Gc::downgrade(&s);
         let wc = Gc::downgrade(&c);
@@ -158,7 +167,9 @@ fn odd_slices() {
             let c = copy_slice(&z);
             assert_eq!(c.len(), n);
             let w: Gc<[Wide]> = (0..n)
-                .map(|_| Wide { next: RefCell::new(None) })
+                .map(|_| Wide {
+                    next: RefCell::new(None),
+                })
                 .collect::<Vec<_>>()
                 .into();
             assert_eq!(Gc::as_ptr(&w).cast::<u8>().addr() % 128, 0);
@@ -191,7 +202,9 @@ fn sync_odd_slices() {
     sync_guarded(|| {
         for n in [0usize, 1, 2] {
             let w: ouro::sync::Gc<[SWide]> = (0..n)
-                .map(|_| SWide { next: std::sync::Mutex::new(None) })
+                .map(|_| SWide {
+                    next: std::sync::Mutex::new(None),
+                })
                 .collect::<Vec<_>>()
                 .into();
             assert_eq!(ouro::sync::Gc::as_ptr(&w).cast::<u8>().addr() % 256, 0);
@@ -203,8 +216,12 @@ fn sync_odd_slices() {
             let _ = ouro::sync::gc::collect();
             assert!(weak.upgrade().is_none());
             let a: ouro::sync::Gc<[SWide]> = ouro::sync::coerce_gc!(ouro::sync::Gc::new([
-                SWide { next: std::sync::Mutex::new(None) },
-                SWide { next: std::sync::Mutex::new(None) },
+                SWide {
+                    next: std::sync::Mutex::new(None)
+                },
+                SWide {
+                    next: std::sync::Mutex::new(None)
+                },
             ]));
             *a[0].next.lock().unwrap() = Some(a.clone());
             for o in ouro::sync::gc::get_objects(None) {
@@ -299,27 +316,42 @@ struct Pinned {
 impl Drop for Pinned {
     fn drop(&mut self) {
         let here = std::ptr::from_ref(self).addr();
-        assert!(self.at.get() == 0 || self.at.get() == here, "a pinned value moved");
+        assert!(
+            self.at.get() == 0 || self.at.get() == here,
+            "a pinned value moved"
+        );
     }
 }
 impl Clone for Pinned {
     fn clone(&self) -> Self {
-        Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned }
+        Pinned {
+            me: RefCell::new(None),
+            at: Cell::new(0),
+            _pin: std::marker::PhantomPinned,
+        }
     }
 }
 
 #[test]
 fn pinned_value_never_moves() {
     guarded(|| {
-        let p = Gc::pin(Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned });
+        let p = Gc::pin(Pinned {
+            me: RefCell::new(None),
+            at: Cell::new(0),
+            _pin: std::marker::PhantomPinned,
+        });
         p.at.set(std::ptr::from_ref::<Pinned>(&p).addr());
-        let mut found: Vec<Gc<Pinned>> =
-            gc::get_objects(None).iter().filter_map(|o| o.downcast::<Pinned>()).collect();
+        let mut found: Vec<Gc<Pinned>> = gc::get_objects(None)
+            .iter()
+            .filter_map(|o| o.downcast::<Pinned>())
+            .collect();
         assert_eq!(found.len(), 1);
         let mut h = found.pop().unwrap();
         assert!(Gc::is_pinned(&h));
         assert!(Gc::get_mut(&mut h).is_none());
-        let Err(h) = Gc::try_unwrap(h) else { panic!("moved a pinned value") };
+        let Err(h) = Gc::try_unwrap(h) else {
+            panic!("moved a pinned value")
+        };
         let mut h2 = h.clone();
         let m = Gc::make_mut(&mut h2);
         m.at.set(0);
@@ -328,9 +360,16 @@ fn pinned_value_never_moves() {
         drop(p);
         assert_eq!(Gc::into_inner(h).map(|_| ()), None);
         // A cycle through the pinned value, reached by a weakref callback.
-        let p = Gc::pin(Pinned { me: RefCell::new(None), at: Cell::new(0), _pin: std::marker::PhantomPinned });
+        let p = Gc::pin(Pinned {
+            me: RefCell::new(None),
+            at: Cell::new(0),
+            _pin: std::marker::PhantomPinned,
+        });
         p.at.set(std::ptr::from_ref::<Pinned>(&p).addr());
-        let h = gc::get_objects(None).iter().find_map(|o| o.downcast::<Pinned>()).unwrap();
+        let h = gc::get_objects(None)
+            .iter()
+            .find_map(|o| o.downcast::<Pinned>())
+            .unwrap();
         *p.me.borrow_mut() = Some(h.clone());
         let got = Rc::new(Cell::new(false));
         let g2 = got.clone();
@@ -352,16 +391,26 @@ fn pinned_value_never_moves() {
         }
         impl Clone for SPinned {
             fn clone(&self) -> Self {
-                SPinned { v: self.v, _pin: std::marker::PhantomPinned, me: Default::default() }
+                SPinned {
+                    v: self.v,
+                    _pin: std::marker::PhantomPinned,
+                    me: Default::default(),
+                }
             }
         }
-        let sp = ouro::sync::Gc::pin(SPinned { v: 1, _pin: std::marker::PhantomPinned, me: Default::default() });
+        let sp = ouro::sync::Gc::pin(SPinned {
+            v: 1,
+            _pin: std::marker::PhantomPinned,
+            me: Default::default(),
+        });
         let mut h = ouro::sync::gc::get_objects(None)
             .iter()
             .find_map(|o| o.downcast::<SPinned>())
             .unwrap();
         assert!(ouro::sync::Gc::get_mut(&mut h).is_none());
-        let Err(h) = ouro::sync::Gc::try_unwrap(h) else { panic!("moved a pinned value") };
+        let Err(h) = ouro::sync::Gc::try_unwrap(h) else {
+            panic!("moved a pinned value")
+        };
         let mut h2 = h.clone();
         ouro::sync::Gc::make_mut(&mut h2);
         assert!(!ouro::sync::Gc::ptr_eq(&h, &h2));
@@ -394,8 +443,14 @@ impl ouro::Finalize for Node {
 }
 
 fn ring() -> (Gc<Node>, Gc<Node>) {
-    let a = Gc::new(Node { id: 1, next: RefCell::new(None) });
-    let b = Gc::new(Node { id: 2, next: RefCell::new(Some(a.clone())) });
+    let a = Gc::new(Node {
+        id: 1,
+        next: RefCell::new(None),
+    });
+    let b = Gc::new(Node {
+        id: 2,
+        next: RefCell::new(Some(a.clone())),
+    });
     *a.next.borrow_mut() = Some(b.clone());
     (a, b)
 }
@@ -455,7 +510,10 @@ fn callbacks_that_drop_maps_panic_collect_and_allocate() {
         for (i, x) in [&a, &b, &c, &d].into_iter().enumerate() {
             map.borrow_mut().as_mut().unwrap().insert(i as u32, x);
             set.borrow_mut().as_mut().unwrap().insert(x);
-            keys.borrow_mut().as_mut().unwrap().insert(x, format!("{i}"));
+            keys.borrow_mut()
+                .as_mut()
+                .unwrap()
+                .insert(x, format!("{i}"));
         }
         let (m, s, k) = (map.clone(), set.clone(), keys.clone());
         let _r1 = weakref::ref_with_callback(&a, move |_| {
@@ -656,8 +714,13 @@ mod sync_copy {
 
     impl DeepCopy for SNode {
         fn deep_copy(&self, c: &mut DeepCopier<'_>) -> Self {
-            let kids: Vec<SGc<SNode>> =
-                self.kids.lock().unwrap().iter().map(|k| k.deep_copy(c)).collect();
+            let kids: Vec<SGc<SNode>> = self
+                .kids
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|k| k.deep_copy(c))
+                .collect();
             let up = self.up.lock().unwrap().deep_copy(c);
             if self.id == 0 {
                 // Each kid's copy holds the root's placeholder.
@@ -672,7 +735,9 @@ mod sync_copy {
                     assert!(catch_unwind(AssertUnwindSafe(|| p2.id)).is_err());
                     let mut p3 = p2.clone();
                     assert!(SGc::get_mut(&mut p3).is_none());
-                    let Err(p3) = SGc::try_unwrap(p3) else { panic!("took a placeholder") };
+                    let Err(p3) = SGc::try_unwrap(p3) else {
+                        panic!("took a placeholder")
+                    };
                     drop(p3);
                     let _f = ouro::sync::weakref::finalize(&p2, || panic!("hook on a placeholder"));
                     // A kid's copy may still be a placeholder (filled later).
@@ -701,12 +766,20 @@ mod sync_copy {
                     panic!("hostile copy");
                 }
             }
-            SNode { id: self.id, up: Mutex::new(up), kids: Mutex::new(kids) }
+            SNode {
+                id: self.id,
+                up: Mutex::new(up),
+                kids: Mutex::new(kids),
+            }
         }
     }
 
     fn tree() -> SGc<SNode> {
-        let root = SGc::new(SNode { id: 0, up: Mutex::new(None), kids: Mutex::new(vec![]) });
+        let root = SGc::new(SNode {
+            id: 0,
+            up: Mutex::new(None),
+            kids: Mutex::new(vec![]),
+        });
         for id in 1..4 {
             let k = SGc::new(SNode {
                 id,
@@ -880,7 +953,9 @@ mod logger {
                 struct S {
                     next: std::sync::Mutex<Option<ouro::sync::Gc<S>>>,
                 }
-                let x = ouro::sync::Gc::new(S { next: Default::default() });
+                let x = ouro::sync::Gc::new(S {
+                    next: Default::default(),
+                });
                 *x.next.lock().unwrap() = Some(x.clone());
                 let w = ouro::sync::Gc::downgrade(&x);
                 drop(x);
@@ -927,9 +1002,15 @@ impl Drop for Peek {
 #[test]
 fn introspection_from_drop_of_garbage() {
     guarded(|| {
-        let a = Gc::new(Peek { next: RefCell::new(None) });
-        let b = Gc::new(Peek { next: RefCell::new(Some(a.clone())) });
-        let c = Gc::new(Peek { next: RefCell::new(Some(b.clone())) });
+        let a = Gc::new(Peek {
+            next: RefCell::new(None),
+        });
+        let b = Gc::new(Peek {
+            next: RefCell::new(Some(a.clone())),
+        });
+        let c = Gc::new(Peek {
+            next: RefCell::new(Some(b.clone())),
+        });
         *a.next.borrow_mut() = Some(c.clone());
         drop((a, b, c));
         assert_eq!(gc::collect(), 3);
@@ -956,9 +1037,15 @@ fn introspection_from_drop_of_garbage() {
         }
     }
     sync_guarded(|| {
-        let a = ouro::sync::Gc::new(SPeek { next: Default::default() });
-        let b = ouro::sync::Gc::new(SPeek { next: std::sync::Mutex::new(Some(a.clone())) });
-        let c = ouro::sync::Gc::new(SPeek { next: std::sync::Mutex::new(Some(b.clone())) });
+        let a = ouro::sync::Gc::new(SPeek {
+            next: Default::default(),
+        });
+        let b = ouro::sync::Gc::new(SPeek {
+            next: std::sync::Mutex::new(Some(a.clone())),
+        });
+        let c = ouro::sync::Gc::new(SPeek {
+            next: std::sync::Mutex::new(Some(b.clone())),
+        });
         *a.next.lock().unwrap() = Some(c.clone());
         let w = ouro::sync::Gc::downgrade(&a);
         drop((a, b, c));
@@ -1004,8 +1091,14 @@ fn lying_trace_behind_a_dyn_edge() {
     guarded(|| {
         for round in 0..if cfg!(miri) { 3 } else { 9 } {
             let (a, b) = ring();
-            let liar = Liar { calls: Cell::new(round), held: RefCell::new(vec![a.clone(), b]) };
-            let h = Gc::new(Holder { shape: Box::new(liar), me: RefCell::new(None) });
+            let liar = Liar {
+                calls: Cell::new(round),
+                held: RefCell::new(vec![a.clone(), b]),
+            };
+            let h = Gc::new(Holder {
+                shape: Box::new(liar),
+                me: RefCell::new(None),
+            });
             *h.me.borrow_mut() = Some(h.clone());
             // Also through From<Box<dyn>>: a handle to the trait object.
             let d: Gc<dyn Shape> = Gc::from(Box::new(Liar {
@@ -1070,15 +1163,25 @@ fn sync_lying_trace_behind_a_dyn_edge() {
     }
     sync_guarded(|| {
         for round in 0..if cfg!(miri) { 3 } else { 9 } {
-            let a = ouro::sync::Gc::new(Leaf { id: 1, next: Mutex::new(None) });
+            let a = ouro::sync::Gc::new(Leaf {
+                id: 1,
+                next: Mutex::new(None),
+            });
             *a.next.lock().unwrap() = Some(a.clone());
-            let liar = SLiar { calls: AtomicUsize::new(round), held: Mutex::new(vec![a.clone()]) };
-            let h = ouro::sync::Gc::new(SHolder { shape: Box::new(liar), me: Mutex::new(None) });
+            let liar = SLiar {
+                calls: AtomicUsize::new(round),
+                held: Mutex::new(vec![a.clone()]),
+            };
+            let h = ouro::sync::Gc::new(SHolder {
+                shape: Box::new(liar),
+                me: Mutex::new(None),
+            });
             *h.me.lock().unwrap() = Some(h.clone());
             let d: ouro::sync::Gc<dyn SShape> = ouro::sync::Gc::from(Box::new(SLiar {
                 calls: AtomicUsize::new(round + 1),
                 held: Mutex::new(vec![a.clone()]),
-            }) as Box<dyn SShape>);
+            })
+                as Box<dyn SShape>);
             let wh = ouro::sync::Gc::downgrade(&h);
             drop(h);
             // Another thread keeps changing the liar's edges meanwhile.
@@ -1156,7 +1259,11 @@ fn from_box_odd_layouts() {
         let st: Gc<str> = Gc::from(String::new().into_boxed_str());
         assert_eq!(&*st, "");
         let l: Gc<[Link]> = Gc::from(
-            vec![Link { id: 5, next: RefCell::new(None) }].into_boxed_slice(),
+            vec![Link {
+                id: 5,
+                next: RefCell::new(None),
+            }]
+            .into_boxed_slice(),
         );
         *l[0].next.borrow_mut() = Some(l.clone());
         let wl = Gc::downgrade(&l);
@@ -1216,8 +1323,14 @@ mod sync_hooks {
         }
     }
     fn sring() -> (SGc<R>, SGc<R>) {
-        let a = SGc::new(R { id: 1, next: Mutex::new(None) });
-        let b = SGc::new(R { id: 2, next: Mutex::new(Some(a.clone())) });
+        let a = SGc::new(R {
+            id: 1,
+            next: Mutex::new(None),
+        });
+        let b = SGc::new(R {
+            id: 2,
+            next: Mutex::new(Some(a.clone())),
+        });
         *a.next.lock().unwrap() = Some(b.clone());
         (a, b)
     }
@@ -1282,7 +1395,10 @@ mod sync_hooks {
             let mut msg = String::new();
             for _ in 0..3 {
                 if let Err(p) = catch_unwind(|| ouro::sync::gc::collect()) {
-                    msg = p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default();
+                    msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
                 }
             }
             assert!(msg.contains("hostile callback"), "{msg}");
@@ -1300,7 +1416,10 @@ mod sync_hooks {
             }
             assert_eq!(n.load(SeqCst), 8);
             let fresh: Vec<_> = (0..8).map(|_| SGc::new(6u64)).collect();
-            let fins: Vec<_> = fresh.iter().map(|x| sw::finalize(x, bump.clone())).collect();
+            let fins: Vec<_> = fresh
+                .iter()
+                .map(|x| sw::finalize(x, bump.clone()))
+                .collect();
             for f in &stale {
                 assert!(!f.detach());
                 assert!(!f.call());
@@ -1333,4 +1452,115 @@ mod sync_hooks {
             assert_eq!(n.load(SeqCst), 2);
         });
     }
+}
+
+/// One source object met as an array and as the slice `coerce_gc!` made
+/// of it, in one `deep_copy`: the memo is keyed by address, and the two
+/// views must not share one copy under two layouts.
+#[derive(Trace, ouro::DeepCopy)]
+struct Both {
+    arr: Gc<[Link; 2]>,
+    sl: Gc<[Link]>,
+}
+
+#[test]
+fn deep_copy_one_object_as_array_and_slice() {
+    guarded(|| {
+        let arr = Gc::new([
+            Link {
+                id: 1,
+                next: RefCell::new(None),
+            },
+            Link {
+                id: 2,
+                next: RefCell::new(None),
+            },
+        ]);
+        let sl: Gc<[Link]> = coerce_gc!(arr.clone());
+        *arr[0].next.borrow_mut() = Some(sl.clone());
+        let root = Gc::new(Both { arr, sl });
+        // Either order of meeting the two views.
+        match catch_unwind(AssertUnwindSafe(|| ouro::deep_copy(&root))) {
+            Ok(c) => {
+                assert_eq!(c.arr[1].id, 2);
+                assert_eq!(c.sl[1].id, 2);
+            }
+            Err(p) => {
+                let msg = p.downcast_ref::<&str>().copied().unwrap_or_default();
+                assert!(msg.contains("two different types"), "{msg}");
+            }
+        }
+        let inner = root.arr[0].next.borrow().clone().unwrap();
+        match catch_unwind(AssertUnwindSafe(|| copy_slice(&inner))) {
+            Ok(c) => assert_eq!(c[0].id, 1),
+            Err(p) => {
+                let msg = p.downcast_ref::<&str>().copied().unwrap_or_default();
+                assert!(msg.contains("two different types"), "{msg}");
+            }
+        }
+        let w = Gc::downgrade(&root);
+        *root.arr[0].next.borrow_mut() = None;
+        drop((root, inner));
+        let _ = gc::collect();
+        assert!(w.upgrade().is_none());
+    });
+}
+
+/// `new_uninit`: the object is untracked until `assume_init`; a handle
+/// stored in it meanwhile, a collection, and `assume_init` of a clone.
+#[test]
+fn new_uninit_with_handles_and_collections() {
+    guarded(|| {
+        let mut u = Gc::<Node>::new_uninit();
+        let (a, b) = ring();
+        Gc::get_mut(&mut u).unwrap().write(Node {
+            id: 9,
+            next: RefCell::new(Some(a.clone())),
+        });
+        let _ = gc::collect();
+        // SAFETY: written above.
+        let n = unsafe { u.assume_init() };
+        assert_eq!(n.next.borrow().as_ref().unwrap().id, 1);
+        *b.next.borrow_mut() = Some(n.clone());
+        let wn = Gc::downgrade(&n);
+        drop((a, b, n));
+        let _ = gc::collect();
+        assert!(wn.upgrade().is_none());
+        // Never written, dropped: nothing runs on the missing value.
+        let u = Gc::<Node>::new_uninit();
+        let u2 = u.clone();
+        drop(u);
+        let _ = gc::collect();
+        drop(u2);
+        let su = ouro::sync::Gc::<String>::new_uninit();
+        let su2 = su.clone();
+        drop(su);
+        drop(su2);
+    });
+}
+
+/// A cycle through an `ouro::Closure`'s environment, called through a
+/// `Gc<dyn Callback>`: collected.
+#[test]
+fn closure_cycle() {
+    #[derive(Trace)]
+    struct Button {
+        on_click: RefCell<Option<Gc<dyn ouro::Callback<u32, u32>>>>,
+    }
+    guarded(|| {
+        let b = Gc::new(Button {
+            on_click: RefCell::new(None),
+        });
+        let cb: Gc<dyn ouro::Callback<u32, u32>> = Gc::from(Box::new(ouro::Closure::new(
+            b.clone(),
+            |b: &Gc<Button>, x: &u32| x + b.on_click.borrow().is_some() as u32,
+        ))
+            as Box<dyn ouro::Callback<u32, u32>>);
+        *b.on_click.borrow_mut() = Some(cb.clone());
+        assert_eq!(cb.call(&1), 2);
+        let w = Gc::downgrade(&b);
+        drop((b, cb));
+        assert_eq!(gc::collect(), 2);
+        assert!(w.upgrade().is_none());
+    });
 }
