@@ -23,7 +23,7 @@ fn sync_guarded(f: impl FnOnce() + Send + 'static) {
 fn guarded(f: impl FnOnce() + Send + 'static) {
     let h = std::thread::Builder::new()
         .stack_size(4 << 20)
-        .spawn(move || f())
+        .spawn(f)
         .unwrap();
     if let Err(p) = h.join() {
         resume_unwind(p)
@@ -946,8 +946,8 @@ mod logger {
                 let (a, b) = ring();
                 let w = Gc::downgrade(&a);
                 drop((a, b));
-                let _ = catch_unwind(|| gc::collect());
-                let _ = catch_unwind(|| gc::collect());
+                let _ = catch_unwind(gc::collect);
+                let _ = catch_unwind(gc::collect);
                 assert!(w.upgrade().is_none());
                 #[derive(Trace)]
                 struct S {
@@ -959,8 +959,8 @@ mod logger {
                 *x.next.lock().unwrap() = Some(x.clone());
                 let w = ouro::sync::Gc::downgrade(&x);
                 drop(x);
-                let _ = catch_unwind(|| ouro::sync::gc::collect());
-                let _ = catch_unwind(|| ouro::sync::gc::collect());
+                let _ = catch_unwind(ouro::sync::gc::collect);
+                let _ = catch_unwind(ouro::sync::gc::collect);
                 assert!(w.upgrade().is_none());
             }
             ARMED.store(false, SeqCst);
@@ -1394,7 +1394,7 @@ mod sync_hooks {
             drop((a, b, c, d));
             let mut msg = String::new();
             for _ in 0..3 {
-                if let Err(p) = catch_unwind(|| ouro::sync::gc::collect()) {
+                if let Err(p) = catch_unwind(ouro::sync::gc::collect) {
                     msg = p
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
