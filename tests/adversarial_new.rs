@@ -1564,3 +1564,69 @@ fn closure_cycle() {
         assert!(w.upgrade().is_none());
     });
 }
+
+/// A key whose `Eq` drops the last handle to another value of the same
+/// `WeakValueMap` while `len()` reads the map's queue of dead entries: the
+/// value's death hook queues its key on that same queue.
+mod hostile_key {
+    use super::*;
+
+    thread_local! {
+        static VICTIM: RefCell<Option<Gc<u32>>> = const { RefCell::new(None) };
+        static SYNC_VICTIM: RefCell<Option<ouro::sync::Gc<u32>>> = const { RefCell::new(None) };
+    }
+
+    #[derive(Clone, Hash, Debug)]
+    struct K(u32);
+    impl PartialEq for K {
+        fn eq(&self, o: &K) -> bool {
+            let v = VICTIM.with(|v| v.borrow_mut().take());
+            drop(v);
+            let v = SYNC_VICTIM.with(|v| v.borrow_mut().take());
+            drop(v);
+            self.0 == o.0
+        }
+    }
+    impl Eq for K {}
+
+    /// Was a finding: `len()` held the queue's `RefCell` borrow (on the
+    /// process-wide heap, its `Mutex`) while comparing keys; the hook of the
+    /// value killed there panicked on the borrow, its death was lost (the
+    /// entry stayed listed and counted), and on the process-wide heap the
+    /// thread deadlocked on the lock.
+    #[test]
+    fn key_eq_kills_a_value_during_len() {
+        guarded(|| {
+            let mut m = weakref::WeakValueMap::new();
+            let victim = Gc::new(1u32);
+            m.insert(K(1), &victim);
+            VICTIM.with(|v| *v.borrow_mut() = Some(victim));
+            let other = Gc::new(2u32);
+            m.insert(K(2), &other);
+            drop(other);
+            let r = catch_unwind(AssertUnwindSafe(|| m.len()));
+            assert!(r.is_ok(), "len() panicked");
+            assert_eq!(m.len(), 0);
+            assert!(m.is_empty());
+            assert_eq!(m.iter().count(), 0);
+        });
+    }
+
+    #[test]
+    fn sync_key_eq_kills_a_value_during_len() {
+        sync_guarded(|| {
+            let mut m = ouro::sync::weakref::WeakValueMap::new();
+            let victim = ouro::sync::Gc::new(1u32);
+            m.insert(K(1), &victim);
+            SYNC_VICTIM.with(|v| *v.borrow_mut() = Some(victim));
+            let other = ouro::sync::Gc::new(2u32);
+            m.insert(K(2), &other);
+            drop(other);
+            // The victim dies during this call: counted or not.
+            assert!(m.len() <= 1);
+            assert_eq!(m.len(), 0);
+            assert!(m.is_empty());
+            assert_eq!(m.iter().count(), 0);
+        });
+    }
+}
