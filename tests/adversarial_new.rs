@@ -1576,8 +1576,13 @@ mod hostile_key {
         static SYNC_VICTIM: RefCell<Option<ouro::sync::Gc<u32>>> = const { RefCell::new(None) };
     }
 
-    #[derive(Clone, Hash, Debug)]
+    #[derive(Clone, Debug)]
     struct K(u32);
+    impl std::hash::Hash for K {
+        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+            self.0.hash(h)
+        }
+    }
     impl PartialEq for K {
         fn eq(&self, o: &K) -> bool {
             let v = VICTIM.with(|v| v.borrow_mut().take());
