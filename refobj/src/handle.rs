@@ -10,7 +10,7 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::mem::{self, ManuallyDrop};
 use core::ops::Deref;
-use core::panic::{RefUnwindSafe, UnwindSafe};
+use core::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe};
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use std::borrow::Cow;
@@ -676,6 +676,10 @@ impl<T: Trace + 'static> Gc<T> {
     {
         if Gc::get_mut(this).is_none() {
             let mut moved = false;
+            // A panic of a death hook run where the value leaves the old
+            // object: resumed once `this` holds the new handle (unwinding
+            // before would leave `this` with the released object).
+            let mut hook_panic = None;
             // `new_cyclic` allocates (and may run an automatic collection,
             // which runs user code) before it calls the closure, so the
             // uniqueness check below sees the final counts, and nothing that
@@ -694,7 +698,11 @@ impl<T: Trace + 'static> Gc<T> {
                     unsafe {
                         raw::begin_unwrap(this.obj());
                         let value = ptr::read(&raw const (*this.ptr.as_ptr()).value);
-                        raw::finish_unwrap(this.obj(), Layout::new::<GcBox<T>>());
+                        let obj = this.obj();
+                        hook_panic = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            raw::finish_unwrap(obj, Layout::new::<GcBox<T>>());
+                        }))
+                        .err();
                         value
                     }
                 } else {
@@ -705,6 +713,9 @@ impl<T: Trace + 'static> Gc<T> {
                 // SAFETY: the old handle's reference was given up above (its
                 // object is released); overwrite it without dropping it.
                 unsafe { ptr::write(this, fresh) };
+                if let Some(p) = hook_panic {
+                    std::panic::resume_unwind(p);
+                }
             } else {
                 *this = fresh;
             }

@@ -355,6 +355,28 @@ pub fn ref_with_callback<T: ?Sized + 'static>(
 /// died since the last purge: the death hooks push here, the map purges.
 type Queue<K> = Rc<RefCell<Vec<(K, u64)>>>;
 
+/// How many of the deaths queued in `q` satisfy `still_listed`, without
+/// holding the queue while it runs: it hashes and compares keys (user
+/// code), which may drop the last handle to another value of the map,
+/// whose death hook queues onto `q` (a borrow held across that made the
+/// hook panic and its death was lost; on the process-wide heap, a lock
+/// held across it deadlocked). The queue is taken out and put back, deaths
+/// queued meanwhile after it, also when `still_listed` panics.
+fn count_queued<K>(q: &RefCell<Vec<(K, u64)>>, still_listed: impl Fn(&K, u64) -> bool) -> usize {
+    struct Back<'a, K>(&'a RefCell<Vec<(K, u64)>>, Vec<(K, u64)>);
+    impl<K> Drop for Back<'_, K> {
+        fn drop(&mut self) {
+            let q = self.0;
+            let mut q = q.borrow_mut();
+            let newer = core::mem::replace(&mut *q, core::mem::take(&mut self.1));
+            q.extend(newer);
+        }
+    }
+    let taken = core::mem::take(&mut *q.borrow_mut());
+    let back = Back(q, taken);
+    back.1.iter().filter(|(k, n)| still_listed(k, *n)).count()
+}
+
 /// The next entry number of a map: tells a queued death from a later entry
 /// under the same key.
 fn next_number(c: &Cell<u64>) -> u64 {
@@ -548,11 +570,9 @@ impl<K: Eq + Hash + Clone + 'static, V: ?Sized + 'static> WeakValueMap<K, V> {
     /// assert_eq!(m.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        let dead = RefCell::borrow(&self.dead);
-        let queued = dead
-            .iter()
-            .filter(|(k, n)| self.map.get(k).is_some_and(|e| e.number == *n))
-            .count();
+        let queued = count_queued(&self.dead, |k, n| {
+            self.map.get(k).is_some_and(|e| e.number == n)
+        });
         self.map.len() - queued
     }
 

@@ -96,9 +96,15 @@ impl ObjectInfo {
         self.0.generation()
     }
 
-    /// A handle to the object if its value is a `T`.
+    /// A handle to the object if its value is a `T` and alive: `None` for a
+    /// value the collector dropped and for a copy `deep_copy` has not
+    /// filled yet (both reachable as referents), as on the thread-local heap.
     pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
         if self.0.type_id() != core::any::TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: the info holds a strong reference.
+        if unsafe { ouro_cyclegc::sync::raw::is_dead(self.0.header()) } {
             return None;
         }
         let r = self.0.clone();

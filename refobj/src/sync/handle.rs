@@ -10,6 +10,7 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::mem::{self, ManuallyDrop};
 use core::ops::Deref;
+use core::panic::AssertUnwindSafe;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
 use std::borrow::Cow;
@@ -633,11 +634,19 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             // hands us the value, moved out once, and the object, released
             // once (its weak handles stop upgrading).
             let moved = unsafe { !raw::is_dead(this.obj()) && raw::begin_unwrap(this.obj()) };
+            // A panic of a death hook run where the value leaves the old
+            // object: resumed once `this` holds the new handle (unwinding
+            // before would leave `this` with the released object).
+            let mut hook_panic = None;
             let value = if moved {
                 // SAFETY: as above.
                 unsafe {
                     let v = ptr::read(&raw const (*this.ptr.as_ptr()).value);
-                    raw::finish_unwrap(this.obj());
+                    let obj = this.obj();
+                    hook_panic = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        raw::finish_unwrap(obj);
+                    }))
+                    .err();
                     v
                 }
             } else {
@@ -654,6 +663,9 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                 // SAFETY: the old reference was given up by `begin_unwrap`;
                 // overwrite the handle without dropping it.
                 unsafe { ptr::write(this, fresh) };
+                if let Some(p) = hook_panic {
+                    std::panic::resume_unwind(p);
+                }
             } else {
                 *this = fresh;
             }
