@@ -308,3 +308,46 @@ fn a_hand_written_object_that_only_garbage_holds_is_not_reported() {
     assert_eq!(uncollectable(), before);
     assert!(warnings_naming(std::any::type_name::<Unpromised<5>>()).is_empty());
 }
+
+/// A derived type whose handle field names `sync::Gc` through a renamed
+/// import: the derive cannot see that `Aliased<Self>` is ouro's handle, so
+/// the type is not structural and its cycles are not collected on this
+/// heap. They are reported, as for a hand-written `trace`: counted as
+/// uncollectable and named in a warning (never a silent leak).
+mod renamed {
+    use ouro::sync::Gc as Aliased;
+    use std::sync::Mutex;
+
+    #[derive(ouro::Trace)]
+    pub(super) struct Renamed {
+        pub(super) me: Mutex<Option<Aliased<Renamed>>>,
+    }
+}
+
+#[test]
+fn a_cycle_through_a_renamed_handle_is_reported() {
+    let _g = serialized();
+    use renamed::Renamed;
+    assert!(
+        !<Renamed as Trace>::structural().is_made(),
+        "the derive does not know the alias"
+    );
+    let before = uncollectable();
+    let a = Gc::new(Renamed {
+        me: Mutex::new(None),
+    });
+    *lock(&a.me) = Some(a.clone());
+    let w = Gc::downgrade(&a);
+    drop(a);
+    assert_eq!(gc::collect(), 0);
+    gc::wait_for_drops();
+    assert!(w.upgrade().is_some(), "kept");
+    assert_eq!(uncollectable() - before, 1);
+    let name = std::any::type_name::<Renamed>();
+    assert_eq!(warnings_naming(name).len(), 1, "{:?}", lock(&WARNINGS));
+    // Broken by hand, it goes by its count.
+    let a = w.upgrade().unwrap();
+    lock(&a.me).take();
+    drop(a);
+    assert!(w.upgrade().is_none());
+}
