@@ -66,11 +66,7 @@ static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 #[cfg(test)]
 mod gc_tests;
 #[cfg(test)]
-mod review_tests;
-#[cfg(test)]
 mod sync_deep_copy_tests;
-#[cfg(test)]
-mod sync_review_tests;
 #[cfg(test)]
 mod sync_stress_tests;
 #[cfg(test)]
