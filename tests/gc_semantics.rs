@@ -221,6 +221,7 @@ macro_rules! semantic_suite {
             let d = Drops::default();
             let l = list(&d);
             lock(&l.items).push(Value::List(l.clone()));
+            assert_eq!(Gc::strong_count(&l), 2);
             let w = Gc::downgrade(&l);
             drop(l);
             assert!(w.upgrade().is_some(), "the cycle keeps itself alive");
@@ -229,6 +230,7 @@ macro_rules! semantic_suite {
             settle();
             assert!(w.upgrade().is_none());
             assert_eq!(d.count(), 1);
+            assert_eq!(gc::collect(), 0);
         }
 
         #[test]
@@ -311,24 +313,52 @@ macro_rules! semantic_suite {
         fn acyclic_objects_are_freed_by_reference_counting_alone() {
             let _heap = heap();
             let d = Drops::default();
-            let a = list(&d);
-            lock(&a.items).push(Value::List(list(&d)));
+            let (a, b) = (list(&d), list(&d));
+            lock(&a.items).push(Value::List(b.clone()));
+            drop(b);
+            assert_eq!(d.count(), 0, "a still holds b");
             drop(a);
             assert_eq!(d.count(), 2, "freed when the last handle went");
             assert_eq!(gc::collect(), 0, "nothing left for the collector");
         }
 
         #[test]
-        fn reachable_cycle_survives_a_collection() {
+        fn two_object_cycle_is_collected() {
             let _heap = heap();
             let d = Drops::default();
-            let (wa, _wb) = list_pair(&d);
-            let root = wa.upgrade().unwrap();
+            let (a, b) = (list(&d), list(&d));
+            lock(&a.items).push(Value::List(b.clone()));
+            lock(&b.items).push(Value::List(a.clone()));
+            let w = Gc::downgrade(&a);
+            drop((a, b));
+            assert_eq!(d.count(), 0);
+            assert_eq!(gc::collect(), 2);
+            settle();
+            assert_eq!(d.count(), 2);
+            assert!(w.upgrade().is_none());
+        }
+
+        #[test]
+        fn reachable_cycle_survives_until_released() {
+            let _heap = heap();
+            let d = Drops::default();
+            let (a, b) = (list(&d), list(&d));
+            lock(&a.items).push(Value::List(b.clone()));
+            lock(&b.items).push(Value::List(a.clone()));
+            assert_eq!(gc::collect(), 0);
             assert_eq!(gc::collect(), 0);
             settle();
             assert_eq!(d.count(), 0);
-            assert_eq!(lock(&root.items).len(), 1, "still readable");
-            drop(root);
+            let first = match &lock(&a.items)[0] {
+                Value::List(l) => Gc::ptr_eq(l, &b),
+                _ => false,
+            };
+            assert!(first, "still readable");
+            drop(b);
+            assert_eq!(gc::collect(), 0, "a still reaches b");
+            settle();
+            assert_eq!(d.count(), 0);
+            drop(a);
             assert_eq!(gc::collect(), 2);
             settle();
             assert_eq!(d.count(), 2);
