@@ -72,13 +72,9 @@ mod gc_tests;
 #[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
-mod review_tests;
-#[cfg(test)]
 mod sync_deep_copy_tests;
 #[cfg(test)]
 mod sync_handle_tests;
-#[cfg(test)]
-mod sync_review_tests;
 #[cfg(test)]
 mod sync_stress_tests;
 #[cfg(test)]

@@ -56,51 +56,6 @@ fn quiet() {
 }
 
 #[test]
-fn acyclic_objects_are_freed_by_counting() {
-    quiet();
-    let d = counter();
-    let a = node(0, &d);
-    let b = node(1, &d);
-    link(&a, &b);
-    drop(b);
-    assert_eq!(d.get(), 0);
-    drop(a);
-    assert_eq!(d.get(), 2);
-    assert_eq!(gc::collect(), 0);
-}
-
-#[test]
-fn self_cycle_is_collected() {
-    quiet();
-    let d = counter();
-    let a = node(0, &d);
-    link(&a, &a);
-    assert_eq!(Gc::strong_count(&a), 2);
-    drop(a);
-    assert_eq!(d.get(), 0);
-    assert_eq!(gc::collect(), 1);
-    assert_eq!(d.get(), 1);
-    assert_eq!(gc::collect(), 0);
-}
-
-#[test]
-fn reachable_cycle_survives_until_released() {
-    quiet();
-    let d = counter();
-    let a = node(0, &d);
-    let b = node(1, &d);
-    link(&a, &b);
-    link(&b, &a);
-    assert_eq!(gc::collect(), 0);
-    assert_eq!(a.edges.borrow()[0].id, 1);
-    drop(b);
-    assert_eq!(gc::collect(), 0);
-    drop(a);
-    assert_eq!(gc::collect(), 2);
-    assert_eq!(d.get(), 2);
-}
-
-#[test]
 fn cycles_through_std_containers() {
     quiet();
     struct Holder {

@@ -1,8 +1,9 @@
-//! Regression tests from the soundness review: each `r*` test reproduced
-//! undefined behaviour (under Miri) or a leak before its fix; the `p*` tests
-//! are probes that found nothing and stay as guards.
+//! Regression tests from the soundness review of the thread-local heap,
+//! through the public API: the tests whose doc names a finding (r1-r7)
+//! reproduced undefined behaviour (under Miri) or a leak before its fix;
+//! those naming a probe (p1-p8) found nothing and stay as guards.
 #![allow(dead_code)]
-use crate::{Gc, Trace, Visitor, Weak, gc};
+use ouro::{Gc, Trace, Visitor, Weak, gc};
 use std::cell::RefCell;
 
 /// Larger than 512 bytes: allocated by the system allocator, so Miri sees frees.
@@ -41,9 +42,9 @@ impl Trace for DropsGlobal {
     }
 }
 
-/// Runs the scenario of `r1`: `R` is traced after a survivor `S` whose last
+/// Runs review finding r1's scenario: `R` is traced after a survivor `S` whose last
 /// handle its `trace` lets go of, in each pass that traces it.
-fn r1_with<R: Trace + 'static>(r: fn() -> R) {
+fn with_a_walked_survivor_released<R: Trace + 'static>(r: fn() -> R) {
     gc::disable();
     for trigger in 1..=3 {
         CALLS.with(|c| c.set(0));
@@ -65,9 +66,12 @@ fn r1_with<R: Trace + 'static>(r: fn() -> R) {
     }
 }
 
+/// A `trace` that drops the last handle to a survivor the walk has already
+/// passed, in each pass that traces it: the survivor is released after the
+/// walk, not unlinked from under it. Review finding r1.
 #[test]
-fn r1_trace_drops_walked_survivor() {
-    r1_with(|| DropsGlobal);
+fn trace_dropping_an_already_walked_survivor_releases_it_after_the_walk() {
+    with_a_walked_survivor_released(|| DropsGlobal);
 }
 
 /// Same, with try_unwrap instead of drop.
@@ -82,10 +86,12 @@ impl Trace for UnwrapsGlobal {
     }
 }
 
+/// The same with `Gc::try_unwrap`: the collector's reference makes it fail
+/// and give the handle back. Review finding r1 (second form).
 #[test]
-fn r1b_trace_try_unwraps_walked_survivor() {
+fn trace_try_unwrapping_an_already_walked_survivor_gets_the_handle_back() {
     // try_unwrap on an object the collector holds gives the handle back.
-    r1_with(|| UnwrapsGlobal);
+    with_a_walked_survivor_released(|| UnwrapsGlobal);
 }
 
 // ---------------------------------------------------------------------------
@@ -115,10 +121,10 @@ struct Fin {
     me: RefCell<Option<Gc<Fin>>>,
 }
 impl Trace for Fin {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
@@ -128,8 +134,11 @@ impl Trace for Fin {
     }
 }
 
+/// A finalizer's `get_objects()` while an object whose count reached 0 during
+/// the walk waits to be released: it is freed once, and not reported as
+/// uncollectable. Review finding r2.
 #[test]
-fn r2_finalizer_get_objects_frees_pending() {
+fn finalizer_listing_objects_does_not_free_an_object_pending_release() {
     gc::disable();
     // The collection's walk, then the report's subtraction (both before
     // finalizers run).
@@ -169,10 +178,10 @@ struct Parent {
     kids: RefCell<Vec<Gc<Child>>>,
 }
 impl Trace for Parent {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -185,8 +194,10 @@ impl Trace for Parent {
     }
 }
 
+/// A finalizer resurrects its object and lets its children go; a child's
+/// `Drop` lists the objects. Review finding r2 (second form).
 #[test]
-fn r2b_resurrection_then_drop_lists_objects() {
+fn drop_listing_objects_after_a_resurrecting_finalizer_released_children() {
     gc::disable();
     let p = Gc::new(Parent {
         me: RefCell::new(None),
@@ -220,8 +231,11 @@ impl Drop for PanicOnDrop {
     }
 }
 
+/// A callback removed while it runs, whose captured state panics on drop:
+/// the panic reaches `collect()`'s caller and later collections still
+/// collect. Review finding r3.
 #[test]
-fn r3_callback_drop_panic_disables_collector() {
+fn callback_whose_state_panics_when_removed_leaves_the_collector_working() {
     gc::disable();
     let state = PanicOnDrop;
     let id = gc::add_callback(move |_info| {
@@ -253,10 +267,10 @@ struct Fin2 {
     me: RefCell<Option<Gc<Fin2>>>,
 }
 impl Trace for Fin2 {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v)
@@ -286,10 +300,10 @@ fn big(mode: u8) -> Gc<Big> {
     })
 }
 impl Trace for Big {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
@@ -367,8 +381,11 @@ fn pair(a_mode: u8, b_mode: u8) -> (Weak<Big>, Weak<Big>) {
     (Gc::downgrade(&a), Gc::downgrade(&b))
 }
 
+/// A garbage `Drop` that collects, freezes, lists, writes dot, stashes and
+/// unwraps handles and allocates: the collection stays consistent and the
+/// stashed handles refuse to dereference. Review probe p1.
 #[test]
-fn p1_drop_reenters_gc() {
+fn drop_of_garbage_can_call_the_gc_module() {
     gc::disable();
     let _keep = big(0);
     let (wa, wb) = pair(3, 3);
@@ -383,8 +400,11 @@ fn p1_drop_reenters_gc() {
     gc::collect();
 }
 
+/// Finalizers that call the gc module and keep `ObjectInfo`s of their peers:
+/// the kept infos resurrect the pair, which the next collection frees.
+/// Review probe p2.
 #[test]
-fn p2_finalizer_reenters_gc() {
+fn finalizer_can_call_the_gc_module_and_keep_object_infos() {
     gc::disable();
     let _keep = big(0);
     let (wa, wb) = pair(1, 2);
@@ -406,8 +426,10 @@ fn p2_finalizer_reenters_gc() {
     assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
 }
 
+/// A handle taken from `garbage()` outlives `clear_garbage`; the object is
+/// collected once it goes. Review probe p3.
 #[test]
-fn p3_saveall_then_clear() {
+fn saveall_garbage_handle_outlives_clear_garbage() {
     gc::disable();
     gc::set_debug(gc::DebugFlags::SAVEALL);
     let _ = pair(1, 0);
@@ -423,8 +445,10 @@ fn p3_saveall_then_clear() {
     assert_eq!(gc::collect(), 2);
 }
 
+/// After a garbage `Drop` panicked in a collection, the next collection frees
+/// everything. Review probe p4.
 #[test]
-fn p4_panic_in_drop_during_collection_then_more() {
+fn collector_works_after_a_drop_panicked_in_a_collection() {
     gc::disable();
     let _ = pair(4, 4);
     let r = std::panic::catch_unwind(gc::collect);
@@ -440,10 +464,10 @@ struct Deep {
     boom: bool,
 }
 impl Trace for Deep {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.next.trace(v);
@@ -457,8 +481,10 @@ impl Drop for Deep {
     }
 }
 
+/// Panicking `Drop`s in a chain long enough to use the trashcan: later
+/// collections still work. Review probe p5.
 #[test]
-fn p5_panic_in_drain_trash() {
+fn collector_works_after_drops_panicked_freeing_a_long_chain() {
     gc::disable();
     let mut head: Option<Gc<Deep>> = None;
     for i in 0..120 {
@@ -477,8 +503,10 @@ fn p5_panic_in_drain_trash() {
     assert!(wa.upgrade().is_none());
 }
 
+/// Weak handles to `Gc<[T]>` and `Gc<str>` outliving their values.
+/// Review probe p6.
 #[test]
-fn p6_unsized_weak() {
+fn weak_handles_to_unsized_values_free_their_memory_once() {
     let s: Gc<[String]> = vec![String::from("a"), String::from("b")].into();
     let w = Gc::downgrade(&s);
     let w2 = w.clone();
@@ -498,8 +526,10 @@ fn p6_unsized_weak() {
     drop(we);
 }
 
+/// Objects and garbage cycles held by thread-locals destroyed before and after
+/// ouro's own at thread exit. Review probe p7.
 #[test]
-fn p7_thread_exit_tls() {
+fn objects_in_thread_locals_that_outlive_the_heap_at_thread_exit() {
     thread_local! {
         static EARLY: RefCell<Vec<Gc<Big>>> = const { RefCell::new(Vec::new()) };
         static EARLYW: RefCell<Vec<Weak<Big>>> = const { RefCell::new(Vec::new()) };
@@ -524,8 +554,10 @@ fn p7_thread_exit_tls() {
     .unwrap();
 }
 
+/// A `new_cyclic` closure that keeps its weak handle, lists objects,
+/// collects, then panics: the weak never upgrades. Review probe p8.
 #[test]
-fn p8_new_cyclic_panics() {
+fn new_cyclic_closure_that_calls_the_gc_module_and_panics() {
     thread_local! {
         static W: RefCell<Option<Weak<Big>>> = const { RefCell::new(None) };
     }
@@ -553,10 +585,10 @@ thread_local! {
 }
 struct Counted(RefCell<Option<Gc<Counted>>>);
 impl Trace for Counted {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields, whose types' impls
         // are ouro's own (structural).
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v)
@@ -568,8 +600,10 @@ impl Drop for Counted {
     }
 }
 
+/// An automatic collection that panics inside `Gc::new` must not leak the new
+/// value. Review finding r4.
 #[test]
-fn r4_gc_new_leaks_value_when_auto_collection_panics() {
+fn automatic_collection_panicking_inside_gc_new_frees_the_new_value() {
     gc::disable();
     let _ = pair(4, 4); // garbage in generation 0 whose Drop panics
     gc::set_threshold([2, 10, 10]);
@@ -596,16 +630,20 @@ fn r4_gc_new_leaks_value_when_auto_collection_panics() {
 // r6: Weak::drop / Gc::drop of an untracked object whose value was never
 // written makes a `&GcBox<T>` to uninitialised `T` (box_layout's
 // Layout::for_value). Here T = bool, data_fn panics.
+/// Review finding r6: dropping the last weak of an object whose value was
+/// never written must not make a reference to the uninitialised value.
 #[test]
-fn r6_box_layout_refers_to_uninit_value() {
+fn new_cyclic_panicking_before_the_value_exists_frees_without_reading_it() {
     let r = std::panic::catch_unwind(|| {
         Gc::<bool>::new_cyclic(|_w| panic!("no value"));
     });
     assert!(r.is_err());
 }
 
+/// Review finding r6 (second form): the same after `try_unwrap` moved the
+/// value out.
 #[test]
-fn r6b_box_layout_after_try_unwrap() {
+fn weak_outliving_a_try_unwrapped_value_frees_without_reading_it() {
     let g = Gc::new(Box::new(5u8)); // untracked
     let w = Gc::downgrade(&g);
     let v = Gc::try_unwrap(g).ok().unwrap();
@@ -618,8 +656,10 @@ fn r6b_box_layout_after_try_unwrap() {
 thread_local! {
     static SEEN: RefCell<Vec<gc::Phase>> = const { RefCell::new(Vec::new()) };
 }
+/// Review finding r7: a callback added from a `Start` callback is called
+/// from the `Stop` of the same collection on (documented).
 #[test]
-fn r7_callback_added_in_start_runs_at_stop() {
+fn callback_added_at_start_is_called_from_the_same_collections_stop() {
     gc::disable();
     let mut once = true;
     gc::add_callback(move |info| {

@@ -2,15 +2,14 @@
 //! (`sync`): each test is an attempt to break a rule of the protocol from
 //! safe code, kept so that the fix stays fixed.
 //!
-//! `#[ignore = "review: ..."]` tests reproduce a bug that is not fixed yet
-//! (several are only visible as UB under Miri:
-//! `cargo +nightly miri test -p ouro-refobj --lib sync_review -- --ignored`).
-//! `sr*` tests reproduced a bug when written (findings 1-11 of the review;
-//! 1, 2 and 4-10 were fixed in 3380bad and run as regression tests); `sp*`
-//! tests are attacks the design withstood.
+//! The tests whose doc names a finding (`sr01`-`sr11`) reproduced a bug
+//! when written (findings 1-11 of the review; 1, 2 and 4-10 were fixed in
+//! 3380bad and run as regression tests; several were only visible as UB
+//! under Miri: `cargo +nightly miri test --test regressions_shared`); those
+//! naming a probe (`sp01`-`sp04`) are attacks the design withstood.
 //!
-//! The heap is process-wide and shared with the other tests of this binary:
-//! nothing here asserts on global numbers, only on its own objects.
+//! The heap is process-wide and shared by the tests of this binary: they
+//! run one at a time (`serialized`), and assert only on their own objects.
 #![allow(dead_code)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,26 +17,33 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::sync::Gc;
-use crate::{Trace, Visitor};
+use ouro::sync::Gc;
+use ouro::{Trace, Visitor};
 
 /// `sync::gc`, except that `collect()` also waits for the drops of the
-/// other collections ([`gc::wait_for_drops`](crate::sync::gc::wait_for_drops)):
+/// other collections ([`gc::wait_for_drops`](ouro::sync::gc::wait_for_drops)):
 /// every test of this process shares the heap, and another test's
 /// collection, or an automatic one (whose garbage the background thread
 /// drops), may have claimed this test's garbage.
 mod gc {
-    pub(super) use crate::sync::gc::*;
+    pub(super) use ouro::sync::gc::*;
 
     pub(super) fn collect() -> usize {
-        let n = crate::sync::gc::collect();
-        crate::sync::gc::wait_for_drops();
+        let n = ouro::sync::gc::collect();
+        ouro::sync::gc::wait_for_drops();
         n
     }
 }
 
 fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes the process-wide heap for one test (some set global flags, such
+/// as `SAVEALL`).
+fn serialized() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    relock(&LOCK)
 }
 
 /// A node with a lock-protected edge list and a drop counter of its own.
@@ -48,9 +54,9 @@ struct Node {
 }
 
 impl Trace for Node {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn has_finalizer() -> bool {
         false
@@ -89,9 +95,9 @@ struct Exclusive {
 }
 
 impl Trace for Exclusive {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self._edge.trace(v);
@@ -104,8 +110,11 @@ impl Trace for Exclusive {
 /// natively: the alias exists). It also breaks I3: the count is now 2, so
 /// the next collection's guess clears `EXCLUSIVE` and traces the value
 /// while the `&mut T` is alive.
+///
+/// Review finding 1 (`sr01`).
 #[test]
-fn sr01_get_objects_aliases_get_mut() {
+fn get_objects_leaves_out_an_object_borrowed_by_get_mut() {
+    let _serial = serialized();
     let mut h = Gc::new(Exclusive {
         x: 1,
         _edge: Mutex::new(None),
@@ -142,9 +151,9 @@ struct Stasher {
 }
 
 impl Trace for Stasher {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.other.trace(v);
@@ -170,8 +179,11 @@ impl Drop for Stasher {
 /// an `Arc<Mutex<Vec<_>>>`). That handle then points to freed memory: its
 /// deref (documented to panic) reads a freed header, and its drop writes
 /// one. The thread-local heap frees only when `strong == 0 && weak == 0`.
+///
+/// Review finding 2 (`sr02`).
 #[test]
-fn sr02_handle_escaping_from_garbage_drop_is_freed() {
+fn handle_escaping_from_a_garbage_drop_keeps_its_object() {
+    let _serial = serialized();
     let stash = Arc::new(Mutex::new(Vec::new()));
     let a = Gc::new(Stasher {
         other: Mutex::new(None),
@@ -253,8 +265,11 @@ impl Trace for Holder {
 /// kept); its cycle is leaked instead, the safe direction. The armed
 /// rendezvous would only fire in a verification, so if it ever did, the
 /// other thread frees the box exactly as in the original attack.
+///
+/// Review finding 3 (`sr03`).
 #[test]
-fn sr03_kept_guard_inside_user_locked_box_is_freed() {
+fn guard_inside_a_box_locked_by_user_trace_is_never_kept() {
+    let _serial = serialized();
     let sync = Arc::new((AtomicBool::new(true), Barrier::new(2), Barrier::new(2)));
     let h = Gc::new(Holder {
         outer: Mutex::new(Some(Box::new(Mutex::new(None)))),
@@ -316,9 +331,9 @@ fn sr03_kept_guard_inside_user_locked_box_is_freed() {
 struct Bomb(Mutex<Option<Gc<Bomb>>>);
 
 impl Trace for Bomb {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
@@ -336,8 +351,11 @@ impl Drop for Bomb {
 /// stays 1 on that thread: every later chain deeper than the trashcan limit
 /// leaves its tail in `TRASH`, never dropped nor freed (only depth 0 empties
 /// the trash).
+///
+/// Review finding 4 (`sr04`).
 #[test]
-fn sr04_panicking_drop_breaks_the_trashcan() {
+fn trashcan_works_after_a_panicking_drop() {
+    let _serial = serialized();
     std::thread::spawn(|| {
         let b = Gc::new(Bomb(Mutex::new(None)));
         assert!(catch_unwind(AssertUnwindSafe(move || drop(b))).is_err());
@@ -372,9 +390,9 @@ struct Waiter {
 }
 
 impl Trace for Waiter {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -409,8 +427,11 @@ impl Drop for Waiter {
 /// thread meanwhile runs step 6, a garbage `Drop` that takes the same user
 /// lock: a deadlock (here bounded to 3 s). Survivors need not be held while
 /// garbage is finalized and dropped.
+///
+/// Review finding 5 (`sr05`).
 #[test]
-fn sr05_get_mut_waits_for_collector_running_user_drop() {
+fn get_mut_does_not_wait_for_a_collection_running_user_drops() {
+    let _serial = serialized();
     let user_lock = Arc::new(Mutex::new(()));
     let go = Arc::new(Barrier::new(2));
     let deadlocked = Arc::new(AtomicBool::new(false));
@@ -460,9 +481,9 @@ struct Fuse {
 }
 
 impl Trace for Fuse {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -480,9 +501,9 @@ impl Trace for Fuse {
 struct PanicsOnDrop(Mutex<Option<Gc<PanicsOnDrop>>>);
 
 impl Trace for PanicsOnDrop {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.0.trace(v);
@@ -500,8 +521,11 @@ impl Drop for PanicsOnDrop {
 /// `for z in zombies` loop) without `catch`: the first panicking `Drop`
 /// unwinds out of `collect()` and every later zombie is leaked (unlinked,
 /// count 0, never dropped or freed). The same loop in `with_all_owned`.
+///
+/// Review finding 6 (`sr06`).
 #[test]
-fn sr06_panicking_zombie_drop_leaks_other_zombies() {
+fn panicking_zombie_drop_does_not_leak_the_other_zombies() {
+    let _serial = serialized();
     let sync = Arc::new((
         Mutex::new(Some(std::thread::current().id())),
         Barrier::new(2),
@@ -563,9 +587,9 @@ enum Item {
 }
 
 impl Trace for Item {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         match self {
@@ -605,9 +629,9 @@ impl Drop for WaitOnUnwind<'_> {
 }
 
 impl Trace for Shell {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         let _w = WaitOnUnwind(&self.r);
@@ -629,19 +653,22 @@ impl Trace for Shell {
 /// helper thread itself and tries again with a new cycle (before, it hung;
 /// a temporary print showed up to 10 such misses in one run of the `sync`
 /// tests).
+///
+/// Review finding 7 (`sr07`).
 #[test]
-fn sr07_panic_inside_mutex_trace_releases_outer_guard_first() {
+fn panic_inside_a_mutex_trace_keeps_the_outer_guard_until_the_inner_ones_go() {
+    let _serial = serialized();
     for _ in 0..100 {
-        if sr07_attempt() {
+        if mutex_trace_panic_attempt() {
             return;
         }
     }
     panic!("no collection of this thread verified the cycle in 100 attempts");
 }
 
-/// One attempt of `sr07`: whether this thread's collection ran the
+/// One attempt of finding 7's scenario: whether this thread's collection ran the
 /// verification (and panicked in it).
-fn sr07_attempt() -> bool {
+fn mutex_trace_panic_attempt() -> bool {
     let r = Arc::new(Rendezvous {
         armed: AtomicBool::new(true),
         fired: AtomicBool::new(false),
@@ -706,19 +733,22 @@ fn sr07_attempt() -> bool {
 
 /// `new_cyclic` whose closure panics after cloning the weak handle out: the
 /// escaped weak never upgrades, and dropping it frees the memory once.
+///
+/// Review probe `sp01`.
 #[test]
-fn sp01_new_cyclic_panic_with_escaped_weak() {
+fn new_cyclic_panicking_with_an_escaped_weak_frees_once() {
+    let _serial = serialized();
     struct Me {
-        me: crate::sync::Weak<Me>,
+        me: ouro::sync::Weak<Me>,
     }
     impl Trace for Me {
-        fn structural() -> crate::Structural<Self> {
+        fn structural() -> ouro::Structural<Self> {
             // SAFETY: `trace` only calls `trace` on fields.
-            unsafe { crate::Structural::promise() }
+            unsafe { ouro::Structural::promise() }
         }
         fn trace(&self, _: &mut Visitor<'_>) {}
     }
-    let escaped: Arc<Mutex<Option<crate::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
+    let escaped: Arc<Mutex<Option<ouro::sync::Weak<Me>>>> = Arc::new(Mutex::new(None));
     let e2 = escaped.clone();
     let r = catch_unwind(AssertUnwindSafe(move || {
         Gc::<Me>::new_cyclic(|w| {
@@ -738,8 +768,11 @@ fn sp01_new_cyclic_panic_with_escaped_weak() {
 /// `Weak::upgrade` racing the collection of the cycle it points into: an
 /// upgrade either fails, or keeps a value that is not dropped and can be
 /// read; the cycle is freed once the upgraded handles are gone.
+///
+/// Review probe `sp02`.
 #[test]
-fn sp02_upgrade_races_claim() {
+fn upgrade_racing_a_collection_keeps_a_readable_value() {
+    let _serial = serialized();
     let rounds = if cfg!(miri) { 3 } else { 200 };
     for round in 0..rounds {
         let drops = Arc::new(AtomicUsize::new(0));
@@ -787,17 +820,20 @@ fn sp02_upgrade_races_claim() {
 /// A `trace` that panics in the guess: the collection gives everything
 /// back, the panic reaches the caller of `collect()`, and once the trace
 /// behaves the cycle is collected (nothing leaked, nothing freed early).
+///
+/// Review probe `sp03`.
 #[test]
-fn sp03_panicking_trace_then_recovery() {
+fn panicking_trace_gives_everything_back_then_its_cycle_is_collected() {
+    let _serial = serialized();
     struct P {
         me: Mutex<Option<Gc<P>>>,
         fuse: AtomicBool,
         drops: Arc<AtomicUsize>,
     }
     impl Trace for P {
-        fn structural() -> crate::Structural<Self> {
+        fn structural() -> ouro::Structural<Self> {
             // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-            unsafe { crate::Structural::promise() }
+            unsafe { ouro::Structural::promise() }
         }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
@@ -839,11 +875,14 @@ fn sp03_panicking_trace_then_recovery() {
 /// lock stays held), and a cycle through a `Mutex` is still collected
 /// (through a structural impl; `L`'s, which locks the fields itself to
 /// check them, is not one, and its cycle is kept).
+///
+/// Review probe `sp04`.
 #[test]
-fn sp04_thread_local_heap_mutex_guard_not_kept() {
+fn thread_local_heap_drops_mutex_guards_at_once() {
+    let _serial = serialized();
     struct L {
-        me: Mutex<Option<crate::Gc<L>>>,
-        rw: std::sync::RwLock<Option<crate::Gc<L>>>,
+        me: Mutex<Option<ouro::Gc<L>>>,
+        rw: std::sync::RwLock<Option<ouro::Gc<L>>>,
         traced: Arc<AtomicUsize>,
     }
     impl Trace for L {
@@ -857,16 +896,16 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
         }
     }
     let traced = Arc::new(AtomicUsize::new(0));
-    let a = crate::Gc::new(L {
+    let a = ouro::Gc::new(L {
         me: Mutex::new(None),
         rw: std::sync::RwLock::new(None),
         traced: traced.clone(),
     });
     *relock(&a.me) = Some(a.clone());
     *a.rw.write().unwrap() = Some(a.clone());
-    let w = crate::Gc::downgrade(&a);
+    let w = ouro::Gc::downgrade(&a);
     drop(a);
-    assert_eq!(crate::gc::collect(), 0);
+    assert_eq!(ouro::gc::collect(), 0);
     assert!(traced.load(Ordering::SeqCst) > 0);
     let a = w.upgrade().expect("kept: not structural");
     relock(&a.me).take();
@@ -875,15 +914,15 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
     assert!(w.upgrade().is_none());
 
     struct S {
-        me: Mutex<Option<crate::Gc<S>>>,
-        rw: std::sync::RwLock<Option<crate::Gc<S>>>,
+        me: Mutex<Option<ouro::Gc<S>>>,
+        rw: std::sync::RwLock<Option<ouro::Gc<S>>>,
         drops: Arc<AtomicUsize>,
     }
     impl Trace for S {
-        fn structural() -> crate::Structural<Self> {
+        fn structural() -> ouro::Structural<Self> {
             // SAFETY: `trace` only calls `trace` on fields, whose types' impls
             // are ouro's own (structural).
-            unsafe { crate::Structural::promise() }
+            unsafe { ouro::Structural::promise() }
         }
         fn trace(&self, v: &mut Visitor<'_>) {
             self.me.trace(v);
@@ -896,7 +935,7 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
         }
     }
     let drops = Arc::new(AtomicUsize::new(0));
-    let a = crate::Gc::new(S {
+    let a = ouro::Gc::new(S {
         me: Mutex::new(None),
         rw: std::sync::RwLock::new(None),
         drops: drops.clone(),
@@ -904,7 +943,7 @@ fn sp04_thread_local_heap_mutex_guard_not_kept() {
     *relock(&a.me) = Some(a.clone());
     *a.rw.write().unwrap() = Some(a.clone());
     drop(a);
-    assert_eq!(crate::gc::collect(), 1);
+    assert_eq!(ouro::gc::collect(), 1);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
@@ -919,9 +958,9 @@ struct Nest {
 }
 
 impl Trace for Nest {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.outer.trace(v);
@@ -940,9 +979,9 @@ struct VerifyHook {
 }
 
 impl Trace for VerifyHook {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -967,8 +1006,11 @@ impl Trace for VerifyHook {
 /// Only ouro's own impls are involved. The window is a few instructions:
 /// this test is probabilistic (run it under Miri with several
 /// `-Zmiri-seed`s, or natively in a loop and watch for heap corruption).
+///
+/// Review finding 8 (`sr08`).
 #[test]
-fn sr08_nested_guards_released_outer_first() {
+fn nested_kept_guards_are_released_inner_first() {
+    let _serial = serialized();
     let rounds = if cfg!(miri) { 30 } else { 300 };
     let hits = Arc::new(AtomicUsize::new(0));
     for _ in 0..rounds {
@@ -1038,9 +1080,9 @@ struct Ycell {
 }
 
 impl Trace for Ycell {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -1058,9 +1100,9 @@ struct GuessHook {
 }
 
 impl Trace for GuessHook {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
@@ -1085,9 +1127,12 @@ impl Trace for GuessHook {
 /// and releases its memory while `gc::garbage()` still holds it (its
 /// `Drop` runs; a later `clear_garbage` decrements freed memory).
 /// Sets the global `SAVEALL` flag: run alone.
+///
+/// Review finding 9 (`sr09`).
 #[test]
 #[ignore = "sets the global SAVEALL flag: run alone (fixed in 3380bad: SAVEALL clears ZOMBIE)"]
-fn sr09_saveall_saves_a_zombie_then_drops_it() {
+fn saveall_keeps_a_zombie_alive_in_garbage() {
+    let _serial = serialized();
     let drops = Arc::new(AtomicUsize::new(0));
     let y = Gc::new(Ycell {
         me: Mutex::new(None),
@@ -1106,7 +1151,7 @@ fn sr09_saveall_saves_a_zombie_then_drops_it() {
     let wy = Gc::downgrade(&y);
     drop(y);
     let old = gc::get_debug();
-    gc::set_debug(crate::sync::gc::DebugFlags::SAVEALL);
+    gc::set_debug(ouro::sync::gc::DebugFlags::SAVEALL);
     let t = std::thread::spawn(move || {
         sync.0.wait();
         if let Some(y) = wy.upgrade() {
@@ -1159,9 +1204,9 @@ struct Dv {
 }
 
 impl Trace for Dv {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn has_finalizer() -> bool {
         false
@@ -1230,8 +1275,11 @@ impl Trace for Av {
 /// value; A's trace writes only to B and D, reached by dereferencing
 /// handles during the trace (nothing in the sync heap forbids that, unlike
 /// the thread-local heap's "objects being scanned cannot be dereferenced").
+///
+/// Review finding 10 (`sr10`).
 #[test]
-fn sr10_trace_moves_handle_between_other_candidates() {
+fn trace_moving_a_handle_between_other_candidates_frees_nothing_live() {
+    let _serial = serialized();
     let drops = Arc::new(AtomicUsize::new(0));
     let c = node(1234, &drops);
     let b = Gc::new(Bv {
@@ -1287,9 +1335,9 @@ struct EscapeHolder {
 }
 
 impl Trace for EscapeHolder {
-    fn structural() -> crate::Structural<Self> {
+    fn structural() -> ouro::Structural<Self> {
         // SAFETY: `trace` only calls `trace` on fields.
-        unsafe { crate::Structural::promise() }
+        unsafe { ouro::Structural::promise() }
     }
     fn has_finalizer() -> bool {
         false
@@ -1308,8 +1356,11 @@ impl Trace for EscapeHolder {
 /// belongs to an unrelated object X, and the verification counts a phantom
 /// edge to X. A live X (one outside handle, count 1) then has
 /// `strong == counted` and is freed while its handle is held.
+///
+/// Review finding 11 (`sr11`).
 #[test]
-fn sr11_escaped_handle_stale_index_phantom_edge() {
+fn escaped_handle_leaves_no_stale_index_for_a_phantom_edge() {
+    let _serial = serialized();
     let drops = Arc::new(AtomicUsize::new(0));
     // Live objects that take the low table indices of later collections.
     let xs: Vec<Gc<Node>> = (0..64).map(|i| node(i, &drops)).collect();
