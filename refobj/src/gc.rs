@@ -114,8 +114,6 @@
 //! assert!(objs.iter().all(|o| o.type_name().ends_with("Node")));
 //! ```
 
-use core::any::TypeId;
-use core::fmt;
 use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -125,51 +123,67 @@ pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Ph
 use ouro_cyclegc::{ObjHeader, control, raw};
 
 use crate::handle::Gc;
+use crate::object_info::{RawObject, check_generation, object_info};
 
-/// A tracked object seen through the `gc` module, like an object in the list
-/// Python's `gc.get_objects()` returns.
-///
-/// It holds a strong reference, so the object stays alive while the
-/// `ObjectInfo` exists (as a Python list of objects would keep them alive).
-pub struct ObjectInfo {
+/// A strong reference to a tracked object of this thread's heap, with the
+/// generation it was listed in (`None`: not known, found as a referent).
+#[derive(PartialEq, Eq)]
+pub(crate) struct LocalRef {
     obj: NonNull<ObjHeader>,
     generation: Option<Option<usize>>,
 }
 
-impl ObjectInfo {
+impl LocalRef {
     /// # Safety
     /// `obj` is a live tracked object and the caller gives up one counted
     /// strong reference to it.
     unsafe fn from_raw(obj: NonNull<ObjHeader>, generation: Option<Option<usize>>) -> Self {
-        ObjectInfo { obj, generation }
+        LocalRef { obj, generation }
     }
 
     fn header(&self) -> &ObjHeader {
-        // SAFETY: the info holds a strong reference, so the object is live.
+        // SAFETY: this holds a strong reference, so the object is live.
         unsafe { self.obj.as_ref() }
     }
+}
 
-    /// The type name of the value (`core::any::type_name`).
-    pub fn type_name(&self) -> &'static str {
+impl Clone for LocalRef {
+    fn clone(&self) -> Self {
+        self.header().inc_strong();
+        LocalRef {
+            obj: self.obj,
+            generation: self.generation,
+        }
+    }
+}
+
+impl Drop for LocalRef {
+    fn drop(&mut self) {
+        // SAFETY: this owns one strong reference to a tracked object.
+        unsafe { raw::release_ref(self.obj) }
+    }
+}
+
+impl RawObject for LocalRef {
+    type Handle<T: 'static> = Gc<T>;
+
+    fn type_name(&self) -> &'static str {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
-    /// `h` to it, as on the process-wide heap): the same for every handle
-    /// to the object and stable while it lives, so it identifies the object
-    /// (as Python's `id()` does).
-    pub fn address(&self) -> usize {
+    fn type_id(&self) -> core::any::TypeId {
+        (self.header().vtable().type_id)()
+    }
+
+    fn value_address(&self) -> usize {
         self.obj.as_ptr().addr() + self.header().vtable().value_offset
     }
 
-    /// The strong count, not counting the reference this `ObjectInfo` holds.
-    pub fn refcount(&self) -> usize {
-        self.header().strong() - 1
+    fn strong(&self) -> usize {
+        self.header().strong()
     }
 
-    /// The generation the object is in, `None` when frozen (or no longer
-    /// tracked).
-    pub fn generation(&self) -> Option<usize> {
+    fn generation(&self) -> Option<usize> {
         match self.generation {
             Some(g) if self.header().is_tracked() => g,
             // SAFETY: the object is live.
@@ -177,22 +191,33 @@ impl ObjectInfo {
         }
     }
 
-    /// A handle to the object if its value is a `T`.
-    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
-        let h = self.header();
-        if (h.vtable().type_id)() != TypeId::of::<T>() || !h.is_live() {
-            return None;
-        }
-        h.inc_strong();
-        // SAFETY: the value is a `T` (same `TypeId`, and tracked objects are
-        // sized `GcBox<T>`s built by `Gc::new`); one reference was counted.
-        Some(unsafe { Gc::from_box(self.obj.cast()) })
+    fn is_live(&self) -> bool {
+        self.header().is_live()
     }
 
-    /// The tracked objects this object refers to: [`get_referents`] for
-    /// an object of any type, so that a chain of objects of mixed types can
-    /// be walked without a downcast at each hop.
-    ///
+    unsafe fn into_handle<T: 'static>(self) -> Gc<T> {
+        let obj = core::mem::ManuallyDrop::new(self).obj;
+        // SAFETY: the value is a live `T` (caller contract; tracked objects
+        // are sized `GcBox<T>`s built by `Gc::new`); the reference this held
+        // is counted, and the handle takes it over.
+        unsafe { Gc::from_box(obj.cast()) }
+    }
+
+    fn referents(&self) -> Vec<LocalRef> {
+        referents_of(self.obj)
+    }
+
+    fn referrers(&self) -> Vec<LocalRef> {
+        referrers_of(self.obj)
+    }
+}
+
+object_info! {
+    /// A tracked object seen through the `gc` module, like an object in the
+    /// list Python's `gc.get_objects()` returns.
+    raw: LocalRef,
+    handle: Gc,
+    referents: {
     /// # Examples
     ///
     /// ```
@@ -219,13 +244,8 @@ impl ObjectInfo {
     /// assert!(Gc::ptr_eq(&back.downcast::<Root>().unwrap(), &root));
     /// # *root.middle.borrow_mut() = None;
     /// ```
-    pub fn referents(&self) -> Vec<ObjectInfo> {
-        referents_of(self.obj)
     }
-
-    /// The tracked objects that refer to this object: [`get_referrers`]
-    /// for an object of any type.
-    ///
+    referrers: {
     /// # Examples
     ///
     /// ```
@@ -250,47 +270,18 @@ impl ObjectInfo {
     /// let up = middle.referrers().remove(0);
     /// assert!(Gc::ptr_eq(&up.downcast::<Root>().unwrap(), &root));
     /// ```
-    pub fn referrers(&self) -> Vec<ObjectInfo> {
-        referrers_of(self.obj)
-    }
-
-    fn same(&self, other: NonNull<ObjHeader>) -> bool {
-        self.obj == other
     }
 }
 
-impl Clone for ObjectInfo {
-    fn clone(&self) -> Self {
-        self.header().inc_strong();
-        ObjectInfo {
-            obj: self.obj,
-            generation: self.generation,
-        }
-    }
-}
-
-impl Drop for ObjectInfo {
-    fn drop(&mut self) {
-        // SAFETY: the info owns one strong reference to a tracked object.
-        unsafe { raw::release_ref(self.obj) }
-    }
-}
-
-impl fmt::Debug for ObjectInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectInfo")
-            .field("type_name", &self.type_name())
-            .field("address", &format_args!("{:#x}", self.address()))
-            .field("refcount", &self.refcount())
-            .finish()
-    }
-}
-
-fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
+fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<LocalRef> {
     raw.into_iter()
         // SAFETY: `raw::snapshot` took one strong reference per entry.
-        .map(|(o, g)| unsafe { ObjectInfo::from_raw(o, Some(g)) })
+        .map(|(o, g)| unsafe { LocalRef::from_raw(o, Some(g)) })
         .collect()
+}
+
+fn wrap(v: Vec<LocalRef>) -> Vec<ObjectInfo> {
+    v.into_iter().map(ObjectInfo).collect()
 }
 
 /// Every tracked object of generation `generation` (all three generations
@@ -302,7 +293,8 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 /// never cloned since) is left out.
 ///
 /// # Panics
-/// If `generation > 2`.
+/// If `generation > 2` (CPython raises `ValueError`), as on the
+/// process-wide heap.
 ///
 /// # Examples
 ///
@@ -323,17 +315,18 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 /// assert_eq!(nodes, 1);
 /// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
-    infos(raw::snapshot(generation, false))
+    check_generation("ouro::gc::get_objects", generation);
+    wrap(infos(raw::snapshot(generation, false)))
 }
 
-fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
+fn referents_of(obj: NonNull<ObjHeader>) -> Vec<LocalRef> {
     let mut out = Vec::new();
     // SAFETY: the caller keeps `obj` alive; each reported target is live
     // (its handle is borrowed during the report) and gets a new reference.
     unsafe {
         raw::referents(obj, &mut |t| {
             t.as_ref().inc_strong();
-            out.push(ObjectInfo::from_raw(t, None));
+            out.push(LocalRef::from_raw(t, None));
         })
     };
     out
@@ -364,7 +357,7 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     if !Gc::is_tracked(obj) {
         return Vec::new();
     }
-    referents_of(obj.obj())
+    wrap(referents_of(obj.obj()))
 }
 
 /// The tracked objects that refer to `obj` (Python's `gc.get_referrers`).
@@ -393,13 +386,13 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
 /// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
-    referrers_of(obj.obj())
+    wrap(referrers_of(obj.obj()))
 }
 
-fn referrers_of(target: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
+fn referrers_of(target: NonNull<ObjHeader>) -> Vec<LocalRef> {
     infos(raw::snapshot(None, true))
         .into_iter()
-        .filter(|o| referents_of(o.obj).iter().any(|r| r.same(target)))
+        .filter(|o| referents_of(o.obj).iter().any(|r| r.obj == target))
         .collect()
 }
 
@@ -436,7 +429,7 @@ pub fn garbage() -> Vec<ObjectInfo> {
     raw::garbage()
         .into_iter()
         // SAFETY: `raw::garbage` took one strong reference per entry.
-        .map(|o| unsafe { ObjectInfo::from_raw(o, None) })
+        .map(|o| ObjectInfo(unsafe { LocalRef::from_raw(o, None) }))
         .collect()
 }
 
@@ -479,7 +472,7 @@ pub fn garbage() -> Vec<ObjectInfo> {
 pub fn write_dot(w: impl Write) -> io::Result<()> {
     // Before the snapshot, so that its references are gone from the counts.
     let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
-    let objs = infos(raw::snapshot(None, true));
+    let objs = wrap(infos(raw::snapshot(None, true)));
     let index: HashMap<usize, usize> = objs
         .iter()
         .enumerate()
@@ -491,10 +484,10 @@ pub fn write_dot(w: impl Write) -> io::Result<()> {
             addr: o.address(),
             type_name: o.type_name(),
             strong: o.refcount(),
-            frozen: o.generation.flatten().is_none(),
-            edges: referents_of(o.obj)
+            frozen: o.0.generation.flatten().is_none(),
+            edges: referents_of(o.0.obj)
                 .iter()
-                .filter_map(|r| index.get(&r.address()).copied())
+                .filter_map(|r| index.get(&r.value_address()).copied())
                 .collect(),
         })
         .collect();

@@ -26,6 +26,7 @@ mod deep_copy;
 pub mod gc;
 mod handle;
 mod impls;
+mod object_info;
 pub mod sync;
 mod trace;
 mod weak;

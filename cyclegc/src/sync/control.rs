@@ -528,11 +528,20 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
 /// Every tracked object of generation `generation` (all three generations
 /// for `None`; frozen objects are not included, as in Python), each held by
 /// a new strong reference.
+///
+/// # Panics
+/// If `generation > 2`.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     get_objects_in(heap(), generation)
 }
 
 fn get_objects_in(h: &SyncHeap, generation: Option<usize>) -> Vec<ObjectRef> {
+    if let Some(g) = generation {
+        assert!(
+            g < GENERATIONS,
+            "ouro::sync::gc::get_objects: generation must be 0, 1 or 2 (or None for all three), got {g}"
+        );
+    }
     let _state = exclude_collection(h);
     let mut out = Vec::new();
     for slot in &h.shards {

@@ -58,7 +58,6 @@
 //! assert!(gc::get_referrers(&a).iter().any(|r| r.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &b))));
 //! ```
 
-use core::fmt;
 use std::io;
 
 #[cfg(loom)]
@@ -68,55 +67,59 @@ use ouro_cyclegc::sync::{ObjectRef, control};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
 
 use super::Gc;
+use crate::object_info::{RawObject, check_generation, object_info};
 
-/// A tracked object of the process-wide heap seen through the `gc` module.
-/// It holds a strong reference, so the object stays alive while it exists.
-#[derive(Clone)]
-pub struct ObjectInfo(ObjectRef);
+impl RawObject for ObjectRef {
+    type Handle<T: 'static> = Gc<T>;
 
-impl ObjectInfo {
-    /// The type name of the value.
-    pub fn type_name(&self) -> &'static str {
-        self.0.type_name()
+    fn type_name(&self) -> &'static str {
+        ObjectRef::type_name(self)
     }
 
-    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
-    /// `h` to it).
-    pub fn address(&self) -> usize {
-        self.0.address()
+    fn type_id(&self) -> core::any::TypeId {
+        ObjectRef::type_id(self)
     }
 
-    /// The strong count, not counting the reference this `ObjectInfo` holds.
-    pub fn refcount(&self) -> usize {
-        self.0.refcount()
+    fn value_address(&self) -> usize {
+        self.address()
     }
 
-    /// The generation (0, 1, 2), `None` when frozen.
-    pub fn generation(&self) -> Option<usize> {
-        self.0.generation()
+    fn strong(&self) -> usize {
+        self.refcount() + 1
     }
 
-    /// A handle to the object if its value is a `T` and alive: `None` for a
-    /// value the collector dropped and for a copy `deep_copy` has not
-    /// filled yet (both reachable as referents), as on the thread-local heap.
-    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
-        if self.0.type_id() != core::any::TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: the info holds a strong reference.
-        if unsafe { ouro_cyclegc::sync::raw::is_dead(self.0.header()) } {
-            return None;
-        }
-        let r = self.0.clone();
-        // SAFETY: the type matches (`TypeId`), and `r` is one counted strong
-        // reference that the handle takes over.
-        Some(unsafe { Gc::from_header(r.into_raw()) })
+    fn generation(&self) -> Option<usize> {
+        ObjectRef::generation(self)
     }
 
-    /// The tracked objects this object's value holds handles to:
-    /// [`get_referents`] for an object of any type, so that a chain of
-    /// objects of mixed types can be walked without a downcast at each hop.
-    ///
+    fn is_live(&self) -> bool {
+        // SAFETY: this holds a strong reference.
+        !unsafe { ouro_cyclegc::sync::raw::is_dead(self.header()) }
+    }
+
+    unsafe fn into_handle<T: 'static>(self) -> Gc<T> {
+        // SAFETY: the value is a live `T` (caller contract); this is one
+        // counted strong reference that the handle takes over.
+        unsafe { Gc::from_header(self.into_raw()) }
+    }
+
+    fn referents(&self) -> Vec<ObjectRef> {
+        // SAFETY: this holds a strong reference for the whole call.
+        unsafe { control::get_referents(self.header()) }
+    }
+
+    fn referrers(&self) -> Vec<ObjectRef> {
+        control::get_referrers(self.header())
+    }
+}
+
+object_info! {
+    /// A tracked object of the process-wide heap seen through the `gc`
+    /// module, like an object in the list Python's `gc.get_objects()`
+    /// returns.
+    raw: ObjectRef,
+    handle: Gc,
+    referents: {
     /// # Examples
     ///
     /// ```
@@ -138,14 +141,8 @@ impl ObjectInfo {
     /// let next = middle.referents().remove(0);
     /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
     /// ```
-    pub fn referents(&self) -> Vec<ObjectInfo> {
-        // SAFETY: the info holds a strong reference for the whole call.
-        wrap(unsafe { control::get_referents(self.0.header()) })
     }
-
-    /// The tracked objects whose values hold a handle to this object:
-    /// [`get_referrers`] for an object of any type.
-    ///
+    referrers: {
     /// # Examples
     ///
     /// ```
@@ -167,19 +164,6 @@ impl ObjectInfo {
     /// let up = middle.referrers();
     /// assert!(up.iter().any(|o| o.downcast::<Root>().is_some_and(|r| Gc::ptr_eq(&r, &root))));
     /// ```
-    pub fn referrers(&self) -> Vec<ObjectInfo> {
-        wrap(control::get_referrers(self.0.header()))
-    }
-}
-
-impl fmt::Debug for ObjectInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectInfo")
-            .field("type_name", &self.type_name())
-            .field("address", &format_args!("{:#x}", self.address()))
-            .field("refcount", &self.refcount())
-            .field("generation", &self.generation())
-            .finish()
     }
 }
 
@@ -190,6 +174,10 @@ pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 /// Every tracked object of `generation` (all three generations for `None`;
 /// frozen objects are not included, as in Python's `gc.get_objects()` and
 /// on the thread-local heap).
+///
+/// # Panics
+/// If `generation > 2` (CPython raises `ValueError`), as on the
+/// thread-local heap.
 ///
 /// # Examples
 ///
@@ -209,6 +197,7 @@ pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 ///     .any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a))));
 /// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
+    check_generation("ouro::sync::gc::get_objects", generation);
     wrap(control::get_objects(generation))
 }
 
