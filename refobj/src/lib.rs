@@ -24,6 +24,7 @@ mod closure;
 mod coerce;
 mod deep_copy;
 pub mod gc;
+mod gc_functions;
 mod handle;
 mod impls;
 mod object_info;

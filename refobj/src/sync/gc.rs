@@ -304,6 +304,13 @@ pub fn write_dot(w: impl io::Write) -> io::Result<()> {
 // The control functions: the engine's, documented here for users of the
 // facade (examples with `ouro::` paths).
 
+crate::gc_functions::gc_functions! {
+    prelude: "# extern crate ouro_refobj as ouro;\n# use ouro_macros::Trace;\nuse ouro::Trace;\nuse ouro::sync::{Gc, gc};\nuse std::sync::Mutex;\n\n#[derive(Trace)]\nstruct Node { next: Mutex<Option<Gc<Node>>> }\n",
+    empty: "Mutex::new(None)",
+    link: "lock().unwrap()",
+    heap: "the process-wide heap (on every thread)",
+}
+
 /// Runs a full collection and returns the number of unreachable objects
 /// found.
 ///
@@ -365,36 +372,6 @@ pub fn collect() -> usize {
     control::collect()
 }
 
-/// Collects generations `0..=generation` (panics if `generation > 2`), as
-/// [`collect`] does.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let watch = cycle();
-/// gc::collect_generation(2); // all generations, as collect()
-/// assert!(watch.upgrade().is_none());
-/// ```
-#[inline]
-pub fn collect_generation(generation: usize) -> usize {
-    control::collect_generation(generation)
-}
-
 /// Waits until every collection that claimed garbage before this call
 /// (including one whose critical part is in progress) has finalized and
 /// dropped it: another thread's [`collect`], or an automatic collection
@@ -433,60 +410,6 @@ pub fn wait_for_drops() {
     control::wait_for_drops()
 }
 
-/// Turns automatic collection on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::enable();
-/// assert!(gc::is_enabled());
-/// ```
-#[inline]
-pub fn enable() {
-    control::enable()
-}
-
-/// Turns automatic collection off.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::disable(); // process-wide: no automatic collection on any thread
-/// assert!(!gc::is_enabled());
-/// gc::collect(); // explicit collections still run
-/// gc::enable();
-/// ```
-#[inline]
-pub fn disable() {
-    control::disable()
-}
-
-/// Whether automatic collection is on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// if !gc::is_enabled() {
-///     println!("automatic collection is off: collect explicitly");
-/// }
-/// ```
-#[inline]
-pub fn is_enabled() -> bool {
-    control::is_enabled()
-}
-
 /// `[tracked allocations minus objects freed by reference count since the
 /// last collection, collections of 0 since the last of 1, collections of 1
 /// since the last of 2]`, as on the thread-local heap ([`crate::gc`]'s
@@ -522,193 +445,6 @@ pub fn get_count() -> [usize; 3] {
     control::get_count()
 }
 
-/// The thresholds.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let [young, middle, old] = gc::get_threshold(); // [700, 10, 10] by default
-/// println!("a young collection every {young} allocations, then every {middle} and {old}");
-/// ```
-#[inline]
-pub fn get_threshold() -> [usize; 3] {
-    control::get_threshold()
-}
-
-/// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let old = gc::get_threshold();
-/// gc::set_threshold([5_000, old[1], old[2]]);
-/// assert_eq!(gc::get_threshold()[0], 5_000);
-/// gc::set_threshold(old);
-/// ```
-#[inline]
-pub fn set_threshold(thresholds: [usize; 3]) {
-    control::set_threshold(thresholds)
-}
-
-/// Statistics per generation (`collected`: the objects freed, and the
-/// unreachable ones kept by `SAVEALL`, as CPython counts them;
-/// `uncollectable`: those that only non-structural `Trace` impls keep
-/// alive; as on the thread-local heap).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let before = gc::get_stats()[2].collections;
-/// gc::collect();
-/// assert!(gc::get_stats()[2].collections > before);
-/// # let _ = cycle();
-/// ```
-#[inline]
-pub fn get_stats() -> [GenerationStats; 3] {
-    control::get_stats()
-}
-
-/// Sets the debug flags.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc::{self, DebugFlags};
-///
-/// // STATS logs one line per collection through the `log` crate.
-/// gc::set_debug(DebugFlags::STATS);
-/// assert!(gc::get_debug().contains(DebugFlags::STATS));
-/// gc::set_debug(DebugFlags::empty());
-/// ```
-#[inline]
-pub fn set_debug(flags: DebugFlags) {
-    control::set_debug(flags)
-}
-
-/// The debug flags.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let flags = gc::get_debug();
-/// println!("{flags:?}");
-/// ```
-#[inline]
-pub fn get_debug() -> DebugFlags {
-    control::get_debug()
-}
-
-/// Releases the objects kept by `DebugFlags::SAVEALL`.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// // After inspecting what `DebugFlags::SAVEALL` kept:
-/// gc::clear_garbage(); // the next collection frees it
-/// ```
-#[inline]
-pub fn clear_garbage() {
-    control::clear_garbage()
-}
-
-/// Moves every tracked object to the frozen set: never scanned again until
-/// [`unfreeze`].
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let config = Gc::new(Node { next: Mutex::new(None) });
-/// gc::freeze(); // collections skip everything tracked so far
-/// assert!(gc::get_freeze_count() >= 1);
-/// gc::unfreeze();
-/// # drop(config);
-/// ```
-#[inline]
-pub fn freeze() {
-    control::freeze()
-}
-
-/// Moves the frozen objects to the oldest generation.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::freeze();
-/// gc::unfreeze(); // frozen objects go back to the oldest generation
-/// ```
-#[inline]
-pub fn unfreeze() {
-    control::unfreeze()
-}
-
-/// The number of frozen objects.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// println!("{} frozen objects", gc::get_freeze_count());
-/// ```
-#[inline]
-pub fn get_freeze_count() -> usize {
-    control::get_freeze_count()
-}
-
 /// Registers `f` to be called at the start and the end of every collection
 /// (from the thread that runs that part of it, holding the collector lock;
 /// see the module docs).
@@ -737,22 +473,4 @@ pub fn get_freeze_count() -> usize {
 #[inline]
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
     control::add_callback(f)
-}
-
-/// Unregisters a callback; `false` if it was not registered.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let id = gc::add_callback(|_| {});
-/// assert!(gc::remove_callback(id));
-/// assert!(!gc::remove_callback(id));
-/// ```
-#[inline]
-pub fn remove_callback(id: CallbackId) -> bool {
-    control::remove_callback(id)
 }
