@@ -315,3 +315,60 @@ mod shared {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The shell's semantics, checked on both cell policies.
+    fn semantics<P: Policy>() {
+        let s = Shell::<P>::new();
+        assert!(s.is_enabled());
+        assert_eq!(s.get_threshold(), DEFAULT_THRESHOLDS);
+        assert_eq!(s.young_trigger.get(), DEFAULT_THRESHOLDS[0]);
+        assert_eq!(s.get_count(5), [5, 0, 0]);
+        assert!(s.debug().is_empty());
+
+        // Disabled, or threshold 0 of 0: no automatic collection.
+        s.disable();
+        assert!(!s.is_enabled());
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+        s.enable();
+        assert_eq!(s.young_trigger.get(), 700);
+        s.set_threshold([0, 10, 10]);
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+
+        // `set_threshold` starts the young threshold again from threshold 0.
+        s.set_threshold([100, 5, 6]);
+        s.backoff.set(3);
+        s.update_trigger();
+        assert_eq!(s.young_trigger.get(), 800);
+        s.set_threshold([100, 5, 6]);
+        assert_eq!(s.backoff.get(), 0);
+        assert_eq!(s.young_trigger.get(), 100);
+        assert_eq!(s.get_threshold(), [100, 5, 6]);
+
+        // A huge threshold stays within what the young count can reach.
+        s.set_threshold([usize::MAX, 10, 10]);
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+
+        s.set_debug(DebugFlags::SAVEALL);
+        assert_eq!(s.debug(), DebugFlags::SAVEALL);
+
+        let c = s.counters(7, 40, 30);
+        assert_eq!(c.counts, [7, 0, 0]);
+        assert_eq!(c.thresholds, [usize::MAX, 10, 10]);
+        assert_eq!((c.backoff, c.live, c.live_after_full), (0, 40, 30));
+        assert_eq!(s.get_stats(), [GenerationStats::default(); GENERATIONS]);
+    }
+
+    #[test]
+    fn the_thread_local_shell() {
+        semantics::<Local>();
+    }
+
+    #[test]
+    fn the_shared_shell() {
+        semantics::<Shared>();
+    }
+}
