@@ -47,23 +47,17 @@ pub fn collect_generation(generation: usize) -> usize {
 
 /// Turns automatic collection on.
 pub fn enable() {
-    with_heap(|h| {
-        h.enabled.set(true);
-        h.update_trigger();
-    })
+    with_heap(|h| h.enable())
 }
 
 /// Turns automatic collection off; explicit `collect()` still works.
 pub fn disable() {
-    with_heap(|h| {
-        h.enabled.set(false);
-        h.update_trigger();
-    })
+    with_heap(|h| h.disable())
 }
 
 /// Whether automatic collection is on.
 pub fn is_enabled() -> bool {
-    with_heap(|h| h.enabled.get())
+    with_heap(|h| h.is_enabled())
 }
 
 /// The collection counters (Python's `gc.get_count()`): for generation 0,
@@ -72,38 +66,24 @@ pub fn is_enabled() -> bool {
 /// collections of the next younger generation since their own last
 /// collection.
 pub fn get_count() -> [usize; 3] {
-    with_heap(|h| {
-        core::array::from_fn(|g| {
-            if g == 0 {
-                h.young_count()
-            } else {
-                h.gens[g].count.get()
-            }
-        })
-    })
+    with_heap(|h| h.get_count(h.young_count()))
 }
 
 /// The collection thresholds (default `[700, 10, 10]`).
 pub fn get_threshold() -> [usize; 3] {
-    with_heap(|h| core::array::from_fn(|g| h.gens[g].threshold.get()))
+    with_heap(|h| h.get_threshold())
 }
 
 /// Sets the collection thresholds. A `threshold0` of 0 disables automatic
 /// collection, as in Python. The young threshold in force starts again
 /// from `threshold0` (see the `gc` module docs for how it backs off).
 pub fn set_threshold(thresholds: [usize; 3]) {
-    with_heap(|h| {
-        for (g, t) in thresholds.into_iter().enumerate() {
-            h.gens[g].threshold.set(t);
-        }
-        h.backoff.set(0);
-        h.update_trigger();
-    })
+    with_heap(|h| h.set_threshold(thresholds))
 }
 
 /// Per-generation statistics since the thread's heap was created.
 pub fn get_stats() -> [GenerationStats; 3] {
-    with_heap(|h| core::array::from_fn(|g| h.gens[g].stats.get()))
+    with_heap(|h| h.get_stats())
 }
 
 /// Moves every tracked object to the permanent generation: frozen objects
@@ -147,13 +127,12 @@ pub fn get_freeze_count() -> usize {
 /// Sets the debugging flags (see `DebugFlags::STATS` for where its lines
 /// go).
 pub fn set_debug(flags: crate::DebugFlags) {
-    crate::debug::hint_if_stats_unseen(flags);
-    with_heap(|h| h.debug.set(flags))
+    with_heap(|h| h.set_debug(flags))
 }
 
 /// The debugging flags.
 pub fn get_debug() -> crate::DebugFlags {
-    with_heap(|h| h.debug.get())
+    with_heap(|h| h.debug())
 }
 
 /// Registers `f` to be called at the start and the end of every collection

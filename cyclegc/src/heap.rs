@@ -14,7 +14,7 @@ use crate::debug::{Callbacks, DebugFlags};
 use crate::header::{self, DEAD, GcLinks, HAS_LINKS, HOOKED, ObjHeader, TRACKED, VTable};
 use crate::hooks::Hooks;
 use crate::list;
-use crate::stats::GenerationStats;
+use crate::settings::{Local, Shell};
 
 /// Number of generations.
 pub const GENERATIONS: usize = 3;
@@ -24,23 +24,15 @@ pub const DEFAULT_THRESHOLDS: [usize; GENERATIONS] = [700, 10, 10];
 /// trashcan uses 50 levels as well).
 const TRASH_DEPTH: usize = 50;
 
-/// A generation: its list of objects and its counter.
-pub(crate) struct Generation {
-    pub(crate) head: GcLinks,
-    /// Gen 0: tracked allocations minus deallocations since the last
-    /// collection, wrapping: read as an `isize`, negative when more were
-    /// freed than allocated (`get_count` shows 0 then); gen n > 0:
-    /// collections of gen n-1 since the last collection of gen n
-    /// (CPython's meaning).
-    pub(crate) count: Cell<usize>,
-    pub(crate) threshold: Cell<usize>,
-    pub(crate) stats: Cell<GenerationStats>,
-}
-
 /// The per-thread heap behind `Gc<T>`.
 pub(crate) struct Heap {
     pub(crate) pool: Pool,
-    pub(crate) gens: [Generation; GENERATIONS],
+    /// The generation lists.
+    pub(crate) heads: [GcLinks; GENERATIONS],
+    /// The settings, the counts and statistics of the generations, and the
+    /// schedule's state shared with the process-wide heap (see `settings`;
+    /// the heap derefs to it).
+    pub(crate) shell: Shell<Local>,
     /// Frozen objects (`gc::freeze`): never scanned.
     pub(crate) permanent: GcLinks,
     /// The collector's working lists (a collection never re-enters).
@@ -49,16 +41,9 @@ pub(crate) struct Heap {
     /// The report's working list: survivors that only a non-structural
     /// `trace` keeps alive (see `collect::report_uncollectable`).
     pub(crate) uncollectable: GcLinks,
-    pub(crate) enabled: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
-    /// The schedule's state (see `schedule`): doublings of threshold 0 in
-    /// force,
-    pub(crate) backoff: Cell<u32>,
-    /// the effective young threshold (`isize::MAX` while automatic
-    /// collection is off), compared with gen 0's count at each tracked
-    /// allocation,
-    pub(crate) young_trigger: Cell<isize>,
-    /// tracked objects that survived the last full collection,
+    /// The rest of the schedule's state (see `schedule`): tracked objects
+    /// that survived the last full collection,
     pub(crate) live_after_full: Cell<usize>,
     /// and tracked allocations minus deallocations since then, up to the
     /// last collection (gen 0's count holds the rest).
@@ -75,7 +60,6 @@ pub(crate) struct Heap {
     /// Set when `trash` or `deferred` gets an object; cleared when both are
     /// empty again.
     trash_pending: Cell<bool>,
-    pub(crate) debug: Cell<DebugFlags>,
     pub(crate) callbacks: Callbacks,
     /// Unreachable objects kept by `DebugFlags::SAVEALL`, each holding one
     /// strong reference.
@@ -136,30 +120,19 @@ impl Heap {
     /// A heap; `thread_ref`: the thread holds a reference to it, released
     /// by its exit hook.
     fn new(thread_ref: bool) -> Box<Heap> {
-        let new_gen = |t| Generation {
-            head: GcLinks {
-                next: Cell::new(ptr::null_mut()),
-                prev: Cell::new(ptr::null_mut()),
-            },
-            count: Cell::new(0),
-            threshold: Cell::new(t),
-            stats: Cell::new(GenerationStats::default()),
-        };
         let links = || GcLinks {
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
         };
         Box::new(Heap {
             pool: Pool::new(),
-            gens: DEFAULT_THRESHOLDS.map(new_gen),
+            heads: [links(), links(), links()],
+            shell: Shell::new(),
             permanent: links(),
             young: links(),
             unreachable: links(),
             uncollectable: links(),
-            enabled: Cell::new(true),
             collecting: Cell::new(false),
-            backoff: Cell::new(0),
-            young_trigger: Cell::new(DEFAULT_THRESHOLDS[0] as isize),
             live_after_full: Cell::new(0),
             growth: Cell::new(0),
             scratch: RefCell::new(bumpalo::Bump::new()),
@@ -167,7 +140,6 @@ impl Heap {
             trash: Cell::new(ptr::null_mut()),
             deferred: RefCell::new(Vec::new()),
             trash_pending: Cell::new(false),
-            debug: Cell::new(DebugFlags::empty()),
             callbacks: Callbacks::default(),
             garbage: RefCell::new(Vec::new()),
             hooks: Hooks::default(),
@@ -184,8 +156,8 @@ impl Heap {
     /// so this runs once the heap is at its final address (see `init_heap`:
     /// after `Box::into_raw`, so the pointers keep a valid provenance).
     fn init_lists(&self) {
-        for g in &self.gens {
-            list::init(&g.head);
+        for head in &self.heads {
+            list::init(head);
         }
         list::init(&self.permanent);
         list::init(&self.young);
@@ -216,7 +188,7 @@ impl Heap {
     /// The list head of generation `g`.
     #[inline(always)]
     pub(crate) fn gen_head(&self, g: usize) -> list::Link {
-        list::node(&self.gens[g].head)
+        list::node(&self.heads[g])
     }
 
     /// Allocation layout of an object whose header + value is `boxed`.
@@ -317,7 +289,7 @@ impl Heap {
         let g0 = &self.gens[0];
         let c = g0.count.get().wrapping_add(1);
         g0.count.set(c);
-        if c as isize > self.young_trigger.get() {
+        if c as isize > self.young_trigger.get() as isize {
             self.maybe_collect();
         }
     }
@@ -325,7 +297,7 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn maybe_collect(&self) {
-        if self.enabled.get() && !self.collecting.get() {
+        if self.is_enabled() && !self.collecting.get() {
             crate::collect::collect_generations(self);
         }
     }
@@ -349,19 +321,6 @@ impl Heap {
             .get()
             .wrapping_add(self.gens[0].count.get() as isize);
         self.live_after_full.get().saturating_add_signed(net)
-    }
-
-    /// Recomputes `young_trigger` after a change of the thresholds, of
-    /// `enabled` or of the backoff.
-    pub(crate) fn update_trigger(&self) {
-        let t0 = self.gens[0].threshold.get();
-        let t = if self.enabled.get() && t0 > 0 {
-            crate::schedule::young_threshold(t0, self.backoff.get()).min(isize::MAX as usize)
-                as isize
-        } else {
-            isize::MAX
-        };
-        self.young_trigger.set(t);
     }
 
     /// Handles a strong count that just reached zero: drops the value now
@@ -630,6 +589,15 @@ impl Heap {
             // and the collector does not hold it.
             unsafe { self.free(obj, boxed) };
         }
+    }
+}
+
+/// The collectors read the settings and counts as the heap's own fields.
+impl core::ops::Deref for Heap {
+    type Target = Shell<Local>;
+    #[inline(always)]
+    fn deref(&self) -> &Shell<Local> {
+        &self.shell
     }
 }
 

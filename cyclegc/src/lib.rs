@@ -29,6 +29,7 @@ mod list;
 mod panics;
 pub mod raw;
 mod schedule;
+mod settings;
 mod stats;
 pub mod sync;
 pub(crate) mod visitor;

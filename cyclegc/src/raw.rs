@@ -284,7 +284,7 @@ pub fn snapshot(g: Option<usize>, frozen: bool) -> Vec<(NonNull<ObjHeader>, Opti
             Some(g) => {
                 assert!(
                     g < crate::GENERATIONS,
-                    "ouro: generation {g} out of range 0..3"
+                    "ouro::gc::get_objects: generation must be 0, 1 or 2 (or None for all three), got {g}"
                 );
                 take(heap.gen_head(g), Some(g))
             }

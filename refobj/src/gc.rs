@@ -114,8 +114,6 @@
 //! assert!(objs.iter().all(|o| o.type_name().ends_with("Node")));
 //! ```
 
-use core::any::TypeId;
-use core::fmt;
 use core::ptr::NonNull;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -125,51 +123,67 @@ pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Ph
 use ouro_cyclegc::{ObjHeader, control, raw};
 
 use crate::handle::Gc;
+use crate::object_info::{RawObject, check_generation, object_info};
 
-/// A tracked object seen through the `gc` module, like an object in the list
-/// Python's `gc.get_objects()` returns.
-///
-/// It holds a strong reference, so the object stays alive while the
-/// `ObjectInfo` exists (as a Python list of objects would keep them alive).
-pub struct ObjectInfo {
+/// A strong reference to a tracked object of this thread's heap, with the
+/// generation it was listed in (`None`: not known, found as a referent).
+#[derive(PartialEq, Eq)]
+pub(crate) struct LocalRef {
     obj: NonNull<ObjHeader>,
     generation: Option<Option<usize>>,
 }
 
-impl ObjectInfo {
+impl LocalRef {
     /// # Safety
     /// `obj` is a live tracked object and the caller gives up one counted
     /// strong reference to it.
     unsafe fn from_raw(obj: NonNull<ObjHeader>, generation: Option<Option<usize>>) -> Self {
-        ObjectInfo { obj, generation }
+        LocalRef { obj, generation }
     }
 
     fn header(&self) -> &ObjHeader {
-        // SAFETY: the info holds a strong reference, so the object is live.
+        // SAFETY: this holds a strong reference, so the object is live.
         unsafe { self.obj.as_ref() }
     }
+}
 
-    /// The type name of the value (`core::any::type_name`).
-    pub fn type_name(&self) -> &'static str {
+impl Clone for LocalRef {
+    fn clone(&self) -> Self {
+        self.header().inc_strong();
+        LocalRef {
+            obj: self.obj,
+            generation: self.generation,
+        }
+    }
+}
+
+impl Drop for LocalRef {
+    fn drop(&mut self) {
+        // SAFETY: this owns one strong reference to a tracked object.
+        unsafe { raw::release_ref(self.obj) }
+    }
+}
+
+impl RawObject for LocalRef {
+    type Handle<T: 'static> = Gc<T>;
+
+    fn type_name(&self) -> &'static str {
         (self.header().vtable().type_name)()
     }
 
-    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
-    /// `h` to it, as on the process-wide heap): the same for every handle
-    /// to the object and stable while it lives, so it identifies the object
-    /// (as Python's `id()` does).
-    pub fn address(&self) -> usize {
+    fn type_id(&self) -> core::any::TypeId {
+        (self.header().vtable().type_id)()
+    }
+
+    fn value_address(&self) -> usize {
         self.obj.as_ptr().addr() + self.header().vtable().value_offset
     }
 
-    /// The strong count, not counting the reference this `ObjectInfo` holds.
-    pub fn refcount(&self) -> usize {
-        self.header().strong() - 1
+    fn strong(&self) -> usize {
+        self.header().strong()
     }
 
-    /// The generation the object is in, `None` when frozen (or no longer
-    /// tracked).
-    pub fn generation(&self) -> Option<usize> {
+    fn generation(&self) -> Option<usize> {
         match self.generation {
             Some(g) if self.header().is_tracked() => g,
             // SAFETY: the object is live.
@@ -177,22 +191,33 @@ impl ObjectInfo {
         }
     }
 
-    /// A handle to the object if its value is a `T`.
-    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
-        let h = self.header();
-        if (h.vtable().type_id)() != TypeId::of::<T>() || !h.is_live() {
-            return None;
-        }
-        h.inc_strong();
-        // SAFETY: the value is a `T` (same `TypeId`, and tracked objects are
-        // sized `GcBox<T>`s built by `Gc::new`); one reference was counted.
-        Some(unsafe { Gc::from_box(self.obj.cast()) })
+    fn is_live(&self) -> bool {
+        self.header().is_live()
     }
 
-    /// The tracked objects this object refers to: [`get_referents`] for
-    /// an object of any type, so that a chain of objects of mixed types can
-    /// be walked without a downcast at each hop.
-    ///
+    unsafe fn into_handle<T: 'static>(self) -> Gc<T> {
+        let obj = core::mem::ManuallyDrop::new(self).obj;
+        // SAFETY: the value is a live `T` (caller contract; tracked objects
+        // are sized `GcBox<T>`s built by `Gc::new`); the reference this held
+        // is counted, and the handle takes it over.
+        unsafe { Gc::from_box(obj.cast()) }
+    }
+
+    fn referents(&self) -> Vec<LocalRef> {
+        referents_of(self.obj)
+    }
+
+    fn referrers(&self) -> Vec<LocalRef> {
+        referrers_of(self.obj)
+    }
+}
+
+object_info! {
+    /// A tracked object seen through the `gc` module, like an object in the
+    /// list Python's `gc.get_objects()` returns.
+    raw: LocalRef,
+    handle: Gc,
+    referents: {
     /// # Examples
     ///
     /// ```
@@ -219,13 +244,8 @@ impl ObjectInfo {
     /// assert!(Gc::ptr_eq(&back.downcast::<Root>().unwrap(), &root));
     /// # *root.middle.borrow_mut() = None;
     /// ```
-    pub fn referents(&self) -> Vec<ObjectInfo> {
-        referents_of(self.obj)
     }
-
-    /// The tracked objects that refer to this object: [`get_referrers`]
-    /// for an object of any type.
-    ///
+    referrers: {
     /// # Examples
     ///
     /// ```
@@ -250,47 +270,18 @@ impl ObjectInfo {
     /// let up = middle.referrers().remove(0);
     /// assert!(Gc::ptr_eq(&up.downcast::<Root>().unwrap(), &root));
     /// ```
-    pub fn referrers(&self) -> Vec<ObjectInfo> {
-        referrers_of(self.obj)
-    }
-
-    fn same(&self, other: NonNull<ObjHeader>) -> bool {
-        self.obj == other
     }
 }
 
-impl Clone for ObjectInfo {
-    fn clone(&self) -> Self {
-        self.header().inc_strong();
-        ObjectInfo {
-            obj: self.obj,
-            generation: self.generation,
-        }
-    }
-}
-
-impl Drop for ObjectInfo {
-    fn drop(&mut self) {
-        // SAFETY: the info owns one strong reference to a tracked object.
-        unsafe { raw::release_ref(self.obj) }
-    }
-}
-
-impl fmt::Debug for ObjectInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectInfo")
-            .field("type_name", &self.type_name())
-            .field("address", &format_args!("{:#x}", self.address()))
-            .field("refcount", &self.refcount())
-            .finish()
-    }
-}
-
-fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
+fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<LocalRef> {
     raw.into_iter()
         // SAFETY: `raw::snapshot` took one strong reference per entry.
-        .map(|(o, g)| unsafe { ObjectInfo::from_raw(o, Some(g)) })
+        .map(|(o, g)| unsafe { LocalRef::from_raw(o, Some(g)) })
         .collect()
+}
+
+fn wrap(v: Vec<LocalRef>) -> Vec<ObjectInfo> {
+    v.into_iter().map(ObjectInfo).collect()
 }
 
 /// Every tracked object of generation `generation` (all three generations
@@ -302,7 +293,8 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 /// never cloned since) is left out.
 ///
 /// # Panics
-/// If `generation > 2`.
+/// If `generation > 2` (CPython raises `ValueError`), as on the
+/// process-wide heap.
 ///
 /// # Examples
 ///
@@ -323,17 +315,18 @@ fn infos(raw: Vec<(NonNull<ObjHeader>, Option<usize>)>) -> Vec<ObjectInfo> {
 /// assert_eq!(nodes, 1);
 /// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
-    infos(raw::snapshot(generation, false))
+    check_generation("ouro::gc::get_objects", generation);
+    wrap(infos(raw::snapshot(generation, false)))
 }
 
-fn referents_of(obj: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
+fn referents_of(obj: NonNull<ObjHeader>) -> Vec<LocalRef> {
     let mut out = Vec::new();
     // SAFETY: the caller keeps `obj` alive; each reported target is live
     // (its handle is borrowed during the report) and gets a new reference.
     unsafe {
         raw::referents(obj, &mut |t| {
             t.as_ref().inc_strong();
-            out.push(ObjectInfo::from_raw(t, None));
+            out.push(LocalRef::from_raw(t, None));
         })
     };
     out
@@ -364,7 +357,7 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
     if !Gc::is_tracked(obj) {
         return Vec::new();
     }
-    referents_of(obj.obj())
+    wrap(referents_of(obj.obj()))
 }
 
 /// The tracked objects that refer to `obj` (Python's `gc.get_referrers`).
@@ -393,13 +386,13 @@ pub fn get_referents<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
 /// assert!(Gc::ptr_eq(&who[0].downcast::<Node>().unwrap(), &b));
 /// ```
 pub fn get_referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<ObjectInfo> {
-    referrers_of(obj.obj())
+    wrap(referrers_of(obj.obj()))
 }
 
-fn referrers_of(target: NonNull<ObjHeader>) -> Vec<ObjectInfo> {
+fn referrers_of(target: NonNull<ObjHeader>) -> Vec<LocalRef> {
     infos(raw::snapshot(None, true))
         .into_iter()
-        .filter(|o| referents_of(o.obj).iter().any(|r| r.same(target)))
+        .filter(|o| referents_of(o.obj).iter().any(|r| r.obj == target))
         .collect()
 }
 
@@ -436,7 +429,7 @@ pub fn garbage() -> Vec<ObjectInfo> {
     raw::garbage()
         .into_iter()
         // SAFETY: `raw::garbage` took one strong reference per entry.
-        .map(|o| unsafe { ObjectInfo::from_raw(o, None) })
+        .map(|o| ObjectInfo(unsafe { LocalRef::from_raw(o, None) }))
         .collect()
 }
 
@@ -479,7 +472,7 @@ pub fn garbage() -> Vec<ObjectInfo> {
 pub fn write_dot(w: impl Write) -> io::Result<()> {
     // Before the snapshot, so that its references are gone from the counts.
     let saved: Vec<usize> = garbage().iter().map(ObjectInfo::address).collect();
-    let objs = infos(raw::snapshot(None, true));
+    let objs = wrap(infos(raw::snapshot(None, true)));
     let index: HashMap<usize, usize> = objs
         .iter()
         .enumerate()
@@ -491,10 +484,10 @@ pub fn write_dot(w: impl Write) -> io::Result<()> {
             addr: o.address(),
             type_name: o.type_name(),
             strong: o.refcount(),
-            frozen: o.generation.flatten().is_none(),
-            edges: referents_of(o.obj)
+            frozen: o.0.generation.flatten().is_none(),
+            edges: referents_of(o.0.obj)
                 .iter()
-                .filter_map(|r| index.get(&r.address()).copied())
+                .filter_map(|r| index.get(&r.value_address()).copied())
                 .collect(),
         })
         .collect();
@@ -503,6 +496,13 @@ pub fn write_dot(w: impl Write) -> io::Result<()> {
 
 // The control functions: the engine's, documented here for users of the
 // facade (examples with `ouro::` paths).
+
+crate::gc_functions::gc_functions! {
+    prelude: "# extern crate ouro_refobj as ouro;\n# use ouro_macros::Trace;\nuse ouro::{Gc, Trace, gc};\nuse std::cell::RefCell;\n\n#[derive(Trace)]\nstruct Node { next: RefCell<Option<Gc<Node>>> }\n",
+    empty: "RefCell::new(None)",
+    link: "borrow_mut()",
+    heap: "this thread's heap",
+}
 
 /// Runs a full collection (all generations) and returns the number of
 /// unreachable objects it found. A cycle through a non-structural `Trace`
@@ -538,99 +538,6 @@ pub fn collect() -> usize {
     control::collect()
 }
 
-/// Collects generation `generation` and all younger ones (Python's
-/// `gc.collect(generation)`); returns the number of unreachable objects
-/// found.
-///
-/// # Panics
-/// If `generation > 2`; and as [`collect`] for panics from user code.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// gc::disable();
-/// let a = Gc::new(Node { next: RefCell::new(None) });
-/// *a.next.borrow_mut() = Some(a.clone());
-/// drop(a);
-/// assert_eq!(gc::collect_generation(0), 1); // it was young
-/// gc::enable();
-/// ```
-#[inline]
-pub fn collect_generation(generation: usize) -> usize {
-    control::collect_generation(generation)
-}
-
-/// Turns automatic collection on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc;
-///
-/// gc::disable();
-/// gc::enable();
-/// assert!(gc::is_enabled());
-/// ```
-#[inline]
-pub fn enable() {
-    control::enable()
-}
-
-/// Turns automatic collection off; explicit `collect()` still works.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// gc::disable();
-/// for _ in 0..10_000 {
-///     let a = Gc::new(Node { next: RefCell::new(None) });
-///     *a.next.borrow_mut() = Some(a.clone());
-/// } // 10,000 cycles, and no automatic collection ran
-/// assert_eq!(gc::collect(), 10_000);
-/// gc::enable();
-/// ```
-#[inline]
-pub fn disable() {
-    control::disable()
-}
-
-/// Whether automatic collection is on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc;
-///
-/// assert!(gc::is_enabled()); // on by default
-/// gc::disable();
-/// assert!(!gc::is_enabled());
-/// gc::enable();
-/// ```
-#[inline]
-pub fn is_enabled() -> bool {
-    control::is_enabled()
-}
-
 /// The collection counters (Python's `gc.get_count()`): for generation 0,
 /// tracked allocations minus deallocations since its last collection; for
 /// generations 1 and 2, collections of the next younger generation since
@@ -657,178 +564,6 @@ pub fn is_enabled() -> bool {
 #[inline]
 pub fn get_count() -> [usize; 3] {
     control::get_count()
-}
-
-/// The collection thresholds (default `[700, 10, 10]`).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc;
-///
-/// assert_eq!(gc::get_threshold(), [700, 10, 10]); // CPython's defaults
-/// ```
-#[inline]
-pub fn get_threshold() -> [usize; 3] {
-    control::get_threshold()
-}
-
-/// Sets the collection thresholds. A `threshold0` of 0 disables automatic
-/// collection, as in Python.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc;
-///
-/// gc::set_threshold([10_000, 10, 10]); // fewer, larger young collections
-/// assert_eq!(gc::get_threshold(), [10_000, 10, 10]);
-/// gc::set_threshold([700, 10, 10]);
-/// ```
-#[inline]
-pub fn set_threshold(thresholds: [usize; 3]) {
-    control::set_threshold(thresholds)
-}
-
-/// Per-generation statistics since the thread's heap was created.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// let before = gc::get_stats()[2].collected;
-/// let a = Gc::new(Node { next: RefCell::new(None) });
-/// *a.next.borrow_mut() = Some(a.clone());
-/// drop(a);
-/// gc::collect();
-/// assert_eq!(gc::get_stats()[2].collected, before + 1);
-/// ```
-#[inline]
-pub fn get_stats() -> [GenerationStats; 3] {
-    control::get_stats()
-}
-
-/// Moves every tracked object to the permanent generation: frozen objects
-/// are never scanned (CPython's answer to copy-on-write after `fork`, and a
-/// way to make collections skip a large long-lived heap).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// let config = Gc::new(Node { next: RefCell::new(None) });
-/// gc::freeze(); // collections no longer scan `config`
-/// assert_eq!(gc::get_freeze_count(), 1);
-/// gc::unfreeze();
-/// # drop(config);
-/// ```
-#[inline]
-pub fn freeze() {
-    control::freeze()
-}
-
-/// Moves the frozen objects back into the oldest generation.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// let a = Gc::new(Node { next: RefCell::new(None) });
-/// gc::freeze();
-/// gc::unfreeze(); // back in the oldest generation
-/// assert_eq!(gc::get_freeze_count(), 0);
-/// assert_eq!(gc::get_objects(Some(2)).len(), 1);
-/// # drop(a);
-/// ```
-#[inline]
-pub fn unfreeze() {
-    control::unfreeze()
-}
-
-/// Number of frozen objects.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// assert_eq!(gc::get_freeze_count(), 0);
-/// let a = Gc::new(Node { next: RefCell::new(None) });
-/// gc::freeze();
-/// assert_eq!(gc::get_freeze_count(), 1);
-/// gc::unfreeze();
-/// # drop(a);
-/// ```
-#[inline]
-pub fn get_freeze_count() -> usize {
-    control::get_freeze_count()
-}
-
-/// Sets the debugging flags (see `DebugFlags::STATS` for where its lines
-/// go).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc::{self, DebugFlags};
-///
-/// // Keep what collections find, for inspection with gc::garbage().
-/// gc::set_debug(DebugFlags::SAVEALL);
-/// assert!(gc::get_debug().contains(DebugFlags::SAVEALL));
-/// gc::set_debug(DebugFlags::empty());
-/// ```
-#[inline]
-pub fn set_debug(flags: DebugFlags) {
-    control::set_debug(flags)
-}
-
-/// The debugging flags.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc::{self, DebugFlags};
-///
-/// assert!(gc::get_debug().is_empty()); // no flags by default
-/// ```
-#[inline]
-pub fn get_debug() -> DebugFlags {
-    control::get_debug()
 }
 
 /// Registers `f` to be called at the start and the end of every collection
@@ -863,52 +598,4 @@ pub fn get_debug() -> DebugFlags {
 #[inline]
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + 'static) -> CallbackId {
     control::add_callback(f)
-}
-
-/// Unregisters a callback; `false` if it was not registered.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::gc;
-///
-/// let id = gc::add_callback(|_| {});
-/// assert!(gc::remove_callback(id));
-/// assert!(!gc::remove_callback(id)); // already gone
-/// ```
-#[inline]
-pub fn remove_callback(id: CallbackId) -> bool {
-    control::remove_callback(id)
-}
-
-/// Releases the objects kept by `DebugFlags::SAVEALL`. Those still in
-/// cycles are freed by the next collection (if `SAVEALL` is off by then).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::{Gc, Trace, gc};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Node { next: RefCell<Option<Gc<Node>>> }
-///
-/// gc::set_debug(gc::DebugFlags::SAVEALL);
-/// let a = Gc::new(Node { next: RefCell::new(None) });
-/// *a.next.borrow_mut() = Some(a.clone());
-/// drop(a);
-/// gc::collect();
-/// assert_eq!(gc::garbage().len(), 1); // kept for inspection
-/// gc::set_debug(gc::DebugFlags::empty());
-/// gc::clear_garbage();
-/// assert!(gc::garbage().is_empty());
-/// gc::collect(); // now it is freed
-/// ```
-#[inline]
-pub fn clear_garbage() {
-    control::clear_garbage()
 }

@@ -291,14 +291,14 @@ fn wait_for_drops_in(h: &SyncHeap) {
 /// collects what the schedule says (see `schedule`).
 #[inline]
 pub(crate) fn maybe_collect(h: &'static SyncHeap) {
-    if h.young_count() <= h.young_trigger.load(Ordering::Relaxed) {
+    if h.young_count() <= crate::settings::Slot::get(&h.young_trigger) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
     // DESIGN 6), and not while the background thread still has the last
     // automatic collection's garbage waiting (so that at most one batch
     // waits; the garbage made meanwhile stays on the lists, found later).
-    if !h.settings.enabled.load(Ordering::Relaxed)
+    if !h.is_enabled()
         || heap::is_collecting_thread()
         || heap::is_finishing()
         || background::has_backlog()
@@ -309,21 +309,7 @@ pub(crate) fn maybe_collect(h: &'static SyncHeap) {
     let Some(mut state) = prims::try_lock(&h.collector) else {
         return;
     };
-    let mut counters = crate::schedule::Counters {
-        counts: [
-            h.young_count(),
-            h.gen_counts[1].load(Ordering::Relaxed),
-            h.gen_counts[2].load(Ordering::Relaxed),
-        ],
-        thresholds: h
-            .settings
-            .thresholds
-            .each_ref()
-            .map(|t| t.load(Ordering::Relaxed)),
-        backoff: h.backoff.load(Ordering::Relaxed),
-        live: 0,
-        live_after_full: state.live_after_full,
-    };
+    let mut counters = h.counters(h.young_count(), 0, state.live_after_full);
     // Counting the live objects takes every shard lock: only when a full
     // collection is otherwise due.
     if counters.counts[2] > counters.thresholds[2] {
@@ -375,7 +361,7 @@ pub fn enable() {
 }
 
 fn enable_in(h: &SyncHeap) {
-    h.settings.enabled.store(true, Ordering::Relaxed);
+    h.enable();
 }
 
 /// Turns automatic collection off.
@@ -384,7 +370,7 @@ pub fn disable() {
 }
 
 fn disable_in(h: &SyncHeap) {
-    h.settings.enabled.store(false, Ordering::Relaxed);
+    h.disable();
 }
 
 /// Whether automatic collection is on.
@@ -393,7 +379,7 @@ pub fn is_enabled() -> bool {
 }
 
 fn is_enabled_in(h: &SyncHeap) -> bool {
-    h.settings.enabled.load(Ordering::Relaxed)
+    h.is_enabled()
 }
 
 /// `[tracked allocations minus objects freed by reference count since the
@@ -405,11 +391,7 @@ pub fn get_count() -> [usize; GENERATIONS] {
 }
 
 fn get_count_in(h: &SyncHeap) -> [usize; GENERATIONS] {
-    [
-        h.young_count(),
-        h.gen_counts[1].load(Ordering::Relaxed),
-        h.gen_counts[2].load(Ordering::Relaxed),
-    ]
+    h.get_count(h.young_count())
 }
 
 /// The thresholds.
@@ -418,10 +400,7 @@ pub fn get_threshold() -> [usize; GENERATIONS] {
 }
 
 fn get_threshold_in(h: &SyncHeap) -> [usize; GENERATIONS] {
-    h.settings
-        .thresholds
-        .each_ref()
-        .map(|t| t.load(Ordering::Relaxed))
+    h.get_threshold()
 }
 
 /// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
@@ -430,11 +409,7 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
 }
 
 fn set_threshold_in(h: &SyncHeap, thresholds: [usize; GENERATIONS]) {
-    for (a, t) in h.settings.thresholds.iter().zip(thresholds) {
-        a.store(t, Ordering::Relaxed);
-    }
-    h.backoff.store(0, Ordering::Relaxed);
-    h.update_trigger();
+    h.set_threshold(thresholds)
 }
 
 /// Statistics per generation (`collected`: the objects freed, and the
@@ -442,11 +417,11 @@ fn set_threshold_in(h: &SyncHeap, thresholds: [usize; GENERATIONS]) {
 /// `uncollectable`: those that only non-structural `Trace` impls keep
 /// alive; as on the thread-local heap).
 pub fn get_stats() -> [GenerationStats; GENERATIONS] {
-    *prims::lock(&heap().stats)
+    get_stats_in(heap())
 }
 
 fn get_stats_in(h: &SyncHeap) -> [GenerationStats; GENERATIONS] {
-    *prims::lock(&h.stats)
+    h.get_stats()
 }
 
 /// Sets the debug flags.
@@ -455,8 +430,7 @@ pub fn set_debug(flags: DebugFlags) {
 }
 
 fn set_debug_in(h: &SyncHeap, flags: DebugFlags) {
-    crate::debug::hint_if_stats_unseen(flags);
-    h.settings.debug.store(flags.0, Ordering::Relaxed);
+    h.set_debug(flags)
 }
 
 /// The debug flags.
@@ -554,11 +528,20 @@ fn set_gen(obj: NonNull<SyncHeader>, g: u32) {
 /// Every tracked object of generation `generation` (all three generations
 /// for `None`; frozen objects are not included, as in Python), each held by
 /// a new strong reference.
+///
+/// # Panics
+/// If `generation > 2`.
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectRef> {
     get_objects_in(heap(), generation)
 }
 
 fn get_objects_in(h: &SyncHeap, generation: Option<usize>) -> Vec<ObjectRef> {
+    if let Some(g) = generation {
+        assert!(
+            g < GENERATIONS,
+            "ouro::sync::gc::get_objects: generation must be 0, 1 or 2 (or None for all three), got {g}"
+        );
+    }
     let _state = exclude_collection(h);
     let mut out = Vec::new();
     for slot in &h.shards {

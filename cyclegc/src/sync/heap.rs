@@ -5,10 +5,8 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use super::header::*;
-use super::prims::{self, AtomicBool, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering};
-use crate::debug::DebugFlags;
-use crate::heap::{DEFAULT_THRESHOLDS, GENERATIONS};
-use crate::stats::GenerationStats;
+use super::prims::{self, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::settings::{Shared, Shell};
 
 /// Number of shards (one lock each).
 pub(crate) const SHARDS: usize = 16;
@@ -178,13 +176,6 @@ pub(crate) struct Shard {
 #[repr(align(128))]
 pub(crate) struct ShardSlot(pub(crate) Mutex<Shard>);
 
-/// Settings and statistics, read and written from any thread.
-pub(crate) struct Settings {
-    pub(crate) enabled: AtomicBool,
-    pub(crate) thresholds: [AtomicUsize; GENERATIONS],
-    pub(crate) debug: AtomicU32,
-}
-
 /// State only the running collection touches (behind `SyncHeap::collector`).
 pub(crate) struct CollectorState {
     /// Tracked objects that survived the last full collection (the
@@ -206,17 +197,11 @@ pub(crate) struct SyncHeap {
     /// read as an `isize` ([`SyncHeap::young_count`]), negative when more
     /// were freed than allocated.
     pub(crate) young: AtomicUsize,
-    pub(crate) settings: Settings,
-    /// `count[1]`, `count[2]` as CPython (`count[0]` is `young`); written by
-    /// the collector, readable from anywhere (also from its callbacks).
-    pub(crate) gen_counts: [AtomicUsize; GENERATIONS],
-    /// Doublings of threshold 0 in force (`schedule`), written under the
-    /// collector lock or by `set_threshold`.
-    pub(crate) backoff: AtomicU32,
-    /// The effective young threshold (`usize::MAX` with a threshold0 of
-    /// 0), compared with `young` before each tracked allocation.
-    pub(crate) young_trigger: AtomicUsize,
-    pub(crate) stats: Mutex<[GenerationStats; GENERATIONS]>,
+    /// The settings, the counts and statistics of the generations, and the
+    /// schedule's state shared with the thread-local heap (see `settings`;
+    /// the heap derefs to it). The backoff is written under the collector
+    /// lock or by `set_threshold`.
+    pub(crate) shell: Shell<Shared>,
     /// Held for the whole of a collection (one at a time). Functions that
     /// must not overlap a collection take it too, except on the collecting
     /// thread itself (see `control::exclude_collection`).
@@ -254,15 +239,7 @@ impl SyncHeap {
             }),
             next_shard: AtomicUsize::new(0),
             young: AtomicUsize::new(0),
-            settings: Settings {
-                enabled: AtomicBool::new(true),
-                thresholds: DEFAULT_THRESHOLDS.map(AtomicUsize::new),
-                debug: AtomicU32::new(0),
-            },
-            gen_counts: core::array::from_fn(|_| AtomicUsize::new(0)),
-            backoff: AtomicU32::new(0),
-            young_trigger: AtomicUsize::new(DEFAULT_THRESHOLDS[0]),
-            stats: Mutex::new([GenerationStats::default(); GENERATIONS]),
+            shell: Shell::new(),
             collector: Mutex::new(CollectorState {
                 live_after_full: 0,
                 scratch: bumpalo::Bump::new(),
@@ -284,17 +261,6 @@ impl SyncHeap {
         (self.young.load(Ordering::Relaxed) as isize).max(0) as usize
     }
 
-    /// Recomputes `young_trigger` from threshold 0 and the backoff.
-    pub(crate) fn update_trigger(&self) {
-        let t0 = self.settings.thresholds[0].load(Ordering::Relaxed);
-        let t = if t0 == 0 {
-            usize::MAX
-        } else {
-            crate::schedule::young_threshold(t0, self.backoff.load(Ordering::Relaxed))
-        };
-        self.young_trigger.store(t, Ordering::Relaxed);
-    }
-
     /// Tracked objects on the generation lists (frozen ones included).
     /// Takes each shard's lock in turn; with no collection running, that is
     /// every tracked object alive.
@@ -304,9 +270,14 @@ impl SyncHeap {
             .map(|s| prims::lock(&s.0).lists.iter().map(|l| l.len).sum::<usize>())
             .sum()
     }
+}
 
-    pub(crate) fn debug(&self) -> DebugFlags {
-        DebugFlags(self.settings.debug.load(Ordering::Relaxed))
+/// The collector reads the settings and counts as the heap's own fields.
+impl core::ops::Deref for SyncHeap {
+    type Target = Shell<Shared>;
+    #[inline(always)]
+    fn deref(&self) -> &Shell<Shared> {
+        &self.shell
     }
 }
 

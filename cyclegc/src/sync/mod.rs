@@ -411,7 +411,7 @@ mod collect;
 pub mod control;
 mod header;
 mod heap;
-mod prims;
+pub(crate) mod prims;
 pub mod raw;
 
 pub use header::{SyncHeader, SyncVTable};

@@ -58,7 +58,6 @@
 //! assert!(gc::get_referrers(&a).iter().any(|r| r.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &b))));
 //! ```
 
-use core::fmt;
 use std::io;
 
 #[cfg(loom)]
@@ -68,55 +67,59 @@ use ouro_cyclegc::sync::{ObjectRef, control};
 pub use ouro_cyclegc::{CallbackId, CallbackInfo, DebugFlags, GenerationStats, Phase};
 
 use super::Gc;
+use crate::object_info::{RawObject, check_generation, object_info};
 
-/// A tracked object of the process-wide heap seen through the `gc` module.
-/// It holds a strong reference, so the object stays alive while it exists.
-#[derive(Clone)]
-pub struct ObjectInfo(ObjectRef);
+impl RawObject for ObjectRef {
+    type Handle<T: 'static> = Gc<T>;
 
-impl ObjectInfo {
-    /// The type name of the value.
-    pub fn type_name(&self) -> &'static str {
-        self.0.type_name()
+    fn type_name(&self) -> &'static str {
+        ObjectRef::type_name(self)
     }
 
-    /// The address of the value (`Gc::as_ptr(&h) as usize` for a handle
-    /// `h` to it).
-    pub fn address(&self) -> usize {
-        self.0.address()
+    fn type_id(&self) -> core::any::TypeId {
+        ObjectRef::type_id(self)
     }
 
-    /// The strong count, not counting the reference this `ObjectInfo` holds.
-    pub fn refcount(&self) -> usize {
-        self.0.refcount()
+    fn value_address(&self) -> usize {
+        self.address()
     }
 
-    /// The generation (0, 1, 2), `None` when frozen.
-    pub fn generation(&self) -> Option<usize> {
-        self.0.generation()
+    fn strong(&self) -> usize {
+        self.refcount() + 1
     }
 
-    /// A handle to the object if its value is a `T` and alive: `None` for a
-    /// value the collector dropped and for a copy `deep_copy` has not
-    /// filled yet (both reachable as referents), as on the thread-local heap.
-    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
-        if self.0.type_id() != core::any::TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: the info holds a strong reference.
-        if unsafe { ouro_cyclegc::sync::raw::is_dead(self.0.header()) } {
-            return None;
-        }
-        let r = self.0.clone();
-        // SAFETY: the type matches (`TypeId`), and `r` is one counted strong
-        // reference that the handle takes over.
-        Some(unsafe { Gc::from_header(r.into_raw()) })
+    fn generation(&self) -> Option<usize> {
+        ObjectRef::generation(self)
     }
 
-    /// The tracked objects this object's value holds handles to:
-    /// [`get_referents`] for an object of any type, so that a chain of
-    /// objects of mixed types can be walked without a downcast at each hop.
-    ///
+    fn is_live(&self) -> bool {
+        // SAFETY: this holds a strong reference.
+        !unsafe { ouro_cyclegc::sync::raw::is_dead(self.header()) }
+    }
+
+    unsafe fn into_handle<T: 'static>(self) -> Gc<T> {
+        // SAFETY: the value is a live `T` (caller contract); this is one
+        // counted strong reference that the handle takes over.
+        unsafe { Gc::from_header(self.into_raw()) }
+    }
+
+    fn referents(&self) -> Vec<ObjectRef> {
+        // SAFETY: this holds a strong reference for the whole call.
+        unsafe { control::get_referents(self.header()) }
+    }
+
+    fn referrers(&self) -> Vec<ObjectRef> {
+        control::get_referrers(self.header())
+    }
+}
+
+object_info! {
+    /// A tracked object of the process-wide heap seen through the `gc`
+    /// module, like an object in the list Python's `gc.get_objects()`
+    /// returns.
+    raw: ObjectRef,
+    handle: Gc,
+    referents: {
     /// # Examples
     ///
     /// ```
@@ -138,14 +141,8 @@ impl ObjectInfo {
     /// let next = middle.referents().remove(0);
     /// assert!(Gc::ptr_eq(&next.downcast::<Leaf>().unwrap(), &leaf));
     /// ```
-    pub fn referents(&self) -> Vec<ObjectInfo> {
-        // SAFETY: the info holds a strong reference for the whole call.
-        wrap(unsafe { control::get_referents(self.0.header()) })
     }
-
-    /// The tracked objects whose values hold a handle to this object:
-    /// [`get_referrers`] for an object of any type.
-    ///
+    referrers: {
     /// # Examples
     ///
     /// ```
@@ -167,19 +164,6 @@ impl ObjectInfo {
     /// let up = middle.referrers();
     /// assert!(up.iter().any(|o| o.downcast::<Root>().is_some_and(|r| Gc::ptr_eq(&r, &root))));
     /// ```
-    pub fn referrers(&self) -> Vec<ObjectInfo> {
-        wrap(control::get_referrers(self.0.header()))
-    }
-}
-
-impl fmt::Debug for ObjectInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectInfo")
-            .field("type_name", &self.type_name())
-            .field("address", &format_args!("{:#x}", self.address()))
-            .field("refcount", &self.refcount())
-            .field("generation", &self.generation())
-            .finish()
     }
 }
 
@@ -190,6 +174,10 @@ pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 /// Every tracked object of `generation` (all three generations for `None`;
 /// frozen objects are not included, as in Python's `gc.get_objects()` and
 /// on the thread-local heap).
+///
+/// # Panics
+/// If `generation > 2` (CPython raises `ValueError`), as on the
+/// thread-local heap.
 ///
 /// # Examples
 ///
@@ -209,6 +197,7 @@ pub(crate) fn wrap(v: Vec<ObjectRef>) -> Vec<ObjectInfo> {
 ///     .any(|o| o.downcast::<Node>().is_some_and(|n| Gc::ptr_eq(&n, &a))));
 /// ```
 pub fn get_objects(generation: Option<usize>) -> Vec<ObjectInfo> {
+    check_generation("ouro::sync::gc::get_objects", generation);
     wrap(control::get_objects(generation))
 }
 
@@ -315,6 +304,13 @@ pub fn write_dot(w: impl io::Write) -> io::Result<()> {
 // The control functions: the engine's, documented here for users of the
 // facade (examples with `ouro::` paths).
 
+crate::gc_functions::gc_functions! {
+    prelude: "# extern crate ouro_refobj as ouro;\n# use ouro_macros::Trace;\nuse ouro::Trace;\nuse ouro::sync::{Gc, gc};\nuse std::sync::Mutex;\n\n#[derive(Trace)]\nstruct Node { next: Mutex<Option<Gc<Node>>> }\n",
+    empty: "Mutex::new(None)",
+    link: "lock().unwrap()",
+    heap: "the process-wide heap (on every thread)",
+}
+
 /// Runs a full collection and returns the number of unreachable objects
 /// found.
 ///
@@ -376,36 +372,6 @@ pub fn collect() -> usize {
     control::collect()
 }
 
-/// Collects generations `0..=generation` (panics if `generation > 2`), as
-/// [`collect`] does.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let watch = cycle();
-/// gc::collect_generation(2); // all generations, as collect()
-/// assert!(watch.upgrade().is_none());
-/// ```
-#[inline]
-pub fn collect_generation(generation: usize) -> usize {
-    control::collect_generation(generation)
-}
-
 /// Waits until every collection that claimed garbage before this call
 /// (including one whose critical part is in progress) has finalized and
 /// dropped it: another thread's [`collect`], or an automatic collection
@@ -444,60 +410,6 @@ pub fn wait_for_drops() {
     control::wait_for_drops()
 }
 
-/// Turns automatic collection on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::enable();
-/// assert!(gc::is_enabled());
-/// ```
-#[inline]
-pub fn enable() {
-    control::enable()
-}
-
-/// Turns automatic collection off.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::disable(); // process-wide: no automatic collection on any thread
-/// assert!(!gc::is_enabled());
-/// gc::collect(); // explicit collections still run
-/// gc::enable();
-/// ```
-#[inline]
-pub fn disable() {
-    control::disable()
-}
-
-/// Whether automatic collection is on.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// if !gc::is_enabled() {
-///     println!("automatic collection is off: collect explicitly");
-/// }
-/// ```
-#[inline]
-pub fn is_enabled() -> bool {
-    control::is_enabled()
-}
-
 /// `[tracked allocations minus objects freed by reference count since the
 /// last collection, collections of 0 since the last of 1, collections of 1
 /// since the last of 2]`, as on the thread-local heap ([`crate::gc`]'s
@@ -533,193 +445,6 @@ pub fn get_count() -> [usize; 3] {
     control::get_count()
 }
 
-/// The thresholds.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let [young, middle, old] = gc::get_threshold(); // [700, 10, 10] by default
-/// println!("a young collection every {young} allocations, then every {middle} and {old}");
-/// ```
-#[inline]
-pub fn get_threshold() -> [usize; 3] {
-    control::get_threshold()
-}
-
-/// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let old = gc::get_threshold();
-/// gc::set_threshold([5_000, old[1], old[2]]);
-/// assert_eq!(gc::get_threshold()[0], 5_000);
-/// gc::set_threshold(old);
-/// ```
-#[inline]
-pub fn set_threshold(thresholds: [usize; 3]) {
-    control::set_threshold(thresholds)
-}
-
-/// Statistics per generation (`collected`: the objects freed, and the
-/// unreachable ones kept by `SAVEALL`, as CPython counts them;
-/// `uncollectable`: those that only non-structural `Trace` impls keep
-/// alive; as on the thread-local heap).
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let before = gc::get_stats()[2].collections;
-/// gc::collect();
-/// assert!(gc::get_stats()[2].collections > before);
-/// # let _ = cycle();
-/// ```
-#[inline]
-pub fn get_stats() -> [GenerationStats; 3] {
-    control::get_stats()
-}
-
-/// Sets the debug flags.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc::{self, DebugFlags};
-///
-/// // STATS logs one line per collection through the `log` crate.
-/// gc::set_debug(DebugFlags::STATS);
-/// assert!(gc::get_debug().contains(DebugFlags::STATS));
-/// gc::set_debug(DebugFlags::empty());
-/// ```
-#[inline]
-pub fn set_debug(flags: DebugFlags) {
-    control::set_debug(flags)
-}
-
-/// The debug flags.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let flags = gc::get_debug();
-/// println!("{flags:?}");
-/// ```
-#[inline]
-pub fn get_debug() -> DebugFlags {
-    control::get_debug()
-}
-
-/// Releases the objects kept by `DebugFlags::SAVEALL`.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// // After inspecting what `DebugFlags::SAVEALL` kept:
-/// gc::clear_garbage(); // the next collection frees it
-/// ```
-#[inline]
-pub fn clear_garbage() {
-    control::clear_garbage()
-}
-
-/// Moves every tracked object to the frozen set: never scanned again until
-/// [`unfreeze`].
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::Trace;
-/// use ouro::sync::{Gc, gc};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node { next: Mutex<Option<Gc<Node>>> }
-///
-/// fn cycle() -> ouro::sync::Weak<Node> {
-///     let a = Gc::new(Node { next: Mutex::new(None) });
-///     *a.next.lock().unwrap() = Some(a.clone());
-///     Gc::downgrade(&a)
-/// }
-///
-/// let config = Gc::new(Node { next: Mutex::new(None) });
-/// gc::freeze(); // collections skip everything tracked so far
-/// assert!(gc::get_freeze_count() >= 1);
-/// gc::unfreeze();
-/// # drop(config);
-/// ```
-#[inline]
-pub fn freeze() {
-    control::freeze()
-}
-
-/// Moves the frozen objects to the oldest generation.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// gc::freeze();
-/// gc::unfreeze(); // frozen objects go back to the oldest generation
-/// ```
-#[inline]
-pub fn unfreeze() {
-    control::unfreeze()
-}
-
-/// The number of frozen objects.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// println!("{} frozen objects", gc::get_freeze_count());
-/// ```
-#[inline]
-pub fn get_freeze_count() -> usize {
-    control::get_freeze_count()
-}
-
 /// Registers `f` to be called at the start and the end of every collection
 /// (from the thread that runs that part of it, holding the collector lock;
 /// see the module docs).
@@ -748,22 +473,4 @@ pub fn get_freeze_count() -> usize {
 #[inline]
 pub fn add_callback(f: impl FnMut(&CallbackInfo) + Send + 'static) -> CallbackId {
     control::add_callback(f)
-}
-
-/// Unregisters a callback; `false` if it was not registered.
-///
-/// # Examples
-///
-/// ```
-/// # extern crate ouro_refobj as ouro;
-/// # use ouro_macros::Trace;
-/// use ouro::sync::gc;
-///
-/// let id = gc::add_callback(|_| {});
-/// assert!(gc::remove_callback(id));
-/// assert!(!gc::remove_callback(id));
-/// ```
-#[inline]
-pub fn remove_callback(id: CallbackId) -> bool {
-    control::remove_callback(id)
 }

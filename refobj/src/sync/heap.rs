@@ -270,6 +270,9 @@ impl Heap {
     /// This heap's tracked objects of `generation` (all three for `None`;
     /// frozen objects left out), as [`gc::get_objects`](super::gc::get_objects).
     ///
+    /// # Panics
+    /// If `generation > 2`.
+    ///
     /// ```
     /// # extern crate ouro_refobj as ouro;
     /// use ouro::sync::{Gc, Heap};
@@ -280,6 +283,7 @@ impl Heap {
     /// assert_eq!(objs[0].address(), Gc::as_ptr(&a) as usize);
     /// ```
     pub fn get_objects(&self, generation: Option<usize>) -> Vec<ObjectInfo> {
+        crate::object_info::check_generation("ouro::sync::Heap::get_objects", generation);
         wrap(self.0.get_objects(generation))
     }
 

@@ -1,0 +1,374 @@
+//! The gc module's settings and schedule state, written once for both heaps.
+//!
+//! Both heaps offer the same functions (`enable`, `set_threshold`,
+//! `get_count`, `get_stats`, `set_debug`, ...) with the same meaning:
+//! [`Shell`] holds what they read and write and implements that meaning
+//! once, as the pool crate writes one algorithm behind two locking
+//! policies. The [`Policy`] chooses the cells: plain `Cell`s for the
+//! thread-local heap (its allocation path reads the young count and
+//! trigger with ordinary loads), relaxed atomics and a lock for the
+//! process-wide heap (read and written from any thread; a setting changed
+//! on one thread is seen by the next collection, with no ordering against
+//! anything else).
+//!
+//! What differs between the heaps stays in them: how generation 0 is
+//! counted (every allocation on the thread-local heap; in per-shard
+//! batches on the shared one) and how the live objects are counted for the
+//! schedule.
+
+use core::cell::Cell;
+
+use crate::debug::DebugFlags;
+use crate::heap::{DEFAULT_THRESHOLDS, GENERATIONS};
+use crate::schedule::Counters;
+use crate::stats::GenerationStats;
+
+/// A place holding a `T`, read and written through a shared reference.
+pub(crate) trait Slot<T: Copy> {
+    fn new(value: T) -> Self;
+    fn get(&self) -> T;
+    fn set(&self, value: T);
+}
+
+impl<T: Copy> Slot<T> for Cell<T> {
+    #[inline(always)]
+    fn new(value: T) -> Self {
+        Cell::new(value)
+    }
+    #[inline(always)]
+    fn get(&self) -> T {
+        Cell::get(self)
+    }
+    #[inline(always)]
+    fn set(&self, value: T) {
+        Cell::set(self, value)
+    }
+}
+
+/// Per-generation counts, thresholds and statistics, in the layout a heap
+/// keeps them (the collectors index them directly).
+pub(crate) trait Generations {
+    fn new(thresholds: [usize; GENERATIONS]) -> Self;
+    /// `get_count()[g]` for `g > 0` (generation 0 is counted by the heap).
+    fn count(&self, g: usize) -> usize;
+    fn threshold(&self, g: usize) -> usize;
+    fn set_threshold(&self, g: usize, t: usize);
+    fn stats(&self) -> [GenerationStats; GENERATIONS];
+}
+
+/// The cells a heap's [`Shell`] is made of.
+pub(crate) trait Policy {
+    type Bool: Slot<bool>;
+    type U32: Slot<u32>;
+    type Usize: Slot<usize>;
+    type Flags: Slot<DebugFlags>;
+    type Gens: Generations;
+}
+
+/// The settings and schedule state of one heap.
+pub(crate) struct Shell<P: Policy> {
+    /// Counts, thresholds and statistics per generation.
+    pub(crate) gens: P::Gens,
+    pub(crate) enabled: P::Bool,
+    /// The schedule's state (see `schedule`): doublings of threshold 0 in
+    /// force and the hold bits.
+    pub(crate) backoff: P::U32,
+    /// The effective young threshold, at most `isize::MAX` (that value
+    /// while automatic collection is off: disabled, or threshold 0 is 0);
+    /// the heap compares its young count with it before each tracked
+    /// allocation.
+    pub(crate) young_trigger: P::Usize,
+    pub(crate) debug: P::Flags,
+}
+
+impl<P: Policy> Shell<P> {
+    /// CPython's defaults: enabled, thresholds `[700, 10, 10]`, no flags.
+    pub(crate) fn new() -> Self {
+        Shell {
+            gens: P::Gens::new(DEFAULT_THRESHOLDS),
+            enabled: Slot::new(true),
+            backoff: Slot::new(0),
+            young_trigger: Slot::new(DEFAULT_THRESHOLDS[0]),
+            debug: Slot::new(DebugFlags::empty()),
+        }
+    }
+
+    /// `gc.enable()`.
+    pub(crate) fn enable(&self) {
+        self.enabled.set(true);
+        self.update_trigger();
+    }
+
+    /// `gc.disable()`: explicit collections still run.
+    pub(crate) fn disable(&self) {
+        self.enabled.set(false);
+        self.update_trigger();
+    }
+
+    /// `gc.isenabled()`.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.get()
+    }
+
+    /// `gc.get_threshold()`.
+    pub(crate) fn get_threshold(&self) -> [usize; GENERATIONS] {
+        core::array::from_fn(|g| self.gens.threshold(g))
+    }
+
+    /// `gc.set_threshold()`: a threshold 0 of 0 turns automatic collection
+    /// off; the young threshold in force starts again from threshold 0.
+    pub(crate) fn set_threshold(&self, thresholds: [usize; GENERATIONS]) {
+        for (g, t) in thresholds.into_iter().enumerate() {
+            self.gens.set_threshold(g, t);
+        }
+        self.backoff.set(0);
+        self.update_trigger();
+    }
+
+    /// `gc.get_count()`, given generation 0's count (never negative).
+    pub(crate) fn get_count(&self, young: usize) -> [usize; GENERATIONS] {
+        core::array::from_fn(|g| if g == 0 { young } else { self.gens.count(g) })
+    }
+
+    /// `gc.get_stats()`.
+    pub(crate) fn get_stats(&self) -> [GenerationStats; GENERATIONS] {
+        self.gens.stats()
+    }
+
+    /// `gc.set_debug()`.
+    pub(crate) fn set_debug(&self, flags: DebugFlags) {
+        crate::debug::hint_if_stats_unseen(flags);
+        self.debug.set(flags);
+    }
+
+    /// `gc.get_debug()`.
+    pub(crate) fn debug(&self) -> DebugFlags {
+        self.debug.get()
+    }
+
+    /// Recomputes `young_trigger` after a change of the thresholds, of
+    /// `enabled` or of the backoff.
+    pub(crate) fn update_trigger(&self) {
+        let t0 = self.gens.threshold(0);
+        let t = if self.enabled.get() && t0 > 0 {
+            crate::schedule::young_threshold(t0, self.backoff.get()).min(isize::MAX as usize)
+        } else {
+            isize::MAX as usize
+        };
+        self.young_trigger.set(t);
+    }
+
+    /// What the schedule looks at, given the heap's own counts: generation
+    /// 0's count, the tracked objects alive now and after the last full
+    /// collection.
+    pub(crate) fn counters(&self, young: usize, live: usize, live_after_full: usize) -> Counters {
+        Counters {
+            counts: self.get_count(young),
+            thresholds: self.get_threshold(),
+            backoff: self.backoff.get(),
+            live,
+            live_after_full,
+        }
+    }
+}
+
+/// The thread-local heap's cells.
+pub(crate) struct Local;
+
+/// A generation's counter, threshold and statistics on the thread-local
+/// heap.
+pub(crate) struct Generation {
+    /// Gen 0: tracked allocations minus deallocations since the last
+    /// collection, wrapping: read as an `isize`, negative when more were
+    /// freed than allocated (`get_count` shows 0 then); gen n > 0:
+    /// collections of gen n-1 since the last collection of gen n
+    /// (CPython's meaning).
+    pub(crate) count: Cell<usize>,
+    pub(crate) threshold: Cell<usize>,
+    pub(crate) stats: Cell<GenerationStats>,
+}
+
+impl Generations for [Generation; GENERATIONS] {
+    fn new(thresholds: [usize; GENERATIONS]) -> Self {
+        thresholds.map(|t| Generation {
+            count: Cell::new(0),
+            threshold: Cell::new(t),
+            stats: Cell::new(GenerationStats::default()),
+        })
+    }
+    fn count(&self, g: usize) -> usize {
+        self[g].count.get()
+    }
+    fn threshold(&self, g: usize) -> usize {
+        self[g].threshold.get()
+    }
+    fn set_threshold(&self, g: usize, t: usize) {
+        self[g].threshold.set(t)
+    }
+    fn stats(&self) -> [GenerationStats; GENERATIONS] {
+        core::array::from_fn(|g| self[g].stats.get())
+    }
+}
+
+impl Policy for Local {
+    type Bool = Cell<bool>;
+    type U32 = Cell<u32>;
+    type Usize = Cell<usize>;
+    type Flags = Cell<DebugFlags>;
+    type Gens = [Generation; GENERATIONS];
+}
+
+pub(crate) use shared::Shared;
+
+/// The process-wide heap's cells: relaxed atomics (loom's under
+/// `cfg(loom)`), and a lock for the statistics.
+mod shared {
+    use super::{GENERATIONS, Generations, Policy, Slot};
+    use crate::debug::DebugFlags;
+    use crate::stats::GenerationStats;
+    use crate::sync::prims::{self, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
+
+    pub(crate) struct Shared;
+
+    macro_rules! relaxed_slot {
+        ($atomic:ty, $t:ty) => {
+            impl Slot<$t> for $atomic {
+                fn new(value: $t) -> Self {
+                    <$atomic>::new(value)
+                }
+                #[inline(always)]
+                fn get(&self) -> $t {
+                    self.load(Ordering::Relaxed)
+                }
+                #[inline(always)]
+                fn set(&self, value: $t) {
+                    self.store(value, Ordering::Relaxed)
+                }
+            }
+        };
+    }
+    relaxed_slot!(AtomicBool, bool);
+    relaxed_slot!(AtomicU32, u32);
+    relaxed_slot!(AtomicUsize, usize);
+
+    /// Debug flags in an atomic.
+    pub(crate) struct AtomicFlags(AtomicU32);
+
+    impl Slot<DebugFlags> for AtomicFlags {
+        fn new(value: DebugFlags) -> Self {
+            AtomicFlags(AtomicU32::new(value.0))
+        }
+        fn get(&self) -> DebugFlags {
+            DebugFlags(self.0.load(Ordering::Relaxed))
+        }
+        fn set(&self, value: DebugFlags) {
+            self.0.store(value.0, Ordering::Relaxed)
+        }
+    }
+
+    /// The process-wide heap's per-generation state.
+    pub(crate) struct SharedGens {
+        /// `count[1]`, `count[2]` as CPython (`count[0]` is the heap's
+        /// `young`); written by the collector, readable from anywhere (also
+        /// from its callbacks).
+        pub(crate) gen_counts: [AtomicUsize; GENERATIONS],
+        pub(crate) thresholds: [AtomicUsize; GENERATIONS],
+        pub(crate) stats: Mutex<[GenerationStats; GENERATIONS]>,
+    }
+
+    impl Generations for SharedGens {
+        fn new(thresholds: [usize; GENERATIONS]) -> Self {
+            SharedGens {
+                gen_counts: core::array::from_fn(|_| AtomicUsize::new(0)),
+                thresholds: thresholds.map(AtomicUsize::new),
+                stats: Mutex::new([GenerationStats::default(); GENERATIONS]),
+            }
+        }
+        fn count(&self, g: usize) -> usize {
+            self.gen_counts[g].load(Ordering::Relaxed)
+        }
+        fn threshold(&self, g: usize) -> usize {
+            self.thresholds[g].load(Ordering::Relaxed)
+        }
+        fn set_threshold(&self, g: usize, t: usize) {
+            self.thresholds[g].store(t, Ordering::Relaxed)
+        }
+        fn stats(&self) -> [GenerationStats; GENERATIONS] {
+            *prims::lock(&self.stats)
+        }
+    }
+
+    impl Policy for Shared {
+        type Bool = AtomicBool;
+        type U32 = AtomicU32;
+        type Usize = AtomicUsize;
+        type Flags = AtomicFlags;
+        type Gens = SharedGens;
+    }
+
+    /// The collector reaches the per-generation state as fields of the heap
+    /// (`h.gen_counts`, `h.stats`).
+    impl core::ops::Deref for super::Shell<Shared> {
+        type Target = SharedGens;
+        fn deref(&self) -> &SharedGens {
+            &self.gens
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The shell's semantics, checked on both cell policies.
+    fn semantics<P: Policy>() {
+        let s = Shell::<P>::new();
+        assert!(s.is_enabled());
+        assert_eq!(s.get_threshold(), DEFAULT_THRESHOLDS);
+        assert_eq!(s.young_trigger.get(), DEFAULT_THRESHOLDS[0]);
+        assert_eq!(s.get_count(5), [5, 0, 0]);
+        assert!(s.debug().is_empty());
+
+        // Disabled, or threshold 0 of 0: no automatic collection.
+        s.disable();
+        assert!(!s.is_enabled());
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+        s.enable();
+        assert_eq!(s.young_trigger.get(), 700);
+        s.set_threshold([0, 10, 10]);
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+
+        // `set_threshold` starts the young threshold again from threshold 0.
+        s.set_threshold([100, 5, 6]);
+        s.backoff.set(3);
+        s.update_trigger();
+        assert_eq!(s.young_trigger.get(), 800);
+        s.set_threshold([100, 5, 6]);
+        assert_eq!(s.backoff.get(), 0);
+        assert_eq!(s.young_trigger.get(), 100);
+        assert_eq!(s.get_threshold(), [100, 5, 6]);
+
+        // A huge threshold stays within what the young count can reach.
+        s.set_threshold([usize::MAX, 10, 10]);
+        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+
+        s.set_debug(DebugFlags::SAVEALL);
+        assert_eq!(s.debug(), DebugFlags::SAVEALL);
+
+        let c = s.counters(7, 40, 30);
+        assert_eq!(c.counts, [7, 0, 0]);
+        assert_eq!(c.thresholds, [usize::MAX, 10, 10]);
+        assert_eq!((c.backoff, c.live, c.live_after_full), (0, 40, 30));
+        assert_eq!(s.get_stats(), [GenerationStats::default(); GENERATIONS]);
+    }
+
+    #[test]
+    fn the_thread_local_shell() {
+        semantics::<Local>();
+    }
+
+    #[test]
+    fn the_shared_shell() {
+        semantics::<Shared>();
+    }
+}
