@@ -31,6 +31,7 @@ pub mod raw;
 mod schedule;
 mod stats;
 pub mod sync;
+mod unreachable;
 pub(crate) mod visitor;
 
 pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};
