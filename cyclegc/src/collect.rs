@@ -859,8 +859,10 @@ impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
     fn keep_values(&mut self) {
         // `SAVEALL` did not mark them dead.
         if !self.marked.saveall {
-            // SAFETY (of the reads): protected, see `each`.
-            each(self.heap, |o| unsafe { o.as_ref() }.clear(DEAD));
+            each(self.heap, |o| {
+                // SAFETY: protected, see `each`.
+                unsafe { o.as_ref() }.clear(DEAD)
+            });
             self.kept = true;
         }
     }
@@ -882,7 +884,12 @@ impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
             }
         });
         // SAFETY: the unreachable list is well formed (see `each`).
-        unsafe { list::splice(list::node(&self.heap.unreachable), self.heap.gen_head(self.old)) };
+        unsafe {
+            list::splice(
+                list::node(&self.heap.unreachable),
+                self.heap.gen_head(self.old),
+            )
+        };
     }
 
     fn save(&mut self) {
@@ -897,14 +904,21 @@ impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
         });
         drop(garbage);
         // SAFETY: the unreachable list is well formed (see `each`).
-        unsafe { list::splice(list::node(&self.heap.unreachable), self.heap.gen_head(self.old)) };
+        unsafe {
+            list::splice(
+                list::node(&self.heap.unreachable),
+                self.heap.gen_head(self.old),
+            )
+        };
         self.outcome.saved = self.outcome.unreachable;
     }
 
     fn doom(&mut self) {
         if self.kept {
-            // SAFETY (of the reads): protected, see `each`.
-            each(self.heap, |o| unsafe { o.as_ref() }.set(DEAD));
+            each(self.heap, |o| {
+                // SAFETY: protected, see `each`.
+                unsafe { o.as_ref() }.set(DEAD)
+            });
         }
         self.outcome.collected = self.outcome.unreachable;
     }
