@@ -23,12 +23,12 @@
 //! and the steps that run no user code) and [`RunsUserCode`] (the
 //! finalizers and the drops, each panic caught and the first kept, the
 //! others still run). The thread-local heap runs it all in one go
-//! ([`dispose`]). The shared heap runs the same three parts with its
-//! collector lock released around the user code (invariant I6): [`plan`]
-//! in the critical part, the finalizers and the drops without the lock
-//! (automatic collections hand them to the background thread), and
-//! [`after_finalizers`] holding the lock again (the re-check traces values
-//! and may give the set back).
+//! ([`dispose`]). The shared heap runs the same parts with its collector
+//! lock released around the user code (invariant I6): [`plan`] in the
+//! critical part, then [`finish`] without the lock (automatic collections
+//! hand that to the background thread), taking the lock again for
+//! [`after_finalizers`] only (the re-check traces values and may give the
+//! set back).
 
 /// What is left to do with the unreachable set once the steps that run no
 /// user code are done.
@@ -115,14 +115,26 @@ fn settle<S: UnreachableSet>(set: &mut S) -> Rest {
 /// The whole pipeline in one go, for a heap that may run user code where it
 /// stands (the thread-local one).
 pub(crate) fn dispose<S: UnreachableSet + RunsUserCode>(set: &mut S) {
-    let mut rest = plan(set);
+    let rest = plan(set);
+    finish(set, rest, after_finalizers);
+}
+
+/// The pipeline's steps after [`plan`], which run user code: the
+/// finalizers, then `recheck` (which is [`after_finalizers`], called by a
+/// heap that must take its lock again for it), then the drops.
+pub(crate) fn finish<S: RunsUserCode>(
+    set: &mut S,
+    mut rest: Rest,
+    recheck: impl FnOnce(&mut S) -> Rest,
+) -> Rest {
     if rest == Rest::Finalize {
         set.finalize_each();
-        rest = after_finalizers(set);
+        rest = recheck(set);
     }
     if rest == Rest::Destroy {
         set.destroy();
     }
+    rest
 }
 
 #[cfg(test)]

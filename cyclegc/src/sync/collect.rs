@@ -175,28 +175,13 @@ pub(crate) fn collect(
 /// heap consistent.
 pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     let _finishing = heap::Finishing::start();
-    if b.rest == Rest::Finalize {
-        finalize_all(&b.t, b.garbage.whole(), &mut b.panic);
-        let mut state = prims::lock(&h.collector);
-        let _c = super::control::Collecting::start(h);
-        b.rest =
-            crate::unreachable::after_finalizers(&mut Claims::finalized(&mut b, &state.scratch));
-        b.back.finish(&mut state);
-        state.scratch.reset();
-    }
-    if b.rest == Rest::Destroy {
-        b.destroy_all();
-    }
+    b.finish_pipeline(h);
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
     report::warn_new_types(h, &b.reported, &b.reported_names, &mut b.panic);
     if !b.found.is_empty()
         && let Some(p) = catch(|| b.found.iter().for_each(|f| f.log()))
     {
         keep_first(&mut b.panic, Some(p));
-    }
-    if let GarbageList::Whole(g) = core::mem::take(&mut b.garbage) {
-        // Its allocation, back for the next collection.
-        b.t.cands = g;
     }
     let (generation, outcome) = (b.generation, b.outcome);
     prims::lock(&h.stats)[generation].record(outcome.collected, outcome.uncollectable);

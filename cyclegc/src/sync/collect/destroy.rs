@@ -130,7 +130,37 @@ impl crate::unreachable::UnreachableSet for Claims<'_> {
     }
 }
 
+/// Steps 5 and 6's user code, run without the collector lock (I6).
+impl crate::unreachable::RunsUserCode for Batch {
+    fn finalize_each(&mut self) {
+        finalize_all(&self.t, self.garbage.whole(), &mut self.panic);
+    }
+
+    fn destroy(&mut self) {
+        self.destroy_all();
+    }
+}
+
 impl Batch {
+    /// The unreachable-set pipeline's steps that run user code, without the
+    /// collector lock but for the re-check after the finalizers (I6).
+    pub(super) fn finish_pipeline(&mut self, h: &SyncHeap) {
+        let rest = self.rest;
+        self.rest = crate::unreachable::finish(self, rest, |b| {
+            let mut state = prims::lock(&h.collector);
+            let _c = super::super::control::Collecting::start(h);
+            let rest =
+                crate::unreachable::after_finalizers(&mut Claims::finalized(b, &state.scratch));
+            b.back.finish(&mut state);
+            state.scratch.reset();
+            rest
+        });
+        if let GarbageList::Whole(g) = core::mem::take(&mut self.garbage) {
+            // Its allocation, back to `cands` for the next collection.
+            self.t.cands = g;
+        }
+    }
+
     /// Step 5's re-verification, holding the collector lock again (it
     /// traces values and may give G' back: I6): verifies G' again. Intact:
     /// the marks go, and G' is counted again (the finalizers may have moved
@@ -212,7 +242,7 @@ impl Batch {
     }
 
     /// Step 6: drops G' and ends its claims, group by group.
-    pub(super) fn destroy_all(&mut self) {
+    fn destroy_all(&mut self) {
         let t = &mut self.t;
         let panic_payload = &mut self.panic;
         let mut layouts = heap::LayoutCache::new();
