@@ -466,10 +466,10 @@ fn mark_chunk(t: &mut Tables, lo: usize, hi: usize) {
     }
 }
 
-/// Step 3 (c) and (d) inside the chunk: reads every candidate's word again
-/// (its whole strong count is counted: `r == 0` in (b)), then fails what a
-/// failed candidate reaches. Whether a candidate that passed has a weak
-/// handle.
+/// Step 3 (c) and (d) inside the chunk ([`rule::check`] on the chunk's
+/// candidates; their whole strong count is counted: `r == 0` in (b)), the
+/// failures propagated along the chunk's edges. Whether a candidate that
+/// passed has a weak handle.
 #[inline(always)]
 fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
     let Tables {
@@ -482,35 +482,72 @@ fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
         chunk_cands,
         ..
     } = t;
-    let local_mark = &mut local_mark[..hi - lo];
-    let mut weak = false;
-    for &k in chunk_cands.iter() {
-        let k = k.get();
-        if local_mark[k] != Mark::Candidate {
-            continue;
-        }
-        let seen = words[lo + k];
-        match rule::recheck(objs[lo + k], seen, seen & STRONG_MASK, false) {
-            Some(w) => weak |= w,
-            None => {
-                local_mark[k] = Mark::Failed;
-                local_work.push(Local::new(k));
-            }
-        }
-    }
+    let mut chunk = ChunkCandidates {
+        objs: &objs[lo..hi],
+        words: &words[lo..hi],
+        mark: &mut local_mark[..hi - lo],
+        work: local_work,
+    };
+    let weak = rule::check(
+        chunk_cands.iter().map(|k| k.get()),
+        &mut chunk,
+        false,
+        false,
+    );
+    let (work, mark) = (chunk.work, chunk.mark);
     let edges = ChunkEdges::new(adj, adj_start, lo);
     rule::propagate_failures(
-        local_work,
+        work,
         |k| edges.of(k),
-        |j| match local_mark.get_mut(j) {
-            Some(mark @ &mut Mark::Candidate) => {
-                *mark = Mark::Failed;
+        |j| match mark.get_mut(j) {
+            Some(m @ &mut Mark::Candidate) => {
+                *m = Mark::Failed;
                 Some(Local::new(j))
             }
             _ => None,
         },
     );
     weak
+}
+
+/// The candidates of one chunk, as chunk-local indices, for
+/// [`rule::check`].
+struct ChunkCandidates<'a> {
+    objs: &'a [NonNull<SyncHeader>],
+    /// The words the chunk's marks found.
+    words: &'a [u64],
+    mark: &'a mut [Mark],
+    /// The failed ones, for (d).
+    work: &'a mut Vec<Local>,
+}
+
+impl rule::Candidates for ChunkCandidates<'_> {
+    type K = usize;
+    #[inline(always)]
+    fn is_candidate(&self, k: usize) -> bool {
+        self.mark[k] == Mark::Candidate
+    }
+    #[inline(always)]
+    fn obj(&self, k: usize) -> NonNull<SyncHeader> {
+        self.objs[k]
+    }
+    #[inline(always)]
+    fn seen(&self, k: usize) -> u64 {
+        self.words[k]
+    }
+    /// The trial explained the whole strong count (`r == 0` in (b)).
+    #[inline(always)]
+    fn counted(&self, k: usize) -> u64 {
+        self.seen(k) & STRONG_MASK
+    }
+    /// A candidate that passed stays `Mark::Candidate` until the claim.
+    #[inline(always)]
+    fn pass(&mut self, _: usize) {}
+    #[inline(always)]
+    fn fail(&mut self, k: usize) {
+        self.mark[k] = Mark::Failed;
+        self.work.push(Local::new(k));
+    }
 }
 
 /// Step 4 for the chunk: claims the candidates that passed (by

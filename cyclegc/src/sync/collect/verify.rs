@@ -170,6 +170,57 @@ pub(super) mod rule {
         ok.then_some(w > 1)
     }
 
+    /// One verification's candidates, in the index space of its driver:
+    /// the chunk's (chunk-local indices, the trial's words) or the global
+    /// one's (positions in `cands` with their table indices, the marks'
+    /// words, the counted edges).
+    pub(in super::super) trait Candidates {
+        /// A candidate, as the driver lists it.
+        type K: Copy;
+        /// Whether it passed every check so far.
+        fn is_candidate(&self, k: Self::K) -> bool;
+        /// Its object.
+        fn obj(&self, k: Self::K) -> NonNull<SyncHeader>;
+        /// The word its mark found.
+        fn seen(&self, k: Self::K) -> u64;
+        /// The edges the verification counted to it.
+        fn counted(&self, k: Self::K) -> u64;
+        /// It passed (c).
+        fn pass(&mut self, k: Self::K);
+        /// It failed: noted for (d) ([`propagate_failures`]).
+        fn fail(&mut self, k: Self::K);
+    }
+
+    /// Step 3 (c), after every mark of (b), for the candidates `list`:
+    /// reads every candidate's word again ([`recheck`]); each one passes
+    /// or fails. (d) follows ([`propagate_failures`], on the driver's
+    /// edges). `claimed`: the counts carry `CLAIMED` (the resurrection
+    /// check). `no_weak`: a candidate with a weak handle fails (for
+    /// [`claim_unshared`]). Returns whether a candidate that passed has a
+    /// weak handle.
+    #[inline(always)]
+    pub(in super::super) fn check<C: Candidates>(
+        list: impl Iterator<Item = C::K>,
+        c: &mut C,
+        claimed: bool,
+        no_weak: bool,
+    ) -> bool {
+        let mut weak = false;
+        for k in list {
+            if !c.is_candidate(k) {
+                continue;
+            }
+            match recheck(c.obj(k), c.seen(k), c.counted(k), claimed) {
+                Some(w) if !(no_weak && w) => {
+                    weak |= w;
+                    c.pass(k);
+                }
+                _ => c.fail(k),
+            }
+        }
+        weak
+    }
+
     /// Step 3 (d): everything reachable from a failed candidate along the
     /// counted edges fails too. `work` holds the failed ones; `edges(k)`
     /// lists `k`'s counted edges; `fail(j)` fails `j` if it has not failed
@@ -326,8 +377,9 @@ pub(super) fn count_claimed_edges(t: &mut Tables) {
     }
 }
 
-/// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
-/// `State::Garbage` or `State::Failed`. The guards stay held. `claimed`: the counts carry
+/// Step 3 (c) and (d), after [`verify_trace`] ([`rule::check`] on the
+/// global candidates): every candidate becomes `State::Garbage` or
+/// `State::Failed`. The guards stay held. `claimed`: the counts carry
 /// `CLAIMED` (the resurrection check). `no_weak`: a candidate with a weak
 /// handle fails (for [`claim_unshared`]).
 #[inline(never)]
@@ -342,23 +394,55 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
         failed,
         ..
     } = &mut *t;
-    for (k, (&c, &seen)) in cands.iter().zip(snap.iter()).enumerate() {
-        if state[c] != State::Candidate {
-            continue;
-        }
-        let ok = match rule::recheck(objs[c], seen, u64::from(counted[c]), claimed) {
-            Some(weak) => !(no_weak && weak),
-            None => false,
-        };
-        if ok {
-            state[c] = State::Garbage;
-        } else {
-            state[c] = State::Failed;
-            failed.push(Pos::new(k));
-        }
-    }
+    let list = cands.iter().zip(snap.iter()).enumerate();
+    let list = list.map(|(k, (&c, &seen))| (Pos::new(k), c, seen));
+    let mut global = GlobalCandidates {
+        objs,
+        state,
+        counted,
+        failed,
+    };
+    rule::check(list, &mut global, claimed, no_weak);
     // (d)
     propagate_failures(t);
+}
+
+/// The global candidates, for [`rule::check`]: each listed as its position
+/// in `cands`, its table index and the word its mark found.
+struct GlobalCandidates<'a> {
+    objs: &'a [NonNull<SyncHeader>],
+    state: &'a mut [State],
+    counted: &'a [u32],
+    failed: &'a mut Vec<Pos>,
+}
+
+impl rule::Candidates for GlobalCandidates<'_> {
+    type K = (Pos, Ix, u64);
+    #[inline(always)]
+    fn is_candidate(&self, (_, c, _): Self::K) -> bool {
+        self.state[c] == State::Candidate
+    }
+    #[inline(always)]
+    fn obj(&self, (_, c, _): Self::K) -> NonNull<SyncHeader> {
+        self.objs[c]
+    }
+    #[inline(always)]
+    fn seen(&self, (_, _, seen): Self::K) -> u64 {
+        seen
+    }
+    #[inline(always)]
+    fn counted(&self, (_, c, _): Self::K) -> u64 {
+        u64::from(self.counted[c])
+    }
+    #[inline(always)]
+    fn pass(&mut self, (_, c, _): Self::K) {
+        self.state[c] = State::Garbage;
+    }
+    #[inline(always)]
+    fn fail(&mut self, (p, c, _): Self::K) {
+        self.state[c] = State::Failed;
+        self.failed.push(p);
+    }
 }
 
 /// Step 3 (d): everything reachable from a failed candidate (the positions
