@@ -818,8 +818,138 @@ unsafe fn mark_unreachable(unreachable: Link, saveall: bool, outcome: &mut Outco
     }
 }
 
+/// The thread-local heap's unreachable set (`heap.unreachable`), for the
+/// pipeline written once in `unreachable`.
+struct LocalSet<'a, 'b> {
+    heap: &'a Heap,
+    /// The generation survivors go to (so do revived and saved objects).
+    old: usize,
+    marked: Marked,
+    /// `DEAD` was cleared for the finalizers (`keep_values`).
+    kept: bool,
+    scratch: &'b bumpalo::Bump,
+    pending: &'a mut BumpVec<'b, NonNull<ObjHeader>>,
+    panic: &'a mut Option<Panic>,
+    outcome: &'a mut Outcome,
+}
+
+/// Calls `f` on each object of the unreachable set of a [`LocalSet`].
+fn each(heap: &Heap, f: impl FnMut(NonNull<ObjHeader>)) {
+    // SAFETY: the unreachable list is well formed and its objects protected
+    // (`UNREACHABLE`) while a `LocalSet` exists, until the set is revived,
+    // saved or destroyed (`dispose_unreachable`'s contract); `f` unlinks
+    // nothing.
+    unsafe { for_each(list::node(&heap.unreachable), f) }
+}
+
+impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
+    fn saveall(&self) -> bool {
+        self.marked.saveall
+    }
+
+    fn is_empty(&self) -> bool {
+        // SAFETY: the unreachable list is well formed (see `each`).
+        unsafe { list::is_empty(list::node(&self.heap.unreachable)) }
+    }
+
+    fn has_unfinalized(&self) -> bool {
+        self.marked.finalizers
+    }
+
+    fn keep_values(&mut self) {
+        // `SAVEALL` did not mark them dead.
+        if !self.marked.saveall {
+            each(self.heap, |o| {
+                // SAFETY: protected, see `each`.
+                unsafe { o.as_ref() }.clear(DEAD)
+            });
+            self.kept = true;
+        }
+    }
+
+    fn resurrected(&mut self) -> bool {
+        resurrected(self.heap, self.scratch, self.panic)
+    }
+
+    fn revive(&mut self) {
+        // It lives on: so do its weak handles (those made before this
+        // collection too; see `Weak`).
+        let pending = &mut *self.pending;
+        each(self.heap, |o| {
+            // SAFETY: protected until here (see `each`); `queue_if_dead`
+            // takes the object once the collector lets go of it.
+            unsafe {
+                let_go(o.as_ref(), WEAK_CLEARED);
+                queue_if_dead(pending, o);
+            }
+        });
+        // SAFETY: the unreachable list is well formed (see `each`).
+        unsafe {
+            list::splice(
+                list::node(&self.heap.unreachable),
+                self.heap.gen_head(self.old),
+            )
+        };
+    }
+
+    fn save(&mut self) {
+        // Keep them, alive and tracked, in `garbage`.
+        let mut garbage = self.heap.garbage.borrow_mut();
+        each(self.heap, |o| {
+            // SAFETY: protected until here (see `each`).
+            let h = unsafe { o.as_ref() };
+            let_go(h, 0);
+            h.inc_strong();
+            garbage.push(o);
+        });
+        drop(garbage);
+        // SAFETY: the unreachable list is well formed (see `each`).
+        unsafe {
+            list::splice(
+                list::node(&self.heap.unreachable),
+                self.heap.gen_head(self.old),
+            )
+        };
+        self.outcome.saved = self.outcome.unreachable;
+    }
+
+    fn doom(&mut self) {
+        if self.kept {
+            each(self.heap, |o| {
+                // SAFETY: protected, see `each`.
+                unsafe { o.as_ref() }.set(DEAD)
+            });
+        }
+        self.outcome.collected = self.outcome.unreachable;
+    }
+}
+
+impl crate::unreachable::RunsUserCode for LocalSet<'_, '_> {
+    fn finalize_each(&mut self) {
+        let panic = &mut *self.panic;
+        each(self.heap, |o| {
+            // SAFETY: protected (see `each`), values intact (`keep_values`).
+            let h = unsafe { o.as_ref() };
+            if h.vtable().has_finalizer && !h.has(FINALIZED) {
+                h.set(FINALIZED);
+                // SAFETY: the value is intact and protected (see `each`);
+                // only shared references to it exist.
+                let p = catch(|| unsafe { (h.vtable().finalize)(o) });
+                keep_first(panic, p);
+            }
+        });
+    }
+
+    fn destroy(&mut self) {
+        // SAFETY: the set is protected, alive and marked `DEAD` (`doom`,
+        // or `mark_unreachable`).
+        unsafe { destroy_unreachable(self.heap, self.panic) }
+    }
+}
+
 /// Finalizes the unreachable set, then revives it (a finalizer made some of
-/// it reachable), saves it (`SAVEALL`) or destroys it.
+/// it reachable), saves it (`SAVEALL`) or destroys it: the pipeline of
+/// `unreachable`, on this heap's primitives.
 ///
 /// # Safety
 /// The unreachable list is well formed, its objects protected and marked by
@@ -833,59 +963,17 @@ unsafe fn dispose_unreachable<'b>(
     panic: &mut Option<Panic>,
     outcome: &mut Outcome,
 ) {
-    let unreachable = list::node(&heap.unreachable);
-    let Marked {
-        saveall,
-        finalizers,
-    } = marked;
-    // SAFETY: caller contract.
-    unsafe {
-        if list::is_empty(unreachable) {
-            return;
-        }
-        let mut revived = false;
-        if finalizers {
-            // Finalizers see every object of the cycle intact.
-            if !saveall {
-                for_each(unreachable, |o| o.as_ref().clear(DEAD));
-            }
-            for_each(unreachable, |o| {
-                let h = o.as_ref();
-                if h.vtable().has_finalizer && !h.has(FINALIZED) {
-                    h.set(FINALIZED);
-                    let p = catch(|| (h.vtable().finalize)(o));
-                    keep_first(panic, p);
-                }
-            });
-            revived = resurrected(heap, scratch, panic);
-            if !revived && !saveall {
-                for_each(unreachable, |o| o.as_ref().set(DEAD));
-            }
-        }
-        if revived {
-            // It lives on: so do its weak handles (those made before this
-            // collection too; see `Weak`).
-            for_each(unreachable, |o| {
-                let_go(o.as_ref(), WEAK_CLEARED);
-                queue_if_dead(pending, o);
-            });
-            list::splice(unreachable, heap.gen_head(old));
-        } else if saveall {
-            // Keep them, alive and tracked, in `garbage`.
-            let mut garbage = heap.garbage.borrow_mut();
-            for_each(unreachable, |o| {
-                let h = o.as_ref();
-                let_go(h, 0);
-                h.inc_strong();
-                garbage.push(o);
-            });
-            list::splice(unreachable, heap.gen_head(old));
-            outcome.saved = outcome.unreachable;
-        } else {
-            outcome.collected = outcome.unreachable;
-            destroy_unreachable(heap, panic);
-        }
-    }
+    let mut set = LocalSet {
+        heap,
+        old,
+        marked,
+        kept: false,
+        scratch,
+        pending,
+        panic,
+        outcome,
+    };
+    crate::unreachable::dispose(&mut set);
 }
 
 /// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `o`.

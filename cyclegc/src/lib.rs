@@ -32,6 +32,7 @@ mod schedule;
 mod settings;
 mod stats;
 pub mod sync;
+mod unreachable;
 pub(crate) mod visitor;
 
 pub use debug::{CallbackId, CallbackInfo, DebugFlags, Phase};

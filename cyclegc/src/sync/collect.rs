@@ -38,17 +38,10 @@ pub(crate) struct Outcome {
 
 pub(crate) use crate::panics::{Panic, catch, keep_first};
 
-/// What is left of a collection once its critical part is done.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Rest {
-    /// Nothing but the zombies' drops (if any).
-    Nothing,
-    /// Step 5 (G' is `cands`), then step 6 unless a finalizer resurrected
-    /// some of G'.
-    Finalize,
-    /// Step 6.
-    Destroy,
-}
+// What is left of a collection once its critical part is done, besides
+// the zombies' drops: the finalizers (step 5, G' listed whole), then step 6
+// unless a finalizer resurrected some of G'; or step 6.
+use crate::unreachable::Rest;
 
 /// A collection whose critical part is done (steps 1 to 4 and the give-back
 /// of the survivors, under the collector lock): what is left runs without
@@ -60,9 +53,8 @@ pub(crate) struct Batch {
     start: Instant,
     outcome: Outcome,
     rest: Rest,
-    /// G' is listed in `cands` (finalizers or `SAVEALL`), not per group in
-    /// `chunk_garbage` and `global_garbage`.
-    whole: bool,
+    /// Where G' is listed, once claimed.
+    garbage: GarbageList,
     saveall: bool,
     back: GiveBack,
     zombies: Vec<NonNull<SyncHeader>>,
@@ -127,7 +119,7 @@ pub(crate) fn collect(
         start,
         outcome: Outcome::default(),
         rest: Rest::Nothing,
-        whole: false,
+        garbage: GarbageList::Groups,
         saveall: false,
         back: GiveBack {
             generation,
@@ -183,17 +175,7 @@ pub(crate) fn collect(
 /// heap consistent.
 pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
     let _finishing = heap::Finishing::start();
-    if b.rest == Rest::Finalize {
-        finalize_all(&mut b.t, &mut b.panic);
-        let mut state = prims::lock(&h.collector);
-        let _c = super::control::Collecting::start(h);
-        b.after_finalizers(h, &mut state);
-        b.back.finish(&mut state);
-        state.scratch.reset();
-    }
-    if b.rest == Rest::Destroy {
-        b.destroy_all();
-    }
+    b.finish_pipeline(h);
     drop_zombies(core::mem::take(&mut b.zombies), &mut b.panic);
     report::warn_new_types(h, &b.reported, &b.reported_names, &mut b.panic);
     if !b.found.is_empty()
@@ -304,7 +286,8 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
             }
         }
     }
-    b.rest = b.after_claims(h, claimed);
+    // The unreachable-set pipeline as far as it goes under the lock.
+    b.rest = crate::unreachable::plan(&mut Claims::claimed(b, scratch, &claimed));
 }
 
 /// What a `COLLECTABLE` / `UNCOLLECTABLE` line says about `obj`, an
@@ -370,52 +353,19 @@ impl Batch {
     }
 
     /// G' is `chunk_garbage` and `global_garbage`. Finalizers and `SAVEALL`
-    /// work on all of it at once (`whole`): for them, from here on `cands`
-    /// is G', in table order.
+    /// work on all of it at once: then it is listed whole, in table order.
     fn list_garbage(&mut self, claimed: &Claimed) {
         let t = &mut self.t;
-        self.whole = claimed.needs_finalize || self.saveall;
-        if self.whole {
-            t.cands.clear();
+        if claimed.needs_finalize || self.saveall {
+            let mut g = core::mem::take(&mut t.cands);
+            g.clear();
             for (i, &s) in t.state.iter().enumerate() {
                 if s == State::Garbage {
-                    t.cands.push(Ix::new(i));
+                    g.push(Ix::new(i));
                 }
             }
+            self.garbage = GarbageList::Whole(g);
         }
-    }
-
-    /// What is left once the survivors are back: nothing if nothing was
-    /// claimed; step 5 if a finalizer must run (the claims made with `DEAD`
-    /// lose it: a finalizer may resurrect them); else `SAVEALL`'s keeping
-    /// (done here) or step 6.
-    fn after_claims(&mut self, h: &SyncHeap, claimed: Claimed) -> Rest {
-        if !claimed.ok {
-            return Rest::Nothing;
-        }
-        let t = &mut self.t;
-        if claimed.needs_finalize {
-            if claimed.dead_folded {
-                for &c in &t.cands {
-                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    unsafe { owned(t.objs[c]) }
-                        .update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
-                }
-            }
-            return Rest::Finalize;
-        }
-        // Objects whose count reached zero during the collection (zombies)
-        // were freed by counting, not found by the collector: not counted.
-        self.outcome.unreachable = claimed.found;
-        if self.saveall {
-            self.save_all(h);
-            return Rest::Nothing;
-        }
-        if claimed.not_folded {
-            mark_dead(t, self.whole);
-        }
-        self.outcome.collected = claimed.found;
-        Rest::Destroy
     }
 }
 

@@ -1,17 +1,179 @@
-//! Steps 5 and 6: finalizers and their re-verification, `SAVEALL`,
-//! dropping G' and freeing it, and the zombies' drops.
+//! Steps 5 and 6: the shared heap's primitives of the unreachable-set
+//! pipeline (`crate::unreachable`): finalizers and their re-verification,
+//! `SAVEALL`, dropping G' and freeing it; and the zombies' drops.
 
 use super::*;
 
+/// Where G' (the claimed garbage) is listed once the claims are made.
+#[derive(Debug, Default)]
+pub(super) enum GarbageList {
+    /// By group: chunk by chunk (`t.chunk_garbage`, the groups ending at
+    /// `t.group_end`), then `t.global_garbage`; step 6 drops and frees each
+    /// group while its memory is in the cache.
+    #[default]
+    Groups,
+    /// All of it, in table order: finalizers and `SAVEALL` work on the
+    /// whole set at once (a finalizer may move handles anywhere inside
+    /// it). The vector is the one `t.cands` had (its allocation reused),
+    /// given back to `t.cands` when the batch is done.
+    Whole(Vec<Ix>),
+}
+
+impl GarbageList {
+    /// The whole of G' (empty when it is listed by group).
+    pub(super) fn whole(&self) -> &[Ix] {
+        match self {
+            GarbageList::Groups => &[],
+            GarbageList::Whole(g) => g,
+        }
+    }
+}
+
+/// G' as the pipeline of `crate::unreachable` sees it: claimed (I4), used
+/// holding the collector lock (in the critical part, or again after the
+/// finalizers); the finalizers and the drops run without it (I6), in
+/// [`finish`].
+pub(super) struct Claims<'a> {
+    pub(super) b: &'a mut Batch,
+    pub(super) scratch: &'a bumpalo::Bump,
+    /// Something is claimed.
+    pub(super) ok: bool,
+    /// Some object of G' has a finalizer that has not run.
+    pub(super) unfinalized: bool,
+    /// Some claims set `DEAD` with the claim (`Claimed::dead_folded`).
+    pub(super) dead_folded: bool,
+    /// Some objects of G' are not marked dead yet.
+    pub(super) dead_missing: bool,
+    /// The objects of G' that still had a strong count (not zombies: those
+    /// were freed by counting, not found by the collector).
+    pub(super) found: usize,
+}
+
+impl<'a> Claims<'a> {
+    /// G' as the claims left it.
+    pub(super) fn claimed(b: &'a mut Batch, scratch: &'a bumpalo::Bump, c: &Claimed) -> Self {
+        Claims {
+            b,
+            scratch,
+            ok: c.ok,
+            unfinalized: c.needs_finalize,
+            dead_folded: c.dead_folded,
+            dead_missing: c.not_folded,
+            found: c.found,
+        }
+    }
+
+    /// G' once its finalizers ran (its values were made readable for them).
+    pub(super) fn finalized(b: &'a mut Batch, scratch: &'a bumpalo::Bump) -> Self {
+        Claims {
+            b,
+            scratch,
+            ok: true,
+            unfinalized: false,
+            dead_folded: false,
+            dead_missing: true,
+            found: 0,
+        }
+    }
+}
+
+impl crate::unreachable::UnreachableSet for Claims<'_> {
+    fn saveall(&self) -> bool {
+        self.b.saveall
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.ok
+    }
+
+    fn has_unfinalized(&self) -> bool {
+        self.unfinalized
+    }
+
+    /// The claims made with `DEAD` lose it: a finalizer may resurrect them.
+    fn keep_values(&mut self) {
+        if self.dead_folded {
+            let t = &self.b.t;
+            for &c in self.b.garbage.whole() {
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                unsafe { owned(t.objs[c]) }.update_flags_exclusively(LINKED | IN_COLLECTOR, DEAD);
+            }
+        }
+        self.dead_missing = true;
+    }
+
+    fn resurrected(&mut self) -> bool {
+        match self.b.reverify(self.scratch) {
+            Some(found) => {
+                self.found = found;
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn revive(&mut self) {
+        self.b.withdraw_all();
+    }
+
+    fn save(&mut self) {
+        self.b.outcome.unreachable = self.found;
+        self.b.save_all();
+    }
+
+    fn doom(&mut self) {
+        self.b.outcome.unreachable = self.found;
+        if self.dead_missing {
+            mark_dead(&self.b.t, &self.b.garbage);
+        }
+        self.b.outcome.collected = self.found;
+    }
+}
+
+/// Steps 5 and 6's user code, run without the collector lock (I6).
+impl crate::unreachable::RunsUserCode for Batch {
+    fn finalize_each(&mut self) {
+        finalize_all(&self.t, self.garbage.whole(), &mut self.panic);
+    }
+
+    fn destroy(&mut self) {
+        self.destroy_all();
+    }
+}
+
 impl Batch {
-    /// Step 5 after the finalizers ran, under the collector lock again (the
-    /// re-verification traces values and may give G' back: I6): verifies G'
-    /// again; if a finalizer resurrected any of it, withdraws the claims and
-    /// gives it all back.
-    pub(super) fn after_finalizers(&mut self, h: &SyncHeap, state: &mut CollectorState) {
+    /// The unreachable-set pipeline's steps that run user code, without the
+    /// collector lock but for the re-check after the finalizers (I6).
+    pub(super) fn finish_pipeline(&mut self, h: &SyncHeap) {
+        let rest = self.rest;
+        self.rest = crate::unreachable::finish(self, rest, |b| {
+            let mut state = prims::lock(&h.collector);
+            let _c = super::super::control::Collecting::start(h);
+            let rest =
+                crate::unreachable::after_finalizers(&mut Claims::finalized(b, &state.scratch));
+            b.back.finish(&mut state);
+            state.scratch.reset();
+            rest
+        });
+        if let GarbageList::Whole(g) = core::mem::take(&mut self.garbage) {
+            // Its allocation, back to `cands` for the next collection.
+            self.t.cands = g;
+        }
+    }
+
+    /// Step 5's re-verification, holding the collector lock again (it
+    /// traces values and may give G' back: I6): verifies G' again. Intact:
+    /// the marks go, and G' is counted again (the finalizers may have moved
+    /// handles around): `Some(count)`. Resurrected, or the check could not
+    /// finish: `None`, with G' still claimed.
+    fn reverify(&mut self, scratch: &bumpalo::Bump) -> Option<usize> {
         let t = &mut self.t;
-        let scratch = &state.scratch;
-        // Re-verify exactly G' (the rest is given back already).
+        // G' becomes the verification's candidates (the rest is given back
+        // already); its own list is `cands`' until the check is over.
+        let GarbageList::Whole(garbage) = &mut self.garbage else {
+            unreachable!("ouro: finalizers ran on garbage listed by group");
+        };
+        core::mem::swap(&mut t.cands, garbage);
         for &c in &t.cands {
             if t.state[c] == State::Garbage {
                 t.state[c] = State::Candidate;
@@ -25,70 +187,37 @@ impl Batch {
         });
         release_guards(&mut t.guards);
         let intact = r.is_none() && t.cands.iter().all(|&c| t.state[c] != State::Failed);
+        core::mem::swap(&mut t.cands, garbage);
         if let Some(p) = r {
             keep_first(&mut self.panic, Some(p));
         }
-        if !intact {
-            // Resurrected (or the check could not finish): nothing is freed
-            // now, the claims are withdrawn. The objects live on, so do
-            // their weak handles (as when a claim is withdrawn in step 4).
-            for &c in &t.cands {
-                let i = c;
-                if matches!(
-                    t.state[i],
-                    State::Candidate | State::Failed | State::Garbage
-                ) {
-                    rule::withdraw_claim(t.objs[i]);
-                    t.state[i] = State::Reachable;
-                }
-            }
-            self.back.give(h, t, |_| true, &mut self.zombies);
-            self.rest = Rest::Nothing;
-            return;
-        }
-        // Intact: the objects stay claimed; only the marks go. (A drop to
-        // zero of a claimed object does nothing whether or not it is
-        // marked, I4: step 6 reads the counts.)
-        for (&c, &seen) in t.cands.iter().zip(&t.snap) {
-            if seen != NOT_MARKED {
-                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                unsafe { owned(t.objs[c]) }
-                    .counts
-                    .fetch_and(!MARKED, Ordering::AcqRel);
-            }
-        }
-        // Counted again after the finalizers: they may have moved handles
-        // around (zombies were freed by counting: not counted).
-        let garbage = t
-            .cands
-            .iter()
-            .filter(|&&c| {
-                t.state[c] == State::Garbage
-                    // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                    && unsafe { owned(t.objs[c]) }
-                        .counts
-                        .load(Ordering::Relaxed)
-                        & STRONG_MASK
-                        != 0
-            })
-            .count();
-        self.outcome.unreachable = garbage;
-        if self.saveall {
-            self.save_all(h);
-            return;
-        }
-        mark_dead(t, true);
-        self.outcome.collected = garbage;
-        self.rest = Rest::Destroy;
+        intact.then(|| unmark_and_count(t, garbage, &t.snap))
     }
 
-    /// `SAVEALL`: keeps G' (`cands`), one strong reference each, in
-    /// `garbage()`, and gives it back.
-    pub(super) fn save_all(&mut self, h: &SyncHeap) {
+    /// Step 5 when a finalizer resurrected some of G' (or the check could
+    /// not finish): nothing is freed now, the claims are withdrawn. The
+    /// objects live on, so do their weak handles (as when a claim is
+    /// withdrawn in step 4).
+    fn withdraw_all(&mut self) {
         let t = &mut self.t;
-        let mut saved = prims::lock(&h.garbage);
-        for &c in &t.cands {
-            let i = c;
+        for &i in self.garbage.whole() {
+            if matches!(
+                t.state[i],
+                State::Candidate | State::Failed | State::Garbage
+            ) {
+                rule::withdraw_claim(t.objs[i]);
+                t.state[i] = State::Reachable;
+            }
+        }
+        self.back.give(self.heap, t, |_| true, &mut self.zombies);
+    }
+
+    /// `SAVEALL`: keeps G' (listed whole), one strong reference each, in
+    /// `garbage()`, and gives it back.
+    fn save_all(&mut self) {
+        let t = &mut self.t;
+        let mut saved = prims::lock(&self.heap.garbage);
+        for &i in self.garbage.whole() {
             if t.state[i] == State::Garbage {
                 let obj = t.objs[i];
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
@@ -109,20 +238,17 @@ impl Batch {
         // objects (if any) are counted as uncollectable already.
         self.outcome.collected += self.outcome.unreachable;
         drop(saved);
-        self.back.give(h, t, |_| true, &mut self.zombies);
-        self.rest = Rest::Nothing;
+        self.back.give(self.heap, t, |_| true, &mut self.zombies);
     }
 
     /// Step 6: drops G' and ends its claims, group by group.
-    pub(super) fn destroy_all(&mut self) {
+    fn destroy_all(&mut self) {
         let t = &mut self.t;
         let panic_payload = &mut self.panic;
         let mut layouts = heap::LayoutCache::new();
-        if self.whole {
+        if let GarbageList::Whole(all) = &self.garbage {
             // Finalizers may have moved handles anywhere inside G': one group.
-            let all = core::mem::take(&mut t.cands);
-            destroy(t, &all, &mut layouts, panic_payload);
-            t.cands = all;
+            destroy(t, all, &mut layouts, panic_payload);
         } else {
             // Chunk by chunk, then the global garbage: each group's memory
             // is still in the cache when its counts are checked and its
@@ -149,12 +275,39 @@ impl Batch {
     }
 }
 
+/// After an intact re-verification: only the marks go (a drop to zero of a
+/// claimed object does nothing whether or not it is marked, I4: step 6
+/// reads the counts); returns how many objects of G' still have a strong
+/// count. `snap` is the verification's, in `garbage`'s order.
+fn unmark_and_count(t: &Tables, garbage: &[Ix], snap: &[u64]) -> usize {
+    for (&c, &seen) in garbage.iter().zip(snap) {
+        if seen != NOT_MARKED {
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            unsafe { owned(t.objs[c]) }
+                .counts
+                .fetch_and(!MARKED, Ordering::AcqRel);
+        }
+    }
+    garbage
+        .iter()
+        .filter(|&&c| {
+            t.state[c] == State::Garbage
+                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+                && unsafe { owned(t.objs[c]) }
+                    .counts
+                    .load(Ordering::Relaxed)
+                    & STRONG_MASK
+                    != 0
+        })
+        .count()
+}
+
 /// Step 6's first part, for claims that did not set `DEAD` already: sets
-/// it on all of G' (`cands` if `whole`, else the per-group lists) and
+/// it on all of G' (wherever `garbage` says it is listed) and
 /// clears `IN_COLLECTOR`: a handle a `Drop` moves out may outlive this
 /// collection, and a later one must not take the stale index in `prev`
 /// for its own.
-pub(super) fn mark_dead(t: &Tables, whole: bool) {
+pub(super) fn mark_dead(t: &Tables, garbage: &GarbageList) {
     let dead = |c: Ix| {
         if t.state[c] == State::Garbage {
             // Exclusive: claimed garbage (I4).
@@ -162,8 +315,8 @@ pub(super) fn mark_dead(t: &Tables, whole: bool) {
             unsafe { owned(t.objs[c]) }.update_flags_exclusively(DEAD, LINKED | IN_COLLECTOR);
         }
     };
-    if whole {
-        t.cands.iter().for_each(|&c| dead(c));
+    if let GarbageList::Whole(all) = garbage {
+        all.iter().for_each(|&c| dead(c));
     } else {
         t.chunk_garbage
             .iter()
@@ -262,15 +415,18 @@ pub(super) fn destroy(
     free.clear();
 }
 
+/// Step 5's finalizers, without the collector lock (I6): runs, once per
+/// object, those of G' (`garbage`) that have not run yet.
 pub(super) fn finalize_all(
-    t: &mut Tables,
+    t: &Tables,
+    garbage: &[Ix],
     panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
 ) {
     let mut k = 0;
-    while k < t.cands.len() {
+    while k < garbage.len() {
         let r = catch(|| {
-            while k < t.cands.len() {
-                let i = t.cands[k];
+            while k < garbage.len() {
+                let i = garbage[k];
                 k += 1;
                 let obj = t.objs[i];
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).

@@ -466,10 +466,10 @@ fn mark_chunk(t: &mut Tables, lo: usize, hi: usize) {
     }
 }
 
-/// Step 3 (c) and (d) inside the chunk: reads every candidate's word again
-/// (its whole strong count is counted: `r == 0` in (b)), then fails what a
-/// failed candidate reaches. Whether a candidate that passed has a weak
-/// handle.
+/// Step 3 (c) and (d) inside the chunk ([`rule::check`] on the chunk's
+/// candidates; their whole strong count is counted: `r == 0` in (b)), the
+/// failures propagated along the chunk's edges. Whether a candidate that
+/// passed has a weak handle.
 #[inline(always)]
 fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
     let Tables {
@@ -482,35 +482,72 @@ fn check_chunk(t: &mut Tables, lo: usize, hi: usize) -> bool {
         chunk_cands,
         ..
     } = t;
-    let local_mark = &mut local_mark[..hi - lo];
-    let mut weak = false;
-    for &k in chunk_cands.iter() {
-        let k = k.get();
-        if local_mark[k] != Mark::Candidate {
-            continue;
-        }
-        let seen = words[lo + k];
-        match rule::recheck(objs[lo + k], seen, seen & STRONG_MASK, false) {
-            Some(w) => weak |= w,
-            None => {
-                local_mark[k] = Mark::Failed;
-                local_work.push(Local::new(k));
-            }
-        }
-    }
+    let mut chunk = ChunkCandidates {
+        objs: &objs[lo..hi],
+        words: &words[lo..hi],
+        mark: &mut local_mark[..hi - lo],
+        work: local_work,
+    };
+    let weak = rule::check(
+        chunk_cands.iter().map(|k| k.get()),
+        &mut chunk,
+        false,
+        false,
+    );
+    let (work, mark) = (chunk.work, chunk.mark);
     let edges = ChunkEdges::new(adj, adj_start, lo);
     rule::propagate_failures(
-        local_work,
+        work,
         |k| edges.of(k),
-        |j| match local_mark.get_mut(j) {
-            Some(mark @ &mut Mark::Candidate) => {
-                *mark = Mark::Failed;
+        |j| match mark.get_mut(j) {
+            Some(m @ &mut Mark::Candidate) => {
+                *m = Mark::Failed;
                 Some(Local::new(j))
             }
             _ => None,
         },
     );
     weak
+}
+
+/// The candidates of one chunk, as chunk-local indices, for
+/// [`rule::check`].
+struct ChunkCandidates<'a> {
+    objs: &'a [NonNull<SyncHeader>],
+    /// The words the chunk's marks found.
+    words: &'a [u64],
+    mark: &'a mut [Mark],
+    /// The failed ones, for (d).
+    work: &'a mut Vec<Local>,
+}
+
+impl rule::Candidates for ChunkCandidates<'_> {
+    type K = usize;
+    #[inline(always)]
+    fn is_candidate(&self, k: usize) -> bool {
+        self.mark[k] == Mark::Candidate
+    }
+    #[inline(always)]
+    fn obj(&self, k: usize) -> NonNull<SyncHeader> {
+        self.objs[k]
+    }
+    #[inline(always)]
+    fn seen(&self, k: usize) -> u64 {
+        self.words[k]
+    }
+    /// The trial explained the whole strong count (`r == 0` in (b)).
+    #[inline(always)]
+    fn counted(&self, k: usize) -> u64 {
+        self.seen(k) & STRONG_MASK
+    }
+    /// A candidate that passed stays `Mark::Candidate` until the claim.
+    #[inline(always)]
+    fn pass(&mut self, _: usize) {}
+    #[inline(always)]
+    fn fail(&mut self, k: usize) {
+        self.mark[k] = Mark::Failed;
+        self.work.push(Local::new(k));
+    }
 }
 
 /// Step 4 for the chunk: claims the candidates that passed (by
@@ -537,40 +574,25 @@ fn claim_chunk(t: &mut Tables, lo: usize, weak: bool, fold_dead: bool) -> Option
     };
     let mut chunk = Claimed::default();
     let first_claim = chunk_garbage.len();
-    // `has_finalizer` of the last vtable seen (runs of one type are usual).
-    let mut last_vtable: Option<(&SyncVTable, bool)> = None;
-    for (p, &k) in chunk_cands.iter().enumerate() {
-        let k = k.get();
-        let i = Ix::new(lo + k);
-        let seen = words[i];
-        if local_mark[k] != Mark::Candidate {
-            unmark(objs[i], seen);
-            continue;
+    let mut claims = ChunkClaims {
+        objs: &objs[lo..],
+        state: &mut state[lo..],
+        words: &words[lo..],
+        mark: local_mark,
+        garbage: chunk_garbage,
+        lo,
+    };
+    let list = chunk_cands.iter().enumerate().map(|(p, &k)| (p, k.get()));
+    if let Err((p, _)) = rule::claim_all(list, &mut claims, (weak, set, clear), &mut chunk) {
+        for &j in &chunk_garbage[first_claim..] {
+            rule::withdraw_claim(objs[j]);
+            state[j] = State::Unknown;
         }
-        // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-        let o = unsafe { owned(objs[i]) };
-        let Ok(f) = rule::claim(o, seen, weak, set, clear) else {
-            for &j in &chunk_garbage[first_claim..] {
-                rule::withdraw_claim(objs[j]);
-                state[j] = State::Unknown;
-            }
-            chunk_garbage.truncate(first_claim);
-            for &j in &chunk_cands[p..] {
-                unmark(objs[lo + j.get()], words[lo + j.get()]);
-            }
-            return None;
-        };
-        state[i] = State::Garbage;
-        chunk_garbage.push(i);
-        chunk.found += usize::from(seen & STRONG_MASK != 0);
-        let has_finalizer = match last_vtable {
-            Some((vt, fin)) if core::ptr::eq(vt, o.vtable) => fin,
-            _ => {
-                last_vtable = Some((o.vtable, o.vtable.has_finalizer));
-                o.vtable.has_finalizer
-            }
-        };
-        chunk.needs_finalize |= has_finalizer && f & FINALIZED == 0;
+        chunk_garbage.truncate(first_claim);
+        for &j in &chunk_cands[p..] {
+            unmark(objs[lo + j.get()], words[lo + j.get()]);
+        }
+        return None;
     }
     chunk.ok = chunk_garbage.len() > first_claim;
     if chunk.ok {
@@ -579,6 +601,47 @@ fn claim_chunk(t: &mut Tables, lo: usize, weak: bool, fold_dead: bool) -> Option
     chunk.dead_folded = chunk.ok && set == DEAD_SET;
     chunk.not_folded = chunk.ok && set != DEAD_SET;
     Some(chunk)
+}
+
+/// The candidates of one chunk in step 4, for [`rule::claim_all`]: each
+/// listed as its position in `chunk_cands` and its chunk-local index.
+struct ChunkClaims<'a> {
+    /// The tables from the chunk's first object on.
+    objs: &'a [NonNull<SyncHeader>],
+    state: &'a mut [State],
+    words: &'a [u64],
+    mark: &'a [Mark],
+    /// `chunk_garbage`, in table indices.
+    garbage: &'a mut Vec<Ix>,
+    lo: usize,
+}
+
+impl rule::Claims for ChunkClaims<'_> {
+    type K = (usize, usize);
+    #[inline(always)]
+    fn passed(&self, (_, k): Self::K) -> bool {
+        self.mark[k] == Mark::Candidate
+    }
+    #[inline(always)]
+    fn obj(&self, (_, k): Self::K) -> NonNull<SyncHeader> {
+        self.objs[k]
+    }
+    #[inline(always)]
+    fn seen(&self, (_, k): Self::K) -> u64 {
+        self.words[k]
+    }
+    #[inline(always)]
+    fn claimed(&mut self, (_, k): Self::K) {
+        self.state[k] = State::Garbage;
+        self.garbage.push(Ix::new(self.lo + k));
+    }
+    /// The failed ones are left to the global steps.
+    #[inline(always)]
+    fn not_claimed(&mut self, (_, k): Self::K) {
+        unmark(self.objs[k], self.words[k]);
+    }
+    #[inline(always)]
+    fn done(&mut self, _: Self::K) {}
 }
 
 /// An `EXCLUSIVE` object whose only handle sits in a slot the collector

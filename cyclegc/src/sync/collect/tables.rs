@@ -120,6 +120,9 @@ pub(crate) struct Tables {
     pub(super) counted: Vec<u32>,
     pub(super) edges: Vec<Ix>,
     pub(super) edge_start: Vec<u32>,
+    /// The global verification's candidates, in table order (what the
+    /// guess left; G' again in the resurrection check). G' itself, once
+    /// claimed, is listed apart (`destroy::GarbageList`).
     pub(super) cands: Vec<Ix>,
     pub(super) snap: Vec<u64>,
     /// The guess's walk (and the report's).

@@ -124,11 +124,19 @@ pub(super) fn guess(t: &mut Tables) {
     }
 }
 
-/// The verification's rules for one object, used by both of its drivers:
-/// the first pass's, per chunk ([`end_chunk`]: chunk-local indices, the
-/// trial's words), and the global one ([`verify_trace`], [`verify_check`],
-/// [`claim_and_release`], [`claim_unshared`]: positions in `cands`, counted
-/// edges). A change to what makes a candidate garbage is made here once.
+/// The verification, written once for both of its drivers: the first
+/// pass's, per chunk ([`end_chunk`]: chunk-local indices, the trial's
+/// words, the chunk's recorded edges), and the global one
+/// ([`verify_trace`], [`verify_check`], [`claim_and_release`],
+/// [`claim_unshared`]: positions in `cands`, the marks' words, counted
+/// edges). The rules for one object ([`rule::mark`], [`rule::recheck`],
+/// [`rule::claim`], [`rule::withdraw_claim`]) and the loops of (c), (d)
+/// and step 4 ([`rule::check`], [`rule::propagate_failures`],
+/// [`rule::claim_all`]) are here; each driver says only how it lists its
+/// candidates ([`rule::Candidates`], [`rule::Claims`]). The marks of (b)
+/// stay with the drivers: the chunk's compares each mark with the word its
+/// trial read, the global one's with nothing (its (c) does). A change to
+/// what makes a candidate garbage is made here once.
 pub(super) mod rule {
     use super::*;
 
@@ -168,6 +176,57 @@ pub(super) mod rule {
             && (strong > 0 || claimed || o.flags.load(Ordering::Acquire) & ZOMBIE != 0)
             && ((now & CLAIMED != 0) == claimed);
         ok.then_some(w > 1)
+    }
+
+    /// One verification's candidates, in the index space of its driver:
+    /// the chunk's (chunk-local indices, the trial's words) or the global
+    /// one's (positions in `cands` with their table indices, the marks'
+    /// words, the counted edges).
+    pub(in super::super) trait Candidates {
+        /// A candidate, as the driver lists it.
+        type K: Copy;
+        /// Whether it passed every check so far.
+        fn is_candidate(&self, k: Self::K) -> bool;
+        /// Its object.
+        fn obj(&self, k: Self::K) -> NonNull<SyncHeader>;
+        /// The word its mark found.
+        fn seen(&self, k: Self::K) -> u64;
+        /// The edges the verification counted to it.
+        fn counted(&self, k: Self::K) -> u64;
+        /// It passed (c).
+        fn pass(&mut self, k: Self::K);
+        /// It failed: noted for (d) ([`propagate_failures`]).
+        fn fail(&mut self, k: Self::K);
+    }
+
+    /// Step 3 (c), after every mark of (b), for the candidates `list`:
+    /// reads every candidate's word again ([`recheck`]); each one passes
+    /// or fails. (d) follows ([`propagate_failures`], on the driver's
+    /// edges). `claimed`: the counts carry `CLAIMED` (the resurrection
+    /// check). `no_weak`: a candidate with a weak handle fails (for
+    /// [`claim_unshared`]). Returns whether a candidate that passed has a
+    /// weak handle.
+    #[inline(always)]
+    pub(in super::super) fn check<C: Candidates>(
+        list: impl Iterator<Item = C::K>,
+        c: &mut C,
+        claimed: bool,
+        no_weak: bool,
+    ) -> bool {
+        let mut weak = false;
+        for k in list {
+            if !c.is_candidate(k) {
+                continue;
+            }
+            match recheck(c.obj(k), c.seen(k), c.counted(k), claimed) {
+                Some(w) if !(no_weak && w) => {
+                    weak |= w;
+                    c.pass(k);
+                }
+                _ => c.fail(k),
+            }
+        }
+        weak
     }
 
     /// Step 3 (d): everything reachable from a failed candidate along the
@@ -218,6 +277,67 @@ pub(super) mod rule {
         let f = o.flags.load(Ordering::Relaxed);
         o.flags.store((f | set) & !clear, Ordering::Release);
         Ok(f)
+    }
+
+    /// One verification's candidates as step 4 goes through them (see
+    /// [`Candidates`]).
+    pub(in super::super) trait Claims {
+        /// A candidate, as the driver lists it.
+        type K: Copy;
+        /// Whether it passed the verification.
+        fn passed(&self, k: Self::K) -> bool;
+        /// Its object.
+        fn obj(&self, k: Self::K) -> NonNull<SyncHeader>;
+        /// The word its mark found.
+        fn seen(&self, k: Self::K) -> u64;
+        /// It is claimed now.
+        fn claimed(&mut self, k: Self::K);
+        /// It is not (it failed): its mark goes, as the driver says.
+        fn not_claimed(&mut self, k: Self::K);
+        /// Done with it, claimed or not (its guards may go).
+        fn done(&mut self, k: Self::K);
+    }
+
+    /// Step 4 over the candidates `list`, in that order: claims each one
+    /// that passed ([`claim`], by compare-exchange if `cas`, with the flags
+    /// `set` and `clear`) and lets the others go. Notes what it claims in
+    /// `found` and `needs_finalize`; returns how many it claimed. `Err(k)`:
+    /// an `upgrade` got in first at `k` (nothing after it was touched); the
+    /// driver withdraws.
+    #[inline(always)]
+    pub(in super::super) fn claim_all<C: Claims>(
+        list: impl Iterator<Item = C::K>,
+        c: &mut C,
+        (cas, set, clear): (bool, u32, u32),
+        out: &mut Claimed,
+    ) -> Result<usize, C::K> {
+        let mut n = 0;
+        // `has_finalizer` of the last vtable seen (runs of one type are usual).
+        let mut last_vtable: Option<(&SyncVTable, bool)> = None;
+        for k in list {
+            if !c.passed(k) {
+                c.not_claimed(k);
+                c.done(k);
+                continue;
+            }
+            // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
+            let o = unsafe { owned(c.obj(k)) };
+            let seen = c.seen(k);
+            let f = claim(o, seen, cas, set, clear).map_err(|()| k)?;
+            c.claimed(k);
+            n += 1;
+            out.found += usize::from(seen & STRONG_MASK != 0);
+            let has_finalizer = match last_vtable {
+                Some((vt, fin)) if core::ptr::eq(vt, o.vtable) => fin,
+                _ => {
+                    last_vtable = Some((o.vtable, o.vtable.has_finalizer));
+                    o.vtable.has_finalizer
+                }
+            };
+            out.needs_finalize |= has_finalizer && f & FINALIZED == 0;
+            c.done(k);
+        }
+        Ok(n)
     }
 
     /// Withdraws the claim on `obj` made by [`claim`] without `DEAD`: its
@@ -326,8 +446,9 @@ pub(super) fn count_claimed_edges(t: &mut Tables) {
     }
 }
 
-/// Step 3 (c) and (d), after [`verify_trace`]: every candidate becomes
-/// `State::Garbage` or `State::Failed`. The guards stay held. `claimed`: the counts carry
+/// Step 3 (c) and (d), after [`verify_trace`] ([`rule::check`] on the
+/// global candidates): every candidate becomes `State::Garbage` or
+/// `State::Failed`. The guards stay held. `claimed`: the counts carry
 /// `CLAIMED` (the resurrection check). `no_weak`: a candidate with a weak
 /// handle fails (for [`claim_unshared`]).
 #[inline(never)]
@@ -342,23 +463,55 @@ pub(super) fn verify_check(t: &mut Tables, claimed: bool, no_weak: bool) {
         failed,
         ..
     } = &mut *t;
-    for (k, (&c, &seen)) in cands.iter().zip(snap.iter()).enumerate() {
-        if state[c] != State::Candidate {
-            continue;
-        }
-        let ok = match rule::recheck(objs[c], seen, u64::from(counted[c]), claimed) {
-            Some(weak) => !(no_weak && weak),
-            None => false,
-        };
-        if ok {
-            state[c] = State::Garbage;
-        } else {
-            state[c] = State::Failed;
-            failed.push(Pos::new(k));
-        }
-    }
+    let list = cands.iter().zip(snap.iter()).enumerate();
+    let list = list.map(|(k, (&c, &seen))| (Pos::new(k), c, seen));
+    let mut global = GlobalCandidates {
+        objs,
+        state,
+        counted,
+        failed,
+    };
+    rule::check(list, &mut global, claimed, no_weak);
     // (d)
     propagate_failures(t);
+}
+
+/// The global candidates, for [`rule::check`]: each listed as its position
+/// in `cands`, its table index and the word its mark found.
+struct GlobalCandidates<'a> {
+    objs: &'a [NonNull<SyncHeader>],
+    state: &'a mut [State],
+    counted: &'a [u32],
+    failed: &'a mut Vec<Pos>,
+}
+
+impl rule::Candidates for GlobalCandidates<'_> {
+    type K = (Pos, Ix, u64);
+    #[inline(always)]
+    fn is_candidate(&self, (_, c, _): Self::K) -> bool {
+        self.state[c] == State::Candidate
+    }
+    #[inline(always)]
+    fn obj(&self, (_, c, _): Self::K) -> NonNull<SyncHeader> {
+        self.objs[c]
+    }
+    #[inline(always)]
+    fn seen(&self, (_, _, seen): Self::K) -> u64 {
+        seen
+    }
+    #[inline(always)]
+    fn counted(&self, (_, c, _): Self::K) -> u64 {
+        u64::from(self.counted[c])
+    }
+    #[inline(always)]
+    fn pass(&mut self, (_, c, _): Self::K) {
+        self.state[c] = State::Garbage;
+    }
+    #[inline(always)]
+    fn fail(&mut self, (p, c, _): Self::K) {
+        self.state[c] = State::Failed;
+        self.failed.push(p);
+    }
 }
 
 /// Step 3 (d): everything reachable from a failed candidate (the positions
@@ -430,39 +583,88 @@ impl Claimed {
 /// claims made so far are withdrawn and nothing is claimed.
 #[inline(never)]
 pub(super) fn claim_and_release(t: &mut Tables) -> Claimed {
-    let mut out = Claimed {
-        ok: true,
-        ..Claimed::default()
-    };
-    for k in (0..t.cands.len()).rev() {
-        let c = t.cands[k];
-        match t.state[c] {
-            State::Garbage => {
-                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                let o = unsafe { owned(t.objs[c]) };
-                let seen = t.snap[k];
-                // `upgrade` fails from here on either way; `WEAK_CLEARED`
-                // keeps it failing while finalizers run (as in Python),
-                // until the claim is withdrawn.
-                let Ok(f) = rule::claim(o, seen, true, WEAK_CLEARED, 0) else {
-                    withdraw(t, k);
-                    release_guards(&mut t.guards);
-                    return Claimed::default();
-                };
-                out.found += usize::from(seen & STRONG_MASK != 0);
-                out.needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
-            }
-            State::Failed => {
-                unmark(t.objs[c], t.snap[k]);
-                t.state[c] = State::Reachable;
-            }
-            _ => {}
-        }
-        release_guards_from(&mut t.guards, t.guard_start[k] as usize);
+    let mut out = Claimed::default();
+    // `upgrade` fails from here on either way; `WEAK_CLEARED` keeps it
+    // failing while finalizers run (as in Python), until the claim is
+    // withdrawn.
+    if let Err((k, ..)) = claim_global(t, (true, WEAK_CLEARED, 0), &mut out) {
+        withdraw(t, k.get());
+        release_guards(&mut t.guards);
+        return Claimed::default();
     }
     out.ok = out.found > 0 || t.cands.iter().any(|&c| t.state[c] == State::Garbage);
     out.not_folded = out.ok;
     out
+}
+
+/// Step 4 over the global candidates ([`rule::claim_all`]), from the last
+/// one, releasing each one's guards once it is claimed (or failed).
+#[inline(always)]
+fn claim_global(
+    t: &mut Tables,
+    how: (bool, u32, u32),
+    out: &mut Claimed,
+) -> Result<usize, GlobalKey> {
+    let Tables {
+        objs,
+        state,
+        cands,
+        snap,
+        guards,
+        guard_start,
+        ..
+    } = t;
+    let list = cands.iter().zip(snap.iter()).zip(guard_start.iter());
+    let list = list.enumerate().rev();
+    let list = list.map(|(k, ((&c, &seen), &from))| (Pos::new(k), c, seen, from));
+    let mut global = GlobalClaims {
+        objs,
+        state,
+        guards,
+    };
+    rule::claim_all(list, &mut global, how, out)
+}
+
+/// The global candidates, for [`rule::claim_all`]: each listed as its
+/// position in `cands`, its table index, the word its mark found and where
+/// its guards start.
+struct GlobalClaims<'a> {
+    objs: &'a [NonNull<SyncHeader>],
+    state: &'a mut [State],
+    guards: &'a mut Vec<KeptGuard>,
+}
+
+/// A global candidate in step 4: its position in `cands`, its table index,
+/// the word its mark found, where its guards start.
+type GlobalKey = (Pos, Ix, u64, u32);
+
+impl rule::Claims for GlobalClaims<'_> {
+    type K = GlobalKey;
+    #[inline(always)]
+    fn passed(&self, (_, c, ..): Self::K) -> bool {
+        self.state[c] == State::Garbage
+    }
+    #[inline(always)]
+    fn obj(&self, (_, c, ..): Self::K) -> NonNull<SyncHeader> {
+        self.objs[c]
+    }
+    #[inline(always)]
+    fn seen(&self, (_, _, seen, _): Self::K) -> u64 {
+        seen
+    }
+    #[inline(always)]
+    fn claimed(&mut self, _: Self::K) {}
+    #[inline(always)]
+    fn not_claimed(&mut self, (_, c, seen, _): Self::K) {
+        if self.state[c] == State::Failed {
+            unmark(self.objs[c], seen);
+            self.state[c] = State::Reachable;
+        }
+    }
+    #[inline(always)]
+    fn done(&mut self, (.., from): Self::K) {
+        release_guards_from(self.guards, from as usize);
+    }
 }
 
 /// The flags a claimed object of G' gets in [`claim_unshared`] when no
@@ -499,43 +701,14 @@ pub(super) fn claim_unshared(t: &mut Tables, dead: bool) -> Claimed {
     } else {
         (WEAK_CLEARED, 0)
     };
-    let (mut ok, mut found, mut needs_finalize) = (false, 0, false);
-    let Tables {
-        objs,
-        state,
-        cands,
-        snap,
-        guards,
-        guard_start,
-        ..
-    } = t;
-    for ((&c, &seen), &from) in cands.iter().zip(snap.iter()).zip(guard_start.iter()).rev() {
-        match state[c] {
-            State::Garbage => {
-                // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
-                let o = unsafe { owned(objs[c]) };
-                let Ok(f) = rule::claim(o, seen, false, set, clear) else {
-                    unreachable!("a claim by a store cannot fail");
-                };
-                ok = true;
-                found += usize::from(seen & STRONG_MASK != 0);
-                needs_finalize |= o.vtable.has_finalizer && f & FINALIZED == 0;
-            }
-            State::Failed => {
-                unmark(objs[c], seen);
-                state[c] = State::Reachable;
-            }
-            _ => {}
-        }
-        release_guards_from(guards, from as usize);
-    }
-    Claimed {
-        ok,
-        found,
-        needs_finalize,
-        dead_folded: ok && dead,
-        not_folded: ok && !dead,
-    }
+    let mut out = Claimed::default();
+    let Ok(n) = claim_global(t, (false, set, clear), &mut out) else {
+        unreachable!("a claim by a store cannot fail");
+    };
+    out.ok = n > 0;
+    out.dead_folded = out.ok && dead;
+    out.not_folded = out.ok && !dead;
+    out
 }
 
 /// Withdraws the claims made by `claim_and_release` after position `k`
