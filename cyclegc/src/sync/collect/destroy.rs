@@ -91,7 +91,10 @@ impl crate::unreachable::UnreachableSet for Claims<'_> {
     }
 
     /// The claims made with `DEAD` lose it: a finalizer may resurrect them.
+    /// What was found is counted now, as on the thread-local heap: a set
+    /// the finalizers resurrect was still found unreachable.
     fn keep_values(&mut self) {
+        self.b.outcome.unreachable = self.found;
         if self.dead_folded {
             let t = &self.b.t;
             for &c in self.b.garbage.whole() {
