@@ -1092,22 +1092,24 @@ impl Trace for Ycell {
 
 struct GuessHook {
     me: Mutex<Option<Gc<GuessHook>>>,
-    armed: AtomicBool,
+    /// Shared with the test, which disarms it itself if the hook never
+    /// fired (so that the other thread is never left at the barrier).
+    armed: Arc<AtomicBool>,
     sync: Arc<(Barrier, Barrier)>,
-    /// The test's thread: only its own collection stops at the barriers
-    /// (another test's collection would take the armed shot).
+    /// The test's thread: only its own collection stops at the barriers.
     owner: std::thread::ThreadId,
 }
 
 impl Trace for GuessHook {
     fn structural() -> ouro::Structural<Self> {
-        // SAFETY: a test hook (waits, panics, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
+        // SAFETY: a test hook (waits at barriers, peeks at its own lock) that otherwise only calls `trace` on fields; promised so that the verification runs on it.
         unsafe { ouro::Structural::promise() }
     }
     fn trace(&self, v: &mut Visitor<'_>) {
         self.me.trace(v);
-        // In the guess (the guard was not kept), after the older objects'
-        // counts were read and their traces ran.
+        // In a trace whose guards were not kept (the first trace of a
+        // chunk after a clean one), after the older objects' counts were
+        // read and their traces ran.
         if std::thread::current().id() == self.owner
             && self.me.try_lock().is_ok()
             && self.armed.swap(false, Ordering::SeqCst)
@@ -1118,62 +1120,104 @@ impl Trace for GuessHook {
     }
 }
 
-/// Z's only handle sits in Y (garbage); after the guess read the counts,
-/// another thread upgrades a weak handle to Y, takes Z's handle out and
-/// drops it: Z's count is 0 while the collection owns it, so Z is marked
-/// `ZOMBIE`. The verification accepts a count of 0 with `ZOMBIE`, so Z is
-/// in G'. With `SAVEALL`, `run` adds a strong reference and pushes Z to
-/// `garbage`, but leaves `ZOMBIE` set: `give_back` then drops Z's value
-/// and releases its memory while `gc::garbage()` still holds it (its
-/// `Drop` runs; a later `clear_garbage` decrements freed memory).
-/// Sets the global `SAVEALL` flag: run alone.
+/// Z's only handle sits in Y (garbage); after the collection read the
+/// counts, another thread upgrades a weak handle to Y, takes Z's handle
+/// out and drops it: Z's count is 0 while the collection owns it, so Z is
+/// a `ZOMBIE`, and the verification accepts it in G'. Under `SAVEALL` it
+/// was once dropped by `give_back` while `garbage()` still held it; then
+/// kept in `garbage()` with its count revived. Now it is what it is, an
+/// object freed by its count: dropped once, never saved (as CPython never
+/// keeps an object its count freed). Y and the hook are saved.
+///
+/// Runs on a heap of its own (the `SAVEALL` flag is per heap). The hook
+/// fires in the first, unheld trace of a chunk, which follows a chunk
+/// without candidates: the warm-up collection leaves one.
 ///
 /// Review finding 9 (`sr09`).
 #[test]
-#[ignore = "sets the global SAVEALL flag: run alone (fixed in 3380bad: SAVEALL clears ZOMBIE)"]
-fn saveall_keeps_a_zombie_alive_in_garbage() {
-    let _serial = serialized();
+fn saveall_drops_a_zombie_instead_of_keeping_it() {
+    let heap = ouro::sync::Heap::new();
+    heap.disable();
+    // Warm-up: one acyclic tracked object, so that the last chunk of the
+    // last collection was clean.
+    let warm = Gc::new_in(
+        Ycell {
+            me: Mutex::new(None),
+            z: Mutex::new(None),
+        },
+        &heap,
+    );
+    heap.collect();
     let drops = Arc::new(AtomicUsize::new(0));
-    let y = Gc::new(Ycell {
-        me: Mutex::new(None),
-        z: Mutex::new(Some(node(99, &drops))),
-    });
+    let z = Gc::new_in(
+        Node {
+            id: 99,
+            edges: Mutex::new(Vec::new()),
+            drops: drops.clone(),
+        },
+        &heap,
+    );
+    let y = Gc::new_in(
+        Ycell {
+            me: Mutex::new(None),
+            z: Mutex::new(Some(z)),
+        },
+        &heap,
+    );
     *relock(&y.me) = Some(y.clone());
     let sync = Arc::new((Barrier::new(2), Barrier::new(2)));
-    let h = Gc::new(GuessHook {
-        me: Mutex::new(None),
-        armed: AtomicBool::new(true),
-        sync: sync.clone(),
-        owner: std::thread::current().id(),
-    });
+    let armed = Arc::new(AtomicBool::new(true));
+    let h = Gc::new_in(
+        GuessHook {
+            me: Mutex::new(None),
+            armed: armed.clone(),
+            sync: sync.clone(),
+            owner: std::thread::current().id(),
+        },
+        &heap,
+    );
     *relock(&h.me) = Some(h.clone());
     drop(h);
     let wy = Gc::downgrade(&y);
     drop(y);
-    let old = gc::get_debug();
-    gc::set_debug(ouro::sync::gc::DebugFlags::SAVEALL);
-    let t = std::thread::spawn(move || {
+    heap.set_debug(ouro::sync::gc::DebugFlags::SAVEALL);
+    let racer = {
+        let sync = sync.clone();
+        std::thread::spawn(move || {
+            sync.0.wait();
+            let raced = if let Some(y) = wy.upgrade() {
+                let z = relock(&y.z).take();
+                drop(z); // count 0 while owned by the collection: a zombie
+                drop(y);
+                true
+            } else {
+                false
+            };
+            sync.1.wait();
+            raced
+        })
+    };
+    heap.collect();
+    let fired = !armed.swap(false, Ordering::SeqCst);
+    if !fired {
+        // Never at the barriers: let the racer through, then fail below.
         sync.0.wait();
-        if let Some(y) = wy.upgrade() {
-            let z = relock(&y.z).take();
-            drop(z); // count 0 while owned by the collection: a zombie
-            drop(y);
-        }
         sync.1.wait();
-    });
-    gc::collect();
-    t.join().unwrap();
-    gc::set_debug(old);
-    let dropped = drops.load(Ordering::SeqCst);
-    if dropped == 0 {
-        gc::clear_garbage();
-        gc::collect();
     }
-    // Either Z was freed normally (not saved), or it is saved and alive.
-    assert_eq!(
-        dropped, 0,
-        "a value kept in gc::garbage() was dropped by give_back"
-    );
+    let raced = racer.join().unwrap();
+    heap.wait_for_drops();
+    let saved = heap.garbage().len();
+    let dropped = drops.load(Ordering::SeqCst);
+    heap.set_debug(ouro::sync::gc::DebugFlags::empty());
+    heap.clear_garbage();
+    heap.collect();
+    heap.wait_for_drops();
+    assert!(fired, "the hook ran in an unheld trace (the race happened)");
+    assert!(raced, "Y was still alive when the racer upgraded it");
+    assert_eq!(dropped, 1, "Z was freed by its count: dropped once");
+    assert_eq!(saved, 2, "Y and the hook are saved, Z is not");
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "and never dropped again");
+    drop(warm);
 }
 
 // ---------------------------------------------------------------------------

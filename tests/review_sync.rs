@@ -146,7 +146,6 @@ impl Trace for Pause {
 /// collection owns it was freed by counting: it is dropped, never kept in
 /// `garbage()` (as the report never revives such an object).
 #[test]
-#[ignore = "finding: SAVEALL's save_all revives a zombie claimed in G' (collect.rs save_all)"]
 fn saveall_does_not_revive_an_object_dropped_during_the_collection() {
     let _g = lock(&LOCK);
     finishes("saveall and a racing drop", || {

@@ -225,9 +225,18 @@ impl Batch {
                 let obj = t.objs[i];
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
                 let o = unsafe { owned(obj) };
-                // Exclusive: claimed. A zombie is one no longer: the saved
-                // reference keeps it.
-                o.update_flags_exclusively(0, ZOMBIE);
+                if o.counts.load(Ordering::Acquire) & STRONG_MASK == 0 {
+                    // A zombie: its last handle went while this collection
+                    // owned it (step 3 (c) admits a count of 0 only with
+                    // `ZOMBIE`). It was freed by its count, not found by
+                    // the collector: dropped like any zombie (by `give`
+                    // and `finish`), never saved, as CPython never keeps
+                    // an object its count freed.
+                    debug_assert_ne!(o.flags.load(Ordering::Acquire) & ZOMBIE, 0);
+                    o.counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+                    t.state[i] = State::Reachable;
+                    continue;
+                }
                 let _ = o
                     .counts
                     .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
