@@ -574,7 +574,7 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
     let mut panic: Option<Panic> = None;
     // Nothing below costs anything unless callbacks or STATS are in use.
     let callbacks = !heap.callbacks.is_empty();
-    let stats = heap.debug.get().contains(DebugFlags::STATS);
+    let stats = heap.shell.debug.get().contains(DebugFlags::STATS);
     let started = (callbacks || stats).then(Instant::now);
     if callbacks {
         let info = CallbackInfo {
@@ -632,10 +632,11 @@ fn collect_into(heap: &Heap, generation: usize, old: usize, automatic: bool) -> 
 
 /// Adds a collection of generation `generation` to its statistics.
 fn count(heap: &Heap, generation: usize, outcome: &Outcome) {
-    let g = &heap.gens[generation];
-    let mut s = g.stats.get();
-    s.record(outcome.collected_or_saved(), outcome.uncollectable());
-    g.stats.set(s);
+    heap.shell.record(
+        generation,
+        outcome.collected_or_saved(),
+        outcome.uncollectable(),
+    );
 }
 
 /// Warns about the types whose edges were rejected since the last time.
@@ -679,7 +680,7 @@ fn run(
         ..Outcome::default()
     };
     // Read once: the marking depends on it, and user code below may change it.
-    let debug = heap.debug.get();
+    let debug = heap.shell.debug.get();
     let saveall = debug.contains(DebugFlags::SAVEALL);
     // The objects `COLLECTABLE` / `UNCOLLECTABLE` name, logged at the end.
     let mut found = BumpVec::new_in(scratch);
@@ -739,14 +740,8 @@ fn run(
 /// collection; the collected ones start again from zero (generation 0's
 /// count goes into the schedule's `growth` first).
 fn count_collection(heap: &Heap, generation: usize) {
-    if generation + 1 < GENERATIONS {
-        let c = &heap.gens[generation + 1].count;
-        c.set(c.get() + 1);
-    }
     heap.fold_young_count();
-    for g in &heap.gens[1..=generation] {
-        g.count.set(0);
-    }
+    heap.shell.count_collection(generation);
 }
 
 /// Feeds the schedule after a collection: a full one sets the live heap it
@@ -771,13 +766,8 @@ fn count_for_schedule(
             .set(g.wrapping_sub(outcome.collected.min(isize::MAX as usize) as isize));
     }
     if automatic {
-        heap.backoff.set(crate::schedule::after_collection(
-            heap.backoff.get(),
-            generation,
-            outcome.unreachable,
-            outcome.scanned,
-        ));
-        heap.update_trigger();
+        heap.shell
+            .adapt(generation, outcome.unreachable, outcome.scanned);
     }
 }
 
@@ -1127,25 +1117,12 @@ unsafe fn destroy_unreachable(heap: &Heap, panic: &mut Option<Panic>) {
 
 /// Automatic collection: collects what the schedule says (see `schedule`).
 pub(crate) fn collect_generations(heap: &Heap) {
-    let counters = crate::schedule::Counters {
-        counts: core::array::from_fn(|g| {
-            if g == 0 {
-                heap.young_count()
-            } else {
-                heap.gens[g].count.get()
-            }
-        }),
-        thresholds: core::array::from_fn(|g| heap.gens[g].threshold.get()),
-        backoff: heap.backoff.get(),
-        live: heap.live_tracked(),
-        live_after_full: heap.live_after_full.get(),
-    };
-    if let Some(g) = crate::schedule::decide(&counters) {
-        collect_into(
-            heap,
-            g,
-            crate::schedule::promote_to(g, counters.backoff),
-            true,
-        );
+    let counters = heap.shell.counters(
+        heap.young_count(),
+        heap.live_tracked(),
+        heap.live_after_full.get(),
+    );
+    if let Some((g, into)) = heap.shell.due(&counters) {
+        collect_into(heap, g, into, true);
     }
 }

@@ -47,17 +47,17 @@ pub fn collect_generation(generation: usize) -> usize {
 
 /// Turns automatic collection on.
 pub fn enable() {
-    with_heap(|h| h.enable())
+    with_heap(|h| h.shell.enable())
 }
 
 /// Turns automatic collection off; explicit `collect()` still works.
 pub fn disable() {
-    with_heap(|h| h.disable())
+    with_heap(|h| h.shell.disable())
 }
 
 /// Whether automatic collection is on.
 pub fn is_enabled() -> bool {
-    with_heap(|h| h.is_enabled())
+    with_heap(|h| h.shell.is_enabled())
 }
 
 /// The collection counters (Python's `gc.get_count()`): for generation 0,
@@ -66,24 +66,24 @@ pub fn is_enabled() -> bool {
 /// collections of the next younger generation since their own last
 /// collection.
 pub fn get_count() -> [usize; 3] {
-    with_heap(|h| h.get_count(h.young_count()))
+    with_heap(|h| h.shell.get_count(h.young_count()))
 }
 
 /// The collection thresholds (default `[700, 10, 10]`).
 pub fn get_threshold() -> [usize; 3] {
-    with_heap(|h| h.get_threshold())
+    with_heap(|h| h.shell.get_threshold())
 }
 
 /// Sets the collection thresholds. A `threshold0` of 0 disables automatic
 /// collection, as in Python. The young threshold in force starts again
 /// from `threshold0` (see the `gc` module docs for how it backs off).
 pub fn set_threshold(thresholds: [usize; 3]) {
-    with_heap(|h| h.set_threshold(thresholds))
+    with_heap(|h| h.shell.set_threshold(thresholds))
 }
 
 /// Per-generation statistics since the thread's heap was created.
 pub fn get_stats() -> [GenerationStats; 3] {
-    with_heap(|h| h.get_stats())
+    with_heap(|h| h.shell.get_stats())
 }
 
 /// Moves every tracked object to the permanent generation: frozen objects
@@ -127,12 +127,12 @@ pub fn get_freeze_count() -> usize {
 /// Sets the debugging flags (see `DebugFlags::STATS` for where its lines
 /// go).
 pub fn set_debug(flags: crate::DebugFlags) {
-    with_heap(|h| h.set_debug(flags))
+    with_heap(|h| h.shell.set_debug(flags))
 }
 
 /// The debugging flags.
 pub fn get_debug() -> crate::DebugFlags {
-    with_heap(|h| h.debug())
+    with_heap(|h| h.shell.debug())
 }
 
 /// Registers `f` to be called at the start and the end of every collection

@@ -30,8 +30,8 @@ pub(crate) struct Heap {
     /// The generation lists.
     pub(crate) heads: [GcLinks; GENERATIONS],
     /// The settings, the counts and statistics of the generations, and the
-    /// schedule's state shared with the process-wide heap (see `settings`;
-    /// the heap derefs to it).
+    /// schedule's state shared with the process-wide heap (see
+    /// `settings`).
     pub(crate) shell: Shell<Local>,
     /// Frozen objects (`gc::freeze`): never scanned.
     pub(crate) permanent: GcLinks,
@@ -286,10 +286,10 @@ impl Heap {
     /// moved in is simply dropped).
     #[inline]
     pub(crate) fn count_and_collect(&self) {
-        let g0 = &self.gens[0];
+        let g0 = &self.shell.gens[0];
         let c = g0.count.get().wrapping_add(1);
         g0.count.set(c);
-        if c as isize > self.young_trigger.get() as isize {
+        if c as isize > self.shell.young_trigger.get() as isize {
             self.maybe_collect();
         }
     }
@@ -297,20 +297,20 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn maybe_collect(&self) {
-        if self.is_enabled() && !self.collecting.get() {
+        if self.shell.is_enabled() && !self.collecting.get() {
             crate::collect::collect_generations(self);
         }
     }
 
     /// Generation 0's count as `get_count` shows it (never negative).
     pub(crate) fn young_count(&self) -> usize {
-        (self.gens[0].count.get() as isize).max(0) as usize
+        (self.shell.gens[0].count.get() as isize).max(0) as usize
     }
 
     /// Moves generation 0's count into `growth` and resets it (when a
     /// collection starts, and when `freeze` empties the generation).
     pub(crate) fn fold_young_count(&self) {
-        let c = self.gens[0].count.replace(0) as isize;
+        let c = self.shell.gens[0].count.replace(0) as isize;
         self.growth.set(self.growth.get().wrapping_add(c));
     }
 
@@ -319,7 +319,7 @@ impl Heap {
         let net = self
             .growth
             .get()
-            .wrapping_add(self.gens[0].count.get() as isize);
+            .wrapping_add(self.shell.gens[0].count.get() as isize);
         self.live_after_full.get().saturating_add_signed(net)
     }
 
@@ -364,7 +364,7 @@ impl Heap {
             // SAFETY: tracked objects are on a well-formed generation list
             // (not in a collection: checked above).
             unsafe { list::unlink(ObjHeader::links(obj)) };
-            let c = &self.gens[0].count;
+            let c = &self.shell.gens[0].count;
             c.set(c.get().wrapping_sub(1));
             if depth >= TRASH_DEPTH {
                 h.clear(TRACKED);
@@ -592,15 +592,6 @@ impl Heap {
     }
 }
 
-/// The collectors read the settings and counts as the heap's own fields.
-impl core::ops::Deref for Heap {
-    type Target = Shell<Local>;
-    #[inline(always)]
-    fn deref(&self) -> &Shell<Local> {
-        &self.shell
-    }
-}
-
 thread_local! {
     /// This thread's heap: null until first used, and again once it has
     /// freed itself. Without a destructor, so it stays readable while the
@@ -700,8 +691,9 @@ impl Heap {
     fn release_own_references(&self) {
         // SAFETY: no collection runs (`in_use`), so both lists are well formed.
         unsafe { list::splice(list::node(&self.permanent), self.gen_head(GENERATIONS - 1)) };
-        self.debug
-            .set(DebugFlags(self.debug.get().0 & !DebugFlags::SAVEALL.0));
+        self.shell.debug.set(DebugFlags(
+            self.shell.debug.get().0 & !DebugFlags::SAVEALL.0,
+        ));
         let garbage = mem::take(&mut *self.garbage.borrow_mut());
         let callbacks = self.callbacks.take_all();
         // User code (`Drop`) runs below, one level deep, so that nothing

@@ -169,7 +169,7 @@ pub unsafe fn begin_unwrap(obj: NonNull<ObjHeader>) {
             // SAFETY: tracked, not in a collection: on a well-formed list.
             unsafe { list::unlink(ObjHeader::links(obj)) };
             h.clear(TRACKED);
-            let c = &heap.gens[0].count;
+            let c = &heap.shell.gens[0].count;
             c.set(c.get().wrapping_sub(1));
         }
         h.dec_strong();

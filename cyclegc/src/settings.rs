@@ -53,7 +53,11 @@ pub(crate) trait Generations {
     fn count(&self, g: usize) -> usize;
     fn threshold(&self, g: usize) -> usize;
     fn set_threshold(&self, g: usize, t: usize);
+    /// Sets `get_count()[g]` for `g > 0`.
+    fn set_count(&self, g: usize, c: usize);
     fn stats(&self) -> [GenerationStats; GENERATIONS];
+    /// Adds a collection of generation `g` to its statistics.
+    fn record(&self, g: usize, collected: usize, uncollectable: usize);
 }
 
 /// The cells a heap's [`Shell`] is made of.
@@ -158,6 +162,47 @@ impl<P: Policy> Shell<P> {
         self.young_trigger.set(t);
     }
 
+    /// After a collection of `generation`, CPython's counters: the next
+    /// generation counts it, the collected ones (above generation 0, which
+    /// the heap counts itself) start again from zero. Called by the
+    /// collector only (one at a time on each heap).
+    pub(crate) fn count_collection(&self, generation: usize) {
+        if generation + 1 < GENERATIONS {
+            let c = self.gens.count(generation + 1);
+            self.gens.set_count(generation + 1, c.saturating_add(1));
+        }
+        for g in 1..=generation {
+            self.gens.set_count(g, 0);
+        }
+    }
+
+    /// Adds a finished collection of `generation` to `get_stats()`:
+    /// `collected` includes what `SAVEALL` kept (CPython's count).
+    pub(crate) fn record(&self, generation: usize, collected: usize, uncollectable: usize) {
+        self.gens.record(generation, collected, uncollectable);
+    }
+
+    /// After an automatic collection of `generation` that found
+    /// `unreachable` of the `scanned` objects: the young threshold backs
+    /// off or comes back (`schedule::after_collection`). An explicit
+    /// collection says nothing about the automatic ones (a program that
+    /// collects right after dropping its cycles would otherwise keep the
+    /// young threshold from backing off), so it does not call this.
+    pub(crate) fn adapt(&self, generation: usize, unreachable: usize, scanned: usize) {
+        let b =
+            crate::schedule::after_collection(self.backoff.get(), generation, unreachable, scanned);
+        self.backoff.set(b);
+        self.update_trigger();
+    }
+
+    /// The automatic collection the schedule asks for now, if any: the
+    /// generation to collect and the one its survivors go to
+    /// (`schedule::decide`, `schedule::promote_to`).
+    pub(crate) fn due(&self, counters: &Counters) -> Option<(usize, usize)> {
+        let g = crate::schedule::decide(counters)?;
+        Some((g, crate::schedule::promote_to(g, counters.backoff)))
+    }
+
     /// What the schedule looks at, given the heap's own counts: generation
     /// 0's count, the tracked objects alive now and after the last full
     /// collection.
@@ -205,8 +250,16 @@ impl Generations for [Generation; GENERATIONS] {
     fn set_threshold(&self, g: usize, t: usize) {
         self[g].threshold.set(t)
     }
+    fn set_count(&self, g: usize, c: usize) {
+        self[g].count.set(c)
+    }
     fn stats(&self) -> [GenerationStats; GENERATIONS] {
         core::array::from_fn(|g| self[g].stats.get())
+    }
+    fn record(&self, g: usize, collected: usize, uncollectable: usize) {
+        let mut s = self[g].stats.get();
+        s.record(collected, uncollectable);
+        self[g].stats.set(s);
     }
 }
 
@@ -293,8 +346,14 @@ mod shared {
         fn set_threshold(&self, g: usize, t: usize) {
             self.thresholds[g].store(t, Ordering::Relaxed)
         }
+        fn set_count(&self, g: usize, c: usize) {
+            self.gen_counts[g].store(c, Ordering::Relaxed)
+        }
         fn stats(&self) -> [GenerationStats; GENERATIONS] {
             *prims::lock(&self.stats)
+        }
+        fn record(&self, g: usize, collected: usize, uncollectable: usize) {
+            prims::lock(&self.stats)[g].record(collected, uncollectable);
         }
     }
 
@@ -304,15 +363,6 @@ mod shared {
         type Usize = AtomicUsize;
         type Flags = AtomicFlags;
         type Gens = SharedGens;
-    }
-
-    /// The collector reaches the per-generation state as fields of the heap
-    /// (`h.gen_counts`, `h.stats`).
-    impl core::ops::Deref for super::Shell<Shared> {
-        type Target = SharedGens;
-        fn deref(&self) -> &SharedGens {
-            &self.gens
-        }
     }
 }
 
@@ -360,6 +410,38 @@ mod tests {
         assert_eq!(c.thresholds, [usize::MAX, 10, 10]);
         assert_eq!((c.backoff, c.live, c.live_after_full), (0, 40, 30));
         assert_eq!(s.get_stats(), [GenerationStats::default(); GENERATIONS]);
+
+        // After collections: CPython's counters and the statistics.
+        s.set_threshold([700, 10, 10]);
+        s.count_collection(0);
+        s.count_collection(0);
+        assert_eq!(s.get_count(0), [0, 2, 0]);
+        s.count_collection(1);
+        assert_eq!(s.get_count(0), [0, 0, 1]);
+        s.count_collection(2);
+        assert_eq!(s.get_count(0), [0, 0, 0]);
+        s.record(1, 4, 1);
+        s.record(1, 2, 0);
+        let st = s.get_stats();
+        assert_eq!(
+            (st[1].collections, st[1].collected, st[1].uncollectable),
+            (2, 6, 1)
+        );
+        assert_eq!(st[0], GenerationStats::default());
+
+        // An automatic young collection that finds nothing backs off; one
+        // that finds garbage brings the young threshold back.
+        s.adapt(0, 0, 500);
+        assert_eq!(s.backoff.get(), 1);
+        assert_eq!(s.young_trigger.get(), 1400);
+        s.adapt(0, 10, 500);
+        assert_eq!(s.backoff.get(), 0);
+        assert_eq!(s.young_trigger.get(), 700);
+
+        // What is due: nothing below the young threshold; generation 0
+        // (kept there) above it.
+        assert_eq!(s.due(&s.counters(700, 0, 0)), None);
+        assert_eq!(s.due(&s.counters(701, 0, 0)), Some((0, 1)));
     }
 
     #[test]

@@ -155,12 +155,7 @@ pub(crate) fn collect(
         b.back.finish(state);
     }
     // The counters drive the schedule: they change now (CPython's meaning).
-    if generation + 1 < h.gen_counts.len() {
-        h.gen_counts[generation + 1].fetch_add(1, Ordering::Relaxed);
-    }
-    for c in &h.gen_counts[1..=generation] {
-        c.store(0, Ordering::Relaxed);
-    }
+    h.shell.count_collection(generation);
     if b.runs_user_code() {
         b.ticket = Some(super::control::register_unfinished(h));
     }
@@ -184,25 +179,20 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         keep_first(&mut b.panic, Some(p));
     }
     let (generation, outcome) = (b.generation, b.outcome);
-    prims::lock(&h.stats)[generation].record(outcome.collected, outcome.uncollectable);
+    h.shell
+        .record(generation, outcome.collected, outcome.uncollectable);
     // After an automatic collection, the young threshold backs off or comes
     // back (`schedule`); an explicit one says nothing about them.
     if b.back.automatic {
-        let backoff = h.backoff.load(Ordering::Relaxed);
-        h.backoff.store(
-            crate::schedule::after_collection(
-                backoff,
-                generation,
-                outcome.unreachable,
-                b.back.survivors + outcome.unreachable,
-            ),
-            Ordering::Relaxed,
+        h.shell.adapt(
+            generation,
+            outcome.unreachable,
+            b.back.survivors + outcome.unreachable,
         );
-        h.update_trigger();
     }
     // A logger is user code: its panic must not skip the ticket and the
     // `Stop` callbacks below (`wait_for_drops` would wait forever).
-    if h.debug().contains(DebugFlags::STATS)
+    if h.shell.debug().contains(DebugFlags::STATS)
         && let Some(p) = catch(|| {
             crate::debug::log_stats(
                 "sync gc",
@@ -252,7 +242,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     take(h, &mut b.t, b.generation);
     // Read once: a claim may already mark the garbage dead, which `SAVEALL`
     // must not find.
-    b.saveall = h.debug().contains(DebugFlags::SAVEALL);
+    b.saveall = h.shell.debug().contains(DebugFlags::SAVEALL);
     let Some(mut claimed) = b.first_pass(h, scratch) else {
         // A `trace` panicked: everything went back.
         return;
@@ -263,7 +253,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // (while the survivors are still ours; not after a `trace` panicked,
     // which may have left garbage unclaimed).
     if !b.t.untrusted.is_empty() && b.panic.is_none() {
-        let log = h.debug().contains(DebugFlags::UNCOLLECTABLE);
+        let log = h.shell.debug().contains(DebugFlags::UNCOLLECTABLE);
         let r = report::report_uncollectable(h, &mut b.t, b.saveall, log);
         (
             b.outcome.uncollectable,
@@ -277,7 +267,7 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
     // of these objects must not wait for that code.
     b.back
         .give(h, &mut b.t, |s| s != State::Garbage, &mut b.zombies);
-    if claimed.ok && h.debug().contains(DebugFlags::COLLECTABLE) {
+    if claimed.ok && h.shell.debug().contains(DebugFlags::COLLECTABLE) {
         // Named as found, before finalizers run (as CPython does: a set a
         // finalizer resurrects is named too); logged in `finish`.
         for (i, &s) in b.t.state.iter().enumerate() {

@@ -291,14 +291,14 @@ fn wait_for_drops_in(h: &SyncHeap) {
 /// collects what the schedule says (see `schedule`).
 #[inline]
 pub(crate) fn maybe_collect(h: &'static SyncHeap) {
-    if h.young_count() <= crate::settings::Slot::get(&h.young_trigger) {
+    if h.young_count() <= crate::settings::Slot::get(&h.shell.young_trigger) {
         return;
     }
     // Not from inside a collection (its callbacks, finalizers or drops:
     // DESIGN 6), and not while the background thread still has the last
     // automatic collection's garbage waiting (so that at most one batch
     // waits; the garbage made meanwhile stays on the lists, found later).
-    if !h.is_enabled()
+    if !h.shell.is_enabled()
         || heap::is_collecting_thread()
         || heap::is_finishing()
         || background::has_backlog()
@@ -309,18 +309,17 @@ pub(crate) fn maybe_collect(h: &'static SyncHeap) {
     let Some(mut state) = prims::try_lock(&h.collector) else {
         return;
     };
-    let mut counters = h.counters(h.young_count(), 0, state.live_after_full);
+    let mut counters = h.shell.counters(h.young_count(), 0, state.live_after_full);
     // Counting the live objects takes every shard lock: only when a full
     // collection is otherwise due.
     if counters.counts[2] > counters.thresholds[2] {
         counters.live = h.live_tracked();
     }
-    let Some(generation) = crate::schedule::decide(&counters) else {
+    let Some((generation, into)) = h.shell.due(&counters) else {
         return;
     };
     let mut batch = {
         let _c = Collecting::start(h);
-        let into = crate::schedule::promote_to(generation, counters.backoff);
         collect::collect(h, &mut state, generation, Some(into))
     };
     // A panic of a callback or a `trace` in the critical part goes to the
@@ -361,7 +360,7 @@ pub fn enable() {
 }
 
 fn enable_in(h: &SyncHeap) {
-    h.enable();
+    h.shell.enable();
 }
 
 /// Turns automatic collection off.
@@ -370,7 +369,7 @@ pub fn disable() {
 }
 
 fn disable_in(h: &SyncHeap) {
-    h.disable();
+    h.shell.disable();
 }
 
 /// Whether automatic collection is on.
@@ -379,7 +378,7 @@ pub fn is_enabled() -> bool {
 }
 
 fn is_enabled_in(h: &SyncHeap) -> bool {
-    h.is_enabled()
+    h.shell.is_enabled()
 }
 
 /// `[tracked allocations minus objects freed by reference count since the
@@ -391,7 +390,7 @@ pub fn get_count() -> [usize; GENERATIONS] {
 }
 
 fn get_count_in(h: &SyncHeap) -> [usize; GENERATIONS] {
-    h.get_count(h.young_count())
+    h.shell.get_count(h.young_count())
 }
 
 /// The thresholds.
@@ -400,7 +399,7 @@ pub fn get_threshold() -> [usize; GENERATIONS] {
 }
 
 fn get_threshold_in(h: &SyncHeap) -> [usize; GENERATIONS] {
-    h.get_threshold()
+    h.shell.get_threshold()
 }
 
 /// Sets the thresholds (a threshold0 of 0 turns automatic collection off).
@@ -409,7 +408,7 @@ pub fn set_threshold(thresholds: [usize; GENERATIONS]) {
 }
 
 fn set_threshold_in(h: &SyncHeap, thresholds: [usize; GENERATIONS]) {
-    h.set_threshold(thresholds)
+    h.shell.set_threshold(thresholds)
 }
 
 /// Statistics per generation (`collected`: the objects freed, and the
@@ -421,7 +420,7 @@ pub fn get_stats() -> [GenerationStats; GENERATIONS] {
 }
 
 fn get_stats_in(h: &SyncHeap) -> [GenerationStats; GENERATIONS] {
-    h.get_stats()
+    h.shell.get_stats()
 }
 
 /// Sets the debug flags.
@@ -430,12 +429,12 @@ pub fn set_debug(flags: DebugFlags) {
 }
 
 fn set_debug_in(h: &SyncHeap, flags: DebugFlags) {
-    h.set_debug(flags)
+    h.shell.set_debug(flags)
 }
 
 /// The debug flags.
 pub fn get_debug() -> DebugFlags {
-    heap().debug()
+    heap().shell.debug()
 }
 
 /// The objects kept by `DebugFlags::SAVEALL`: the unreachable ones, and
@@ -857,7 +856,7 @@ impl Heap {
 
     /// [`get_debug`] for this heap.
     pub fn get_debug(&self) -> DebugFlags {
-        self.h.debug()
+        self.h.shell.debug()
     }
 
     /// [`garbage`] for this heap.

@@ -198,8 +198,8 @@ pub(crate) struct SyncHeap {
     /// were freed than allocated.
     pub(crate) young: AtomicUsize,
     /// The settings, the counts and statistics of the generations, and the
-    /// schedule's state shared with the thread-local heap (see `settings`;
-    /// the heap derefs to it). The backoff is written under the collector
+    /// schedule's state shared with the thread-local heap (see
+    /// `settings`). The backoff is written under the collector
     /// lock or by `set_threshold`.
     pub(crate) shell: Shell<Shared>,
     /// Held for the whole of a collection (one at a time). Functions that
@@ -273,14 +273,6 @@ impl SyncHeap {
 }
 
 /// The collector reads the settings and counts as the heap's own fields.
-impl core::ops::Deref for SyncHeap {
-    type Target = Shell<Shared>;
-    #[inline(always)]
-    fn deref(&self) -> &Shell<Shared> {
-        &self.shell
-    }
-}
-
 #[cfg(not(loom))]
 static HEAP: std::sync::LazyLock<SyncHeap> = std::sync::LazyLock::new(|| SyncHeap::new(0));
 
