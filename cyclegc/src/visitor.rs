@@ -274,6 +274,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Runs `f` with the value of `obj` as the only owned memory.
+    #[inline(always)]
     pub(crate) fn with_object(&mut self, obj: NonNull<ObjHeader>, f: impl FnOnce(&mut Self)) {
         // SAFETY: callers pass live headers (objects the collector protects or
         // a handle keeps alive).
@@ -473,6 +474,7 @@ impl<'a> Visitor<'a> {
     /// Marks the word at `addr` as reported in the innermost frame; `false`
     /// when it is outside that frame (noted in `rejected`) or was reported
     /// already.
+    #[inline(always)]
     fn claim_addr(&mut self, addr: usize) -> bool {
         if self.depth == 0 {
             return false;
