@@ -126,6 +126,7 @@ pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
 }
 
 /// Calls the object's `trace` with `v` (one visitor serves a whole pass).
+#[inline(always)]
 fn trace_object(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
     // SAFETY: callers pass live objects of the working set.
     let vt = unsafe { obj.as_ref() }.vtable();
