@@ -260,14 +260,22 @@ impl<'a> Visitor<'a> {
 
     /// The type of the last value met whose `trace` is not structural
     /// since the last call, if any.
+    #[inline(always)]
     pub(crate) fn take_unstructural(&mut self) -> Option<fn() -> &'static str> {
-        self.unstructural.take()
+        // Read before written: the common answer costs no store.
+        if self.unstructural.is_some() {
+            self.unstructural.take()
+        } else {
+            None
+        }
     }
 
     /// Whether an edge was ignored because it was reported from memory the
     /// traced object does not own, since the last call.
+    #[inline(always)]
     pub(crate) fn take_rejected(&mut self) -> bool {
-        core::mem::replace(&mut self.rejected, false)
+        // As `take_unstructural`.
+        self.rejected && core::mem::replace(&mut self.rejected, false)
     }
 
     /// Called by ouro's containers that hold a value whose type is only
@@ -300,7 +308,8 @@ impl<'a> Visitor<'a> {
         let start = obj.as_ptr().addr() + vt.value_offset;
         // SAFETY: live tracked objects are sized or tracked slices.
         let end = obj.as_ptr().addr() + unsafe { ObjHeader::boxed_layout(obj) }.size();
-        self.close_frames();
+        // (`push` replaces `top` when no frame is open.)
+        self.depth = 0;
         self.push(start, end);
         f(self);
         self.close_frames();
@@ -319,7 +328,8 @@ impl<'a> Visitor<'a> {
         // SAFETY: as above.
         let end =
             obj.as_ptr().addr() + unsafe { crate::sync::SyncHeader::boxed_layout(obj) }.size();
-        self.close_frames();
+        // (`push` replaces `top` when no frame is open.)
+        self.depth = 0;
         self.push(start, end);
         f(self);
         self.close_frames();
@@ -329,7 +339,8 @@ impl<'a> Visitor<'a> {
     #[inline(always)]
     fn close_frames(&mut self) {
         self.depth = 0;
-        self.top = Frame::EMPTY;
+        // An empty frame: every address is outside.
+        self.top.len = 0;
     }
 
     /// Whether `addr` lies inside one of the currently open owned frames.
