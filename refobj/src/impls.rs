@@ -234,6 +234,7 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
 
 /// Unsized: its answers are asked through a value (see `Box`'s impl).
 impl<T: Trace> Trace for [T] {
+    #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::needs_trace() {
             for x in self {
