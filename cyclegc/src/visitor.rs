@@ -483,7 +483,6 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    #[inline]
     fn push(&mut self, start: usize, end: usize) -> bool {
         if self.depth >= MAX_FRAMES {
             return false;
