@@ -367,7 +367,7 @@ unsafe fn move_unreachable<'b>(
             }
         }
     }
-    if !(walk.release && !walk.aborted) {
+    if !walk.release || walk.aborted {
         // SAFETY: the walk is over; `young` is linked through `next`. The
         // survivors the walk let go of already are restored again, to the
         // same links (it is idempotent: `queue_if_dead` took a reference

@@ -532,7 +532,7 @@ impl<'a> Visitor<'a> {
     fn claim_addr(&mut self, addr: usize) -> bool {
         let f = &mut self.top;
         let off = addr.wrapping_sub(f.start);
-        if off >= f.len || off % 8 != 0 {
+        if off >= f.len || off & 7 != 0 {
             // (Outside every frame, as when no frame is open, nothing is
             // owned: no edge counts, and none is rejected either.)
             if self.depth != 0 {
