@@ -126,6 +126,7 @@ pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
 }
 
 /// Calls the object's `trace` with `v` (one visitor serves a whole pass).
+#[inline(always)]
 fn trace_object(obj: NonNull<ObjHeader>, v: &mut Visitor<'_>) {
     // SAFETY: callers pass live objects of the working set.
     let vt = unsafe { obj.as_ref() }.vtable();
@@ -313,15 +314,23 @@ fn subtract_refs<'b>(
 /// `SCANNING` cleared) and the unreachable set. Returns the number of
 /// survivors. `abort` makes every object survive without tracing.
 ///
+/// `structural`: every `trace` the walk can run is structural (the
+/// subtraction traced every object and met no non-structural value), so
+/// the walk runs no user code: nothing can drop a handle or unlink an
+/// object while it runs, and each survivor is let go of as soon as it is
+/// walked, which saves `restore_young`'s pass over the survivors.
+///
 /// # Safety
 /// `young` holds the working set, marked by `update_refs` and counted by
-/// `subtract_refs`; `unreachable` is an empty list.
+/// `subtract_refs`; `unreachable` is an empty list; `structural` only as
+/// described.
 unsafe fn move_unreachable<'b>(
     young: Link,
     unreachable: Link,
     scratch: &'b bumpalo::Bump,
     pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
     panic: &mut Option<Panic>,
+    structural: bool,
 ) -> usize {
     let scan = Scan { young };
     let mut v = Visitor::new(Mode::Reachable(&scan), Some(scratch));
@@ -329,6 +338,7 @@ unsafe fn move_unreachable<'b>(
         prev: young,
         survivors: 0,
         aborted: panic.is_some(),
+        release: structural,
     };
     // One `catch_unwind` for the whole walk (not one per object): if a
     // `trace` panics, the walk resumes at the same object with `aborted`
@@ -336,8 +346,9 @@ unsafe fn move_unreachable<'b>(
     loop {
         let p = catch(|| {
             // SAFETY: `young` holds working-set objects linked through
-            // `next`; `walk.prev` is the last node walked (or the head).
-            unsafe { walk.run(young, unreachable, &mut v) }
+            // `next`; `walk.prev` is the last node walked (or the head);
+            // `release` as the caller promised.
+            unsafe { walk.run(young, unreachable, &mut v, pending) }
         });
         match p {
             None => break,
@@ -356,8 +367,13 @@ unsafe fn move_unreachable<'b>(
             }
         }
     }
-    // SAFETY: the walk is over; `young` is linked through `next`.
-    unsafe { restore_young(young, pending) };
+    if !walk.release || walk.aborted {
+        // SAFETY: the walk is over; `young` is linked through `next`. The
+        // survivors the walk let go of already are restored again, to the
+        // same links (it is idempotent: `queue_if_dead` took a reference
+        // to those it queued).
+        unsafe { restore_young(young, pending) };
+    }
     walk.survivors
 }
 
@@ -406,14 +422,26 @@ struct Walk {
     survivors: usize,
     /// A `trace` panicked: every remaining object survives, untraced.
     aborted: bool,
+    /// No user code runs in the walk: each survivor is let go of (links
+    /// restored, `SCANNING` cleared) as soon as it is walked. An object let
+    /// go of is no longer `SCANNING`, so `reach_edge` leaves it alone, and
+    /// the nodes not yet walked keep their scan words.
+    release: bool,
 }
 
 impl Walk {
     /// # Safety
     /// As `move_unreachable`: the `prev` words of the nodes after
     /// `self.prev` hold scan words, or real pointers for nodes that came
-    /// back from `unreachable`.
-    unsafe fn run(&mut self, young: Link, unreachable: Link, v: &mut Visitor<'_>) {
+    /// back from `unreachable`; `release` only if no `trace` the walk can
+    /// run is user code.
+    unsafe fn run(
+        &mut self,
+        young: Link,
+        unreachable: Link,
+        v: &mut Visitor<'_>,
+        pending: &mut BumpVec<'_, NonNull<ObjHeader>>,
+    ) {
         // SAFETY: forwarded contract.
         unsafe {
             let mut gc = list::next(self.prev);
@@ -429,8 +457,14 @@ impl Walk {
                     // It stays `SCANNING` (protected, its scan word in
                     // `prev`) until the walk is over: a later `trace` could
                     // otherwise drop its last handle and unlink it from
-                    // under the walk. `restore_young` lets go of it.
+                    // under the walk. `restore_young` lets go of it, unless
+                    // no `trace` here is user code: then nothing can.
                     self.survivors += 1;
+                    if self.release {
+                        list::set_prev(gc, self.prev);
+                        h.clear(SCANNING);
+                        queue_if_dead(pending, obj);
+                    }
                     self.prev = gc;
                 } else {
                     list::set_next(self.prev, list::next(gc));
@@ -673,7 +707,16 @@ fn run(
     let mut pending = BumpVec::new_in(scratch);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
     // between collections.
-    let survivors = unsafe { move_unreachable(young, unreachable, scratch, &mut pending, panic) };
+    let survivors = unsafe {
+        move_unreachable(
+            young,
+            unreachable,
+            scratch,
+            &mut pending,
+            panic,
+            !counted.untrusted,
+        )
+    };
 
     let mut outcome = Outcome {
         scanned,
@@ -1012,7 +1055,7 @@ fn report_uncollectable<'b>(
     );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.
-    unsafe { move_unreachable(young, found, scratch, pending, panic) };
+    unsafe { move_unreachable(young, found, scratch, pending, panic, false) };
     let mut warn = BumpVec::new_in(scratch);
     let mut n = 0;
     // SAFETY: `found` is well formed (`move_unreachable` linked it), its

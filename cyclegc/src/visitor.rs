@@ -83,11 +83,22 @@ const INLINE_BITS_BYTES: usize = 64 * 8;
 #[derive(Clone, Copy)]
 struct Frame {
     start: usize,
-    end: usize,
+    /// Bytes from `start`.
+    len: usize,
     bits: u64,
     /// Bitmap for frames larger than `INLINE_BITS_BYTES`, from the scratch
     /// arena (null when not needed, or when it could not be had).
     big: *mut u64,
+}
+
+impl Frame {
+    /// No memory: every address is outside.
+    const EMPTY: Frame = Frame {
+        start: 0,
+        len: 0,
+        bits: 0,
+        big: core::ptr::null_mut(),
+    };
 }
 
 /// `core::any::type_name` of a type, as a function (a trait object's
@@ -173,8 +184,13 @@ pub struct Visitor<'a> {
     /// (the concurrent collector's verification); `None`: dropped at once.
     guards: Option<&'a mut Vec<KeptGuard>>,
     scratch: Option<&'a bumpalo::Bump>,
-    /// Frames `0..depth` are initialised; the rest are never read.
+    /// Open frames: `top` is the innermost one (an empty frame while
+    /// `depth` is 0), `frames[0..depth - 1]` the outer ones, outermost
+    /// first; the rest of `frames` is never read. The innermost frame is
+    /// kept apart, where every reported handle is checked against it
+    /// without an index.
     depth: usize,
+    top: Frame,
     frames: [MaybeUninit<Frame>; MAX_FRAMES],
     /// With `Mode::Subtract`: also trace the values whose `trace` is not
     /// structural (the report, which frees nothing).
@@ -209,6 +225,7 @@ impl<'a> Visitor<'a> {
             guards: None,
             scratch,
             depth: 0,
+            top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
             unstructural: None,
@@ -228,6 +245,7 @@ impl<'a> Visitor<'a> {
             guards,
             scratch: Some(scratch),
             depth: 0,
+            top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
             unstructural: None,
@@ -242,14 +260,22 @@ impl<'a> Visitor<'a> {
 
     /// The type of the last value met whose `trace` is not structural
     /// since the last call, if any.
+    #[inline(always)]
     pub(crate) fn take_unstructural(&mut self) -> Option<fn() -> &'static str> {
-        self.unstructural.take()
+        // Read before written: the common answer costs no store.
+        if self.unstructural.is_some() {
+            self.unstructural.take()
+        } else {
+            None
+        }
     }
 
     /// Whether an edge was ignored because it was reported from memory the
     /// traced object does not own, since the last call.
+    #[inline(always)]
     pub(crate) fn take_rejected(&mut self) -> bool {
-        core::mem::replace(&mut self.rejected, false)
+        // As `take_unstructural`.
+        self.rejected && core::mem::replace(&mut self.rejected, false)
     }
 
     /// Called by ouro's containers that hold a value whose type is only
@@ -274,6 +300,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Runs `f` with the value of `obj` as the only owned memory.
+    #[inline(always)]
     pub(crate) fn with_object(&mut self, obj: NonNull<ObjHeader>, f: impl FnOnce(&mut Self)) {
         // SAFETY: callers pass live headers (objects the collector protects or
         // a handle keeps alive).
@@ -281,10 +308,11 @@ impl<'a> Visitor<'a> {
         let start = obj.as_ptr().addr() + vt.value_offset;
         // SAFETY: live tracked objects are sized or tracked slices.
         let end = obj.as_ptr().addr() + unsafe { ObjHeader::boxed_layout(obj) }.size();
+        // (`push` replaces `top` when no frame is open.)
         self.depth = 0;
         self.push(start, end);
         f(self);
-        self.depth = 0;
+        self.close_frames();
     }
 
     /// Runs `f` with the value of the process-wide heap object `obj` as the
@@ -300,20 +328,31 @@ impl<'a> Visitor<'a> {
         // SAFETY: as above.
         let end =
             obj.as_ptr().addr() + unsafe { crate::sync::SyncHeader::boxed_layout(obj) }.size();
+        // (`push` replaces `top` when no frame is open.)
         self.depth = 0;
         self.push(start, end);
         f(self);
+        self.close_frames();
+    }
+
+    /// Closes every frame.
+    #[inline(always)]
+    fn close_frames(&mut self) {
         self.depth = 0;
+        // An empty frame: every address is outside.
+        self.top.len = 0;
     }
 
     /// Whether `addr` lies inside one of the currently open owned frames.
     #[inline]
     fn in_owned_frames(&self, addr: usize) -> bool {
-        (0..self.depth).any(|i| {
-            // SAFETY: frames below `depth` were written by `push`.
-            let f = unsafe { self.frames[i].assume_init_ref() };
-            addr >= f.start && addr < f.end
-        })
+        let inside = |f: &Frame| addr.wrapping_sub(f.start) < f.len;
+        self.depth > 0
+            && (inside(&self.top)
+                || (0..self.depth - 1).any(|i| {
+                    // SAFETY: frames below `depth - 1` were written by `push`.
+                    inside(unsafe { self.frames[i].assume_init_ref() })
+                }))
     }
 
     /// Whether a guard of a lock whose data is at `data` may be kept until
@@ -460,28 +499,45 @@ impl<'a> Visitor<'a> {
                 }
             }
         }
-        self.frames[self.depth].write(Frame {
+        if self.depth > 0 {
+            self.frames[self.depth - 1].write(self.top);
+        }
+        self.top = Frame {
             start,
-            end,
+            len,
             bits: 0,
             big,
-        });
+        };
         self.depth += 1;
         true
+    }
+
+    /// Closes the innermost frame (opened by a successful `push`), making
+    /// the one around it innermost again, its claimed words as they were.
+    #[inline]
+    fn pop(&mut self) {
+        self.depth -= 1;
+        self.top = if self.depth > 0 {
+            // SAFETY: `push` saved the frame around the one it opened here.
+            unsafe { self.frames[self.depth - 1].assume_init_read() }
+        } else {
+            Frame::EMPTY
+        };
     }
 
     /// Marks the word at `addr` as reported in the innermost frame; `false`
     /// when it is outside that frame (noted in `rejected`) or was reported
     /// already.
+    #[inline(always)]
     fn claim_addr(&mut self, addr: usize) -> bool {
-        if self.depth == 0 {
-            return false;
-        }
-        // SAFETY: frames below `depth` were written by `push`.
-        let f = unsafe { self.frames[self.depth - 1].assume_init_mut() };
+        let f = &mut self.top;
         let off = addr.wrapping_sub(f.start);
-        if off >= f.end - f.start || off % 8 != 0 {
-            self.rejected = true;
+        if off >= f.len || off & 7 != 0 {
+            // (Outside every frame, as when no frame is open, nothing is
+            // owned: no edge counts, and none is rejected either.)
+            if self.depth != 0 {
+                self.rejected = true;
+            }
             return false;
         }
         let word = off / 8;
@@ -497,7 +553,7 @@ impl<'a> Visitor<'a> {
             true
         } else {
             // SAFETY: `big` holds `ceil(len / 8 / 64)` words (see `push`), and
-            // `word < len / 8` because `addr < end`.
+            // `word < len / 8` because `off < len`.
             let slot = unsafe { &mut *f.big.add(word / 64) };
             let bit = 1u64 << (word % 64);
             if *slot & bit != 0 {
@@ -531,11 +587,10 @@ impl<'a> Visitor<'a> {
         if end == start {
             return;
         }
-        let saved = self.depth;
         if self.push(start, end) {
             trace(elem, self);
+            self.pop();
         }
-        self.depth = saved;
     }
 
     /// Reports the handle at `handle` pointing to `target`.

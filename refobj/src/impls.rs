@@ -222,6 +222,7 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
     fn has_finalizer() -> bool {
         false
     }
+    #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::needs_trace() {
             for x in self {
@@ -233,6 +234,7 @@ impl<T: Trace, const N: usize> Trace for [T; N] {
 
 /// Unsized: its answers are asked through a value (see `Box`'s impl).
 impl<T: Trace> Trace for [T] {
+    #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::needs_trace() {
             for x in self {
@@ -397,6 +399,7 @@ impl<T: Trace> Trace for Vec<T> {
     fn has_finalizer() -> bool {
         false
     }
+    #[inline]
     fn trace(&self, v: &mut Visitor<'_>) {
         if T::needs_trace() && !self.is_empty() && v.claim_container(self) {
             // SAFETY: a `Vec` uniquely owns its buffer.

@@ -196,12 +196,12 @@
 //!   chunk traced again with the guards kept (its words read again too),
 //!   and only that second trace is verified and claimed: the first one is a
 //!   guess like step 2's. Step 1 lays W out for
-//!   this: oldest generation first (so that the lists, given back in table
-//!   order, stay in allocation order), and, when two lists of one
-//!   generation from different shards are large, those lists in turns of
-//!   `1024 / shards` objects (rounded down to a power of two), so that the
-//!   two halves of a structure that two threads built at once share a
-//!   chunk. The layout is planned from the lists' lengths (read under each
+//!   this: each shard's lists oldest generation first (so that the lists,
+//!   given back in table order, stay in allocation order), and, when two
+//!   shards' lists are large, the shards in turns of `1024 / shards`
+//!   objects (rounded down to a power of two), each shard's lists as one
+//!   stream, so that the two halves of a structure that two threads built
+//!   at once share a chunk whichever generations they reached. The layout is planned from the lists' lengths (read under each
 //!   shard's lock first), so that the take writes each object to its place
 //!   at once; what a list gained or lost in between goes to the end of the
 //!   table, or leaves a hole that the end of the table fills.

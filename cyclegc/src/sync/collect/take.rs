@@ -7,10 +7,10 @@ use super::*;
 /// while the header is in the cache anyway.
 ///
 /// The table is laid out before anything is taken ([`TableLayout`]), from the
-/// lengths of the lists read under each shard's lock: oldest generation
-/// first (objects are given back in table order, so each shard's lists
-/// stay in allocation order), and the lists of one generation from
-/// different shards in turns (see [`TableLayout::plan`]). Each object is then
+/// lengths of the lists read under each shard's lock: each shard's lists
+/// oldest generation first (objects are given back in table order, so each
+/// shard's lists stay in allocation order), and the shards in turns (see
+/// [`TableLayout::plan`]). Each object is then
 /// written to its place while its list is walked, and its index into its
 /// `prev` link, once. A list that changed in between (allocations and drops
 /// go on) puts what it gained after everything planned and leaves a hole
@@ -53,7 +53,7 @@ pub(super) fn take(h: &SyncHeap, t: &mut Tables, generation: usize) {
             let run_starts = &t.run_starts;
             let place = |k: usize| {
                 if k < plan.len {
-                    run_starts[plan.first_run + (k >> plan.turn_shift)] + (k & plan.turn_mask())
+                    plan.place(run_starts, k)
                 } else {
                     extra + (k - plan.len)
                 }
@@ -124,11 +124,14 @@ pub(super) unsafe fn take_one(
 }
 
 /// Where one shard's list of one generation goes in the table: its first
-/// `len` members in runs of `2^turn_shift` places (the last run shorter),
-/// starting at `Tables::run_starts[first_run..]`.
+/// `len` members are members `offset..offset + len` of the shard's stream
+/// (its lists taken, oldest first), which is laid out in runs of
+/// `2^turn_shift` places (the last run shorter) starting at
+/// `Tables::run_starts[first_run..]`.
 #[derive(Clone, Copy, Default)]
 pub(super) struct ListPlan {
     pub(super) len: usize,
+    pub(super) offset: usize,
     pub(super) turn_shift: u32,
     pub(super) first_run: usize,
 }
@@ -136,6 +139,13 @@ pub(super) struct ListPlan {
 impl ListPlan {
     pub(super) fn turn_mask(self) -> usize {
         (1usize << self.turn_shift) - 1
+    }
+
+    /// The place of member `k < len` of the list.
+    #[inline(always)]
+    pub(super) fn place(self, run_starts: &[usize], k: usize) -> usize {
+        let j = self.offset + k;
+        run_starts[self.first_run + (j >> self.turn_shift)] + (j & self.turn_mask())
     }
 }
 
@@ -148,16 +158,22 @@ pub(super) struct TableLayout {
 
 impl TableLayout {
     /// Plans the table for lists of lengths `lens[shard][generation]`
-    /// (generations `0..gens`), oldest generation first. The lists of one
-    /// generation follow each other in shard order, unless two of them are
-    /// large ([`worth_interleaving`]): then they go in turns of
-    /// `CHUNK / lists` places (rounded down to a power of two, at least 16),
-    /// so that objects that threads allocated at about the same time (a
-    /// structure built by several threads at once, whose halves live in
-    /// different shards) fall into the same chunk of the first pass instead
-    /// of chunks far apart: the first pass can then verify their cycles
-    /// without a second trace. Writes the runs' first places to
-    /// `run_starts`.
+    /// (generations `0..gens`). Each shard's lists, oldest generation
+    /// first, make one stream (in allocation order, roughly: survivors are
+    /// given back in table order). The streams follow each other in shard
+    /// order, unless two of them are large ([`worth_interleaving`]): then
+    /// they go in turns of `CHUNK / streams` places (rounded down to a
+    /// power of two, at least 16), so that objects that threads allocated
+    /// at about the same time (a structure built by several threads at
+    /// once, whose halves live in different shards) fall into the same
+    /// chunk of the first pass instead of chunks far apart: the first pass
+    /// can then verify their cycles without a second trace. The streams
+    /// are interleaved whole, not generation by generation: the threads'
+    /// objects are split between the generations where each thread was
+    /// when a collection came, which is seldom the same place, and a
+    /// generation-by-generation layout would put the two halves of what
+    /// the threads made together in different generations' ranges. Writes
+    /// the runs' first places to `run_starts`.
     pub(super) fn plan(
         lens: &[[usize; 3]; SHARDS],
         gens: usize,
@@ -168,36 +184,41 @@ impl TableLayout {
             lists: [[ListPlan::default(); 3]; SHARDS],
             planned: 0,
         };
-        let mut pos = 0;
-        for g in (0..gens).rev() {
-            let streams = lens.iter().filter(|l| l[g] > 0).count();
-            let interleave = worth_interleaving(lens.iter().map(|l| l[g]));
-            let turn_shift = if interleave {
-                (CHUNK / streams).max(16).ilog2()
-            } else {
-                usize::BITS - 1
-            };
-            let turn = 1usize << turn_shift;
-            // Each list's runs are contiguous in `run_starts`.
-            let mut rounds = 0;
-            for (plan, l) in layout.lists.iter_mut().zip(lens) {
-                let runs = l[g].div_ceil(turn);
+        let stream_len = |l: &[usize; 3]| l[..gens].iter().sum::<usize>();
+        let streams = lens.iter().filter(|l| stream_len(l) > 0).count();
+        let interleave = worth_interleaving(lens.iter().map(stream_len));
+        let turn_shift = if interleave {
+            (CHUNK / streams).max(16).ilog2()
+        } else {
+            usize::BITS - 1
+        };
+        let turn = 1usize << turn_shift;
+        // Each stream's runs are contiguous in `run_starts`.
+        let mut rounds = 0;
+        for (plan, l) in layout.lists.iter_mut().zip(lens) {
+            let first_run = run_starts.len();
+            let mut offset = 0;
+            for g in (0..gens).rev() {
                 plan[g] = ListPlan {
                     len: l[g],
+                    offset,
                     turn_shift,
-                    first_run: run_starts.len(),
+                    first_run,
                 };
-                run_starts.resize(run_starts.len() + runs, 0);
-                rounds = rounds.max(runs);
+                offset += l[g];
             }
-            // One run of each list per round.
-            for r in 0..rounds {
-                for plan in &layout.lists {
-                    let plan = plan[g];
-                    if r < plan.len.div_ceil(turn) {
-                        run_starts[plan.first_run + r] = pos;
-                        pos += (plan.len - (r << turn_shift)).min(turn);
-                    }
+            let runs = offset.div_ceil(turn);
+            run_starts.resize(first_run + runs, 0);
+            rounds = rounds.max(runs);
+        }
+        // One run of each stream per round.
+        let mut pos = 0;
+        for r in 0..rounds {
+            for (plan, l) in layout.lists.iter().zip(lens) {
+                let len = stream_len(l);
+                if r < len.div_ceil(turn) {
+                    run_starts[plan[0].first_run + r] = pos;
+                    pos += (len - (r << turn_shift)).min(turn);
                 }
             }
         }
@@ -206,9 +227,9 @@ impl TableLayout {
     }
 }
 
-/// Whether the lists of one generation (their lengths, one per shard) are
-/// worth interleaving in the table (see [`TableLayout::plan`]): when at least two
-/// of them have more than an eighth of a chunk. Otherwise all but one are
+/// Whether the shards' streams (their lengths) are worth interleaving in
+/// the table (see [`TableLayout::plan`]): when at least two of them have
+/// more than an eighth of a chunk. Otherwise all but one are
 /// small (typically a thread that allocates a little beside the one that
 /// built the heap), and their place in the table hardly matters.
 pub(super) fn worth_interleaving(lens: impl Iterator<Item = usize>) -> bool {
@@ -248,8 +269,8 @@ pub(super) fn fill_holes<T: Copy + PartialEq>(
 mod tests {
     use super::*;
 
-    /// Every planned place is used once, and each list's places come in
-    /// runs in the list's order.
+    /// Every planned place is used once, and each shard's places come in
+    /// its stream's order (its lists oldest first, each in its order).
     pub(super) fn check_plan(
         lens: &[[usize; 3]; SHARDS],
         gens: usize,
@@ -257,27 +278,21 @@ mod tests {
         let mut run_starts = Vec::new();
         let layout = TableLayout::plan(lens, gens, &mut run_starts);
         let mut seen = vec![false; layout.planned];
-        let mut gen_ranges = Vec::new();
-        for g in (0..gens).rev() {
-            let (mut lo, mut hi) = (usize::MAX, 0);
-            for (plans, l) in layout.lists.iter().zip(lens) {
+        for (plans, l) in layout.lists.iter().zip(lens) {
+            let mut last = None;
+            for g in (0..gens).rev() {
                 let plan = plans[g];
                 assert_eq!(plan.len, l[g]);
                 for k in 0..plan.len {
-                    let i = run_starts[plan.first_run + (k >> plan.turn_shift)]
-                        + (k & plan.turn_mask());
+                    let i = plan.place(&run_starts, k);
                     assert!(!seen[i], "place {i} planned twice");
                     seen[i] = true;
-                    (lo, hi) = (lo.min(i), hi.max(i + 1));
+                    assert!(last < Some(i), "a shard's stream out of order");
+                    last = Some(i);
                 }
-            }
-            if hi > 0 {
-                gen_ranges.push((lo, hi));
             }
         }
         assert!(seen.iter().all(|&x| x), "a place left unplanned");
-        // Oldest generation first, each in one range.
-        assert!(gen_ranges.windows(2).all(|w| w[0].1 == w[1].0));
         (layout, run_starts)
     }
 
@@ -285,22 +300,41 @@ mod tests {
     pub(super) fn plans_lay_out_the_lists() {
         let mut lens = [[0; 3]; SHARDS];
         check_plan(&lens, 3);
-        // One large list and a small one: one after the other (under Miri
-        // every list of a 2-object chunk counts as large).
+        // One large stream and a small one: one after the other (under
+        // Miri every stream of a 2-object chunk counts as large).
         lens[0][0] = 5000;
         lens[3][0] = 7;
         lens[3][2] = 3;
         let (layout, runs) = check_plan(&lens, 3);
-        let first = |s: usize, g: usize| runs[layout.lists[s][g].first_run];
-        if CHUNK / 8 >= 7 {
-            assert_eq!((first(3, 2), first(0, 0), first(3, 0)), (0, 3, 5003));
+        let first = |s: usize, g: usize| layout.lists[s][g].place(&runs, 0);
+        if CHUNK / 8 >= 10 {
+            assert_eq!((first(0, 0), first(3, 2), first(3, 0)), (0, 5000, 5003));
+        }
+        // Two large streams split differently between the generations: in
+        // turns, each stream whole (a shard's younger list goes on where its
+        // older one ended), so members at the same place of the two streams
+        // are close in the table whatever their generations.
+        let mut split = [[0; 3]; SHARDS];
+        split[1] = [1000, 0, 2000];
+        split[2] = [2500, 0, 500];
+        let (layout, runs) = check_plan(&split, 3);
+        let at = |s: usize, g: usize, k: usize| layout.lists[s][g].place(&runs, k);
+        let turn = 1 << layout.lists[1][0].turn_shift;
+        if CHUNK >= 32 {
+            // Member 2100 of each stream: in generation 0 of both shards
+            // (after 2000 and 500 older ones).
+            let (a, b) = (at(1, 0, 100), at(2, 0, 1600));
+            assert!(a.abs_diff(b) <= turn, "{a} and {b} a turn apart at most");
         }
         // Two large lists of one generation: in turns.
         lens[5][0] = 3000;
         let (layout, runs) = check_plan(&lens, 1);
         let turn = 1 << layout.lists[0][0].turn_shift;
         assert!((16..3000).contains(&turn));
-        let first = |s: usize, r: usize| runs[layout.lists[s][0].first_run + r];
+        let first = |s: usize, r: usize| {
+            let plan = layout.lists[s][0];
+            plan.place(&runs, r << plan.turn_shift)
+        };
         assert_eq!((first(0, 0), first(3, 0), first(5, 0)), (0, turn, turn + 7));
         assert_eq!(first(0, 1), 2 * turn + 7);
         check_plan(&lens, 2);
