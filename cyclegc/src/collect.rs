@@ -693,33 +693,11 @@ fn run(
     let young = list::node(&heap.young);
     let unreachable = list::node(&heap.unreachable);
     count_collection(heap, generation);
-
-    // SAFETY: the generation lists are well formed; nothing else touches
-    // `young` while the collection runs.
-    unsafe {
-        for g in 0..=generation {
-            list::splice(heap.gen_head(g), young);
-        }
-    }
-    let scanned = update_refs(young);
-    let counted = subtract_refs(young, scratch, Trust::Structural, None);
-    keep_first(panic, counted.panic);
     let mut pending = BumpVec::new_in(scratch);
-    // SAFETY: `young` was just marked and counted; `unreachable` is empty
-    // between collections.
-    let survivors = unsafe {
-        move_unreachable(
-            young,
-            unreachable,
-            scratch,
-            &mut pending,
-            panic,
-            !counted.untrusted,
-        )
-    };
-
+    let trial = trial_deletion(heap, generation, scratch, &mut pending, panic);
+    let (survivors, untrusted) = (trial.survivors, trial.untrusted);
     let mut outcome = Outcome {
-        scanned,
+        scanned: trial.scanned,
         ..Outcome::default()
     };
     // Read once: the marking depends on it, and user code below may change it.
@@ -738,7 +716,7 @@ fn run(
     }
     // Not after an aborted trial deletion (a `trace` panicked, and every
     // object survived unexamined).
-    if counted.untrusted && panic.is_none() {
+    if untrusted && panic.is_none() {
         let log = debug
             .contains(DebugFlags::UNCOLLECTABLE)
             .then_some(&mut found);
@@ -777,6 +755,55 @@ fn run(
         keep_first(panic, catch(|| found.iter().for_each(|f| f.log())));
     }
     outcome
+}
+
+/// What trial deletion left: how many objects it scanned, how many
+/// survived, and whether a non-structural `trace` was met (the report pass
+/// then looks for cycles kept only by such edges).
+struct Trial {
+    scanned: usize,
+    survivors: usize,
+    untrusted: bool,
+}
+
+/// Steps 1 to 4: merges generations `0..=generation` into `young`, counts
+/// the references from outside (`update_refs`, `subtract_refs`) and moves
+/// what nothing outside reaches to the unreachable list.
+fn trial_deletion<'b>(
+    heap: &Heap,
+    generation: usize,
+    scratch: &'b bumpalo::Bump,
+    pending: &mut BumpVec<'b, NonNull<ObjHeader>>,
+    panic: &mut Option<Panic>,
+) -> Trial {
+    let young = list::node(&heap.young);
+    // SAFETY: the generation lists are well formed; nothing else touches
+    // `young` while the collection runs.
+    unsafe {
+        for g in 0..=generation {
+            list::splice(heap.gen_head(g), young);
+        }
+    }
+    let scanned = update_refs(young);
+    let counted = subtract_refs(young, scratch, Trust::Structural, None);
+    keep_first(panic, counted.panic);
+    // SAFETY: `young` was just marked and counted; `unreachable` is empty
+    // between collections.
+    let survivors = unsafe {
+        move_unreachable(
+            young,
+            list::node(&heap.unreachable),
+            scratch,
+            pending,
+            panic,
+            !counted.untrusted,
+        )
+    };
+    Trial {
+        scanned,
+        survivors,
+        untrusted: counted.untrusted,
+    }
 }
 
 /// The counters, as CPython keeps them: the next generation counts this

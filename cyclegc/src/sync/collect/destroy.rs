@@ -351,6 +351,24 @@ pub(super) fn destroy(
         objs, state, free, ..
     } = t;
     let objs: &[NonNull<SyncHeader>] = objs;
+    drop_values(objs, state, list, panic_payload);
+    free.clear();
+    end_claims(objs, state, list, free, layouts);
+    // SAFETY: blocks whose last count of any kind was released above, each
+    // once.
+    unsafe { heap::free_blocks(free) };
+    free.clear();
+}
+
+/// [`destroy`]'s first half: runs the death hooks and drops the value of
+/// each object of `list` still `Garbage` (then `Gone`); a panicking `Drop`
+/// or hook does not keep the others from being dropped.
+fn drop_values(
+    objs: &[NonNull<SyncHeader>],
+    state: &mut [State],
+    list: &[Ix],
+    panic_payload: &mut Option<Box<dyn std::any::Any + Send>>,
+) {
     let mut k = 0;
     let mut hook_panic = None;
     while k < list.len() {
@@ -392,7 +410,18 @@ pub(super) fn destroy(
     if let Some(p) = hook_panic {
         keep_first(panic_payload, Some(p));
     }
-    free.clear();
+}
+
+/// [`destroy`]'s second half: ends the claim of each object of `list`
+/// whose value was dropped (then `Ended`), and puts the blocks nobody holds
+/// any more in `free`.
+fn end_claims(
+    objs: &[NonNull<SyncHeader>],
+    state: &mut [State],
+    list: &[Ix],
+    free: &mut Vec<(NonNull<u8>, core::alloc::Layout)>,
+    layouts: &mut heap::LayoutCache,
+) {
     for &c in list {
         let i = c;
         if state[i] != State::Gone {
@@ -421,10 +450,6 @@ pub(super) fn destroy(
             }
         }
     }
-    // SAFETY: blocks whose last count of any kind was released above, each
-    // once.
-    unsafe { heap::free_blocks(free) };
-    free.clear();
 }
 
 /// Step 5's finalizers, without the collector lock (I6): runs, once per

@@ -219,9 +219,9 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
             break;
         }
         *start = adj.len() as u32;
-        // Edges from earlier chunks only ever took a little off.
+        // Edges from earlier chunks only ever took a little off: this one
+        // is `EXCLUSIVE` (see `take`), not read.
         if *refs > ROOT_REFS / 2 {
-            // `EXCLUSIVE` (see `take`): not read.
             *local = ROOT_REFS;
             continue;
         }
@@ -253,14 +253,14 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         if !structural && !sink.busy {
             untrusted.push(Ix::new(i));
         }
-        // A busy lock hid some edges: a root too.
+        // A busy lock hid some edges: a root too. (Edges from earlier
+        // chunks were subtracted already.)
         let r = if sink.busy || !structural {
             *refs = ROOT_REFS;
             ROOT_REFS
         } else {
             (word & STRONG_MASK) as i64
         };
-        // (Edges from earlier chunks were subtracted already.)
         *refs = refs.saturating_add(r);
         *local = r;
     }
