@@ -30,6 +30,7 @@ pub mod sync;
 mod trace;
 mod weak;
 pub mod weakref;
+mod weakref_maps;
 
 pub use closure::{Callback, Closure};
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
