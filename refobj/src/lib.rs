@@ -69,8 +69,6 @@ static_assertions::assert_impl_all!(sync::weakref::WeakKeyMap<u64, u64>: Send, S
 static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 
 #[cfg(test)]
-mod gc_tests;
-#[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
 mod sync_deep_copy_tests;
