@@ -1226,7 +1226,11 @@ mod tests {
             gc::disable();
             // Under Miri, three times the depth limit: the copy defers and
             // resumes its work list as often as a longer ring would.
-            let n = if cfg!(miri) { 3 * MAX_DEPTH + 4 } else { 100_000 };
+            let n = if cfg!(miri) {
+                3 * MAX_DEPTH + 4
+            } else {
+                100_000
+            };
             let live = Rc::new(Cell::new(0));
             let ring = list(n, true, &live);
             let copy = deep_copy(&ring);
@@ -1247,7 +1251,11 @@ mod tests {
         on_small_stack(|| {
             gc::disable();
             // Under Miri, as for the ring.
-            let n = if cfg!(miri) { 3 * MAX_DEPTH + 4 } else { 1_000_000 };
+            let n = if cfg!(miri) {
+                3 * MAX_DEPTH + 4
+            } else {
+                1_000_000
+            };
             let live = Rc::new(Cell::new(0));
             let first = list(n, false, &live);
             let copy = deep_copy(&first);
