@@ -1224,7 +1224,13 @@ mod tests {
     fn long_ring_on_a_small_stack() {
         on_small_stack(|| {
             gc::disable();
-            let n = if cfg!(miri) { 200 } else { 100_000 };
+            // Under Miri, three times the depth limit: the copy defers and
+            // resumes its work list as often as a longer ring would.
+            let n = if cfg!(miri) {
+                3 * MAX_DEPTH + 4
+            } else {
+                100_000
+            };
             let live = Rc::new(Cell::new(0));
             let ring = list(n, true, &live);
             let copy = deep_copy(&ring);
@@ -1244,7 +1250,12 @@ mod tests {
     fn long_list_on_a_small_stack() {
         on_small_stack(|| {
             gc::disable();
-            let n = if cfg!(miri) { 200 } else { 1_000_000 };
+            // Under Miri, as for the ring.
+            let n = if cfg!(miri) {
+                3 * MAX_DEPTH + 4
+            } else {
+                1_000_000
+            };
             let live = Rc::new(Cell::new(0));
             let first = list(n, false, &live);
             let copy = deep_copy(&first);
@@ -1385,7 +1396,9 @@ mod tests {
     fn a_panicking_copy_releases_its_placeholders() {
         gc::disable();
         let live = Rc::new(Cell::new(0));
-        let n = if cfg!(miri) { 80 } else { 500 };
+        // Under Miri, just past the depth limit (the poisoned node is 5
+        // from the end, beyond it).
+        let n = if cfg!(miri) { MAX_DEPTH + 8 } else { 500 };
         let ring = list(n, true, &live);
         // Poison a node deep enough that some objects were deferred, so
         // pending placeholders are released too.

@@ -32,6 +32,7 @@ pub mod sync;
 mod trace;
 mod weak;
 pub mod weakref;
+mod weakref_maps;
 
 pub use closure::{Callback, Closure};
 pub use deep_copy::{DeepCopier, DeepCopy, deep_copy};
@@ -69,8 +70,6 @@ static_assertions::assert_impl_all!(sync::weakref::WeakValueMap<u64, u64>: Send,
 static_assertions::assert_impl_all!(sync::weakref::WeakKeyMap<u64, u64>: Send, Sync);
 static_assertions::assert_impl_all!(sync::weakref::WeakSet<u64>: Send, Sync);
 
-#[cfg(test)]
-mod gc_tests;
 #[cfg(test)]
 mod handle_tests;
 #[cfg(test)]

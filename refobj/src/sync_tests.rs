@@ -1,7 +1,8 @@
 //! Unit tests of the process-wide heap (`sync::Gc`). The heap is shared by
 //! every test of the process, so tests check their own objects (drop
 //! counters, weak handles) rather than global counts. Tests that change the
-//! heap's modes live in `tests/sync_modes.rs`, a process of their own.
+//! heap's modes live in the workspace's `tests/gc_semantics.rs` (run one at
+//! a time, in a process of their own, on both heaps).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

@@ -453,12 +453,7 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             format!("{ours} {extra}")
         }
     };
-    let run = |session: &mut Session,
-               name: &str,
-               pkgs: &[&Package],
-               targets: &[String],
-               flags: String,
-               filter: &[&str]| {
+    let make = |pkgs: &[&Package], targets: &[String], flags: String, filter: &[&str]| {
         let mut cmd = session.cargo_toolchain(&toolchain);
         cmd.env("MIRIFLAGS", flags)
             .env("CARGO_TARGET_DIR", &target_dir)
@@ -467,55 +462,59 @@ fn miri(session: &mut Session, test_args: &[String]) -> Result<()> {
             cmd.args(["-p", &package.name]);
         }
         cmd.args(targets).arg("--").args(filter).args(test_args);
-        session.step(name, &mut cmd)
+        cmd
     };
     let lib = ["--lib".to_owned()];
     let (it_packages, it_targets) = miri_integration_tests(&workspace);
 
     let stacked = flags(MIRI_STRICT);
-    run(
-        session,
-        "miri: stacked borrows",
-        &packages,
-        &lib,
-        stacked.clone(),
-        &[],
-    )?;
-    if !it_targets.is_empty() {
-        run(
-            session,
-            "miri: stacked borrows, integration",
-            &it_packages,
-            &it_targets,
-            stacked,
-            &[],
-        )?;
-    }
     let mut tree_filter = Vec::new();
     for name in TREE_BORROWS_SKIP {
         tree_filter.extend(["--skip", name]);
     }
     let tree = flags(&format!("-Zmiri-tree-borrows {MIRI_STRICT}"));
-    run(
-        session,
-        "miri: tree borrows",
-        &packages,
-        &lib,
-        tree.clone(),
-        &tree_filter,
-    )?;
     let tree_targets = without_binaries(&it_targets, &TREE_BORROWS_SKIP_BINARIES);
-    if !tree_targets.is_empty() {
-        run(
-            session,
-            "miri: tree borrows, integration",
-            &it_packages,
-            &tree_targets,
-            tree,
-            &tree_filter,
-        )?;
+
+    // Two lanes of about the same length, run side by side: a Miri run
+    // uses one core, and CI has two. The unit tests under Stacked Borrows
+    // are one lane; the integration tests under Stacked Borrows and both
+    // Tree Borrows passes the other. (Cargo holds the target directory's
+    // lock while it builds only, so the lanes share `target/miri`.)
+    let mut first = vec![(
+        "miri: stacked borrows".to_owned(),
+        make(&packages, &lib, stacked.clone(), &[]),
+    )];
+    let mut second = Vec::new();
+    if !it_targets.is_empty() {
+        second.push((
+            "miri: stacked borrows, integration".to_owned(),
+            make(&it_packages, &it_targets, stacked, &[]),
+        ));
     }
-    Ok(())
+    second.push((
+        "miri: tree borrows".to_owned(),
+        make(&packages, &lib, tree.clone(), &tree_filter),
+    ));
+    if !tree_targets.is_empty() {
+        second.push((
+            "miri: tree borrows, integration".to_owned(),
+            make(&it_packages, &tree_targets, tree, &tree_filter),
+        ));
+    }
+    if lanes_wanted() < 2 {
+        first.append(&mut second);
+    }
+    session.lanes(vec![first, second])
+}
+
+/// How many Miri lanes to run side by side: two unless
+/// `XTASK_MIRI_LANES=1` asks for one (a one-core machine, or to read the
+/// output in order).
+fn lanes_wanted() -> usize {
+    match std::env::var("XTASK_MIRI_LANES").as_deref() {
+        Ok("1") => 1,
+        _ => 2,
+    }
 }
 
 /// The packages and `--test <name>` arguments of the

@@ -145,6 +145,59 @@ impl Session {
         }
     }
 
+    /// Runs `lanes` of steps side by side: the steps of a lane one after
+    /// another (a lane stops at its first failure), the lanes at the same
+    /// time, each on a thread of its own. For single-threaded tools (a Miri
+    /// run uses one core; CI has two). The first lane's output comes as it
+    /// is written; the other lanes' output is kept and printed, step by
+    /// step, once all lanes are done. The steps are recorded lane by lane,
+    /// each with its own time and the note "in parallel"; the error is the
+    /// first lane's failure, else the next lane's.
+    pub(crate) fn lanes(&mut self, lanes: Vec<Vec<(String, Command)>>) -> Result<()> {
+        let ran: Vec<Vec<LaneStep>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = lanes
+                .into_iter()
+                .enumerate()
+                .map(|(i, lane)| scope.spawn(move || run_lane(i == 0, lane)))
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("a lane's thread panicked"))
+                .collect()
+        });
+        let mut first_error = None;
+        for (i, lane) in ran.into_iter().enumerate() {
+            for step in lane {
+                if i > 0 {
+                    eprintln!("==> {}   (ran beside lane 1)", step.command);
+                    print!("{}", String::from_utf8_lossy(&step.stdout));
+                    eprint!("{}", String::from_utf8_lossy(&step.stderr));
+                }
+                let outcome = if step.failure.is_some() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Passed
+                };
+                self.steps.push(StepRecord {
+                    name: step.name.clone(),
+                    outcome,
+                    elapsed: step.elapsed,
+                    note: "in parallel".to_owned(),
+                });
+                if let Some(why) = step.failure {
+                    first_error.get_or_insert(Error(format!(
+                        "step `{}` failed ({why})\n  command: {}",
+                        step.name, step.command
+                    )));
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(err),
+        }
+    }
+
     /// Runs `cmd` quietly to ask a question (does miri exist?); not a step.
     /// Output is discarded; returns whether it succeeded.
     pub(crate) fn probe(&self, cmd: &mut Command) -> bool {
@@ -227,6 +280,55 @@ impl Session {
     }
 }
 
+/// One step a lane ran: its output when it was kept.
+struct LaneStep {
+    name: String,
+    command: String,
+    elapsed: Duration,
+    failure: Option<String>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs the steps of one lane until one fails; `live` lets their output
+/// through as it comes, else it is kept.
+fn run_lane(live: bool, lane: Vec<(String, Command)>) -> Vec<LaneStep> {
+    let mut ran = Vec::new();
+    for (name, mut cmd) in lane {
+        let command = display_command(&cmd);
+        if live {
+            eprintln!("==> {command}");
+        }
+        let start = Instant::now();
+        let (status, stdout, stderr) = if live {
+            (cmd.status(), Vec::new(), Vec::new())
+        } else {
+            match cmd.output() {
+                Ok(out) => (Ok(out.status), out.stdout, out.stderr),
+                Err(err) => (Err(err), Vec::new(), Vec::new()),
+            }
+        };
+        let failure = match status {
+            Ok(status) if status.success() => None,
+            Ok(status) => Some(format!("{status}")),
+            Err(err) => Some(format!("could not start {:?}: {err}", cmd.get_program())),
+        };
+        let failed = failure.is_some();
+        ran.push(LaneStep {
+            name,
+            command,
+            elapsed: start.elapsed(),
+            failure,
+            stdout,
+            stderr,
+        });
+        if failed {
+            break;
+        }
+    }
+    ran
+}
+
 /// `name` from `$CARGO_HOME/bin` when it is there (where rustup puts its
 /// proxies), else from `PATH`.
 fn rustup_proxy(name: &str) -> PathBuf {
@@ -307,6 +409,28 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(200)), "0.20s");
         assert_eq!(format_duration(Duration::from_millis(14_349)), "14.3s");
         assert_eq!(format_duration(Duration::from_secs(62)), "1m 02s");
+    }
+
+    #[test]
+    fn lanes_run_side_by_side_and_stop_at_their_first_failure() {
+        let mut session = Session::new(std::env::temp_dir());
+        let step = |name: &str, program: &str| (name.to_owned(), Command::new(program));
+        let err = session
+            .lanes(vec![
+                vec![step("a1", "true"), step("a2", "true")],
+                vec![step("b1", "false"), step("b2", "true")],
+            ])
+            .unwrap_err();
+        assert!(err.0.starts_with("step `b1` failed"), "{err}");
+        // b2 did not run: its lane stopped at b1.
+        assert_eq!(
+            session.outcomes(),
+            [Outcome::Passed, Outcome::Passed, Outcome::Failed]
+        );
+        assert!(session.summary().contains("(in parallel)"));
+        session
+            .lanes(vec![vec![step("c", "true")], vec![step("d", "true")]])
+            .unwrap();
     }
 
     #[test]
