@@ -1159,6 +1159,38 @@ macro_rules! semantic_suite {
             );
         }
 
+        /// A set its finalizers resurrect was found unreachable, and
+        /// nothing of it was collected: the STATS line says so, the same on
+        /// both heaps (the shared heap used to say "unreachable 0").
+        #[test]
+        fn stats_line_counts_a_resurrected_set_as_unreachable() {
+            let _heap = heap();
+            super::capture_log();
+            let d = Drops::default();
+            let log = Arc::new(FinLog::default());
+            log.set_resurrect(true);
+            let (a, b) = fin_pair(&d, &log, 1);
+            drop((a, b));
+            gc::set_debug(gc::DebugFlags::STATS);
+            gc::collect();
+            gc::set_debug(gc::DebugFlags::empty());
+            settle();
+            log.set_resurrect(false);
+            drop(log.take_saved());
+            gc::collect();
+            settle();
+            let lines: Vec<String> = super::logged_here()
+                .into_iter()
+                .filter(|l| l.starts_with(STATS_PREFIX))
+                .collect();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(
+                lines[0].contains(", unreachable 2, collected 0, uncollectable 0, "),
+                "{lines:?}"
+            );
+            assert_eq!(d.count(), 2, "freed when it died again");
+        }
+
         #[test]
         fn collectable_flag_logs_one_line_per_object_found() {
             let _heap = heap();
