@@ -316,7 +316,7 @@ mod tests {
         let pool = Pool::new();
         let l = layout(256, 16);
         let per_arena = ARENA_SIZE / 256;
-        let n = if cfg!(miri) { 2 } else { 8 } * per_arena;
+        let n = if cfg!(miri) { 1 } else { 8 } * per_arena;
         let alloc = |n| -> Vec<_> { (0..n).map(|_| pool.alloc(l).unwrap()).collect() };
         let free = |blocks: Vec<NonNull<u8>>| {
             for b in blocks {
