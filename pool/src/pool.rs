@@ -312,11 +312,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "slow under Miri; `memory_goes_back_to_the_os` runs the spare release there"
+    )]
     fn free_arenas_are_kept_as_spares_up_to_those_in_use() {
         let pool = Pool::new();
         let l = layout(256, 16);
         let per_arena = ARENA_SIZE / 256;
-        let n = if cfg!(miri) { 1 } else { 8 } * per_arena;
+        let n = 8 * per_arena;
         let alloc = |n| -> Vec<_> { (0..n).map(|_| pool.alloc(l).unwrap()).collect() };
         let free = |blocks: Vec<NonNull<u8>>| {
             for b in blocks {
