@@ -29,21 +29,29 @@ pub unsafe fn new_object(
     tracked: bool,
     write: impl FnOnce(NonNull<ObjHeader>),
 ) -> NonNull<ObjHeader> {
-    with_heap(|heap| {
+    // The value is written outside the heap closures: captured by them, it
+    // would be copied from one closure's frame into the next on the way in
+    // (a store-forwarding stall per allocation).
+    let obj = with_heap(|heap| {
         if tracked {
             heap.count_and_collect();
         }
         // The value is written right away and `write` cannot panic, so the
         // header gets its final flags at once.
-        let obj = heap.alloc_object(boxed, vtable, tracked, 1, if tracked { TRACKED } else { 0 });
-        write(obj);
-        if tracked {
-            // SAFETY: `obj` has links (allocated tracked), is on no list, its
-            // flags say TRACKED, and its value was just written.
-            unsafe { heap.link_new(obj) };
-        }
-        obj
-    })
+        heap.alloc_object(boxed, vtable, tracked, 1, if tracked { TRACKED } else { 0 })
+    });
+    // Nothing runs between the allocation and the link but the write (no
+    // collection, no user code): the object is seen by the collector only
+    // once linked, with its value in place.
+    write(obj);
+    if tracked {
+        // SAFETY: `obj` has links (allocated tracked), is on no list, its
+        // flags say TRACKED, and its value was just written; this thread's
+        // heap allocated it and is still alive (the object counts in its
+        // `refs`), so `with_heap` finds the same heap.
+        with_heap(|heap| unsafe { heap.link_new(obj) });
+    }
+    obj
 }
 
 /// Allocates an object whose value is not written yet, with `strong` strong

@@ -29,9 +29,12 @@
 //! * `all_arenas`: every arena, for statistics and for `Drop`.
 //!
 //! Hysteresis: the last empty pool of a class stays on its class list, and
-//! one completely free arena is kept, so an alloc/free loop does not thrash
-//! pools or go to the OS on every iteration. Everything else empty goes back
-//! at once (pools to their arena, arenas to the OS); `trim` releases the rest.
+//! completely free arenas are kept as spares, up to as many as are in use
+//! (at least one), so an alloc/free loop does not thrash pools or go to the
+//! OS on every iteration, and a program that frees a large structure and
+//! builds the next one does not fault in fresh pages for it. Everything else
+//! empty goes back at once (pools to their arena, surplus arenas to the OS);
+//! `trim` releases the rest.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -141,8 +144,8 @@ pub(crate) struct Heap {
     nfp2lasta: [*mut Arena; POOLS_PER_ARENA + 1],
     all_arenas: *mut Arena,
     narenas: usize,
-    /// Arenas with every pool free (kept as a spare; at most one except
-    /// transiently).
+    /// Arenas with every pool free, kept as spares (at most
+    /// `spare_limit()` except transiently).
     empty_arenas: usize,
     /// Nonzero once the heap has an arena; unique per heap.
     id: usize,
@@ -735,7 +738,7 @@ impl Heap {
     }
 
     /// Gives the empty `pool` back to its arena; an arena that becomes
-    /// completely free goes back to the OS unless it is the spare.
+    /// completely free goes back to the OS unless it is kept as a spare.
     ///
     /// # Safety
     /// `pool` is an empty pool of this heap on no list.
@@ -770,14 +773,43 @@ impl Heap {
                 return;
             }
             if nf == POOLS_PER_ARENA {
-                if self.empty_arenas == 0 {
-                    self.empty_arenas = 1;
-                } else {
-                    self.remove_usable(arena);
-                    self.free_arena(arena);
-                }
+                self.empty_arenas += 1;
+                self.release_spares();
             }
         }
+    }
+
+    /// Returns completely free arenas to the OS until at most
+    /// [`spare_limit`](Self::spare_limit) are kept.
+    ///
+    /// Spares are what a program that frees a large structure and builds
+    /// another one reuses without a page fault per page (mapping, faulting
+    /// in and zeroing fresh memory costs more than the allocations served
+    /// from it). A new arena is mapped only when no spare is left, so the
+    /// arenas held never exceed the most this heap had in use at once: the
+    /// peak footprint does not grow.
+    #[inline(never)]
+    fn release_spares(&mut self) {
+        while self.empty_arenas > self.spare_limit() {
+            let arena = self.nfp2lasta[POOLS_PER_ARENA];
+            debug_assert!(!arena.is_null());
+            // SAFETY: `arena` is on `usable_arenas` with every pool free, so
+            // no block in it is live and nothing points into it.
+            unsafe {
+                self.remove_usable(arena);
+                self.free_arena(arena);
+            }
+            self.empty_arenas -= 1;
+        }
+    }
+
+    /// How many completely free arenas are kept: as many as are in use
+    /// (at least one, so an alloc/free loop does not go to the OS each
+    /// time). Reserved memory stays within twice what is in use, and falls
+    /// with it: freeing everything leaves one spare.
+    #[inline]
+    fn spare_limit(&self) -> usize {
+        (self.narenas - self.empty_arenas).max(1)
     }
 
     /// If every used pool of `arena` is an empty pool kept for hysteresis and

@@ -8,8 +8,9 @@
 //!
 //! This is CPython's `obmalloc` (arenas > pools > blocks, `usedpools`,
 //! `nfp2lasta`) brought to Rust. Unlike the folklore about Python, memory
-//! goes back: new pools come from the fullest arena, and an arena whose pools
-//! are all free is returned to the OS.
+//! goes back: new pools come from the fullest arena, and arenas whose pools
+//! are all free are returned to the OS beyond a few spares (no more than the
+//! arenas in use).
 //!
 //! * [`Pool`]: single-threaded (`Send`, `!Sync`), `const fn new()`.
 //! * [`SyncPool`]: thread-safe, per-thread shards, frees from any thread,

@@ -24,9 +24,14 @@ use crate::stats::PoolStats;
 ///
 /// A pool whose last block is freed goes back to its arena (except the last
 /// pool of its size class, kept to avoid thrashing), and an arena whose
-/// pools are all free goes back to the OS (except one spare arena). New
-/// pools come from the fullest arena so the others can empty out.
-/// [`trim`](Pool::trim) releases the kept pool and spare arena too. Dropping
+/// pools are all free goes back to the OS, except spares: as many free
+/// arenas as arenas in use are kept (at least one), so a program that frees
+/// a large structure and builds another does not pay a page fault per page
+/// of fresh memory. Reserved memory therefore stays within twice what is in
+/// use (plus one arena) and never above the most that was in use at once;
+/// freeing everything leaves a single spare arena. New pools come from the
+/// fullest arena so the others can empty out. [`trim`](Pool::trim) releases
+/// the kept pools and the spare arenas too. Dropping
 /// the `Pool` returns all of its arenas: **every block it handed out becomes
 /// dangling, and must not be used (or deallocated) after the pool is
 /// dropped.**
@@ -304,6 +309,46 @@ mod tests {
         let b = pool.alloc(l).unwrap();
         // SAFETY: just allocated.
         unsafe { pool.dealloc(b, l) };
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "slow under Miri; `memory_goes_back_to_the_os` runs the spare release there"
+    )]
+    fn free_arenas_are_kept_as_spares_up_to_those_in_use() {
+        let pool = Pool::new();
+        let l = layout(256, 16);
+        let per_arena = ARENA_SIZE / 256;
+        let n = 8 * per_arena;
+        let alloc = |n| -> Vec<_> { (0..n).map(|_| pool.alloc(l).unwrap()).collect() };
+        let free = |blocks: Vec<NonNull<u8>>| {
+            for b in blocks {
+                // SAFETY: allocated by `alloc` above, freed once.
+                unsafe { pool.dealloc(b, l) };
+            }
+        };
+        let held = alloc(n);
+        let in_use = pool.stats().arenas;
+        let churn = alloc(n);
+        let peak = pool.stats().arenas;
+        assert!(peak > in_use);
+        free(churn);
+        // The churn's arenas are all free: kept as spares (there are no more
+        // of them than arenas in use), so building it again maps nothing.
+        let after = pool.stats();
+        assert_eq!(after.arenas, peak, "{after}");
+        assert!(after.arenas - in_use <= in_use);
+        let churn = alloc(n);
+        assert_eq!(pool.stats().arenas, peak);
+        free(churn);
+        // Spares fall with what is in use: freeing everything leaves the
+        // last arena in use (its kept pool) and one spare.
+        free(held);
+        let after = pool.stats();
+        assert!(after.arenas <= 2, "{after}");
+        pool.trim();
+        assert_eq!(pool.stats().arenas, 0);
     }
 
     #[test]
