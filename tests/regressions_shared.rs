@@ -1452,3 +1452,110 @@ fn escaped_handle_leaves_no_stale_index_for_a_phantom_edge() {
     gc::collect();
     assert_eq!(drops.load(Ordering::SeqCst), 128);
 }
+
+// ---------------------------------------------------------------------------
+// Review finding r9-3: under `SAVEALL`, a finalizer that drops the last
+// handle to another object of the set (its count reaches 0 while the
+// collection claims it: no `ZOMBIE` mark, the resurrection check admits
+// the 0) made `save_all` take it for a zombie: a debug assertion fired
+// while the collector lock was held, and without it the object was given
+// back to a generation list with a count of 0 and never freed (nor what
+// its value holds).
+// ---------------------------------------------------------------------------
+
+/// X of the cycle X -> W -> X: its finalizer drops X's handle to W, W's last.
+struct SaveX {
+    w: Mutex<Option<Gc<SaveW>>>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Trace for SaveX {
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { ouro::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.w.trace(v);
+    }
+    fn finalize(&self) {
+        drop(relock(&self.w).take());
+    }
+}
+
+impl Drop for SaveX {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct SaveW {
+    x: Mutex<Option<Gc<SaveX>>>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Trace for SaveW {
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { ouro::Structural::promise() }
+    }
+    fn has_finalizer() -> bool {
+        false
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.x.trace(v);
+    }
+}
+
+impl Drop for SaveW {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Under `SAVEALL`, an object whose last handle a finalizer of the set
+/// drops is freed by its count (its `Drop` runs once; it is not in
+/// `garbage()`), the rest of the set is saved, and nothing is left behind
+/// once the garbage is cleared. Review finding r9-3.
+#[test]
+fn saveall_frees_an_object_a_finalizer_let_go_of() {
+    let heap = ouro::sync::Heap::new();
+    heap.disable();
+    let x_drops = Arc::new(AtomicUsize::new(0));
+    let w_drops = Arc::new(AtomicUsize::new(0));
+    let x = Gc::new_in(
+        SaveX {
+            w: Mutex::new(None),
+            drops: x_drops.clone(),
+        },
+        &heap,
+    );
+    let w = Gc::new_in(
+        SaveW {
+            x: Mutex::new(Some(x.clone())),
+            drops: w_drops.clone(),
+        },
+        &heap,
+    );
+    *relock(&x.w) = Some(w);
+    drop(x);
+    heap.set_debug(ouro::sync::gc::DebugFlags::SAVEALL);
+    let r = catch_unwind(AssertUnwindSafe(|| heap.collect()));
+    heap.wait_for_drops();
+    heap.set_debug(ouro::sync::gc::DebugFlags::empty());
+    assert!(r.is_ok(), "the collection panicked");
+    // W went with its last handle: dropped, not saved; X is saved.
+    assert_eq!(w_drops.load(Ordering::SeqCst), 1, "W dropped once");
+    assert_eq!(x_drops.load(Ordering::SeqCst), 0, "X kept in garbage()");
+    let saved = heap.garbage();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].type_name(), core::any::type_name::<SaveX>());
+    drop(saved);
+    heap.clear_garbage();
+    heap.wait_for_drops();
+    assert_eq!(
+        x_drops.load(Ordering::SeqCst),
+        1,
+        "X dropped with the garbage"
+    );
+    assert_eq!(heap.get_objects(None).len(), 0, "nothing left behind");
+}

@@ -67,6 +67,13 @@ pub(crate) trait Policy {
     type Usize: Slot<usize>;
     type Flags: Slot<DebugFlags>;
     type Gens: Generations;
+    /// `young_trigger` says "off" while automatic collection is disabled.
+    /// Only where one thread writes it: on the process-wide heap the
+    /// `adapt` of a collection finishing on another thread could read
+    /// `enabled` before an `enable()` and store "off" after it, leaving
+    /// collections enabled but never due; that heap checks `enabled` on
+    /// its slow path instead.
+    const TRIGGER_FOLDS_ENABLED: bool;
 }
 
 /// The settings and schedule state of one heap.
@@ -78,7 +85,8 @@ pub(crate) struct Shell<P: Policy> {
     /// force and the hold bits.
     pub(crate) backoff: P::U32,
     /// The effective young threshold, at most `isize::MAX` (that value
-    /// while automatic collection is off: disabled, or threshold 0 is 0);
+    /// while automatic collection is off: threshold 0 is 0, or, on the
+    /// thread-local heap, disabled: see `Policy::TRIGGER_FOLDS_ENABLED`);
     /// the heap compares its young count with it before each tracked
     /// allocation.
     pub(crate) young_trigger: P::Usize,
@@ -154,7 +162,7 @@ impl<P: Policy> Shell<P> {
     /// `enabled` or of the backoff.
     pub(crate) fn update_trigger(&self) {
         let t0 = self.gens.threshold(0);
-        let t = if self.enabled.get() && t0 > 0 {
+        let t = if (!P::TRIGGER_FOLDS_ENABLED || self.enabled.get()) && t0 > 0 {
             crate::schedule::young_threshold(t0, self.backoff.get()).min(isize::MAX as usize)
         } else {
             isize::MAX as usize
@@ -269,6 +277,7 @@ impl Policy for Local {
     type Usize = Cell<usize>;
     type Flags = Cell<DebugFlags>;
     type Gens = [Generation; GENERATIONS];
+    const TRIGGER_FOLDS_ENABLED: bool = true;
 }
 
 pub(crate) use shared::Shared;
@@ -363,6 +372,7 @@ mod shared {
         type Usize = AtomicUsize;
         type Flags = AtomicFlags;
         type Gens = SharedGens;
+        const TRIGGER_FOLDS_ENABLED: bool = false;
     }
 }
 
@@ -382,7 +392,12 @@ mod tests {
         // Disabled, or threshold 0 of 0: no automatic collection.
         s.disable();
         assert!(!s.is_enabled());
-        assert_eq!(s.young_trigger.get(), isize::MAX as usize);
+        let off = if P::TRIGGER_FOLDS_ENABLED {
+            isize::MAX as usize
+        } else {
+            700
+        };
+        assert_eq!(s.young_trigger.get(), off);
         s.enable();
         assert_eq!(s.young_trigger.get(), 700);
         s.set_threshold([0, 10, 10]);
@@ -452,5 +467,32 @@ mod tests {
     #[test]
     fn the_shared_shell() {
         semantics::<Shared>();
+    }
+}
+
+/// Review finding r9-1: on the process-wide heap, `enable()` racing with the
+/// `adapt` of an automatic collection that finishes on another thread (the
+/// background thread) must not leave automatic collection on but never
+/// due (a young trigger of `isize::MAX`, which only `disabled` means).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    #[test]
+    fn enable_racing_an_automatic_collections_adapt_keeps_collections_due() {
+        loom::model(|| {
+            let s = loom::sync::Arc::new(Shell::<Shared>::new());
+            s.disable();
+            let s2 = s.clone();
+            let t = loom::thread::spawn(move || s2.adapt(0, 10, 500));
+            s.enable();
+            t.join().unwrap();
+            assert!(s.is_enabled());
+            assert_ne!(
+                s.young_trigger.get(),
+                isize::MAX as usize,
+                "enabled, but no automatic collection can ever be due"
+            );
+        });
     }
 }

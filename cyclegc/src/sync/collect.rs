@@ -183,12 +183,13 @@ pub(crate) fn finish(h: &SyncHeap, mut b: Batch) -> (Outcome, Option<Panic>) {
         .record(generation, outcome.collected, outcome.uncollectable);
     // After an automatic collection, the young threshold backs off or comes
     // back (`schedule`); an explicit one says nothing about them.
+    // `scanned` is what was taken (as the `STATS` line and the thread-local
+    // heap count it): a set that finalizers resurrected, or that `SAVEALL`
+    // kept, was given back with the survivors and is counted as
+    // unreachable too, so survivors plus unreachable would count it twice.
     if b.back.automatic {
-        h.shell.adapt(
-            generation,
-            outcome.unreachable,
-            b.back.survivors + outcome.unreachable,
-        );
+        h.shell
+            .adapt(generation, outcome.unreachable, b.t.objs.len());
     }
     // A logger is user code: its panic must not skip the ticket and the
     // `Stop` callbacks below (`wait_for_drops` would wait forever).

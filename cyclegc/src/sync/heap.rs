@@ -272,7 +272,6 @@ impl SyncHeap {
     }
 }
 
-/// The collector reads the settings and counts as the heap's own fields.
 #[cfg(not(loom))]
 static HEAP: std::sync::LazyLock<SyncHeap> = std::sync::LazyLock::new(|| SyncHeap::new(0));
 

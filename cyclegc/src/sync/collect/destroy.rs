@@ -226,14 +226,16 @@ impl Batch {
                 // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
                 let o = unsafe { owned(obj) };
                 if o.counts.load(Ordering::Acquire) & STRONG_MASK == 0 {
-                    // A zombie: its last handle went while this collection
-                    // owned it (step 3 (c) admits a count of 0 only with
-                    // `ZOMBIE`). It was freed by its count, not found by
-                    // the collector: dropped like any zombie (by `give`
-                    // and `finish`), never saved, as CPython never keeps
-                    // an object its count freed.
-                    debug_assert_ne!(o.flags.load(Ordering::Acquire) & ZOMBIE, 0);
-                    o.counts.fetch_and(!CLAIMED, Ordering::AcqRel);
+                    // Its last handle went while this collection owned it:
+                    // before the claim (a zombie), or after it, dropped by
+                    // a finalizer of G' (the resurrection check admits a
+                    // count of 0 then; no `ZOMBIE` mark: a drop to 0 of a
+                    // claimed object does nothing, I4). Freed by its count,
+                    // not found by the collector: `unclaim` marks it a
+                    // zombie, dropped like any (by `give` and `finish`),
+                    // never saved, as CPython never keeps an object its
+                    // count freed.
+                    unclaim(obj);
                     t.state[i] = State::Reachable;
                     continue;
                 }
