@@ -217,8 +217,33 @@ fn loom(session: &mut Session, test_args: &[String]) -> Result<()> {
     if !test_args.is_empty() {
         cmd.arg("--").args(test_args);
     }
-    session.step("loom", &mut cmd)
+    session.step("loom", &mut cmd)?;
+    // Models of crate internals live beside them, in `loom_tests` modules
+    // of the collector's library (they need `pub(crate)` items).
+    if workspace.package(LOOM_UNIT_PACKAGE).is_some() && test_args.is_empty() {
+        let mut unit = session.cargo();
+        unit.env("RUSTFLAGS", "--cfg loom")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env(
+                "LOOM_MAX_PREEMPTIONS",
+                std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".to_owned()),
+            )
+            .env("CARGO_TARGET_DIR", side_target_dir(&workspace, "loom"))
+            .args([
+                "test",
+                "--release",
+                "-p",
+                LOOM_UNIT_PACKAGE,
+                "--lib",
+                "loom_tests",
+            ]);
+        session.step("loom (unit models)", &mut unit)?;
+    }
+    Ok(())
 }
+
+/// The package whose library has `loom_tests` modules.
+const LOOM_UNIT_PACKAGE: &str = "ouro-cyclegc";
 
 /// The cfg the AddressSanitizer build sets (declared in the workspace's
 /// `unexpected_cfgs`): the pool takes its arenas from `System` so that
