@@ -82,7 +82,7 @@ fn set_scan_word(l: Link, v: usize) {
 }
 
 /// Visitor callback in `subtract_refs`.
-#[inline]
+#[inline(always)]
 pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
     let h = unsafe { target.as_ref() };
@@ -94,35 +94,42 @@ pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     set_scan_word(l, scan_word(l) + 2);
 }
 
-/// Visitor callback in `move_unreachable`.
-#[inline]
+/// Visitor callback in `move_unreachable` (inlined into every `trace`: the
+/// rare move back from the unreachable list is a call).
+#[inline(always)]
 pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
     // SAFETY: as in `subtract_edge`.
-    let h = unsafe { target.as_ref() };
-    let f = h.flags();
+    let f = unsafe { target.as_ref() }.flags();
     if f & SCANNING == 0 {
         return;
     }
     // SAFETY: as in `subtract_edge`.
     let l = unsafe { ObjHeader::links(target) };
     if f & UNREACHABLE != 0 {
-        // Tentatively unreachable, but reached after all: back to the tail of
-        // `young`, so the walk reaches it again and traces it. Objects on the
-        // unreachable list have real `prev` pointers; the young head's `prev`
-        // is its current tail (see `move_unreachable`).
-        // SAFETY: both lists are well formed at this point.
-        unsafe {
-            list::unlink(l);
-            list::push_back(scan.young, l);
-        }
-        h.clear(UNREACHABLE);
-        set_scan_word(l, REACHED);
+        reach_unreachable(scan, target, l);
     } else {
         let v = scan_word(l);
         if v & REACHED == 0 {
             set_scan_word(l, v | REACHED);
         }
     }
+}
+
+/// `reach_edge` for an object on the unreachable list: tentatively
+/// unreachable, but reached after all, it goes back to the tail of `young`,
+/// so the walk reaches it again and traces it. Objects on the unreachable
+/// list have real `prev` pointers; the young head's `prev` is its current
+/// tail (see `move_unreachable`).
+#[inline(never)]
+fn reach_unreachable(scan: &Scan, target: NonNull<ObjHeader>, l: Link) {
+    // SAFETY: both lists are well formed at this point; `target` is alive
+    // (as in `subtract_edge`) and `l` its links.
+    unsafe {
+        list::unlink(l);
+        list::push_back(scan.young, l);
+        target.as_ref().clear(UNREACHABLE);
+    }
+    set_scan_word(l, REACHED);
 }
 
 /// Calls the object's `trace` with `v` (one visitor serves a whole pass).
