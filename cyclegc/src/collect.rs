@@ -449,6 +449,9 @@ impl Walk {
         v: &mut Visitor<'_>,
         pending: &mut BumpVec<'_, NonNull<ObjHeader>>,
     ) {
+        // Neither changes during one run (kept in registers across the
+        // calls to `trace`).
+        let (aborted, release) = (self.aborted, self.release);
         // SAFETY: forwarded contract.
         unsafe {
             let mut gc = list::next(self.prev);
@@ -456,9 +459,9 @@ impl Walk {
                 let obj = GcLinks::header(gc);
                 let h = obj.as_ref();
                 let w = scan_word(gc);
-                let reachable = self.aborted || w & REACHED != 0 || h.strong() > (w >> 1);
+                let reachable = aborted || w & REACHED != 0 || h.strong() > (w >> 1);
                 if reachable {
-                    if !self.aborted && !h.has(EXCLUSIVE) {
+                    if !aborted && !h.has(EXCLUSIVE) {
                         trace_object(obj, v);
                     }
                     // It stays `SCANNING` (protected, its scan word in
@@ -467,7 +470,7 @@ impl Walk {
                     // under the walk. `restore_young` lets go of it, unless
                     // no `trace` here is user code: then nothing can.
                     self.survivors += 1;
-                    if self.release {
+                    if release {
                         list::set_prev(gc, self.prev);
                         h.clear(SCANNING);
                         queue_if_dead(pending, obj);
