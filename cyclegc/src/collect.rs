@@ -82,7 +82,7 @@ fn set_scan_word(l: Link, v: usize) {
 }
 
 /// Visitor callback in `subtract_refs`.
-#[inline]
+#[inline(always)]
 pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
     let h = unsafe { target.as_ref() };
@@ -94,35 +94,42 @@ pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     set_scan_word(l, scan_word(l) + 2);
 }
 
-/// Visitor callback in `move_unreachable`.
-#[inline]
+/// Visitor callback in `move_unreachable` (inlined into every `trace`: the
+/// rare move back from the unreachable list is a call).
+#[inline(always)]
 pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
     // SAFETY: as in `subtract_edge`.
-    let h = unsafe { target.as_ref() };
-    let f = h.flags();
+    let f = unsafe { target.as_ref() }.flags();
     if f & SCANNING == 0 {
         return;
     }
     // SAFETY: as in `subtract_edge`.
     let l = unsafe { ObjHeader::links(target) };
     if f & UNREACHABLE != 0 {
-        // Tentatively unreachable, but reached after all: back to the tail of
-        // `young`, so the walk reaches it again and traces it. Objects on the
-        // unreachable list have real `prev` pointers; the young head's `prev`
-        // is its current tail (see `move_unreachable`).
-        // SAFETY: both lists are well formed at this point.
-        unsafe {
-            list::unlink(l);
-            list::push_back(scan.young, l);
-        }
-        h.clear(UNREACHABLE);
-        set_scan_word(l, REACHED);
+        reach_unreachable(scan, target, l);
     } else {
         let v = scan_word(l);
         if v & REACHED == 0 {
             set_scan_word(l, v | REACHED);
         }
     }
+}
+
+/// `reach_edge` for an object on the unreachable list: tentatively
+/// unreachable, but reached after all, it goes back to the tail of `young`,
+/// so the walk reaches it again and traces it. Objects on the unreachable
+/// list have real `prev` pointers; the young head's `prev` is its current
+/// tail (see `move_unreachable`).
+#[inline(never)]
+fn reach_unreachable(scan: &Scan, target: NonNull<ObjHeader>, l: Link) {
+    // SAFETY: both lists are well formed at this point; `target` is alive
+    // (as in `subtract_edge`) and `l` its links.
+    unsafe {
+        list::unlink(l);
+        list::push_back(scan.young, l);
+        target.as_ref().clear(UNREACHABLE);
+    }
+    set_scan_word(l, REACHED);
 }
 
 /// Calls the object's `trace` with `v` (one visitor serves a whole pass).
@@ -442,6 +449,9 @@ impl Walk {
         v: &mut Visitor<'_>,
         pending: &mut BumpVec<'_, NonNull<ObjHeader>>,
     ) {
+        // Neither changes during one run (kept in registers across the
+        // calls to `trace`).
+        let (aborted, release) = (self.aborted, self.release);
         // SAFETY: forwarded contract.
         unsafe {
             let mut gc = list::next(self.prev);
@@ -449,9 +459,9 @@ impl Walk {
                 let obj = GcLinks::header(gc);
                 let h = obj.as_ref();
                 let w = scan_word(gc);
-                let reachable = self.aborted || w & REACHED != 0 || h.strong() > (w >> 1);
+                let reachable = aborted || w & REACHED != 0 || h.strong() > (w >> 1);
                 if reachable {
-                    if !self.aborted && !h.has(EXCLUSIVE) {
+                    if !aborted && !h.has(EXCLUSIVE) {
                         trace_object(obj, v);
                     }
                     // It stays `SCANNING` (protected, its scan word in
@@ -460,7 +470,7 @@ impl Walk {
                     // under the walk. `restore_young` lets go of it, unless
                     // no `trace` here is user code: then nothing can.
                     self.survivors += 1;
-                    if self.release {
+                    if release {
                         list::set_prev(gc, self.prev);
                         h.clear(SCANNING);
                         queue_if_dead(pending, obj);

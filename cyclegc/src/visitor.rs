@@ -488,15 +488,19 @@ impl<'a> Visitor<'a> {
             return false;
         }
         let mut big = core::ptr::null_mut();
-        let len = end - start;
+        let mut len = end - start;
         if len > INLINE_BITS_BYTES {
             let words = len.div_ceil(8).div_ceil(64);
-            // Without scratch memory, only the first 64 words are accepted.
             if let Some(bump) = self.scratch {
                 match bump.try_alloc_slice_fill_copy(words, 0u64) {
                     Ok(s) => big = s.as_mut_ptr(),
                     Err(_) => return false,
                 }
+            } else {
+                // Without scratch memory, only the first 64 words are
+                // owned (`claim_addr` relies on it: a frame without `big`
+                // is at most `INLINE_BITS_BYTES` long).
+                len = INLINE_BITS_BYTES;
             }
         }
         if self.depth > 0 {
@@ -526,13 +530,18 @@ impl<'a> Visitor<'a> {
     }
 
     /// Marks the word at `addr` as reported in the innermost frame; `false`
-    /// when it is outside that frame (noted in `rejected`) or was reported
-    /// already.
+    /// when it is outside that frame (noted in `rejected`), not a whole
+    /// aligned word inside it, or was reported already.
     #[inline(always)]
     fn claim_addr(&mut self, addr: usize) -> bool {
         let f = &mut self.top;
-        let off = addr.wrapping_sub(f.start);
-        if off >= f.len || off & 7 != 0 {
+        // One compare for both checks: rotating the offset right by 3 moves
+        // any misaligned low bits to the top, so a misaligned offset gives
+        // a word index far above any frame's word count. (A word that
+        // starts inside the frame but ends past it is not accepted either:
+        // no handle or container lies there.)
+        let word = addr.wrapping_sub(f.start).rotate_right(3);
+        if word >= f.len / 8 {
             // (Outside every frame, as when no frame is open, nothing is
             // owned: no edge counts, and none is rejected either.)
             if self.depth != 0 {
@@ -540,12 +549,10 @@ impl<'a> Visitor<'a> {
             }
             return false;
         }
-        let word = off / 8;
         if f.big.is_null() {
-            if word >= 64 {
-                return false;
-            }
-            let bit = 1u64 << word;
+            // A frame without `big` is at most 64 words long (`push`), so
+            // `word < 64`.
+            let bit = 1u64 << (word % 64);
             if f.bits & bit != 0 {
                 return false;
             }
@@ -553,7 +560,7 @@ impl<'a> Visitor<'a> {
             true
         } else {
             // SAFETY: `big` holds `ceil(len / 8 / 64)` words (see `push`), and
-            // `word < len / 8` because `off < len`.
+            // `word < len / 8`.
             let slot = unsafe { &mut *f.big.add(word / 64) };
             let bit = 1u64 << (word % 64);
             if *slot & bit != 0 {
@@ -599,23 +606,34 @@ impl<'a> Visitor<'a> {
     /// `handle` is the address of a live handle and `target` the header it
     /// points to (kept alive by that handle for the duration of the call).
     #[doc(hidden)]
-    #[inline]
+    #[inline(always)]
     pub unsafe fn visit_handle(&mut self, handle: *const (), target: NonNull<ObjHeader>) {
         if matches!(self.mode, Mode::Sync(_)) || !self.claim_addr(handle.addr()) {
             return;
         }
-        match &mut self.mode {
+        // The collection's few instructions go inline, in every `trace`;
+        // introspection is a call.
+        match &self.mode {
             Mode::Subtract => collect::subtract_edge(target),
             Mode::Reachable(scan) => collect::reach_edge(scan, target),
-            Mode::Collect(f) => {
-                // SAFETY: forwarded from the caller.
-                let h = unsafe { target.as_ref() };
-                // Exclusive objects are left out: see `raw::snapshot`.
-                if h.is_tracked() && !h.has(crate::header::EXCLUSIVE) {
-                    f(target)
-                }
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { self.accepted_edge(target) },
+        }
+    }
+
+    /// An accepted edge to `target` (introspection).
+    ///
+    /// # Safety
+    /// As [`visit_handle`](Self::visit_handle).
+    #[inline(never)]
+    unsafe fn accepted_edge(&mut self, target: NonNull<ObjHeader>) {
+        if let Mode::Collect(f) = &mut self.mode {
+            // SAFETY: forwarded from the caller.
+            let h = unsafe { target.as_ref() };
+            // Exclusive objects are left out: see `raw::snapshot`.
+            if h.is_tracked() && !h.has(crate::header::EXCLUSIVE) {
+                f(target)
             }
-            Mode::Sync(_) => {}
         }
     }
 }
