@@ -59,7 +59,8 @@ use super::collect::{self, Batch, Panic, keep_first};
 /// nodes, well under a millisecond); a batch whose `Drop`s do slow work
 /// (I/O, joins) is rare. Short enough that a `collect()` whose caller holds
 /// a lock that such a `Drop` waits for (the deadlock this bound exists for)
-/// costs a pause, not a hang.
+/// costs a pause, not a hang. (Under loom there is no background thread.)
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const WAIT_BOUND: Duration = Duration::from_secs(1);
 
 /// The garbage of automatic collections that a `collect()` takes over: the
@@ -99,6 +100,7 @@ impl Pending {
 /// ([`HandOff::complete`]): logging and user code, which do not run under
 /// that lock.
 #[must_use]
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) enum HandOff {
     /// Queued for the thread.
     Queued,
