@@ -328,3 +328,35 @@ fn sync_heap_stable_old_generation_and_young_churn_run_no_full_collection() {
     drop(old);
     gc::collect();
 }
+
+#[test]
+fn sync_heap_young_collection_into_the_oldest_generation_takes_generation_1_along() {
+    use ouro::sync::gc;
+    let _l = sync_lock();
+    gc::enable();
+    // No middle collection: generation 1 keeps what the young collections
+    // promote until one of them, fully backed off, promotes into 2.
+    let t0 = if cfg!(miri) { 2 } else { 100 };
+    gc::set_threshold([t0, 1000, 1000]);
+    gc::collect();
+    let nodes = |g| {
+        gc::get_objects(Some(g))
+            .iter()
+            .filter(|o| o.downcast::<SyncNode>().is_some())
+            .count()
+    };
+    // Nothing is garbage: the young threshold doubles at every collection
+    // (t0, 2 t0, 4 t0, 8 t0), then the collections promote into 2.
+    let n = 80 * t0;
+    let live: Vec<_> = (0..n).map(|_| sync_node(None)).collect();
+    gc::wait_for_drops();
+    // What the first collections left in generation 1 went on to 2 with
+    // the first survivors promoted there (older than them, it goes first:
+    // each shard's lists, oldest first, stay in allocation order).
+    assert_eq!(nodes(1), 0);
+    assert!(nodes(2) >= 31 * t0, "{}", nodes(2));
+    assert_eq!(nodes(0) + nodes(2), n);
+    gc::set_threshold([700, 10, 10]);
+    drop(live);
+    gc::collect();
+}

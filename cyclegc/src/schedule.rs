@@ -121,7 +121,8 @@ pub(crate) fn decide(c: &Counters) -> Option<usize> {
 /// Where the survivors of an automatic collection of `generation` go: the
 /// next generation, except that a young collection made while the young
 /// threshold is fully backed off (and not held) promotes straight into the
-/// oldest one.
+/// oldest one. The sync heap then moves generation 1 there too, ahead of
+/// the survivors (its objects are older; `sync::collect::give_back`).
 pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
     if generation == 0 && backoff == MAX_BACKOFF {
         GENERATIONS - 1

@@ -5,7 +5,7 @@ use core::ptr::NonNull;
 use std::time::Instant;
 
 use super::header::*;
-use super::heap::{self, CollectorState, List, SHARDS, SyncHeap};
+use super::heap::{self, CollectorState, List, SHARDS, Shard, SyncHeap};
 use super::prims::{self, Ordering};
 use crate::debug::{DebugFlags, Found, Phase};
 use crate::visitor::{KeptGuard, SyncSink, Visitor};

@@ -253,7 +253,10 @@
 //!    the claim takes the moved-handle path above, whichever value holds it.
 //! 7. **Give back** (the survivors after step 4; G' after a withdrawn claim
 //!    or under `SAVEALL`). Under each shard lock: clear `IN_COLLECTOR`,
-//!    link the objects into generation `g + 1`, and collect the objects
+//!    link the objects into generation `g + 1` (an automatic young
+//!    collection may promote into generation 2: it first moves generation
+//!    1 there, whose objects are older, so that each shard's lists, oldest
+//!    first, stay in allocation order for step 1), and collect the objects
 //!    marked `ZOMBIE` meanwhile; drop those after unlocking. While a
 //!    collection owns an object, a deref of it from a `trace` the collector
 //!    runs panics (one object's `trace` may not reach into another's value).

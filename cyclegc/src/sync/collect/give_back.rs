@@ -15,6 +15,39 @@ pub(super) struct GiveBack {
     pub(super) survivors: usize,
 }
 
+/// Before a collection gives its survivors to a generation past the next
+/// one (a young collection promoting straight into the oldest generation,
+/// `schedule::promote_to`), moves the generations it skips (generation 1)
+/// to the end of `target` first.
+///
+/// Their objects are older than the survivors, and a shard's lists, oldest
+/// generation first, must stay in allocation order: the take reads them as
+/// one stream so that objects allocated together (the halves of cycles that
+/// threads build at once) share a chunk of the first pass. Left behind,
+/// generation 1 would sit after objects younger than its own in that
+/// stream, the streams of two shards would drift apart by the difference of
+/// their generation 1's lengths, and cycles across them would leave their
+/// chunks for the global verification. Each object moves once (then it is
+/// in the oldest generation), so the relabelling costs at most one more
+/// write per promoted object.
+fn skip_middle(shard: &mut Shard, target: usize) {
+    for g in 1..target {
+        let mut skipped = core::mem::replace(&mut shard.lists[g], List::new());
+        let relabel = ((g ^ target) as u32) << GEN_SHIFT;
+        // SAFETY: we hold the shard lock, and listed objects are owned by no
+        // collection (`IN_COLLECTOR` clear: I1 (a)); their generation bits
+        // are written under this lock only (a `fetch_xor`, since other bits
+        // of `flags` may change without it).
+        unsafe {
+            skipped.for_each(|o| {
+                let f = o.as_ref().flags.fetch_xor(relabel, Ordering::Relaxed);
+                debug_assert_eq!((f & GEN_MASK) >> GEN_SHIFT, g as u32);
+            });
+            shard.lists[target].append(&mut skipped);
+        }
+    }
+}
+
 impl GiveBack {
     /// Gives back every object whose state passes `which` (and is not
     /// destroyed or given back already); the zombies among them go to
@@ -49,6 +82,9 @@ impl GiveBack {
             // SAFETY: in the tables and not freed (I1, I2, I4; see `owned`).
             let s = unsafe { owned(t.objs[i]) }.shard();
             let mut shard = prims::lock(&h.shards[s].0);
+            if self.generation + 1 < target {
+                skip_middle(&mut shard, target);
+            }
             let mut keep = List::new();
             let mut taken = 0;
             while i < n && taken < GIVE_CHUNK {
