@@ -26,6 +26,14 @@
 //! found garbage), holding the collector lock, one at a time; [`get_stats`]
 //! counts a collection when it calls `Stop`.
 //!
+//! Automatic collections follow the thread-local heap's schedule (see
+//! [`crate::gc`]), with one difference: a young collection that moves its
+//! survivors straight into the oldest generation takes the middle
+//! generation along (so `get_objects(Some(1))` is empty after it). Each
+//! shard's objects then stay in the order they were made, and a cycle
+//! made across threads stays within one chunk of the collector's first
+//! pass, where it is cheapest to prove garbage.
+//!
 //! Cycles are freed only through values whose `Trace` is structural
 //! ([`Trace::structural`](crate::Trace::structural)), as on the thread-local
 //! heap, and by the same rule a cycle kept alive only by another impl is
