@@ -4,7 +4,8 @@
 //! those naming a probe (p1-p8) found nothing and stay as guards.
 #![allow(dead_code)]
 use ouro::{Gc, Trace, Visitor, Weak, gc};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// Larger than 512 bytes: allocated by the system allocator, so Miri sees frees.
 struct Leaf([u8; 1024]);
@@ -765,4 +766,91 @@ fn panic_in_the_walk_after_survivors_were_let_go_of_keeps_the_heap_intact() {
     assert_eq!(gc::collect(), 0);
     assert_eq!(gc::get_objects(None).len(), base);
     gc::enable();
+}
+
+// ---------------------------------------------------------------------------
+// The thread-local twin of review finding r9-3: under `SAVEALL`, a
+// finalizer that drops the last handle to another object of the set.
+// ---------------------------------------------------------------------------
+
+/// X of the cycle X -> W -> X: its finalizer drops X's handle to W, W's last.
+struct SaveX {
+    w: RefCell<Option<Gc<SaveW>>>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Trace for SaveX {
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { ouro::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.w.trace(v);
+    }
+    fn finalize(&self) {
+        drop(self.w.borrow_mut().take());
+    }
+}
+
+impl Drop for SaveX {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+struct SaveW {
+    x: RefCell<Option<Gc<SaveX>>>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Trace for SaveW {
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on fields.
+        unsafe { ouro::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.x.trace(v);
+    }
+}
+
+impl Drop for SaveW {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// Under `SAVEALL`, an object whose last handle a finalizer of the set
+/// drops is freed by its count (its `Drop` runs once; it is not in
+/// `garbage()`), the rest of the set is saved, and nothing is left behind
+/// once the garbage is cleared: the same as on the shared heap
+/// (`regressions_shared::saveall_frees_an_object_a_finalizer_let_go_of`).
+#[test]
+fn saveall_frees_an_object_a_finalizer_let_go_of() {
+    gc::collect();
+    let x_drops = Rc::new(Cell::new(0));
+    let w_drops = Rc::new(Cell::new(0));
+    let x = Gc::new(SaveX {
+        w: RefCell::new(None),
+        drops: x_drops.clone(),
+    });
+    let w = Gc::new(SaveW {
+        x: RefCell::new(Some(x.clone())),
+        drops: w_drops.clone(),
+    });
+    *x.w.borrow_mut() = Some(w);
+    drop(x);
+    let old = gc::get_debug();
+    gc::set_debug(gc::DebugFlags::SAVEALL);
+    gc::collect();
+    gc::set_debug(old);
+    let w_after = w_drops.get();
+    let x_after = x_drops.get();
+    let saved: Vec<&'static str> = gc::garbage().iter().map(|o| o.type_name()).collect();
+    gc::clear_garbage();
+    gc::collect();
+    assert_eq!(w_after, 1, "W dropped once");
+    assert_eq!(x_after, 0, "X kept in garbage()");
+    assert_eq!(saved, [core::any::type_name::<SaveX>()]);
+    assert_eq!(x_drops.get(), 1, "X dropped with the garbage");
+    assert_eq!(w_drops.get(), 1, "W not dropped again");
 }

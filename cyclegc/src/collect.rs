@@ -963,14 +963,27 @@ impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
     }
 
     fn save(&mut self) {
-        // Keep them, alive and tracked, in `garbage`.
+        // Keep them, alive and tracked, in `garbage`; but not an object a
+        // finalizer of the set let go of the last handle to: it was freed
+        // by its count while protected (CPython frees it at once), so it
+        // is released like any object whose count reached zero, as on the
+        // shared heap.
         let mut garbage = self.heap.garbage.borrow_mut();
+        let pending = &mut *self.pending;
+        let mut saved = 0;
         each(self.heap, |o| {
             // SAFETY: protected until here (see `each`).
             let h = unsafe { o.as_ref() };
             let_go(h, 0);
+            if h.strong() == 0 {
+                // SAFETY: live (protected until just now) and let go of;
+                // the queue's reference keeps it until the collection ends.
+                unsafe { queue_if_dead(pending, o) };
+                return;
+            }
             h.inc_strong();
             garbage.push(o);
+            saved += 1;
         });
         drop(garbage);
         // SAFETY: the unreachable list is well formed (see `each`).
@@ -980,7 +993,7 @@ impl crate::unreachable::UnreachableSet for LocalSet<'_, '_> {
                 self.heap.gen_head(self.old),
             )
         };
-        self.outcome.saved = self.outcome.unreachable;
+        self.outcome.saved = saved;
     }
 
     fn doom(&mut self) {
