@@ -14,7 +14,10 @@
 //!    on too);
 //! 3. otherwise, under `DebugFlags::SAVEALL`, the set is kept (alive, one
 //!    strong reference each, in `garbage()`) and counted as collected, as
-//!    CPython counts it;
+//!    CPython counts it; an object of it whose count reached zero meanwhile
+//!    (a finalizer let go of its last handle; on the shared heap, another
+//!    thread did) is released by its count instead, never kept, as CPython
+//!    frees such an object at once;
 //! 4. otherwise the values are marked dead and dropped, which breaks the
 //!    cycles, and the memory no handle holds any more is freed; the set is
 //!    counted as collected.
