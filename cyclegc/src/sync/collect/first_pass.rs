@@ -253,20 +253,28 @@ fn trace_chunk(t: &mut Tables, scratch: &bumpalo::Bump, lo: usize, hi: usize, ho
         if !structural && !sink.busy {
             untrusted.push(Ix::new(i));
         }
-        // A busy lock hid some edges: a root too. (Edges from earlier
-        // chunks were subtracted already.)
-        let r = if sink.busy || !structural {
-            *refs = ROOT_REFS;
-            ROOT_REFS
-        } else {
-            (word & STRONG_MASK) as i64
-        };
-        *refs = refs.saturating_add(r);
-        *local = r;
+        // A busy lock hid some edges: a root too.
+        *local = start_trial(refs, word, sink.busy || !structural);
     }
     local_refs.truncate(end - lo);
     adj_start[end] = adj.len() as u32;
     end
+}
+
+/// An object's start in the trial, given its counts `word` (edges from
+/// earlier chunks were subtracted from `refs` already): its strong count,
+/// or `ROOT_REFS` if some of its edges are hidden (`root`). Adds it to the
+/// global `refs` and returns it (the chunk's own `gc_refs`).
+#[inline(always)]
+fn start_trial(refs: &mut i64, word: u64, root: bool) -> i64 {
+    let r = if root {
+        *refs = ROOT_REFS;
+        ROOT_REFS
+    } else {
+        (word & STRONG_MASK) as i64
+    };
+    *refs = refs.saturating_add(r);
+    r
 }
 
 /// Traces taken object `obj` for [`trace_chunk`], recording its edges in
