@@ -5,6 +5,7 @@
 //! time (`SYNC`), in this binary of their own.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -140,6 +141,75 @@ fn thread_heap_explicit_collections_do_not_move_the_young_threshold() {
         // into the oldest generation.
         assert_eq!(gc::get_objects(Some(1)).len(), 0);
         assert!(gc::get_objects(Some(2)).len() >= 16 * 700);
+    });
+}
+
+/// Young collections made while fully backed off, in order: whether each
+/// found a garbage cycle made in its own batch (`collections` counts the
+/// young collections started so far; `allocate` makes one live, acyclic
+/// object; `cycle` makes a garbage cycle and says whether it is freed or
+/// collected yet).
+fn cycle_found_in_each_batch(
+    collections: &dyn Fn() -> usize,
+    allocate: &mut dyn FnMut(),
+    cycle: &dyn Fn() -> Box<dyn Fn() -> bool>,
+) -> Vec<bool> {
+    // Live objects only: the young threshold doubles four times (after
+    // collections finding nothing), then stays backed off.
+    while collections() < 4 {
+        allocate();
+    }
+    (0..8)
+        .map(|_| {
+            let n = collections();
+            let gone = cycle();
+            while collections() == n {
+                allocate();
+            }
+            gone()
+        })
+        .collect()
+}
+
+/// While fully backed off, three young collections pass unexamined (their
+/// garbage goes to generation 2 with them); the fourth examines, finds its
+/// cycle, and the young threshold comes back: every later one examines.
+const PASS_PATTERN: [bool; 8] = [false, false, false, true, true, true, true, true];
+
+#[test]
+fn thread_heap_backed_off_young_collections_examine_one_time_in_four() {
+    on_fresh_thread(|| {
+        let young = Rc::new(Cell::new(0));
+        let y = young.clone();
+        let id = gc::add_callback(move |i| {
+            if i.phase == gc::Phase::Start && i.generation == 0 {
+                y.set(y.get() + 1);
+            }
+        });
+        let mut kept = Vec::new();
+        let found =
+            cycle_found_in_each_batch(&|| young.get(), &mut || kept.push(node(None)), &|| {
+                let a = node(None);
+                *a.next.borrow_mut() = Some(node(Some(a.clone())));
+                let w = Gc::downgrade(&a);
+                Box::new(move || w.upgrade().is_none())
+            });
+        assert_eq!(found, PASS_PATTERN);
+        // The cycles of the passed batches wait in generation 2, counted,
+        // for a full collection.
+        let waiting = |g| {
+            gc::get_objects(Some(g))
+                .iter()
+                .filter(|o| {
+                    o.downcast::<Node>()
+                        .is_some_and(|n| n.next.borrow().is_some())
+                })
+                .count()
+        };
+        assert_eq!(waiting(2), 6);
+        assert_eq!(gc::collect(), 6);
+        gc::remove_callback(id);
+        drop(kept);
     });
 }
 
@@ -358,5 +428,41 @@ fn sync_heap_young_collection_into_the_oldest_generation_takes_generation_1_alon
     assert_eq!(nodes(0) + nodes(2), n);
     gc::set_threshold([700, 10, 10]);
     drop(live);
+    gc::collect();
+}
+
+#[test]
+fn sync_heap_backed_off_young_collections_examine_one_time_in_four() {
+    use ouro::sync::gc;
+    static YOUNG: AtomicUsize = AtomicUsize::new(0);
+    let _l = sync_lock();
+    gc::enable();
+    gc::set_threshold([700, 10, 10]);
+    gc::collect();
+    gc::wait_for_drops();
+    let id = gc::add_callback(|i| {
+        if i.phase == gc::Phase::Start && i.generation == 0 {
+            YOUNG.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let start = YOUNG.load(Ordering::Relaxed);
+    let mut kept = Vec::new();
+    let found = cycle_found_in_each_batch(
+        &|| YOUNG.load(Ordering::Relaxed) - start,
+        &mut || kept.push(sync_node(None)),
+        &|| {
+            let a = sync_node(None);
+            *a.next.lock().unwrap() = Some(sync_node(Some(a.clone())));
+            let w = ouro::sync::Gc::downgrade(&a);
+            // A collection that found the cycle cleared its weak references
+            // when it claimed it (its drops may still be on their way).
+            Box::new(move || w.upgrade().is_none())
+        },
+    );
+    gc::remove_callback(id);
+    assert_eq!(found, PASS_PATTERN);
+    gc::wait_for_drops();
+    assert_eq!(gc::collect(), 6);
+    drop(kept);
     gc::collect();
 }

@@ -226,6 +226,17 @@ pub(crate) fn log_stats(
     );
 }
 
+/// The `STATS` line of a young collection that promoted generation 0
+/// unexamined (`schedule::examines`).
+pub(crate) fn log_pass(module: &str, into: usize, elapsed: std::time::Duration) {
+    log::info!(
+        target: "ouro::gc",
+        "{module}: generation 0: promoted into generation {into} unexamined (young \
+         collections found nothing lately), {:.3} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
 /// Prints, once per process, a hint to stderr when `STATS` is set but no
 /// logger is installed (`log::max_level()` is `Off`, its value until a
 /// logger sets one), so that `set_debug(STATS)` is not silently useless.

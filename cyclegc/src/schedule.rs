@@ -27,6 +27,19 @@
 //!    automatic collections feed [`after_collection`]: an explicit one,
 //!    typically made right after the program dropped its cycles, says
 //!    nothing about what the automatic ones find.
+//!
+//!    While fully backed off, only one young collection in
+//!    `PASSES + 1` examines generation 0 ([`examines`]); the others
+//!    promote it into the oldest generation *unexamined*: they trace
+//!    nothing and find nothing, and cost one list splice (a relabel per
+//!    object on the shared heap). A program that builds a large structure
+//!    without making cycles otherwise pays a young scan of every object it
+//!    builds (about half the cost of building it), for collections that
+//!    keep finding nothing. The examined ones still watch for cycles: the
+//!    first that finds garbage brings the young threshold back, and every
+//!    young collection examines again. A cycle that died in a batch
+//!    promoted unexamined waits for rule 2, as cycles that die after
+//!    their objects were promoted already do.
 //! 2. **A full collection waits for the heap to grow.** CPython holds one
 //!    off until the objects *promoted* into the oldest generation since the
 //!    last full collection exceed 25% of those that survived it, and never
@@ -47,6 +60,20 @@ use crate::heap::GENERATIONS;
 
 /// Doublings of the young threshold while young collections find nothing.
 pub(crate) const MAX_BACKOFF: u32 = 4;
+
+/// The bits of the backoff state that count the doublings.
+const DOUBLINGS: u32 = 0xf;
+
+/// While fully backed off, the young collections in a row that promote
+/// generation 0 unexamined before one examines it ([`examines`]).
+pub(crate) const PASSES: u32 = 3;
+
+/// The bits of the backoff state that count those passes since the last
+/// collection that examined anything.
+const PASS_SHIFT: u32 = 4;
+const PASS_MASK: u32 = 0xf << PASS_SHIFT;
+static_assertions::const_assert!(PASSES < 1 << (8 - PASS_SHIFT));
+static_assertions::const_assert!(MAX_BACKOFF <= DOUBLINGS);
 
 /// Bits of the backoff state above the doublings: the young threshold is
 /// held at `threshold0` while the last middle ([`HELD_MIDDLE`]) or full
@@ -87,7 +114,14 @@ pub(crate) struct Counters {
 /// times; 0 (automatic collection off) stays 0.
 #[inline]
 pub(crate) fn young_threshold(threshold0: usize, backoff: u32) -> usize {
-    threshold0.saturating_mul(1 << (backoff & !HELD).min(MAX_BACKOFF))
+    threshold0.saturating_mul(1 << (backoff & DOUBLINGS).min(MAX_BACKOFF))
+}
+
+/// Whether the young threshold is fully backed off and not held: the
+/// state in which young collections promote into the oldest generation.
+#[inline]
+fn fully_backed_off(backoff: u32) -> bool {
+    backoff & !PASS_MASK == MAX_BACKOFF
 }
 
 /// Whether the live tracked objects have grown enough since the last full
@@ -124,11 +158,26 @@ pub(crate) fn decide(c: &Counters) -> Option<usize> {
 /// oldest one. The sync heap then moves generation 1 there too, ahead of
 /// the survivors (its objects are older; `sync::collect::give_back`).
 pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
-    if generation == 0 && backoff == MAX_BACKOFF {
+    if generation == 0 && fully_backed_off(backoff) {
         GENERATIONS - 1
     } else {
         (generation + 1).min(GENERATIONS - 1)
     }
+}
+
+/// Whether an automatic collection of `generation` examines its objects
+/// (trial deletion), or only promotes them: a young collection made while
+/// fully backed off examines generation 0 once every `PASSES + 1` times
+/// (see the module docs); every other collection examines.
+pub(crate) fn examines(generation: usize, backoff: u32) -> bool {
+    generation > 0 || !fully_backed_off(backoff) || (backoff & PASS_MASK) >> PASS_SHIFT >= PASSES
+}
+
+/// The backoff state after a young collection that promoted generation 0
+/// unexamined: one more pass.
+pub(crate) fn after_pass(backoff: u32) -> u32 {
+    debug_assert!(!examines(0, backoff), "a pass the schedule did not ask for");
+    backoff + (1 << PASS_SHIFT)
 }
 
 /// The backoff state after a collection of `generation` that scanned
@@ -140,7 +189,8 @@ pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
 /// it otherwise (a full one clears both: it scanned generation 1 too). A
 /// young or middle collection that finds nothing doubles the young
 /// threshold (up to [`MAX_BACKOFF`] times) unless a hold bit is set; a
-/// full one that finds nothing leaves the doublings.
+/// full one that finds nothing leaves the doublings. The count of passes
+/// starts again (see [`examines`]).
 pub(crate) fn after_collection(
     backoff: u32,
     generation: usize,
@@ -148,7 +198,7 @@ pub(crate) fn after_collection(
     scanned: usize,
 ) -> u32 {
     let mut held = backoff & HELD;
-    let mut doublings = (backoff & !HELD).min(MAX_BACKOFF);
+    let mut doublings = (backoff & DOUBLINGS).min(MAX_BACKOFF);
     if generation > 0 {
         let bit = if generation == 1 { HELD_MIDDLE } else { HELD };
         held &= !bit;
@@ -280,6 +330,48 @@ mod tests {
         assert_eq!(promote_to(1, MAX_BACKOFF), 2);
         assert_eq!(promote_to(2, MAX_BACKOFF), 2);
         assert_eq!(promote_to(2, 0), 2);
+    }
+
+    #[test]
+    fn fully_backed_off_young_collections_examine_one_time_in_passes_plus_one() {
+        // Not backed off, held, or older: every collection examines.
+        assert!(examines(0, 0));
+        assert!(examines(0, MAX_BACKOFF - 1));
+        assert!(examines(0, MAX_BACKOFF | HELD_MIDDLE));
+        assert!(examines(1, MAX_BACKOFF));
+        assert!(examines(2, MAX_BACKOFF));
+        // Fully backed off: PASSES young collections pass, the next one
+        // examines; finding nothing, it starts the passes again.
+        let mut b = MAX_BACKOFF;
+        let mut seen = Vec::new();
+        for _ in 0..2 * (PASSES + 1) {
+            let e = examines(0, b);
+            seen.push(e);
+            assert_eq!(promote_to(0, b), 2, "passes promote to the oldest too");
+            assert_eq!(
+                young_threshold(700, b),
+                700 * 16,
+                "passes keep the threshold"
+            );
+            b = if e {
+                after_collection(b, 0, 0, 11_200)
+            } else {
+                after_pass(b)
+            };
+        }
+        let mut expected = vec![false; PASSES as usize];
+        expected.push(true);
+        expected.extend_from_within(..);
+        assert_eq!(seen, expected);
+        assert_eq!(b, MAX_BACKOFF);
+        // An examined one that finds garbage brings everything back.
+        for _ in 0..PASSES {
+            b = after_pass(b);
+        }
+        assert_eq!(after_collection(b, 0, 2, 11_200), 0);
+        // A middle collection examines and starts the passes again too.
+        let b = after_pass(MAX_BACKOFF);
+        assert_eq!(after_collection(b, 1, 0, 11_200), MAX_BACKOFF);
     }
 
     #[test]

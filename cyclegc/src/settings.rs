@@ -203,12 +203,23 @@ impl<P: Policy> Shell<P> {
         self.update_trigger();
     }
 
-    /// The automatic collection the schedule asks for now, if any: the
-    /// generation to collect and the one its survivors go to
-    /// (`schedule::decide`, `schedule::promote_to`).
-    pub(crate) fn due(&self, counters: &Counters) -> Option<(usize, usize)> {
-        let g = crate::schedule::decide(counters)?;
-        Some((g, crate::schedule::promote_to(g, counters.backoff)))
+    /// The automatic collection the schedule asks for now, if any
+    /// (`schedule::decide`, `schedule::promote_to`, `schedule::examines`).
+    pub(crate) fn due(&self, counters: &Counters) -> Option<Due> {
+        let generation = crate::schedule::decide(counters)?;
+        Some(Due {
+            generation,
+            into: crate::schedule::promote_to(generation, counters.backoff),
+            examine: crate::schedule::examines(generation, counters.backoff),
+        })
+    }
+
+    /// After an automatic young collection that promoted generation 0
+    /// unexamined (`Due::examine` was false): counts the pass
+    /// (`schedule::after_pass`); the young threshold stays.
+    pub(crate) fn pass(&self) {
+        self.backoff
+            .set(crate::schedule::after_pass(self.backoff.get()));
     }
 
     /// What the schedule looks at, given the heap's own counts: generation
@@ -223,6 +234,19 @@ impl<P: Policy> Shell<P> {
             live_after_full,
         }
     }
+}
+
+/// An automatic collection the schedule asks for ([`Shell::due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// The oldest generation to collect.
+    pub(crate) generation: usize,
+    /// The generation its survivors go to.
+    pub(crate) into: usize,
+    /// Whether it examines its objects; if not, it promotes generation 0
+    /// into `into` unexamined (only a young collection, while fully backed
+    /// off) and the heap calls [`Shell::pass`] instead of [`Shell::adapt`].
+    pub(crate) examine: bool,
 }
 
 /// The thread-local heap's cells.
@@ -456,7 +480,29 @@ mod tests {
         // What is due: nothing below the young threshold; generation 0
         // (kept there) above it.
         assert_eq!(s.due(&s.counters(700, 0, 0)), None);
-        assert_eq!(s.due(&s.counters(701, 0, 0)), Some((0, 1)));
+        let young = Due {
+            generation: 0,
+            into: 1,
+            examine: true,
+        };
+        assert_eq!(s.due(&s.counters(701, 0, 0)), Some(young));
+        // Fully backed off: into the oldest generation, three times in four
+        // unexamined.
+        for _ in 0..crate::schedule::MAX_BACKOFF {
+            s.adapt(0, 0, 500);
+        }
+        let mut examined = 0;
+        for _ in 0..4 * (crate::schedule::PASSES + 1) {
+            let due = s.due(&s.counters(700 * 16 + 1, 0, 0)).unwrap();
+            assert_eq!((due.generation, due.into), (0, 2));
+            if due.examine {
+                examined += 1;
+                s.adapt(0, 0, 500);
+            } else {
+                s.pass();
+            }
+        }
+        assert_eq!(examined, 4);
     }
 
     #[test]

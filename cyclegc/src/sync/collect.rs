@@ -162,6 +162,49 @@ pub(crate) fn collect(
     b
 }
 
+/// An automatic young collection that examines nothing
+/// (`schedule::examines`): the `Start` callbacks, then generation 0 moves
+/// to generation `into` unexamined, shard by shard. It finds nothing and
+/// runs no `trace`, finalizer or `Drop`. The caller holds the collector
+/// lock and has marked this thread as collecting; it calls
+/// [`finish_pass`] once it has released the lock. Returns when it started
+/// and a callback's panic.
+pub(crate) fn pass(h: &'static SyncHeap, into: usize) -> (Instant, Option<Panic>) {
+    let start = Instant::now();
+    let p = super::control::invoke_callbacks(h, Phase::Start, 0, Outcome::default(), start);
+    h.young.store(0, Ordering::Relaxed);
+    for slot in &h.shards {
+        promote_unexamined(&mut prims::lock(&slot.0), into);
+    }
+    h.shell.count_collection(0);
+    h.shell.pass();
+    (start, p)
+}
+
+/// The end of a [`pass`], without the collector lock (a logger is user
+/// code): its statistics, its `STATS` line and the `Stop` callbacks (under
+/// the lock again, as for any collection). Returns the first panic.
+pub(crate) fn finish_pass(
+    h: &'static SyncHeap,
+    into: usize,
+    start: Instant,
+    mut panic: Option<Panic>,
+) -> Option<Panic> {
+    h.shell.record(0, 0, 0);
+    if h.shell.debug().contains(DebugFlags::STATS)
+        && let Some(p) = catch(|| crate::debug::log_pass("sync gc", into, start.elapsed()))
+    {
+        keep_first(&mut panic, Some(p));
+    }
+    if super::control::has_callbacks(h) {
+        let _state = prims::lock(&h.collector);
+        let _c = super::control::Collecting::start(h);
+        let p = super::control::invoke_callbacks(h, Phase::Stop, 0, Outcome::default(), start);
+        keep_first(&mut panic, p);
+    }
+    panic
+}
+
 /// The rest of a collection, run without the collector lock: step 5 (the
 /// finalizers; then, holding the lock again, the re-verification), step 6
 /// (drops and frees), the zombies' drops, the statistics and the `Stop`

@@ -315,12 +315,23 @@ pub(crate) fn maybe_collect(h: &'static SyncHeap) {
     if counters.counts[2] > counters.thresholds[2] {
         counters.live = h.live_tracked();
     }
-    let Some((generation, into)) = h.shell.due(&counters) else {
+    let Some(due) = h.shell.due(&counters) else {
         return;
     };
+    if !due.examine {
+        let (start, p) = {
+            let _c = Collecting::start(h);
+            collect::pass(h, due.into)
+        };
+        drop(state);
+        if let Some(p) = collect::finish_pass(h, due.into, start, p) {
+            panic::resume_unwind(p);
+        }
+        return;
+    }
     let mut batch = {
         let _c = Collecting::start(h);
-        collect::collect(h, &mut state, generation, Some(into))
+        collect::collect(h, &mut state, due.generation, Some(due.into))
     };
     // A panic of a callback or a `trace` in the critical part goes to the
     // allocating thread (the heap is consistent); one of a finalizer or a

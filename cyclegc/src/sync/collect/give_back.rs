@@ -32,19 +32,36 @@ pub(super) struct GiveBack {
 /// write per promoted object.
 fn skip_middle(shard: &mut Shard, target: usize) {
     for g in 1..target {
-        let mut skipped = core::mem::replace(&mut shard.lists[g], List::new());
-        let relabel = ((g ^ target) as u32) << GEN_SHIFT;
-        // SAFETY: we hold the shard lock, and listed objects are owned by no
-        // collection (`IN_COLLECTOR` clear: I1 (a)); their generation bits
-        // are written under this lock only (a `fetch_xor`, since other bits
-        // of `flags` may change without it).
-        unsafe {
-            skipped.for_each(|o| {
-                let f = o.as_ref().flags.fetch_xor(relabel, Ordering::Relaxed);
-                debug_assert_eq!((f & GEN_MASK) >> GEN_SHIFT, g as u32);
-            });
-            shard.lists[target].append(&mut skipped);
-        }
+        move_generation(shard, g, target);
+    }
+}
+
+/// Moves the whole of generation `g` of `shard` to the end of generation
+/// `target`, relabelling each object.
+fn move_generation(shard: &mut Shard, g: usize, target: usize) {
+    let mut moved = core::mem::replace(&mut shard.lists[g], List::new());
+    let relabel = ((g ^ target) as u32) << GEN_SHIFT;
+    // SAFETY: we hold the shard lock, and listed objects are owned by no
+    // collection (`IN_COLLECTOR` clear: I1 (a)); their generation bits are
+    // written under this lock only (a `fetch_xor`, since other bits of
+    // `flags` may change without it).
+    unsafe {
+        moved.for_each(|o| {
+            let f = o.as_ref().flags.fetch_xor(relabel, Ordering::Relaxed);
+            debug_assert_eq!((f & GEN_MASK) >> GEN_SHIFT, g as u32);
+        });
+        shard.lists[target].append(&mut moved);
+    }
+}
+
+/// A young collection that examines nothing (`schedule::examines`), on
+/// one shard: generation 0 goes to generation `into` as it is, after the
+/// generations it skips (older objects first, as `skip_middle` keeps the
+/// stream in allocation order). The caller holds the collector lock (no
+/// collection owns a listed object) and the shard's lock.
+pub(super) fn promote_unexamined(shard: &mut Shard, into: usize) {
+    for g in (0..into).rev() {
+        move_generation(shard, g, into);
     }
 }
 
