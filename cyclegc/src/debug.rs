@@ -21,7 +21,9 @@ pub struct DebugFlags(pub(crate) u32);
 impl DebugFlags {
     /// Log a summary of every collection through the `log` facade (target
     /// `ouro::gc`, level `info`): generation, objects scanned, unreachable,
-    /// collected, uncollectable, time.
+    /// collected, uncollectable, time. A young collection that promoted
+    /// generation 0 unexamined (a backed-off schedule's pass: see the `gc`
+    /// module) says so instead, with its time.
     ///
     /// The lines go wherever the program's logger sends them; with no logger
     /// installed (`log`'s default) nothing is printed. Install one, e.g.

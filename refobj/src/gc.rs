@@ -46,6 +46,20 @@
 //!    275 000 when the middle generation got them.) Such a program can call
 //!    [`collect`] after dropping a structure, or lower the thresholds.
 //!
+//!    While fully backed off, only one young collection in four examines
+//!    generation 0; the three before it *pass*: they move generation 0
+//!    into the oldest generation unexamined, which costs a list splice
+//!    instead of a scan of every object (on a program that builds a large
+//!    structure, young scans that keep finding nothing cost about half of
+//!    what building it does). A pass is a collection like any other for
+//!    [`get_stats`], the callbacks (`collected` 0) and [`get_count`]; its
+//!    `STATS` line says `promoted into generation 2 unexamined`. The
+//!    fourth examines its objects as usual; once one finds garbage, the
+//!    young threshold comes back and every young collection examines
+//!    again. The price: cycles that died in the batches of up to three
+//!    passes in a row wait in the oldest generation for the next full
+//!    collection (rule 3), as do those that die after being promoted.
+//!
 //!    Only automatic collections move the effective threshold: an explicit
 //!    [`collect`] or [`collect_generation`] (which a program typically
 //!    calls right after dropping its cycles) says nothing about what the

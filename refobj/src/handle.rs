@@ -862,7 +862,7 @@ impl<T: ?Sized> Trace for Gc<T> {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     fn trace(&self, visitor: &mut Visitor<'_>) {
         // SAFETY: `self` is a live handle at this address; it keeps the
         // target alive for the duration of the call.
