@@ -768,6 +768,68 @@ fn panic_in_the_walk_after_survivors_were_let_go_of_keeps_the_heap_intact() {
     gc::enable();
 }
 
+/// A chain built bottom-up (each node made before the one pointing to it):
+/// `len` nodes, the head returned.
+fn walk_chain(len: usize) -> Gc<WalkNode> {
+    let mut head = walk_node(None);
+    for _ in 1..len {
+        head = walk_node(Some(head));
+    }
+    head
+}
+
+/// The walk takes a chain's nodes back from the unreachable list right
+/// after the node that reached them (depth first), also when that node is
+/// the last of the list; a structural `trace` that panics after such moves
+/// leaves every object linked and intact, and the next collections free
+/// exactly the garbage.
+#[test]
+fn walk_taking_chains_back_depth_first_keeps_the_lists_whole() {
+    gc::disable();
+    gc::collect();
+    let base = gc::get_objects(None).len();
+    let bomb = |held| {
+        Gc::new(StructuralBomb {
+            held: RefCell::new(Some(held)),
+        })
+    };
+    // Walked oldest first: the chains' nodes are tentatively unreachable
+    // until their bomb, the list's last node, reaches the head.
+    let first = bomb(walk_chain(4));
+    BOMB_CALLS.with(|c| c.set(0));
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::get_objects(None).len(), base + 5);
+    // Again with a second bomb and a garbage cycle, made after the first
+    // (a full collection walks generation 0 first): calls 1 and 2 are the
+    // subtraction; in the walk, call 3 (the second bomb) takes its chain
+    // back, and call 4 (the first bomb) panics.
+    let second = bomb(walk_chain(3));
+    let (c, wc) = {
+        let c = walk_node(None);
+        *c.next.borrow_mut() = Some(walk_node(Some(c.clone())));
+        let w = Gc::downgrade(&c);
+        (c, w)
+    };
+    drop(c);
+    BOMB_CALLS.with(|c| c.set(0));
+    BOMB_AT.with(|a| a.set(4));
+    let r = std::panic::catch_unwind(gc::collect);
+    BOMB_AT.with(|a| a.set(0));
+    assert!(r.is_err(), "the trace's panic is resumed");
+    assert!(
+        wc.upgrade().is_some(),
+        "everything survives a panicked walk"
+    );
+    assert_eq!(gc::get_objects(None).len(), base + 11);
+    // The lists are whole: the garbage cycle goes, then both chains.
+    assert_eq!(gc::collect(), 2);
+    assert!(wc.upgrade().is_none());
+    drop((first, second));
+    assert_eq!(gc::collect(), 0, "acyclic chains went by their counts");
+    assert_eq!(gc::get_objects(None).len(), base);
+    gc::enable();
+}
+
 // ---------------------------------------------------------------------------
 // The thread-local twin of review finding r9-3: under `SAVEALL`, a
 // finalizer that drops the last handle to another object of the set.

@@ -135,8 +135,9 @@ pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
 ///
 /// Objects on the unreachable list have real `prev` pointers. The nodes
 /// ahead of the walk are reached through `next` only (their `prev` words
-/// hold scan words), and the young head's `prev` is kept equal to the tail
-/// (see `move_unreachable`).
+/// hold scan words), and nothing reads the young head's `prev` until the
+/// walk ends and sets it (see `Walk::run`; after a panic, `gc_tail_after`
+/// finds the tail through `next`).
 #[inline(never)]
 fn reach_unreachable(scan: &Scan, target: NonNull<ObjHeader>, l: Link) {
     let cur = scan.cursor.get();
@@ -145,12 +146,8 @@ fn reach_unreachable(scan: &Scan, target: NonNull<ObjHeader>, l: Link) {
     // is the node being traced, on `young`.
     unsafe {
         list::unlink(l);
-        let after = list::next(cur);
-        list::set_next(l, after);
+        list::set_next(l, list::next(cur));
         list::set_next(cur, l);
-        if after == scan.young {
-            list::set_prev(scan.young, l);
-        }
         target.as_ref().clear(UNREACHABLE);
     }
     set_scan_word(l, REACHED);
@@ -518,7 +515,8 @@ impl Walk {
 }
 
 /// The tail of `young` when the walk is at `gc`: the last node reachable
-/// through `next` (the head's `prev` is kept equal to it, see `reach_edge`).
+/// through `next` (the head's `prev` is not kept up to date during the
+/// walk: see `reach_unreachable`).
 unsafe fn gc_tail_after(gc: Link, young: Link) -> Link {
     // SAFETY: forwarded contract; walking `next` from a live node of `young`.
     unsafe {
