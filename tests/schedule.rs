@@ -137,10 +137,17 @@ fn thread_heap_explicit_collections_do_not_move_the_young_threshold() {
         assert_eq!(young(), 4, "the young threshold came back to 700");
         kept.push(node(None));
         assert_eq!(young(), 5);
-        // A fully backed-off young collection moves its survivors straight
-        // into the oldest generation.
+        // Fully backed off, three young collections pass: generation 0 goes
+        // to the middle generation unexamined ...
+        assert!(gc::get_objects(Some(1)).len() >= 16 * 700);
+        while young() < 8 {
+            kept.push(node(None));
+        }
+        // ... and the fourth examines it, finds nothing, and moves its
+        // survivors straight into the oldest generation, the passed
+        // batches along.
         assert_eq!(gc::get_objects(Some(1)).len(), 0);
-        assert!(gc::get_objects(Some(2)).len() >= 16 * 700);
+        assert!(gc::get_objects(Some(2)).len() >= 4 * 16 * 700);
     });
 }
 
@@ -148,7 +155,9 @@ fn thread_heap_explicit_collections_do_not_move_the_young_threshold() {
 /// found a garbage cycle made in its own batch (`collections` counts the
 /// young collections started so far; `allocate` makes one live, acyclic
 /// object; `cycle` makes a garbage cycle and says whether it is freed or
-/// collected yet).
+/// collected yet). Then, allocating on, no cycle waits for a full
+/// collection: those of the passed batches go within a few thousand
+/// allocations too, with no explicit `collect()`.
 fn cycle_found_in_each_batch(
     collections: &dyn Fn() -> usize,
     allocate: &mut dyn FnMut(),
@@ -159,20 +168,33 @@ fn cycle_found_in_each_batch(
     while collections() < 4 {
         allocate();
     }
-    (0..8)
+    let mut gone = Vec::new();
+    let found = (0..8)
         .map(|_| {
             let n = collections();
-            let gone = cycle();
+            gone.push(cycle());
             while collections() == n {
                 allocate();
             }
-            gone()
+            gone.last().unwrap()()
         })
-        .collect()
+        .collect();
+    // Back at threshold0, a middle collection comes within `threshold1 + 1`
+    // young collections and examines the passed batches.
+    let mut more = 0;
+    while !gone.iter().all(|g| g()) {
+        allocate();
+        more += 1;
+        assert!(
+            more < 12 * 700 * 2,
+            "a passed cycle waits for a full collection"
+        );
+    }
+    found
 }
 
 /// While fully backed off, three young collections pass unexamined (their
-/// garbage goes to generation 2 with them); the fourth examines, finds its
+/// garbage goes to generation 1 with them); the fourth examines, finds its
 /// cycle, and the young threshold comes back: every later one examines.
 const PASS_PATTERN: [bool; 8] = [false, false, false, true, true, true, true, true];
 
@@ -195,19 +217,63 @@ fn thread_heap_backed_off_young_collections_examine_one_time_in_four() {
                 Box::new(move || w.upgrade().is_none())
             });
         assert_eq!(found, PASS_PATTERN);
-        // The cycles of the passed batches wait in generation 2, counted,
-        // for a full collection.
-        let waiting = |g| {
-            gc::get_objects(Some(g))
-                .iter()
-                .filter(|o| {
-                    o.downcast::<Node>()
-                        .is_some_and(|n| n.next.borrow().is_some())
-                })
-                .count()
-        };
-        assert_eq!(waiting(2), 6);
-        assert_eq!(gc::collect(), 6);
+        gc::remove_callback(id);
+        assert_eq!(gc::collect(), 0, "nothing was left for a full collection");
+        drop(kept);
+    });
+}
+
+/// A program builds a large structure (its young collections find nothing,
+/// back off fully and start to pass), then makes only cyclic garbage: the
+/// cycles of the batches passed at the switch are found by the next middle
+/// collection, not left for a full one, which a stable heap never gets.
+/// (`young` counts the young collections started so far.)
+fn phase_switch_leaves_no_garbage_waiting(
+    young: &dyn Fn() -> usize,
+    allocate: &mut dyn FnMut(),
+    cycle: &mut dyn FnMut() -> Box<dyn Fn() -> bool>,
+    collect: &dyn Fn(),
+) {
+    for _ in 0..100_000 {
+        allocate();
+    }
+    collect();
+    let before = young();
+    let mut first = Vec::new();
+    while young() < before + 40 {
+        let gone = cycle();
+        if first.len() < 20_000 {
+            first.push(gone);
+        }
+    }
+    let waiting = first.iter().filter(|gone| !gone()).count();
+    assert_eq!(waiting, 0, "garbage cycles of the first batches still wait");
+}
+
+#[test]
+fn thread_heap_garbage_passed_at_a_phase_switch_does_not_wait_for_a_full_collection() {
+    on_fresh_thread(|| {
+        let young = Rc::new(Cell::new(0));
+        let y = young.clone();
+        let id = gc::add_callback(move |i| {
+            if i.phase == gc::Phase::Start && i.generation == 0 {
+                y.set(y.get() + 1);
+            }
+        });
+        let mut kept = Vec::new();
+        phase_switch_leaves_no_garbage_waiting(
+            &|| young.get(),
+            &mut || kept.push(node(None)),
+            &mut || {
+                let a = node(None);
+                *a.next.borrow_mut() = Some(node(Some(a.clone())));
+                let w = Gc::downgrade(&a);
+                Box::new(move || w.upgrade().is_none())
+            },
+            &|| {
+                gc::collect();
+            },
+        );
         gc::remove_callback(id);
         drop(kept);
     });
@@ -416,16 +482,23 @@ fn sync_heap_young_collection_into_the_oldest_generation_takes_generation_1_alon
             .count()
     };
     // Nothing is garbage: the young threshold doubles at every collection
-    // (t0, 2 t0, 4 t0, 8 t0), then the collections promote into 2.
-    let n = 80 * t0;
-    let live: Vec<_> = (0..n).map(|_| sync_node(None)).collect();
+    // (t0, 2 t0, 4 t0, 8 t0); then three collections pass (into 1), and
+    // the eighth examines and promotes into 2.
+    let young = || gc::get_stats()[0].collections;
+    let start = young();
+    let mut live = Vec::new();
+    while young() - start < 8 {
+        live.push(sync_node(None));
+        assert!(live.len() < 1000 * t0, "no eighth young collection");
+    }
     gc::wait_for_drops();
-    // What the first collections left in generation 1 went on to 2 with
-    // the first survivors promoted there (older than them, it goes first:
-    // each shard's lists, oldest first, stay in allocation order).
+    // What the first collections and the passes left in generation 1 went
+    // on to 2 with the first survivors promoted there (older than them, it
+    // goes first: each shard's lists, oldest first, stay in allocation
+    // order).
     assert_eq!(nodes(1), 0);
-    assert!(nodes(2) >= 31 * t0, "{}", nodes(2));
-    assert_eq!(nodes(0) + nodes(2), n);
+    assert!(nodes(2) >= 63 * t0, "{}", nodes(2));
+    assert_eq!(nodes(0) + nodes(2), live.len());
     gc::set_threshold([700, 10, 10]);
     drop(live);
     gc::collect();
@@ -462,7 +535,42 @@ fn sync_heap_backed_off_young_collections_examine_one_time_in_four() {
     gc::remove_callback(id);
     assert_eq!(found, PASS_PATTERN);
     gc::wait_for_drops();
-    assert_eq!(gc::collect(), 6);
+    assert_eq!(gc::collect(), 0, "nothing was left for a full collection");
+    drop(kept);
+    gc::collect();
+}
+
+#[test]
+fn sync_heap_garbage_passed_at_a_phase_switch_does_not_wait_for_a_full_collection() {
+    use ouro::sync::gc;
+    static YOUNG: AtomicUsize = AtomicUsize::new(0);
+    let _l = sync_lock();
+    gc::enable();
+    gc::set_threshold([700, 10, 10]);
+    gc::collect();
+    gc::wait_for_drops();
+    let id = gc::add_callback(|i| {
+        if i.phase == gc::Phase::Start && i.generation == 0 {
+            YOUNG.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let mut kept = Vec::new();
+    phase_switch_leaves_no_garbage_waiting(
+        &|| YOUNG.load(Ordering::Relaxed),
+        &mut || kept.push(sync_node(None)),
+        &mut || {
+            let a = sync_node(None);
+            *a.next.lock().unwrap() = Some(sync_node(Some(a.clone())));
+            let w = ouro::sync::Gc::downgrade(&a);
+            // Cleared by the collection that claims the cycle.
+            Box::new(move || w.upgrade().is_none())
+        },
+        &|| {
+            gc::collect();
+            gc::wait_for_drops();
+        },
+    );
+    gc::remove_callback(id);
     drop(kept);
     gc::collect();
 }

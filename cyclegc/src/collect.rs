@@ -742,8 +742,9 @@ fn run(
     let unreachable = list::node(&heap.unreachable);
     count_collection(heap, generation);
     if automatic == Some(false) {
-        // A pass (`schedule::examines`): generation 0 goes to `old` as it
-        // is, unexamined. It runs no user code and finds nothing.
+        // A pass (`schedule::examines`): generation 0 goes to `old` (the
+        // middle generation) as it is, unexamined. It runs no user code and
+        // finds nothing.
         debug_assert_eq!(generation, 0, "only young collections pass");
         // SAFETY: both are well-formed generation lists, and no
         // collection is running (`collecting` is set for this one).
@@ -781,9 +782,27 @@ fn run(
             .then_some(&mut found);
         outcome.reported = report_uncollectable(heap, saveall, scratch, &mut pending, panic, log);
     }
+    // Where the survivors go, now that the collection knows what it found
+    // (`schedule::survivors_into`): the batches passes left in the middle
+    // generation go along into the oldest one first (they are older), or
+    // the survivors join them there. A `trace` that panicked leaves them
+    // there too: the next middle collection examines them.
+    let (old, take_middle) = if automatic {
+        let found = outcome.unreachable + usize::from(panic.is_some());
+        crate::schedule::survivors_into(old, generation, found)
+    } else {
+        (old, false)
+    };
     // SAFETY: `young` is a well-formed list again after `move_unreachable`
-    // (and after the report, which puts back everything it takes).
-    unsafe { list::splice(young, heap.gen_head(old)) };
+    // (and after the report, which puts back everything it takes); the
+    // generation lists are well formed, and nothing else touches them while
+    // the collection runs.
+    unsafe {
+        if take_middle {
+            list::splice(heap.gen_head(1), heap.gen_head(old));
+        }
+        list::splice(young, heap.gen_head(old));
+    }
     // SAFETY: as for `mark_unreachable`; marked by it.
     unsafe {
         dispose_unreachable(

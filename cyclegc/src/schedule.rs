@@ -29,17 +29,21 @@
 //!    nothing about what the automatic ones find.
 //!
 //!    While fully backed off, only one young collection in
-//!    `PASSES + 1` examines generation 0 ([`examines`]); the others
-//!    promote it into the oldest generation *unexamined*: they trace
-//!    nothing and find nothing, and cost one list splice (a relabel per
-//!    object on the shared heap). A program that builds a large structure
-//!    without making cycles otherwise pays a young scan of every object it
-//!    builds (about half the cost of building it), for collections that
-//!    keep finding nothing. The examined ones still watch for cycles: the
-//!    first that finds garbage brings the young threshold back, and every
-//!    young collection examines again. A cycle that died in a batch
-//!    promoted unexamined waits for rule 2, as cycles that die after
-//!    their objects were promoted already do.
+//!    `PASSES + 1` examines generation 0 ([`examines`]), and so does the
+//!    one before each middle collection; the others *pass*: they promote
+//!    generation 0 into the middle generation unexamined, trace nothing,
+//!    find nothing, and cost one list splice (a relabel per object on the
+//!    shared heap). A program that builds a large structure without making
+//!    cycles otherwise pays a young scan of every object it builds (about
+//!    half the cost of building it), for collections that keep finding
+//!    nothing. The examined ones still watch for cycles, and decide where
+//!    the passed batches go ([`survivors_into`]): finding nothing, they
+//!    take them along into the oldest generation with their own
+//!    survivors; finding garbage, they leave them in the middle generation
+//!    with their survivors, the young threshold comes back, every young
+//!    collection examines again, and the next middle collection examines
+//!    the passed batches (their garbage waits for at most `threshold1 + 1`
+//!    young collections, never for a full one).
 //! 2. **A full collection waits for the heap to grow.** CPython holds one
 //!    off until the objects *promoted* into the oldest generation since the
 //!    last full collection exceed 25% of those that survived it, and never
@@ -165,23 +169,65 @@ pub(crate) fn promote_to(generation: usize, backoff: u32) -> usize {
     }
 }
 
-/// Whether an automatic collection of `generation` examines its objects
-/// (trial deletion), or only promotes them: a young collection made while
-/// fully backed off examines generation 0 once every `PASSES + 1` times
-/// (see the module docs); every other collection examines.
-pub(crate) fn examines(generation: usize, backoff: u32) -> bool {
-    generation > 0 || !fully_backed_off(backoff) || (backoff & PASS_MASK) >> PASS_SHIFT >= PASSES
+/// Where a pass puts generation 0: the middle generation, where the next
+/// examined young collection or middle collection decides its fate
+/// ([`survivors_into`]).
+pub(crate) const PASS_INTO: usize = 1;
+
+/// Whether the backoff state lets a young collection pass (fully backed
+/// off, fewer than `PASSES` passes since the last examined collection).
+#[inline]
+fn pass_due(backoff: u32) -> bool {
+    fully_backed_off(backoff) && (backoff & PASS_MASK) >> PASS_SHIFT < PASSES
 }
 
-/// The backoff state after a young collection that promoted generation 0
-/// unexamined: one more pass. If the state no longer asks for a pass (on
-/// the shared heap, another collection's `after_collection` may have
-/// changed it since the pass was decided), it stays as it is.
+/// Whether an automatic collection of generation `generation`, decided on
+/// `c`, examines its objects (trial deletion) or passes: promotes
+/// generation 0 into [`PASS_INTO`] unexamined. Only a young collection made
+/// while fully backed off passes, `PASSES` times in a row at most, and
+/// never the one after which a middle collection is due (`count[1]`
+/// reaches `threshold1`): that one examines, so the middle collection
+/// finds no passed batch left to scan.
+pub(crate) fn examines(c: &Counters, generation: usize) -> bool {
+    generation > 0 || !pass_due(c.backoff) || c.counts[1] >= c.thresholds[1]
+}
+
+/// The backoff state after a pass: one more. If the state no longer lets
+/// a young collection pass (on the shared heap, another collection's
+/// `after_collection` may have changed it since the pass was decided), it
+/// stays as it is.
 pub(crate) fn after_pass(backoff: u32) -> u32 {
-    if examines(0, backoff) {
-        backoff
-    } else {
+    if pass_due(backoff) {
         backoff + (1 << PASS_SHIFT)
+    } else {
+        backoff
+    }
+}
+
+/// Where the survivors of an automatic collection of `generation` go, now
+/// that it found `unreachable` objects, when the schedule planned
+/// `planned` ([`promote_to`]); and whether the middle generation (what
+/// passes left there) goes along into the oldest generation first.
+///
+/// A young collection planned into the oldest generation (fully backed
+/// off) takes the middle one along if it found nothing; if it found
+/// garbage, the schedule is about to come back, and the survivors join the
+/// middle generation instead, where the next middle collection examines
+/// them with the batches passed before. Any other collection goes where
+/// it was planned.
+pub(crate) fn survivors_into(
+    planned: usize,
+    generation: usize,
+    unreachable: usize,
+) -> (usize, bool) {
+    if generation == 0 && planned == GENERATIONS - 1 {
+        if unreachable == 0 {
+            (planned, true)
+        } else {
+            (PASS_INTO, false)
+        }
+    } else {
+        (planned, false)
     }
 }
 
@@ -339,18 +385,29 @@ mod tests {
 
     #[test]
     fn fully_backed_off_young_collections_examine_one_time_in_passes_plus_one() {
+        let examines_at = |generation, backoff| {
+            let mut c = counters([0, 0, 0], 0, 0);
+            c.backoff = backoff;
+            examines(&c, generation)
+        };
         // Not backed off, held, or older: every collection examines.
-        assert!(examines(0, 0));
-        assert!(examines(0, MAX_BACKOFF - 1));
-        assert!(examines(0, MAX_BACKOFF | HELD_MIDDLE));
-        assert!(examines(1, MAX_BACKOFF));
-        assert!(examines(2, MAX_BACKOFF));
+        assert!(examines_at(0, 0));
+        assert!(examines_at(0, MAX_BACKOFF - 1));
+        assert!(examines_at(0, MAX_BACKOFF | HELD_MIDDLE));
+        assert!(examines_at(1, MAX_BACKOFF));
+        assert!(examines_at(2, MAX_BACKOFF));
+        // The young collection after which a middle one is due examines.
+        let mut c = counters([0, 10, 0], 0, 0);
+        c.backoff = MAX_BACKOFF;
+        assert!(examines(&c, 0));
+        c.counts[1] = 9;
+        assert!(!examines(&c, 0));
         // Fully backed off: PASSES young collections pass, the next one
         // examines; finding nothing, it starts the passes again.
         let mut b = MAX_BACKOFF;
         let mut seen = Vec::new();
         for _ in 0..2 * (PASSES + 1) {
-            let e = examines(0, b);
+            let e = examines_at(0, b);
             seen.push(e);
             assert_eq!(promote_to(0, b), 2, "passes promote to the oldest too");
             assert_eq!(
@@ -380,6 +437,21 @@ mod tests {
         // A middle collection examines and starts the passes again too.
         let b = after_pass(MAX_BACKOFF);
         assert_eq!(after_collection(b, 1, 0, 11_200), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn passed_batches_go_on_with_what_the_examined_collection_found() {
+        // Nothing found: the middle generation (passed batches) goes along
+        // into the oldest.
+        assert_eq!(survivors_into(2, 0, 0), (2, true));
+        // Garbage found: survivors join the passed batches in the middle
+        // generation, for the next middle collection to examine.
+        assert_eq!(survivors_into(2, 0, 5), (PASS_INTO, false));
+        // Anything else goes where it was planned.
+        assert_eq!(survivors_into(1, 0, 0), (1, false));
+        assert_eq!(survivors_into(1, 0, 5), (1, false));
+        assert_eq!(survivors_into(2, 1, 5), (2, false));
+        assert_eq!(survivors_into(2, 2, 0), (2, false));
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub(crate) trait Slot<T: Copy> {
     fn new(value: T) -> Self;
     fn get(&self) -> T;
     fn set(&self, value: T);
+    /// Replaces the value with `f` of it, as one step: a compare-and-swap
+    /// loop on an atomic, so that two threads updating at once lose
+    /// neither update.
+    fn update(&self, f: impl Fn(T) -> T) {
+        self.set(f(self.get()));
+    }
 }
 
 impl<T: Copy> Slot<T> for Cell<T> {
@@ -197,9 +203,11 @@ impl<P: Policy> Shell<P> {
     /// collects right after dropping its cycles would otherwise keep the
     /// young threshold from backing off), so it does not call this.
     pub(crate) fn adapt(&self, generation: usize, unreachable: usize, scanned: usize) {
-        let b =
-            crate::schedule::after_collection(self.backoff.get(), generation, unreachable, scanned);
-        self.backoff.set(b);
+        // One step: on the shared heap a pass (under the collector lock)
+        // may count itself meanwhile (`adapt` runs when the collection is
+        // finished, without that lock); neither may undo the other.
+        self.backoff
+            .update(|b| crate::schedule::after_collection(b, generation, unreachable, scanned));
         self.update_trigger();
     }
 
@@ -207,10 +215,15 @@ impl<P: Policy> Shell<P> {
     /// (`schedule::decide`, `schedule::promote_to`, `schedule::examines`).
     pub(crate) fn due(&self, counters: &Counters) -> Option<Due> {
         let generation = crate::schedule::decide(counters)?;
+        let examine = crate::schedule::examines(counters, generation);
         Some(Due {
             generation,
-            into: crate::schedule::promote_to(generation, counters.backoff),
-            examine: crate::schedule::examines(generation, counters.backoff),
+            into: if examine {
+                crate::schedule::promote_to(generation, counters.backoff)
+            } else {
+                crate::schedule::PASS_INTO
+            },
+            examine,
         })
     }
 
@@ -218,8 +231,7 @@ impl<P: Policy> Shell<P> {
     /// unexamined (`Due::examine` was false): counts the pass
     /// (`schedule::after_pass`); the young threshold stays.
     pub(crate) fn pass(&self) {
-        self.backoff
-            .set(crate::schedule::after_pass(self.backoff.get()));
+        self.backoff.update(crate::schedule::after_pass);
     }
 
     /// What the schedule looks at, given the heap's own counts: generation
@@ -243,9 +255,11 @@ pub(crate) struct Due {
     pub(crate) generation: usize,
     /// The generation its survivors go to.
     pub(crate) into: usize,
-    /// Whether it examines its objects; if not, it promotes generation 0
-    /// into `into` unexamined (only a young collection, while fully backed
-    /// off) and the heap calls [`Shell::pass`] instead of [`Shell::adapt`].
+    /// Whether it examines its objects; if not (a pass: only a young
+    /// collection, while fully backed off), it promotes generation 0 into
+    /// `into` (`schedule::PASS_INTO`) unexamined and the heap calls
+    /// [`Shell::pass`] instead of [`Shell::adapt`]. An examined one puts
+    /// its survivors where `schedule::survivors_into` says.
     pub(crate) examine: bool,
 }
 
@@ -329,6 +343,9 @@ mod shared {
                 #[inline(always)]
                 fn set(&self, value: $t) {
                     self.store(value, Ordering::Relaxed)
+                }
+                fn update(&self, f: impl Fn($t) -> $t) {
+                    let _ = self.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(f(v)));
                 }
             }
         };
@@ -486,15 +503,16 @@ mod tests {
             examine: true,
         };
         assert_eq!(s.due(&s.counters(701, 0, 0)), Some(young));
-        // Fully backed off: into the oldest generation, three times in four
-        // unexamined.
+        // Fully backed off: three times in four a pass into the middle
+        // generation, otherwise examined and planned into the oldest.
         for _ in 0..crate::schedule::MAX_BACKOFF {
             s.adapt(0, 0, 500);
         }
         let mut examined = 0;
         for _ in 0..4 * (crate::schedule::PASSES + 1) {
             let due = s.due(&s.counters(700 * 16 + 1, 0, 0)).unwrap();
-            assert_eq!((due.generation, due.into), (0, 2));
+            let into = if due.examine { 2 } else { 1 };
+            assert_eq!((due.generation, due.into), (0, into));
             if due.examine {
                 examined += 1;
                 s.adapt(0, 0, 500);

@@ -38,27 +38,33 @@
 //!    program that builds large cyclic structures (each outliving several
 //!    young collections) and drops them without calling [`collect`] keeps
 //!    them until that full collection, which with the default thresholds
-//!    comes after at most `11 * 11 * 16 * 700` (about 1.35 million)
-//!    tracked allocations while nothing else is found; then the schedule
-//!    holds the young threshold and collects the middle generation again.
+//!    needs at least `11 * 11 * 16 * 700` (about 1.35 million) tracked
+//!    allocations while nothing else is found, and the live heap, such
+//!    garbage included, to have grown by a quarter since the last full
+//!    collection (rule 3): the garbage waiting stays within about a quarter
+//!    of the heap. Then the schedule holds the young threshold and collects
+//!    the middle generation again.
 //!    (Rings of 20 000 nodes made and dropped in a loop: at most about 1.45
 //!    million of their objects alive or waiting at once, against about
 //!    275 000 when the middle generation got them.) Such a program can call
 //!    [`collect`] after dropping a structure, or lower the thresholds.
 //!
 //!    While fully backed off, only one young collection in four examines
-//!    generation 0; the three before it *pass*: they move generation 0
-//!    into the oldest generation unexamined, which costs a list splice
-//!    instead of a scan of every object (on a program that builds a large
-//!    structure, young scans that keep finding nothing cost about half of
-//!    what building it does). A pass is a collection like any other for
-//!    [`get_stats`], the callbacks (`collected` 0) and [`get_count`]; its
-//!    `STATS` line says `promoted into generation 2 unexamined`. The
-//!    fourth examines its objects as usual; once one finds garbage, the
-//!    young threshold comes back and every young collection examines
-//!    again. The price: cycles that died in the batches of up to three
-//!    passes in a row wait in the oldest generation for the next full
-//!    collection (rule 3), as do those that die after being promoted.
+//!    generation 0 (and the one after which a middle collection is due);
+//!    the others *pass*: they move generation 0 into the middle generation
+//!    unexamined, which costs a list splice instead of a scan of every
+//!    object (on a program that builds a large structure, young scans that
+//!    keep finding nothing cost about half of what building it does). A
+//!    pass is a collection like any other for [`get_stats`], the callbacks
+//!    (`collected` 0) and [`get_count`]; its `STATS` line says `promoted
+//!    into generation 1 unexamined`. The examined one decides what happens
+//!    to the passed batches: finding nothing, it takes them along into the
+//!    oldest generation with its survivors; finding garbage, it leaves them
+//!    in the middle generation and puts its survivors there too, the young
+//!    threshold comes back, and the next middle collection (within
+//!    `threshold1 + 1` young collections) examines them. So the garbage of
+//!    a passed batch waits a few young collections longer, never for a
+//!    full collection.
 //!
 //!    Only automatic collections move the effective threshold: an explicit
 //!    [`collect`] or [`collect_generation`] (which a program typically

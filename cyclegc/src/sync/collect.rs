@@ -306,6 +306,13 @@ fn critical(h: &SyncHeap, state: &mut CollectorState, b: &mut Batch) {
             b.found,
         ) = (r.found, r.types, r.names, r.lines);
     }
+    // Where the survivors go, now that the collection knows what it found
+    // (`schedule::survivors_into`): with generation 1 (the batches passes
+    // left there, older) along into 2, or joining it.
+    if b.back.automatic {
+        let found = usize::from(claimed.ok);
+        (b.back.into, _) = crate::schedule::survivors_into(b.back.into, b.generation, found);
+    }
     // Everything but the garbage goes back now, before any user code runs
     // (finalizers, drops, zombies): a thread waiting in `get_mut` for one
     // of these objects must not wait for that code.
@@ -349,6 +356,13 @@ impl Batch {
         if let Some(p) = tracing(|| catch(|| claimed = first_pass(t, scratch, chunk, fold_dead))) {
             keep_first(&mut self.panic, Some(p));
             withdraw_first_pass(t);
+            // Unexamined after all: like a collection that found garbage,
+            // it leaves generation 1 (passed batches) for the next middle
+            // collection to examine.
+            if self.back.automatic {
+                (self.back.into, _) =
+                    crate::schedule::survivors_into(self.back.into, self.generation, 1);
+            }
             self.back.give(h, t, |_| true, &mut self.zombies);
             return None;
         }

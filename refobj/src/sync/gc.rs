@@ -29,8 +29,8 @@
 //! Automatic collections follow the thread-local heap's schedule (see
 //! [`crate::gc`]), with one difference: a young collection that moves its
 //! survivors straight into the oldest generation takes the middle
-//! generation along (so `get_objects(Some(1))` is empty after it), and so
-//! does a pass, shard by shard, relabelling each object it moves. Each
+//! generation along (so `get_objects(Some(1))` is empty after it); a pass
+//! relabels each object it moves, shard by shard. Each
 //! shard's objects then stay in the order they were made, and a cycle
 //! made across threads stays within one chunk of the collector's first
 //! pass, where it is cheapest to prove garbage.
