@@ -916,3 +916,106 @@ fn saveall_frees_an_object_a_finalizer_let_go_of() {
     assert_eq!(x_drops.get(), 1, "X dropped with the garbage");
     assert_eq!(w_drops.get(), 1, "W not dropped again");
 }
+
+thread_local! {
+    static LATE_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static LATE_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Traces its fields (moving tentatively unreachable chains
+/// back right after itself) and only then panics, on its `LATE_AT`th call.
+struct LateBomb {
+    held: RefCell<Option<Gc<WalkNode>>>,
+    more: RefCell<Option<Gc<WalkNode>>>,
+}
+
+impl Trace for LateBomb {
+    fn structural() -> ouro::Structural<Self> {
+        // SAFETY: a test hook: it only traces its fields, then may panic.
+        unsafe { ouro::Structural::promise() }
+    }
+    fn trace(&self, v: &mut Visitor<'_>) {
+        self.held.trace(v);
+        self.more.trace(v);
+        let n = LATE_CALLS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if n == LATE_AT.with(|a| a.get()) {
+            panic!("a structural trace panicked after moving nodes back");
+        }
+    }
+}
+
+/// Not structural: its presence makes the walk keep every survivor
+/// protected until the end (no release as it walks).
+struct Opaque;
+impl Trace for Opaque {
+    fn trace(&self, _: &mut Visitor<'_>) {}
+}
+
+/// A structural `trace` that panics after its own fields moved two chains
+/// back right after it (in the middle of the list, then at its tail), with
+/// the walk letting survivors go as it walks (`opaque` false) or keeping
+/// them all protected to the end (`opaque`: a non-structural object is in
+/// the set): every object survives, linked, and the next collections free
+/// exactly the garbage.
+fn walk_panic_after_moving_back(opaque: bool) {
+    gc::disable();
+    gc::collect();
+    let base = gc::get_objects(None).len();
+    let extra = usize::from(opaque);
+    let o1 = opaque.then(|| Gc::new(Opaque));
+    let b = Gc::new(LateBomb {
+        held: RefCell::new(Some(walk_chain(4))),
+        more: RefCell::new(Some(walk_chain(3))),
+    });
+    // A garbage cycle after the bomb (walked after it).
+    let (c, wc) = {
+        let c = walk_node(None);
+        *c.next.borrow_mut() = Some(walk_node(Some(c.clone())));
+        let w = Gc::downgrade(&c);
+        (c, w)
+    };
+    drop(c);
+    // Call 1: subtraction; call 2: walk (after both chains came back).
+    LATE_CALLS.with(|c| c.set(0));
+    LATE_AT.with(|a| a.set(2));
+    let r = std::panic::catch_unwind(|| gc::collect_generation(0));
+    LATE_AT.with(|a| a.set(0));
+    assert!(r.is_err());
+    assert!(wc.upgrade().is_some());
+    assert_eq!(gc::get_objects(None).len(), base + 10 + extra);
+    assert_eq!(gc::collect(), 2);
+    assert!(wc.upgrade().is_none());
+    assert_eq!(gc::get_objects(None).len(), base + 8 + extra);
+    // Again, the bomb last of generation 0 (the tail case).
+    let o2 = opaque.then(|| Gc::new(Opaque));
+    let b2 = Gc::new(LateBomb {
+        held: RefCell::new(Some(walk_chain(5))),
+        more: RefCell::new(None),
+    });
+    LATE_CALLS.with(|c| c.set(0));
+    LATE_AT.with(|a| a.set(2));
+    let r = std::panic::catch_unwind(|| gc::collect_generation(0));
+    LATE_AT.with(|a| a.set(0));
+    assert!(r.is_err());
+    assert_eq!(gc::get_objects(None).len(), base + 14 + 2 * extra);
+    // Without a panic, the same shape.
+    assert_eq!(gc::collect_generation(1), 0);
+    assert_eq!(gc::collect(), 0);
+    drop((b, b2, o1, o2));
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::get_objects(None).len(), base);
+    gc::enable();
+}
+
+#[test]
+fn walk_panic_after_moving_chains_back_with_survivors_let_go() {
+    walk_panic_after_moving_back(false);
+}
+
+#[test]
+fn walk_panic_after_moving_chains_back_with_survivors_protected() {
+    walk_panic_after_moving_back(true);
+}
