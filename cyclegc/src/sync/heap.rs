@@ -5,7 +5,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use super::header::*;
-use super::prims::{self, AtomicUsize, Mutex, MutexGuard, Ordering};
+use super::prims::{self, AtomicUsize, Mutex, Ordering, SpinGuard, SpinLock};
 use crate::settings::{Shared, Shell};
 
 /// Number of shards (one lock each).
@@ -172,9 +172,10 @@ pub(crate) struct Shard {
     young_local: isize,
 }
 
-/// A shard lock on its own cache line.
+/// A shard lock on its own cache line (a spin lock: see
+/// `prims::SpinLock` for why).
 #[repr(align(128))]
-pub(crate) struct ShardSlot(pub(crate) Mutex<Shard>);
+pub(crate) struct ShardSlot(pub(crate) SpinLock<Shard>);
 
 /// State only the running collection touches (behind `SyncHeap::collector`).
 pub(crate) struct CollectorState {
@@ -232,7 +233,7 @@ impl SyncHeap {
         SyncHeap {
             id,
             shards: core::array::from_fn(|_| {
-                ShardSlot(Mutex::new(Shard {
+                ShardSlot(SpinLock::new(Shard {
                     lists: [List::new(), List::new(), List::new(), List::new()],
                     young_local: 0,
                 }))
@@ -337,7 +338,7 @@ fn made_heap(id: u32) -> &'static SyncHeap {
 /// a dropped heap moves `o` to the default heap between the read of its
 /// id and the lock (`migrate` rewrites the id under that lock).
 #[inline(always)]
-pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, MutexGuard<'static, Shard>) {
+pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, SpinGuard<'static, Shard>) {
     loop {
         let id = o.heap_id();
         let h = heap_by_id(id);
