@@ -859,13 +859,33 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
 /// # Safety
 /// The caller owns one weak count of `obj` (a weak handle or the strong
 /// side's), and does not use `obj` afterwards.
+///
+/// Inlined: a weak handle's drop that is not the last count is one
+/// read-modify-write and no call; the free is out of line.
+#[inline]
 pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
-    if let Some((block, layout)) = unsafe { release_weak_deferred(obj, &mut LayoutCache::new()) } {
-        // SAFETY: last count of any kind: nobody can reach the memory; it
-        // came from `alloc_block(layout)`.
-        unsafe { free_block(block, layout) }
+    let weak = &unsafe { obj.as_ref() }.weak;
+    // As in `release_weak_deferred`.
+    if weak.load(Ordering::Acquire) != 1 && weak.fetch_sub(1, Ordering::Release) != 1 {
+        return;
     }
+    // SAFETY: caller contract; the caller's count is now the last one.
+    unsafe { free_last(obj) }
+}
+
+/// [`release_weak`] when the caller's weak count is the last count of any
+/// kind (its value still 1, or the caller's decrement took it from 1).
+///
+/// # Safety
+/// As `release_weak`.
+#[inline(never)]
+unsafe fn free_last(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let (block, layout) = unsafe { last_block(obj, &mut LayoutCache::new()) };
+    // SAFETY: last count of any kind: nobody can reach the memory; it came
+    // from `alloc_block(layout)`.
+    unsafe { free_block(block, layout) }
 }
 
 /// [`release_weak`], except that the memory, when this was the last count,
@@ -889,7 +909,20 @@ pub(crate) unsafe fn release_weak_deferred(
     if o.weak.load(Ordering::Acquire) != 1 && o.weak.fetch_sub(1, Ordering::Release) != 1 {
         return None;
     }
+    // SAFETY: the caller's count was the last.
+    Some(unsafe { last_block(obj, layouts) })
+}
+
+/// The block and layout of `obj`, whose last count of any kind the caller
+/// just released (its `weak` was 1, or the caller took it from 1 to 0).
+///
+/// # Safety
+/// As above; `obj` is not used after this call.
+#[inline]
+unsafe fn last_block(obj: NonNull<SyncHeader>, layouts: &mut LayoutCache) -> (NonNull<u8>, Layout) {
     prims::fence(Ordering::Acquire);
+    // SAFETY: caller contract: nobody else reaches the memory any more.
+    let o = unsafe { obj.as_ref() };
     let (layout, off) = if o.vtable.sized {
         layouts.get(o.vtable)
     } else {
@@ -898,7 +931,7 @@ pub(crate) unsafe fn release_weak_deferred(
     };
     // SAFETY: the header sits `off` bytes into the block it came in
     // (`allocate`).
-    Some((unsafe { obj.cast::<u8>().sub(off) }, layout))
+    (unsafe { obj.cast::<u8>().sub(off) }, layout)
 }
 
 /// [`layout_of`] for the last vtable asked about (a collection frees runs

@@ -328,6 +328,7 @@ pub unsafe fn inc_weak(obj: NonNull<SyncHeader>) {
 ///
 /// # Safety
 /// The caller owns a weak reference to `obj` and gives it up.
+#[inline]
 pub unsafe fn dec_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     unsafe { heap::release_weak(obj) }
