@@ -443,6 +443,7 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
 
 /// The allocation layout of an object with this vtable, and the offset of
 /// its header in it.
+#[inline]
 pub(crate) fn layout_of(vt: &SyncVTable) -> (Layout, usize) {
     if !vt.tracked {
         return (vt.layout, 0);
@@ -641,6 +642,7 @@ fn my_shard() -> usize {
 /// Allocates an object with one strong reference (`strong` = 1) or none
 /// (`strong` = 0, for `new_cyclic`), with an uninitialised value. A tracked
 /// object is not linked yet: call `link` once the value is written.
+#[inline]
 pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64, h: &SyncHeap) -> NonNull<SyncHeader> {
     let (layout, off) = layout_of(vt);
     let block = alloc_block(layout);

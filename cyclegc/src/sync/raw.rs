@@ -13,6 +13,10 @@ pub use crate::hooks::{HookId, SyncHook};
 /// `strong` is 0, for `new_cyclic`) and an uninitialised value. May run an
 /// automatic collection first (on this thread). The caller writes the value
 /// at `SyncHeader::value_ptr`, then calls [`publish`] (or [`abandon`]).
+///
+/// Inlined: with the typed layer's constant vtable, the block's layout is a
+/// constant.
+#[inline]
 pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
     debug_assert!(vt.sized, "ouro: allocate with an unsized vtable");
     let h = heap();
