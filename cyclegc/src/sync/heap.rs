@@ -373,6 +373,19 @@ fn made_heap(id: u32) -> &'static SyncHeap {
 /// id and the lock (`migrate` rewrites the id under that lock).
 #[inline(always)]
 pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, SpinGuard<'static, Shard>) {
+    // The default heap's objects never move (`migrate` moves objects into
+    // it): no loop on its path, whose invariants the compiler would
+    // otherwise hoist into every caller's prologue.
+    if o.heap_id() == 0 {
+        let h = heap();
+        return (h, prims::lock(&h.shards[o.shard()].0));
+    }
+    lock_made_home(o)
+}
+
+/// [`lock_home`] for an object that was in a made heap when looked at.
+#[inline(never)]
+fn lock_made_home(o: &SyncHeader) -> (&'static SyncHeap, SpinGuard<'static, Shard>) {
     loop {
         let id = o.heap_id();
         let h = heap_by_id(id);
