@@ -320,6 +320,7 @@ pub unsafe fn upgrade(obj: NonNull<SyncHeader>) -> bool {
 ///
 /// # Safety
 /// The caller holds a strong or weak reference to `obj`.
+#[inline]
 pub unsafe fn inc_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     let old = unsafe { obj.as_ref() }.weak.fetch_add(1, Ordering::Relaxed);
