@@ -5,7 +5,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use super::header::*;
-use super::prims::{self, AtomicUsize, Mutex, MutexGuard, Ordering};
+use super::prims::{self, AtomicUsize, Mutex, Ordering, SpinGuard, SpinLock};
 use crate::settings::{Shared, Shell};
 
 /// Number of shards (one lock each).
@@ -172,9 +172,10 @@ pub(crate) struct Shard {
     young_local: isize,
 }
 
-/// A shard lock on its own cache line.
+/// A shard lock on its own cache line (a spin lock: see
+/// `prims::SpinLock` for why).
 #[repr(align(128))]
-pub(crate) struct ShardSlot(pub(crate) Mutex<Shard>);
+pub(crate) struct ShardSlot(pub(crate) SpinLock<Shard>);
 
 /// State only the running collection touches (behind `SyncHeap::collector`).
 pub(crate) struct CollectorState {
@@ -232,7 +233,7 @@ impl SyncHeap {
         SyncHeap {
             id,
             shards: core::array::from_fn(|_| {
-                ShardSlot(Mutex::new(Shard {
+                ShardSlot(SpinLock::new(Shard {
                     lists: [List::new(), List::new(), List::new(), List::new()],
                     young_local: 0,
                 }))
@@ -281,9 +282,43 @@ loom::lazy_static! {
 }
 
 /// The process-wide heap.
+#[cfg(loom)]
 #[inline]
 pub(crate) fn heap() -> &'static SyncHeap {
     &HEAP
+}
+
+/// `HEAP` once it is made (null before): one plain load on the hot paths.
+/// `LazyLock`'s own check inlines its cold initialisation's setup into
+/// every caller (measured: a third of `link`'s instructions).
+#[cfg(not(loom))]
+static HEAP_MADE: std::sync::atomic::AtomicPtr<SyncHeap> =
+    std::sync::atomic::AtomicPtr::new(ptr::null_mut());
+
+/// The process-wide heap.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn heap() -> &'static SyncHeap {
+    let p = HEAP_MADE.load(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: only ever set to `&*HEAP`, a `'static` (the acquire load
+    // synchronises with the release store that published it, which came
+    // after its initialisation).
+    match unsafe { p.as_ref() } {
+        Some(h) => h,
+        None => make_heap(),
+    }
+}
+
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn make_heap() -> &'static SyncHeap {
+    let h: &'static SyncHeap = &HEAP;
+    HEAP_MADE.store(
+        ptr::from_ref(h).cast_mut(),
+        std::sync::atomic::Ordering::Release,
+    );
+    h
 }
 
 /// The most heaps a process can make (`HEAP_MASK` has 12 bits; id 0 is the
@@ -337,7 +372,20 @@ fn made_heap(id: u32) -> &'static SyncHeap {
 /// a dropped heap moves `o` to the default heap between the read of its
 /// id and the lock (`migrate` rewrites the id under that lock).
 #[inline(always)]
-pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, MutexGuard<'static, Shard>) {
+pub(crate) fn lock_home(o: &SyncHeader) -> (&'static SyncHeap, SpinGuard<'static, Shard>) {
+    // The default heap's objects never move (`migrate` moves objects into
+    // it): no loop on its path, whose invariants the compiler would
+    // otherwise hoist into every caller's prologue.
+    if o.heap_id() == 0 {
+        let h = heap();
+        return (h, prims::lock(&h.shards[o.shard()].0));
+    }
+    lock_made_home(o)
+}
+
+/// [`lock_home`] for an object that was in a made heap when looked at.
+#[inline(never)]
+fn lock_made_home(o: &SyncHeader) -> (&'static SyncHeap, SpinGuard<'static, Shard>) {
     loop {
         let id = o.heap_id();
         let h = heap_by_id(id);
@@ -408,6 +456,7 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
 
 /// The allocation layout of an object with this vtable, and the offset of
 /// its header in it.
+#[inline]
 pub(crate) fn layout_of(vt: &SyncVTable) -> (Layout, usize) {
     if !vt.tracked {
         return (vt.layout, 0);
@@ -606,6 +655,7 @@ fn my_shard() -> usize {
 /// Allocates an object with one strong reference (`strong` = 1) or none
 /// (`strong` = 0, for `new_cyclic`), with an uninitialised value. A tracked
 /// object is not linked yet: call `link` once the value is written.
+#[inline]
 pub(crate) fn allocate(vt: &'static SyncVTable, strong: u64, h: &SyncHeap) -> NonNull<SyncHeader> {
     let (layout, off) = layout_of(vt);
     let block = alloc_block(layout);
@@ -858,13 +908,33 @@ unsafe fn destroy_one(obj: NonNull<SyncHeader>) {
 /// # Safety
 /// The caller owns one weak count of `obj` (a weak handle or the strong
 /// side's), and does not use `obj` afterwards.
+///
+/// Inlined: a weak handle's drop that is not the last count is one
+/// read-modify-write and no call; the free is out of line.
+#[inline]
 pub(crate) unsafe fn release_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
-    if let Some((block, layout)) = unsafe { release_weak_deferred(obj, &mut LayoutCache::new()) } {
-        // SAFETY: last count of any kind: nobody can reach the memory; it
-        // came from `alloc_block(layout)`.
-        unsafe { free_block(block, layout) }
+    let weak = &unsafe { obj.as_ref() }.weak;
+    // As in `release_weak_deferred`.
+    if weak.load(Ordering::Acquire) != 1 && weak.fetch_sub(1, Ordering::Release) != 1 {
+        return;
     }
+    // SAFETY: caller contract; the caller's count is now the last one.
+    unsafe { free_last(obj) }
+}
+
+/// [`release_weak`] when the caller's weak count is the last count of any
+/// kind (its value still 1, or the caller's decrement took it from 1).
+///
+/// # Safety
+/// As `release_weak`.
+#[inline(never)]
+unsafe fn free_last(obj: NonNull<SyncHeader>) {
+    // SAFETY: caller contract.
+    let (block, layout) = unsafe { last_block(obj, &mut LayoutCache::new()) };
+    // SAFETY: last count of any kind: nobody can reach the memory; it came
+    // from `alloc_block(layout)`.
+    unsafe { free_block(block, layout) }
 }
 
 /// [`release_weak`], except that the memory, when this was the last count,
@@ -888,7 +958,20 @@ pub(crate) unsafe fn release_weak_deferred(
     if o.weak.load(Ordering::Acquire) != 1 && o.weak.fetch_sub(1, Ordering::Release) != 1 {
         return None;
     }
+    // SAFETY: the caller's count was the last.
+    Some(unsafe { last_block(obj, layouts) })
+}
+
+/// The block and layout of `obj`, whose last count of any kind the caller
+/// just released (its `weak` was 1, or the caller took it from 1 to 0).
+///
+/// # Safety
+/// As above; `obj` is not used after this call.
+#[inline]
+unsafe fn last_block(obj: NonNull<SyncHeader>, layouts: &mut LayoutCache) -> (NonNull<u8>, Layout) {
     prims::fence(Ordering::Acquire);
+    // SAFETY: caller contract: nobody else reaches the memory any more.
+    let o = unsafe { obj.as_ref() };
     let (layout, off) = if o.vtable.sized {
         layouts.get(o.vtable)
     } else {
@@ -897,7 +980,7 @@ pub(crate) unsafe fn release_weak_deferred(
     };
     // SAFETY: the header sits `off` bytes into the block it came in
     // (`allocate`).
-    Some((unsafe { obj.cast::<u8>().sub(off) }, layout))
+    (unsafe { obj.cast::<u8>().sub(off) }, layout)
 }
 
 /// [`layout_of`] for the last vtable asked about (a collection frees runs

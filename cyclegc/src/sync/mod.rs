@@ -27,8 +27,10 @@
 //! # Lists and ownership
 //!
 //! Every tracked object has a *home shard* (the allocating thread's, one of
-//! 16). A shard is a `Mutex` around four lists (generations 0, 1, 2 and the
-//! frozen objects). **I1**: an object's links are read or written only (a)
+//! 16). A shard is a lock around four lists (generations 0, 1, 2 and the
+//! frozen objects): a spin lock taken with a compare-and-swap and released
+//! with a release store (`prims::SpinLock`; acquire/release, as a `Mutex`),
+//! since a mutator takes it on every link and unlink. **I1**: an object's links are read or written only (a)
 //! under its home shard's lock while `IN_COLLECTOR` is clear, or (b) by the
 //! collection that set `IN_COLLECTOR` while it is set (and I6). `IN_COLLECTOR`
 //! is set and cleared only by a collection, under the home shard's lock or

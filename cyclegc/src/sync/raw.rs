@@ -13,6 +13,10 @@ pub use crate::hooks::{HookId, SyncHook};
 /// `strong` is 0, for `new_cyclic`) and an uninitialised value. May run an
 /// automatic collection first (on this thread). The caller writes the value
 /// at `SyncHeader::value_ptr`, then calls [`publish`] (or [`abandon`]).
+///
+/// Inlined: with the typed layer's constant vtable, the block's layout is a
+/// constant.
+#[inline]
 pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
     debug_assert!(vt.sized, "ouro: allocate with an unsized vtable");
     let h = heap();
@@ -316,6 +320,7 @@ pub unsafe fn upgrade(obj: NonNull<SyncHeader>) -> bool {
 ///
 /// # Safety
 /// The caller holds a strong or weak reference to `obj`.
+#[inline]
 pub unsafe fn inc_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     let old = unsafe { obj.as_ref() }.weak.fetch_add(1, Ordering::Relaxed);
@@ -328,6 +333,7 @@ pub unsafe fn inc_weak(obj: NonNull<SyncHeader>) {
 ///
 /// # Safety
 /// The caller owns a weak reference to `obj` and gives it up.
+#[inline]
 pub unsafe fn dec_weak(obj: NonNull<SyncHeader>) {
     // SAFETY: caller contract.
     unsafe { heap::release_weak(obj) }
