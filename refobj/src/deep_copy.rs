@@ -1630,10 +1630,10 @@ mod sync_copy {
                 }
                 Entry::Vacant(e) => {
                     // Two strong references: the memo's and the handle's.
-                    let copy = erase(raw::allocate_placeholder(
-                        crate::sync::handle::vtable_of::<T>(),
-                        2,
-                    ));
+                    // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+                    let copy = erase(unsafe {
+                        raw::allocate_placeholder(crate::sync::handle::vtable_of::<T>(), 2)
+                    });
                     // The memo's counted reference to the source.
                     let src_ref = ManuallyDrop::new(src.clone());
                     e.insert(copy);

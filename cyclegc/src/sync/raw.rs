@@ -16,8 +16,13 @@ pub use crate::hooks::{HookId, SyncHook};
 ///
 /// Inlined: with the typed layer's constant vtable, the block's layout is a
 /// constant.
+///
+/// # Safety
+/// `vt` is the vtable the typed layer built for the value's type: its
+/// `layout` (and `value_offset`) describe the header followed by that
+/// value, so that the block allocated from it holds them.
 #[inline]
-pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
+pub unsafe fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
     debug_assert!(vt.sized, "ouro: allocate with an unsized vtable");
     let h = heap();
     if vt.tracked {
@@ -29,7 +34,12 @@ pub fn allocate(vt: &'static SyncVTable, strong: bool) -> NonNull<SyncHeader> {
 /// [`allocate`] in `heap` instead of the default heap (an untracked
 /// object belongs to no heap: it is allocated as by [`allocate`]). May run
 /// an automatic collection of `heap` first (on this thread).
-pub fn allocate_in(
+///
+/// # Safety
+/// `vt` is the vtable the typed layer built for the value's type: its
+/// `layout` (and `value_offset`) describe the header followed by that
+/// value, so that the block allocated from it holds them.
+pub unsafe fn allocate_in(
     vt: &'static SyncVTable,
     strong: bool,
     heap: &super::control::Heap,
@@ -45,7 +55,15 @@ pub fn allocate_in(
 /// `vt.layout` is the element's layout. The value starts at
 /// `SyncHeader::value_ptr`; its length is kept in the object for the
 /// collector and for freeing it.
-pub fn allocate_unsized(vt: &'static SyncVTable, len: usize, strong: bool) -> NonNull<SyncHeader> {
+///
+/// # Safety
+/// `vt` is the vtable the typed layer built for the slice's element type
+/// (its `layout` is the element's).
+pub unsafe fn allocate_unsized(
+    vt: &'static SyncVTable,
+    len: usize,
+    strong: bool,
+) -> NonNull<SyncHeader> {
     assert!(!vt.sized, "ouro: allocate_unsized with a sized vtable");
     let h = heap();
     if vt.tracked {
@@ -80,8 +98,14 @@ pub unsafe fn publish(obj: NonNull<SyncHeader>) {
 /// frees it without dropping the value. [`publish_uninit`] makes it an
 /// ordinary object once the value is written. May run an automatic
 /// collection first.
-pub fn allocate_uninit(vt: &'static SyncVTable) -> NonNull<SyncHeader> {
-    let obj = allocate(vt, true);
+///
+/// # Safety
+/// `vt` is the vtable the typed layer built for the value's type: its
+/// `layout` (and `value_offset`) describe the header followed by that
+/// value, so that the block allocated from it holds them.
+pub unsafe fn allocate_uninit(vt: &'static SyncVTable) -> NonNull<SyncHeader> {
+    // SAFETY: forwarded contract.
+    let obj = unsafe { allocate(vt, true) };
     // SAFETY: fresh, not shared yet: only this thread can reach it.
     unsafe { obj.as_ref() }.update_flags_exclusively(UNINIT, 0);
     obj
@@ -166,7 +190,12 @@ pub unsafe fn is_pinned(obj: NonNull<SyncHeader>) -> bool {
 /// not see it (it is not linked; an edge to it counts as a reference from
 /// outside). If its last handle goes first, it is freed without a value
 /// drop. May run an automatic collection first (on this thread).
-pub fn allocate_placeholder(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
+///
+/// # Safety
+/// `vt` is the vtable the typed layer built for the value's type: its
+/// `layout` (and `value_offset`) describe the header followed by that
+/// value, so that the block allocated from it holds them.
+pub unsafe fn allocate_placeholder(vt: &'static SyncVTable, strong: u64) -> NonNull<SyncHeader> {
     let h = heap();
     if vt.tracked {
         super::control::maybe_collect(h);

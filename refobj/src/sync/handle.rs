@@ -438,7 +438,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// collection first, on this thread.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let obj = raw::allocate(vtable_of::<T>(), true);
+        // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+        let obj = unsafe { raw::allocate(vtable_of::<T>(), true) };
         // SAFETY: `allocate` returned an object of this vtable's layout with
         // an unwritten value; it is written once, then published.
         unsafe {
@@ -461,7 +462,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// ```
     #[inline]
     pub fn new_in(value: T, heap: &super::Heap) -> Gc<T> {
-        let obj = raw::allocate_in(vtable_of::<T>(), true, heap.engine());
+        // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+        let obj = unsafe { raw::allocate_in(vtable_of::<T>(), true, heap.engine()) };
         // SAFETY: as in `new`.
         unsafe {
             (&raw mut (*obj.cast::<SyncBox<T>>().as_ptr()).value).write(value);
@@ -491,7 +493,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                 unsafe { raw::abandon(self.0) }
             }
         }
-        let obj = raw::allocate(vtable_of::<T>(), false);
+        // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+        let obj = unsafe { raw::allocate(vtable_of::<T>(), false) };
         let abandon = Abandon(obj);
         // SAFETY: a weak reference for `weak`, counted now.
         unsafe { raw::inc_weak(obj) };
@@ -627,7 +630,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             // Allocate first: this may run a collection; then nothing that
             // can panic runs between moving the value out and storing the
             // new handle.
-            let obj = raw::allocate(vtable_of::<T>(), true);
+            // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+            let obj = unsafe { raw::allocate(vtable_of::<T>(), true) };
             let abandon = Abandon(obj);
             // SAFETY: we hold a strong reference; `begin_unwrap` succeeds
             // only if it is the only one (weak handles aside), and then
@@ -688,7 +692,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// assert_eq!(*p, 5);
     /// ```
     pub fn pin(value: T) -> Pin<Gc<T>> {
-        let obj = raw::allocate(vtable_of::<T>(), true);
+        // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+        let obj = unsafe { raw::allocate(vtable_of::<T>(), true) };
         // SAFETY: written once; pinned before it is published; then one
         // strong reference is ours.
         let this = unsafe {
@@ -716,7 +721,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// assert_eq!(*five, 5)
     /// ```
     pub fn new_uninit() -> Gc<MaybeUninit<T>> {
-        let obj = raw::allocate_uninit(vtable_of::<T>());
+        // SAFETY: `vtable_of::<T>()` is `T`'s vtable.
+        let obj = unsafe { raw::allocate_uninit(vtable_of::<T>()) };
         // SAFETY: one strong reference; `MaybeUninit<T>` has `T`'s layout,
         // and the value is not dropped while `UNINIT` is set.
         unsafe { Gc::from_header(obj) }
@@ -1260,7 +1266,8 @@ unsafe fn drop_slice<T>(obj: NonNull<SyncHeader>) {
 /// any thread).
 pub(crate) unsafe fn slice_object<T: Trace + 'static>(v: Vec<T>) -> NonNull<SyncHeader> {
     let len = v.len();
-    let obj = raw::allocate_unsized(slice_vtable_of::<T>(), len, true);
+    // SAFETY: `slice_vtable_of::<T>()` is the vtable of `[T]`, by element.
+    let obj = unsafe { raw::allocate_unsized(slice_vtable_of::<T>(), len, true) };
     let mut v = ManuallyDrop::new(v);
     // SAFETY: the object has room for `len` elements at its value
     // address (`allocate_unsized`); they are moved in once (the vector
