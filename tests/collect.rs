@@ -442,3 +442,76 @@ fn a_hand_written_object_that_only_garbage_points_to_is_collected() {
     assert_eq!(drops(), 2);
     assert_eq!(gc::get_stats()[2].uncollectable, 0);
 }
+
+/// A full collection counts the edges into objects the walk has not reached
+/// yet (objects enter the counted set when first seen): old and young
+/// objects pointing both ways are judged right, whichever comes first.
+#[test]
+fn a_full_collection_judges_edges_between_generations_both_ways() {
+    fresh();
+    let before = drops();
+    // `old` survives two collections (the oldest generation); `young` is new.
+    let old = node(1);
+    gc::collect();
+    gc::collect();
+    let young = node(2);
+    *young.next.borrow_mut() = Some(old.clone());
+    *old.next.borrow_mut() = Some(young.clone());
+    // Held from outside through `old` only: both live.
+    drop(young);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    let young = old.next.borrow().clone().unwrap();
+    assert_eq!(young.value, 2);
+    // Held from outside through `young` only: both live.
+    drop(old);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    assert_eq!(young.next.borrow().as_ref().unwrap().value, 1);
+    // A chain of young objects into the old one, held by its newest end.
+    let mut head = young.clone();
+    for v in 3..100 {
+        let n = node(v);
+        *n.next.borrow_mut() = Some(head);
+        head = n;
+    }
+    drop(young);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    drop(head);
+    // The chain is freed by its counts up to the two-object cycle, which
+    // the collector frees.
+    assert_eq!(gc::collect(), 2);
+    assert_eq!(drops(), before + 99);
+}
+
+/// While objects are frozen, a full collection does not count edges into
+/// them (they are not part of its set): a frozen object reached only from a
+/// cycle of garbage, and pointing back into it, keeps the cycle alive until
+/// it is unfrozen.
+#[test]
+fn a_full_collection_leaves_a_frozen_target_alone() {
+    fresh();
+    let before = drops();
+    let frozen = node(1);
+    gc::freeze();
+    assert_eq!(gc::get_freeze_count(), 1);
+    let a = node(2);
+    let b = node(3);
+    *a.next.borrow_mut() = Some(b.clone());
+    // b -> frozen -> a -> b: the frozen object is held only by `b`.
+    *b.next.borrow_mut() = Some(frozen.clone());
+    *frozen.next.borrow_mut() = Some(a.clone());
+    let wf = Gc::downgrade(&frozen);
+    drop((a, b, frozen));
+    // The frozen object is not scanned: its edge to `a` counts as a
+    // reference from outside, so the cycle survives, and so does it.
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    assert_eq!(wf.upgrade().unwrap().value, 1);
+    gc::unfreeze();
+    assert_eq!(gc::collect(), 3);
+    assert_eq!(drops(), before + 3);
+    assert!(wf.upgrade().is_none());
+}

@@ -97,6 +97,25 @@ pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     set_scan_word(l, scan_word(l) + 2);
 }
 
+/// Visitor callback in `subtract_refs` when the set is every tracked object
+/// (`Mode::SubtractAll`): a tracked target that is not marked yet is one the
+/// pass has not reached; it is marked here (`enter_set`), so the pass needs
+/// no separate `update_refs` walk over the whole heap first.
+#[inline(always)]
+pub(crate) fn subtract_edge_all(target: NonNull<ObjHeader>) {
+    // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
+    let f = unsafe { target.as_ref() }.flags();
+    if f & (SCANNING | TRACKED) == 0 {
+        return;
+    }
+    // SAFETY: tracked objects have links.
+    let l = unsafe { ObjHeader::links(target) };
+    if f & SCANNING == 0 {
+        enter_set(target);
+    }
+    set_scan_word(l, scan_word(l) + 2);
+}
+
 /// Visitor callback in `move_unreachable` (inlined into every `trace`: the
 /// rare move back from the unreachable list is a call).
 #[inline(always)]
@@ -214,18 +233,26 @@ fn update_refs(young: Link) -> usize {
     unsafe {
         for_each(young, |obj| {
             n += 1;
-            let h = obj.as_ref();
-            let l = ObjHeader::links(obj);
-            h.set(SCANNING);
-            // `&mut T` from `Gc::get_mut` can only still be alive while the
-            // handle is the only reference of any kind.
-            if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
-                h.clear(EXCLUSIVE);
-            }
-            set_scan_word(l, 0);
+            enter_set(obj);
         })
     }
     n
+}
+
+/// Marks a tracked object of the working set `SCANNING` with an edge count
+/// of zero (from here its `prev` link holds the scan word).
+#[inline(always)]
+fn enter_set(obj: NonNull<ObjHeader>) {
+    // SAFETY: callers pass live tracked objects of the working set, so they
+    // have links.
+    let (h, l) = unsafe { (obj.as_ref(), ObjHeader::links(obj)) };
+    h.set(SCANNING);
+    // `&mut T` from `Gc::get_mut` can only still be alive while the
+    // handle is the only reference of any kind.
+    if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
+        h.clear(EXCLUSIVE);
+    }
+    set_scan_word(l, 0);
 }
 
 use crate::panics::{Panic, catch, keep_first};
@@ -256,6 +283,8 @@ enum Trust {
 
 /// What `subtract_refs` did.
 struct Subtracted {
+    /// Objects walked.
+    walked: usize,
     /// The payload of a `trace` that panicked.
     panic: Option<Panic>,
     /// A non-structural object was left untraced (its edges count as
@@ -275,15 +304,27 @@ struct Subtracted {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
+///
+/// `all`: `young` holds every tracked object of the heap, and `update_refs`
+/// did not run: each object enters the set when the walk or an edge first
+/// reaches it (`enter_set`, `subtract_edge_all`), which saves a pass over
+/// the whole heap.
 fn subtract_refs<'b>(
     young: Link,
     scratch: &'b bumpalo::Bump,
     trust: Trust,
+    all: bool,
     mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
 ) -> Subtracted {
     let mut untrusted = false;
+    let mut walked = 0;
     let panic = catch(|| {
-        let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        let mode = if all {
+            Mode::SubtractAll
+        } else {
+            Mode::Subtract
+        };
+        let mut v = Visitor::new(mode, Some(scratch));
         if trust == Trust::All {
             v.set_trust_all();
         }
@@ -308,6 +349,10 @@ fn subtract_refs<'b>(
         // unlink them (they are `SCANNING`).
         unsafe {
             for_each(young, |obj| {
+                walked += 1;
+                if all && !obj.as_ref().has(SCANNING) {
+                    enter_set(obj);
+                }
                 if obj.as_ref().has(EXCLUSIVE) {
                     skipped.push(obj);
                 } else {
@@ -331,7 +376,11 @@ fn subtract_refs<'b>(
             }
         }
     });
-    Subtracted { panic, untrusted }
+    Subtracted {
+        walked,
+        panic,
+        untrusted,
+    }
 }
 
 /// Splits `young` into survivors (left on `young`, `prev` links restored,
@@ -816,8 +865,23 @@ fn trial_deletion<'b>(
             list::splice(heap.gen_head(g), young);
         }
     }
-    let scanned = update_refs(young);
-    let counted = subtract_refs(young, scratch, Trust::Structural, None);
+    // A collection of the oldest generation holds every tracked object
+    // unless some are frozen: then an edge to a tracked object is an edge
+    // into the set, and `update_refs`'s pass is folded into the counting.
+    // SAFETY: the permanent list is well formed.
+    let all =
+        generation == GENERATIONS - 1 && unsafe { list::is_empty(list::node(&heap.permanent)) };
+    let marked = if all { 0 } else { update_refs(young) };
+    let counted = subtract_refs(young, scratch, Trust::Structural, all, None);
+    let scanned = if !all {
+        marked
+    } else if counted.panic.is_none() {
+        counted.walked
+    } else {
+        // The count stopped at the `trace` that panicked.
+        // SAFETY: `young` is linked through `next`.
+        unsafe { list::len(young) }
+    };
     keep_first(panic, counted.panic);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
     // between collections.
@@ -1123,7 +1187,7 @@ fn report_uncollectable<'b>(
     let mut inner = BumpVec::new_in(scratch);
     keep_first(
         panic,
-        subtract_refs(young, scratch, Trust::All, Some(&mut inner)).panic,
+        subtract_refs(young, scratch, Trust::All, false, Some(&mut inner)).panic,
     );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.

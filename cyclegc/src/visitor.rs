@@ -109,6 +109,10 @@ pub(crate) type TypeName = fn() -> &'static str;
 pub(crate) enum Mode<'a> {
     /// Count the edge against the target's `gc_refs` (trial deletion).
     Subtract,
+    /// `Subtract` in a collection of every tracked object: a tracked target
+    /// not marked yet joins the counted set when first seen (see
+    /// `collect::subtract_edge_all`).
+    SubtractAll,
     /// Mark the target reachable (and move it back from the unreachable list).
     Reachable(&'a collect::Scan),
     /// Hand the target to a callback (introspection).
@@ -207,6 +211,7 @@ impl fmt::Debug for Visitor<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = match self.mode {
             Mode::Subtract => "subtract",
+            Mode::SubtractAll => "subtract (all tracked)",
             Mode::Reachable(_) => "reachable",
             Mode::Collect(_) => "collect",
             Mode::Sync(_) => "sync",
@@ -290,7 +295,7 @@ impl<'a> Visitor<'a> {
     pub fn enter_unstructural(&mut self, type_name: fn() -> &'static str) -> bool {
         self.unstructural = Some(type_name);
         match &mut self.mode {
-            Mode::Subtract => self.trust_all,
+            Mode::Subtract | Mode::SubtractAll => self.trust_all,
             Mode::Reachable(_) | Mode::Collect(_) => true,
             Mode::Sync(sink) => {
                 sink.unstructural(type_name);
@@ -615,6 +620,7 @@ impl<'a> Visitor<'a> {
         // introspection is a call.
         match &self.mode {
             Mode::Subtract => collect::subtract_edge(target),
+            Mode::SubtractAll => collect::subtract_edge_all(target),
             Mode::Reachable(scan) => collect::reach_edge(scan, target),
             // SAFETY: forwarded from the caller.
             _ => unsafe { self.accepted_edge(target) },
