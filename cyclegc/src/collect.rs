@@ -865,9 +865,9 @@ fn trial_deletion<'b>(
             list::splice(heap.gen_head(g), young);
         }
     }
-    // A collection of the oldest generation holds every tracked object
-    // unless some are frozen: then an edge to a tracked object is an edge
-    // into the set, and `update_refs`'s pass is folded into the counting.
+    // A collection of the oldest generation with nothing frozen holds every
+    // tracked object: an edge to a tracked object is an edge into the set,
+    // so `update_refs`'s pass is folded into the counting.
     // SAFETY: the permanent list is well formed.
     let all =
         generation == GENERATIONS - 1 && unsafe { list::is_empty(list::node(&heap.permanent)) };
