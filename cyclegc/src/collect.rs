@@ -84,12 +84,18 @@ fn set_scan_word(l: Link, v: usize) {
         .set(ptr::without_provenance_mut(v))
 }
 
-/// Visitor callback in `subtract_refs`.
+/// Visitor callback in `subtract_refs`. `whole_heap`: the set is every
+/// tracked object and `update_refs` did not run, so a tracked target that
+/// is not marked yet is one the pass has not reached: it joins the set here
+/// (`enter_by_edge`).
 #[inline(always)]
-pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
+pub(crate) fn subtract_edge(target: NonNull<ObjHeader>, whole_heap: bool) {
     // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
-    let h = unsafe { target.as_ref() };
-    if h.flags() & SCANNING == 0 {
+    let f = unsafe { target.as_ref() }.flags();
+    if f & SCANNING == 0 {
+        if whole_heap && f & TRACKED != 0 {
+            enter_by_edge(target);
+        }
         return;
     }
     // SAFETY: working-set objects are tracked, so they have links.
@@ -97,23 +103,15 @@ pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     set_scan_word(l, scan_word(l) + 2);
 }
 
-/// Visitor callback in `subtract_refs` when the set is every tracked object
-/// (`Mode::SubtractAll`): a tracked target that is not marked yet is one the
-/// pass has not reached; it is marked here (`enter_set`), so the pass needs
-/// no separate `update_refs` walk over the whole heap first.
-#[inline(always)]
-pub(crate) fn subtract_edge_all(target: NonNull<ObjHeader>) {
-    // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
-    let f = unsafe { target.as_ref() }.flags();
-    if f & (SCANNING | TRACKED) == 0 {
-        return;
-    }
-    // SAFETY: tracked objects have links.
+/// `subtract_edge` for a tracked object not in the set yet, in a collection
+/// of every tracked object: it joins the set with this one edge (a call, to
+/// keep the code inlined into every `trace` small).
+#[inline(never)]
+fn enter_by_edge(target: NonNull<ObjHeader>) {
+    enter_set(target);
+    // SAFETY: tracked, so it has links.
     let l = unsafe { ObjHeader::links(target) };
-    if f & SCANNING == 0 {
-        enter_set(target);
-    }
-    set_scan_word(l, scan_word(l) + 2);
+    set_scan_word(l, 2);
 }
 
 /// Visitor callback in `move_unreachable` (inlined into every `trace`: the
@@ -307,7 +305,7 @@ struct Subtracted {
 ///
 /// `all`: `young` holds every tracked object of the heap, and `update_refs`
 /// did not run: each object enters the set when the walk or an edge first
-/// reaches it (`enter_set`, `subtract_edge_all`), which saves a pass over
+/// reaches it (`enter_set`, `subtract_edge`), which saves a pass over
 /// the whole heap.
 fn subtract_refs<'b>(
     young: Link,
@@ -319,12 +317,10 @@ fn subtract_refs<'b>(
     let mut untrusted = false;
     let mut walked = 0;
     let panic = catch(|| {
-        let mode = if all {
-            Mode::SubtractAll
-        } else {
-            Mode::Subtract
-        };
-        let mut v = Visitor::new(mode, Some(scratch));
+        let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        if all {
+            v.set_whole_heap();
+        }
         if trust == Trust::All {
             v.set_trust_all();
         }

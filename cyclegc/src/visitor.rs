@@ -109,10 +109,6 @@ pub(crate) type TypeName = fn() -> &'static str;
 pub(crate) enum Mode<'a> {
     /// Count the edge against the target's `gc_refs` (trial deletion).
     Subtract,
-    /// `Subtract` in a collection of every tracked object: a tracked target
-    /// not marked yet joins the counted set when first seen (see
-    /// `collect::subtract_edge_all`).
-    SubtractAll,
     /// Mark the target reachable (and move it back from the unreachable list).
     Reachable(&'a collect::Scan),
     /// Hand the target to a callback (introspection).
@@ -199,6 +195,9 @@ pub struct Visitor<'a> {
     /// With `Mode::Subtract`: also trace the values whose `trace` is not
     /// structural (the report, which frees nothing).
     trust_all: bool,
+    /// With `Mode::Subtract`: the counted set is every tracked object (see
+    /// `collect::subtract_edge`).
+    whole_heap: bool,
     /// The type of the last value met whose `trace` is not structural
     /// (`enter_unstructural`), until taken.
     unstructural: Option<fn() -> &'static str>,
@@ -211,7 +210,6 @@ impl fmt::Debug for Visitor<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = match self.mode {
             Mode::Subtract => "subtract",
-            Mode::SubtractAll => "subtract (all tracked)",
             Mode::Reachable(_) => "reachable",
             Mode::Collect(_) => "collect",
             Mode::Sync(_) => "sync",
@@ -233,6 +231,7 @@ impl<'a> Visitor<'a> {
             top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
+            whole_heap: false,
             unstructural: None,
             rejected: false,
         }
@@ -253,6 +252,7 @@ impl<'a> Visitor<'a> {
             top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
+            whole_heap: false,
             unstructural: None,
             rejected: false,
         }
@@ -261,6 +261,12 @@ impl<'a> Visitor<'a> {
     /// With `Mode::Subtract`: trace every value, structural or not.
     pub(crate) fn set_trust_all(&mut self) {
         self.trust_all = true;
+    }
+
+    /// With `Mode::Subtract`: the counted set is every tracked object, and
+    /// a tracked target not marked yet joins it when first seen.
+    pub(crate) fn set_whole_heap(&mut self) {
+        self.whole_heap = true;
     }
 
     /// The type of the last value met whose `trace` is not structural
@@ -295,7 +301,7 @@ impl<'a> Visitor<'a> {
     pub fn enter_unstructural(&mut self, type_name: fn() -> &'static str) -> bool {
         self.unstructural = Some(type_name);
         match &mut self.mode {
-            Mode::Subtract | Mode::SubtractAll => self.trust_all,
+            Mode::Subtract => self.trust_all,
             Mode::Reachable(_) | Mode::Collect(_) => true,
             Mode::Sync(sink) => {
                 sink.unstructural(type_name);
@@ -619,8 +625,7 @@ impl<'a> Visitor<'a> {
         // The collection's few instructions go inline, in every `trace`;
         // introspection is a call.
         match &self.mode {
-            Mode::Subtract => collect::subtract_edge(target),
-            Mode::SubtractAll => collect::subtract_edge_all(target),
+            Mode::Subtract => collect::subtract_edge(target, self.whole_heap),
             Mode::Reachable(scan) => collect::reach_edge(scan, target),
             // SAFETY: forwarded from the caller.
             _ => unsafe { self.accepted_edge(target) },
