@@ -515,3 +515,62 @@ fn a_full_collection_leaves_a_frozen_target_alone() {
     assert_eq!(drops(), before + 3);
     assert!(wf.upgrade().is_none());
 }
+
+thread_local! {
+    static BOOM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A `trace` with the structural promise that panics when `BOOM` is set
+/// (breaking its promise, which is allowed to go wrong only safely).
+struct Fragile {
+    next: RefCell<Option<Gc<Node>>>,
+}
+
+impl Trace for Fragile {
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+        // ouro's own (structural); the panic runs no other code.
+        unsafe { Structural::promise() }
+    }
+    fn trace(&self, v: &mut ouro::Visitor<'_>) {
+        assert!(!BOOM.with(Cell::get), "planted trace panic");
+        self.next.trace(v);
+    }
+}
+
+/// A `trace` panicking while a full collection counts the edges, with
+/// objects before it in the heap already counted (some reached by an edge
+/// before their turn) and objects after it not reached at all: everything
+/// survives, the heap is in order, and the next collection frees the
+/// garbage.
+#[test]
+fn a_trace_panic_in_the_whole_heap_count_leaves_the_heap_in_order() {
+    fresh();
+    let before = drops();
+    // Oldest first on the list: a garbage cycle whose older member points
+    // to the newer one, then the panicking object, then another cycle.
+    let a = node(1);
+    let b = node(2);
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+    let fragile = Gc::new(Fragile {
+        next: RefCell::new(Some(a.clone())),
+    });
+    let c = node(3);
+    let d = node(4);
+    *c.next.borrow_mut() = Some(d.clone());
+    *d.next.borrow_mut() = Some(c.clone());
+    drop((a, b, c, d));
+    BOOM.with(|x| x.set(true));
+    let r = std::panic::catch_unwind(gc::collect);
+    BOOM.with(|x| x.set(false));
+    assert!(r.is_err(), "the planted panic reaches the caller");
+    assert_eq!(drops(), before, "nothing is freed by an aborted collection");
+    let a = fragile.next.borrow().clone().unwrap();
+    assert_eq!(a.value, 1);
+    assert_eq!(a.next.borrow().as_ref().unwrap().value, 2);
+    drop(a);
+    drop(fragile);
+    assert_eq!(gc::collect(), 4);
+    assert_eq!(drops(), before + 4);
+}
