@@ -442,3 +442,135 @@ fn a_hand_written_object_that_only_garbage_points_to_is_collected() {
     assert_eq!(drops(), 2);
     assert_eq!(gc::get_stats()[2].uncollectable, 0);
 }
+
+/// A full collection counts the edges into objects the walk has not reached
+/// yet (objects enter the counted set when first seen): old and young
+/// objects pointing both ways are judged right, whichever comes first.
+#[test]
+fn a_full_collection_judges_edges_between_generations_both_ways() {
+    fresh();
+    let before = drops();
+    // `old` survives two collections (the oldest generation); `young` is new.
+    let old = node(1);
+    gc::collect();
+    gc::collect();
+    let young = node(2);
+    *young.next.borrow_mut() = Some(old.clone());
+    *old.next.borrow_mut() = Some(young.clone());
+    // Held from outside through `old` only: both live.
+    drop(young);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    let young = old.next.borrow().clone().unwrap();
+    assert_eq!(young.value, 2);
+    // Held from outside through `young` only: both live.
+    drop(old);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    assert_eq!(young.next.borrow().as_ref().unwrap().value, 1);
+    // A chain of young objects into the old one, held by its newest end.
+    let mut head = young.clone();
+    for v in 3..100 {
+        let n = node(v);
+        *n.next.borrow_mut() = Some(head);
+        head = n;
+    }
+    drop(young);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    drop(head);
+    // The chain is freed by its counts up to the two-object cycle, which
+    // the collector frees.
+    assert_eq!(gc::collect(), 2);
+    assert_eq!(drops(), before + 99);
+}
+
+/// While objects are frozen, a full collection does not count edges into
+/// them (they are not part of its set): a frozen object reached only from a
+/// cycle of garbage, and pointing back into it, keeps the cycle alive until
+/// it is unfrozen.
+#[test]
+fn a_full_collection_leaves_a_frozen_target_alone() {
+    fresh();
+    let before = drops();
+    let frozen = node(1);
+    gc::freeze();
+    assert_eq!(gc::get_freeze_count(), 1);
+    let a = node(2);
+    let b = node(3);
+    *a.next.borrow_mut() = Some(b.clone());
+    // b -> frozen -> a -> b: the frozen object is held only by `b`.
+    *b.next.borrow_mut() = Some(frozen.clone());
+    *frozen.next.borrow_mut() = Some(a.clone());
+    let wf = Gc::downgrade(&frozen);
+    drop((a, b, frozen));
+    // The frozen object is not scanned: its edge to `a` counts as a
+    // reference from outside, so the cycle survives, and so does it.
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(gc::collect(), 0);
+    assert_eq!(drops(), before);
+    assert_eq!(wf.upgrade().unwrap().value, 1);
+    gc::unfreeze();
+    assert_eq!(gc::collect(), 3);
+    assert_eq!(drops(), before + 3);
+    assert!(wf.upgrade().is_none());
+}
+
+thread_local! {
+    static BOOM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A `trace` with the structural promise that panics when `BOOM` is set
+/// (breaking its promise, which is allowed to go wrong only safely).
+struct Fragile {
+    next: RefCell<Option<Gc<Node>>>,
+}
+
+impl Trace for Fragile {
+    fn structural() -> Structural<Self> {
+        // SAFETY: `trace` only calls `trace` on a field, whose type's impl is
+        // ouro's own (structural); the panic runs no other code.
+        unsafe { Structural::promise() }
+    }
+    fn trace(&self, v: &mut ouro::Visitor<'_>) {
+        assert!(!BOOM.with(Cell::get), "planted trace panic");
+        self.next.trace(v);
+    }
+}
+
+/// A `trace` panicking while a full collection counts the edges, with
+/// objects before it in the heap already counted (some reached by an edge
+/// before their turn) and objects after it not reached at all: everything
+/// survives, the heap is in order, and the next collection frees the
+/// garbage.
+#[test]
+fn a_trace_panic_in_the_whole_heap_count_leaves_the_heap_in_order() {
+    fresh();
+    let before = drops();
+    // Oldest first on the list: a garbage cycle whose older member points
+    // to the newer one, then the panicking object, then another cycle.
+    let a = node(1);
+    let b = node(2);
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+    let fragile = Gc::new(Fragile {
+        next: RefCell::new(Some(a.clone())),
+    });
+    let c = node(3);
+    let d = node(4);
+    *c.next.borrow_mut() = Some(d.clone());
+    *d.next.borrow_mut() = Some(c.clone());
+    drop((a, b, c, d));
+    BOOM.with(|x| x.set(true));
+    let r = std::panic::catch_unwind(gc::collect);
+    BOOM.with(|x| x.set(false));
+    assert!(r.is_err(), "the planted panic reaches the caller");
+    assert_eq!(drops(), before, "nothing is freed by an aborted collection");
+    let a = fragile.next.borrow().clone().unwrap();
+    assert_eq!(a.value, 1);
+    assert_eq!(a.next.borrow().as_ref().unwrap().value, 2);
+    drop(a);
+    drop(fragile);
+    assert_eq!(gc::collect(), 4);
+    assert_eq!(drops(), before + 4);
+}

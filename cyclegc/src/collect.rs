@@ -5,7 +5,10 @@
 //! 1. the lists of generations `0..=g` are moved onto the `young` list;
 //! 2. `update_refs`: every young object is marked `SCANNING` and its edge
 //!    count (kept in the `prev` link, which is not needed while scanning:
-//!    the list is walked through `next` only) is set to zero;
+//!    the list is walked through `next` only) is set to zero. A collection
+//!    of the oldest generation with nothing frozen does this in step 3
+//!    instead, as the walk or the first edge reaches each object (every
+//!    tracked object is in its set): one pass over the heap less;
 //! 3. `subtract_refs`: `trace` is called on each young object whose `trace`
 //!    is structural, and every accepted edge to a young object adds one to
 //!    the target's edge count. The edges of the other objects are not
@@ -14,8 +17,11 @@
 //! 4. `move_unreachable`: an object whose strong count is above its edge
 //!    count is referenced from outside the young set; it and everything it
 //!    reaches (found by tracing again, with every `trace`) survive, the rest
-//!    is moved to the `unreachable` list. The walk restores the `prev` links
-//!    as it goes;
+//!    is moved to the `unreachable` list. An object moved there and reached
+//!    later goes back right after the object reaching it (depth first, where
+//!    CPython puts it at the tail), so survivors stay in an order the next
+//!    collection walks with few such moves and few cache misses. The walk
+//!    restores the `prev` links as it goes;
 //! 5. `mark_unreachable`: weak references to the unreachable objects are
 //!    cleared and their values marked dead, before more user code runs;
 //! 6. `report_uncollectable`, only if step 3 left objects untraced: steps 2
@@ -42,7 +48,6 @@
 //! or the report (nothing is reported).
 
 use crate::callbacks::Slot;
-use core::cell::Cell;
 use core::ptr::{self, NonNull};
 use std::panic;
 use std::time::{Duration, Instant};
@@ -63,10 +68,10 @@ const REACHED: usize = 1;
 
 /// State shared with the visitor during `move_unreachable`.
 pub(crate) struct Scan {
-    young: Link,
-    /// The node the walk is tracing (objects it reaches on the unreachable
-    /// list come back right after it).
-    cursor: Cell<Link>,
+    /// Where the next object reached on the unreachable list goes back:
+    /// right after the object being traced, or after the last one put back
+    /// while tracing it (see `reach_unreachable`).
+    insert_after: core::cell::Cell<Link>,
 }
 
 #[inline(always)]
@@ -85,17 +90,34 @@ fn set_scan_word(l: Link, v: usize) {
         .set(ptr::without_provenance_mut(v))
 }
 
-/// Visitor callback in `subtract_refs`.
+/// Visitor callback in `subtract_refs`. `whole_heap`: the set is every
+/// tracked object and `update_refs` did not run, so a tracked target that
+/// is not marked yet is one the pass has not reached: it joins the set here
+/// (`enter_by_edge`).
 #[inline(always)]
-pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
+pub(crate) fn subtract_edge(target: NonNull<ObjHeader>, whole_heap: bool) {
     // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
-    let h = unsafe { target.as_ref() };
-    if h.flags() & SCANNING == 0 {
+    let f = unsafe { target.as_ref() }.flags();
+    if f & SCANNING == 0 {
+        if whole_heap && f & TRACKED != 0 {
+            enter_by_edge(target);
+        }
         return;
     }
     // SAFETY: working-set objects are tracked, so they have links.
     let l = unsafe { ObjHeader::links(target) };
     set_scan_word(l, scan_word(l) + 2);
+}
+
+/// `subtract_edge` for a tracked object not in the set yet, in a collection
+/// of every tracked object: it joins the set with this one edge (a call, to
+/// keep the code inlined into every `trace` small).
+#[inline(never)]
+fn enter_by_edge(target: NonNull<ObjHeader>) {
+    enter_set(target);
+    // SAFETY: tracked, so it has links.
+    let l = unsafe { ObjHeader::links(target) };
+    set_scan_word(l, 2);
 }
 
 /// Visitor callback in `move_unreachable` (inlined into every `trace`: the
@@ -121,36 +143,33 @@ pub(crate) fn reach_edge(scan: &Scan, target: NonNull<ObjHeader>) {
 
 /// `reach_edge` for an object on the unreachable list: tentatively
 /// unreachable, but reached after all, it goes back to `young` right after
-/// the node being traced, so the walk traces it next.
+/// the object being traced (after those put back before it by the same
+/// `trace`, in the order they are reached), so the walk reaches it next and
+/// traces it: a depth-first walk, not CPython's breadth-first one (which
+/// puts it back at the tail). The survivors then stay in the order they are
+/// reached, each after what reaches it: the next collection finds them
+/// reachable on the first visit, and a structure built from its root down
+/// stays in its allocation (address) order, which later passes over the
+/// list walk with few cache misses.
 ///
-/// CPython appends it to the tail instead. Any place ahead of the walk is
-/// correct, but the order matters for speed: a structure built bottom-up
-/// (each node made before the one pointing to it: chains, trees) lists
-/// children before parents, so the walk finds most of it tentatively
-/// unreachable before it reaches the parents. From the tail, it would then
-/// take it back breadth first, one node of each chain or subtree in turn,
-/// a jump through memory per node (three to four times slower on a million
-/// nodes in a thousand chains); here it takes each chain back in one run,
-/// depth first, through neighbouring memory.
-///
-/// Objects on the unreachable list have real `prev` pointers. The nodes
-/// ahead of the walk are reached through `next` only (their `prev` words
-/// hold scan words), and nothing reads the young head's `prev` until the
-/// walk ends and sets it (see `Walk::run`; after a panic, `gc_tail_after`
-/// finds the tail through `next`).
+/// Objects on the unreachable list have real `prev` pointers; the `prev`
+/// words of the nodes of `young` after the cursor hold scan words and are
+/// left alone (the walk sets the head's `prev` when it ends).
 #[inline(never)]
 fn reach_unreachable(scan: &Scan, target: NonNull<ObjHeader>, l: Link) {
-    let cur = scan.cursor.get();
-    // SAFETY: both lists are well formed at this point (through `next`);
-    // `target` is alive (as in `subtract_edge`) and `l` its links; `cur`
-    // is the node being traced, on `young`.
+    let at = scan.insert_after.get();
+    // SAFETY: both lists are well formed at this point (the unreachable
+    // list through both links, `young` through `next`); `target` is alive
+    // (as in `subtract_edge`) and `l` its links; `at` is a node of `young`
+    // (the object being traced, or one put back after it).
     unsafe {
         list::unlink(l);
-        list::set_next(l, list::next(cur));
-        list::set_next(cur, l);
+        list::set_next(l, list::next(at));
+        list::set_next(at, l);
         target.as_ref().clear(UNREACHABLE);
     }
     set_scan_word(l, REACHED);
+    scan.insert_after.set(l);
 }
 
 /// Calls the object's `trace` with `v` (one visitor serves a whole pass).
@@ -218,18 +237,26 @@ fn update_refs(young: Link) -> usize {
     unsafe {
         for_each(young, |obj| {
             n += 1;
-            let h = obj.as_ref();
-            let l = ObjHeader::links(obj);
-            h.set(SCANNING);
-            // `&mut T` from `Gc::get_mut` can only still be alive while the
-            // handle is the only reference of any kind.
-            if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
-                h.clear(EXCLUSIVE);
-            }
-            set_scan_word(l, 0);
+            enter_set(obj);
         })
     }
     n
+}
+
+/// Marks a tracked object of the working set `SCANNING` with an edge count
+/// of zero (from here its `prev` link holds the scan word).
+#[inline(always)]
+fn enter_set(obj: NonNull<ObjHeader>) {
+    // SAFETY: callers pass live tracked objects of the working set, so they
+    // have links.
+    let (h, l) = unsafe { (obj.as_ref(), ObjHeader::links(obj)) };
+    h.set(SCANNING);
+    // `&mut T` from `Gc::get_mut` can only still be alive while the
+    // handle is the only reference of any kind.
+    if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
+        h.clear(EXCLUSIVE);
+    }
+    set_scan_word(l, 0);
 }
 
 use crate::panics::{Panic, catch, keep_first};
@@ -260,6 +287,8 @@ enum Trust {
 
 /// What `subtract_refs` did.
 struct Subtracted {
+    /// Objects walked.
+    walked: usize,
     /// The payload of a `trace` that panicked.
     panic: Option<Panic>,
     /// A non-structural object was left untraced (its edges count as
@@ -279,15 +308,25 @@ struct Subtracted {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
+///
+/// `all`: `young` holds every tracked object of the heap, and `update_refs`
+/// did not run: each object enters the set when the walk or an edge first
+/// reaches it (`enter_set`, `subtract_edge`), which saves a pass over
+/// the whole heap.
 fn subtract_refs<'b>(
     young: Link,
     scratch: &'b bumpalo::Bump,
     trust: Trust,
+    all: bool,
     mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
 ) -> Subtracted {
     let mut untrusted = false;
+    let mut walked = 0;
     let panic = catch(|| {
         let mut v = Visitor::new(Mode::Subtract, Some(scratch));
+        if all {
+            v.set_whole_heap();
+        }
         if trust == Trust::All {
             v.set_trust_all();
         }
@@ -312,6 +351,10 @@ fn subtract_refs<'b>(
         // unlink them (they are `SCANNING`).
         unsafe {
             for_each(young, |obj| {
+                walked += 1;
+                if all && !obj.as_ref().has(SCANNING) {
+                    enter_set(obj);
+                }
                 if obj.as_ref().has(EXCLUSIVE) {
                     skipped.push(obj);
                 } else {
@@ -335,7 +378,11 @@ fn subtract_refs<'b>(
             }
         }
     });
-    Subtracted { panic, untrusted }
+    Subtracted {
+        walked,
+        panic,
+        untrusted,
+    }
 }
 
 /// Splits `young` into survivors (left on `young`, `prev` links restored,
@@ -361,8 +408,7 @@ unsafe fn move_unreachable<'b>(
     structural: bool,
 ) -> usize {
     let scan = Scan {
-        young,
-        cursor: Cell::new(young),
+        insert_after: core::cell::Cell::new(young),
     };
     let mut v = Visitor::new(Mode::Reachable(&scan), Some(scratch));
     let mut walk = Walk {
@@ -379,7 +425,7 @@ unsafe fn move_unreachable<'b>(
             // SAFETY: `young` holds working-set objects linked through
             // `next`; `walk.prev` is the last node walked (or the head);
             // `release` as the caller promised.
-            unsafe { walk.run(&scan, unreachable, &mut v, pending) }
+            unsafe { walk.run(young, unreachable, &scan, &mut v, pending) }
         });
         match p {
             None => break,
@@ -468,15 +514,15 @@ impl Walk {
     /// run is user code.
     unsafe fn run(
         &mut self,
-        scan: &Scan,
+        young: Link,
         unreachable: Link,
+        scan: &Scan,
         v: &mut Visitor<'_>,
         pending: &mut BumpVec<'_, NonNull<ObjHeader>>,
     ) {
         // Neither changes during one run (kept in registers across the
         // calls to `trace`).
         let (aborted, release) = (self.aborted, self.release);
-        let young = scan.young;
         // SAFETY: forwarded contract.
         unsafe {
             let mut gc = list::next(self.prev);
@@ -487,7 +533,7 @@ impl Walk {
                 let reachable = aborted || w & REACHED != 0 || h.strong() > (w >> 1);
                 if reachable {
                     if !aborted && !h.has(EXCLUSIVE) {
-                        scan.cursor.set(gc);
+                        scan.insert_after.set(gc);
                         trace_object(obj, v);
                     }
                     // It stays `SCANNING` (protected, its scan word in
@@ -515,8 +561,8 @@ impl Walk {
 }
 
 /// The tail of `young` when the walk is at `gc`: the last node reachable
-/// through `next` (the head's `prev` is not kept up to date during the
-/// walk: see `reach_unreachable`).
+/// through `next` (the head's `prev` is not kept up to date during the walk:
+/// see `reach_unreachable`).
 unsafe fn gc_tail_after(gc: Link, young: Link) -> Link {
     // SAFETY: forwarded contract; walking `next` from a live node of `young`.
     unsafe {
@@ -862,8 +908,23 @@ fn trial_deletion<'b>(
             list::splice(heap.gen_head(g), young);
         }
     }
-    let scanned = update_refs(young);
-    let counted = subtract_refs(young, scratch, Trust::Structural, None);
+    // A collection of the oldest generation with nothing frozen holds every
+    // tracked object: an edge to a tracked object is an edge into the set,
+    // so `update_refs`'s pass is folded into the counting.
+    // SAFETY: the permanent list is well formed.
+    let all =
+        generation == GENERATIONS - 1 && unsafe { list::is_empty(list::node(&heap.permanent)) };
+    let marked = if all { 0 } else { update_refs(young) };
+    let counted = subtract_refs(young, scratch, Trust::Structural, all, None);
+    let scanned = if !all {
+        marked
+    } else if counted.panic.is_none() {
+        counted.walked
+    } else {
+        // The count stopped at the `trace` that panicked.
+        // SAFETY: `young` is linked through `next`.
+        unsafe { list::len(young) }
+    };
     keep_first(panic, counted.panic);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
     // between collections.
@@ -1169,7 +1230,7 @@ fn report_uncollectable<'b>(
     let mut inner = BumpVec::new_in(scratch);
     keep_first(
         panic,
-        subtract_refs(young, scratch, Trust::All, Some(&mut inner)).panic,
+        subtract_refs(young, scratch, Trust::All, false, Some(&mut inner)).panic,
     );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.
