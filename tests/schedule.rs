@@ -198,24 +198,37 @@ fn cycle_found_in_each_batch(
 /// cycle, and the young threshold comes back: every later one examines.
 const PASS_PATTERN: [bool; 8] = [false, false, false, true, true, true, true, true];
 
+/// A callback counting the young collections that start on this thread's
+/// heap: its id and the count.
+fn count_young_collections() -> (gc::CallbackId, Rc<Cell<usize>>) {
+    let young = Rc::new(Cell::new(0));
+    let y = young.clone();
+    let id = gc::add_callback(move |i| {
+        if i.phase == gc::Phase::Start && i.generation == 0 {
+            y.set(y.get() + 1);
+        }
+    });
+    (id, young)
+}
+
+/// A garbage two-node cycle; says whether it was collected yet.
+fn garbage_cycle() -> Box<dyn Fn() -> bool> {
+    let a = node(None);
+    *a.next.borrow_mut() = Some(node(Some(a.clone())));
+    let w = Gc::downgrade(&a);
+    Box::new(move || w.upgrade().is_none())
+}
+
 #[test]
 fn thread_heap_backed_off_young_collections_examine_one_time_in_four() {
     on_fresh_thread(|| {
-        let young = Rc::new(Cell::new(0));
-        let y = young.clone();
-        let id = gc::add_callback(move |i| {
-            if i.phase == gc::Phase::Start && i.generation == 0 {
-                y.set(y.get() + 1);
-            }
-        });
+        let (id, young) = count_young_collections();
         let mut kept = Vec::new();
-        let found =
-            cycle_found_in_each_batch(&|| young.get(), &mut || kept.push(node(None)), &|| {
-                let a = node(None);
-                *a.next.borrow_mut() = Some(node(Some(a.clone())));
-                let w = Gc::downgrade(&a);
-                Box::new(move || w.upgrade().is_none())
-            });
+        let found = cycle_found_in_each_batch(
+            &|| young.get(),
+            &mut || kept.push(node(None)),
+            &garbage_cycle,
+        );
         assert_eq!(found, PASS_PATTERN);
         gc::remove_callback(id);
         assert_eq!(gc::collect(), 0, "nothing was left for a full collection");
@@ -231,7 +244,7 @@ fn thread_heap_backed_off_young_collections_examine_one_time_in_four() {
 fn phase_switch_leaves_no_garbage_waiting(
     young: &dyn Fn() -> usize,
     allocate: &mut dyn FnMut(),
-    cycle: &mut dyn FnMut() -> Box<dyn Fn() -> bool>,
+    cycle: &dyn Fn() -> Box<dyn Fn() -> bool>,
     collect: &dyn Fn(),
 ) {
     for _ in 0..100_000 {
@@ -253,23 +266,12 @@ fn phase_switch_leaves_no_garbage_waiting(
 #[test]
 fn thread_heap_garbage_passed_at_a_phase_switch_does_not_wait_for_a_full_collection() {
     on_fresh_thread(|| {
-        let young = Rc::new(Cell::new(0));
-        let y = young.clone();
-        let id = gc::add_callback(move |i| {
-            if i.phase == gc::Phase::Start && i.generation == 0 {
-                y.set(y.get() + 1);
-            }
-        });
+        let (id, young) = count_young_collections();
         let mut kept = Vec::new();
         phase_switch_leaves_no_garbage_waiting(
             &|| young.get(),
             &mut || kept.push(node(None)),
-            &mut || {
-                let a = node(None);
-                *a.next.borrow_mut() = Some(node(Some(a.clone())));
-                let w = Gc::downgrade(&a);
-                Box::new(move || w.upgrade().is_none())
-            },
+            &garbage_cycle,
             &|| {
                 gc::collect();
             },
@@ -504,33 +506,46 @@ fn sync_heap_young_collection_into_the_oldest_generation_takes_generation_1_alon
     gc::collect();
 }
 
-#[test]
-fn sync_heap_backed_off_young_collections_examine_one_time_in_four() {
+/// Young collections started on the process-wide heap (counted by the
+/// callback of [`sync_default_counting_young`]).
+static SYNC_YOUNG: AtomicUsize = AtomicUsize::new(0);
+
+/// The process-wide heap at its default settings with nothing waiting, and
+/// a callback counting its young collections in `SYNC_YOUNG`: its id.
+fn sync_default_counting_young() -> ouro::sync::gc::CallbackId {
     use ouro::sync::gc;
-    static YOUNG: AtomicUsize = AtomicUsize::new(0);
-    let _l = sync_lock();
     gc::enable();
     gc::set_threshold([700, 10, 10]);
     gc::collect();
     gc::wait_for_drops();
-    let id = gc::add_callback(|i| {
+    gc::add_callback(|i| {
         if i.phase == gc::Phase::Start && i.generation == 0 {
-            YOUNG.fetch_add(1, Ordering::Relaxed);
+            SYNC_YOUNG.fetch_add(1, Ordering::Relaxed);
         }
-    });
-    let start = YOUNG.load(Ordering::Relaxed);
+    })
+}
+
+/// A garbage two-node cycle on the process-wide heap; says whether a
+/// collection found it yet (it cleared its weak references when it claimed
+/// it; the drops may still be on their way).
+fn sync_garbage_cycle() -> Box<dyn Fn() -> bool> {
+    let a = sync_node(None);
+    *a.next.lock().unwrap() = Some(sync_node(Some(a.clone())));
+    let w = ouro::sync::Gc::downgrade(&a);
+    Box::new(move || w.upgrade().is_none())
+}
+
+#[test]
+fn sync_heap_backed_off_young_collections_examine_one_time_in_four() {
+    use ouro::sync::gc;
+    let _l = sync_lock();
+    let id = sync_default_counting_young();
+    let start = SYNC_YOUNG.load(Ordering::Relaxed);
     let mut kept = Vec::new();
     let found = cycle_found_in_each_batch(
-        &|| YOUNG.load(Ordering::Relaxed) - start,
+        &|| SYNC_YOUNG.load(Ordering::Relaxed) - start,
         &mut || kept.push(sync_node(None)),
-        &|| {
-            let a = sync_node(None);
-            *a.next.lock().unwrap() = Some(sync_node(Some(a.clone())));
-            let w = ouro::sync::Gc::downgrade(&a);
-            // A collection that found the cycle cleared its weak references
-            // when it claimed it (its drops may still be on their way).
-            Box::new(move || w.upgrade().is_none())
-        },
+        &sync_garbage_cycle,
     );
     gc::remove_callback(id);
     assert_eq!(found, PASS_PATTERN);
@@ -543,28 +558,13 @@ fn sync_heap_backed_off_young_collections_examine_one_time_in_four() {
 #[test]
 fn sync_heap_garbage_passed_at_a_phase_switch_does_not_wait_for_a_full_collection() {
     use ouro::sync::gc;
-    static YOUNG: AtomicUsize = AtomicUsize::new(0);
     let _l = sync_lock();
-    gc::enable();
-    gc::set_threshold([700, 10, 10]);
-    gc::collect();
-    gc::wait_for_drops();
-    let id = gc::add_callback(|i| {
-        if i.phase == gc::Phase::Start && i.generation == 0 {
-            YOUNG.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+    let id = sync_default_counting_young();
     let mut kept = Vec::new();
     phase_switch_leaves_no_garbage_waiting(
-        &|| YOUNG.load(Ordering::Relaxed),
+        &|| SYNC_YOUNG.load(Ordering::Relaxed),
         &mut || kept.push(sync_node(None)),
-        &mut || {
-            let a = sync_node(None);
-            *a.next.lock().unwrap() = Some(sync_node(Some(a.clone())));
-            let w = ouro::sync::Gc::downgrade(&a);
-            // Cleared by the collection that claims the cycle.
-            Box::new(move || w.upgrade().is_none())
-        },
+        &sync_garbage_cycle,
         &|| {
             gc::collect();
             gc::wait_for_drops();
