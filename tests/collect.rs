@@ -574,3 +574,81 @@ fn a_trace_panic_in_the_whole_heap_count_leaves_the_heap_in_order() {
     assert_eq!(gc::collect(), 4);
     assert_eq!(drops(), before + 4);
 }
+
+/// Promised structural, but its `trace` fills its own slot with a new
+/// object the first time it runs (the promise is false: it must still go
+/// wrong only safely).
+struct Lazy {
+    slot: RefCell<Option<Gc<Node>>>,
+}
+
+impl Trace for Lazy {
+    fn structural() -> Structural<Self> {
+        // SAFETY: deliberately false (the test): `trace` allocates.
+        unsafe { Structural::promise() }
+    }
+    fn trace(&self, v: &mut ouro::Visitor<'_>) {
+        if self.slot.borrow().is_none() {
+            *self.slot.borrow_mut() = Some(node(7));
+        }
+        self.slot.trace(v);
+    }
+}
+
+/// Promised structural, but its `trace` drops the handle in its own slot.
+struct Dropper {
+    slot: RefCell<Option<Gc<Node>>>,
+}
+
+impl Trace for Dropper {
+    fn structural() -> Structural<Self> {
+        // SAFETY: deliberately false (the test): `trace` drops a handle.
+        unsafe { Structural::promise() }
+    }
+    fn trace(&self, v: &mut ouro::Visitor<'_>) {
+        drop(self.slot.borrow_mut().take());
+        self.slot.trace(v);
+    }
+}
+
+/// A full collection, with and without frozen objects, whose `trace`s break
+/// their structural promise by allocating or by dropping the last handle to
+/// the object the counting pass reads next: the object made during the
+/// collection is usable after it and dropped once; the one dropped is
+/// dropped once, and nothing is read after it is freed (Miri checks that).
+#[test]
+fn a_false_structural_promise_in_a_full_collection_goes_wrong_only_safely() {
+    fresh();
+    for frozen in [false, true] {
+        let _old = frozen.then(|| {
+            let o = node(0);
+            gc::freeze();
+            o
+        });
+        let holder = Gc::new(Lazy {
+            slot: RefCell::new(None),
+        });
+        gc::collect();
+        let made = holder.slot.borrow().clone().expect("trace filled the slot");
+        assert_eq!(
+            made.value, 7,
+            "an object made during a collection is usable"
+        );
+        let before = drops();
+        drop((made, holder));
+        assert_eq!(drops(), before + 1);
+        // On the list, the dropper, then the node right after it.
+        let dropper = Gc::new(Dropper {
+            slot: RefCell::new(None),
+        });
+        *dropper.slot.borrow_mut() = Some(node(8));
+        let before = drops();
+        gc::collect();
+        assert_eq!(drops(), before + 1, "the node is dropped once");
+        drop(dropper);
+        assert_eq!(gc::collect(), 0);
+        if frozen {
+            gc::unfreeze();
+        }
+    }
+}

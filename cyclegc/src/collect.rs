@@ -5,10 +5,13 @@
 //! 1. the lists of generations `0..=g` are moved onto the `young` list;
 //! 2. `update_refs`: every young object is marked `SCANNING` and its edge
 //!    count (kept in the `prev` link, which is not needed while scanning:
-//!    the list is walked through `next` only) is set to zero. A collection
-//!    of the oldest generation with nothing frozen does this in step 3
-//!    instead, as the walk or the first edge reaches each object (every
-//!    tracked object is in its set): one pass over the heap less;
+//!    the list is walked through `next` only) is set to zero. (Folding
+//!    this pass into step 3 for a full collection, marking each object as
+//!    the walk or its first edge reaches it, saves a pass over the heap,
+//!    but leaves the objects not reached yet unprotected while `trace`s
+//!    run: a `trace` whose `Structural` promise is false could then free
+//!    one the walk is about to read. Marked first, such an object is only
+//!    ever freed by the collection.);
 //! 3. `subtract_refs`: `trace` is called on each young object whose `trace`
 //!    is structural, and every accepted edge to a young object adds one to
 //!    the target's edge count. The edges of the other objects are not
@@ -90,34 +93,17 @@ fn set_scan_word(l: Link, v: usize) {
         .set(ptr::without_provenance_mut(v))
 }
 
-/// Visitor callback in `subtract_refs`. `whole_heap`: the set is every
-/// tracked object and `update_refs` did not run, so a tracked target that
-/// is not marked yet is one the pass has not reached: it joins the set here
-/// (`enter_by_edge`).
+/// Visitor callback in `subtract_refs`.
 #[inline(always)]
-pub(crate) fn subtract_edge(target: NonNull<ObjHeader>, whole_heap: bool) {
+pub(crate) fn subtract_edge(target: NonNull<ObjHeader>) {
     // SAFETY: `Visitor::visit_handle`'s caller keeps `target` alive.
-    let f = unsafe { target.as_ref() }.flags();
-    if f & SCANNING == 0 {
-        if whole_heap && f & TRACKED != 0 {
-            enter_by_edge(target);
-        }
+    let h = unsafe { target.as_ref() };
+    if h.flags() & SCANNING == 0 {
         return;
     }
     // SAFETY: working-set objects are tracked, so they have links.
     let l = unsafe { ObjHeader::links(target) };
     set_scan_word(l, scan_word(l) + 2);
-}
-
-/// `subtract_edge` for a tracked object not in the set yet, in a collection
-/// of every tracked object: it joins the set with this one edge (a call, to
-/// keep the code inlined into every `trace` small).
-#[inline(never)]
-fn enter_by_edge(target: NonNull<ObjHeader>) {
-    enter_set(target);
-    // SAFETY: tracked, so it has links.
-    let l = unsafe { ObjHeader::links(target) };
-    set_scan_word(l, 2);
 }
 
 /// Visitor callback in `move_unreachable` (inlined into every `trace`: the
@@ -237,26 +223,18 @@ fn update_refs(young: Link) -> usize {
     unsafe {
         for_each(young, |obj| {
             n += 1;
-            enter_set(obj);
+            let h = obj.as_ref();
+            let l = ObjHeader::links(obj);
+            h.set(SCANNING);
+            // `&mut T` from `Gc::get_mut` can only still be alive while the
+            // handle is the only reference of any kind.
+            if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
+                h.clear(EXCLUSIVE);
+            }
+            set_scan_word(l, 0);
         })
     }
     n
-}
-
-/// Marks a tracked object of the working set `SCANNING` with an edge count
-/// of zero (from here its `prev` link holds the scan word).
-#[inline(always)]
-fn enter_set(obj: NonNull<ObjHeader>) {
-    // SAFETY: callers pass live tracked objects of the working set, so they
-    // have links.
-    let (h, l) = unsafe { (obj.as_ref(), ObjHeader::links(obj)) };
-    h.set(SCANNING);
-    // `&mut T` from `Gc::get_mut` can only still be alive while the
-    // handle is the only reference of any kind.
-    if h.has(EXCLUSIVE) && !(h.strong() == 1 && h.weak() == 0) {
-        h.clear(EXCLUSIVE);
-    }
-    set_scan_word(l, 0);
 }
 
 use crate::panics::{Panic, catch, keep_first};
@@ -287,8 +265,6 @@ enum Trust {
 
 /// What `subtract_refs` did.
 struct Subtracted {
-    /// Objects walked.
-    walked: usize,
     /// The payload of a `trace` that panicked.
     panic: Option<Panic>,
     /// A non-structural object was left untraced (its edges count as
@@ -308,25 +284,15 @@ struct Subtracted {
 /// strong count stays above its edge count. Once the edges explain the whole
 /// count, the borrow must be over: the flag is cleared and the object traced,
 /// which can prove the same for objects it points to.
-///
-/// `all`: `young` holds every tracked object of the heap, and `update_refs`
-/// did not run: each object enters the set when the walk or an edge first
-/// reaches it (`enter_set`, `subtract_edge`), which saves a pass over
-/// the whole heap.
 fn subtract_refs<'b>(
     young: Link,
     scratch: &'b bumpalo::Bump,
     trust: Trust,
-    all: bool,
     mut inner: Option<&mut BumpVec<'b, (NonNull<ObjHeader>, TypeName)>>,
 ) -> Subtracted {
     let mut untrusted = false;
-    let mut walked = 0;
     let panic = catch(|| {
         let mut v = Visitor::new(Mode::Subtract, Some(scratch));
-        if all {
-            v.set_whole_heap();
-        }
         if trust == Trust::All {
             v.set_trust_all();
         }
@@ -351,10 +317,6 @@ fn subtract_refs<'b>(
         // unlink them (they are `SCANNING`).
         unsafe {
             for_each(young, |obj| {
-                walked += 1;
-                if all && !obj.as_ref().has(SCANNING) {
-                    enter_set(obj);
-                }
                 if obj.as_ref().has(EXCLUSIVE) {
                     skipped.push(obj);
                 } else {
@@ -378,11 +340,7 @@ fn subtract_refs<'b>(
             }
         }
     });
-    Subtracted {
-        walked,
-        panic,
-        untrusted,
-    }
+    Subtracted { panic, untrusted }
 }
 
 /// Splits `young` into survivors (left on `young`, `prev` links restored,
@@ -908,23 +866,8 @@ fn trial_deletion<'b>(
             list::splice(heap.gen_head(g), young);
         }
     }
-    // A collection of the oldest generation with nothing frozen holds every
-    // tracked object: an edge to a tracked object is an edge into the set,
-    // so `update_refs`'s pass is folded into the counting.
-    // SAFETY: the permanent list is well formed.
-    let all =
-        generation == GENERATIONS - 1 && unsafe { list::is_empty(list::node(&heap.permanent)) };
-    let marked = if all { 0 } else { update_refs(young) };
-    let counted = subtract_refs(young, scratch, Trust::Structural, all, None);
-    let scanned = if !all {
-        marked
-    } else if counted.panic.is_none() {
-        counted.walked
-    } else {
-        // The count stopped at the `trace` that panicked.
-        // SAFETY: `young` is linked through `next`.
-        unsafe { list::len(young) }
-    };
+    let scanned = update_refs(young);
+    let counted = subtract_refs(young, scratch, Trust::Structural, None);
     keep_first(panic, counted.panic);
     // SAFETY: `young` was just marked and counted; `unreachable` is empty
     // between collections.
@@ -1230,7 +1173,7 @@ fn report_uncollectable<'b>(
     let mut inner = BumpVec::new_in(scratch);
     keep_first(
         panic,
-        subtract_refs(young, scratch, Trust::All, false, Some(&mut inner)).panic,
+        subtract_refs(young, scratch, Trust::All, Some(&mut inner)).panic,
     );
     // SAFETY: `young` was just marked and counted; `found` is empty between
     // reports.

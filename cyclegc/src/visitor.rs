@@ -195,9 +195,6 @@ pub struct Visitor<'a> {
     /// With `Mode::Subtract`: also trace the values whose `trace` is not
     /// structural (the report, which frees nothing).
     trust_all: bool,
-    /// With `Mode::Subtract`: the counted set is every tracked object (see
-    /// `collect::subtract_edge`).
-    whole_heap: bool,
     /// The type of the last value met whose `trace` is not structural
     /// (`enter_unstructural`), until taken.
     unstructural: Option<fn() -> &'static str>,
@@ -231,7 +228,6 @@ impl<'a> Visitor<'a> {
             top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
-            whole_heap: false,
             unstructural: None,
             rejected: false,
         }
@@ -252,7 +248,6 @@ impl<'a> Visitor<'a> {
             top: Frame::EMPTY,
             frames: [const { MaybeUninit::uninit() }; MAX_FRAMES],
             trust_all: false,
-            whole_heap: false,
             unstructural: None,
             rejected: false,
         }
@@ -261,12 +256,6 @@ impl<'a> Visitor<'a> {
     /// With `Mode::Subtract`: trace every value, structural or not.
     pub(crate) fn set_trust_all(&mut self) {
         self.trust_all = true;
-    }
-
-    /// With `Mode::Subtract`: the counted set is every tracked object, and
-    /// a tracked target not marked yet joins it when first seen.
-    pub(crate) fn set_whole_heap(&mut self) {
-        self.whole_heap = true;
     }
 
     /// The type of the last value met whose `trace` is not structural
@@ -625,7 +614,7 @@ impl<'a> Visitor<'a> {
         // The collection's few instructions go inline, in every `trace`;
         // introspection is a call.
         match &self.mode {
-            Mode::Subtract => collect::subtract_edge(target, self.whole_heap),
+            Mode::Subtract => collect::subtract_edge(target),
             Mode::Reachable(scan) => collect::reach_edge(scan, target),
             // SAFETY: forwarded from the caller.
             _ => unsafe { self.accepted_edge(target) },

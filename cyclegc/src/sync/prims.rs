@@ -79,7 +79,14 @@ pub(crate) struct SpinGuard<'a, T> {
     /// guard lives (loom then reports any other access meanwhile).
     #[cfg(loom)]
     access: core::mem::ManuallyDrop<loom::cell::MutPtr<T>>,
+    /// Not `Send`, as std's `MutexGuard`: the lock is given back on the
+    /// thread that took it. `Sync` only as below.
+    _not_send: core::marker::PhantomData<*const ()>,
 }
+
+// SAFETY: sharing the guard shares `&T` only (`Deref`), as sharing a `&T`
+// does; `T: Sync` makes that sound, as for std's `MutexGuard`.
+unsafe impl<T: Sync> Sync for SpinGuard<'_, T> {}
 
 impl<T> SpinLock<T> {
     pub(crate) fn new(value: T) -> Self {
@@ -136,6 +143,7 @@ impl<T> Lock for SpinLock<T> {
             lock: self,
             #[cfg(loom)]
             access: core::mem::ManuallyDrop::new(self.value.get_mut()),
+            _not_send: core::marker::PhantomData,
         }
     }
 }

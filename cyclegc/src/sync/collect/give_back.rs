@@ -71,9 +71,13 @@ impl GiveBack {
     /// `zombies`.
     ///
     /// One pass in table order, which is shard order (`take` walks the
-    /// shards in turn), holding a shard's lock for at most `GIVE_CHUNK`
-    /// objects at a time: a thread allocating on that shard waits no longer
-    /// than that.
+    /// shards in turn), giving a shard's lock back after every `GIVE_CHUNK`
+    /// objects. That bounds no wait: the collector takes the lock again at
+    /// once for the next chunk, and a thread waiting on it (spinning, then
+    /// napping: `prims::SpinLock`) seldom gets in between, so a thread
+    /// allocating on that shard may wait for the whole shard. It is
+    /// progress, not a deadlock: the collector holds the lock for a bounded
+    /// number of objects and never waits for that thread.
     pub(super) fn give(
         &mut self,
         h: &SyncHeap,
